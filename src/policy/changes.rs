@@ -1,0 +1,193 @@
+//! What a pull request changes, and whether that shape of change may issue keys at all
+//! (DESIGN §1 immutability, §2.1 no CODEOWNERS or other files beside requests). Pure.
+
+use serde::Serialize;
+
+use crate::request::{Diagnostic, PathKind, RequestRules, classify};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileStatus {
+    Added,
+    Modified,
+    Removed,
+    Renamed { from: String },
+    Other(String),
+}
+
+/// One file of a pull request's diff.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangedFile {
+    pub path: String,
+    pub status: FileStatus,
+}
+
+/// A pull request's files, sorted by what they mean to keygate.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Changes {
+    /// Request files the pull request adds: the requests.
+    pub added: Vec<String>,
+    /// Merged request files the pull request deletes: revocations.
+    pub removed: Vec<String>,
+    /// Request files modified or renamed, with what happened: never allowed.
+    pub rewritten: Vec<(String, String)>,
+    /// Files in the requests folder that cannot be requests.
+    pub misplaced: Vec<Diagnostic>,
+    /// Files outside the requests folder (CODEOWNERS included).
+    pub outside: Vec<String>,
+    /// Documentation inside the requests folder.
+    pub docs: Vec<String>,
+}
+
+impl Changes {
+    pub fn sort(files: &[ChangedFile], rules: &RequestRules) -> Changes {
+        let mut c = Changes::default();
+        for f in files {
+            let kind = classify(&f.path, rules);
+            match (&f.status, kind) {
+                (_, PathKind::Outside) => {
+                    // A rename out of the requests folder still rewrites a request.
+                    if let FileStatus::Renamed { from } = &f.status
+                        && matches!(classify(from, rules), PathKind::Request { .. })
+                    {
+                        c.rewritten
+                            .push((from.clone(), format!("renamed to {}", f.path)));
+                    }
+                    c.outside.push(f.path.clone());
+                }
+                (_, PathKind::Documentation) => c.docs.push(f.path.clone()),
+                (FileStatus::Removed, PathKind::Request { .. }) => c.removed.push(f.path.clone()),
+                (FileStatus::Removed, PathKind::Misplaced(_)) => c.outside.push(f.path.clone()),
+                (_, PathKind::Misplaced(d)) => c.misplaced.push(d),
+                (FileStatus::Added, PathKind::Request { .. }) => c.added.push(f.path.clone()),
+                (FileStatus::Modified, PathKind::Request { .. }) => {
+                    c.rewritten.push((f.path.clone(), "modified".into()))
+                }
+                (FileStatus::Renamed { from }, PathKind::Request { .. }) => {
+                    if matches!(classify(from, rules), PathKind::Request { .. }) {
+                        c.rewritten
+                            .push((from.clone(), format!("renamed to {}", f.path)));
+                    } else {
+                        // Moved in from elsewhere: it is new as a request.
+                        c.added.push(f.path.clone());
+                    }
+                }
+                (FileStatus::Other(s), PathKind::Request { .. }) => {
+                    c.rewritten.push((f.path.clone(), s.clone()))
+                }
+            }
+        }
+        c
+    }
+
+    /// Does this pull request concern keygate at all?
+    pub fn touches_requests(&self) -> bool {
+        !(self.added.is_empty()
+            && self.removed.is_empty()
+            && self.rewritten.is_empty()
+            && self.misplaced.is_empty())
+    }
+
+    /// Problems that refuse the whole pull request, as sentences for people.
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (path, what) in &self.rewritten {
+            out.push(format!(
+                "`{path}` was {what}: a merged request file never changes. Leave it as it is and add a new request file instead."
+            ));
+        }
+        for d in &self.misplaced {
+            out.push(d.to_string());
+        }
+        if !self.outside.is_empty() && self.touches_requests() {
+            let mut listed: Vec<String> = self
+                .outside
+                .iter()
+                .take(5)
+                .map(|p| format!("`{p}`"))
+                .collect();
+            if self.outside.len() > 5 {
+                listed.push(format!("and {} more", self.outside.len() - 5));
+            }
+            let owners = self.outside.iter().any(|p| p.ends_with("CODEOWNERS"));
+            out.push(format!(
+                "this pull request also changes {}: {} need their own pull request; keep only request files here.",
+                listed.join(", "),
+                if owners { "ownership (CODEOWNERS) and repository changes" } else { "repository changes" }
+            ));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules() -> RequestRules {
+        RequestRules {
+            requests_dir: "requests".into(),
+            default_expiry_days: 90,
+            max_expiry_days: 365,
+            allowed_users: vec!["*".into()],
+            denied_users: vec![],
+            secret_name_template: "{iam_user}/access-key-{timestamp}".into(),
+        }
+    }
+
+    fn f(path: &str, status: FileStatus) -> ChangedFile {
+        ChangedFile {
+            path: path.into(),
+            status,
+        }
+    }
+
+    #[test]
+    fn an_added_request_file_is_a_request() {
+        let c = Changes::sort(&[f("requests/alice/ci.toml", FileStatus::Added)], &rules());
+        assert_eq!(c.added, vec!["requests/alice/ci.toml"]);
+        assert!(c.problems().is_empty());
+    }
+
+    #[test]
+    fn modifying_or_renaming_a_merged_request_is_refused() {
+        let c = Changes::sort(
+            &[
+                f("requests/alice/ci.toml", FileStatus::Modified),
+                f(
+                    "requests/alice/b.toml",
+                    FileStatus::Renamed {
+                        from: "requests/alice/a.toml".into(),
+                    },
+                ),
+            ],
+            &rules(),
+        );
+        let p = c.problems();
+        assert_eq!(p.len(), 2);
+        assert!(p[0].contains("requests/alice/ci.toml` was modified"));
+        assert!(p[1].contains("renamed to requests/alice/b.toml"));
+    }
+
+    #[test]
+    fn codeowners_beside_a_request_is_refused_but_alone_is_not_keygates_business() {
+        let files = [
+            f("requests/alice/ci.toml", FileStatus::Added),
+            f(".github/CODEOWNERS", FileStatus::Modified),
+        ];
+        let p = Changes::sort(&files, &rules()).problems();
+        assert_eq!(p.len(), 1);
+        assert!(p[0].contains("CODEOWNERS"), "{}", p[0]);
+        let alone = Changes::sort(&files[1..], &rules());
+        assert!(!alone.touches_requests());
+        assert!(alone.problems().is_empty());
+    }
+
+    #[test]
+    fn deleted_requests_are_revocations() {
+        let c = Changes::sort(
+            &[f("requests/alice/ci.toml", FileStatus::Removed)],
+            &rules(),
+        );
+        assert_eq!(c.removed, vec!["requests/alice/ci.toml"]);
+    }
+}

@@ -1,0 +1,172 @@
+//! Who owns what, and whether a pull request's requests may be issued. Pure: every input
+//! is plain data fetched beforehand, so the check run (before merge) and the issuer (at
+//! merge) call the same function and can never disagree.
+
+pub mod approval;
+pub mod changes;
+pub mod codeowners;
+
+use serde::Serialize;
+
+use crate::request::{Diagnostic, Request};
+use approval::{
+    ApprovalRules, Decision, FileDecision, FileOwnership, Memberships, PullFacts, Verdict,
+};
+use changes::Changes;
+use codeowners::{CodeOwners, Owner};
+
+/// The base branch's CODEOWNERS, as found.
+#[derive(Debug, Clone)]
+pub enum OwnersFile {
+    Found {
+        location: String,
+        parsed: CodeOwners,
+    },
+    Missing,
+    /// Found but unusable (too large, not UTF-8): nothing has an owner.
+    Unreadable {
+        location: String,
+        why: String,
+    },
+}
+
+/// One request file judged.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileAssessment {
+    pub path: String,
+    #[serde(skip)]
+    pub request: Option<Request>,
+    pub diagnostics: Vec<Diagnostic>,
+    #[serde(skip)]
+    pub approval: Option<FileDecision>,
+    /// Every reason this file cannot be issued now, for people.
+    pub problems: Vec<String>,
+    /// True when only approvals are missing (the requester waits, nothing to fix).
+    pub waiting_for_approval: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Assessment {
+    /// Problems with the pull request as a whole.
+    pub pr_problems: Vec<String>,
+    pub files: Vec<FileAssessment>,
+    #[serde(skip)]
+    pub decision: Option<Decision>,
+}
+
+impl Assessment {
+    /// Would merging now issue every request? False when there is nothing to issue.
+    pub fn issuable(&self) -> bool {
+        self.pr_problems.is_empty()
+            && !self.files.is_empty()
+            && self.files.iter().all(|f| f.problems.is_empty())
+    }
+
+    /// Something must be fixed (not merely approved).
+    pub fn needs_fixing(&self) -> bool {
+        !self.pr_problems.is_empty()
+            || self
+                .files
+                .iter()
+                .any(|f| !f.problems.is_empty() && !f.waiting_for_approval)
+    }
+
+    /// Logins whose approvals counted, once each.
+    pub fn approvers(&self) -> Vec<String> {
+        self.decision
+            .as_ref()
+            .map(|d| d.approvers().into_iter().map(|a| a.login).collect())
+            .unwrap_or_default()
+    }
+}
+
+/// The owners of each request path, as the base CODEOWNERS decides.
+pub fn ownerships(paths: &[String], owners: &OwnersFile) -> Vec<FileOwnership> {
+    paths
+        .iter()
+        .map(|path| match owners {
+            OwnersFile::Found { parsed, .. } => {
+                let rule = parsed.rule_for(path);
+                FileOwnership {
+                    path: path.clone(),
+                    rule_line: rule.map(|r| r.line),
+                    pattern: rule.map(|r| r.pattern.clone()),
+                    owners: rule.map(|r| r.owners.clone()).unwrap_or_default(),
+                }
+            }
+            _ => FileOwnership {
+                path: path.clone(),
+                rule_line: None,
+                pattern: None,
+                owners: Vec::new(),
+            },
+        })
+        .collect()
+}
+
+/// Judges a pull request's requests. `requests` holds each added request file's parse
+/// result, in the order of `changes.added`.
+pub fn assess(
+    changes: &Changes,
+    owners: &OwnersFile,
+    requests: &[(String, Result<Request, Vec<Diagnostic>>)],
+    facts: &PullFacts,
+    memberships: &Memberships,
+    rules: &ApprovalRules,
+) -> Assessment {
+    let mut pr_problems = changes.problems();
+    match owners {
+        OwnersFile::Found { location, parsed } => {
+            for e in parsed.errors() {
+                pr_problems.push(format!(
+                    "`{location}` on the base branch has an invalid line, so keygate issues nothing until it is fixed: line {}: {}",
+                    e.line, e.message
+                ));
+            }
+        }
+        OwnersFile::Missing => pr_problems.push(
+            "the base branch has no CODEOWNERS file (.github/CODEOWNERS, CODEOWNERS or docs/CODEOWNERS), so no request has an owner who could approve it".into(),
+        ),
+        OwnersFile::Unreadable { location, why } => pr_problems.push(format!(
+            "`{location}` on the base branch cannot be used ({why}), so no request has an owner"
+        )),
+    }
+    let paths: Vec<String> = requests.iter().map(|(p, _)| p.clone()).collect();
+    let owned = ownerships(&paths, owners);
+    let decision = approval::decide(&owned, facts, memberships, rules);
+    let files = requests
+        .iter()
+        .zip(&decision.files)
+        .map(|((path, parsed), fd)| {
+            let mut problems = Vec::new();
+            let (request, diagnostics) = match parsed {
+                Ok(r) => (Some(r.clone()), Vec::new()),
+                Err(d) => {
+                    problems.extend(d.iter().map(|d| d.to_string()));
+                    (None, d.clone())
+                }
+            };
+            let only_email =
+                !fd.owners.is_empty() && fd.owners.iter().all(|o| matches!(o, Owner::Email(_)));
+            let waiting = problems.is_empty()
+                && !only_email
+                && matches!(fd.verdict, Verdict::Pending { .. } | Verdict::Blocked);
+            if fd.verdict != Verdict::Approved {
+                problems.extend(fd.reasons());
+            }
+            FileAssessment {
+                path: path.clone(),
+                request,
+                diagnostics,
+                approval: Some(fd.clone()),
+                problems,
+                waiting_for_approval: waiting,
+            }
+        })
+        .collect();
+    Assessment {
+        pr_problems,
+        files,
+        decision: Some(decision),
+    }
+}
