@@ -1,0 +1,337 @@
+//! Thin typed AWS calls, all from one SDK configuration: the default credential chain and
+//! region resolution, and `AWS_ENDPOINT_URL` honoured so that moto can stand in for AWS.
+//! No policy lives here.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use aws_sdk_iam::error::ProvideErrorMetadata;
+use aws_sdk_secretsmanager::types::Tag;
+use aws_sdk_sns::types::MessageAttributeValue;
+use zeroize::Zeroizing;
+
+/// An AWS failure, classified for the retry decision.
+#[derive(Debug, thiserror::Error)]
+#[error("{operation} failed: {code}: {message}")]
+pub struct AwsError {
+    pub operation: &'static str,
+    pub code: String,
+    pub message: String,
+    transient: bool,
+}
+
+impl AwsError {
+    pub fn is_transient(&self) -> bool {
+        self.transient
+    }
+    pub fn is_limit_exceeded(&self) -> bool {
+        self.code == "LimitExceeded" || self.code == "LimitExceededException"
+    }
+    pub fn is_not_found(&self) -> bool {
+        self.code == "NoSuchEntity" || self.code == "ResourceNotFoundException"
+    }
+}
+
+fn classify<E, R>(operation: &'static str, e: aws_sdk_iam::error::SdkError<E, R>) -> AwsError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: fmt::Debug,
+{
+    use aws_sdk_iam::error::SdkError;
+    let transient = matches!(
+        e,
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_)
+    );
+    let (code, message) = match &e {
+        SdkError::ServiceError(s) => (
+            s.err().code().unwrap_or("ServiceError").to_string(),
+            s.err().message().unwrap_or_default().to_string(),
+        ),
+        other => ("Unreachable".to_string(), first_line(other)),
+    };
+    let throttled = matches!(
+        code.as_str(),
+        "Throttling"
+            | "ThrottlingException"
+            | "ServiceUnavailable"
+            | "ServiceFailure"
+            | "InternalFailure"
+            | "InternalServiceError"
+            | "RequestLimitExceeded"
+    );
+    AwsError {
+        operation,
+        code,
+        message,
+        transient: transient || throttled,
+    }
+}
+
+fn first_line(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(inner) = src {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        src = inner.source();
+    }
+    s.lines().next().unwrap_or_default().to_string()
+}
+
+/// A secret access key: zeroized on drop, never formatted.
+pub struct SecretAccessKey(Zeroizing<String>);
+
+impl fmt::Debug for SecretAccessKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretAccessKey([redacted])")
+    }
+}
+
+/// A key just created. Only `secret_json` lets the secret out, and only into Secrets Manager.
+#[derive(Debug)]
+pub struct NewKey {
+    pub access_key_id: String,
+    secret: SecretAccessKey,
+}
+
+impl NewKey {
+    /// `{"AccessKeyId": ..., "SecretAccessKey": ...}`, as the original Lambda stored it.
+    fn secret_json(&self) -> Zeroizing<String> {
+        let v = serde_json::json!({
+            "AccessKeyId": self.access_key_id,
+            "SecretAccessKey": self.secret.0.as_str(),
+        });
+        Zeroizing::new(v.to_string())
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct StoredSecret {
+    pub name: String,
+    pub arn: String,
+}
+
+/// A notice for SNS.
+#[derive(Debug, Clone)]
+pub struct Notice {
+    pub subject: String,
+    pub message: String,
+    pub attributes: BTreeMap<&'static str, String>,
+}
+
+#[derive(Clone)]
+pub struct Aws {
+    iam: aws_sdk_iam::Client,
+    secrets: aws_sdk_secretsmanager::Client,
+    sns: aws_sdk_sns::Client,
+}
+
+impl Aws {
+    /// Loads the SDK configuration the standard way (environment, profile, IMDS).
+    pub async fn from_env() -> Aws {
+        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        Aws::from_config(&config)
+    }
+
+    pub fn from_config(config: &aws_config::SdkConfig) -> Aws {
+        Aws {
+            iam: aws_sdk_iam::Client::new(config),
+            secrets: aws_sdk_secretsmanager::Client::new(config),
+            sns: aws_sdk_sns::Client::new(config),
+        }
+    }
+
+    /// Access key IDs the user holds now.
+    pub async fn list_access_keys(&self, user: &str) -> Result<Vec<String>, AwsError> {
+        let out = self
+            .iam
+            .list_access_keys()
+            .user_name(user)
+            .send()
+            .await
+            .map_err(|e| classify("ListAccessKeys", e))?;
+        Ok(out
+            .access_key_metadata()
+            .iter()
+            .filter_map(|m| m.access_key_id().map(str::to_string))
+            .collect())
+    }
+
+    pub async fn create_access_key(&self, user: &str) -> Result<NewKey, AwsError> {
+        let out = self
+            .iam
+            .create_access_key()
+            .user_name(user)
+            .send()
+            .await
+            .map_err(|e| classify("CreateAccessKey", e))?;
+        let key = out.access_key().ok_or_else(|| AwsError {
+            operation: "CreateAccessKey",
+            code: "EmptyResponse".into(),
+            message: "no key in the answer".into(),
+            transient: false,
+        })?;
+        Ok(NewKey {
+            access_key_id: key.access_key_id().to_string(),
+            secret: SecretAccessKey(Zeroizing::new(key.secret_access_key().to_string())),
+        })
+    }
+
+    pub async fn delete_access_key(&self, user: &str, access_key_id: &str) -> Result<(), AwsError> {
+        match self
+            .iam
+            .delete_access_key()
+            .user_name(user)
+            .access_key_id(access_key_id)
+            .send()
+            .await
+            .map_err(|e| classify("DeleteAccessKey", e))
+        {
+            Err(e) if e.is_not_found() => Ok(()),
+            other => other.map(|_| ()),
+        }
+    }
+
+    pub async fn deactivate_access_key(
+        &self,
+        user: &str,
+        access_key_id: &str,
+    ) -> Result<(), AwsError> {
+        self.iam
+            .update_access_key()
+            .user_name(user)
+            .access_key_id(access_key_id)
+            .status(aws_sdk_iam::types::StatusType::Inactive)
+            .send()
+            .await
+            .map_err(|e| classify("UpdateAccessKey", e))?;
+        Ok(())
+    }
+
+    /// Stores the key. `token` makes a retried call idempotent.
+    pub async fn create_secret(
+        &self,
+        name: &str,
+        key: &NewKey,
+        token: &str,
+        kms_key_id: Option<&str>,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<StoredSecret, AwsError> {
+        let value = key.secret_json();
+        let mut req = self
+            .secrets
+            .create_secret()
+            .name(name)
+            .client_request_token(token)
+            .description("AWS access key issued by keygate")
+            .secret_string(value.as_str());
+        if let Some(kms) = kms_key_id {
+            req = req.kms_key_id(kms);
+        }
+        for (k, v) in tags {
+            req = req.tags(Tag::builder().key(k).value(tag_value(v)).build());
+        }
+        let out = req.send().await.map_err(|e| classify("CreateSecret", e))?;
+        Ok(StoredSecret {
+            name: out.name().unwrap_or(name).to_string(),
+            arn: out.arn().unwrap_or_default().to_string(),
+        })
+    }
+
+    /// ARN of a secret if it exists (to finish an interrupted issuance).
+    pub async fn describe_secret(&self, name: &str) -> Result<Option<StoredSecret>, AwsError> {
+        match self.secrets.describe_secret().secret_id(name).send().await {
+            Ok(out) => Ok(Some(StoredSecret {
+                name: out.name().unwrap_or(name).to_string(),
+                arn: out.arn().unwrap_or_default().to_string(),
+            })),
+            Err(e) => {
+                let e = classify("DescribeSecret", e);
+                if e.is_not_found() { Ok(None) } else { Err(e) }
+            }
+        }
+    }
+
+    pub async fn delete_secret(&self, name: &str) -> Result<(), AwsError> {
+        match self
+            .secrets
+            .delete_secret()
+            .secret_id(name)
+            .force_delete_without_recovery(true)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let e = classify("DeleteSecret", e);
+                if e.is_not_found() { Ok(()) } else { Err(e) }
+            }
+        }
+    }
+
+    pub async fn publish(&self, topic_arn: &str, notice: &Notice) -> Result<String, AwsError> {
+        let mut req = self
+            .sns
+            .publish()
+            .topic_arn(topic_arn)
+            .subject(&notice.subject)
+            .message(&notice.message);
+        for (k, v) in &notice.attributes {
+            req = req.message_attributes(
+                *k,
+                MessageAttributeValue::builder()
+                    .data_type("String")
+                    .string_value(v)
+                    .build()
+                    .map_err(|e| AwsError {
+                        operation: "Publish",
+                        code: "BadAttribute".into(),
+                        message: e.to_string(),
+                        transient: false,
+                    })?,
+            );
+        }
+        let out = req.send().await.map_err(|e| classify("Publish", e))?;
+        Ok(out.message_id().unwrap_or_default().to_string())
+    }
+}
+
+/// Secrets Manager tag values: up to 256 characters of letters, digits, spaces and `_.:/=+-@`.
+fn tag_value(v: &str) -> String {
+    v.chars()
+        .map(|c| {
+            if c.is_alphanumeric() || " _.:/=+-@".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(256)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_access_keys_never_format() {
+        let k = NewKey {
+            access_key_id: "AKIAEXAMPLE".into(),
+            secret: SecretAccessKey(Zeroizing::new("wJalrXUtnFEMI/K7MDENG".into())),
+        };
+        let shown = format!("{k:?}");
+        assert!(shown.contains("AKIAEXAMPLE"));
+        assert!(!shown.contains("wJalrXUtnFEMI"));
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&k.secret_json()).unwrap()["SecretAccessKey"],
+            "wJalrXUtnFEMI/K7MDENG"
+        );
+    }
+
+    #[test]
+    fn tag_values_are_made_acceptable() {
+        assert_eq!(tag_value("@alice,@bob"), "@alice_@bob");
+        assert_eq!(tag_value(&"x".repeat(300)).len(), 256);
+    }
+}

@@ -1,0 +1,361 @@
+//! The subcommands and their output formats.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use serde::Serialize;
+
+use crate::config::Settings;
+use crate::policy::codeowners::{CodeOwners, LOCATIONS};
+use crate::request::{Diagnostic, PathKind, RequestRules, classify, parse_request};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "keygate",
+    version,
+    about = "A GitOps approval gate for AWS IAM access keys"
+)]
+pub struct Cli {
+    /// Configuration file (else KEYGATE_CONFIG, else ./keygate.toml if present).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Log format.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum Format {
+    /// `path:line:col: message`
+    Text,
+    /// GitHub Actions annotations
+    Github,
+    /// JSON for tools
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Check request files (default: the configured requests folder) and their owners.
+    Validate {
+        /// Files or folders, relative to the repository root.
+        paths: Vec<PathBuf>,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Show who owns each path, and which CODEOWNERS line decided it.
+    Owners {
+        #[arg(required = true)]
+        paths: Vec<String>,
+        /// A CODEOWNERS file to use instead of the repository's.
+        #[arg(long, value_name = "FILE")]
+        codeowners: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Run the GitHub App webhook service.
+    Serve,
+}
+
+/// Exit codes: 0 all good, 1 problems found, 2 usage or configuration error.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let env = std::env::vars();
+    match cli.command {
+        Command::Validate { paths, format } => {
+            let settings = Settings::load(cli.config.as_deref(), env)?;
+            validate(&settings.request_rules(), &paths, format)
+        }
+        Command::Owners {
+            paths,
+            codeowners,
+            format,
+        } => owners(&paths, codeowners.as_deref(), format),
+        Command::Serve => {
+            let settings = Settings::load(cli.config.as_deref(), env)?;
+            settings.service()?;
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")?;
+            rt.block_on(crate::server::run(settings))?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Finds the repository's CODEOWNERS in GitHub's location order.
+fn find_codeowners(root: &Path) -> Option<PathBuf> {
+    LOCATIONS.iter().map(|l| root.join(l)).find(|p| p.is_file())
+}
+
+fn read_codeowners(path: &Path) -> anyhow::Result<CodeOwners> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(CodeOwners::parse(&text))
+}
+
+fn collect_files(path: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    if path.is_dir() {
+        let mut entries: Vec<_> = std::fs::read_dir(path)?.collect::<Result<_, _>>()?;
+        entries.sort_by_key(|e| e.file_name());
+        for e in entries {
+            collect_files(&e.path(), out)?;
+        }
+    } else {
+        out.push(path.to_path_buf());
+    }
+    Ok(())
+}
+
+fn repo_relative(p: &Path) -> String {
+    let s = p.to_string_lossy().replace('\\', "/");
+    s.strip_prefix("./").unwrap_or(&s).to_string()
+}
+
+fn validate(rules: &RequestRules, paths: &[PathBuf], format: Format) -> anyhow::Result<ExitCode> {
+    let roots: Vec<PathBuf> = if paths.is_empty() {
+        vec![PathBuf::from(&rules.requests_dir)]
+    } else {
+        paths.to_vec()
+    };
+    let mut files = Vec::new();
+    for root in &roots {
+        if !root.exists() {
+            eprintln!("keygate: {} does not exist", root.display());
+            return Ok(ExitCode::from(2));
+        }
+        collect_files(root, &mut files)
+            .with_context(|| format!("cannot list {}", root.display()))?;
+    }
+    let codeowners = match find_codeowners(Path::new(".")) {
+        Some(p) => Some((repo_relative(&p), read_codeowners(&p)?)),
+        None => None,
+    };
+    let mut problems: Vec<Diagnostic> = Vec::new();
+    if let Some((loc, co)) = &codeowners {
+        for e in co.errors() {
+            problems.push(Diagnostic {
+                path: loc.clone(),
+                line: Some(e.line),
+                column: Some(e.column),
+                message: format!(
+                    "{} (keygate issues nothing while CODEOWNERS has an invalid line)",
+                    e.message
+                ),
+            });
+        }
+    }
+    let mut checked = 0usize;
+    for file in &files {
+        let path = repo_relative(file);
+        match classify(&path, rules) {
+            PathKind::Documentation => continue,
+            PathKind::Outside => {
+                problems.push(Diagnostic::new(
+                    &path,
+                    format!("not in the requests folder `{}/`: request files live at {}/<iam_user>/<name>.toml", rules.requests_dir, rules.requests_dir),
+                ));
+                continue;
+            }
+            PathKind::Misplaced(_) | PathKind::Request { .. } => {}
+        }
+        checked += 1;
+        let bytes = match std::fs::read(file) {
+            Ok(b) => b,
+            Err(e) => {
+                problems.push(Diagnostic::new(&path, format!("cannot read the file: {e}")));
+                continue;
+            }
+        };
+        if let Err(d) = parse_request(&path, &bytes, rules) {
+            problems.extend(d);
+        }
+        if let Some((loc, co)) = &codeowners {
+            match co.rule_for(&path) {
+                None => problems.push(Diagnostic::new(
+                    &path,
+                    format!("no line of {loc} matches this path, so nobody can approve it: add an owner for {}/<iam_user>/", rules.requests_dir),
+                )),
+                Some(r) if r.owners.is_empty() => problems.push(Diagnostic::new(
+                    &path,
+                    format!("{loc} line {} (`{}`) gives this path no owner, so nobody can approve it", r.line, r.pattern),
+                )),
+                Some(_) => {}
+            }
+        }
+    }
+    print_diagnostics(&problems, format, checked);
+    Ok(if problems.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// Escapes GitHub Actions workflow-command data and property values.
+fn gh_escape(s: &str, property: bool) -> String {
+    let s = s
+        .replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A");
+    if property {
+        s.replace(':', "%3A").replace(',', "%2C")
+    } else {
+        s
+    }
+}
+
+fn print_diagnostics(problems: &[Diagnostic], format: Format, checked: usize) {
+    match format {
+        Format::Text => {
+            for d in problems {
+                println!("{d}");
+            }
+            eprintln!(
+                "keygate: checked {checked} request file{}: {}",
+                if checked == 1 { "" } else { "s" },
+                if problems.is_empty() {
+                    "all valid".to_string()
+                } else {
+                    format!("{} problem(s)", problems.len())
+                }
+            );
+        }
+        Format::Github => {
+            for d in problems {
+                let mut props = format!("file={}", gh_escape(&d.path, true));
+                if let Some(l) = d.line {
+                    props.push_str(&format!(",line={l}"));
+                }
+                if let Some(c) = d.column {
+                    props.push_str(&format!(",col={c}"));
+                }
+                println!(
+                    "::error {props},title=keygate::{}",
+                    gh_escape(&d.message, false)
+                );
+            }
+        }
+        Format::Json => {
+            #[derive(Serialize)]
+            struct Out<'a> {
+                checked: usize,
+                problems: &'a [Diagnostic],
+            }
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&Out { checked, problems }).unwrap_or_default()
+            );
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct OwnerLine {
+    path: String,
+    owners: Vec<String>,
+    line: Option<usize>,
+    pattern: Option<String>,
+}
+
+fn owners(paths: &[String], file: Option<&Path>, format: Format) -> anyhow::Result<ExitCode> {
+    let file = match file
+        .map(Path::to_path_buf)
+        .or_else(|| find_codeowners(Path::new(".")))
+    {
+        Some(f) => f,
+        None => {
+            eprintln!(
+                "keygate: no CODEOWNERS found (looked for {}); pass --codeowners FILE",
+                LOCATIONS.join(", ")
+            );
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let co = read_codeowners(&file)?;
+    let mut problem = !co.errors().is_empty();
+    for e in co.errors() {
+        eprintln!(
+            "{}:{}:{}: {} (this line is ignored, as GitHub ignores it)",
+            file.display(),
+            e.line,
+            e.column,
+            e.message
+        );
+    }
+    let lines: Vec<OwnerLine> = paths
+        .iter()
+        .map(|p| {
+            let path = p
+                .trim_start_matches("./")
+                .trim_start_matches('/')
+                .to_string();
+            let rule = co.rule_for(&path);
+            OwnerLine {
+                owners: rule
+                    .map(|r| r.owners.iter().map(ToString::to_string).collect())
+                    .unwrap_or_default(),
+                line: rule.map(|r| r.line),
+                pattern: rule.map(|r| r.pattern.clone()),
+                path,
+            }
+        })
+        .collect();
+    problem |= lines.iter().any(|l| l.owners.is_empty());
+    match format {
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&lines).unwrap_or_default()
+        ),
+        Format::Text | Format::Github => {
+            for l in &lines {
+                match (&l.line, &l.pattern) {
+                    (Some(line), Some(pattern)) if !l.owners.is_empty() => {
+                        println!(
+                            "{}: {} ({}:{line}: {pattern})",
+                            l.path,
+                            l.owners.join(" "),
+                            file.display()
+                        )
+                    }
+                    (Some(line), Some(pattern)) => println!(
+                        "{}: no owner ({}:{line}: `{pattern}` names no owner)",
+                        l.path,
+                        file.display()
+                    ),
+                    _ => println!(
+                        "{}: no owner (no line of {} matches)",
+                        l.path,
+                        file.display()
+                    ),
+                }
+            }
+        }
+    }
+    Ok(if problem {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn github_annotations_escape_what_would_break_them() {
+        assert_eq!(gh_escape("a:b,c%\n", true), "a%3Ab%2Cc%25%0A");
+        assert_eq!(gh_escape("a:b,c", false), "a:b,c");
+    }
+}

@@ -1,0 +1,247 @@
+//! The edge of the webhook: signature check and conversion of GitHub's payload into a
+//! small event of our own. Nothing past this module reads raw webhook JSON.
+
+use std::borrow::Cow;
+
+use aws_lc_rs::hmac;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+/// Verifies `X-Hub-Signature-256` in constant time.
+pub struct SignatureKey(hmac::Key);
+
+impl SignatureKey {
+    pub fn new(secret: &SecretString) -> SignatureKey {
+        SignatureKey(hmac::Key::new(
+            hmac::HMAC_SHA256,
+            secret.expose_secret().as_bytes(),
+        ))
+    }
+
+    /// `header` is the literal `sha256=` followed by the hex HMAC-SHA256 of `body`.
+    pub fn verify(&self, header: Option<&[u8]>, body: &[u8]) -> bool {
+        let Some(hex_sig) = header.and_then(|h| h.strip_prefix(b"sha256=")) else {
+            return false;
+        };
+        let mut tag = [0u8; 32];
+        if hex::decode_to_slice(hex_sig, &mut tag).is_err() {
+            return false;
+        }
+        hmac::verify(&self.0, body, &tag).is_ok()
+    }
+
+    /// The header value GitHub would send for `body` (for tools and tests).
+    pub fn sign(&self, body: &[u8]) -> String {
+        format!("sha256={}", hex::encode(hmac::sign(&self.0, body).as_ref()))
+    }
+}
+
+impl std::fmt::Debug for SignatureKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SignatureKey([redacted])")
+    }
+}
+
+/// What keygate does with a delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Triage {
+    /// Work to do: store and queue.
+    Work(Event),
+    /// A valid delivery keygate has nothing to do for; the reason is logged.
+    Ignore(&'static str),
+}
+
+/// The small event the worker needs: which pull request, and what happened to it.
+/// Everything else is read again through the API when the work runs (DESIGN §2.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    pub event: String,
+    pub action: String,
+    pub repository: String,
+    pub installation_id: u64,
+    pub pr_number: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the payload is not a GitHub webhook payload keygate can read: {0}")]
+pub struct PayloadError(String);
+
+// Only the fields keygate needs; serde skips the rest without building a tree.
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(borrow)]
+    action: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    repository: Option<Repo<'a>>,
+    installation: Option<Installation>,
+    #[serde(borrow)]
+    pull_request: Option<PullRequest<'a>>,
+}
+
+#[derive(Deserialize)]
+struct Repo<'a> {
+    #[serde(borrow)]
+    full_name: Cow<'a, str>,
+}
+
+#[derive(Deserialize)]
+struct Installation {
+    id: u64,
+}
+
+#[derive(Deserialize)]
+struct PullRequest<'a> {
+    number: u64,
+    #[serde(borrow)]
+    base: Base<'a>,
+}
+
+#[derive(Deserialize)]
+struct Base<'a> {
+    #[serde(rename = "ref", borrow)]
+    ref_: Cow<'a, str>,
+}
+
+/// Actions keygate acts on, per event type.
+fn handled(event: &str, action: &str) -> bool {
+    match event {
+        "pull_request" => matches!(
+            action,
+            "opened" | "synchronize" | "reopened" | "edited" | "closed"
+        ),
+        "pull_request_review" => matches!(action, "submitted" | "dismissed"),
+        _ => false,
+    }
+}
+
+/// Decides what a verified delivery means for keygate. `repository` and `branch` are the
+/// configured ones; names are compared as GitHub does, without regard to case.
+pub fn triage(
+    event: &str,
+    body: &[u8],
+    repository: &str,
+    branch: &str,
+) -> Result<Triage, PayloadError> {
+    if event == "ping" {
+        // Still a JSON check: GitHub's ping is JSON too.
+        serde_json::from_slice::<serde::de::IgnoredAny>(body)
+            .map_err(|e| PayloadError(e.to_string()))?;
+        return Ok(Triage::Ignore("ping"));
+    }
+    let env: Envelope<'_> =
+        serde_json::from_slice(body).map_err(|e| PayloadError(e.to_string()))?;
+    let action = env.action.as_deref().unwrap_or("");
+    if !handled(event, action) {
+        return Ok(Triage::Ignore("event or action keygate does not handle"));
+    }
+    let (Some(repo), Some(pr)) = (env.repository, env.pull_request) else {
+        return Err(PayloadError(format!(
+            "a `{event}` delivery without `repository` or `pull_request`"
+        )));
+    };
+    if !repo.full_name.eq_ignore_ascii_case(repository) {
+        return Ok(Triage::Ignore("another repository"));
+    }
+    if pr.base.ref_ != branch {
+        return Ok(Triage::Ignore("a pull request into another branch"));
+    }
+    let Some(installation) = env.installation else {
+        return Err(PayloadError(
+            "no `installation`: is the webhook the GitHub App's?".into(),
+        ));
+    };
+    Ok(Triage::Work(Event {
+        event: event.to_string(),
+        action: action.to_string(),
+        repository: repo.full_name.into_owned(),
+        installation_id: installation.id,
+        pr_number: pr.number,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CLOSED: &str = include_str!("../../tests/fixtures/pull_request.closed.json");
+
+    fn key(s: &str) -> SignatureKey {
+        SignatureKey::new(&SecretString::from(s.to_string()))
+    }
+
+    #[test]
+    fn githubs_documented_test_vector_verifies() {
+        let k = key("It's a Secret to Everybody");
+        let sig = b"sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
+        assert!(k.verify(Some(sig), b"Hello, World!"));
+        assert_eq!(k.sign(b"Hello, World!").as_bytes(), sig);
+    }
+
+    #[test]
+    fn wrong_missing_or_malformed_signatures_fail() {
+        let k = key("It's a Secret to Everybody");
+        let good = k.sign(b"Hello, World!");
+        assert!(!k.verify(None, b"Hello, World!"));
+        assert!(!k.verify(Some(good.as_bytes()), b"Hello, World?"));
+        assert!(!k.verify(Some(&good.as_bytes()[7..]), b"Hello, World!"));
+        assert!(!k.verify(Some(b"sha256=zz"), b"Hello, World!"));
+        assert!(!k.verify(
+            Some(good.replace("sha256", "sha1").as_bytes()),
+            b"Hello, World!"
+        ));
+        assert!(!key("another").verify(Some(good.as_bytes()), b"Hello, World!"));
+    }
+
+    #[test]
+    fn a_real_closed_pull_request_payload_converts_to_a_small_event() {
+        let t = triage(
+            "pull_request",
+            CLOSED.as_bytes(),
+            "codertocat/hello-world",
+            "master",
+        )
+        .unwrap();
+        let Triage::Work(e) = t else { panic!("{t:?}") };
+        assert_eq!(e.action, "closed");
+        assert_eq!(e.repository, "Codertocat/Hello-World");
+        assert_eq!(e.pr_number, 2);
+        assert!(e.installation_id > 0);
+    }
+
+    #[test]
+    fn deliveries_for_other_repositories_branches_or_events_are_ignored() {
+        let body = CLOSED.as_bytes();
+        assert!(matches!(
+            triage("pull_request", body, "acme/other", "master").unwrap(),
+            Triage::Ignore(_)
+        ));
+        assert!(matches!(
+            triage("pull_request", body, "Codertocat/Hello-World", "main").unwrap(),
+            Triage::Ignore(_)
+        ));
+        assert!(matches!(
+            triage("issues", body, "Codertocat/Hello-World", "master").unwrap(),
+            Triage::Ignore(_)
+        ));
+        assert_eq!(
+            triage("ping", b"{\"zen\":\"x\"}", "a/b", "main").unwrap(),
+            Triage::Ignore("ping")
+        );
+    }
+
+    #[test]
+    fn unparsable_bodies_are_errors_not_panics() {
+        for body in [
+            &b"not json"[..],
+            b"",
+            b"{\"action\": 5}",
+            b"{\"action\":\"closed\"}",
+        ] {
+            assert!(
+                triage("pull_request", body, "a/b", "main").is_err(),
+                "{body:?}"
+            );
+        }
+        assert!(triage("ping", b"nope", "a/b", "main").is_err());
+    }
+}

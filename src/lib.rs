@@ -1,0 +1,13 @@
+//! keygate: a GitOps approval gate for AWS IAM access keys. See DESIGN.md in the
+//! project's shared folder for the contract, and README.md for use.
+
+pub mod aws;
+pub mod cli;
+pub mod config;
+pub mod github;
+pub mod ledger;
+pub mod policy;
+pub mod request;
+pub mod server;
+pub mod worker;
+pub mod workflow;

@@ -1,0 +1,128 @@
+//! Pull-request feedback before merge: one `keygate` check run per head commit, judged by
+//! the same `policy::assess` the issuer uses at merge (DESIGN §4, last point).
+
+use super::render::{self, PrRef};
+use super::{StepError, Workflow};
+use crate::github::client::{Annotation, CheckOutput, RepoClient};
+use crate::ledger::Job;
+
+pub const CHECK_NAME: &str = "keygate";
+
+pub(super) async fn on_activity(
+    wf: &Workflow,
+    gh: &RepoClient,
+    job: &Job,
+) -> Result<(), StepError> {
+    let pr = gh.pull(job.pr_number).await?;
+    if pr.state != "open" || pr.base_ref != wf.settings.branch {
+        return Ok(());
+    }
+    // Before merge, owners come from the base branch's current head.
+    let base_head = gh.branch_head(&wf.settings.branch).await?;
+    let head = pr.head_sha.clone();
+    let facts = wf.gather(gh, pr, &base_head, &head).await?;
+    let a = &facts.assessment;
+    let (status, conclusion) = if !facts.changes.touches_requests() {
+        ("completed", Some("success"))
+    } else if a.needs_fixing() {
+        ("completed", Some("failure"))
+    } else if a.issuable() {
+        ("completed", Some("success"))
+    } else {
+        ("in_progress", None)
+    };
+    let (title, summary) = render::check_summary(&facts.changes, a, &facts.requests);
+    let annotations = a
+        .files
+        .iter()
+        .flat_map(|f| f.diagnostics.iter())
+        .map(|d| Annotation {
+            path: d.path.clone(),
+            start_line: d.line.unwrap_or(1) as u32,
+            end_line: d.line.unwrap_or(1) as u32,
+            annotation_level: "failure",
+            message: d.message.clone(),
+            title: "invalid request file".into(),
+        })
+        .take(50)
+        .collect();
+    let output = CheckOutput {
+        title,
+        summary,
+        annotations,
+    };
+    put_check(wf, gh, &head, status, conclusion, &output).await?;
+    tracing::info!(
+        status,
+        conclusion = conclusion.unwrap_or(""),
+        "check run updated"
+    );
+
+    // The notice approvers used to get by e-mail, once per request file.
+    if a.pr_problems.is_empty() {
+        let pr = &facts.pr;
+        let pr_ref = PrRef {
+            repository: &wf.settings.repository,
+            number: pr.number,
+            url: &pr.html_url,
+            requester: &pr.author.login,
+            approvers: &[],
+        };
+        for f in &a.files {
+            let Some(r) = &f.request else { continue };
+            if !f.problems.is_empty() && !f.waiting_for_approval {
+                continue;
+            }
+            let key = format!(
+                "requested:{}#{}:{}",
+                wf.settings.repository.to_lowercase(),
+                pr.number,
+                f.path
+            );
+            let notice = render::requested_notice(
+                &f.path,
+                &r.iam_user,
+                &r.reason,
+                r.expires_in_days,
+                &pr_ref,
+            );
+            wf.publish_once(key, &notice).await?;
+        }
+    }
+    Ok(())
+}
+
+/// One check run per head commit: created once, then updated. A run that completed is
+/// not reopened; a changed verdict on the same commit gets a fresh run.
+async fn put_check(
+    wf: &Workflow,
+    gh: &RepoClient,
+    head: &str,
+    status: &str,
+    conclusion: Option<&str>,
+    output: &CheckOutput,
+) -> Result<(), StepError> {
+    let note = format!("check:{}:{head}", wf.settings.repository.to_lowercase());
+    let known = {
+        let k = note.clone();
+        wf.ledger.run(move |s| s.get_note(&k)).await?
+    };
+    let previous: Option<(u64, String)> = match known {
+        Some(v) => v
+            .split_once(' ')
+            .and_then(|(id, st)| Some((id.parse().ok()?, st.to_string()))),
+        None => gh
+            .find_check_run(head, CHECK_NAME)
+            .await?
+            .map(|id| (id, "in_progress".into())),
+    };
+    let state = format!("{status}/{}", conclusion.unwrap_or(""));
+    let reuse =
+        previous.and_then(|(id, st)| (st.starts_with("in_progress") || st == state).then_some(id));
+    let id = gh
+        .put_check_run(reuse, CHECK_NAME, head, status, conclusion, output)
+        .await?;
+    let value = format!("{id} {state}");
+    wf.ledger.run(move |s| s.set_note(&note, &value)).await?;
+    Ok(())
+}

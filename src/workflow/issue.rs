@@ -1,0 +1,530 @@
+//! A closed pull request: verify at merge, issue in the order of DESIGN §3, tell people.
+//! Or, closed without merge: the rejection notice.
+
+use std::collections::BTreeMap;
+
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use time::macros::format_description;
+use tracing::instrument;
+
+use super::render::{self, Outcome, PrRef, Report};
+use super::{StepError, Workflow, short};
+use crate::github::client::{PullInfo, RepoClient};
+use crate::ledger::{Intent, IntentFilter, IntentState, Job};
+use crate::policy::changes::Changes;
+use crate::request::{Request, SecretNameInputs, render_secret_name};
+use crate::worker::JobError;
+
+pub(super) async fn on_closed(wf: &Workflow, gh: &RepoClient, job: &Job) -> Result<(), JobError> {
+    let pr = gh.pull(job.pr_number).await.map_err(StepError::from)?;
+    if pr.base_ref != wf.settings.branch {
+        tracing::info!(base = %pr.base_ref, "the pull request is not into the configured branch; ignored");
+        return Ok(());
+    }
+    if !pr.merged {
+        return rejected(wf, gh, &pr).await.map_err(JobError::from);
+    }
+    let number = pr.number;
+    match merged(wf, gh, pr, job).await {
+        Ok(()) => Ok(()),
+        Err(e) if e.is_transient() && job.attempts < wf.settings.max_attempts => Err(e.into()),
+        Err(e) => {
+            // Fail closed, and say so: nothing was issued for what did not finish.
+            let why = format!(
+                "keygate could not finish: {e}. Nothing more was issued; an operator can retry with `keygate reconcile`."
+            );
+            let report = Report {
+                path: "(this pull request)".into(),
+                iam_user: None,
+                outcome: Outcome::Failed { why },
+            };
+            let _ = wf
+                .put_comment(gh, number, &render::comment(std::slice::from_ref(&report)))
+                .await;
+            Err(JobError::Permanent(e.to_string()))
+        }
+    }
+}
+
+#[instrument(skip_all, fields(pr = pr.number))]
+async fn merged(wf: &Workflow, gh: &RepoClient, pr: PullInfo, job: &Job) -> Result<(), StepError> {
+    let Some(merge_sha) = pr.merge_commit_sha.clone() else {
+        return Err(StepError::GitHub(
+            crate::github::client::GitHubError::Status {
+                what: "the pull request".into(),
+                status: 200,
+                message: "merged, but GitHub gives no merge commit".into(),
+            },
+        ));
+    };
+    // Owners as they stood just before the merge: the merge commit's first parent.
+    let parents = gh.commit_parents(&merge_sha).await?;
+    let base_before = parents
+        .first()
+        .cloned()
+        .unwrap_or_else(|| pr.base_sha.clone());
+    let facts = wf.gather(gh, pr, &base_before, &merge_sha).await?;
+    if !facts.changes.touches_requests() {
+        tracing::info!("no request files; nothing to do");
+        return Ok(());
+    }
+    let pr = &facts.pr;
+    let approvers = facts.assessment.approvers();
+    let pr_ref = PrRef {
+        repository: &wf.settings.repository,
+        number: pr.number,
+        url: &pr.html_url,
+        requester: &pr.author.login,
+        approvers: &approvers,
+    };
+    let mut reports = Vec::new();
+    if facts.assessment.issuable() {
+        for (path, parsed) in &facts.requests {
+            let Ok(request) = parsed else { continue };
+            let outcome = issue_one(wf, pr, request, &approvers, job).await?;
+            reports.push(Report {
+                path: path.clone(),
+                iam_user: Some(request.iam_user.clone()),
+                outcome,
+            });
+        }
+    } else {
+        reports = refusals(&facts.changes, &facts.assessment);
+        for r in &reports {
+            record_refusal(wf, pr, r, job).await?;
+        }
+    }
+    for r in revocations_not_supported(&facts.changes) {
+        reports.push(r);
+    }
+    wf.put_comment(gh, pr.number, &render::comment(&reports))
+        .await?;
+    for r in &reports {
+        let key = format!(
+            "{}:{}#{}:{}",
+            r.outcome.event(),
+            wf.settings.repository.to_lowercase(),
+            pr.number,
+            r.path
+        );
+        wf.publish_once(key, &render::notice(r, &pr_ref)).await?;
+    }
+    // Announced: the issuance is complete.
+    for r in &reports {
+        if let Outcome::Issued { .. } = r.outcome {
+            let key = (
+                wf.settings.repository.to_lowercase(),
+                pr.number,
+                r.path.clone(),
+            );
+            wf.ledger
+                .run(move |s| {
+                    let intents = s.intents(IntentFilter::Pr {
+                        repository: key.0.clone(),
+                        pr_number: key.1,
+                    })?;
+                    if let Some(mut i) = intents.into_iter().find(|i| i.path == key.2) {
+                        i.state = Some(IntentState::Issued);
+                        s.save_intent(&i)?;
+                    }
+                    Ok(())
+                })
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// One refusal report per request file (or per problem file when none was added).
+fn refusals(changes: &Changes, a: &crate::policy::Assessment) -> Vec<Report> {
+    let mut out: Vec<Report> = a
+        .files
+        .iter()
+        .map(|f| {
+            let mut reasons = a.pr_problems.clone();
+            reasons.extend(f.problems.iter().cloned());
+            if reasons.is_empty() {
+                reasons.push("another request in this pull request was refused, and keygate issues all of a pull request's requests or none".into());
+            }
+            Report {
+                path: f.path.clone(),
+                iam_user: f.request.as_ref().map(|r| r.iam_user.clone()),
+                outcome: Outcome::Refused { reasons },
+            }
+        })
+        .collect();
+    if out.is_empty() && !a.pr_problems.is_empty() {
+        let path = changes
+            .rewritten
+            .first()
+            .map(|(p, _)| p.clone())
+            .or_else(|| changes.misplaced.first().map(|d| d.path.clone()))
+            .or_else(|| changes.removed.first().cloned())
+            .unwrap_or_else(|| "(this pull request)".into());
+        out.push(Report {
+            path,
+            iam_user: None,
+            outcome: Outcome::Refused {
+                reasons: a.pr_problems.clone(),
+            },
+        });
+    }
+    out
+}
+
+fn revocations_not_supported(changes: &Changes) -> Vec<Report> {
+    changes
+        .removed
+        .iter()
+        .map(|path| Report {
+            path: path.clone(),
+            iam_user: None,
+            outcome: Outcome::Failed {
+                why: "Deleting a request file does not revoke its key in this version of keygate; the key stays until an operator deletes it.".into(),
+            },
+        })
+        .collect()
+}
+
+fn base_intent(
+    wf: &Workflow,
+    pr: &PullInfo,
+    path: &str,
+    iam_user: &str,
+    approvers: &[String],
+    job: &Job,
+) -> Intent {
+    Intent {
+        repository: wf.settings.repository.to_lowercase(),
+        pr_number: pr.number,
+        path: path.to_string(),
+        iam_user: iam_user.to_string(),
+        requester: pr.author.login.clone(),
+        approvers: approvers.join(","),
+        installation_id: job.installation_id,
+        ..Intent::default()
+    }
+}
+
+async fn record_refusal(
+    wf: &Workflow,
+    pr: &PullInfo,
+    r: &Report,
+    job: &Job,
+) -> Result<(), StepError> {
+    let mut intent = base_intent(
+        wf,
+        pr,
+        &r.path,
+        r.iam_user.as_deref().unwrap_or(""),
+        &[],
+        job,
+    );
+    let claim = intent.clone();
+    let existing = wf.ledger.run(move |s| s.claim_intent(&claim)).await?;
+    if existing.is_some_and(|e| e.state() != IntentState::Pending) {
+        return Ok(());
+    }
+    intent.state = Some(IntentState::NotIssued);
+    intent.outcome = Some(format!("refused: {}", outcome_text(&r.outcome)));
+    wf.ledger.run(move |s| s.save_intent(&intent)).await?;
+    Ok(())
+}
+
+fn outcome_text(o: &Outcome) -> String {
+    match o {
+        Outcome::Refused { reasons } => reasons.join("; "),
+        Outcome::Failed { why } => why.clone(),
+        other => other.event().to_string(),
+    }
+}
+
+/// Issues one approved request, resuming where an earlier attempt stopped.
+#[instrument(skip_all, fields(request = %request.path, iam_user = %request.iam_user))]
+async fn issue_one(
+    wf: &Workflow,
+    pr: &PullInfo,
+    request: &Request,
+    approvers: &[String],
+    job: &Job,
+) -> Result<Outcome, StepError> {
+    let aws = &wf.aws;
+    let user = request.iam_user.as_str();
+    // 1. The intent first: no key without its record.
+    let claim = base_intent(wf, pr, &request.path, user, approvers, job);
+    let c = claim.clone();
+    let mut intent = match wf.ledger.run(move |s| s.claim_intent(&c)).await? {
+        None => Intent {
+            state: Some(IntentState::Pending),
+            ..claim
+        },
+        Some(existing) => existing,
+    };
+    match intent.state() {
+        IntentState::Stored | IntentState::Issued => {
+            tracing::info!("already issued; nothing new is created");
+            return Ok(issued_outcome(&intent, request));
+        }
+        IntentState::NotIssued | IntentState::Retired => {
+            return Ok(Outcome::Failed {
+                why: intent
+                    .outcome
+                    .clone()
+                    .unwrap_or_else(|| "Nothing was issued.".into()),
+            });
+        }
+        IntentState::Creating => {
+            rollback(wf, &mut intent).await?;
+            if intent.state() == IntentState::Stored {
+                return Ok(issued_outcome(&intent, request));
+            }
+        }
+        IntentState::Pending => {}
+    }
+    // 2. The two-key check.
+    let keys = match aws.list_access_keys(user).await {
+        Ok(k) => k,
+        Err(e) if e.is_not_found() => {
+            return not_issued(
+                wf,
+                intent,
+                format!("The IAM user `{user}` does not exist in this AWS account."),
+            )
+            .await;
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if keys.len() >= 2 {
+        return not_issued(
+            wf,
+            intent,
+            format!("`{user}` already has 2 access keys, the most IAM allows. Delete one that is no longer used, then open a new request."),
+        )
+        .await;
+    }
+    // 3. Name the secret and write down what exists before creating anything.
+    let now = OffsetDateTime::now_utc();
+    let ts = now
+        .format(format_description!(
+            "[year][month][day][hour][minute][second]"
+        ))
+        .unwrap_or_default();
+    let name = render_secret_name(
+        &wf.settings.rules.secret_name_template,
+        &SecretNameInputs {
+            iam_user: user,
+            timestamp: &ts,
+            pr: pr.number,
+            request: request.name(),
+        },
+    );
+    let name = match name {
+        Ok(n) => n,
+        Err(why) => return not_issued(wf, intent, why).await,
+    };
+    let expires = now + time::Duration::days(i64::from(request.expires_in_days));
+    intent.secret_name = Some(name.clone());
+    intent.expires_at = expires.format(&Rfc3339).ok();
+    intent.keys_before = Some(keys.join(","));
+    intent.state = Some(IntentState::Creating);
+    save(wf, &intent).await?;
+
+    let key = match aws.create_access_key(user).await {
+        Ok(k) => k,
+        Err(e) if e.is_limit_exceeded() => {
+            return not_issued(
+                wf,
+                intent,
+                format!("`{user}` already has 2 access keys, the most IAM allows."),
+            )
+            .await;
+        }
+        Err(e) => {
+            intent.state = Some(IntentState::Pending);
+            save(wf, &intent).await?;
+            return Err(e.into());
+        }
+    };
+    intent.access_key_id = Some(key.access_key_id.clone());
+    save(wf, &intent).await?;
+    tracing::info!(access_key_id = %key.access_key_id, "access key created");
+
+    let tags = BTreeMap::from([
+        (
+            "keygate:repository".to_string(),
+            wf.settings.repository.clone(),
+        ),
+        ("keygate:pr".to_string(), pr.number.to_string()),
+        ("keygate:request".to_string(), request.path.clone()),
+        ("keygate:requester".to_string(), pr.author.login.clone()),
+        ("keygate:approvers".to_string(), approvers.join(" ")),
+        (
+            "keygate:expires-at".to_string(),
+            intent.expires_at.clone().unwrap_or_default(),
+        ),
+    ]);
+    let token = intent.key().token();
+    match aws
+        .create_secret(
+            &name,
+            &key,
+            &token,
+            wf.settings.kms_key_id.as_deref(),
+            &tags,
+        )
+        .await
+    {
+        Ok(stored) => {
+            drop(key);
+            intent.secret_arn = Some(stored.arn);
+            intent.secret_name = Some(stored.name);
+            intent.state = Some(IntentState::Stored);
+            save(wf, &intent).await?;
+            tracing::info!(secret = %name, "secret stored");
+            Ok(issued_outcome(&intent, request))
+        }
+        Err(e) => {
+            drop(key);
+            tracing::warn!(error = %e, "storing the secret failed; deleting the new key");
+            rollback(wf, &mut intent).await?;
+            if intent.state() == IntentState::Stored {
+                return Ok(issued_outcome(&intent, request));
+            }
+            if e.is_transient() && job.attempts < wf.settings.max_attempts {
+                return Err(e.into());
+            }
+            not_issued(
+                wf,
+                intent,
+                format!("The secret could not be stored ({e}), so the new access key was deleted again. Nothing was issued."),
+            )
+            .await
+        }
+    }
+}
+
+fn issued_outcome(i: &Intent, r: &Request) -> Outcome {
+    Outcome::Issued {
+        secret_name: i.secret_name.clone().unwrap_or_default(),
+        secret_arn: i.secret_arn.clone().unwrap_or_default(),
+        access_key_id: i.access_key_id.clone().unwrap_or_default(),
+        expires_at: i.expires_at.clone().unwrap_or_default(),
+        days: r.expires_in_days,
+    }
+}
+
+async fn save(wf: &Workflow, i: &Intent) -> Result<(), StepError> {
+    let i = i.clone();
+    wf.ledger.run(move |s| s.save_intent(&i)).await?;
+    Ok(())
+}
+
+async fn not_issued(wf: &Workflow, mut intent: Intent, why: String) -> Result<Outcome, StepError> {
+    intent.state = Some(IntentState::NotIssued);
+    intent.outcome = Some(why.clone());
+    save(wf, &intent).await?;
+    tracing::warn!(why = %why, "not issued");
+    Ok(Outcome::Failed { why })
+}
+
+/// Undoes an interrupted creation: no key may exist whose secret nobody holds. When the
+/// secret turns out to exist, the issuance is complete instead (`Stored`).
+async fn rollback(wf: &Workflow, intent: &mut Intent) -> Result<(), StepError> {
+    let aws = &wf.aws;
+    let user = intent.iam_user.clone();
+    if let Some(name) = intent.secret_name.clone()
+        && intent.access_key_id.is_some()
+        && let Some(stored) = aws.describe_secret(&name).await?
+    {
+        intent.secret_arn = Some(stored.arn);
+        intent.state = Some(IntentState::Stored);
+        save(wf, intent).await?;
+        return Ok(());
+    }
+    match intent.access_key_id.take() {
+        Some(id) => {
+            aws.delete_access_key(&user, &id).await?;
+            tracing::info!(access_key_id = %id, "deleted the key whose secret was not stored");
+        }
+        None => {
+            // The crash came between CreateAccessKey and writing down its ID: any key that
+            // was not there before is this intent's.
+            let before: Vec<String> = intent
+                .keys_before
+                .as_deref()
+                .unwrap_or("")
+                .split(',')
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect();
+            match aws.list_access_keys(&user).await {
+                Ok(now) => {
+                    for id in now.iter().filter(|k| !before.contains(k)) {
+                        aws.delete_access_key(&user, id).await?;
+                        tracing::info!(access_key_id = %id, "deleted a key left by an interrupted issuance");
+                    }
+                }
+                Err(e) if e.is_not_found() => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    intent.state = Some(IntentState::Pending);
+    save(wf, intent).await
+}
+
+/// At start: roll back every issuance a crash interrupted, before any delivery runs again.
+pub async fn recover_intents(wf: &Workflow) -> Result<usize, StepError> {
+    let unfinished = wf
+        .ledger
+        .run(|s| s.intents(IntentFilter::Unfinished))
+        .await?;
+    let mut n = 0;
+    for mut intent in unfinished {
+        if intent.state() == IntentState::Creating {
+            tracing::warn!(request = %intent.path, pr = intent.pr_number, "rolling back an interrupted issuance");
+            rollback(wf, &mut intent).await?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+/// Closed without merge: tell requester and approvers the request was rejected.
+async fn rejected(wf: &Workflow, gh: &RepoClient, pr: &PullInfo) -> Result<(), StepError> {
+    let files = gh.pull_files(pr.number).await?;
+    let changes = Changes::sort(&files, &wf.settings.rules);
+    if changes.added.is_empty() {
+        return Ok(());
+    }
+    let pr_ref = PrRef {
+        repository: &wf.settings.repository,
+        number: pr.number,
+        url: &pr.html_url,
+        requester: &pr.author.login,
+        approvers: &[],
+    };
+    let reports: Vec<Report> = changes
+        .added
+        .iter()
+        .map(|path| Report {
+            path: path.clone(),
+            iam_user: path.split('/').rev().nth(1).map(str::to_string),
+            outcome: Outcome::Rejected,
+        })
+        .collect();
+    wf.put_comment(gh, pr.number, &render::comment(&reports))
+        .await?;
+    for r in &reports {
+        let key = format!(
+            "rejected:{}#{}:{}@{}",
+            wf.settings.repository.to_lowercase(),
+            pr.number,
+            r.path,
+            short(&pr.head_sha)
+        );
+        wf.publish_once(key, &render::notice(r, &pr_ref)).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,271 @@
+//! The only place that uses GitHub, AWS and the ledger together: fetch the facts, decide
+//! with pure code (`policy`), act, and tell people (`render`).
+
+mod check;
+mod issue;
+pub mod render;
+
+use std::sync::Arc;
+
+use crate::aws::{Aws, AwsError};
+use crate::github::client::{GitHubApp, GitHubError, PullInfo, RepoClient};
+use crate::ledger::{Job, Ledger, LedgerError};
+use crate::policy::approval::{ApprovalRules, Memberships, PullFacts, membership_queries};
+use crate::policy::changes::Changes;
+use crate::policy::codeowners::{CodeOwners, LOCATIONS, MAX_SIZE};
+use crate::policy::{Assessment, OwnersFile, assess, ownerships};
+use crate::request::{Diagnostic, Request, RequestRules, parse_request};
+use crate::worker::{Handler, JobError};
+
+pub use issue::recover_intents;
+
+/// What the workflow needs from the configuration.
+#[derive(Debug, Clone)]
+pub struct WorkflowSettings {
+    pub repository: String,
+    pub branch: String,
+    pub rules: RequestRules,
+    pub approval: ApprovalRules,
+    pub sns_topic_arn: String,
+    pub kms_key_id: Option<String>,
+    pub max_attempts: u32,
+}
+
+pub struct Workflow {
+    pub github: GitHubApp,
+    pub aws: Aws,
+    pub ledger: Ledger,
+    pub settings: WorkflowSettings,
+}
+
+/// Errors of one attempt, classified for the retry decision.
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    #[error(transparent)]
+    GitHub(#[from] GitHubError),
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+}
+
+impl StepError {
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StepError::GitHub(e) => e.is_transient(),
+            StepError::Aws(e) => e.is_transient(),
+            StepError::Ledger(_) => true,
+        }
+    }
+}
+
+impl From<StepError> for JobError {
+    fn from(e: StepError) -> JobError {
+        if e.is_transient() {
+            JobError::Transient(e.to_string())
+        } else {
+            JobError::Permanent(e.to_string())
+        }
+    }
+}
+
+/// Everything a decision about one pull request needs, fetched once.
+pub(crate) struct Facts {
+    pub pr: PullInfo,
+    pub changes: Changes,
+    pub requests: Vec<(String, Result<Request, Vec<Diagnostic>>)>,
+    pub assessment: Assessment,
+}
+
+impl Workflow {
+    pub fn into_handler(self) -> Handler {
+        let me = Arc::new(self);
+        Arc::new(move |job: Job| {
+            let me = me.clone();
+            Box::pin(async move { me.handle(job).await })
+        })
+    }
+
+    pub async fn handle(&self, job: Job) -> Result<(), JobError> {
+        let gh = self
+            .github
+            .repo(job.installation_id, &self.settings.repository)
+            .map_err(StepError::from)?;
+        match (job.event.as_str(), job.action.as_str()) {
+            ("pull_request", "closed") => issue::on_closed(self, &gh, &job).await,
+            _ => check::on_activity(self, &gh, &job)
+                .await
+                .map_err(JobError::from),
+        }
+    }
+
+    /// Reads the pull request's files, CODEOWNERS at `owners_commit` and each request at
+    /// `content_commit`, reviews, commits and team memberships, then judges them.
+    pub(crate) async fn gather(
+        &self,
+        gh: &RepoClient,
+        pr: PullInfo,
+        owners_commit: &str,
+        content_commit: &str,
+    ) -> Result<Facts, StepError> {
+        let files = gh.pull_files(pr.number).await?;
+        let changes = Changes::sort(&files, &self.settings.rules);
+        if !changes.touches_requests() {
+            let assessment = assess(
+                &changes,
+                &OwnersFile::Missing,
+                &[],
+                &empty_facts(&pr),
+                &Memberships::new(),
+                &self.settings.approval,
+            );
+            return Ok(Facts {
+                pr,
+                changes,
+                requests: Vec::new(),
+                assessment,
+            });
+        }
+        let owners = self.codeowners(gh, owners_commit).await?;
+        let mut requests = Vec::with_capacity(changes.added.len());
+        for path in &changes.added {
+            let parsed = match gh.file_at(path, content_commit).await? {
+                Some(bytes) => parse_request(path, &bytes, &self.settings.rules),
+                None => Err(vec![Diagnostic {
+                    path: path.clone(),
+                    line: None,
+                    column: None,
+                    message: format!(
+                        "the file is not in commit {}; push it again",
+                        short(content_commit)
+                    ),
+                }]),
+            };
+            requests.push((path.clone(), parsed));
+        }
+        let facts = PullFacts {
+            author: pr.author.clone(),
+            head_sha: pr.head_sha.clone(),
+            reviews: gh.reviews(pr.number).await?,
+            pushers: gh.pushers(pr.number).await?,
+        };
+        let paths: Vec<String> = requests.iter().map(|(p, _)| p.clone()).collect();
+        let owned = ownerships(&paths, &owners);
+        let mut memberships = Memberships::new();
+        for (org, slug, login) in membership_queries(&owned, &facts) {
+            if gh.team_membership(&org, &slug, &login).await? == Some(true) {
+                memberships.insert(&org, &slug, &login);
+            }
+        }
+        let assessment = assess(
+            &changes,
+            &owners,
+            &requests,
+            &facts,
+            &memberships,
+            &self.settings.approval,
+        );
+        Ok(Facts {
+            pr,
+            changes,
+            requests,
+            assessment,
+        })
+    }
+
+    /// The CODEOWNERS GitHub would use at `commit`: the first location that exists.
+    async fn codeowners(&self, gh: &RepoClient, commit: &str) -> Result<OwnersFile, StepError> {
+        for location in LOCATIONS {
+            let Some(bytes) = gh.file_at(location, commit).await? else {
+                continue;
+            };
+            let location = location.to_string();
+            if bytes.len() > MAX_SIZE {
+                return Ok(OwnersFile::Unreadable {
+                    location,
+                    why: "it is larger than 3 MB, which GitHub ignores".into(),
+                });
+            }
+            return Ok(match String::from_utf8(bytes) {
+                Ok(text) => OwnersFile::Found {
+                    location,
+                    parsed: CodeOwners::parse(&text),
+                },
+                Err(_) => OwnersFile::Unreadable {
+                    location,
+                    why: "it is not UTF-8 text".into(),
+                },
+            });
+        }
+        Ok(OwnersFile::Missing)
+    }
+
+    /// Creates or edits keygate's one comment on the pull request.
+    pub(crate) async fn put_comment(
+        &self,
+        gh: &RepoClient,
+        pr: u64,
+        body: &str,
+    ) -> Result<(), StepError> {
+        let note = format!("comment:{}#{pr}", self.settings.repository.to_lowercase());
+        let known = {
+            let key = note.clone();
+            self.ledger.run(move |s| s.get_note(&key)).await?
+        };
+        let id = match known.and_then(|v| v.parse::<u64>().ok()) {
+            Some(id) => Some(id),
+            None => gh
+                .comments(pr)
+                .await?
+                .into_iter()
+                .find(|c| c.author_is_bot && c.body.starts_with(render::COMMENT_MARKER))
+                .map(|c| c.id),
+        };
+        match id {
+            Some(id) => gh.update_comment(id, body).await?,
+            None => {
+                let id = gh.create_comment(pr, body).await?;
+                self.ledger
+                    .run(move |s| s.set_note(&note, &id.to_string()))
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Publishes `notice` once for `key`: a redelivery does not repeat it.
+    pub(crate) async fn publish_once(
+        &self,
+        key: String,
+        notice: &crate::aws::Notice,
+    ) -> Result<(), StepError> {
+        let note = format!("sns:{key}");
+        let seen = {
+            let k = note.clone();
+            self.ledger.run(move |s| s.get_note(&k)).await?
+        };
+        if seen.is_some() {
+            return Ok(());
+        }
+        let id = self
+            .aws
+            .publish(&self.settings.sns_topic_arn, notice)
+            .await?;
+        tracing::info!(sns_message = %id, event = %notice.attributes.get("event").map(String::as_str).unwrap_or(""), "notice published");
+        self.ledger.run(move |s| s.set_note(&note, &id)).await?;
+        Ok(())
+    }
+}
+
+fn empty_facts(pr: &PullInfo) -> PullFacts {
+    PullFacts {
+        author: pr.author.clone(),
+        head_sha: pr.head_sha.clone(),
+        reviews: Vec::new(),
+        pushers: Vec::new(),
+    }
+}
+
+pub(crate) fn short(sha: &str) -> &str {
+    &sha[..sha.len().min(7)]
+}
