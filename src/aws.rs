@@ -238,13 +238,23 @@ impl Aws {
         })
     }
 
-    /// ARN of a secret if it exists (to finish an interrupted issuance).
-    pub async fn describe_secret(&self, name: &str) -> Result<Option<StoredSecret>, AwsError> {
+    /// The secret `name` if it exists and was created with `token` (its version ID): a
+    /// secret of the same name that someone else made is not ours to claim.
+    pub async fn find_own_secret(
+        &self,
+        name: &str,
+        token: &str,
+    ) -> Result<Option<StoredSecret>, AwsError> {
         match self.secrets.describe_secret().secret_id(name).send().await {
-            Ok(out) => Ok(Some(StoredSecret {
-                name: out.name().unwrap_or(name).to_string(),
-                arn: out.arn().unwrap_or_default().to_string(),
-            })),
+            Ok(out) => {
+                let ours = out
+                    .version_ids_to_stages()
+                    .is_some_and(|v| v.contains_key(token));
+                Ok(ours.then(|| StoredSecret {
+                    name: out.name().unwrap_or(name).to_string(),
+                    arn: out.arn().unwrap_or_default().to_string(),
+                }))
+            }
             Err(e) => {
                 let e = classify("DescribeSecret", e);
                 if e.is_not_found() { Ok(None) } else { Err(e) }

@@ -435,7 +435,7 @@ async fn rollback(wf: &Workflow, intent: &mut Intent) -> Result<(), StepError> {
     let user = intent.iam_user.clone();
     if let Some(name) = intent.secret_name.clone()
         && intent.access_key_id.is_some()
-        && let Some(stored) = aws.describe_secret(&name).await?
+        && let Some(stored) = aws.find_own_secret(&name, &intent.key().token()).await?
     {
         intent.secret_arn = Some(stored.arn);
         intent.state = Some(IntentState::Stored);
