@@ -147,6 +147,21 @@ async fn readyz(State(state): State<AppState>) -> Response {
 /// `server.shutdown_timeout_secs`, and exit.
 pub async fn run(settings: crate::config::Settings) -> anyhow::Result<()> {
     use anyhow::Context;
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .with_context(|| format!("cannot listen on {} (server.listen)", settings.listen))?;
+    let aws = crate::aws::Aws::from_env().await;
+    run_with(settings, aws, listener, shutdown_signal()).await
+}
+
+/// `run` with its parts given: the AWS clients, a bound listener and the stop signal.
+pub async fn run_with(
+    settings: crate::config::Settings,
+    aws: crate::aws::Aws,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    use anyhow::Context;
     use std::time::Duration;
 
     let service = settings.service()?;
@@ -168,7 +183,6 @@ pub async fn run(settings: crate::config::Settings) -> anyhow::Result<()> {
         service.app_id,
         service.private_key,
     )?;
-    let aws = crate::aws::Aws::from_env().await;
     let workflow = crate::workflow::Workflow {
         github,
         aws,
@@ -218,12 +232,12 @@ pub async fn run(settings: crate::config::Settings) -> anyhow::Result<()> {
         branch: settings.github.branch.clone(),
         wake,
     };
-    let listener = tokio::net::TcpListener::bind(settings.listen)
-        .await
-        .with_context(|| format!("cannot listen on {} (server.listen)", settings.listen))?;
-    tracing::info!(listen = %settings.listen, repository = %state.repository, branch = %state.branch, "keygate is serving");
+    let addr = listener
+        .local_addr()
+        .context("the listener has no address")?;
+    tracing::info!(listen = %addr, repository = %state.repository, branch = %state.branch, "keygate is serving");
     axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(shutdown)
         .await
         .context("the HTTP server failed")?;
     tracing::info!("no longer accepting deliveries; finishing in-flight work");

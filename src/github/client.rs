@@ -319,20 +319,33 @@ impl RepoClient {
             .map_err(|e| GitHubError::from_octocrab(what, e))
     }
 
+    /// Every page of a list. The `Link` URLs are absolute, and octocrab sends no
+    /// credentials to a host it does not recognise, so each next page is requested by its
+    /// path through the configured base URL.
     async fn all<T: serde::de::DeserializeOwned>(
         &self,
         route: String,
         what: &str,
     ) -> Result<Vec<T>, GitHubError> {
-        let first: Page<T> = self
+        let mut page: Page<T> = self
             .crab
             .get(route, Some(&[("per_page", "100")]))
             .await
             .map_err(|e| GitHubError::from_octocrab(what, e))?;
-        self.crab
-            .all_pages(first)
-            .await
-            .map_err(|e| GitHubError::from_octocrab(what, e))
+        let mut items = page.take_items();
+        while let Some(next) = page.next.take() {
+            let path = next
+                .path_and_query()
+                .map(|p| p.as_str().to_string())
+                .unwrap_or_default();
+            page = self
+                .crab
+                .get(path, None::<&()>)
+                .await
+                .map_err(|e| GitHubError::from_octocrab(what, e))?;
+            items.extend(page.take_items());
+        }
+        Ok(items)
     }
 
     pub async fn pull(&self, number: u64) -> Result<PullInfo, GitHubError> {
