@@ -1,0 +1,176 @@
+//! The real binary: configuration refused at start, and a crash mid-issuance.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::app::{AwsWorld, WEBHOOK_SECRET, settle, wait_healthy, write_config};
+use crate::support::faults::Fault;
+use crate::support::github::{GitHub, ReviewState::Approve};
+use crate::support::payloads;
+use crate::support::world::{CODEOWNERS, path, request};
+
+const BIN: &str = env!("CARGO_BIN_EXE_keygate");
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn keygate(dir: &std::path::Path, aws_endpoint: &str) -> Command {
+    let mut c = Command::new(BIN);
+    c.current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("AWS_ENDPOINT_URL", aws_endpoint)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("KEYGATE_GITHUB_WEBHOOK_SECRET", WEBHOOK_SECRET);
+    c
+}
+
+#[tokio::test]
+async fn a_bad_configuration_is_refused_naming_key_and_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("keygate.toml"),
+        "[policy]\nmin_approvals = 0\n",
+    )
+    .unwrap();
+    let out = keygate(dir.path(), "http://127.0.0.1:9")
+        .arg("serve")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("policy.min_approvals") && err.contains("keygate.toml"),
+        "{err}"
+    );
+
+    std::fs::write(
+        dir.path().join("keygate.toml"),
+        "[github]\nrepository = \"acme/r\"\n",
+    )
+    .unwrap();
+    let out = keygate(dir.path(), "http://127.0.0.1:9")
+        .arg("serve")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("github.app_id") && err.contains("aws.sns_topic_arn"),
+        "{err}"
+    );
+    assert!(
+        !err.contains(WEBHOOK_SECRET),
+        "a secret in an error message"
+    );
+}
+
+struct Serving {
+    child: Child,
+    url: String,
+}
+
+impl Serving {
+    fn start(dir: &std::path::Path, aws: &AwsWorld) -> Serving {
+        let port = free_port();
+        let child = keygate(dir, &aws.proxy.url)
+            .env("KEYGATE_SERVER_LISTEN", format!("127.0.0.1:{port}"))
+            .args(["serve", "--log-format", "json"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        Serving {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        }
+    }
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn a_crash_between_creating_the_key_and_storing_it_leaves_one_key_and_one_secret() {
+    let gh = GitHub::start().await;
+    gh.team("acme/security", &["carol"]);
+    gh.commit_to_main(&[(".github/CODEOWNERS", CODEOWNERS)]);
+    let aws = AwsWorld::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    write_config(
+        dir.path(),
+        &gh,
+        &aws,
+        "[github]\nprivate_key_file = \"app.pem\"\n",
+    );
+    let user = aws.iam_user("svc").await;
+    let pr = gh.open_pr(
+        "bob",
+        &[(&path(&user), &request(&user, "Nightly backups copy to S3"))],
+    );
+    gh.review(pr, "carol", Approve);
+    gh.merge(pr);
+
+    // The first CreateSecret never answers; keygate is killed while it waits.
+    aws.proxy.inject("CreateSecret", Fault::Hang, 1);
+    let http = reqwest::Client::new();
+    let mut first = Serving::start(dir.path(), &aws);
+    wait_healthy(&http, &first.url).await;
+    let d = payloads::delivery(
+        "pull_request",
+        &payloads::pull_request_event(&gh, pr, "closed"),
+        WEBHOOK_SECRET.as_bytes(),
+    );
+    assert_eq!(crate::support::app::post(&http, &first.url, &d).await, 202);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while aws.proxy.count("CreateSecret") == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "keygate never tried to store the secret"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        aws.access_keys(&user).await.len(),
+        1,
+        "the key exists, its secret does not"
+    );
+    first.child.kill().unwrap();
+    first.child.wait().unwrap();
+
+    let second = Serving::start(dir.path(), &aws);
+    wait_healthy(&http, &second.url).await;
+    settle(&http, &second.url).await;
+
+    let keys = aws.access_keys(&user).await;
+    assert_eq!(
+        keys.len(),
+        1,
+        "the orphaned key was deleted and one new key issued"
+    );
+    let secrets = aws.secrets_named(&format!("{user}/")).await;
+    assert_eq!(secrets.len(), 1, "{secrets:?}");
+    assert_eq!(
+        aws.secret(&secrets[0]).await.unwrap()["AccessKeyId"],
+        keys[0].as_str()
+    );
+    let events: Vec<String> = aws
+        .notices()
+        .await
+        .iter()
+        .map(|n| n.event().to_string())
+        .collect();
+    assert_eq!(events, ["issued"]);
+}

@@ -1,0 +1,43 @@
+//! Arranging a world: a repository whose CODEOWNERS gives each IAM user's folder to a
+//! team, keygate serving it, and IAM users in moto.
+
+use super::app::TestApp;
+use super::github::GitHub;
+
+pub const CODEOWNERS: &str = "\
+# Every request needs the security team; billing-bot's also go to billing.
+/requests/ @acme/security
+/requests/billing-bot/ @acme/billing
+";
+
+/// A request file's text.
+pub fn request(iam_user: &str, reason: &str) -> String {
+    format!("iam_user = \"{iam_user}\"\nreason = \"{reason}\"\nexpires_in_days = 30\n")
+}
+
+pub fn path(iam_user: &str) -> String {
+    format!("requests/{iam_user}/ci.toml")
+}
+
+/// The repository with CODEOWNERS and teams, and keygate serving it.
+pub async fn world_with(config: &str) -> TestApp {
+    let gh = GitHub::start().await;
+    gh.team("acme/security", &["carol", "dave"]);
+    gh.team("acme/billing", &["erin"]);
+    gh.commit_to_main(&[(".github/CODEOWNERS", CODEOWNERS)]);
+    TestApp::start_with(&gh, config).await
+}
+
+pub async fn world() -> TestApp {
+    world_with("").await
+}
+
+/// Opens a pull request by `author` adding a valid request for a fresh IAM user.
+pub async fn open_request(app: &TestApp, author: &str) -> (u64, String) {
+    let user = app.aws.iam_user("svc").await;
+    let pr = app.gh.open_pr(
+        author,
+        &[(&path(&user), &request(&user, "Nightly backups copy to S3"))],
+    );
+    (pr, user)
+}
