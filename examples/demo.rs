@@ -99,7 +99,16 @@ async fn main() -> anyhow::Result<()> {
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .env("KEYGATE_LOG", "warn")
         .spawn()?;
-    wait_port(port).await?;
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        if let Some(status) = serve.try_wait()? {
+            let _ = moto.kill();
+            anyhow::bail!("keygate serve exited ({status}) before it listened");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let url = format!("http://127.0.0.1:{port}/webhook");
     let http = reqwest::Client::new();
 

@@ -333,6 +333,14 @@ impl Settings {
                 continue;
             }
             let Some(key) = KEYS.iter().find(|k| k.env_var() == *var) else {
+                // Inside a section of ours an unknown name is a typo; elsewhere the variable
+                // belongs to someone else (a wrapper script's KEYGATE_BIN, say).
+                let ours = ["SERVER", "GITHUB", "POLICY", "AWS", "STORE"]
+                    .iter()
+                    .any(|sec| var.starts_with(&format!("KEYGATE_{sec}_")));
+                if !ours {
+                    continue;
+                }
                 return Err(ConfigError::invalid(
                     var,
                     &Source::Env(var.clone()),

@@ -304,7 +304,9 @@ async fn issue_one(
         .await;
     }
     // 3. Name the secret and write down what exists before creating anything.
-    let now = OffsetDateTime::now_utc();
+    let now = OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .unwrap_or_else(|_| OffsetDateTime::now_utc());
     let ts = now
         .format(format_description!(
             "[year][month][day][hour][minute][second]"

@@ -79,13 +79,16 @@ struct Serving {
 }
 
 impl Serving {
-    fn start(dir: &std::path::Path, aws: &AwsWorld) -> Serving {
+    /// Starts `keygate serve` logging everything it will log (trace) to `log`.
+    fn start(dir: &std::path::Path, aws: &AwsWorld, log: &str) -> Serving {
         let port = free_port();
+        let log = std::fs::File::create(dir.join(log)).unwrap();
         let child = keygate(dir, &aws.proxy.url)
             .env("KEYGATE_SERVER_LISTEN", format!("127.0.0.1:{port}"))
+            .env("KEYGATE_LOG", "trace")
             .args(["serve", "--log-format", "json"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
             .spawn()
             .unwrap();
         Serving {
@@ -126,7 +129,7 @@ async fn a_crash_between_creating_the_key_and_storing_it_leaves_one_key_and_one_
     // The first CreateSecret never answers; keygate is killed while it waits.
     aws.proxy.inject("CreateSecret", Fault::Hang, 1);
     let http = reqwest::Client::new();
-    let mut first = Serving::start(dir.path(), &aws);
+    let mut first = Serving::start(dir.path(), &aws, "first.log");
     wait_healthy(&http, &first.url).await;
     let d = payloads::delivery(
         "pull_request",
@@ -150,7 +153,7 @@ async fn a_crash_between_creating_the_key_and_storing_it_leaves_one_key_and_one_
     first.child.kill().unwrap();
     first.child.wait().unwrap();
 
-    let second = Serving::start(dir.path(), &aws);
+    let second = Serving::start(dir.path(), &aws, "second.log");
     wait_healthy(&http, &second.url).await;
     settle(&http, &second.url).await;
 
