@@ -403,3 +403,90 @@ async fn a_merge_into_another_branch_issues_nothing() {
     assert_eq!(app.pr_event(pr, "closed").await, 200, "ignored at the door");
     assert!(app.aws.access_keys(&user).await.is_empty());
 }
+
+/// The README states these numbers; this test keeps them true.
+#[tokio::test]
+async fn one_single_file_request_costs_a_known_number_of_calls() {
+    let app = world().await;
+    let (pr, _) = open_request(&app, "bob").await;
+    app.gh.review(pr, "carol", Approve);
+    let github_before = app.gh.requests().len();
+    let aws_before = app.aws.proxy.operations().len();
+    app.merge(pr).await;
+
+    let github: Vec<String> = app.gh.requests()[github_before..]
+        .iter()
+        .map(|(method, path, _)| format!("{method} {}", path.split('?').next().unwrap_or("")))
+        .collect();
+    let aws = app.aws.proxy.operations()[aws_before..].to_vec();
+    println!(
+        "GitHub calls ({}):\n  {}",
+        github.len(),
+        github.join("\n  ")
+    );
+    println!("AWS calls ({}): {}", aws.len(), aws.join(", "));
+    assert_eq!(
+        aws,
+        [
+            "ListAccessKeys",
+            "CreateAccessKey",
+            "CreateSecret",
+            "Publish"
+        ]
+    );
+    assert_eq!(github.len(), 11, "{github:#?}");
+    assert_eq!(
+        github.iter().filter(|c| c.contains("CODEOWNERS")).count(),
+        1,
+        "one CODEOWNERS read"
+    );
+}
+
+#[tokio::test]
+async fn every_page_of_reviews_and_files_is_read() {
+    let app = world().await;
+    app.gh.set_page_size_cap(1);
+    let (pr, user) = open_request(&app, "bob").await;
+    app.gh.review(pr, "mallory", Comment);
+    app.gh.review(pr, "erin", Comment);
+    app.gh.review(pr, "carol", Approve);
+    app.merge(pr).await;
+    assert_eq!(
+        app.aws.access_keys(&user).await.len(),
+        1,
+        "the approval on page 3 counted"
+    );
+}
+
+#[tokio::test]
+async fn a_github_server_error_is_retried() {
+    let app = world().await;
+    let (pr, user) = open_request(&app, "bob").await;
+    app.gh.review(pr, "carol", Approve);
+    app.gh.fail_next(
+        "GET",
+        &format!("/repos/{}/pulls/{pr}/reviews", app.gh.repo()),
+        502,
+    );
+    app.merge(pr).await;
+    assert_eq!(app.aws.access_keys(&user).await.len(), 1);
+}
+
+#[tokio::test]
+async fn an_expired_installation_token_is_replaced() {
+    let app = world().await;
+    let (pr, _) = open_request(&app, "bob").await;
+    app.pr_event(pr, "opened").await;
+    app.settle().await;
+    let issued = app.gh.tokens_issued();
+    app.gh.expire_tokens();
+    let (pr2, user2) = open_request(&app, "bob").await;
+    app.gh.review(pr2, "carol", Approve);
+    app.merge(pr2).await;
+    assert_eq!(app.aws.access_keys(&user2).await.len(), 1);
+    assert_eq!(
+        app.gh.tokens_issued(),
+        issued + 1,
+        "one new token, then cached"
+    );
+}

@@ -1,6 +1,6 @@
 //! The real binary: configuration refused at start, and a crash mid-issuance.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use crate::support::app::{AwsWorld, WEBHOOK_SECRET, settle, wait_healthy, write_config};
@@ -176,4 +176,42 @@ async fn a_crash_between_creating_the_key_and_storing_it_leaves_one_key_and_one_
         .map(|n| n.event().to_string())
         .collect();
     assert_eq!(events, ["issued"]);
+}
+
+#[tokio::test]
+async fn sigterm_stops_serving_and_exits_cleanly() {
+    let gh = GitHub::start().await;
+    let aws = AwsWorld::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    write_config(
+        dir.path(),
+        &gh,
+        &aws,
+        "[github]\nprivate_key_file = \"app.pem\"\n",
+    );
+    let mut serving = Serving::start(dir.path(), &aws, "serve.log");
+    let http = reqwest::Client::new();
+    wait_healthy(&http, &serving.url).await;
+    let pid = serving.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(status) = serving.child.try_wait().unwrap() {
+            assert!(status.success(), "exit status {status}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "keygate did not stop after SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let log = std::fs::read_to_string(dir.path().join("serve.log")).unwrap();
+    assert!(log.contains("stopped"), "{log}");
 }
