@@ -142,7 +142,7 @@ pub fn triage(
     if !repo.full_name.eq_ignore_ascii_case(repository) {
         return Ok(Triage::Ignore("another repository"));
     }
-    if pr.base.ref_ != branch {
+    if !pr.base.ref_.eq_ignore_ascii_case(branch) {
         return Ok(Triage::Ignore("a pull request into another branch"));
     }
     let Some(installation) = env.installation else {

@@ -392,6 +392,48 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn deliveries_of_one_pull_request_never_run_side_by_side() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = Ledger::open_sqlite(&dir.path().join("l.db")).unwrap();
+        for g in ["a", "b"] {
+            ledger.insert(delivery(g)).await.unwrap();
+        }
+        let mut other = delivery("c");
+        other.pr_number = 8;
+        ledger.insert(other).await.unwrap();
+        let now = now_ms();
+        let first = ledger.run(move |s| s.claim_due(now, 10)).await.unwrap();
+        let mut prs: Vec<u64> = first.iter().map(|j| j.pr_number).collect();
+        prs.sort();
+        assert_eq!(prs, [7, 8], "one per pull request");
+        assert!(
+            ledger
+                .run(move |s| s.claim_due(now, 10))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let guid = first
+            .iter()
+            .find(|j| j.pr_number == 7)
+            .unwrap()
+            .guid
+            .clone();
+        ledger
+            .run(move |s| s.finish(&guid, &Finish::Done, now))
+            .await
+            .unwrap();
+        assert_eq!(
+            ledger
+                .run(move |s| s.claim_due(now, 10))
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+    }
+
+    #[tokio::test]
     async fn a_retry_waits_until_its_time() {
         let dir = tempfile::tempdir().unwrap();
         let ledger = Ledger::open_sqlite(&dir.path().join("l.db")).unwrap();

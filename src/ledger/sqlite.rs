@@ -29,6 +29,7 @@ const MIGRATIONS: &[&str] = &[
         finished_at INTEGER
     ) WITHOUT ROWID;
     CREATE INDEX deliveries_due ON deliveries (state, next_attempt_at);
+    CREATE INDEX deliveries_pr ON deliveries (repository, pr_number, state);
     CREATE TABLE intents (
         repository TEXT NOT NULL,
         pr_number INTEGER NOT NULL,
@@ -155,9 +156,19 @@ impl Store for SqliteStore {
 
     fn claim_due(&mut self, now: i64, limit: usize) -> Result<Vec<Job>, LedgerError> {
         let mut stmt = self.conn.prepare_cached(
+            // One delivery per pull request at a time, the oldest due first: two deliveries
+            // of one merge must never issue side by side.
             "UPDATE deliveries SET state = 'running', attempts = attempts + 1 \
-             WHERE guid IN (SELECT guid FROM deliveries WHERE state = 'queued' \
-                            AND next_attempt_at <= ?1 ORDER BY next_attempt_at LIMIT ?2) \
+             WHERE guid IN ( \
+               SELECT d.guid FROM deliveries d \
+               WHERE d.state = 'queued' AND d.next_attempt_at <= ?1 \
+                 AND NOT EXISTS (SELECT 1 FROM deliveries r WHERE r.state = 'running' \
+                                 AND r.repository = d.repository AND r.pr_number = d.pr_number) \
+                 AND d.guid = (SELECT f.guid FROM deliveries f WHERE f.state = 'queued' \
+                               AND f.next_attempt_at <= ?1 AND f.repository = d.repository \
+                               AND f.pr_number = d.pr_number \
+                               ORDER BY f.next_attempt_at, f.received_at, f.guid LIMIT 1) \
+               ORDER BY d.next_attempt_at LIMIT ?2) \
              RETURNING guid, event, action, repository, installation_id, pr_number, attempts",
         )?;
         let jobs = stmt

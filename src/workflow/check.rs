@@ -14,7 +14,7 @@ pub(super) async fn on_activity(
     job: &Job,
 ) -> Result<(), StepError> {
     let pr = gh.pull(job.pr_number).await?;
-    if pr.state != "open" || pr.base_ref != wf.settings.branch {
+    if pr.state != "open" || !pr.base_ref.eq_ignore_ascii_case(&wf.settings.branch) {
         return Ok(());
     }
     // Before merge, owners come from the base branch's current head.

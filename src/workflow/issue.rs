@@ -18,7 +18,7 @@ use crate::worker::JobError;
 
 pub(super) async fn on_closed(wf: &Workflow, gh: &RepoClient, job: &Job) -> Result<(), JobError> {
     let pr = gh.pull(job.pr_number).await.map_err(StepError::from)?;
-    if pr.base_ref != wf.settings.branch {
+    if !pr.base_ref.eq_ignore_ascii_case(&wf.settings.branch) {
         tracing::info!(base = %pr.base_ref, "the pull request is not into the configured branch; ignored");
         return Ok(());
     }

@@ -490,3 +490,25 @@ async fn an_expired_installation_token_is_replaced() {
         "one new token, then cached"
     );
 }
+
+#[tokio::test]
+async fn two_deliveries_of_one_merge_arriving_together_issue_one_key() {
+    let app = world().await;
+    let (pr, user) = open_request(&app, "bob").await;
+    app.gh.review(pr, "carol", Approve);
+    app.gh.merge(pr);
+    let payload = crate::support::payloads::pull_request_event(&app.gh, pr, "closed");
+    let (a, b, c) = tokio::join!(
+        app.deliver("pull_request", &payload),
+        app.deliver("pull_request", &payload),
+        app.deliver("pull_request", &payload)
+    );
+    assert_eq!(
+        (a, b, c),
+        (202, 202, 202),
+        "three GUIDs, three accepted deliveries"
+    );
+    app.settle().await;
+    assert_eq!(app.aws.access_keys(&user).await.len(), 1);
+    assert_eq!(app.aws.secrets_named(&format!("{user}/")).await.len(), 1);
+}
