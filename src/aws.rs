@@ -32,16 +32,22 @@ impl AwsError {
     }
 }
 
-fn classify<E, R>(operation: &'static str, e: aws_sdk_iam::error::SdkError<E, R>) -> AwsError
+fn classify<E>(
+    operation: &'static str,
+    e: aws_sdk_iam::error::SdkError<E, aws_sdk_iam::config::http::HttpResponse>,
+) -> AwsError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: fmt::Debug,
 {
     use aws_sdk_iam::error::SdkError;
-    let transient = matches!(
-        e,
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_)
-    );
+    let server_error = e
+        .raw_response()
+        .is_some_and(|r| r.status().as_u16() >= 500 || r.status().as_u16() == 429);
+    let transient = server_error
+        || matches!(
+            e,
+            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_)
+        );
     let (code, message) = match &e {
         SdkError::ServiceError(s) => (
             s.err().code().unwrap_or("ServiceError").to_string(),
@@ -158,10 +164,17 @@ impl Aws {
     }
 
     pub async fn create_access_key(&self, user: &str) -> Result<NewKey, AwsError> {
+        // Never retried by the SDK: a retry after a lost answer would create a second key
+        // that nobody records. The caller rolls back against the keys listed before.
         let out = self
             .iam
             .create_access_key()
             .user_name(user)
+            .customize()
+            .config_override(
+                aws_sdk_iam::config::Builder::default()
+                    .retry_config(aws_config::retry::RetryConfig::disabled()),
+            )
             .send()
             .await
             .map_err(|e| classify("CreateAccessKey", e))?;

@@ -145,6 +145,8 @@ pub struct PullInfo {
     pub head_sha: String,
     pub base_ref: String,
     pub base_sha: String,
+    /// How many commits the pull request has.
+    pub commits: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -211,6 +213,8 @@ struct WirePull {
     #[serde(default)]
     merged_at: Option<String>,
     merge_commit_sha: Option<String>,
+    #[serde(default)]
+    commits: u64,
     head: WireRef,
     base: WireRef,
 }
@@ -239,8 +243,24 @@ struct WireCommitUser {
 
 #[derive(Deserialize)]
 struct WirePullCommit {
+    sha: String,
     author: Option<WireCommitUser>,
     committer: Option<WireCommitUser>,
+}
+
+#[derive(Deserialize)]
+struct WireCommitFiles {
+    #[serde(default)]
+    files: Vec<WireFile>,
+}
+
+/// One commit of a pull request and the GitHub accounts behind it (`None`: an e-mail
+/// address linked to no account).
+#[derive(Debug, Clone)]
+pub struct PullCommit {
+    pub sha: String,
+    pub author: Option<Pusher>,
+    pub committer: Option<Pusher>,
 }
 
 #[derive(Deserialize)]
@@ -366,6 +386,7 @@ impl RepoClient {
             head_sha: p.head.sha,
             base_ref: p.base.ref_,
             base_sha: p.base.sha,
+            commits: p.commits,
         })
     }
 
@@ -421,30 +442,45 @@ impl RepoClient {
             .collect())
     }
 
-    /// Everyone who authored or committed a commit of the pull request.
-    pub async fn pushers(&self, number: u64) -> Result<Vec<Pusher>, GitHubError> {
+    /// The pull request's commits (GitHub lists at most 250).
+    pub async fn pull_commits(&self, number: u64) -> Result<Vec<PullCommit>, GitHubError> {
         let commits: Vec<WirePullCommit> = self
             .all(
                 format!("/repos/{}/pulls/{number}/commits", self.repo),
                 "the pull request's commits",
             )
             .await?;
-        let mut out: Vec<Pusher> = Vec::new();
-        for c in commits {
-            for u in [c.author, c.committer].into_iter().flatten() {
-                // GitHub's web-flow committer signs merges made in the UI; it is not a person.
-                if u.login == "web-flow" {
-                    continue;
-                }
-                if !out.iter().any(|p| p.id == Some(u.id)) {
-                    out.push(Pusher {
+        Ok(commits
+            .into_iter()
+            .map(|c| {
+                // GitHub's web-flow committer signs commits made in the web UI; it is not a person.
+                let person = |u: Option<WireCommitUser>| {
+                    u.filter(|u| u.login != "web-flow").map(|u| Pusher {
                         id: Some(u.id),
                         login: Some(u.login),
-                    });
+                    })
+                };
+                PullCommit {
+                    sha: c.sha,
+                    author: person(c.author),
+                    committer: person(c.committer),
                 }
-            }
-        }
-        Ok(out)
+            })
+            .collect())
+    }
+
+    /// Paths a single commit changed (renames give both names).
+    pub async fn commit_files(&self, sha: &str) -> Result<Vec<String>, GitHubError> {
+        let c: WireCommitFiles = self
+            .get(
+                format!("/repos/{}/commits/{sha}", self.repo),
+                "a commit's files",
+            )
+            .await?;
+        Ok(c.files
+            .into_iter()
+            .flat_map(|f| std::iter::once(f.filename).chain(f.previous_filename))
+            .collect())
     }
 
     pub async fn commit_parents(&self, sha: &str) -> Result<Vec<String>, GitHubError> {

@@ -36,6 +36,8 @@ pub struct Changes {
     pub outside: Vec<String>,
     /// Documentation inside the requests folder.
     pub docs: Vec<String>,
+    /// Problems found in the pull request's commits one by one (who pushed, what each changed).
+    pub history: Vec<String>,
 }
 
 impl Changes {
@@ -54,7 +56,15 @@ impl Changes {
                     }
                     c.outside.push(f.path.clone());
                 }
-                (_, PathKind::Documentation) => c.docs.push(f.path.clone()),
+                (_, PathKind::Documentation) => {
+                    if let FileStatus::Renamed { from } = &f.status
+                        && matches!(classify(from, rules), PathKind::Request { .. })
+                    {
+                        c.rewritten
+                            .push((from.clone(), format!("renamed to {}", f.path)));
+                    }
+                    c.docs.push(f.path.clone())
+                }
                 (FileStatus::Removed, PathKind::Request { .. }) => c.removed.push(f.path.clone()),
                 (FileStatus::Removed, PathKind::Misplaced(_)) => c.outside.push(f.path.clone()),
                 (_, PathKind::Misplaced(d)) => c.misplaced.push(d),
@@ -98,6 +108,7 @@ impl Changes {
         for d in &self.misplaced {
             out.push(d.to_string());
         }
+        out.extend(self.history.iter().cloned());
         if !self.outside.is_empty() && self.touches_requests() {
             let mut listed: Vec<String> = self
                 .outside
@@ -180,6 +191,21 @@ mod tests {
         let alone = Changes::sort(&files[1..], &rules());
         assert!(!alone.touches_requests());
         assert!(alone.problems().is_empty());
+    }
+
+    #[test]
+    fn renaming_a_merged_request_into_documentation_is_refused() {
+        let c = Changes::sort(
+            &[f(
+                "requests/alice/ci.md",
+                FileStatus::Renamed {
+                    from: "requests/alice/ci.toml".into(),
+                },
+            )],
+            &rules(),
+        );
+        assert!(c.touches_requests());
+        assert!(c.problems()[0].contains("renamed to requests/alice/ci.md"));
     }
 
     #[test]

@@ -343,8 +343,9 @@ async fn issue_one(
             .await;
         }
         Err(e) => {
-            intent.state = Some(IntentState::Pending);
-            save(wf, &intent).await?;
+            // The key may exist although the answer was lost: delete whatever is new.
+            tracing::warn!(error = %e, "CreateAccessKey failed; removing any key it may have created");
+            rollback(wf, &mut intent).await?;
             return Err(e.into());
         }
     };

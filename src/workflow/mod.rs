@@ -10,11 +10,15 @@ use std::sync::Arc;
 use crate::aws::{Aws, AwsError};
 use crate::github::client::{GitHubApp, GitHubError, PullInfo, RepoClient};
 use crate::ledger::{Job, Ledger, LedgerError};
+use crate::policy::approval::Pusher;
 use crate::policy::approval::{ApprovalRules, Memberships, PullFacts, membership_queries};
 use crate::policy::changes::Changes;
 use crate::policy::codeowners::{CodeOwners, LOCATIONS, MAX_SIZE};
 use crate::policy::{Assessment, OwnersFile, assess, ownerships};
-use crate::request::{Diagnostic, Request, RequestRules, parse_request};
+use crate::request::{Diagnostic, PathKind, Request, RequestRules, classify, parse_request};
+
+/// GitHub's pull-request commits list stops at 250.
+const MAX_LISTED_COMMITS: usize = 250;
 use crate::worker::{Handler, JobError};
 
 pub use issue::recover_intents;
@@ -143,11 +147,13 @@ impl Workflow {
             };
             requests.push((path.clone(), parsed));
         }
+        let mut changes = changes;
+        let pushers = self.history(gh, &pr, &mut changes).await?;
         let facts = PullFacts {
             author: pr.author.clone(),
             head_sha: pr.head_sha.clone(),
             reviews: gh.reviews(pr.number).await?,
-            pushers: gh.pushers(pr.number).await?,
+            pushers,
         };
         let paths: Vec<String> = requests.iter().map(|(p, _)| p.clone()).collect();
         let owned = ownerships(&paths, &owners);
@@ -171,6 +177,54 @@ impl Workflow {
             requests,
             assessment,
         })
+    }
+
+    /// Who pushed the pull request's commits, and what its commits changed one by one: a
+    /// commit that touched CODEOWNERS and a later one that undid it leave no trace in the net
+    /// diff, yet after a rebase merge the merge commit's first parent is that PR commit.
+    async fn history(
+        &self,
+        gh: &RepoClient,
+        pr: &PullInfo,
+        changes: &mut Changes,
+    ) -> Result<Vec<Pusher>, StepError> {
+        let commits = gh.pull_commits(pr.number).await?;
+        let mut pushers: Vec<Pusher> = Vec::new();
+        let mut unlinked = Vec::new();
+        for c in &commits {
+            if c.author.is_none() && c.committer.is_none() {
+                unlinked.push(format!("`{}`", short(&c.sha)));
+            }
+            for p in [&c.author, &c.committer].into_iter().flatten() {
+                if !pushers.iter().any(|q| q.id == p.id) {
+                    pushers.push(p.clone());
+                }
+            }
+        }
+        if commits.len() >= MAX_LISTED_COMMITS || pr.commits > commits.len() as u64 {
+            changes.history.push(format!(
+                "the pull request has {} commits, more than GitHub lists ({MAX_LISTED_COMMITS}), so keygate cannot see who pushed them all; open a new pull request with just the request file",
+                pr.commits.max(commits.len() as u64)
+            ));
+        }
+        if !unlinked.is_empty() {
+            changes.history.push(format!(
+                "commit {} was written by an e-mail address linked to no GitHub account, so keygate cannot tell who pushed it; link the address to its account or commit again",
+                unlinked.join(", ")
+            ));
+        }
+        if commits.len() > 1 {
+            for c in &commits {
+                for path in gh.commit_files(&c.sha).await? {
+                    if matches!(classify(&path, &self.settings.rules), PathKind::Outside)
+                        && !changes.outside.contains(&path)
+                    {
+                        changes.outside.push(path);
+                    }
+                }
+            }
+        }
+        Ok(pushers)
     }
 
     /// The CODEOWNERS GitHub would use at `commit`: the first location that exists.

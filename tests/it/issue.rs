@@ -512,3 +512,67 @@ async fn two_deliveries_of_one_merge_arriving_together_issue_one_key() {
     assert_eq!(app.aws.access_keys(&user).await.len(), 1);
     assert_eq!(app.aws.secrets_named(&format!("{user}/")).await.len(), 1);
 }
+
+#[tokio::test]
+async fn a_codeowners_change_undone_by_a_later_commit_still_refuses_a_rebase_merge() {
+    use crate::support::github::Change;
+    let app = world().await;
+    let user = app.aws.iam_user("svc").await;
+    let pr = app.gh.open_pr_with_changes(
+        "bob",
+        &[
+            Change::Write(&path(&user), &request(&user, "Nightly backups copy to S3")),
+            Change::Write(".github/CODEOWNERS", "/requests/ @mallory\n"),
+        ],
+    );
+    app.gh.push_changes(
+        pr,
+        "bob",
+        &[Change::Write(
+            ".github/CODEOWNERS",
+            crate::support::world::CODEOWNERS,
+        )],
+    );
+    app.gh.review(pr, "mallory", Approve);
+    app.gh.rebase_merge(pr);
+    assert_eq!(app.pr_event(pr, "closed").await, 202);
+    app.settle().await;
+    assert!(
+        app.aws.access_keys(&user).await.is_empty(),
+        "mallory owned the path only inside the PR"
+    );
+    assert!(
+        app.comment(pr).contains("CODEOWNERS"),
+        "{}",
+        app.comment(pr)
+    );
+}
+
+#[tokio::test]
+async fn a_lost_create_access_key_answer_leaves_no_key_without_its_secret() {
+    use crate::support::faults::Fault;
+    let app = world().await;
+    let (pr, user) = open_request(&app, "bob").await;
+    app.aws.proxy.inject(
+        "CreateAccessKey",
+        Fault::FailAfterForward {
+            status: 500,
+            code: "ServiceFailure",
+        },
+        1,
+    );
+    app.gh.review(pr, "carol", Approve);
+    app.merge(pr).await;
+    let keys = app.aws.access_keys(&user).await;
+    assert_eq!(
+        keys.len(),
+        1,
+        "the key made behind the lost answer was deleted, one issued"
+    );
+    let secrets = app.aws.secrets_named(&format!("{user}/")).await;
+    assert_eq!(secrets.len(), 1);
+    assert_eq!(
+        app.aws.secret(&secrets[0]).await.unwrap()["AccessKeyId"],
+        keys[0].as_str()
+    );
+}

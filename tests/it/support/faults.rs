@@ -15,6 +15,8 @@ pub enum Fault {
     Fail { status: u16, code: &'static str },
     /// Never answer (the caller is killed meanwhile).
     Hang,
+    /// Let moto do the work, then answer with this error: the answer was lost.
+    FailAfterForward { status: u16, code: &'static str },
 }
 
 #[derive(Default)]
@@ -102,16 +104,8 @@ async fn forward(
             std::future::pending::<()>().await;
             return Response::default();
         }
-        Some(Fault::Fail { status, code }) => {
-            let body = format!("{{\"__type\":\"{code}\",\"message\":\"injected by the test\"}}");
-            return Response::builder()
-                .status(status)
-                .header("content-type", "application/x-amz-json-1.1")
-                .header("x-amzn-errortype", code)
-                .body(Body::from(body))
-                .unwrap();
-        }
-        None => {}
+        Some(Fault::Fail { status, code }) => return error(status, code),
+        Some(Fault::FailAfterForward { .. }) | None => {}
     }
     let url = format!(
         "{}{}",
@@ -124,7 +118,11 @@ async fn forward(
             req = req.header(k, v);
         }
     }
-    match req.send().await {
+    let sent = req.send().await;
+    if let (Some(Fault::FailAfterForward { status, code }), Ok(_)) = (&fault, &sent) {
+        return error(*status, code);
+    }
+    match sent {
         Ok(resp) => {
             let mut b = Response::builder().status(resp.status());
             for (k, v) in resp.headers() {
@@ -140,4 +138,14 @@ async fn forward(
             .body(Body::from(e.to_string()))
             .unwrap(),
     }
+}
+
+fn error(status: u16, code: &str) -> Response {
+    let body = format!("{{\"__type\":\"{code}\",\"message\":\"injected by the test\"}}");
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/x-amz-json-1.1")
+        .header("x-amzn-errortype", code)
+        .body(Body::from(body))
+        .unwrap()
 }
