@@ -2,25 +2,40 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use keygate::cli::{Cli, LogFormat, run};
-use tracing_subscriber::EnvFilter;
+use tracing::Level;
+use tracing_subscriber::prelude::*;
+use tracing_subscriber::{EnvFilter, filter, fmt};
+
+/// Targets that see raw requests and responses. A CreateSecret request body holds a secret
+/// access key, so these never log below `info`, whatever KEYGATE_LOG asks for.
+const TRANSPORT: [&str; 8] = [
+    "aws_smithy",
+    "aws_sdk",
+    "aws_config",
+    "hyper",
+    "h2",
+    "rustls",
+    "octocrab",
+    "tower",
+];
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // The AWS SDK and HTTP layers stay at `info` whatever KEYGATE_LOG says: at trace level
-    // they would log request and response bodies, and a CreateAccessKey response holds a
-    // secret access key.
     let wanted = std::env::var("KEYGATE_LOG").unwrap_or_else(|_| "info".into());
-    let filter = EnvFilter::try_new(format!(
-        "{wanted},aws_smithy_runtime=info,aws_smithy_http=info,aws_smithy_runtime_api=info,aws_sdk_iam=info,aws_sdk_secretsmanager=info,hyper=info,hyper_util=info,h2=info,rustls=info"
-    ))
-    .unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match cli.log_format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder.init(),
-    }
+    let levels = EnvFilter::try_new(&wanted).unwrap_or_else(|_| EnvFilter::new("info"));
+    // A second, fixed filter: no directive, however specific, lifts the transport cap.
+    let cap = filter::filter_fn(|m| {
+        let transport = TRANSPORT.iter().any(|p| m.target().starts_with(p));
+        !(transport && *m.level() > Level::INFO)
+    });
+    let layer = fmt::layer().with_writer(std::io::stderr);
+    let layer = match cli.log_format {
+        LogFormat::Json => layer.json().boxed(),
+        LogFormat::Text => layer.boxed(),
+    };
+    tracing_subscriber::registry()
+        .with(layer.with_filter(levels).with_filter(cap))
+        .init();
     match run(cli) {
         Ok(code) => code,
         Err(e) => {

@@ -198,6 +198,7 @@ pub async fn run_with(
             kms_key_id: settings.aws.kms_key_id.clone(),
             max_attempts: settings.server.max_attempts,
         },
+        user_locks: Default::default(),
     };
     match crate::workflow::recover_intents(&workflow).await {
         Ok(0) => {}

@@ -137,7 +137,14 @@ impl Worker {
 
 async fn attempt(handler: &Handler, job: Job, settings: &WorkerSettings) -> Finish {
     let attempts = job.attempts;
-    match handler(job).await {
+    // A panic in the work is caught here, so the delivery is retried, not left running.
+    let result = match tokio::spawn(handler(job)).await {
+        Ok(r) => r,
+        Err(e) => Err(JobError::Transient(format!(
+            "the work stopped unexpectedly: {e}"
+        ))),
+    };
+    match result {
         Ok(()) => {
             tracing::info!(outcome = "done", "delivery processed");
             Finish::Done

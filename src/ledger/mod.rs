@@ -178,7 +178,8 @@ impl Intent {
 /// The storage behind the ledger. SQLite implements it; a shared store for several
 /// replicas (DynamoDB with conditional writes) implements the same calls.
 pub trait Store: Send {
-    /// Inserts each new delivery; `true` where it was new, `false` for a repeated GUID.
+    /// Inserts each new delivery; `true` where it was new (or had failed and is queued again,
+    /// as GitHub's "Redeliver" sends the same GUID), `false` for a repeated GUID.
     fn insert_deliveries(&mut self, batch: &[NewDelivery]) -> Result<Vec<bool>, LedgerError>;
     /// Puts deliveries that were running when the process stopped back in the queue.
     fn requeue_running(&mut self) -> Result<usize, LedgerError>;
@@ -345,6 +346,34 @@ mod tests {
         assert!(ledger.insert(delivery("a")).await.unwrap());
         assert!(!ledger.insert(delivery("a")).await.unwrap());
         assert_eq!(ledger.stats().await.unwrap().queued, 1);
+    }
+
+    #[tokio::test]
+    async fn a_failed_delivery_sent_again_is_queued_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = Ledger::open_sqlite(&dir.path().join("l.db")).unwrap();
+        ledger.insert(delivery("a")).await.unwrap();
+        let now = now_ms();
+        ledger.run(move |s| s.claim_due(now, 1)).await.unwrap();
+        ledger
+            .run(move |s| {
+                s.finish(
+                    "a",
+                    &Finish::Failed {
+                        error: "403".into(),
+                    },
+                    now,
+                )
+            })
+            .await
+            .unwrap();
+        assert!(ledger.insert(delivery("a")).await.unwrap(), "queued again");
+        let state = ledger
+            .run(|s| s.delivery_state("a"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((state.0.as_str(), state.1), ("queued", 0));
     }
 
     #[tokio::test]

@@ -128,7 +128,9 @@ impl Store for SqliteStore {
             let mut stmt = tx.prepare_cached(
                 "INSERT INTO deliveries (guid, event, action, repository, installation_id, \
                  pr_number, received_at, next_attempt_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7) \
-                 ON CONFLICT (guid) DO NOTHING",
+                 ON CONFLICT (guid) DO UPDATE SET state = 'queued', attempts = 0, \
+                 next_attempt_at = excluded.received_at, last_error = NULL \
+                 WHERE deliveries.state = 'failed'",
             )?;
             for d in batch {
                 let n = stmt.execute(params![

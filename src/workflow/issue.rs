@@ -32,7 +32,7 @@ pub(super) async fn on_closed(wf: &Workflow, gh: &RepoClient, job: &Job) -> Resu
         Err(e) => {
             // Fail closed, and say so: nothing was issued for what did not finish.
             let why = format!(
-                "keygate could not finish: {e}. Nothing more was issued; an operator can retry with `keygate reconcile`."
+                "keygate could not finish: {e}. Nothing more was issued. Once the cause is fixed, redeliver this pull request's `closed` event from the GitHub App's advanced settings."
             );
             let report = Report {
                 path: "(this pull request)".into(),
@@ -79,7 +79,27 @@ async fn merged(wf: &Workflow, gh: &RepoClient, pr: PullInfo, job: &Job) -> Resu
         approvers: &approvers,
     };
     let mut reports = Vec::new();
-    if facts.assessment.issuable() {
+    // An earlier attempt that got as far as creating a key had verified the approval: finish
+    // it rather than judge again (a team change since then must not strand a stored key).
+    let started = {
+        let (repository, number) = (wf.settings.repository.to_lowercase(), pr.number);
+        wf.ledger
+            .run(move |s| {
+                s.intents(IntentFilter::Pr {
+                    repository,
+                    pr_number: number,
+                })
+            })
+            .await?
+            .iter()
+            .any(|i| {
+                matches!(
+                    i.state(),
+                    IntentState::Creating | IntentState::Stored | IntentState::Issued
+                )
+            })
+    };
+    if facts.assessment.issuable() || started {
         for (path, parsed) in &facts.requests {
             let Ok(request) = parsed else { continue };
             let outcome = issue_one(wf, pr, request, &approvers, job).await?;
@@ -251,6 +271,7 @@ async fn issue_one(
 ) -> Result<Outcome, StepError> {
     let aws = &wf.aws;
     let user = request.iam_user.as_str();
+    let _one_at_a_time = wf.user_locks.lock(user).await;
     // 1. The intent first: no key without its record.
     let claim = base_intent(wf, pr, &request.path, user, approvers, job);
     let c = claim.clone();
@@ -486,6 +507,7 @@ pub async fn recover_intents(wf: &Workflow) -> Result<usize, StepError> {
     let mut n = 0;
     for mut intent in unfinished {
         if intent.state() == IntentState::Creating {
+            let _one_at_a_time = wf.user_locks.lock(&intent.iam_user).await;
             tracing::warn!(request = %intent.path, pr = intent.pr_number, "rolling back an interrupted issuance");
             rollback(wf, &mut intent).await?;
             n += 1;

@@ -40,6 +40,25 @@ pub struct Workflow {
     pub aws: Aws,
     pub ledger: Ledger,
     pub settings: WorkflowSettings,
+    /// One issuance per IAM user at a time: a rollback compares the user's keys with the
+    /// ones listed before, so another issuance for that user must not run in between.
+    pub(crate) user_locks: UserLocks,
+}
+
+/// Per-IAM-user async locks (IAM user names compare without regard to case).
+#[derive(Default)]
+pub struct UserLocks(
+    std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+);
+
+impl UserLocks {
+    pub(crate) async fn lock(&self, user: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let m = {
+            let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+            map.entry(user.to_lowercase()).or_default().clone()
+        };
+        m.lock_owned().await
+    }
 }
 
 /// Errors of one attempt, classified for the retry decision.

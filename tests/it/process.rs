@@ -85,7 +85,10 @@ impl Serving {
         let log = std::fs::File::create(dir.join(log)).unwrap();
         let child = keygate(dir, &aws.proxy.url)
             .env("KEYGATE_SERVER_LISTEN", format!("127.0.0.1:{port}"))
-            .env("KEYGATE_LOG", "trace")
+            .env(
+                "KEYGATE_LOG",
+                "trace,aws_smithy_runtime::client::orchestrator=trace,hyper=trace",
+            )
             .args(["serve", "--log-format", "json"])
             .stdout(log.try_clone().unwrap())
             .stderr(log)
