@@ -147,6 +147,18 @@ impl Aws {
         }
     }
 
+    /// The user's name as IAM spells it (`None`: no such user). IAM names are unique
+    /// without regard to case, and lookups ignore case.
+    pub async fn canonical_user_name(&self, user: &str) -> Result<Option<String>, AwsError> {
+        match self.iam.get_user().user_name(user).send().await {
+            Ok(out) => Ok(out.user().map(|u| u.user_name().to_string())),
+            Err(e) => {
+                let e = classify("GetUser", e);
+                if e.is_not_found() { Ok(None) } else { Err(e) }
+            }
+        }
+    }
+
     /// Access key IDs the user holds now.
     pub async fn list_access_keys(&self, user: &str) -> Result<Vec<String>, AwsError> {
         let out = self

@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use globset::{Glob, GlobSet, GlobSetBuilder};
+use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use toml::de::{DeTable, DeValue};
 
 /// Largest request file accepted, in bytes (exactly this size is accepted).
@@ -949,7 +949,11 @@ fn user_policy(iam_user: &str, rules: &RequestRules) -> Result<(), PolicyError> 
 fn compile_globs(key: &str, patterns: &[String]) -> Result<GlobSet, String> {
     let mut builder = GlobSetBuilder::new();
     for pattern in patterns {
-        let glob = Glob::new(pattern)
+        // IAM user names are unique without regard to case, so the lists match that way too:
+        // `Admin` must not slip past a deny of `admin`.
+        let glob = GlobBuilder::new(pattern)
+            .case_insensitive(true)
+            .build()
             .map_err(|e| format!("{key}: invalid glob {}: {}", quote(pattern), e.kind()))?;
         builder.add(glob);
     }
@@ -1473,11 +1477,11 @@ mod tests {
     }
 
     #[test]
-    fn policy_globs_are_case_sensitive() {
+    fn policy_globs_ignore_case_because_iam_names_do() {
         let mut rules = rules();
         rules.denied_users = vec!["admin".to_owned()];
         assert!(check_user_policy("admin", &rules).is_err());
-        assert!(check_user_policy("Admin", &rules).is_ok());
+        assert!(check_user_policy("Admin", &rules).is_err());
     }
 
     #[test]
@@ -2060,5 +2064,14 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn user_lists_match_without_regard_to_case_as_iam_names_do() {
+        let mut rules = rules();
+        rules.denied_users = vec!["admin*".into()];
+        assert!(check_user_policy("Admin-Ops", &rules).is_err());
+        assert!(check_user_policy("ADMIN", &rules).is_err());
+        assert!(check_user_policy("svc-admin", &rules).is_ok());
     }
 }

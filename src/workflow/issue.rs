@@ -303,19 +303,22 @@ async fn issue_one(
         }
         IntentState::Pending => {}
     }
-    // 2. The two-key check.
-    let keys = match aws.list_access_keys(user).await {
-        Ok(k) => k,
-        Err(e) if e.is_not_found() => {
-            return not_issued(
-                wf,
-                intent,
-                format!("The IAM user `{user}` does not exist in this AWS account."),
-            )
-            .await;
+    // 2. The user exists, spelt exactly as the folder that chose its owners; then the two-key check.
+    match aws.canonical_user_name(user).await? {
+        None => {
+            let why = format!("The IAM user `{user}` does not exist in this AWS account.");
+            return not_issued(wf, intent, why).await;
         }
-        Err(e) => return Err(e.into()),
-    };
+        Some(canonical) if canonical != user => {
+            let why = format!(
+                "IAM knows this user as `{canonical}`, not `{user}`: request it under {}/{canonical}/ so that folder's owners approve it.",
+                wf.settings.rules.requests_dir
+            );
+            return not_issued(wf, intent, why).await;
+        }
+        Some(_) => {}
+    }
+    let keys = aws.list_access_keys(user).await?;
     if keys.len() >= 2 {
         return not_issued(
             wf,

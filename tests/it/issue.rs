@@ -428,6 +428,7 @@ async fn one_single_file_request_costs_a_known_number_of_calls() {
     assert_eq!(
         aws,
         [
+            "GetUser",
             "ListAccessKeys",
             "CreateAccessKey",
             "CreateSecret",
@@ -575,4 +576,25 @@ async fn a_lost_create_access_key_answer_leaves_no_key_without_its_secret() {
         app.aws.secret(&secrets[0]).await.unwrap()["AccessKeyId"],
         keys[0].as_str()
     );
+}
+
+#[tokio::test]
+async fn a_folder_that_spells_the_user_in_another_case_is_refused() {
+    let app = world().await;
+    let user = app.aws.iam_user("svc").await;
+    let other_case = user.to_uppercase();
+    let pr = app.gh.open_pr(
+        "bob",
+        &[(
+            &path(&other_case),
+            &request(&other_case, "Nightly backups copy to S3"),
+        )],
+    );
+    app.gh.review(pr, "carol", Approve);
+    app.merge(pr).await;
+    assert!(app.aws.access_keys(&user).await.is_empty());
+    let comment = app.comment(pr);
+    let refused = comment.contains(&format!("IAM knows this user as `{user}`"))
+        || comment.contains("does not exist");
+    assert!(refused, "{comment}");
 }
