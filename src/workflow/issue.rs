@@ -271,7 +271,7 @@ async fn issue_one(
 ) -> Result<Outcome, StepError> {
     let aws = &wf.aws;
     let user = request.iam_user.as_str();
-    let _one_at_a_time = wf.user_locks.lock(user).await;
+    let mut last_timestamp = wf.user_locks.lock(user).await;
     // 1. The intent first: no key without its record.
     let claim = base_intent(wf, pr, &request.path, user, approvers, job);
     let c = claim.clone();
@@ -328,14 +328,13 @@ async fn issue_one(
         .await;
     }
     // 3. Name the secret and write down what exists before creating anything.
-    let now = OffsetDateTime::now_utc()
-        .replace_nanosecond(0)
-        .unwrap_or_else(|_| OffsetDateTime::now_utc());
-    let ts = now
-        .format(format_description!(
-            "[year][month][day][hour][minute][second]"
-        ))
-        .unwrap_or_default();
+    // Two issuances for one user in the same second would render the same default name.
+    let (mut now, mut ts) = timestamp();
+    while *last_timestamp == ts {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        (now, ts) = timestamp();
+    }
+    last_timestamp.clone_from(&ts);
     let name = render_secret_name(
         &wf.settings.rules.secret_name_template,
         &SecretNameInputs {
@@ -429,6 +428,18 @@ async fn issue_one(
             .await
         }
     }
+}
+
+/// Now, to the second, and as `{timestamp}` renders it (UTC `YYYYmmddHHMMSS`).
+fn timestamp() -> (OffsetDateTime, String) {
+    let now = OffsetDateTime::now_utc();
+    let now = now.replace_nanosecond(0).unwrap_or(now);
+    let ts = now
+        .format(format_description!(
+            "[year][month][day][hour][minute][second]"
+        ))
+        .unwrap_or_default();
+    (now, ts)
 }
 
 fn issued_outcome(i: &Intent, r: &Request) -> Outcome {

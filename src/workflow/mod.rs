@@ -45,14 +45,15 @@ pub struct Workflow {
     pub(crate) user_locks: UserLocks,
 }
 
-/// Per-IAM-user async locks (IAM user names compare without regard to case).
+/// Per-IAM-user async locks (IAM user names compare without regard to case). Each holds
+/// the `{timestamp}` last used for that user, so two secrets never get the same name.
 #[derive(Default)]
 pub struct UserLocks(
-    std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<String>>>>,
 );
 
 impl UserLocks {
-    pub(crate) async fn lock(&self, user: &str) -> tokio::sync::OwnedMutexGuard<()> {
+    pub(crate) async fn lock(&self, user: &str) -> tokio::sync::OwnedMutexGuard<String> {
         let m = {
             let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
             map.entry(user.to_lowercase()).or_default().clone()

@@ -598,3 +598,30 @@ async fn a_folder_that_spells_the_user_in_another_case_is_refused() {
         || comment.contains("does not exist");
     assert!(refused, "{comment}");
 }
+
+#[tokio::test]
+async fn two_requests_for_one_user_in_one_pull_request_get_two_secrets() {
+    let app = world().await;
+    let user = app.aws.iam_user("svc").await;
+    let a = format!("requests/{user}/a.toml");
+    let b = format!("requests/{user}/b.toml");
+    let pr = app.gh.open_pr(
+        "bob",
+        &[
+            (&a, &request(&user, "Nightly backups copy to S3")),
+            (&b, &request(&user, "Rotation overlap for the backup job")),
+        ],
+    );
+    app.gh.review(pr, "carol", Approve);
+    app.merge(pr).await;
+    assert_eq!(app.aws.access_keys(&user).await.len(), 2);
+    assert_eq!(app.aws.secrets_named(&format!("{user}/")).await.len(), 2);
+    let events: Vec<String> = app
+        .aws
+        .notices()
+        .await
+        .iter()
+        .map(|n| n.event().to_string())
+        .collect();
+    assert_eq!(events, ["issued", "issued"]);
+}
