@@ -44,6 +44,18 @@ pub struct NewDelivery {
     pub received_at_ms: i64,
 }
 
+impl NewDelivery {
+    /// Which handler the delivery goes to: deliveries of one kind for one pull request do
+    /// the same work, reading the pull request afresh.
+    pub fn kind(&self) -> &'static str {
+        if self.event == "pull_request" && self.action == "closed" {
+            "closed"
+        } else {
+            "activity"
+        }
+    }
+}
+
 /// A delivery claimed for work.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Job {
@@ -384,9 +396,9 @@ mod tests {
         let mut tasks = Vec::new();
         for i in 0..200 {
             let l = ledger.clone();
-            tasks.push(tokio::spawn(async move {
-                l.insert(delivery(&format!("g{i}"))).await
-            }));
+            let mut d = delivery(&format!("g{i}"));
+            d.pr_number = i;
+            tasks.push(tokio::spawn(async move { l.insert(d).await }));
         }
         for t in tasks {
             assert!(t.await.unwrap().unwrap());
@@ -424,9 +436,11 @@ mod tests {
     async fn deliveries_of_one_pull_request_never_run_side_by_side() {
         let dir = tempfile::tempdir().unwrap();
         let ledger = Ledger::open_sqlite(&dir.path().join("l.db")).unwrap();
-        for g in ["a", "b"] {
-            ledger.insert(delivery(g)).await.unwrap();
-        }
+        ledger.insert(delivery("a")).await.unwrap();
+        let mut review = delivery("b");
+        review.event = "pull_request_review".into();
+        review.action = "submitted".into();
+        ledger.insert(review).await.unwrap();
         let mut other = delivery("c");
         other.pr_number = 8;
         ledger.insert(other).await.unwrap();
@@ -460,6 +474,42 @@ mod tests {
                 .len(),
             1
         );
+    }
+
+    #[tokio::test]
+    async fn a_delivery_behind_an_unstarted_one_for_the_same_work_is_coalesced() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = Ledger::open_sqlite(&dir.path().join("l.db")).unwrap();
+        assert!(ledger.insert(delivery("a")).await.unwrap());
+        assert!(
+            ledger.insert(delivery("b")).await.unwrap(),
+            "stored and answered 202"
+        );
+        let mut review = delivery("c");
+        review.event = "pull_request_review".into();
+        review.action = "submitted".into();
+        assert!(ledger.insert(review).await.unwrap());
+        let state = |g: &'static str| {
+            let l = ledger.clone();
+            async move {
+                l.run(move |s| s.delivery_state(g))
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .0
+            }
+        };
+        assert_eq!(state("b").await, "coalesced", "a's work covers b");
+        assert_eq!(state("c").await, "queued", "other work is not coalesced");
+        assert!(
+            !ledger.insert(delivery("b")).await.unwrap(),
+            "still deduplicated"
+        );
+        // Once a has started, a new delivery queues behind it.
+        let now = now_ms();
+        ledger.run(move |s| s.claim_due(now, 10)).await.unwrap();
+        assert!(ledger.insert(delivery("d")).await.unwrap());
+        assert_eq!(state("d").await, "queued");
     }
 
     #[tokio::test]

@@ -21,6 +21,7 @@ const MIGRATIONS: &[&str] = &[
         repository TEXT NOT NULL,
         installation_id INTEGER NOT NULL,
         pr_number INTEGER NOT NULL,
+        kind TEXT NOT NULL,
         received_at INTEGER NOT NULL,
         state TEXT NOT NULL DEFAULT 'queued',
         attempts INTEGER NOT NULL DEFAULT 0,
@@ -29,7 +30,7 @@ const MIGRATIONS: &[&str] = &[
         finished_at INTEGER
     ) WITHOUT ROWID;
     CREATE INDEX deliveries_due ON deliveries (state, next_attempt_at);
-    CREATE INDEX deliveries_pr ON deliveries (repository, pr_number, state);
+    CREATE INDEX deliveries_pr ON deliveries (repository, pr_number, kind, state);
     CREATE TABLE intents (
         repository TEXT NOT NULL,
         pr_number INTEGER NOT NULL,
@@ -125,9 +126,16 @@ impl Store for SqliteStore {
         let tx = self.conn.transaction()?;
         let mut out = Vec::with_capacity(batch.len());
         {
+            // A delivery that finds an unstarted one of the same kind queued for the same
+            // pull request is stored (durable, deduplicated) as `coalesced`: the queued one
+            // reads the pull request's state when it runs, which covers this one too.
             let mut stmt = tx.prepare_cached(
                 "INSERT INTO deliveries (guid, event, action, repository, installation_id, \
-                 pr_number, received_at, next_attempt_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7) \
+                 pr_number, kind, received_at, next_attempt_at, state) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?8, ?7, ?7, \
+                   CASE WHEN EXISTS (SELECT 1 FROM deliveries q WHERE q.repository = ?4 \
+                        AND q.pr_number = ?6 AND q.kind = ?8 AND q.state = 'queued' \
+                        AND q.attempts = 0) THEN 'coalesced' ELSE 'queued' END) \
                  ON CONFLICT (guid) DO UPDATE SET state = 'queued', attempts = 0, \
                  next_attempt_at = excluded.received_at, last_error = NULL \
                  WHERE deliveries.state = 'failed'",
@@ -140,7 +148,8 @@ impl Store for SqliteStore {
                     d.repository,
                     d.installation_id as i64,
                     d.pr_number as i64,
-                    d.received_at_ms
+                    d.received_at_ms,
+                    d.kind()
                 ])?;
                 out.push(n == 1);
             }
@@ -227,7 +236,7 @@ impl Store for SqliteStore {
             match state.as_str() {
                 "queued" => stats.queued = n,
                 "running" => stats.running = n,
-                "done" => stats.done = n,
+                "done" | "coalesced" => stats.done += n,
                 _ => stats.failed += n,
             }
         }
