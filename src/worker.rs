@@ -108,18 +108,16 @@ impl Worker {
             if claimed > 0 && claimed == free {
                 continue;
             }
-            // Sleep until woken by a new delivery or a finished task, the next due retry, or stop.
+            // Sleep until woken by a new delivery or a finished task, the next claimable
+            // retry, or stop. Never a zero wait: that would spin.
             let wait = match self.ledger.run(|s| s.next_due_ms()).await {
                 Ok(Some(due)) => Duration::from_millis((due - now_ms()).clamp(0, i64::MAX) as u64)
                     .min(self.settings.poll),
                 _ => self.settings.poll,
             };
-            if wait.is_zero() && permits.available_permits() > 0 {
-                continue;
-            }
             tokio::select! {
                 _ = self.wake.notified() => {}
-                _ = tokio::time::sleep(wait.max(Duration::from_millis(5))) => {}
+                _ = tokio::time::sleep(wait.max(Duration::from_millis(10))) => {}
                 _ = stop.changed() => {}
             }
         }
@@ -194,7 +192,8 @@ mod tests {
             action: "closed".into(),
             repository: "acme/r".into(),
             installation_id: 1,
-            pr_number: 1,
+            // One pull request each: independent work.
+            pr_number: guid.len() as u64 * 100 + u64::from(guid.as_bytes()[0]),
             received_at_ms: now_ms(),
         }
     }

@@ -218,7 +218,11 @@ impl Store for SqliteStore {
 
     fn next_due_ms(&mut self) -> Result<Option<i64>, LedgerError> {
         Ok(self.conn.query_row(
-            "SELECT MIN(next_attempt_at) FROM deliveries WHERE state = 'queued'",
+            // Only deliveries that could be claimed: one whose pull request is running waits
+            // for that to finish (which wakes the worker), not for its own time.
+            "SELECT MIN(d.next_attempt_at) FROM deliveries d WHERE d.state = 'queued' \
+             AND NOT EXISTS (SELECT 1 FROM deliveries r WHERE r.state = 'running' \
+                             AND r.repository = d.repository AND r.pr_number = d.pr_number)",
             [],
             |r| r.get(0),
         )?)
