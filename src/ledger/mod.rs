@@ -505,11 +505,28 @@ mod tests {
             !ledger.insert(delivery("b")).await.unwrap(),
             "still deduplicated"
         );
-        // Once a has started, a new delivery queues behind it.
+        // Once a has started, a new delivery queues behind it; a retry waiting in the queue
+        // takes later ones in and starts its attempts over.
         let now = now_ms();
         ledger.run(move |s| s.claim_due(now, 10)).await.unwrap();
         assert!(ledger.insert(delivery("d")).await.unwrap());
         assert_eq!(state("d").await, "queued");
+        let later = now + 60_000;
+        ledger
+            .run(move |s| {
+                s.finish(
+                    "a",
+                    &Finish::Retry {
+                        at_ms: later,
+                        error: "502".into(),
+                    },
+                    now,
+                )
+            })
+            .await
+            .unwrap();
+        assert!(ledger.insert(delivery("e")).await.unwrap());
+        assert_eq!(state("e").await, "coalesced");
     }
 
     #[tokio::test]

@@ -30,7 +30,7 @@ const MIGRATIONS: &[&str] = &[
         finished_at INTEGER
     ) WITHOUT ROWID;
     CREATE INDEX deliveries_due ON deliveries (state, next_attempt_at);
-    CREATE INDEX deliveries_pr ON deliveries (repository, pr_number, kind, state);
+    CREATE INDEX deliveries_pr ON deliveries (repository, pr_number, state, kind);
     CREATE TABLE intents (
         repository TEXT NOT NULL,
         pr_number INTEGER NOT NULL,
@@ -126,32 +126,64 @@ impl Store for SqliteStore {
         let tx = self.conn.transaction()?;
         let mut out = Vec::with_capacity(batch.len());
         {
-            // A delivery that finds an unstarted one of the same kind queued for the same
-            // pull request is stored (durable, deduplicated) as `coalesced`: the queued one
-            // reads the pull request's state when it runs, which covers this one too.
-            let mut stmt = tx.prepare_cached(
+            let mut seen = tx.prepare_cached("SELECT state FROM deliveries WHERE guid = ?1")?;
+            // GitHub's "Redeliver" sends a failed delivery's GUID again: run it again.
+            let mut requeue = tx.prepare_cached(
+                "UPDATE deliveries SET state = 'queued', attempts = 0, next_attempt_at = ?2, \
+                 last_error = NULL WHERE guid = ?1",
+            )?;
+            let mut queued = tx.prepare_cached(
+                "SELECT guid FROM deliveries WHERE repository = ?1 AND pr_number = ?2 \
+                 AND state = 'queued' AND kind = ?3 LIMIT 1",
+            )?;
+            let mut insert = tx.prepare_cached(
                 "INSERT INTO deliveries (guid, event, action, repository, installation_id, \
                  pr_number, kind, received_at, next_attempt_at, state) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?8, ?7, ?7, \
-                   CASE WHEN EXISTS (SELECT 1 FROM deliveries q WHERE q.repository = ?4 \
-                        AND q.pr_number = ?6 AND q.kind = ?8 AND q.state = 'queued' \
-                        AND q.attempts = 0) THEN 'coalesced' ELSE 'queued' END) \
-                 ON CONFLICT (guid) DO UPDATE SET state = 'queued', attempts = 0, \
-                 next_attempt_at = excluded.received_at, last_error = NULL \
-                 WHERE deliveries.state = 'failed'",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9)",
             )?;
+            let mut renew =
+                tx.prepare_cached("UPDATE deliveries SET attempts = 0 WHERE guid = ?1")?;
             for d in batch {
-                let n = stmt.execute(params![
-                    d.guid,
-                    d.event,
-                    d.action,
-                    d.repository,
-                    d.installation_id as i64,
-                    d.pr_number as i64,
-                    d.received_at_ms,
-                    d.kind()
-                ])?;
-                out.push(n == 1);
+                let state: Option<String> =
+                    seen.query_row(params![d.guid], |r| r.get(0)).optional()?;
+                match state.as_deref() {
+                    Some("failed") => {
+                        requeue.execute(params![d.guid, d.received_at_ms])?;
+                        out.push(true);
+                    }
+                    Some(_) => out.push(false),
+                    None => {
+                        // A delivery that finds one of the same kind queued (not started) for
+                        // the same pull request is stored, durable and deduplicated, as
+                        // `coalesced`: the queued one reads the pull request afresh when it
+                        // runs, which covers this one. Its attempts start over, so a newer
+                        // event is not lost when older attempts run out.
+                        let target: Option<String> = queued
+                            .query_row(params![d.repository, d.pr_number as i64, d.kind()], |r| {
+                                r.get(0)
+                            })
+                            .optional()?;
+                        insert.execute(params![
+                            d.guid,
+                            d.event,
+                            d.action,
+                            d.repository,
+                            d.installation_id as i64,
+                            d.pr_number as i64,
+                            d.kind(),
+                            d.received_at_ms,
+                            if target.is_some() {
+                                "coalesced"
+                            } else {
+                                "queued"
+                            },
+                        ])?;
+                        if let Some(t) = target {
+                            renew.execute(params![t])?;
+                        }
+                        out.push(true);
+                    }
+                }
             }
         }
         tx.commit()?;
