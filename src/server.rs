@@ -12,7 +12,7 @@ use axum::routing::{get, post};
 use tokio::sync::Notify;
 
 use crate::github::webhook::{SignatureKey, Triage, triage};
-use crate::ledger::{Ledger, NewDelivery, now_ms};
+use crate::ledger::{Inserted, Ledger, NewDelivery, now_ms};
 
 /// GitHub caps payloads at 25 MB; anything larger is refused before its signature is read.
 pub const MAX_BODY: usize = 26_214_400;
@@ -92,7 +92,7 @@ async fn webhook(State(state): State<AppState>, headers: HeaderMap, body: Bytes)
     };
     let (action, pr) = (d.action.clone(), d.pr_number);
     match state.ledger.insert(d).await {
-        Ok(true) => {
+        Ok(Inserted::Queued) => {
             tracing::info!(
                 delivery = guid,
                 event,
@@ -104,7 +104,19 @@ async fn webhook(State(state): State<AppState>, headers: HeaderMap, body: Bytes)
             state.wake.notify_one();
             reply(StatusCode::ACCEPTED, "queued\n")
         }
-        Ok(false) => {
+        Ok(Inserted::Coalesced) => {
+            // The queued delivery it joined is already on the worker's schedule.
+            tracing::info!(
+                delivery = guid,
+                event,
+                action,
+                pr,
+                outcome = "coalesced",
+                "delivery accepted"
+            );
+            reply(StatusCode::ACCEPTED, "queued\n")
+        }
+        Ok(Inserted::Duplicate) => {
             tracing::info!(
                 delivery = guid,
                 event,

@@ -56,6 +56,24 @@ impl NewDelivery {
     }
 }
 
+/// What writing a delivery did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inserted {
+    /// New and queued (or a failed delivery queued again): the worker has work.
+    Queued,
+    /// New, stored, and covered by a queued delivery of the same work.
+    Coalesced,
+    /// The GUID was seen before.
+    Duplicate,
+}
+
+impl Inserted {
+    /// Accepted now (202), as opposed to seen before (200).
+    pub fn is_new(self) -> bool {
+        self != Inserted::Duplicate
+    }
+}
+
 /// A delivery claimed for work.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Job {
@@ -192,7 +210,7 @@ impl Intent {
 pub trait Store: Send {
     /// Inserts each new delivery; `true` where it was new (or had failed and is queued again,
     /// as GitHub's "Redeliver" sends the same GUID), `false` for a repeated GUID.
-    fn insert_deliveries(&mut self, batch: &[NewDelivery]) -> Result<Vec<bool>, LedgerError>;
+    fn insert_deliveries(&mut self, batch: &[NewDelivery]) -> Result<Vec<Inserted>, LedgerError>;
     /// Puts deliveries that were running when the process stopped back in the queue.
     fn requeue_running(&mut self) -> Result<usize, LedgerError>;
     fn claim_due(&mut self, now_ms: i64, limit: usize) -> Result<Vec<Job>, LedgerError>;
@@ -226,7 +244,7 @@ pub enum IntentFilter {
 type Work = Box<dyn FnOnce(&mut dyn Store) + Send>;
 
 enum Cmd {
-    Insert(NewDelivery, oneshot::Sender<Result<bool, String>>),
+    Insert(NewDelivery, oneshot::Sender<Result<Inserted, String>>),
     Run(Work),
 }
 
@@ -257,8 +275,8 @@ impl Ledger {
         Ledger { tx }
     }
 
-    /// Writes a delivery durably. `true` when new, `false` for a repeated GUID.
-    pub async fn insert(&self, d: NewDelivery) -> Result<bool, LedgerError> {
+    /// Writes a delivery durably.
+    pub async fn insert(&self, d: NewDelivery) -> Result<Inserted, LedgerError> {
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Cmd::Insert(d, reply))
@@ -355,8 +373,8 @@ mod tests {
     async fn a_repeated_delivery_guid_is_stored_once() {
         let dir = tempfile::tempdir().unwrap();
         let ledger = Ledger::open_sqlite(&dir.path().join("l.db")).unwrap();
-        assert!(ledger.insert(delivery("a")).await.unwrap());
-        assert!(!ledger.insert(delivery("a")).await.unwrap());
+        assert!(ledger.insert(delivery("a")).await.unwrap().is_new());
+        assert!(!ledger.insert(delivery("a")).await.unwrap().is_new());
         assert_eq!(ledger.stats().await.unwrap().queued, 1);
     }
 
@@ -379,7 +397,10 @@ mod tests {
             })
             .await
             .unwrap();
-        assert!(ledger.insert(delivery("a")).await.unwrap(), "queued again");
+        assert!(
+            ledger.insert(delivery("a")).await.unwrap().is_new(),
+            "queued again"
+        );
         let state = ledger
             .run(|s| s.delivery_state("a"))
             .await
@@ -401,7 +422,7 @@ mod tests {
             tasks.push(tokio::spawn(async move { l.insert(d).await }));
         }
         for t in tasks {
-            assert!(t.await.unwrap().unwrap());
+            assert!(t.await.unwrap().unwrap().is_new());
         }
         drop(ledger);
         let reopened = Ledger::open_sqlite(&path).unwrap();
@@ -480,15 +501,15 @@ mod tests {
     async fn a_delivery_behind_an_unstarted_one_for_the_same_work_is_coalesced() {
         let dir = tempfile::tempdir().unwrap();
         let ledger = Ledger::open_sqlite(&dir.path().join("l.db")).unwrap();
-        assert!(ledger.insert(delivery("a")).await.unwrap());
+        assert!(ledger.insert(delivery("a")).await.unwrap().is_new());
         assert!(
-            ledger.insert(delivery("b")).await.unwrap(),
+            ledger.insert(delivery("b")).await.unwrap().is_new(),
             "stored and answered 202"
         );
         let mut review = delivery("c");
         review.event = "pull_request_review".into();
         review.action = "submitted".into();
-        assert!(ledger.insert(review).await.unwrap());
+        assert!(ledger.insert(review).await.unwrap().is_new());
         let state = |g: &'static str| {
             let l = ledger.clone();
             async move {
@@ -502,14 +523,14 @@ mod tests {
         assert_eq!(state("b").await, "coalesced", "a's work covers b");
         assert_eq!(state("c").await, "queued", "other work is not coalesced");
         assert!(
-            !ledger.insert(delivery("b")).await.unwrap(),
+            !ledger.insert(delivery("b")).await.unwrap().is_new(),
             "still deduplicated"
         );
         // Once a has started, a new delivery queues behind it; a retry waiting in the queue
         // takes later ones in and starts its attempts over.
         let now = now_ms();
         ledger.run(move |s| s.claim_due(now, 10)).await.unwrap();
-        assert!(ledger.insert(delivery("d")).await.unwrap());
+        assert!(ledger.insert(delivery("d")).await.unwrap().is_new());
         assert_eq!(state("d").await, "queued");
         let later = now + 60_000;
         ledger
@@ -525,7 +546,7 @@ mod tests {
             })
             .await
             .unwrap();
-        assert!(ledger.insert(delivery("e")).await.unwrap());
+        assert!(ledger.insert(delivery("e")).await.unwrap().is_new());
         assert_eq!(state("e").await, "coalesced");
     }
 

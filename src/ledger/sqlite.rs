@@ -6,7 +6,8 @@ use std::path::Path;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{
-    Finish, Intent, IntentFilter, IntentState, Job, LedgerError, NewDelivery, Stats, Store, now_ms,
+    Finish, Inserted, Intent, IntentFilter, IntentState, Job, LedgerError, NewDelivery, Stats,
+    Store, now_ms,
 };
 
 /// Each entry moves the schema one version up. Never edit a released entry; append.
@@ -122,7 +123,7 @@ fn intent_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Intent> {
 }
 
 impl Store for SqliteStore {
-    fn insert_deliveries(&mut self, batch: &[NewDelivery]) -> Result<Vec<bool>, LedgerError> {
+    fn insert_deliveries(&mut self, batch: &[NewDelivery]) -> Result<Vec<Inserted>, LedgerError> {
         let tx = self.conn.transaction()?;
         let mut out = Vec::with_capacity(batch.len());
         {
@@ -149,9 +150,9 @@ impl Store for SqliteStore {
                 match state.as_deref() {
                     Some("failed") => {
                         requeue.execute(params![d.guid, d.received_at_ms])?;
-                        out.push(true);
+                        out.push(Inserted::Queued);
                     }
-                    Some(_) => out.push(false),
+                    Some(_) => out.push(Inserted::Duplicate),
                     None => {
                         // A delivery that finds one of the same kind queued (not started) for
                         // the same pull request is stored, durable and deduplicated, as
@@ -178,10 +179,13 @@ impl Store for SqliteStore {
                                 "queued"
                             },
                         ])?;
-                        if let Some(t) = target {
-                            renew.execute(params![t])?;
+                        match target {
+                            Some(t) => {
+                                renew.execute(params![t])?;
+                                out.push(Inserted::Coalesced);
+                            }
+                            None => out.push(Inserted::Queued),
                         }
-                        out.push(true);
                     }
                 }
             }
