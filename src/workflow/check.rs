@@ -1,7 +1,7 @@
 //! Pull-request feedback before merge: one `keygate` check run per head commit, judged by
 //! the same `policy::assess` the issuer uses at merge (DESIGN §4, last point).
 
-use super::render::{self, PrRef};
+use super::render;
 use super::{StepError, Workflow};
 use crate::github::client::{Annotation, CheckOutput, RepoClient};
 use crate::ledger::Job;
@@ -61,24 +61,13 @@ pub(super) async fn on_activity(
     // The notice approvers used to get by e-mail, once per request file.
     if a.pr_problems.is_empty() {
         let pr = &facts.pr;
-        let pr_ref = PrRef {
-            repository: &wf.settings.repository,
-            number: pr.number,
-            url: &pr.html_url,
-            requester: &pr.author.login,
-            approvers: &[],
-        };
+        let pr_ref = wf.pr_ref(pr, &[]);
         for f in &a.files {
             let Some(r) = &f.request else { continue };
             if !f.problems.is_empty() && !f.waiting_for_approval {
                 continue;
             }
-            let key = format!(
-                "requested:{}#{}:{}",
-                wf.settings.repository.to_lowercase(),
-                pr.number,
-                f.path
-            );
+            let key = wf.notice_key("requested", pr.number, &f.path);
             let notice = render::requested_notice(
                 &f.path,
                 &r.iam_user,

@@ -25,7 +25,7 @@ pub(super) async fn on_closed(wf: &Workflow, gh: &RepoClient, job: &Job) -> Resu
     if !pr.merged {
         return rejected(wf, gh, &pr).await.map_err(JobError::from);
     }
-    let number = pr.number;
+    let (number, url, requester) = (pr.number, pr.html_url.clone(), pr.author.login.clone());
     match merged(wf, gh, pr, job).await {
         Ok(()) => Ok(()),
         Err(e) if e.is_transient() && job.attempts < wf.settings.max_attempts => Err(e.into()),
@@ -42,6 +42,20 @@ pub(super) async fn on_closed(wf: &Workflow, gh: &RepoClient, job: &Job) -> Resu
             let _ = wf
                 .put_comment(gh, number, &render::comment(std::slice::from_ref(&report)))
                 .await;
+            let pr_ref = PrRef {
+                repository: &wf.settings.repository,
+                number,
+                url: &url,
+                requester: &requester,
+                approvers: &[],
+            };
+            let key = wf.notice_key("failed", number, &report.path);
+            if let Err(publish) = wf
+                .publish_once(key, &render::notice(&report, &pr_ref))
+                .await
+            {
+                tracing::error!(error = %publish, "cannot publish the failure notice");
+            }
             Err(JobError::Permanent(e.to_string()))
         }
     }
@@ -71,13 +85,7 @@ async fn merged(wf: &Workflow, gh: &RepoClient, pr: PullInfo, job: &Job) -> Resu
     }
     let pr = &facts.pr;
     let approvers = facts.assessment.approvers();
-    let pr_ref = PrRef {
-        repository: &wf.settings.repository,
-        number: pr.number,
-        url: &pr.html_url,
-        requester: &pr.author.login,
-        approvers: &approvers,
-    };
+    let pr_ref = wf.pr_ref(pr, &approvers);
     let mut reports = Vec::new();
     // An earlier attempt that got as far as creating a key had verified the approval: finish
     // it rather than judge again (a team change since then must not strand a stored key).
@@ -121,13 +129,7 @@ async fn merged(wf: &Workflow, gh: &RepoClient, pr: PullInfo, job: &Job) -> Resu
     wf.put_comment(gh, pr.number, &render::comment(&reports))
         .await?;
     for r in &reports {
-        let key = format!(
-            "{}:{}#{}:{}",
-            r.outcome.event(),
-            wf.settings.repository.to_lowercase(),
-            pr.number,
-            r.path
-        );
+        let key = wf.notice_key(r.outcome.event(), pr.number, &r.path);
         wf.publish_once(key, &render::notice(r, &pr_ref)).await?;
     }
     // Announced: the issuance is complete.
@@ -537,13 +539,7 @@ async fn rejected(wf: &Workflow, gh: &RepoClient, pr: &PullInfo) -> Result<(), S
     if changes.added.is_empty() {
         return Ok(());
     }
-    let pr_ref = PrRef {
-        repository: &wf.settings.repository,
-        number: pr.number,
-        url: &pr.html_url,
-        requester: &pr.author.login,
-        approvers: &[],
-    };
+    let pr_ref = wf.pr_ref(pr, &[]);
     let reports: Vec<Report> = changes
         .added
         .iter()

@@ -307,6 +307,29 @@ impl Workflow {
         Ok(())
     }
 
+    /// Who and what a notice is about.
+    pub(crate) fn pr_ref<'a>(
+        &'a self,
+        pr: &'a PullInfo,
+        approvers: &'a [String],
+    ) -> render::PrRef<'a> {
+        render::PrRef {
+            repository: &self.settings.repository,
+            number: pr.number,
+            url: &pr.html_url,
+            requester: &pr.author.login,
+            approvers,
+        }
+    }
+
+    /// The key under which a notice about `path` of pull request `pr` is sent only once.
+    pub(crate) fn notice_key(&self, event: &str, pr: u64, path: &str) -> String {
+        format!(
+            "{event}:{}#{pr}:{path}",
+            self.settings.repository.to_lowercase()
+        )
+    }
+
     /// Publishes `notice` once for `key`: a redelivery does not repeat it.
     pub(crate) async fn publish_once(
         &self,

@@ -625,3 +625,29 @@ async fn two_requests_for_one_user_in_one_pull_request_get_two_secrets() {
         .collect();
     assert_eq!(events, ["issued", "issued"]);
 }
+
+#[tokio::test]
+async fn a_pull_request_that_cannot_be_read_fails_closed_on_both_channels() {
+    let app = world().await;
+    let (pr, user) = open_request(&app, "bob").await;
+    app.gh.review(pr, "carol", Approve);
+    // GitHub answers the files list with an error no retry will fix (a 403 from the
+    // stand-in is a rate limit, which keygate rightly retries).
+    app.gh.fail_next(
+        "GET",
+        &format!("/repos/{}/pulls/{pr}/files", app.gh.repo()),
+        404,
+    );
+    app.merge(pr).await;
+    assert!(app.aws.access_keys(&user).await.is_empty());
+    assert!(
+        app.comment(pr).contains("could not finish"),
+        "{}",
+        app.comment(pr)
+    );
+    let notices = app.aws.notices().await;
+    assert_eq!(
+        notices.iter().map(|n| n.event()).collect::<Vec<_>>(),
+        ["failed"]
+    );
+}
