@@ -108,9 +108,21 @@ async fn put_check(
     let state = format!("{status}/{}", conclusion.unwrap_or(""));
     let reuse =
         previous.and_then(|(id, st)| (st.starts_with("in_progress") || st == state).then_some(id));
-    let id = gh
-        .put_check_run(reuse, CHECK_NAME, head, status, conclusion, output)
-        .await?;
+    // GitHub appends annotations on every update: send them only with a new run.
+    let id = match reuse {
+        Some(id) => {
+            let output = CheckOutput {
+                annotations: Vec::new(),
+                ..output.clone()
+            };
+            gh.put_check_run(Some(id), CHECK_NAME, head, status, conclusion, &output)
+                .await?
+        }
+        None => {
+            gh.put_check_run(None, CHECK_NAME, head, status, conclusion, output)
+                .await?
+        }
+    };
     let value = format!("{id} {state}");
     wf.ledger.run(move |s| s.set_note(&note, &value)).await?;
     Ok(())

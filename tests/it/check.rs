@@ -147,3 +147,54 @@ async fn a_pull_request_without_requests_passes_so_a_required_check_never_blocks
     assert_eq!(run.conclusion.as_deref(), Some("success"));
     assert_eq!(run.title.as_deref(), Some("No request files"));
 }
+
+#[tokio::test]
+async fn updating_a_failing_check_does_not_pile_up_its_annotations() {
+    let app = world().await;
+    let user = app.aws.iam_user("svc").await;
+    let text = format!("iam_user = \"{user}\"\nreason = \"too short\"\n");
+    let pr = app.gh.open_pr("bob", &[(&path(&user), &text)]);
+    app.pr_event(pr, "opened").await;
+    app.settle().await;
+    app.pr_event(pr, "edited").await;
+    app.settle().await;
+    let runs = app.gh.check_runs(&app.gh.head_sha(pr));
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].updates, 1, "the second event updated the same run");
+    assert_eq!(runs[0].annotations.len(), 1, "one problem, one annotation");
+}
+
+#[tokio::test]
+async fn a_dismissed_approval_reopens_the_wait() {
+    let app = world().await;
+    let (pr, _) = open_request(&app, "bob").await;
+    let review = app.gh.review(pr, "carol", Approve);
+    app.review_event(pr, review).await;
+    app.settle().await;
+    assert_eq!(
+        app.gh.check_runs(&app.gh.head_sha(pr))[0]
+            .conclusion
+            .as_deref(),
+        Some("success")
+    );
+    app.gh.dismiss(pr, review);
+    let status = app
+        .deliver(
+            "pull_request_review",
+            &crate::support::payloads::pull_request_review_event(&app.gh, pr, review, "dismissed"),
+        )
+        .await;
+    assert_eq!(status, 202);
+    app.settle().await;
+    // A completed run is not reopened: the new verdict is a new run (listed last).
+    let runs = app.gh.check_runs(&app.gh.head_sha(pr));
+    let latest = runs.last().unwrap();
+    assert_eq!(latest.status, "in_progress", "{latest:#?}");
+    assert!(
+        latest
+            .title
+            .clone()
+            .unwrap_or_default()
+            .contains("Waiting for approval")
+    );
+}
