@@ -234,6 +234,7 @@ pub async fn run_with(
             first_backoff: Duration::from_secs(1),
             max_backoff: Duration::from_secs(settings.server.max_backoff_secs),
             poll: Duration::from_secs(1),
+            orphan_sweep: Duration::from_secs(30),
         },
     };
     let worker = tokio::spawn(worker.run(stop_rx, grace));

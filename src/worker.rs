@@ -2,6 +2,7 @@
 //! exponential backoff and jitter, permanent failures recorded with their reason, and
 //! unfinished work resumed at start. One delivery's failure never blocks the others.
 
+use std::collections::HashSet;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -35,6 +36,8 @@ pub struct WorkerSettings {
     pub max_backoff: Duration,
     /// How often due retries are looked for when nothing wakes the worker.
     pub poll: Duration,
+    /// How often `running` rows this process is not working on are queued again.
+    pub orphan_sweep: Duration,
 }
 
 pub struct Worker {
@@ -57,9 +60,23 @@ impl Worker {
     pub async fn run(self, mut stop: watch::Receiver<bool>, grace: Duration) {
         let permits = Arc::new(Semaphore::new(self.settings.concurrency));
         let mut tasks = JoinSet::new();
+        let in_flight: Arc<std::sync::Mutex<HashSet<String>>> = Arc::default();
+        let mut last_sweep = tokio::time::Instant::now();
         loop {
             if *stop.borrow() {
                 break;
+            }
+            if last_sweep.elapsed() >= self.settings.orphan_sweep {
+                last_sweep = tokio::time::Instant::now();
+                let keep: Vec<String> = lock(&in_flight).iter().cloned().collect();
+                match self.ledger.run(move |s| s.requeue_orphans(&keep)).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::warn!(
+                        requeued = n,
+                        "queued again deliveries whose outcome was never recorded"
+                    ),
+                    Err(e) => tracing::error!(error = %e, "cannot look for orphaned deliveries"),
+                }
             }
             while tasks.try_join_next().is_some() {}
             let free = permits.available_permits();
@@ -79,6 +96,8 @@ impl Worker {
                 let Ok(permit) = permits.clone().acquire_owned().await else {
                     break;
                 };
+                lock(&in_flight).insert(job.guid.clone());
+                let in_flight = in_flight.clone();
                 let ledger = self.ledger.clone();
                 let handler = self.handler.clone();
                 let settings = self.settings.clone();
@@ -99,6 +118,7 @@ impl Worker {
                         if let Err(e) = ledger.run(move |s| s.finish(&guid, &finish, now_ms())).await {
                             tracing::error!(error = %e, "cannot record the outcome; the delivery will run again");
                         }
+                        lock(&in_flight).remove(&job.guid);
                         drop(permit);
                         wake.notify_one();
                     }
@@ -131,6 +151,10 @@ impl Worker {
             tasks.abort_all();
         }
     }
+}
+
+fn lock(m: &std::sync::Mutex<HashSet<String>>) -> std::sync::MutexGuard<'_, HashSet<String>> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 async fn attempt(handler: &Handler, job: Job, settings: &WorkerSettings) -> Finish {
@@ -230,6 +254,7 @@ mod tests {
                 first_backoff: Duration::from_millis(10),
                 max_backoff: Duration::from_millis(20),
                 poll: Duration::from_millis(10),
+                orphan_sweep: Duration::from_secs(30),
             },
         };
         let run = tokio::spawn(worker.run(stop, Duration::from_secs(1)));

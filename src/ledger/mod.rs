@@ -213,6 +213,10 @@ pub trait Store: Send {
     fn insert_deliveries(&mut self, batch: &[NewDelivery]) -> Result<Vec<Inserted>, LedgerError>;
     /// Puts deliveries that were running when the process stopped back in the queue.
     fn requeue_running(&mut self) -> Result<usize, LedgerError>;
+    /// Puts `running` deliveries back in the queue except those in `keep` (the ones this
+    /// process is working on): a row whose outcome could not be written must not stay
+    /// `running`, which would block its pull request until a restart.
+    fn requeue_orphans(&mut self, keep: &[String]) -> Result<usize, LedgerError>;
     fn claim_due(&mut self, now_ms: i64, limit: usize) -> Result<Vec<Job>, LedgerError>;
     fn finish(&mut self, guid: &str, finish: &Finish, now_ms: i64) -> Result<(), LedgerError>;
     fn next_due_ms(&mut self) -> Result<Option<i64>, LedgerError>;
@@ -548,6 +552,42 @@ mod tests {
             .unwrap();
         assert!(ledger.insert(delivery("e")).await.unwrap().is_new());
         assert_eq!(state("e").await, "coalesced");
+    }
+
+    #[tokio::test]
+    async fn orphaned_running_deliveries_are_queued_again_but_live_ones_are_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = Ledger::open_sqlite(&dir.path().join("l.db")).unwrap();
+        let mut other = delivery("b");
+        other.pr_number = 8;
+        ledger.insert(delivery("a")).await.unwrap();
+        ledger.insert(other).await.unwrap();
+        let now = now_ms();
+        assert_eq!(
+            ledger
+                .run(move |s| s.claim_due(now, 10))
+                .await
+                .unwrap()
+                .len(),
+            2
+        );
+        let n = ledger
+            .run(|s| s.requeue_orphans(&["a".to_string()]))
+            .await
+            .unwrap();
+        assert_eq!(n, 1);
+        let state = ledger
+            .run(|s| s.delivery_state("b"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(state.0, "queued");
+        let state = ledger
+            .run(|s| s.delivery_state("a"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(state.0, "running");
     }
 
     #[tokio::test]

@@ -201,6 +201,16 @@ impl Store for SqliteStore {
         )?)
     }
 
+    fn requeue_orphans(&mut self, keep: &[String]) -> Result<usize, LedgerError> {
+        let marks = vec!["?"; keep.len()].join(", ");
+        let sql = format!(
+            "UPDATE deliveries SET state = 'queued' WHERE state = 'running' AND guid NOT IN ({marks})"
+        );
+        Ok(self
+            .conn
+            .execute(&sql, rusqlite::params_from_iter(keep.iter()))?)
+    }
+
     fn claim_due(&mut self, now: i64, limit: usize) -> Result<Vec<Job>, LedgerError> {
         let mut stmt = self.conn.prepare_cached(
             // One delivery per pull request at a time, the oldest due first: two deliveries
