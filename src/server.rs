@@ -85,7 +85,8 @@ async fn webhook(State(state): State<AppState>, headers: HeaderMap, body: Bytes)
         guid: guid.to_string(),
         event: event_.event,
         action: event_.action,
-        repository: event_.repository,
+        // One spelling, so case variants are one pull request to the queue.
+        repository: event_.repository.to_lowercase(),
         installation_id: event_.installation_id,
         pr_number: event_.pr_number,
         received_at_ms: now_ms(),

@@ -130,10 +130,17 @@ impl Worker {
             }
             // Sleep until woken by a new delivery or a finished task, the next claimable
             // retry, or stop. Never a zero wait: that would spin.
-            let wait = match self.ledger.run(|s| s.next_due_ms()).await {
-                Ok(Some(due)) => Duration::from_millis((due - now_ms()).clamp(0, i64::MAX) as u64)
-                    .min(self.settings.poll),
-                _ => self.settings.poll,
+            let wait = if permits.available_permits() == 0 {
+                // Every slot is busy: a finishing task wakes the loop.
+                self.settings.poll
+            } else {
+                match self.ledger.run(|s| s.next_due_ms()).await {
+                    Ok(Some(due)) => {
+                        Duration::from_millis((due - now_ms()).clamp(0, i64::MAX) as u64)
+                            .min(self.settings.poll)
+                    }
+                    _ => self.settings.poll,
+                }
             };
             tokio::select! {
                 _ = self.wake.notified() => {}

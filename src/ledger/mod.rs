@@ -552,6 +552,25 @@ mod tests {
             .unwrap();
         assert!(ledger.insert(delivery("e")).await.unwrap().is_new());
         assert_eq!(state("e").await, "coalesced");
+        // If the work it joined fails for good, so does it, and GitHub's Redeliver of it
+        // (the same GUID) queues it again.
+        let due = now + 120_000;
+        ledger.run(move |s| s.claim_due(due, 10)).await.unwrap();
+        ledger
+            .run(move |s| {
+                s.finish(
+                    "a",
+                    &Finish::Failed {
+                        error: "404".into(),
+                    },
+                    due,
+                )
+            })
+            .await
+            .unwrap();
+        assert_eq!(state("e").await, "failed");
+        assert!(ledger.insert(delivery("e")).await.unwrap().is_new());
+        assert_eq!(state("e").await, "queued");
     }
 
     #[tokio::test]

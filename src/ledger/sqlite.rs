@@ -25,6 +25,7 @@ const MIGRATIONS: &[&str] = &[
         kind TEXT NOT NULL,
         received_at INTEGER NOT NULL,
         state TEXT NOT NULL DEFAULT 'queued',
+        coalesced_into TEXT,
         attempts INTEGER NOT NULL DEFAULT 0,
         next_attempt_at INTEGER NOT NULL,
         last_error TEXT,
@@ -139,11 +140,9 @@ impl Store for SqliteStore {
             )?;
             let mut insert = tx.prepare_cached(
                 "INSERT INTO deliveries (guid, event, action, repository, installation_id, \
-                 pr_number, kind, received_at, next_attempt_at, state) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9)",
+                 pr_number, kind, received_at, next_attempt_at, state, coalesced_into) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10)",
             )?;
-            let mut renew =
-                tx.prepare_cached("UPDATE deliveries SET attempts = 0 WHERE guid = ?1")?;
             for d in batch {
                 let state: Option<String> =
                     seen.query_row(params![d.guid], |r| r.get(0)).optional()?;
@@ -157,13 +156,18 @@ impl Store for SqliteStore {
                         // A delivery that finds one of the same kind queued (not started) for
                         // the same pull request is stored, durable and deduplicated, as
                         // `coalesced`: the queued one reads the pull request afresh when it
-                        // runs, which covers this one. Its attempts start over, so a newer
-                        // event is not lost when older attempts run out.
+                        // runs, which covers this one. If that one fails for good, so does
+                        // this one, and a Redeliver of it runs it again.
                         let target: Option<String> = queued
                             .query_row(params![d.repository, d.pr_number as i64, d.kind()], |r| {
                                 r.get(0)
                             })
                             .optional()?;
+                        let state = if target.is_some() {
+                            "coalesced"
+                        } else {
+                            "queued"
+                        };
                         insert.execute(params![
                             d.guid,
                             d.event,
@@ -173,19 +177,14 @@ impl Store for SqliteStore {
                             d.pr_number as i64,
                             d.kind(),
                             d.received_at_ms,
-                            if target.is_some() {
-                                "coalesced"
-                            } else {
-                                "queued"
-                            },
+                            state,
+                            target,
                         ])?;
-                        match target {
-                            Some(t) => {
-                                renew.execute(params![t])?;
-                                out.push(Inserted::Coalesced);
-                            }
-                            None => out.push(Inserted::Queued),
-                        }
+                        out.push(if target.is_some() {
+                            Inserted::Coalesced
+                        } else {
+                            Inserted::Queued
+                        });
                     }
                 }
             }
@@ -255,7 +254,8 @@ impl Store for SqliteStore {
                 params![guid, at_ms, error],
             )?,
             Finish::Failed { error } => self.conn.execute(
-                "UPDATE deliveries SET state = 'failed', finished_at = ?2, last_error = ?3 WHERE guid = ?1",
+                "UPDATE deliveries SET state = 'failed', finished_at = ?2, last_error = ?3 \
+                 WHERE guid = ?1 OR (coalesced_into = ?1 AND state = 'coalesced')",
                 params![guid, now, error],
             )?,
         };
