@@ -361,6 +361,28 @@ pub fn now_ms() -> i64 {
 mod tests {
     use super::*;
 
+    fn fresh() -> (tempfile::TempDir, Ledger) {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = Ledger::open_sqlite(&dir.path().join("l.db")).unwrap();
+        (dir, ledger)
+    }
+
+    async fn claim(ledger: &Ledger, at_ms: i64, limit: usize) -> Vec<Job> {
+        ledger
+            .run(move |s| s.claim_due(at_ms, limit))
+            .await
+            .unwrap()
+    }
+
+    /// A review delivery: the same pull request as `delivery`, other work.
+    fn review(guid: &str) -> NewDelivery {
+        NewDelivery {
+            event: "pull_request_review".into(),
+            action: "submitted".into(),
+            ..delivery(guid)
+        }
+    }
+
     fn delivery(guid: &str) -> NewDelivery {
         NewDelivery {
             guid: guid.into(),
@@ -375,8 +397,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_repeated_delivery_guid_is_stored_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let ledger = Ledger::open_sqlite(&dir.path().join("l.db")).unwrap();
+        let (_dir, ledger) = fresh();
         assert!(ledger.insert(delivery("a")).await.unwrap().is_new());
         assert!(!ledger.insert(delivery("a")).await.unwrap().is_new());
         assert_eq!(ledger.stats().await.unwrap().queued, 1);
@@ -384,11 +405,10 @@ mod tests {
 
     #[tokio::test]
     async fn a_failed_delivery_sent_again_is_queued_again() {
-        let dir = tempfile::tempdir().unwrap();
-        let ledger = Ledger::open_sqlite(&dir.path().join("l.db")).unwrap();
+        let (_dir, ledger) = fresh();
         ledger.insert(delivery("a")).await.unwrap();
         let now = now_ms();
-        ledger.run(move |s| s.claim_due(now, 1)).await.unwrap();
+        claim(&ledger, now, 1).await;
         ledger
             .run(move |s| {
                 s.finish(
@@ -459,28 +479,19 @@ mod tests {
 
     #[tokio::test]
     async fn deliveries_of_one_pull_request_never_run_side_by_side() {
-        let dir = tempfile::tempdir().unwrap();
-        let ledger = Ledger::open_sqlite(&dir.path().join("l.db")).unwrap();
+        let (_dir, ledger) = fresh();
         ledger.insert(delivery("a")).await.unwrap();
-        let mut review = delivery("b");
-        review.event = "pull_request_review".into();
-        review.action = "submitted".into();
+        let review = review("b");
         ledger.insert(review).await.unwrap();
         let mut other = delivery("c");
         other.pr_number = 8;
         ledger.insert(other).await.unwrap();
         let now = now_ms();
-        let first = ledger.run(move |s| s.claim_due(now, 10)).await.unwrap();
+        let first = claim(&ledger, now, 10).await;
         let mut prs: Vec<u64> = first.iter().map(|j| j.pr_number).collect();
         prs.sort();
         assert_eq!(prs, [7, 8], "one per pull request");
-        assert!(
-            ledger
-                .run(move |s| s.claim_due(now, 10))
-                .await
-                .unwrap()
-                .is_empty()
-        );
+        assert!(claim(&ledger, now, 10).await.is_empty());
         let guid = first
             .iter()
             .find(|j| j.pr_number == 7)
@@ -491,28 +502,18 @@ mod tests {
             .run(move |s| s.finish(&guid, &Finish::Done, now))
             .await
             .unwrap();
-        assert_eq!(
-            ledger
-                .run(move |s| s.claim_due(now, 10))
-                .await
-                .unwrap()
-                .len(),
-            1
-        );
+        assert_eq!(claim(&ledger, now, 10).await.len(), 1);
     }
 
     #[tokio::test]
     async fn a_delivery_behind_an_unstarted_one_for_the_same_work_is_coalesced() {
-        let dir = tempfile::tempdir().unwrap();
-        let ledger = Ledger::open_sqlite(&dir.path().join("l.db")).unwrap();
+        let (_dir, ledger) = fresh();
         assert!(ledger.insert(delivery("a")).await.unwrap().is_new());
         assert!(
             ledger.insert(delivery("b")).await.unwrap().is_new(),
             "stored and answered 202"
         );
-        let mut review = delivery("c");
-        review.event = "pull_request_review".into();
-        review.action = "submitted".into();
+        let review = review("c");
         assert!(ledger.insert(review).await.unwrap().is_new());
         let state = |g: &'static str| {
             let l = ledger.clone();
@@ -533,7 +534,7 @@ mod tests {
         // Once a has started, a new delivery queues behind it; a retry waiting in the queue
         // takes later ones in and starts its attempts over.
         let now = now_ms();
-        ledger.run(move |s| s.claim_due(now, 10)).await.unwrap();
+        claim(&ledger, now, 10).await;
         assert!(ledger.insert(delivery("d")).await.unwrap().is_new());
         assert_eq!(state("d").await, "queued");
         let later = now + 60_000;
@@ -555,7 +556,7 @@ mod tests {
         // If the work it joined fails for good, so does it, and GitHub's Redeliver of it
         // (the same GUID) queues it again.
         let due = now + 120_000;
-        ledger.run(move |s| s.claim_due(due, 10)).await.unwrap();
+        claim(&ledger, due, 10).await;
         ledger
             .run(move |s| {
                 s.finish(
@@ -575,21 +576,13 @@ mod tests {
 
     #[tokio::test]
     async fn orphaned_running_deliveries_are_queued_again_but_live_ones_are_kept() {
-        let dir = tempfile::tempdir().unwrap();
-        let ledger = Ledger::open_sqlite(&dir.path().join("l.db")).unwrap();
+        let (_dir, ledger) = fresh();
         let mut other = delivery("b");
         other.pr_number = 8;
         ledger.insert(delivery("a")).await.unwrap();
         ledger.insert(other).await.unwrap();
         let now = now_ms();
-        assert_eq!(
-            ledger
-                .run(move |s| s.claim_due(now, 10))
-                .await
-                .unwrap()
-                .len(),
-            2
-        );
+        assert_eq!(claim(&ledger, now, 10).await.len(), 2);
         let n = ledger
             .run(|s| s.requeue_orphans(&["a".to_string()]))
             .await
@@ -611,11 +604,10 @@ mod tests {
 
     #[tokio::test]
     async fn a_retry_waits_until_its_time() {
-        let dir = tempfile::tempdir().unwrap();
-        let ledger = Ledger::open_sqlite(&dir.path().join("l.db")).unwrap();
+        let (_dir, ledger) = fresh();
         ledger.insert(delivery("a")).await.unwrap();
         let now = now_ms();
-        ledger.run(move |s| s.claim_due(now, 1)).await.unwrap();
+        claim(&ledger, now, 1).await;
         let later = now + 60_000;
         ledger
             .run(move |s| {
@@ -630,28 +622,14 @@ mod tests {
             })
             .await
             .unwrap();
-        assert!(
-            ledger
-                .run(move |s| s.claim_due(now, 1))
-                .await
-                .unwrap()
-                .is_empty()
-        );
+        assert!(claim(&ledger, now, 1).await.is_empty());
         assert_eq!(ledger.run(|s| s.next_due_ms()).await.unwrap(), Some(later));
-        assert_eq!(
-            ledger
-                .run(move |s| s.claim_due(later, 1))
-                .await
-                .unwrap()
-                .len(),
-            1
-        );
+        assert_eq!(claim(&ledger, later, 1).await.len(), 1);
     }
 
     #[tokio::test]
     async fn an_intent_is_claimed_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let ledger = Ledger::open_sqlite(&dir.path().join("l.db")).unwrap();
+        let (_dir, ledger) = fresh();
         let intent = Intent {
             repository: "acme/r".into(),
             pr_number: 3,
