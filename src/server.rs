@@ -160,11 +160,12 @@ async fn readyz(State(state): State<AppState>) -> Response {
 /// `server.shutdown_timeout_secs`, and exit.
 pub async fn run(settings: crate::config::Settings) -> anyhow::Result<()> {
     use anyhow::Context;
+    let shutdown = shutdown_signal()?;
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .with_context(|| format!("cannot listen on {} (server.listen)", settings.listen))?;
     let aws = crate::aws::Aws::from_env().await;
-    run_with(settings, aws, listener, shutdown_signal()).await
+    run_with(settings, aws, listener, shutdown).await
 }
 
 /// `run` with its parts given: the AWS clients, a bound listener and the stop signal.
@@ -262,20 +263,22 @@ pub async fn run_with(
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
+/// SIGTERM or SIGINT. The handlers are registered now, not when the future is first
+/// polled: a signal that arrives as soon as the server answers must already be caught.
+#[cfg(unix)]
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()> + Send + 'static> {
+    use anyhow::Context;
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    Ok(async move {
+        tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
+    })
+}
+
+#[cfg(not(unix))]
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()> + Send + 'static> {
+    Ok(async {
         let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    })
 }
