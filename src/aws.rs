@@ -217,22 +217,6 @@ impl Aws {
         }
     }
 
-    pub async fn deactivate_access_key(
-        &self,
-        user: &str,
-        access_key_id: &str,
-    ) -> Result<(), AwsError> {
-        self.iam
-            .update_access_key()
-            .user_name(user)
-            .access_key_id(access_key_id)
-            .status(aws_sdk_iam::types::StatusType::Inactive)
-            .send()
-            .await
-            .map_err(|e| classify("UpdateAccessKey", e))?;
-        Ok(())
-    }
-
     /// Stores the key. `token` makes a retried call idempotent.
     pub async fn create_secret(
         &self,
@@ -283,23 +267,6 @@ impl Aws {
             Err(e) => {
                 let e = classify("DescribeSecret", e);
                 if e.is_not_found() { Ok(None) } else { Err(e) }
-            }
-        }
-    }
-
-    pub async fn delete_secret(&self, name: &str) -> Result<(), AwsError> {
-        match self
-            .secrets
-            .delete_secret()
-            .secret_id(name)
-            .force_delete_without_recovery(true)
-            .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                let e = classify("DeleteSecret", e);
-                if e.is_not_found() { Ok(()) } else { Err(e) }
             }
         }
     }

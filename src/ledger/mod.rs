@@ -225,14 +225,10 @@ pub trait Store: Send {
         &mut self,
         guid: &str,
     ) -> Result<Option<(String, u32, Option<String>)>, LedgerError>;
-    /// When the ledger was created: catch-up never reaches back before it.
-    fn created_at_ms(&mut self) -> Result<i64, LedgerError>;
     /// Claims an intent: `Ok(None)` when newly claimed, `Ok(Some(existing))` otherwise.
     fn claim_intent(&mut self, intent: &Intent) -> Result<Option<Intent>, LedgerError>;
     fn save_intent(&mut self, intent: &Intent) -> Result<(), LedgerError>;
     fn intents(&mut self, filter: IntentFilter) -> Result<Vec<Intent>, LedgerError>;
-    /// Records that a one-time notice was sent; `true` the first time for this key.
-    fn first_notice(&mut self, key: &str, now_ms: i64) -> Result<bool, LedgerError>;
     /// A remembered value (comment and check-run ids).
     fn get_note(&mut self, key: &str) -> Result<Option<String>, LedgerError>;
     fn set_note(&mut self, key: &str, value: &str) -> Result<(), LedgerError>;
@@ -242,7 +238,6 @@ pub trait Store: Send {
 pub enum IntentFilter {
     Pr { repository: String, pr_number: u64 },
     Unfinished,
-    All,
 }
 
 type Work = Box<dyn FnOnce(&mut dyn Store) + Send>;

@@ -12,7 +12,8 @@ use super::{
 
 /// Each entry moves the schema one version up. Never edit a released entry; append.
 const MIGRATIONS: &[&str] = &[
-    // 1: deliveries, intents, one-time notices, remembered ids.
+    // 1: deliveries, intents, remembered values (comment and check-run ids, notices sent),
+    //    and the ledger's creation time, which catch-up must never reach back before.
     r#"
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     CREATE TABLE deliveries (
@@ -52,7 +53,6 @@ const MIGRATIONS: &[&str] = &[
         updated_at INTEGER NOT NULL,
         PRIMARY KEY (repository, pr_number, path)
     );
-    CREATE TABLE notices (key TEXT PRIMARY KEY, sent_at INTEGER NOT NULL);
     CREATE TABLE notes (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     "#,
 ];
@@ -307,15 +307,6 @@ impl Store for SqliteStore {
             .optional()?)
     }
 
-    fn created_at_ms(&mut self) -> Result<i64, LedgerError> {
-        let v: String =
-            self.conn
-                .query_row("SELECT value FROM meta WHERE key = 'created_at'", [], |r| {
-                    r.get(0)
-                })?;
-        Ok(v.parse().unwrap_or(0))
-    }
-
     fn claim_intent(&mut self, i: &Intent) -> Result<Option<Intent>, LedgerError> {
         let now = now_ms();
         let n = self.conn.execute(
@@ -384,18 +375,10 @@ impl Store for SqliteStore {
                 "SELECT * FROM intents WHERE state IN ('pending', 'creating', 'stored') ORDER BY created_at",
                 vec![],
             ),
-            IntentFilter::All => ("SELECT * FROM intents ORDER BY created_at", vec![]),
         };
         let mut stmt = self.conn.prepare_cached(sql)?;
         let rows = stmt.query_map(rusqlite::params_from_iter(args), intent_from_row)?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
-    }
-
-    fn first_notice(&mut self, key: &str, now: i64) -> Result<bool, LedgerError> {
-        Ok(self.conn.execute(
-            "INSERT INTO notices (key, sent_at) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
-            params![key, now],
-        )? == 1)
     }
 
     fn get_note(&mut self, key: &str) -> Result<Option<String>, LedgerError> {
