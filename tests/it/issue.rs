@@ -367,17 +367,9 @@ async fn a_transient_secrets_manager_error_is_retried_and_issues_once() {
     );
     app.gh.review(pr, "carol", Approve);
     app.merge(pr).await;
-    assert_eq!(
-        app.aws.access_keys(&user).await.len(),
-        1,
-        "exactly one key survives the retries"
-    );
-    let secrets = app.aws.secrets_named(&format!("{user}/")).await;
-    assert_eq!(secrets.len(), 1);
-    assert_eq!(
-        app.aws.secret(&secrets[0]).await.unwrap()["AccessKeyId"],
-        app.aws.access_keys(&user).await[0].as_str()
-    );
+    app.aws
+        .one_key_held_by_its_secret(&user, "exactly one key survives the retries")
+        .await;
 }
 
 #[tokio::test]
@@ -564,18 +556,12 @@ async fn a_lost_create_access_key_answer_leaves_no_key_without_its_secret() {
     );
     app.gh.review(pr, "carol", Approve);
     app.merge(pr).await;
-    let keys = app.aws.access_keys(&user).await;
-    assert_eq!(
-        keys.len(),
-        1,
-        "the key made behind the lost answer was deleted, one issued"
-    );
-    let secrets = app.aws.secrets_named(&format!("{user}/")).await;
-    assert_eq!(secrets.len(), 1);
-    assert_eq!(
-        app.aws.secret(&secrets[0]).await.unwrap()["AccessKeyId"],
-        keys[0].as_str()
-    );
+    app.aws
+        .one_key_held_by_its_secret(
+            &user,
+            "the key made behind the lost answer was deleted, one issued",
+        )
+        .await;
 }
 
 #[tokio::test]

@@ -170,6 +170,22 @@ impl AwsWorld {
         names
     }
 
+    /// DESIGN §3's invariant after an issuance: `user` holds exactly one key, exactly one
+    /// secret was stored for it, and that secret holds that key. Returns (key ID, secret name).
+    pub async fn one_key_held_by_its_secret(&self, user: &str, why: &str) -> (String, String) {
+        let keys = self.access_keys(user).await;
+        assert_eq!(keys.len(), 1, "{why}: {keys:?}");
+        let secrets = self.secrets_named(&format!("{user}/")).await;
+        assert_eq!(secrets.len(), 1, "{why}: {secrets:?}");
+        let value = self.secret(&secrets[0]).await.unwrap();
+        assert_eq!(
+            value["AccessKeyId"],
+            keys[0].as_str(),
+            "{why}: the secret holds another key"
+        );
+        (keys[0].clone(), secrets[0].clone())
+    }
+
     /// Every notice published since the last call.
     pub async fn notices(&self) -> Vec<Notice> {
         let mut out = Vec::new();
