@@ -36,33 +36,26 @@ fn keygate(dir: &std::path::Path, aws_endpoint: &str) -> Command {
 #[tokio::test]
 async fn a_bad_configuration_is_refused_naming_key_and_file() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("keygate.toml"),
-        "[policy]\nmin_approvals = 0\n",
-    )
-    .unwrap();
-    let out = keygate(dir.path(), "http://127.0.0.1:9")
-        .arg("serve")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let serve_with = |config: &str| {
+        std::fs::write(dir.path().join("keygate.toml"), config).unwrap();
+        let out = keygate(dir.path(), "http://127.0.0.1:9")
+            .arg("serve")
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, err) = serve_with("[policy]\nmin_approvals = 0\n");
+    assert_eq!(code, Some(2));
     assert!(
         err.contains("policy.min_approvals") && err.contains("keygate.toml"),
         "{err}"
     );
 
-    std::fs::write(
-        dir.path().join("keygate.toml"),
-        "[github]\nrepository = \"acme/r\"\n",
-    )
-    .unwrap();
-    let out = keygate(dir.path(), "http://127.0.0.1:9")
-        .arg("serve")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let (code, err) = serve_with("[github]\nrepository = \"acme/r\"\n");
+    assert_eq!(code, Some(2));
     assert!(
         err.contains("github.app_id") && err.contains("aws.sns_topic_arn"),
         "{err}"
