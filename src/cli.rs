@@ -87,7 +87,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .enable_all()
                 .build()
                 .context("cannot start the async runtime")?;
-            rt.block_on(crate::server::run(settings))?;
+            rt.block_on(crate::startup::run(settings))?;
             Ok(ExitCode::SUCCESS)
         }
     }

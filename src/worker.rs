@@ -12,7 +12,8 @@ use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
-use crate::ledger::{Finish, Job, Ledger, now_ms};
+use crate::ids::DeliveryId;
+use crate::ledger::{Finish, Job, Ledger, Store, now_ms};
 
 /// Why one attempt did not finish the work.
 #[derive(Debug, thiserror::Error)]
@@ -20,6 +21,9 @@ pub enum JobError {
     /// Worth another attempt later (5xx, throttling, timeouts, connection errors).
     #[error("{0}")]
     Transient(String),
+    /// Worth another attempt, but not before `until_ms` (GitHub's rate limit resets then).
+    #[error("{message}")]
+    NotBefore { until_ms: i64, message: String },
     /// Another attempt would fail the same way.
     #[error("{0}")]
     Permanent(String),
@@ -28,10 +32,28 @@ pub enum JobError {
 pub type JobFuture = Pin<Box<dyn Future<Output = Result<(), JobError>> + Send>>;
 pub type Handler = Arc<dyn Fn(Job) -> JobFuture + Send + Sync>;
 
+/// How long a delivery's transient errors are retried (DESIGN §3.4): by time since it
+/// arrived, not by count, so a day-long outage is ridden out whatever the backoff did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// `server.retry_for_secs`.
+    pub retry_for: Duration,
+    /// `server.max_attempts` from older configuration files: a cap on top of the time.
+    pub max_attempts: Option<u32>,
+}
+
+impl RetryPolicy {
+    /// Whether a transient failure of this attempt of `job` gets another one.
+    pub fn allows_another(&self, job: &Job, now_ms: i64) -> bool {
+        let waited = Duration::from_millis((now_ms - job.received_at_ms).max(0) as u64);
+        waited < self.retry_for && self.max_attempts.is_none_or(|cap| job.attempts < cap)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct WorkerSettings {
     pub concurrency: usize,
-    pub max_attempts: u32,
+    pub retry: RetryPolicy,
     pub first_backoff: Duration,
     pub max_backoff: Duration,
     /// How often due retries are looked for when nothing wakes the worker.
@@ -60,7 +82,7 @@ impl Worker {
     pub async fn run(self, mut stop: watch::Receiver<bool>, grace: Duration) {
         let permits = Arc::new(Semaphore::new(self.settings.concurrency));
         let mut tasks = JoinSet::new();
-        let in_flight: Arc<std::sync::Mutex<HashSet<String>>> = Arc::default();
+        let in_flight: Arc<std::sync::Mutex<HashSet<DeliveryId>>> = Arc::default();
         let mut last_sweep = tokio::time::Instant::now();
         loop {
             if *stop.borrow() {
@@ -68,8 +90,8 @@ impl Worker {
             }
             if last_sweep.elapsed() >= self.settings.orphan_sweep {
                 last_sweep = tokio::time::Instant::now();
-                let keep: Vec<String> = lock(&in_flight).iter().cloned().collect();
-                match self.ledger.run(move |s| s.requeue_orphans(&keep)).await {
+                let keep: Vec<DeliveryId> = lock(&in_flight).iter().cloned().collect();
+                match self.ledger.requeue_orphans(keep).await {
                     Ok(0) => {}
                     Ok(n) => tracing::warn!(
                         requeued = n,
@@ -81,7 +103,7 @@ impl Worker {
             while tasks.try_join_next().is_some() {}
             let free = permits.available_permits();
             let jobs = if free > 0 {
-                match self.ledger.run(move |s| s.claim_due(now_ms(), free)).await {
+                match self.ledger.claim_work(now_ms(), free).await {
                     Ok(jobs) => jobs,
                     Err(e) => {
                         tracing::error!(error = %e, "cannot read the work queue");
@@ -96,7 +118,7 @@ impl Worker {
                 let Ok(permit) = permits.clone().acquire_owned().await else {
                     break;
                 };
-                lock(&in_flight).insert(job.guid.clone());
+                lock(&in_flight).insert(job.id.clone());
                 let in_flight = in_flight.clone();
                 let ledger = self.ledger.clone();
                 let handler = self.handler.clone();
@@ -104,21 +126,19 @@ impl Worker {
                 let wake = self.wake.clone();
                 let span = tracing::info_span!(
                     "delivery",
-                    delivery = %job.guid,
-                    event = %job.event,
-                    action = %job.action,
-                    repository = %job.repository,
-                    pr = job.pr_number,
+                    delivery = %job.id,
+                    event = %job.event.activity,
+                    repository = %job.event.repository,
+                    pr = %job.event.pr,
                     attempt = job.attempts,
                 );
                 tasks.spawn(
                     async move {
                         let finish = attempt(&handler, job.clone(), &settings).await;
-                        let guid = job.guid.clone();
-                        if let Err(e) = ledger.run(move |s| s.finish(&guid, &finish, now_ms())).await {
+                        if let Err(e) = ledger.finish_work(job.id.clone(), finish, now_ms()).await {
                             tracing::error!(error = %e, "cannot record the outcome; the delivery will run again");
                         }
-                        lock(&in_flight).remove(&job.guid);
+                        lock(&in_flight).remove(&job.id);
                         drop(permit);
                         wake.notify_one();
                     }
@@ -134,7 +154,7 @@ impl Worker {
                 // Every slot is busy: a finishing task wakes the loop.
                 self.settings.poll
             } else {
-                match self.ledger.run(|s| s.next_due_ms()).await {
+                match self.ledger.next_due_ms().await {
                     Ok(Some(due)) => {
                         Duration::from_millis((due - now_ms()).clamp(0, i64::MAX) as u64)
                             .min(self.settings.poll)
@@ -160,12 +180,15 @@ impl Worker {
     }
 }
 
-fn lock(m: &std::sync::Mutex<HashSet<String>>) -> std::sync::MutexGuard<'_, HashSet<String>> {
+fn lock(
+    m: &std::sync::Mutex<HashSet<DeliveryId>>,
+) -> std::sync::MutexGuard<'_, HashSet<DeliveryId>> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 async fn attempt(handler: &Handler, job: Job, settings: &WorkerSettings) -> Finish {
     let attempts = job.attempts;
+    let again = settings.retry.allows_another(&job, now_ms());
     // A panic in the work is caught here, so the delivery is retried, not left running.
     let result = match tokio::spawn(handler(job)).await {
         Ok(r) => r,
@@ -178,7 +201,7 @@ async fn attempt(handler: &Handler, job: Job, settings: &WorkerSettings) -> Fini
             tracing::info!(outcome = "done", "delivery processed");
             Finish::Done
         }
-        Err(JobError::Transient(error)) if attempts < settings.max_attempts => {
+        Err(JobError::Transient(error)) if again => {
             let wait = backoff(attempts, settings.first_backoff, settings.max_backoff);
             tracing::warn!(outcome = "retry", %error, retry_in_ms = wait.as_millis() as u64, "delivery will be retried");
             Finish::Retry {
@@ -186,9 +209,20 @@ async fn attempt(handler: &Handler, job: Job, settings: &WorkerSettings) -> Fini
                 error,
             }
         }
+        Err(JobError::NotBefore { until_ms, message }) if again => {
+            let wait = backoff(attempts, settings.first_backoff, settings.max_backoff);
+            let at_ms = (now_ms() + wait.as_millis() as i64).max(until_ms);
+            tracing::warn!(outcome = "retry", error = %message, retry_at_ms = at_ms, "delivery will be retried after the rate limit resets");
+            Finish::Retry {
+                at_ms,
+                error: message,
+            }
+        }
         Err(e) => {
             let error = match e {
-                JobError::Transient(m) => format!("gave up after {attempts} attempts: {m}"),
+                JobError::Transient(m) | JobError::NotBefore { message: m, .. } => {
+                    format!("gave up after {attempts} attempts: {m}")
+                }
                 JobError::Permanent(m) => m,
             };
             tracing::error!(outcome = "failed", %error, "delivery failed");
@@ -200,7 +234,9 @@ async fn attempt(handler: &Handler, job: Job, settings: &WorkerSettings) -> Fini
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ledger::NewDelivery;
+    use crate::ids::{InstallationId, PrNumber, RepoName};
+    use crate::ledger::{DeliveryState, NewDelivery};
+    use crate::work::{Activity, PrEvent};
     use std::sync::atomic::{AtomicU32, Ordering};
 
     #[test]
@@ -216,32 +252,69 @@ mod tests {
         }
     }
 
-    fn delivery(guid: &str) -> NewDelivery {
+    fn delivery(id: &str) -> NewDelivery {
         NewDelivery {
-            guid: guid.into(),
-            event: "pull_request".into(),
-            action: "closed".into(),
-            repository: "acme/r".into(),
-            installation_id: 1,
-            // One pull request each: independent work.
-            pr_number: guid.len() as u64 * 100 + u64::from(guid.as_bytes()[0]),
+            id: DeliveryId::new(id),
+            event: PrEvent {
+                repository: RepoName::new("acme/r"),
+                installation: InstallationId(1),
+                // One pull request each: independent work.
+                pr: PrNumber(id.len() as u64 * 100 + u64::from(id.as_bytes()[0])),
+                activity: Activity::Closed,
+                sender: None,
+            },
             received_at_ms: now_ms(),
         }
+    }
+
+    fn job(attempts: u32, received_ms_ago: i64) -> Job {
+        let d = delivery("a");
+        Job {
+            id: d.id,
+            event: d.event,
+            attempts,
+            received_at_ms: now_ms() - received_ms_ago,
+        }
+    }
+
+    #[test]
+    fn transient_errors_are_retried_for_a_time_not_a_count() {
+        let day = RetryPolicy {
+            retry_for: Duration::from_secs(86_400),
+            max_attempts: None,
+        };
+        assert!(
+            day.allows_another(&job(500, 3_600_000), now_ms()),
+            "an hour in"
+        );
+        assert!(
+            !day.allows_another(&job(3, 86_401_000), now_ms()),
+            "a day is up"
+        );
+        let capped = RetryPolicy {
+            max_attempts: Some(5),
+            ..day
+        };
+        assert!(capped.allows_another(&job(4, 0), now_ms()));
+        assert!(
+            !capped.allows_another(&job(5, 0), now_ms()),
+            "old max_attempts caps it"
+        );
     }
 
     #[tokio::test]
     async fn transient_failures_are_retried_and_a_failing_delivery_does_not_block_others() {
         let dir = tempfile::tempdir().unwrap();
         let ledger = Ledger::open_sqlite(&dir.path().join("l.db")).unwrap();
-        ledger.insert(delivery("flaky")).await.unwrap();
-        ledger.insert(delivery("broken")).await.unwrap();
-        ledger.insert(delivery("fine")).await.unwrap();
+        for id in ["flaky", "broken", "fine"] {
+            ledger.record_delivery(delivery(id)).await.unwrap();
+        }
         let flaky_calls = Arc::new(AtomicU32::new(0));
         let calls = flaky_calls.clone();
         let handler: Handler = Arc::new(move |job: Job| {
             let calls = calls.clone();
             Box::pin(async move {
-                match job.guid.as_str() {
+                match job.id.as_str() {
                     "flaky" if calls.fetch_add(1, Ordering::SeqCst) < 2 => {
                         Err(JobError::Transient("502 Bad Gateway".into()))
                     }
@@ -257,7 +330,10 @@ mod tests {
             wake: Arc::new(Notify::new()),
             settings: WorkerSettings {
                 concurrency: 2,
-                max_attempts: 5,
+                retry: RetryPolicy {
+                    retry_for: Duration::from_secs(60),
+                    max_attempts: None,
+                },
                 first_backoff: Duration::from_millis(10),
                 max_backoff: Duration::from_millis(20),
                 poll: Duration::from_millis(10),
@@ -279,15 +355,15 @@ mod tests {
         }
         stop_tx.send(true).unwrap();
         run.await.unwrap();
-        let state = |g: &'static str| {
+        let state = |id: &'static str| {
             let l = ledger.clone();
-            async move { l.run(move |s| s.delivery_state(g)).await.unwrap().unwrap() }
+            async move { l.delivery(DeliveryId::new(id)).await.unwrap().unwrap() }
         };
-        assert_eq!(state("flaky").await.0, "done");
-        assert_eq!(state("flaky").await.1, 3);
-        assert_eq!(state("fine").await.0, "done");
+        let flaky = state("flaky").await;
+        assert_eq!((flaky.state, flaky.attempts), (DeliveryState::Done, 3));
+        assert_eq!(state("fine").await.state, DeliveryState::Done);
         let broken = state("broken").await;
-        assert_eq!(broken.0, "failed");
-        assert_eq!(broken.2.as_deref(), Some("no such pull request"));
+        assert_eq!(broken.state, DeliveryState::Failed);
+        assert_eq!(broken.last_error.as_deref(), Some("no such pull request"));
     }
 }

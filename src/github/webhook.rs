@@ -7,6 +7,9 @@ use aws_lc_rs::hmac;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
+use crate::ids::{BranchName, InstallationId, PrNumber, RepoName};
+use crate::work::{Activity, PrEvent, Sender};
+
 /// Verifies `X-Hub-Signature-256` in constant time.
 pub struct SignatureKey(hmac::Key);
 
@@ -47,20 +50,9 @@ impl std::fmt::Debug for SignatureKey {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Triage {
     /// Work to do: store and queue.
-    Work(Event),
+    Work(PrEvent),
     /// A valid delivery keygate has nothing to do for; the reason is logged.
     Ignore(&'static str),
-}
-
-/// The small event the worker needs: which pull request, and what happened to it.
-/// Everything else is read again through the API when the work runs (DESIGN §2.1).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Event {
-    pub event: String,
-    pub action: String,
-    pub repository: String,
-    pub installation_id: u64,
-    pub pr_number: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -77,6 +69,15 @@ struct Envelope<'a> {
     installation: Option<Installation>,
     #[serde(borrow)]
     pull_request: Option<PullRequest<'a>>,
+    #[serde(borrow)]
+    sender: Option<SenderJson<'a>>,
+}
+
+#[derive(Deserialize)]
+struct SenderJson<'a> {
+    id: u64,
+    #[serde(borrow)]
+    login: Cow<'a, str>,
 }
 
 #[derive(Deserialize)]
@@ -103,25 +104,14 @@ struct Base<'a> {
     ref_: Cow<'a, str>,
 }
 
-/// Actions keygate acts on, per event type.
-fn handled(event: &str, action: &str) -> bool {
-    match event {
-        "pull_request" => matches!(
-            action,
-            "opened" | "synchronize" | "reopened" | "edited" | "closed"
-        ),
-        "pull_request_review" => matches!(action, "submitted" | "dismissed"),
-        _ => false,
-    }
-}
-
 /// Decides what a verified delivery means for keygate. `repository` and `branch` are the
-/// configured ones; names are compared as GitHub does, without regard to case.
+/// configured ones: repository names compare without regard to case, as GitHub's do; branch
+/// names exactly, as git refs do (`Main` is not `main`).
 pub fn triage(
     event: &str,
     body: &[u8],
-    repository: &str,
-    branch: &str,
+    repository: &RepoName,
+    branch: &BranchName,
 ) -> Result<Triage, PayloadError> {
     if event == "ping" {
         // Still a JSON check: GitHub's ping is JSON too.
@@ -132,18 +122,19 @@ pub fn triage(
     let env: Envelope<'_> =
         serde_json::from_slice(body).map_err(|e| PayloadError(e.to_string()))?;
     let action = env.action.as_deref().unwrap_or("");
-    if !handled(event, action) {
+    let Some(activity) = Activity::from_event(event, action) else {
         return Ok(Triage::Ignore("event or action keygate does not handle"));
-    }
+    };
     let (Some(repo), Some(pr)) = (env.repository, env.pull_request) else {
         return Err(PayloadError(format!(
             "a `{event}` delivery without `repository` or `pull_request`"
         )));
     };
-    if !repo.full_name.eq_ignore_ascii_case(repository) {
+    let repo = RepoName::new(repo.full_name.into_owned());
+    if &repo != repository {
         return Ok(Triage::Ignore("another repository"));
     }
-    if !pr.base.ref_.eq_ignore_ascii_case(branch) {
+    if pr.base.ref_ != branch.as_str() {
         return Ok(Triage::Ignore("a pull request into another branch"));
     }
     let Some(installation) = env.installation else {
@@ -151,12 +142,15 @@ pub fn triage(
             "no `installation`: is the webhook the GitHub App's?".into(),
         ));
     };
-    Ok(Triage::Work(Event {
-        event: event.to_string(),
-        action: action.to_string(),
-        repository: repo.full_name.into_owned(),
-        installation_id: installation.id,
-        pr_number: pr.number,
+    Ok(Triage::Work(PrEvent {
+        repository: repo,
+        installation: InstallationId(installation.id),
+        pr: PrNumber(pr.number),
+        activity,
+        sender: env.sender.map(|s| Sender {
+            id: s.id,
+            login: s.login.into_owned(),
+        }),
     }))
 }
 
@@ -165,6 +159,10 @@ mod tests {
     use super::*;
 
     const CLOSED: &str = include_str!("../../tests/fixtures/pull_request.closed.json");
+
+    fn t(event: &str, body: &[u8], repo: &str, branch: &str) -> Result<Triage, PayloadError> {
+        triage(event, body, &RepoName::new(repo), &BranchName::new(branch))
+    }
 
     fn key(s: &str) -> SignatureKey {
         SignatureKey::new(&SecretString::from(s.to_string()))
@@ -195,7 +193,7 @@ mod tests {
 
     #[test]
     fn a_real_closed_pull_request_payload_converts_to_a_small_event() {
-        let t = triage(
+        let t = t(
             "pull_request",
             CLOSED.as_bytes(),
             "codertocat/hello-world",
@@ -203,29 +201,39 @@ mod tests {
         )
         .unwrap();
         let Triage::Work(e) = t else { panic!("{t:?}") };
-        assert_eq!(e.action, "closed");
-        assert_eq!(e.repository, "Codertocat/Hello-World");
-        assert_eq!(e.pr_number, 2);
-        assert!(e.installation_id > 0);
+        assert_eq!(e.activity, Activity::Closed);
+        assert_eq!(e.repository.as_str(), "Codertocat/Hello-World");
+        assert_eq!(e.pr, PrNumber(2));
+        assert!(e.installation.get() > 0);
+        assert_eq!(e.sender.map(|s| s.login).as_deref(), Some("Codertocat"));
     }
 
     #[test]
     fn deliveries_for_other_repositories_branches_or_events_are_ignored() {
         let body = CLOSED.as_bytes();
         assert!(matches!(
-            triage("pull_request", body, "acme/other", "master").unwrap(),
+            t("pull_request", body, "acme/other", "master").unwrap(),
             Triage::Ignore(_)
         ));
         assert!(matches!(
-            triage("pull_request", body, "Codertocat/Hello-World", "main").unwrap(),
+            t("pull_request", body, "Codertocat/Hello-World", "main").unwrap(),
             Triage::Ignore(_)
         ));
+        // Repository names ignore case; branch names do not.
         assert!(matches!(
-            triage("issues", body, "Codertocat/Hello-World", "master").unwrap(),
+            t("pull_request", body, "codertocat/hello-world", "master").unwrap(),
+            Triage::Work(_)
+        ));
+        assert_eq!(
+            t("pull_request", body, "Codertocat/Hello-World", "Master").unwrap(),
+            Triage::Ignore("a pull request into another branch")
+        );
+        assert!(matches!(
+            t("issues", body, "Codertocat/Hello-World", "master").unwrap(),
             Triage::Ignore(_)
         ));
         assert_eq!(
-            triage("ping", b"{\"zen\":\"x\"}", "a/b", "main").unwrap(),
+            t("ping", b"{\"zen\":\"x\"}", "a/b", "main").unwrap(),
             Triage::Ignore("ping")
         );
     }
@@ -238,11 +246,8 @@ mod tests {
             b"{\"action\": 5}",
             b"{\"action\":\"closed\"}",
         ] {
-            assert!(
-                triage("pull_request", body, "a/b", "main").is_err(),
-                "{body:?}"
-            );
+            assert!(t("pull_request", body, "a/b", "main").is_err(), "{body:?}");
         }
-        assert!(triage("ping", b"nope", "a/b", "main").is_err());
+        assert!(t("ping", b"nope", "a/b", "main").is_err());
     }
 }

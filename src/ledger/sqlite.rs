@@ -1,14 +1,22 @@
-//! The embedded ledger: SQLite in WAL mode with `synchronous=FULL`, so a committed
-//! delivery survives power loss. Migrations are versioned in code.
+//! The embedded ledger: SQLite in WAL mode with `synchronous=FULL`, so a committed delivery
+//! survives power loss. Migrations are versioned in code.
+//!
+//! One thread owns the connection. Deliveries arriving together are committed in one
+//! transaction (group commit), so every accepted delivery is on disk before its `202`
+//! without paying one fsync per request.
 
 use std::path::Path;
+use std::sync::mpsc;
 
 use rusqlite::{Connection, OptionalExtension, params};
+use tokio::sync::oneshot;
 
 use super::{
-    Finish, Inserted, Intent, IntentFilter, IntentState, Job, LedgerError, NewDelivery, Stats,
-    Store, now_ms,
+    Claim, DeliveryState, DeliveryStatus, Finish, Inserted, Intent, IntentState, Job, LedgerError,
+    NewDelivery, NoteKey, Stats, Store, now_ms,
 };
+use crate::ids::{DeliveryId, InstallationId, PrNumber, RepoName};
+use crate::work::{Activity, PrEvent, Sender};
 
 /// Each entry moves the schema one version up. Never edit a released entry; append.
 const MIGRATIONS: &[&str] = &[
@@ -55,14 +63,273 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE TABLE notes (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     "#,
+    // 2: who sent each delivery: the sender of a `synchronize` pushed to the pull request.
+    r#"
+    ALTER TABLE deliveries ADD COLUMN sender_id INTEGER;
+    ALTER TABLE deliveries ADD COLUMN sender_login TEXT;
+    "#,
 ];
 
-pub struct SqliteStore {
-    conn: Connection,
+/// Largest group commit.
+const MAX_BATCH: usize = 512;
+
+type Work = Box<dyn FnOnce(&mut Conn) + Send>;
+
+enum Cmd {
+    Insert(NewDelivery, oneshot::Sender<Result<Inserted, String>>),
+    Run(Work),
 }
 
-impl SqliteStore {
-    pub fn open(path: &Path) -> Result<SqliteStore, LedgerError> {
+/// Handle to the SQLite ledger's writer thread; cheap to clone.
+#[derive(Clone)]
+pub struct SqliteLedger {
+    tx: mpsc::Sender<Cmd>,
+}
+
+impl SqliteLedger {
+    /// Opens (creating and migrating) the ledger at `path` and starts its writer thread.
+    pub fn open(path: &Path) -> Result<SqliteLedger, LedgerError> {
+        let mut conn = Conn::open(path)?;
+        let (tx, rx) = mpsc::channel::<Cmd>();
+        std::thread::Builder::new()
+            .name("keygate-ledger".into())
+            .spawn(move || writer(&mut conn, rx))
+            .map_err(|e| LedgerError::Write(format!("cannot start the ledger thread: {e}")))?;
+        Ok(SqliteLedger { tx })
+    }
+
+    /// Runs `f` on the writer thread and returns its result.
+    async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Conn) -> Result<T, LedgerError> + Send + 'static,
+    ) -> Result<T, LedgerError> {
+        let (reply, rx) = oneshot::channel();
+        let work: Work = Box::new(move |conn| {
+            let _ = reply.send(f(conn));
+        });
+        self.tx
+            .send(Cmd::Run(work))
+            .map_err(|_| LedgerError::Closed)?;
+        rx.await.map_err(|_| LedgerError::Closed)?
+    }
+}
+
+fn writer(conn: &mut Conn, rx: mpsc::Receiver<Cmd>) {
+    let mut pending_runs: Vec<Work> = Vec::new();
+    while let Ok(first) = rx.recv() {
+        let mut inserts = Vec::new();
+        match first {
+            Cmd::Insert(d, r) => inserts.push((d, r)),
+            Cmd::Run(w) => pending_runs.push(w),
+        }
+        // Whatever else is already waiting joins this commit.
+        while inserts.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(Cmd::Insert(d, r)) => inserts.push((d, r)),
+                Ok(Cmd::Run(w)) => pending_runs.push(w),
+                Err(_) => break,
+            }
+        }
+        if !inserts.is_empty() {
+            let (batch, replies): (Vec<_>, Vec<_>) = inserts.into_iter().unzip();
+            match conn.insert_deliveries(&batch) {
+                Ok(results) => {
+                    for (reply, new) in replies.into_iter().zip(results) {
+                        let _ = reply.send(Ok(new));
+                    }
+                }
+                Err(e) => {
+                    let msg = e.to_string();
+                    for reply in replies {
+                        let _ = reply.send(Err(msg.clone()));
+                    }
+                }
+            }
+        }
+        for w in pending_runs.drain(..) {
+            w(conn);
+        }
+    }
+}
+
+impl Store for SqliteLedger {
+    async fn record_delivery(&self, d: NewDelivery) -> Result<Inserted, LedgerError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Cmd::Insert(d, reply))
+            .map_err(|_| LedgerError::Closed)?;
+        match rx.await {
+            Ok(Ok(new)) => Ok(new),
+            Ok(Err(e)) => Err(LedgerError::Write(e)),
+            Err(_) => Err(LedgerError::Closed),
+        }
+    }
+
+    async fn resume_interrupted(&self) -> Result<usize, LedgerError> {
+        self.run(|c| {
+            Ok(c.0.execute(
+                "UPDATE deliveries SET state = 'queued' WHERE state = 'running'",
+                [],
+            )?)
+        })
+        .await
+    }
+
+    async fn requeue_orphans(&self, keep: Vec<DeliveryId>) -> Result<usize, LedgerError> {
+        self.run(move |c| {
+            let marks = vec!["?"; keep.len()].join(", ");
+            let sql = format!(
+                "UPDATE deliveries SET state = 'queued' WHERE state = 'running' AND guid NOT IN ({marks})"
+            );
+            Ok(c.0.execute(
+                &sql,
+                rusqlite::params_from_iter(keep.iter().map(DeliveryId::as_str)),
+            )?)
+        })
+        .await
+    }
+
+    async fn claim_work(&self, now: i64, limit: usize) -> Result<Vec<Job>, LedgerError> {
+        self.run(move |c| c.claim_due(now, limit)).await
+    }
+
+    async fn finish_work(
+        &self,
+        id: DeliveryId,
+        finish: Finish,
+        now: i64,
+    ) -> Result<(), LedgerError> {
+        self.run(move |c| c.finish(id.as_str(), &finish, now)).await
+    }
+
+    async fn next_due_ms(&self) -> Result<Option<i64>, LedgerError> {
+        self.run(|c| {
+            Ok(c.0.query_row(
+                // Only deliveries that could be claimed: one whose pull request is running
+                // waits for that to finish (which wakes the worker), not for its own time.
+                "SELECT MIN(d.next_attempt_at) FROM deliveries d WHERE d.state = 'queued' \
+                 AND NOT EXISTS (SELECT 1 FROM deliveries r WHERE r.state = 'running' \
+                                 AND r.repository = d.repository AND r.pr_number = d.pr_number)",
+                [],
+                |r| r.get(0),
+            )?)
+        })
+        .await
+    }
+
+    async fn stats(&self) -> Result<Stats, LedgerError> {
+        self.run(|c| c.stats()).await
+    }
+
+    async fn delivery(&self, id: DeliveryId) -> Result<Option<DeliveryStatus>, LedgerError> {
+        self.run(move |c| {
+            let row: Option<(String, i64, Option<String>)> =
+                c.0.query_row(
+                    "SELECT state, attempts, last_error FROM deliveries WHERE guid = ?1",
+                    params![id.as_str()],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .optional()?;
+            row.map(|(state, attempts, last_error)| {
+                Ok(DeliveryStatus {
+                    state: DeliveryState::parse(&state)?,
+                    attempts: attempts as u32,
+                    last_error,
+                })
+            })
+            .transpose()
+        })
+        .await
+    }
+
+    async fn pushers(
+        &self,
+        repository: RepoName,
+        pr: PrNumber,
+    ) -> Result<Vec<Sender>, LedgerError> {
+        self.run(move |c| {
+            let mut stmt = c.0.prepare_cached(
+                "SELECT DISTINCT sender_id, sender_login FROM deliveries \
+                 WHERE repository = ?1 AND pr_number = ?2 AND event = 'pull_request' \
+                 AND action = 'synchronize' AND sender_id IS NOT NULL ORDER BY sender_id",
+            )?;
+            let rows = stmt.query_map(params![repository.key(), pr.get() as i64], |r| {
+                Ok(Sender {
+                    id: r.get::<_, i64>(0)? as u64,
+                    login: r.get(1)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+
+    async fn claim_intent(&self, intent: Intent) -> Result<Claim, LedgerError> {
+        self.run(move |c| c.claim_intent(intent)).await
+    }
+
+    async fn advance_intent(&self, intent: Intent, from: IntentState) -> Result<(), LedgerError> {
+        self.run(move |c| c.advance_intent(&intent, from)).await
+    }
+
+    async fn intents_of_pr(
+        &self,
+        repository: RepoName,
+        pr: PrNumber,
+    ) -> Result<Vec<Intent>, LedgerError> {
+        self.run(move |c| {
+            c.intents(
+                "SELECT * FROM intents WHERE repository = ?1 AND pr_number = ?2 ORDER BY path",
+                vec![
+                    repository.key().to_string().into(),
+                    (pr.get() as i64).into(),
+                ],
+            )
+        })
+        .await
+    }
+
+    async fn unfinished_intents(&self) -> Result<Vec<Intent>, LedgerError> {
+        self.run(|c| {
+            c.intents(
+                "SELECT * FROM intents WHERE state IN ('pending', 'creating', 'stored') ORDER BY created_at",
+                vec![],
+            )
+        })
+        .await
+    }
+
+    async fn note(&self, key: NoteKey) -> Result<Option<String>, LedgerError> {
+        self.run(move |c| {
+            Ok(c.0
+                .query_row(
+                    "SELECT value FROM notes WHERE key = ?1",
+                    params![key.stored()],
+                    |r| r.get(0),
+                )
+                .optional()?)
+        })
+        .await
+    }
+
+    async fn set_note(&self, key: NoteKey, value: String) -> Result<(), LedgerError> {
+        self.run(move |c| {
+            c.0.execute(
+                "INSERT INTO notes (key, value) VALUES (?1, ?2) \
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                params![key.stored(), value],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+/// The connection, owned by the writer thread.
+struct Conn(Connection);
+
+impl Conn {
+    fn open(path: &Path) -> Result<Conn, LedgerError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|source| LedgerError::Folder {
                 path: dir.display().to_string(),
@@ -75,7 +342,275 @@ impl SqliteStore {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         migrate(&mut conn)?;
-        Ok(SqliteStore { conn })
+        Ok(Conn(conn))
+    }
+
+    fn insert_deliveries(&mut self, batch: &[NewDelivery]) -> Result<Vec<Inserted>, LedgerError> {
+        let tx = self.0.transaction()?;
+        let mut out = Vec::with_capacity(batch.len());
+        {
+            let mut seen = tx.prepare_cached("SELECT state FROM deliveries WHERE guid = ?1")?;
+            // GitHub's "Redeliver" sends a failed delivery's ID again: run it again.
+            let mut requeue = tx.prepare_cached(
+                "UPDATE deliveries SET state = 'queued', attempts = 0, next_attempt_at = ?2, \
+                 received_at = ?2, last_error = NULL WHERE guid = ?1",
+            )?;
+            let mut queued = tx.prepare_cached(
+                "SELECT guid FROM deliveries WHERE repository = ?1 AND pr_number = ?2 \
+                 AND state = 'queued' AND kind = ?3 LIMIT 1",
+            )?;
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO deliveries (guid, event, action, repository, installation_id, \
+                 pr_number, kind, received_at, next_attempt_at, state, coalesced_into, \
+                 sender_id, sender_login) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10, ?11, ?12)",
+            )?;
+            for d in batch {
+                let e = &d.event;
+                let state: Option<String> = seen
+                    .query_row(params![d.id.as_str()], |r| r.get(0))
+                    .optional()?;
+                match state.as_deref() {
+                    Some("failed") => {
+                        requeue.execute(params![d.id.as_str(), d.received_at_ms])?;
+                        out.push(Inserted::Queued);
+                    }
+                    Some(_) => out.push(Inserted::Duplicate),
+                    None => {
+                        // A delivery that finds one of the same work queued (not started) for
+                        // the same pull request is stored, durable and deduplicated, as
+                        // `coalesced`: the queued one reads the pull request afresh when it
+                        // runs, which covers this one. If that one fails for good, so does
+                        // this one, and a Redeliver of it runs it again.
+                        let kind = e.activity.work().as_str();
+                        let target: Option<String> = queued
+                            .query_row(params![e.repository.key(), e.pr.get() as i64, kind], |r| {
+                                r.get(0)
+                            })
+                            .optional()?;
+                        let state = if target.is_some() {
+                            "coalesced"
+                        } else {
+                            "queued"
+                        };
+                        insert.execute(params![
+                            d.id.as_str(),
+                            e.activity.event(),
+                            e.activity.action(),
+                            e.repository.key(),
+                            e.installation.get() as i64,
+                            e.pr.get() as i64,
+                            kind,
+                            d.received_at_ms,
+                            state,
+                            target,
+                            e.sender.as_ref().map(|s| s.id as i64),
+                            e.sender.as_ref().map(|s| s.login.as_str()),
+                        ])?;
+                        out.push(if target.is_some() {
+                            Inserted::Coalesced
+                        } else {
+                            Inserted::Queued
+                        });
+                    }
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(out)
+    }
+
+    fn claim_due(&mut self, now: i64, limit: usize) -> Result<Vec<Job>, LedgerError> {
+        let mut stmt = self.0.prepare_cached(
+            // One delivery per pull request at a time, the oldest due first: two deliveries
+            // of one merge must never issue side by side.
+            "UPDATE deliveries SET state = 'running', attempts = attempts + 1 \
+             WHERE guid IN ( \
+               SELECT d.guid FROM deliveries d \
+               WHERE d.state = 'queued' AND d.next_attempt_at <= ?1 \
+                 AND NOT EXISTS (SELECT 1 FROM deliveries r WHERE r.state = 'running' \
+                                 AND r.repository = d.repository AND r.pr_number = d.pr_number) \
+                 AND d.guid = (SELECT f.guid FROM deliveries f WHERE f.state = 'queued' \
+                               AND f.next_attempt_at <= ?1 AND f.repository = d.repository \
+                               AND f.pr_number = d.pr_number \
+                               ORDER BY f.next_attempt_at, f.received_at, f.guid LIMIT 1) \
+               ORDER BY d.next_attempt_at LIMIT ?2) \
+             RETURNING guid, event, action, repository, installation_id, pr_number, attempts, \
+               received_at, sender_id, sender_login",
+        )?;
+        let rows = stmt
+            .query_map(params![now, limit as i64], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, i64>(4)?,
+                    r.get::<_, i64>(5)?,
+                    r.get::<_, i64>(6)?,
+                    r.get::<_, i64>(7)?,
+                    r.get::<_, Option<i64>>(8)?,
+                    r.get::<_, Option<String>>(9)?,
+                ))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.into_iter()
+            .map(
+                |(guid, event, action, repo, inst, pr, attempts, received, sid, slogin)| {
+                    let activity = Activity::from_event(&event, &action).ok_or_else(|| {
+                        LedgerError::Corrupt(format!("delivery {guid} is `{event}.{action}`"))
+                    })?;
+                    Ok(Job {
+                        id: DeliveryId::new(guid),
+                        event: PrEvent {
+                            repository: RepoName::new(repo),
+                            installation: InstallationId(inst as u64),
+                            pr: PrNumber(pr as u64),
+                            activity,
+                            sender: sid.zip(slogin).map(|(id, login)| Sender {
+                                id: id as u64,
+                                login,
+                            }),
+                        },
+                        attempts: attempts as u32,
+                        received_at_ms: received,
+                    })
+                },
+            )
+            .collect()
+    }
+
+    fn finish(&mut self, guid: &str, finish: &Finish, now: i64) -> Result<(), LedgerError> {
+        match finish {
+            Finish::Done => self.0.execute(
+                "UPDATE deliveries SET state = 'done', finished_at = ?2, last_error = NULL WHERE guid = ?1",
+                params![guid, now],
+            )?,
+            Finish::Retry { at_ms, error } => self.0.execute(
+                "UPDATE deliveries SET state = 'queued', next_attempt_at = ?2, last_error = ?3 WHERE guid = ?1",
+                params![guid, at_ms, error],
+            )?,
+            Finish::Failed { error } => self.0.execute(
+                "UPDATE deliveries SET state = 'failed', finished_at = ?2, last_error = ?3 \
+                 WHERE guid = ?1 OR (coalesced_into = ?1 AND state = 'coalesced')",
+                params![guid, now, error],
+            )?,
+        };
+        Ok(())
+    }
+
+    fn stats(&mut self) -> Result<Stats, LedgerError> {
+        let mut stats = Stats::default();
+        let mut stmt = self
+            .0
+            .prepare_cached("SELECT state, COUNT(*) FROM deliveries GROUP BY state")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+        for row in rows {
+            let (state, n) = row?;
+            let n = n as u64;
+            match DeliveryState::parse(&state)? {
+                DeliveryState::Queued => stats.queued = n,
+                DeliveryState::Running => stats.running = n,
+                DeliveryState::Done | DeliveryState::Coalesced => stats.done += n,
+                DeliveryState::Failed => stats.failed += n,
+            }
+        }
+        Ok(stats)
+    }
+
+    fn claim_intent(&mut self, i: Intent) -> Result<Claim, LedgerError> {
+        let now = now_ms();
+        let n = self.0.execute(
+            "INSERT INTO intents (repository, pr_number, path, state, iam_user, requester, approvers, \
+             installation_id, created_at, updated_at) VALUES (?1, ?2, ?3, 'pending', ?4, ?5, ?6, ?7, ?8, ?8) \
+             ON CONFLICT DO NOTHING",
+            params![
+                i.repository.key(),
+                i.pr.get() as i64,
+                i.path,
+                i.iam_user,
+                i.requester,
+                i.approvers.join(","),
+                i.installation.get() as i64,
+                now
+            ],
+        )?;
+        if n == 1 {
+            return Ok(Claim::New(Intent {
+                state: IntentState::Pending,
+                updated_at_ms: now,
+                ..i
+            }));
+        }
+        let existing = self.intents(
+            "SELECT * FROM intents WHERE repository = ?1 AND pr_number = ?2 AND path = ?3",
+            vec![
+                i.repository.key().to_string().into(),
+                (i.pr.get() as i64).into(),
+                i.path.clone().into(),
+            ],
+        )?;
+        existing
+            .into_iter()
+            .next()
+            .map(Claim::Existing)
+            .ok_or_else(|| LedgerError::Corrupt(format!("the intent for {} vanished", i.path)))
+    }
+
+    fn advance_intent(&mut self, i: &Intent, from: IntentState) -> Result<(), LedgerError> {
+        let n = self.0.execute(
+            "UPDATE intents SET state = ?4, iam_user = ?5, requester = ?6, approvers = ?7, \
+             access_key_id = ?8, secret_name = ?9, secret_arn = ?10, expires_at = ?11, outcome = ?12, \
+             updated_at = ?13, keys_before = ?14 \
+             WHERE repository = ?1 AND pr_number = ?2 AND path = ?3 AND state = ?15",
+            params![
+                i.repository.key(),
+                i.pr.get() as i64,
+                i.path,
+                i.state.as_str(),
+                i.iam_user,
+                i.requester,
+                i.approvers.join(","),
+                i.access_key_id,
+                i.secret_name,
+                i.secret_arn,
+                i.expires_at,
+                i.outcome,
+                now_ms(),
+                i.keys_before.as_ref().map(|k| k.join(",")),
+                from.as_str(),
+            ],
+        )?;
+        if n == 1 {
+            return Ok(());
+        }
+        let found: Option<String> = self
+            .0
+            .query_row(
+                "SELECT state FROM intents WHERE repository = ?1 AND pr_number = ?2 AND path = ?3",
+                params![i.repository.key(), i.pr.get() as i64, i.path],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Err(LedgerError::Conflict {
+            path: i.path.clone(),
+            expected: from,
+            found: found.unwrap_or_else(|| "missing".into()),
+        })
+    }
+
+    fn intents(
+        &mut self,
+        sql: &str,
+        args: Vec<rusqlite::types::Value>,
+    ) -> Result<Vec<Intent>, LedgerError> {
+        let mut stmt = self.0.prepare_cached(sql)?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(args), intent_row)?;
+        rows.map(|r| {
+            r.map_err(LedgerError::from)
+                .and_then(IntentRow::into_intent)
+        })
+        .collect()
     }
 }
 
@@ -103,301 +638,49 @@ fn migrate(conn: &mut Connection) -> Result<(), LedgerError> {
     Ok(())
 }
 
-fn intent_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Intent> {
-    Ok(Intent {
-        repository: r.get("repository")?,
-        pr_number: r.get::<_, i64>("pr_number")? as u64,
-        path: r.get("path")?,
-        state: Some(IntentState::parse(&r.get::<_, String>("state")?)),
-        iam_user: r.get("iam_user")?,
-        requester: r.get("requester")?,
-        approvers: r.get("approvers")?,
-        installation_id: r.get::<_, i64>("installation_id")? as u64,
-        keys_before: r.get("keys_before")?,
-        access_key_id: r.get("access_key_id")?,
-        secret_name: r.get("secret_name")?,
-        secret_arn: r.get("secret_arn")?,
-        expires_at: r.get("expires_at")?,
-        outcome: r.get("outcome")?,
-        updated_at_ms: r.get("updated_at")?,
-    })
+/// An intent as stored, before its state is checked.
+struct IntentRow {
+    intent: Intent,
+    state: String,
 }
 
-impl Store for SqliteStore {
-    fn insert_deliveries(&mut self, batch: &[NewDelivery]) -> Result<Vec<Inserted>, LedgerError> {
-        let tx = self.conn.transaction()?;
-        let mut out = Vec::with_capacity(batch.len());
-        {
-            let mut seen = tx.prepare_cached("SELECT state FROM deliveries WHERE guid = ?1")?;
-            // GitHub's "Redeliver" sends a failed delivery's GUID again: run it again.
-            let mut requeue = tx.prepare_cached(
-                "UPDATE deliveries SET state = 'queued', attempts = 0, next_attempt_at = ?2, \
-                 last_error = NULL WHERE guid = ?1",
-            )?;
-            let mut queued = tx.prepare_cached(
-                "SELECT guid FROM deliveries WHERE repository = ?1 AND pr_number = ?2 \
-                 AND state = 'queued' AND kind = ?3 LIMIT 1",
-            )?;
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO deliveries (guid, event, action, repository, installation_id, \
-                 pr_number, kind, received_at, next_attempt_at, state, coalesced_into) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10)",
-            )?;
-            for d in batch {
-                let state: Option<String> =
-                    seen.query_row(params![d.guid], |r| r.get(0)).optional()?;
-                match state.as_deref() {
-                    Some("failed") => {
-                        requeue.execute(params![d.guid, d.received_at_ms])?;
-                        out.push(Inserted::Queued);
-                    }
-                    Some(_) => out.push(Inserted::Duplicate),
-                    None => {
-                        // A delivery that finds one of the same kind queued (not started) for
-                        // the same pull request is stored, durable and deduplicated, as
-                        // `coalesced`: the queued one reads the pull request afresh when it
-                        // runs, which covers this one. If that one fails for good, so does
-                        // this one, and a Redeliver of it runs it again.
-                        let target: Option<String> = queued
-                            .query_row(params![d.repository, d.pr_number as i64, d.kind()], |r| {
-                                r.get(0)
-                            })
-                            .optional()?;
-                        let state = if target.is_some() {
-                            "coalesced"
-                        } else {
-                            "queued"
-                        };
-                        insert.execute(params![
-                            d.guid,
-                            d.event,
-                            d.action,
-                            d.repository,
-                            d.installation_id as i64,
-                            d.pr_number as i64,
-                            d.kind(),
-                            d.received_at_ms,
-                            state,
-                            target,
-                        ])?;
-                        out.push(if target.is_some() {
-                            Inserted::Coalesced
-                        } else {
-                            Inserted::Queued
-                        });
-                    }
-                }
-            }
-        }
-        tx.commit()?;
-        Ok(out)
+impl IntentRow {
+    fn into_intent(self) -> Result<Intent, LedgerError> {
+        Ok(Intent {
+            state: IntentState::parse(&self.state)?,
+            ..self.intent
+        })
     }
+}
 
-    fn requeue_running(&mut self) -> Result<usize, LedgerError> {
-        Ok(self.conn.execute(
-            "UPDATE deliveries SET state = 'queued' WHERE state = 'running'",
-            [],
-        )?)
-    }
+fn split_list(s: &str) -> Vec<String> {
+    s.split(',')
+        .filter(|p| !p.is_empty())
+        .map(str::to_string)
+        .collect()
+}
 
-    fn requeue_orphans(&mut self, keep: &[String]) -> Result<usize, LedgerError> {
-        let marks = vec!["?"; keep.len()].join(", ");
-        let sql = format!(
-            "UPDATE deliveries SET state = 'queued' WHERE state = 'running' AND guid NOT IN ({marks})"
-        );
-        Ok(self
-            .conn
-            .execute(&sql, rusqlite::params_from_iter(keep.iter()))?)
-    }
-
-    fn claim_due(&mut self, now: i64, limit: usize) -> Result<Vec<Job>, LedgerError> {
-        let mut stmt = self.conn.prepare_cached(
-            // One delivery per pull request at a time, the oldest due first: two deliveries
-            // of one merge must never issue side by side.
-            "UPDATE deliveries SET state = 'running', attempts = attempts + 1 \
-             WHERE guid IN ( \
-               SELECT d.guid FROM deliveries d \
-               WHERE d.state = 'queued' AND d.next_attempt_at <= ?1 \
-                 AND NOT EXISTS (SELECT 1 FROM deliveries r WHERE r.state = 'running' \
-                                 AND r.repository = d.repository AND r.pr_number = d.pr_number) \
-                 AND d.guid = (SELECT f.guid FROM deliveries f WHERE f.state = 'queued' \
-                               AND f.next_attempt_at <= ?1 AND f.repository = d.repository \
-                               AND f.pr_number = d.pr_number \
-                               ORDER BY f.next_attempt_at, f.received_at, f.guid LIMIT 1) \
-               ORDER BY d.next_attempt_at LIMIT ?2) \
-             RETURNING guid, event, action, repository, installation_id, pr_number, attempts",
-        )?;
-        let jobs = stmt
-            .query_map(params![now, limit as i64], |r| {
-                Ok(Job {
-                    guid: r.get(0)?,
-                    event: r.get(1)?,
-                    action: r.get(2)?,
-                    repository: r.get(3)?,
-                    installation_id: r.get::<_, i64>(4)? as u64,
-                    pr_number: r.get::<_, i64>(5)? as u64,
-                    attempts: r.get::<_, i64>(6)? as u32,
-                })
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(jobs)
-    }
-
-    fn finish(&mut self, guid: &str, finish: &Finish, now: i64) -> Result<(), LedgerError> {
-        match finish {
-            Finish::Done => self.conn.execute(
-                "UPDATE deliveries SET state = 'done', finished_at = ?2, last_error = NULL WHERE guid = ?1",
-                params![guid, now],
-            )?,
-            Finish::Retry { at_ms, error } => self.conn.execute(
-                "UPDATE deliveries SET state = 'queued', next_attempt_at = ?2, last_error = ?3 WHERE guid = ?1",
-                params![guid, at_ms, error],
-            )?,
-            Finish::Failed { error } => self.conn.execute(
-                "UPDATE deliveries SET state = 'failed', finished_at = ?2, last_error = ?3 \
-                 WHERE guid = ?1 OR (coalesced_into = ?1 AND state = 'coalesced')",
-                params![guid, now, error],
-            )?,
-        };
-        Ok(())
-    }
-
-    fn next_due_ms(&mut self) -> Result<Option<i64>, LedgerError> {
-        Ok(self.conn.query_row(
-            // Only deliveries that could be claimed: one whose pull request is running waits
-            // for that to finish (which wakes the worker), not for its own time.
-            "SELECT MIN(d.next_attempt_at) FROM deliveries d WHERE d.state = 'queued' \
-             AND NOT EXISTS (SELECT 1 FROM deliveries r WHERE r.state = 'running' \
-                             AND r.repository = d.repository AND r.pr_number = d.pr_number)",
-            [],
-            |r| r.get(0),
-        )?)
-    }
-
-    fn stats(&mut self) -> Result<Stats, LedgerError> {
-        let mut stats = Stats::default();
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT state, COUNT(*) FROM deliveries GROUP BY state")?;
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
-        for row in rows {
-            let (state, n) = row?;
-            let n = n as u64;
-            match state.as_str() {
-                "queued" => stats.queued = n,
-                "running" => stats.running = n,
-                "done" | "coalesced" => stats.done += n,
-                _ => stats.failed += n,
-            }
-        }
-        Ok(stats)
-    }
-
-    fn delivery_state(
-        &mut self,
-        guid: &str,
-    ) -> Result<Option<(String, u32, Option<String>)>, LedgerError> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT state, attempts, last_error FROM deliveries WHERE guid = ?1",
-                params![guid],
-                |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u32, r.get(2)?)),
-            )
-            .optional()?)
-    }
-
-    fn claim_intent(&mut self, i: &Intent) -> Result<Option<Intent>, LedgerError> {
-        let now = now_ms();
-        let n = self.conn.execute(
-            "INSERT INTO intents (repository, pr_number, path, state, iam_user, requester, approvers, \
-             installation_id, created_at, updated_at) VALUES (?1, ?2, ?3, 'pending', ?4, ?5, ?6, ?7, ?8, ?8) \
-             ON CONFLICT DO NOTHING",
-            params![
-                i.repository.to_lowercase(),
-                i.pr_number as i64,
-                i.path,
-                i.iam_user,
-                i.requester,
-                i.approvers,
-                i.installation_id as i64,
-                now
-            ],
-        )?;
-        if n == 1 {
-            return Ok(None);
-        }
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT * FROM intents WHERE repository = ?1 AND pr_number = ?2 AND path = ?3",
-                params![i.repository.to_lowercase(), i.pr_number as i64, i.path],
-                intent_from_row,
-            )
-            .optional()?)
-    }
-
-    fn save_intent(&mut self, i: &Intent) -> Result<(), LedgerError> {
-        self.conn.execute(
-            "UPDATE intents SET state = ?4, iam_user = ?5, requester = ?6, approvers = ?7, \
-             access_key_id = ?8, secret_name = ?9, secret_arn = ?10, expires_at = ?11, outcome = ?12, \
-             updated_at = ?13, keys_before = ?14 WHERE repository = ?1 AND pr_number = ?2 AND path = ?3",
-            params![
-                i.repository.to_lowercase(),
-                i.pr_number as i64,
-                i.path,
-                i.state().as_str(),
-                i.iam_user,
-                i.requester,
-                i.approvers,
-                i.access_key_id,
-                i.secret_name,
-                i.secret_arn,
-                i.expires_at,
-                i.outcome,
-                now_ms(),
-                i.keys_before
-            ],
-        )?;
-        Ok(())
-    }
-
-    fn intents(&mut self, filter: IntentFilter) -> Result<Vec<Intent>, LedgerError> {
-        let (sql, args): (&str, Vec<rusqlite::types::Value>) = match filter {
-            IntentFilter::Pr {
-                repository,
-                pr_number,
-            } => (
-                "SELECT * FROM intents WHERE repository = ?1 AND pr_number = ?2 ORDER BY path",
-                vec![repository.to_lowercase().into(), (pr_number as i64).into()],
-            ),
-            IntentFilter::Unfinished => (
-                "SELECT * FROM intents WHERE state IN ('pending', 'creating', 'stored') ORDER BY created_at",
-                vec![],
-            ),
-        };
-        let mut stmt = self.conn.prepare_cached(sql)?;
-        let rows = stmt.query_map(rusqlite::params_from_iter(args), intent_from_row)?;
-        Ok(rows.collect::<Result<Vec<_>, _>>()?)
-    }
-
-    fn get_note(&mut self, key: &str) -> Result<Option<String>, LedgerError> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT value FROM notes WHERE key = ?1",
-                params![key],
-                |r| r.get(0),
-            )
-            .optional()?)
-    }
-
-    fn set_note(&mut self, key: &str, value: &str) -> Result<(), LedgerError> {
-        self.conn.execute(
-            "INSERT INTO notes (key, value) VALUES (?1, ?2) \
-             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            params![key, value],
-        )?;
-        Ok(())
-    }
+fn intent_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<IntentRow> {
+    Ok(IntentRow {
+        state: r.get("state")?,
+        intent: Intent {
+            repository: RepoName::new(r.get::<_, String>("repository")?),
+            pr: PrNumber(r.get::<_, i64>("pr_number")? as u64),
+            path: r.get("path")?,
+            state: IntentState::Pending,
+            iam_user: r.get("iam_user")?,
+            requester: r.get("requester")?,
+            approvers: split_list(&r.get::<_, String>("approvers")?),
+            installation: InstallationId(r.get::<_, i64>("installation_id")? as u64),
+            keys_before: r
+                .get::<_, Option<String>>("keys_before")?
+                .map(|k| split_list(&k)),
+            access_key_id: r.get("access_key_id")?,
+            secret_name: r.get("secret_name")?,
+            secret_arn: r.get("secret_arn")?,
+            expires_at: r.get("expires_at")?,
+            outcome: r.get("outcome")?,
+            updated_at_ms: r.get("updated_at")?,
+        },
+    })
 }

@@ -4,7 +4,9 @@
 use super::render;
 use super::{StepError, Workflow};
 use crate::github::client::{Annotation, CheckOutput, RepoClient};
-use crate::ledger::Job;
+use crate::ids::CommitSha;
+use crate::ledger::{Job, NoteKey, Store};
+use crate::work::NoticeEvent;
 
 pub const CHECK_NAME: &str = "keygate";
 
@@ -13,12 +15,13 @@ pub(super) async fn on_activity(
     gh: &RepoClient,
     job: &Job,
 ) -> Result<(), StepError> {
-    let pr = gh.pull(job.pr_number).await?;
-    if pr.state != "open" || !pr.base_ref.eq_ignore_ascii_case(&wf.settings.branch) {
+    let pr = gh.pull(job.event.pr.get()).await?;
+    // Branch names are exact, as git refs are (DESIGN §2.1).
+    if pr.state != "open" || pr.base_ref != wf.settings.branch.as_str() {
         return Ok(());
     }
     // Before merge, owners come from the base branch's current head.
-    let base_head = gh.branch_head(&wf.settings.branch).await?;
+    let base_head = gh.branch_head(wf.settings.branch.as_str()).await?;
     let head = pr.head_sha.clone();
     let facts = wf.gather(gh, pr, &base_head, &head).await?;
     let a = &facts.assessment;
@@ -67,7 +70,7 @@ pub(super) async fn on_activity(
             if !f.problems.is_empty() && !f.waiting_for_approval {
                 continue;
             }
-            let key = wf.notice_key("requested", pr.number, &f.path);
+            let key = wf.notice_key(NoticeEvent::Requested, pr.number, &f.path, None);
             let notice = render::requested_notice(
                 &f.path,
                 &r.iam_user,
@@ -91,11 +94,11 @@ async fn put_check(
     conclusion: Option<&str>,
     output: &CheckOutput,
 ) -> Result<(), StepError> {
-    let note = format!("check:{}:{head}", wf.settings.repository.to_lowercase());
-    let known = {
-        let k = note.clone();
-        wf.ledger.run(move |s| s.get_note(&k)).await?
+    let note = NoteKey::CheckRun {
+        repository: wf.settings.repository.clone(),
+        head: CommitSha::new(head),
     };
+    let known = wf.ledger.note(note.clone()).await?;
     let previous: Option<(u64, String)> = match known {
         Some(v) => v
             .split_once(' ')
@@ -124,6 +127,6 @@ async fn put_check(
         }
     };
     let value = format!("{id} {state}");
-    wf.ledger.run(move |s| s.set_note(&note, &value)).await?;
+    wf.ledger.set_note(note, value).await?;
     Ok(())
 }

@@ -9,16 +9,19 @@ use time::macros::format_description;
 use tracing::instrument;
 
 use super::render::{self, Outcome, PrRef, Report};
-use super::{StepError, Workflow, short};
+use super::{StepError, Workflow};
 use crate::github::client::{PullInfo, RepoClient};
-use crate::ledger::{Intent, IntentFilter, IntentState, Job};
+use crate::ids::{CommitSha, PrNumber};
+use crate::ledger::{Claim, Intent, IntentKey, IntentState, Job, Store, now_ms};
 use crate::policy::changes::Changes;
 use crate::request::{Request, SecretNameInputs, render_secret_name};
+use crate::work::NoticeEvent;
 use crate::worker::JobError;
 
 pub(super) async fn on_closed(wf: &Workflow, gh: &RepoClient, job: &Job) -> Result<(), JobError> {
-    let pr = gh.pull(job.pr_number).await.map_err(StepError::from)?;
-    if !pr.base_ref.eq_ignore_ascii_case(&wf.settings.branch) {
+    let pr = gh.pull(job.event.pr.get()).await.map_err(StepError::from)?;
+    // Branch names are exact, as git refs are (DESIGN §2.1).
+    if pr.base_ref != wf.settings.branch.as_str() {
         tracing::info!(base = %pr.base_ref, "the pull request is not into the configured branch; ignored");
         return Ok(());
     }
@@ -28,7 +31,9 @@ pub(super) async fn on_closed(wf: &Workflow, gh: &RepoClient, job: &Job) -> Resu
     let (number, url, requester) = (pr.number, pr.html_url.clone(), pr.author.login.clone());
     match merged(wf, gh, pr, job).await {
         Ok(()) => Ok(()),
-        Err(e) if e.is_transient() && job.attempts < wf.settings.max_attempts => Err(e.into()),
+        Err(e) if e.is_transient() && wf.settings.retry.allows_another(job, now_ms()) => {
+            Err(e.into())
+        }
         Err(e) => {
             // Fail closed, and say so: nothing was issued for what did not finish.
             let why = format!(
@@ -43,13 +48,13 @@ pub(super) async fn on_closed(wf: &Workflow, gh: &RepoClient, job: &Job) -> Resu
                 .put_comment(gh, number, &render::comment(std::slice::from_ref(&report)))
                 .await;
             let pr_ref = PrRef {
-                repository: &wf.settings.repository,
+                repository: wf.settings.repository.as_str(),
                 number,
                 url: &url,
                 requester: &requester,
                 approvers: &[],
             };
-            let key = wf.notice_key("failed", number, &report.path);
+            let key = wf.notice_key(NoticeEvent::Failed, number, &report.path, None);
             if let Err(publish) = wf
                 .publish_once(key, &render::notice(&report, &pr_ref))
                 .await
@@ -89,24 +94,17 @@ async fn merged(wf: &Workflow, gh: &RepoClient, pr: PullInfo, job: &Job) -> Resu
     let mut reports = Vec::new();
     // An earlier attempt that got as far as creating a key had verified the approval: finish
     // it rather than judge again (a team change since then must not strand a stored key).
-    let started = {
-        let (repository, number) = (wf.settings.repository.to_lowercase(), pr.number);
-        wf.ledger
-            .run(move |s| {
-                s.intents(IntentFilter::Pr {
-                    repository,
-                    pr_number: number,
-                })
-            })
-            .await?
-            .iter()
-            .any(|i| {
-                matches!(
-                    i.state(),
-                    IntentState::Creating | IntentState::Stored | IntentState::Issued
-                )
-            })
-    };
+    let started = wf
+        .ledger
+        .intents_of_pr(wf.settings.repository.clone(), PrNumber(pr.number))
+        .await?
+        .iter()
+        .any(|i| {
+            matches!(
+                i.state,
+                IntentState::Creating | IntentState::Stored | IntentState::Issued
+            )
+        });
     if facts.assessment.issuable() || started {
         for (path, parsed) in &facts.requests {
             let Ok(request) = parsed else { continue };
@@ -129,30 +127,20 @@ async fn merged(wf: &Workflow, gh: &RepoClient, pr: PullInfo, job: &Job) -> Resu
     wf.put_comment(gh, pr.number, &render::comment(&reports))
         .await?;
     for r in &reports {
-        let key = wf.notice_key(r.outcome.event(), pr.number, &r.path);
+        let key = wf.notice_key(r.outcome.event(), pr.number, &r.path, None);
         wf.publish_once(key, &render::notice(r, &pr_ref)).await?;
     }
     // Announced: the issuance is complete.
-    for r in &reports {
-        if let Outcome::Issued { .. } = r.outcome {
-            let key = (
-                wf.settings.repository.to_lowercase(),
-                pr.number,
-                r.path.clone(),
-            );
-            wf.ledger
-                .run(move |s| {
-                    let intents = s.intents(IntentFilter::Pr {
-                        repository: key.0.clone(),
-                        pr_number: key.1,
-                    })?;
-                    if let Some(mut i) = intents.into_iter().find(|i| i.path == key.2) {
-                        i.state = Some(IntentState::Issued);
-                        s.save_intent(&i)?;
-                    }
-                    Ok(())
-                })
-                .await?;
+    let intents = wf
+        .ledger
+        .intents_of_pr(wf.settings.repository.clone(), PrNumber(pr.number))
+        .await?;
+    for mut intent in intents {
+        let announced = reports
+            .iter()
+            .any(|r| r.path == intent.path && matches!(r.outcome, Outcome::Issued { .. }));
+        if announced && intent.state == IntentState::Stored {
+            advance(wf, &mut intent, IntentState::Issued).await?;
         }
     }
     Ok(())
@@ -217,16 +205,29 @@ fn base_intent(
     approvers: &[String],
     job: &Job,
 ) -> Intent {
-    Intent {
-        repository: wf.settings.repository.to_lowercase(),
-        pr_number: pr.number,
+    let key = IntentKey {
+        repository: wf.settings.repository.clone(),
+        pr: PrNumber(pr.number),
         path: path.to_string(),
+    };
+    Intent {
         iam_user: iam_user.to_string(),
         requester: pr.author.login.clone(),
-        approvers: approvers.join(","),
-        installation_id: job.installation_id,
-        ..Intent::default()
+        approvers: approvers.to_vec(),
+        ..Intent::new(key, job.event.installation)
     }
+}
+
+/// Moves `intent` to `to`, only from the state it was read in: a second worker that read
+/// it earlier cannot overwrite this one's step (DESIGN §8).
+async fn advance(wf: &Workflow, intent: &mut Intent, to: IntentState) -> Result<(), StepError> {
+    let from = intent.state;
+    intent.state = to;
+    if let Err(e) = wf.ledger.advance_intent(intent.clone(), from).await {
+        intent.state = from;
+        return Err(e.into());
+    }
+    Ok(())
 }
 
 async fn record_refusal(
@@ -243,15 +244,12 @@ async fn record_refusal(
         &[],
         job,
     );
-    let claim = intent.clone();
-    let existing = wf.ledger.run(move |s| s.claim_intent(&claim)).await?;
-    if existing.is_some_and(|e| e.state() != IntentState::Pending) {
+    intent = wf.ledger.claim_intent(intent).await?.into_intent();
+    if intent.state != IntentState::Pending {
         return Ok(());
     }
-    intent.state = Some(IntentState::NotIssued);
     intent.outcome = Some(format!("refused: {}", outcome_text(&r.outcome)));
-    wf.ledger.run(move |s| s.save_intent(&intent)).await?;
-    Ok(())
+    advance(wf, &mut intent, IntentState::NotIssued).await
 }
 
 fn outcome_text(o: &Outcome) -> String {
@@ -276,20 +274,15 @@ async fn issue_one(
     let mut last_timestamp = wf.user_locks.lock(user).await;
     // 1. The intent first: no key without its record.
     let claim = base_intent(wf, pr, &request.path, user, approvers, job);
-    let c = claim.clone();
-    let mut intent = match wf.ledger.run(move |s| s.claim_intent(&c)).await? {
-        None => Intent {
-            state: Some(IntentState::Pending),
-            ..claim
-        },
-        Some(existing) => existing,
+    let mut intent = match wf.ledger.claim_intent(claim).await? {
+        Claim::New(i) | Claim::Existing(i) => i,
     };
-    match intent.state() {
+    match intent.state {
         IntentState::Stored | IntentState::Issued => {
             tracing::info!("already issued; nothing new is created");
             return Ok(issued_outcome(&intent, request));
         }
-        IntentState::NotIssued | IntentState::Retired => {
+        IntentState::NotIssued => {
             return Ok(Outcome::Failed {
                 why: intent
                     .outcome
@@ -299,7 +292,7 @@ async fn issue_one(
         }
         IntentState::Creating => {
             rollback(wf, &mut intent).await?;
-            if intent.state() == IntentState::Stored {
+            if intent.state == IntentState::Stored {
                 return Ok(issued_outcome(&intent, request));
             }
         }
@@ -353,9 +346,8 @@ async fn issue_one(
     let expires = now + time::Duration::days(i64::from(request.expires_in_days));
     intent.secret_name = Some(name.clone());
     intent.expires_at = expires.format(&Rfc3339).ok();
-    intent.keys_before = Some(keys.join(","));
-    intent.state = Some(IntentState::Creating);
-    save(wf, &intent).await?;
+    intent.keys_before = Some(keys);
+    advance(wf, &mut intent, IntentState::Creating).await?;
 
     let key = match aws.create_access_key(user).await {
         Ok(k) => k,
@@ -381,7 +373,7 @@ async fn issue_one(
     let tags = BTreeMap::from([
         (
             "keygate:repository".to_string(),
-            wf.settings.repository.clone(),
+            wf.settings.repository.to_string(),
         ),
         ("keygate:pr".to_string(), pr.number.to_string()),
         ("keygate:request".to_string(), request.path.clone()),
@@ -407,8 +399,7 @@ async fn issue_one(
             drop(key);
             intent.secret_arn = Some(stored.arn);
             intent.secret_name = Some(stored.name);
-            intent.state = Some(IntentState::Stored);
-            save(wf, &intent).await?;
+            advance(wf, &mut intent, IntentState::Stored).await?;
             tracing::info!(secret = %name, "secret stored");
             Ok(issued_outcome(&intent, request))
         }
@@ -416,10 +407,10 @@ async fn issue_one(
             drop(key);
             tracing::warn!(error = %e, "storing the secret failed; deleting the new key");
             rollback(wf, &mut intent).await?;
-            if intent.state() == IntentState::Stored {
+            if intent.state == IntentState::Stored {
                 return Ok(issued_outcome(&intent, request));
             }
-            if e.is_transient() && job.attempts < wf.settings.max_attempts {
+            if e.is_transient() && wf.settings.retry.allows_another(job, now_ms()) {
                 return Err(e.into());
             }
             not_issued(
@@ -454,16 +445,15 @@ fn issued_outcome(i: &Intent, r: &Request) -> Outcome {
     }
 }
 
+/// Writes a step's fields without changing the intent's state.
 async fn save(wf: &Workflow, i: &Intent) -> Result<(), StepError> {
-    let i = i.clone();
-    wf.ledger.run(move |s| s.save_intent(&i)).await?;
+    wf.ledger.advance_intent(i.clone(), i.state).await?;
     Ok(())
 }
 
 async fn not_issued(wf: &Workflow, mut intent: Intent, why: String) -> Result<Outcome, StepError> {
-    intent.state = Some(IntentState::NotIssued);
     intent.outcome = Some(why.clone());
-    save(wf, &intent).await?;
+    advance(wf, &mut intent, IntentState::NotIssued).await?;
     tracing::warn!(why = %why, "not issued");
     Ok(Outcome::Failed { why })
 }
@@ -478,9 +468,7 @@ async fn rollback(wf: &Workflow, intent: &mut Intent) -> Result<(), StepError> {
         && let Some(stored) = aws.find_own_secret(&name, &intent.key().token()).await?
     {
         intent.secret_arn = Some(stored.arn);
-        intent.state = Some(IntentState::Stored);
-        save(wf, intent).await?;
-        return Ok(());
+        return advance(wf, intent, IntentState::Stored).await;
     }
     match intent.access_key_id.take() {
         Some(id) => {
@@ -490,14 +478,7 @@ async fn rollback(wf: &Workflow, intent: &mut Intent) -> Result<(), StepError> {
         None => {
             // The crash came between CreateAccessKey and writing down its ID: any key that
             // was not there before is this intent's.
-            let before: Vec<String> = intent
-                .keys_before
-                .as_deref()
-                .unwrap_or("")
-                .split(',')
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-                .collect();
+            let before = intent.keys_before.clone().unwrap_or_default();
             match aws.list_access_keys(&user).await {
                 Ok(now) => {
                     for id in now.iter().filter(|k| !before.contains(k)) {
@@ -510,21 +491,17 @@ async fn rollback(wf: &Workflow, intent: &mut Intent) -> Result<(), StepError> {
             }
         }
     }
-    intent.state = Some(IntentState::Pending);
-    save(wf, intent).await
+    advance(wf, intent, IntentState::Pending).await
 }
 
 /// At start: roll back every issuance a crash interrupted, before any delivery runs again.
 pub async fn recover_intents(wf: &Workflow) -> Result<usize, StepError> {
-    let unfinished = wf
-        .ledger
-        .run(|s| s.intents(IntentFilter::Unfinished))
-        .await?;
+    let unfinished = wf.ledger.unfinished_intents().await?;
     let mut n = 0;
     for mut intent in unfinished {
-        if intent.state() == IntentState::Creating {
+        if intent.state == IntentState::Creating {
             let _one_at_a_time = wf.user_locks.lock(&intent.iam_user).await;
-            tracing::warn!(request = %intent.path, pr = intent.pr_number, "rolling back an interrupted issuance");
+            tracing::warn!(request = %intent.path, pr = %intent.pr, "rolling back an interrupted issuance");
             rollback(wf, &mut intent).await?;
             n += 1;
         }
@@ -551,14 +528,9 @@ async fn rejected(wf: &Workflow, gh: &RepoClient, pr: &PullInfo) -> Result<(), S
         .collect();
     wf.put_comment(gh, pr.number, &render::comment(&reports))
         .await?;
+    let head = CommitSha::new(pr.head_sha.clone());
     for r in &reports {
-        let key = format!(
-            "rejected:{}#{}:{}@{}",
-            wf.settings.repository.to_lowercase(),
-            pr.number,
-            r.path,
-            short(&pr.head_sha)
-        );
+        let key = wf.notice_key(NoticeEvent::Rejected, pr.number, &r.path, Some(&head));
         wf.publish_once(key, &render::notice(r, &pr_ref)).await?;
     }
     Ok(())

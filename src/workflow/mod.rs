@@ -9,7 +9,8 @@ use std::sync::Arc;
 
 use crate::aws::{Aws, AwsError};
 use crate::github::client::{GitHubApp, GitHubError, PullInfo, RepoClient};
-use crate::ledger::{Job, Ledger, LedgerError};
+use crate::ids::{BranchName, CommitSha, PrNumber, RepoName};
+use crate::ledger::{Job, Ledger, LedgerError, NoteKey, Store};
 use crate::policy::approval::Pusher;
 use crate::policy::approval::{ApprovalRules, Memberships, PullFacts, membership_queries};
 use crate::policy::changes::Changes;
@@ -19,20 +20,22 @@ use crate::request::{Diagnostic, PathKind, Request, RequestRules, classify, pars
 
 /// GitHub's pull-request commits list stops at 250.
 const MAX_LISTED_COMMITS: usize = 250;
-use crate::worker::{Handler, JobError};
+use crate::work::{NoticeEvent, Work};
+use crate::worker::{Handler, JobError, RetryPolicy};
 
 pub use issue::recover_intents;
 
 /// What the workflow needs from the configuration.
 #[derive(Debug, Clone)]
 pub struct WorkflowSettings {
-    pub repository: String,
-    pub branch: String,
+    pub repository: RepoName,
+    pub branch: BranchName,
     pub rules: RequestRules,
     pub approval: ApprovalRules,
     pub sns_topic_arn: String,
     pub kms_key_id: Option<String>,
-    pub max_attempts: u32,
+    /// The worker's retry policy: the workflow announces a failure only on the last attempt.
+    pub retry: RetryPolicy,
 }
 
 pub struct Workflow {
@@ -113,11 +116,14 @@ impl Workflow {
     pub async fn handle(&self, job: Job) -> Result<(), JobError> {
         let gh = self
             .github
-            .repo(job.installation_id, &self.settings.repository)
+            .repo(
+                job.event.installation.get(),
+                self.settings.repository.as_str(),
+            )
             .map_err(StepError::from)?;
-        match (job.event.as_str(), job.action.as_str()) {
-            ("pull_request", "closed") => issue::on_closed(self, &gh, &job).await,
-            _ => check::on_activity(self, &gh, &job)
+        match job.event.activity.work() {
+            Work::Settle => issue::on_closed(self, &gh, &job).await,
+            Work::Refresh => check::on_activity(self, &gh, &job)
                 .await
                 .map_err(JobError::from),
         }
@@ -281,11 +287,11 @@ impl Workflow {
         pr: u64,
         body: &str,
     ) -> Result<(), StepError> {
-        let note = format!("comment:{}#{pr}", self.settings.repository.to_lowercase());
-        let known = {
-            let key = note.clone();
-            self.ledger.run(move |s| s.get_note(&key)).await?
+        let note = NoteKey::Comment {
+            repository: self.settings.repository.clone(),
+            pr: PrNumber(pr),
         };
+        let known = self.ledger.note(note.clone()).await?;
         let id = match known.and_then(|v| v.parse::<u64>().ok()) {
             Some(id) => Some(id),
             None => gh
@@ -299,9 +305,7 @@ impl Workflow {
             Some(id) => gh.update_comment(id, body).await?,
             None => {
                 let id = gh.create_comment(pr, body).await?;
-                self.ledger
-                    .run(move |s| s.set_note(&note, &id.to_string()))
-                    .await?;
+                self.ledger.set_note(note, id.to_string()).await?;
             }
         }
         Ok(())
@@ -314,7 +318,7 @@ impl Workflow {
         approvers: &'a [String],
     ) -> render::PrRef<'a> {
         render::PrRef {
-            repository: &self.settings.repository,
+            repository: self.settings.repository.as_str(),
             number: pr.number,
             url: &pr.html_url,
             requester: &pr.author.login,
@@ -322,25 +326,31 @@ impl Workflow {
         }
     }
 
-    /// The key under which a notice about `path` of pull request `pr` is sent only once.
-    pub(crate) fn notice_key(&self, event: &str, pr: u64, path: &str) -> String {
-        format!(
-            "{event}:{}#{pr}:{path}",
-            self.settings.repository.to_lowercase()
-        )
+    /// The key under which a notice about `path` of pull request `pr` is sent only once;
+    /// `revision` when the same event may rightly be sent again for a later state.
+    pub(crate) fn notice_key(
+        &self,
+        event: NoticeEvent,
+        pr: u64,
+        path: &str,
+        revision: Option<&CommitSha>,
+    ) -> NoteKey {
+        NoteKey::Notice {
+            event,
+            repository: self.settings.repository.clone(),
+            pr: PrNumber(pr),
+            path: path.to_string(),
+            revision: revision.map(|r| r.short().to_string()),
+        }
     }
 
     /// Publishes `notice` once for `key`: a redelivery does not repeat it.
     pub(crate) async fn publish_once(
         &self,
-        key: String,
+        note: NoteKey,
         notice: &crate::aws::Notice,
     ) -> Result<(), StepError> {
-        let note = format!("sns:{key}");
-        let seen = {
-            let k = note.clone();
-            self.ledger.run(move |s| s.get_note(&k)).await?
-        };
+        let seen = self.ledger.note(note.clone()).await?;
         if seen.is_some() {
             return Ok(());
         }
@@ -349,7 +359,7 @@ impl Workflow {
             .publish(&self.settings.sns_topic_arn, notice)
             .await?;
         tracing::info!(sns_message = %id, event = %notice.attributes.get("event").map(String::as_str).unwrap_or(""), "notice published");
-        self.ledger.run(move |s| s.set_note(&note, &id)).await?;
+        self.ledger.set_note(note, id).await?;
         Ok(())
     }
 }

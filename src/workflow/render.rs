@@ -9,6 +9,7 @@ use crate::policy::Assessment;
 use crate::policy::approval::Verdict;
 use crate::policy::changes::Changes;
 use crate::request::{Diagnostic, Request};
+use crate::work::NoticeEvent;
 
 /// Marks keygate's own comment so it is edited, not duplicated.
 pub const COMMENT_MARKER: &str = "<!-- keygate:result -->";
@@ -33,12 +34,12 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    pub fn event(&self) -> &'static str {
+    pub fn event(&self) -> NoticeEvent {
         match self {
-            Outcome::Issued { .. } => "issued",
-            Outcome::Failed { .. } => "failed",
-            Outcome::Refused { .. } => "refused",
-            Outcome::Rejected => "rejected",
+            Outcome::Issued { .. } => NoticeEvent::Issued,
+            Outcome::Failed { .. } => NoticeEvent::Failed,
+            Outcome::Refused { .. } => NoticeEvent::Refused,
+            Outcome::Rejected => NoticeEvent::Rejected,
         }
     }
 }
@@ -133,9 +134,13 @@ fn subject(text: &str) -> String {
     }
 }
 
-fn attributes(event: &str, iam_user: &str, pr: &PrRef<'_>) -> BTreeMap<&'static str, String> {
+fn attributes(
+    event: NoticeEvent,
+    iam_user: &str,
+    pr: &PrRef<'_>,
+) -> BTreeMap<&'static str, String> {
     let mut a = BTreeMap::new();
-    a.insert("event", event.to_string());
+    a.insert("event", event.as_str().to_string());
     a.insert(
         "iam_user",
         if iam_user.is_empty() {
@@ -237,7 +242,7 @@ pub fn requested_notice(
     Notice {
         subject: subject(&format!("{title} ({}#{})", pr.repository, pr.number)),
         message: m,
-        attributes: attributes("requested", iam_user, pr),
+        attributes: attributes(NoticeEvent::Requested, iam_user, pr),
     }
 }
 

@@ -358,7 +358,7 @@ impl TestApp {
         self.url = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = oneshot::channel::<()>();
         self.stop = Some(tx);
-        self.task = Some(tokio::spawn(keygate::server::run_with(
+        self.task = Some(tokio::spawn(keygate::startup::run_with(
             settings,
             aws,
             listener,

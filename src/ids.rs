@@ -1,0 +1,191 @@
+//! Identifiers as types, made once at the edge: a pull-request number cannot be passed where
+//! an installation ID is meant, and a repository name is compared without regard to case in
+//! exactly one place (its constructor), as GitHub compares them.
+
+use std::fmt;
+
+use serde::{Serialize, Serializer};
+
+/// `owner/name`. GitHub treats repository names without regard to case, so equality,
+/// ordering and hashing use one canonical (lower-case) spelling; `Display` keeps the
+/// spelling it was given, for people.
+#[derive(Clone)]
+pub struct RepoName {
+    spelled: String,
+    key: String,
+}
+
+impl RepoName {
+    pub fn new(spelled: impl Into<String>) -> RepoName {
+        let spelled = spelled.into();
+        let key = spelled.to_ascii_lowercase();
+        RepoName { spelled, key }
+    }
+
+    /// The canonical spelling: the one stored in the ledger and hashed into tokens.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// The spelling it was given (from the configuration or GitHub).
+    pub fn as_str(&self) -> &str {
+        &self.spelled
+    }
+}
+
+impl PartialEq for RepoName {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+    }
+}
+impl Eq for RepoName {}
+impl std::hash::Hash for RepoName {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.key.hash(state)
+    }
+}
+impl PartialOrd for RepoName {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for RepoName {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.key.cmp(&other.key)
+    }
+}
+impl fmt::Display for RepoName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.spelled)
+    }
+}
+impl fmt::Debug for RepoName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RepoName({:?})", self.spelled)
+    }
+}
+impl Serialize for RepoName {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.spelled)
+    }
+}
+
+/// Declares a newtype over a string whose equality is exact.
+macro_rules! string_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn new(s: impl Into<String>) -> $name {
+                $name(s.into())
+            }
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, concat!(stringify!($name), "({:?})"), self.0)
+            }
+        }
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.0 == other
+            }
+        }
+    };
+}
+
+/// Declares a newtype over a number.
+macro_rules! number_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+        #[serde(transparent)]
+        pub struct $name(pub u64);
+
+        impl $name {
+            pub fn get(self) -> u64 {
+                self.0
+            }
+        }
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, concat!(stringify!($name), "({})"), self.0)
+            }
+        }
+    };
+}
+
+string_id!(
+    /// A branch name. Git refs are case-sensitive: `Main` is not `main` (DESIGN §2.1).
+    BranchName
+);
+string_id!(
+    /// A commit SHA as GitHub gives it (40 hex digits).
+    CommitSha
+);
+string_id!(
+    /// GitHub's `X-GitHub-Delivery` GUID: the same for a redelivery of one delivery.
+    DeliveryId
+);
+number_id!(
+    /// A pull request's number within its repository.
+    PrNumber
+);
+number_id!(
+    /// The App installation a delivery came through; its token reads the repository.
+    InstallationId
+);
+
+impl CommitSha {
+    /// The first seven characters, as GitHub shows a commit to people.
+    pub fn short(&self) -> &str {
+        &self.0[..self.0.len().min(7)]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repository_names_are_one_name_whatever_their_case() {
+        let a = RepoName::new("Acme/Access-Requests");
+        let b = RepoName::new("acme/access-requests");
+        assert_eq!(a, b);
+        assert_eq!(a.key(), "acme/access-requests");
+        assert_eq!(
+            a.to_string(),
+            "Acme/Access-Requests",
+            "people see the spelling"
+        );
+        let set: std::collections::HashSet<_> = [a, b].into_iter().collect();
+        assert_eq!(set.len(), 1);
+    }
+
+    #[test]
+    fn branch_names_are_exact() {
+        assert_ne!(BranchName::new("Main"), BranchName::new("main"));
+    }
+
+    #[test]
+    fn a_short_sha_is_seven_characters() {
+        let sha = CommitSha::new("0123456789abcdef0123456789abcdef01234567");
+        assert_eq!(sha.short(), "0123456");
+        assert_eq!(CommitSha::new("abc").short(), "abc");
+    }
+}

@@ -1,0 +1,154 @@
+//! `keygate serve` from configuration to a running service: settings → clients → ledger →
+//! workflow → worker → router, then signals and a graceful stop. No rules and no routes here.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::sync::Notify;
+
+use crate::aws::Aws;
+use crate::config::Settings;
+use crate::github::client::GitHubApp;
+use crate::github::webhook::SignatureKey;
+use crate::ids::{BranchName, RepoName};
+use crate::ledger::{Ledger, Store};
+use crate::policy::approval::ApprovalRules;
+use crate::server::{AppState, router};
+use crate::worker::{RetryPolicy, Worker, WorkerSettings};
+use crate::workflow::{Workflow, WorkflowSettings, recover_intents};
+
+/// `keygate serve`: open the ledger, roll back interrupted issuances, start the worker and
+/// the HTTP server; on SIGTERM/SIGINT stop accepting, let in-flight work finish within
+/// `server.shutdown_timeout_secs`, and exit.
+pub async fn run(settings: Settings) -> anyhow::Result<()> {
+    let shutdown = shutdown_signal()?;
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .with_context(|| format!("cannot listen on {} (server.listen)", settings.listen))?;
+    let aws = Aws::from_env().await;
+    run_with(settings, aws, listener, shutdown).await
+}
+
+/// `run` with its parts given: the AWS clients, a bound listener and the stop signal.
+pub async fn run_with(
+    settings: Settings,
+    aws: Aws,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let service = settings.service()?;
+    let repository = RepoName::new(service.repository.to_string());
+    let branch = BranchName::new(settings.github.branch.clone());
+    let ledger = open_ledger(&settings).await?;
+    let retry = RetryPolicy {
+        retry_for: Duration::from_secs(86_400),
+        max_attempts: Some(settings.server.max_attempts),
+    };
+    let github = GitHubApp::new(
+        &settings.github.api_url,
+        service.app_id,
+        service.private_key,
+    )?;
+    let workflow = Workflow {
+        github,
+        aws,
+        ledger: ledger.clone(),
+        settings: WorkflowSettings {
+            repository: repository.clone(),
+            branch: branch.clone(),
+            rules: settings.request_rules(),
+            approval: ApprovalRules {
+                min_approvals: settings.policy.min_approvals,
+            },
+            sns_topic_arn: service.sns_topic_arn.to_string(),
+            kms_key_id: settings.aws.kms_key_id.clone(),
+            retry,
+        },
+        user_locks: Default::default(),
+    };
+    match recover_intents(&workflow).await {
+        Ok(0) => {}
+        Ok(n) => tracing::warn!(
+            rolled_back = n,
+            "rolled back interrupted issuances; their deliveries will run again"
+        ),
+        // Not fatal: the delivery that owns the intent rolls it back before retrying.
+        Err(e) => tracing::error!(error = %e, "cannot roll back interrupted issuances now"),
+    }
+    let wake = Arc::new(Notify::new());
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let grace = Duration::from_secs(settings.server.shutdown_timeout_secs);
+    let worker = Worker {
+        ledger: ledger.clone(),
+        handler: workflow.into_handler(),
+        wake: wake.clone(),
+        settings: WorkerSettings {
+            concurrency: settings.server.concurrency as usize,
+            retry,
+            first_backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(settings.server.max_backoff_secs),
+            poll: Duration::from_secs(1),
+            orphan_sweep: Duration::from_secs(30),
+        },
+    };
+    let worker = tokio::spawn(worker.run(stop_rx, grace));
+
+    let state = AppState {
+        key: Arc::new(SignatureKey::new(service.webhook_secret)),
+        ledger,
+        repository,
+        branch,
+        wake,
+    };
+    let addr = listener
+        .local_addr()
+        .context("the listener has no address")?;
+    tracing::info!(listen = %addr, repository = %state.repository, branch = %state.branch, "keygate is serving");
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("the HTTP server failed")?;
+    tracing::info!("no longer accepting deliveries; finishing in-flight work");
+    let _ = stop_tx.send(true);
+    let _ = worker.await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Opens the configured ledger and puts back in the queue what a stop interrupted.
+async fn open_ledger(settings: &Settings) -> anyhow::Result<Ledger> {
+    let ledger = Ledger::open_sqlite(&settings.store.path).with_context(|| {
+        format!(
+            "cannot open the ledger at {}",
+            settings.store.path.display()
+        )
+    })?;
+    let requeued = ledger.resume_interrupted().await?;
+    if requeued > 0 {
+        tracing::warn!(
+            requeued,
+            "resuming deliveries that were in flight when keygate stopped"
+        );
+    }
+    Ok(ledger)
+}
+
+/// SIGTERM or SIGINT. The handlers are registered now, not when the future is first
+/// polled: a signal that arrives as soon as the server answers must already be caught.
+#[cfg(unix)]
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()> + Send + 'static> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    Ok(async move {
+        tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
+    })
+}
+
+#[cfg(not(unix))]
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()> + Send + 'static> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+}
