@@ -218,10 +218,16 @@ impl Workflow {
         let mut pushers: Vec<Pusher> = Vec::new();
         let mut unlinked = Vec::new();
         for c in &commits {
-            if c.author.is_none() && c.committer.is_none() {
+            // GitHub's web-flow account commits what people do in the web UI; it is not a person.
+            let people: Vec<&Pusher> = [&c.author, &c.committer]
+                .into_iter()
+                .flatten()
+                .filter(|p| p.login.as_deref() != Some("web-flow"))
+                .collect();
+            if people.is_empty() {
                 unlinked.push(format!("`{}`", short(&c.sha)));
             }
-            for p in [&c.author, &c.committer].into_iter().flatten() {
+            for p in people {
                 if !pushers.iter().any(|q| q.id == p.id) {
                     pushers.push(p.clone());
                 }
@@ -294,19 +300,29 @@ impl Workflow {
         let known = self.ledger.note(note.clone()).await?;
         let id = match known.and_then(|v| v.parse::<u64>().ok()) {
             Some(id) => Some(id),
-            None => gh
-                .comments(pr)
-                .await?
-                .into_iter()
-                .find(|c| c.author_is_bot && c.body.starts_with(render::COMMENT_MARKER))
-                .map(|c| c.id),
-        };
-        match id {
-            Some(id) => gh.update_comment(id, body).await?,
             None => {
-                let id = gh.create_comment(pr, body).await?;
-                self.ledger.set_note(note, id.to_string()).await?;
+                // Only the App's own bot account writes keygate's comment: a marker in a
+                // comment by anyone else (e.g. `github-actions[bot]`) is not ours.
+                let me = self.github.bot_login().await?;
+                gh.comments(pr)
+                    .await?
+                    .into_iter()
+                    .find(|c| c.author == me && c.body.starts_with(render::COMMENT_MARKER))
+                    .map(|c| c.id)
             }
+        };
+        let needs_new = match id {
+            Some(id) => match gh.update_comment(id, body).await {
+                Ok(()) => false,
+                // Someone deleted it: write a new one rather than lose the message.
+                Err(e) if e.is_not_found() => true,
+                Err(e) => return Err(e.into()),
+            },
+            None => true,
+        };
+        if needs_new {
+            let id = gh.create_comment(pr, body).await?;
+            self.ledger.set_note(note, id.to_string()).await?;
         }
         Ok(())
     }

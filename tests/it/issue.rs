@@ -427,7 +427,7 @@ async fn one_single_file_request_costs_a_known_number_of_calls() {
             "Publish"
         ]
     );
-    assert_eq!(github.len(), 11, "{github:#?}");
+    assert_eq!(github.len(), 12, "{github:#?}");
     assert_eq!(
         github.iter().filter(|c| c.contains("CODEOWNERS")).count(),
         1,

@@ -1,319 +1,32 @@
-//! A GitHub App client over octocrab at `github.api_url`. It returns our own small types;
-//! it makes no business decisions.
-//!
-//! Authentication (DESIGN §4): octocrab signs an RS256 JWT with jsonwebtoken (`iss` = App ID,
-//! `iat` 60 s in the past, `exp` 9 minutes ahead) and exchanges it for an installation
-//! token, which it caches until 30 s before `expires_at`. We keep one client per
-//! installation so that cache lives as long as the process.
+//! The calls keygate makes for one repository, as one installation. Each returns keygate's
+//! own small types.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
-
-use octocrab::models::{AppId, InstallationId};
 use octocrab::{Octocrab, Page};
-use secrecy::{ExposeSecret, SecretString};
-use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
 
-use crate::policy::approval::{Account, Pusher, Review, ReviewState};
+use super::wire::*;
+use super::{
+    CheckOutput, CommentInfo, DirEntry, EntryKind, GitHubError, PullCommit, PullInfo, encode_path,
+};
+use crate::policy::approval::{Pusher, Review, ReviewState};
 use crate::policy::changes::{ChangedFile, FileStatus};
 
-/// An API failure, classified for the retry decision.
-#[derive(Debug, thiserror::Error)]
-pub enum GitHubError {
-    #[error("GitHub answered {status} to {what}: {message}")]
-    Status {
-        what: String,
-        status: u16,
-        message: String,
-    },
-    #[error("GitHub could not be reached for {what}: {message}")]
-    Unreachable { what: String, message: String },
-    #[error("the GitHub App cannot be set up: {0}")]
-    Setup(String),
-}
+/// GitHub lists at most 3,000 files of one commit.
+const MAX_COMMIT_FILE_PAGES: usize = 30;
 
-impl GitHubError {
-    /// Worth another attempt later: 5xx, throttling, timeouts, connection errors.
-    pub fn is_transient(&self) -> bool {
-        match self {
-            GitHubError::Status {
-                status, message, ..
-            } => {
-                *status >= 500
-                    || *status == 429
-                    || (*status == 403 && message.to_lowercase().contains("rate limit"))
-            }
-            GitHubError::Unreachable { .. } => true,
-            GitHubError::Setup(_) => false,
+/// The path and query of a `Link` header's `rel="next"` URL: pages are followed by path
+/// through the configured base URL, because octocrab sends no credentials to a full URL.
+fn next_link(headers: &axum::http::HeaderMap) -> Option<String> {
+    let link = headers.get("link")?.to_str().ok()?;
+    link.split(',').find_map(|part| {
+        let (url, rel) = part.split_once(';')?;
+        if !rel.contains("rel=\"next\"") {
+            return None;
         }
-    }
-
-    fn from_octocrab(what: &str, e: octocrab::Error) -> GitHubError {
-        match e {
-            octocrab::Error::GitHub { source, .. } => GitHubError::Status {
-                what: what.to_string(),
-                status: source.status_code.as_u16(),
-                message: source.message.clone(),
-            },
-            other => GitHubError::Unreachable {
-                what: what.to_string(),
-                message: short_error(&other),
-            },
-        }
-    }
-
-    fn is_not_found(&self) -> bool {
-        matches!(self, GitHubError::Status { status: 404, .. })
-    }
-}
-
-fn short_error(e: &octocrab::Error) -> String {
-    // octocrab's Display of some variants appends a backtrace; keep the first line.
-    e.to_string().lines().next().unwrap_or_default().to_string()
-}
-
-/// The App: creates per-installation clients.
-#[derive(Clone)]
-pub struct GitHubApp {
-    app: Octocrab,
-    installations: Arc<Mutex<HashMap<u64, Octocrab>>>,
-}
-
-impl GitHubApp {
-    pub fn new(
-        api_url: &str,
-        app_id: u64,
-        private_key: &SecretString,
-    ) -> Result<GitHubApp, GitHubError> {
-        let key = jsonwebtoken::EncodingKey::from_rsa_pem(private_key.expose_secret().as_bytes())
-            .map_err(|e| {
-                GitHubError::Setup(format!(
-                    "the private key is not an RSA key in PEM form ({e}); use the .pem file GitHub generated for the App"
-                ))
-            })?;
-        let app = Octocrab::builder()
-            .base_uri(api_url)
-            .map_err(|e| {
-                GitHubError::Setup(format!("github.api_url `{api_url}`: {}", short_error(&e)))
-            })?
-            .app(AppId(app_id), key)
-            .set_connect_timeout(Some(Duration::from_secs(10)))
-            .set_read_timeout(Some(Duration::from_secs(30)))
-            .build()
-            .map_err(|e| GitHubError::Setup(short_error(&e)))?;
-        Ok(GitHubApp {
-            app,
-            installations: Arc::new(Mutex::new(HashMap::new())),
-        })
-    }
-
-    /// A client for one repository, acting as the installation.
-    pub fn repo(&self, installation_id: u64, repository: &str) -> Result<RepoClient, GitHubError> {
-        let mut cache = self
-            .installations
-            .lock()
-            .map_err(|_| GitHubError::Setup("installation cache poisoned".into()))?;
-        let crab = match cache.get(&installation_id) {
-            Some(c) => c.clone(),
-            None => {
-                let c = self
-                    .app
-                    .installation(InstallationId(installation_id))
-                    .map_err(|e| GitHubError::Setup(short_error(&e)))?;
-                cache.insert(installation_id, c.clone());
-                c
-            }
-        };
-        Ok(RepoClient {
-            crab,
-            repo: repository.to_string(),
-        })
-    }
-}
-
-/// A pull request as the workflow needs it.
-#[derive(Debug, Clone)]
-pub struct PullInfo {
-    pub number: u64,
-    pub title: String,
-    pub html_url: String,
-    pub author: Account,
-    pub state: String,
-    pub merged: bool,
-    pub merge_commit_sha: Option<String>,
-    pub head_sha: String,
-    pub base_ref: String,
-    pub base_sha: String,
-    /// How many commits the pull request has.
-    pub commits: u64,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CommentInfo {
-    pub id: u64,
-    pub body: String,
-    pub author_is_bot: bool,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Annotation {
-    pub path: String,
-    pub start_line: u32,
-    pub end_line: u32,
-    pub annotation_level: &'static str,
-    pub message: String,
-    pub title: String,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct CheckOutput {
-    pub title: String,
-    pub summary: String,
-    pub annotations: Vec<Annotation>,
-}
-
-// Wire shapes: only the fields read.
-#[derive(Deserialize)]
-struct WireUser {
-    id: u64,
-    login: String,
-    #[serde(rename = "type", default)]
-    kind: Option<String>,
-}
-
-impl From<WireUser> for Account {
-    fn from(u: WireUser) -> Account {
-        let is_bot = u.kind.as_deref() == Some("Bot") || u.login.ends_with("[bot]");
-        Account {
-            id: u.id,
-            login: u.login,
-            is_bot,
-        }
-    }
-}
-
-#[derive(Deserialize)]
-struct WireRef {
-    #[serde(rename = "ref")]
-    ref_: String,
-    sha: String,
-}
-
-#[derive(Deserialize)]
-struct WirePull {
-    number: u64,
-    #[serde(default)]
-    title: Option<String>,
-    html_url: String,
-    user: WireUser,
-    state: String,
-    #[serde(default)]
-    merged: Option<bool>,
-    #[serde(default)]
-    merged_at: Option<String>,
-    merge_commit_sha: Option<String>,
-    #[serde(default)]
-    commits: u64,
-    head: WireRef,
-    base: WireRef,
-}
-
-#[derive(Deserialize)]
-struct WireFile {
-    filename: String,
-    status: String,
-    #[serde(default)]
-    previous_filename: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct WireReview {
-    id: u64,
-    user: Option<WireUser>,
-    state: String,
-    commit_id: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct WireCommitUser {
-    id: u64,
-    login: String,
-}
-
-#[derive(Deserialize)]
-struct WirePullCommit {
-    sha: String,
-    author: Option<WireCommitUser>,
-    committer: Option<WireCommitUser>,
-}
-
-#[derive(Deserialize)]
-struct WireCommitFiles {
-    #[serde(default)]
-    files: Vec<WireFile>,
-}
-
-/// One commit of a pull request and the GitHub accounts behind it (`None`: an e-mail
-/// address linked to no account).
-#[derive(Debug, Clone)]
-pub struct PullCommit {
-    pub sha: String,
-    pub author: Option<Pusher>,
-    pub committer: Option<Pusher>,
-}
-
-#[derive(Deserialize)]
-struct WireParent {
-    sha: String,
-}
-
-#[derive(Deserialize)]
-struct WireCommit {
-    parents: Vec<WireParent>,
-}
-
-#[derive(Deserialize)]
-struct WireContent {
-    #[serde(default)]
-    content: Option<String>,
-    #[serde(default)]
-    encoding: Option<String>,
-    #[serde(rename = "type")]
-    kind: String,
-}
-
-#[derive(Deserialize)]
-struct WireBranch {
-    commit: WireSha,
-}
-
-#[derive(Deserialize)]
-struct WireSha {
-    sha: String,
-}
-
-#[derive(Deserialize)]
-struct WireMembership {
-    state: String,
-}
-
-#[derive(Deserialize)]
-struct WireComment {
-    id: u64,
-    #[serde(default)]
-    body: Option<String>,
-    user: WireUser,
-}
-
-#[derive(Deserialize)]
-struct WireCheckRuns {
-    check_runs: Vec<WireId>,
-}
-
-#[derive(Deserialize)]
-struct WireId {
-    id: u64,
+        let url = url.trim().trim_start_matches('<').trim_end_matches('>');
+        let uri: axum::http::Uri = url.parse().ok()?;
+        uri.path_and_query().map(|p| p.as_str().to_string())
+    })
 }
 
 /// Calls for one repository, as one installation.
@@ -321,9 +34,18 @@ struct WireId {
 pub struct RepoClient {
     crab: Octocrab,
     repo: String,
+    app_id: u64,
 }
 
 impl RepoClient {
+    pub(super) fn new(crab: Octocrab, repository: &str, app_id: u64) -> RepoClient {
+        RepoClient {
+            crab,
+            repo: repository.to_string(),
+            app_id,
+        }
+    }
+
     pub fn repository(&self) -> &str {
         &self.repo
     }
@@ -382,6 +104,9 @@ impl RepoClient {
             author: p.user.into(),
             state: p.state,
             merged: p.merged.unwrap_or(p.merged_at.is_some()),
+            merged_at: p.merged_at,
+            created_at: p.created_at,
+            changed_files: p.changed_files,
             merge_commit_sha: p.merge_commit_sha,
             head_sha: p.head.sha,
             base_ref: p.base.ref_,
@@ -453,9 +178,8 @@ impl RepoClient {
         Ok(commits
             .into_iter()
             .map(|c| {
-                // GitHub's web-flow committer signs commits made in the web UI; it is not a person.
                 let person = |u: Option<WireCommitUser>| {
-                    u.filter(|u| u.login != "web-flow").map(|u| Pusher {
+                    u.map(|u| Pusher {
                         id: Some(u.id),
                         login: Some(u.login),
                     })
@@ -464,23 +188,156 @@ impl RepoClient {
                     sha: c.sha,
                     author: person(c.author),
                     committer: person(c.committer),
+                    parents: c.parents.into_iter().map(|p| p.sha).collect(),
+                    verified: c
+                        .commit
+                        .and_then(|g| g.verification)
+                        .is_some_and(|v| v.verified),
                 }
             })
             .collect())
     }
 
-    /// Paths a single commit changed (renames give both names).
+    /// Paths a single commit changed (renames give both names), every page of them: GitHub
+    /// pages a commit's `files` and says so only in the `Link` header.
     pub async fn commit_files(&self, sha: &str) -> Result<Vec<String>, GitHubError> {
-        let c: WireCommitFiles = self
-            .get(
-                format!("/repos/{}/commits/{sha}", self.repo),
-                "a commit's files",
+        let what = "a commit's files";
+        let mut route = format!("/repos/{}/commits/{sha}?per_page=100", self.repo);
+        let mut paths = Vec::new();
+        // GitHub lists at most 3,000 files of a commit: 30 pages of 100.
+        for _ in 0..MAX_COMMIT_FILE_PAGES {
+            let response = self
+                .crab
+                ._get(route.as_str())
+                .await
+                .map_err(|e| GitHubError::from_octocrab(what, e))?;
+            let response = octocrab::map_github_error(response)
+                .await
+                .map_err(|e| GitHubError::from_octocrab(what, e))?;
+            let next = next_link(response.headers());
+            let body = self
+                .crab
+                .body_to_string(response)
+                .await
+                .map_err(|e| GitHubError::from_octocrab(what, e))?;
+            let c: WireCommitFiles =
+                serde_json::from_str(&body).map_err(|e| GitHubError::Status {
+                    what: what.into(),
+                    status: 200,
+                    message: format!("unreadable answer: {e}"),
+                })?;
+            paths.extend(
+                c.files
+                    .into_iter()
+                    .flat_map(|f| std::iter::once(f.filename).chain(f.previous_filename)),
+            );
+            match next {
+                Some(path) => route = path,
+                None => return Ok(paths),
+            }
+        }
+        Err(GitHubError::Status {
+            what: what.into(),
+            status: 200,
+            message: "more files than GitHub lists for one commit".into(),
+        })
+    }
+
+    /// The entries of a folder at a commit (none when the folder does not exist there).
+    pub async fn dir_at(&self, dir: &str, commit: &str) -> Result<Vec<DirEntry>, GitHubError> {
+        let route = format!(
+            "/repos/{}/contents/{}?ref={commit}",
+            self.repo,
+            encode_path(dir)
+        );
+        match self
+            .get::<Vec<WireDirEntry>>(route, "a folder's entries")
+            .await
+        {
+            Ok(entries) => Ok(entries
+                .into_iter()
+                .map(|e| DirEntry {
+                    kind: match e.kind.as_str() {
+                        "file" => EntryKind::File,
+                        "dir" => EntryKind::Dir,
+                        "symlink" => EntryKind::Symlink,
+                        "submodule" => EntryKind::Submodule,
+                        _ => EntryKind::Other,
+                    },
+                    name: e.name,
+                    sha: e.sha,
+                })
+                .collect()),
+            Err(e) if e.is_not_found() => Ok(Vec::new()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// When the pull request's base branch was last changed (`base_ref_changed` events of its
+    /// timeline), oldest first.
+    pub async fn base_changes(&self, number: u64) -> Result<Vec<OffsetDateTime>, GitHubError> {
+        let events: Vec<WireTimelineEvent> = self
+            .all(
+                format!("/repos/{}/issues/{number}/timeline", self.repo),
+                "the pull request's timeline",
             )
             .await?;
-        Ok(c.files
+        Ok(events
             .into_iter()
-            .flat_map(|f| std::iter::once(f.filename).chain(f.previous_filename))
+            .filter(|e| e.event.as_deref() == Some("base_ref_changed"))
+            .filter_map(|e| e.created_at)
             .collect())
+    }
+
+    /// A user's permission on the repository (`admin`, `write`, `read`, `none`), as GitHub's
+    /// collaborator-permission call reports it; `None` when GitHub knows no such user.
+    pub async fn user_permission(&self, login: &str) -> Result<Option<String>, GitHubError> {
+        let route = format!(
+            "/repos/{}/collaborators/{}/permission",
+            self.repo,
+            encode_path(login)
+        );
+        match self
+            .get::<WirePermission>(route, "a collaborator's permission")
+            .await
+        {
+            Ok(p) => Ok(Some(p.permission)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A team's highest permission on the repository (`admin`, `maintain`, `push`, `triage`,
+    /// `pull`); `None` when the team has no access.
+    pub async fn team_permission(
+        &self,
+        org: &str,
+        slug: &str,
+    ) -> Result<Option<String>, GitHubError> {
+        let route = format!(
+            "/orgs/{}/teams/{}/repos/{}",
+            encode_path(org),
+            encode_path(slug),
+            self.repo
+        );
+        match self.get::<WireTeamRepo>(route, "a team's permission").await {
+            Ok(t) => {
+                let p = t.permissions.unwrap_or_default();
+                let level = [
+                    (p.admin, "admin"),
+                    (p.maintain, "maintain"),
+                    (p.push, "push"),
+                    (p.triage, "triage"),
+                    (p.pull, "pull"),
+                ]
+                .into_iter()
+                .find(|(has, _)| *has)
+                .map(|(_, name)| name.to_string());
+                Ok(level)
+            }
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     pub async fn commit_parents(&self, sha: &str) -> Result<Vec<String>, GitHubError> {
@@ -564,7 +421,7 @@ impl RepoClient {
             .map(|c| CommentInfo {
                 id: c.id,
                 body: c.body.unwrap_or_default(),
-                author_is_bot: Account::from(c.user).is_bot,
+                author: c.user.login,
             })
             .collect())
     }
@@ -603,7 +460,12 @@ impl RepoClient {
                 "the check runs",
             )
             .await?;
-        Ok(runs.check_runs.first().map(|r| r.id))
+        // Only the run this App created: another App may use the same name.
+        Ok(runs
+            .check_runs
+            .iter()
+            .find(|r| r.app.as_ref().is_some_and(|a| a.id == self.app_id))
+            .map(|r| r.id))
     }
 
     /// Creates or updates the check run `id`; returns its id.
@@ -618,10 +480,13 @@ impl RepoClient {
     ) -> Result<u64, GitHubError> {
         let mut body = serde_json::json!({
             "name": name,
-            "head_sha": head_sha,
             "status": status,
             "output": output,
         });
+        // `head_sha` names the commit of a new run; an update may not send it.
+        if id.is_none() {
+            body["head_sha"] = serde_json::Value::from(head_sha);
+        }
         if let Some(c) = conclusion {
             body["conclusion"] = serde_json::Value::from(c);
         }
@@ -638,47 +503,5 @@ impl RepoClient {
                 .map_err(|e| GitHubError::from_octocrab("a new check run", e))?,
         };
         Ok(run.id)
-    }
-}
-
-/// Percent-encodes a repository path for the contents API, keeping `/`.
-fn encode_path(path: &str) -> String {
-    let mut out = String::with_capacity(path.len());
-    for b in path.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'/' | b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn paths_are_encoded_for_the_contents_api() {
-        assert_eq!(
-            encode_path("requests/alice/ci key.toml"),
-            "requests/alice/ci%20key.toml"
-        );
-        assert_eq!(encode_path(".github/CODEOWNERS"), ".github/CODEOWNERS");
-        assert_eq!(encode_path("requests/ü/a.toml"), "requests/%C3%BC/a.toml");
-    }
-
-    #[test]
-    fn server_errors_and_throttling_are_transient_but_not_found_is_not() {
-        let s = |status: u16, message: &str| GitHubError::Status {
-            what: "x".into(),
-            status,
-            message: message.into(),
-        };
-        assert!(s(502, "Bad Gateway").is_transient());
-        assert!(s(429, "").is_transient());
-        assert!(s(403, "API rate limit exceeded").is_transient());
-        assert!(!s(403, "Resource not accessible by integration").is_transient());
-        assert!(!s(404, "Not Found").is_transient());
     }
 }

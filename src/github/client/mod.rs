@@ -1,0 +1,273 @@
+//! A GitHub App client over octocrab at `github.api_url`. It returns our own small types;
+//! it makes no business decisions.
+//!
+//! Authentication (DESIGN §4): octocrab signs an RS256 JWT with jsonwebtoken (`iss` = App ID,
+//! `iat` 60 s in the past, `exp` 9 minutes ahead) and exchanges it for an installation
+//! token, which it caches until 30 s before `expires_at`. We keep one client per
+//! installation so that cache lives as long as the process.
+
+mod repo;
+mod wire;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use octocrab::Octocrab;
+use octocrab::models::{AppId, InstallationId};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use crate::policy::approval::{Account, Pusher};
+
+pub use repo::RepoClient;
+
+/// An API failure, classified for the retry decision.
+#[derive(Debug, thiserror::Error)]
+pub enum GitHubError {
+    #[error("GitHub answered {status} to {what}: {message}")]
+    Status {
+        what: String,
+        status: u16,
+        message: String,
+    },
+    #[error("GitHub could not be reached for {what}: {message}")]
+    Unreachable { what: String, message: String },
+    #[error("the GitHub App cannot be set up: {0}")]
+    Setup(String),
+}
+
+impl GitHubError {
+    /// Worth another attempt later: 5xx, throttling, timeouts, connection errors.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            GitHubError::Status {
+                status, message, ..
+            } => {
+                *status >= 500
+                    || *status == 429
+                    || (*status == 403 && message.to_lowercase().contains("rate limit"))
+            }
+            GitHubError::Unreachable { .. } => true,
+            GitHubError::Setup(_) => false,
+        }
+    }
+
+    fn from_octocrab(what: &str, e: octocrab::Error) -> GitHubError {
+        match e {
+            octocrab::Error::GitHub { source, .. } => GitHubError::Status {
+                what: what.to_string(),
+                status: source.status_code.as_u16(),
+                message: source.message.clone(),
+            },
+            other => GitHubError::Unreachable {
+                what: what.to_string(),
+                message: short_error(&other),
+            },
+        }
+    }
+
+    pub(crate) fn is_not_found(&self) -> bool {
+        matches!(self, GitHubError::Status { status: 404, .. })
+    }
+}
+
+pub(crate) fn short_error(e: &octocrab::Error) -> String {
+    // octocrab's Display of some variants appends a backtrace; keep the first line.
+    e.to_string().lines().next().unwrap_or_default().to_string()
+}
+
+/// The App: creates per-installation clients.
+#[derive(Clone)]
+pub struct GitHubApp {
+    app: Octocrab,
+    app_id: u64,
+    installations: Arc<Mutex<HashMap<u64, Octocrab>>>,
+    /// `<slug>[bot]`, read once from `GET /app`: the author of keygate's own comments.
+    bot_login: Arc<tokio::sync::OnceCell<String>>,
+}
+
+impl GitHubApp {
+    pub fn new(
+        api_url: &str,
+        app_id: u64,
+        private_key: &SecretString,
+    ) -> Result<GitHubApp, GitHubError> {
+        let key = jsonwebtoken::EncodingKey::from_rsa_pem(private_key.expose_secret().as_bytes())
+            .map_err(|e| {
+                GitHubError::Setup(format!(
+                    "the private key is not an RSA key in PEM form ({e}); use the .pem file GitHub generated for the App"
+                ))
+            })?;
+        let app = Octocrab::builder()
+            .base_uri(api_url)
+            .map_err(|e| {
+                GitHubError::Setup(format!("github.api_url `{api_url}`: {}", short_error(&e)))
+            })?
+            .app(AppId(app_id), key)
+            .set_connect_timeout(Some(Duration::from_secs(10)))
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .build()
+            .map_err(|e| GitHubError::Setup(short_error(&e)))?;
+        Ok(GitHubApp {
+            app,
+            app_id,
+            installations: Arc::new(Mutex::new(HashMap::new())),
+            bot_login: Arc::default(),
+        })
+    }
+
+    /// The login of the App's bot account (`<slug>[bot]`): only comments by it are keygate's.
+    pub async fn bot_login(&self) -> Result<String, GitHubError> {
+        self.bot_login
+            .get_or_try_init(|| async {
+                let app: wire::WireApp = self
+                    .app
+                    .get("/app", None::<&()>)
+                    .await
+                    .map_err(|e| GitHubError::from_octocrab("the App (GET /app)", e))?;
+                Ok(format!("{}[bot]", app.slug))
+            })
+            .await
+            .cloned()
+    }
+
+    /// A client for one repository, acting as the installation.
+    pub fn repo(&self, installation_id: u64, repository: &str) -> Result<RepoClient, GitHubError> {
+        let mut cache = self
+            .installations
+            .lock()
+            .map_err(|_| GitHubError::Setup("installation cache poisoned".into()))?;
+        let crab = match cache.get(&installation_id) {
+            Some(c) => c.clone(),
+            None => {
+                let c = self
+                    .app
+                    .installation(InstallationId(installation_id))
+                    .map_err(|e| GitHubError::Setup(short_error(&e)))?;
+                cache.insert(installation_id, c.clone());
+                c
+            }
+        };
+        Ok(RepoClient::new(crab, repository, self.app_id))
+    }
+}
+
+/// A pull request as the workflow needs it.
+#[derive(Debug, Clone)]
+pub struct PullInfo {
+    pub number: u64,
+    pub title: String,
+    pub html_url: String,
+    pub author: Account,
+    pub state: String,
+    pub merged: bool,
+    pub merged_at: Option<OffsetDateTime>,
+    pub created_at: Option<OffsetDateTime>,
+    pub merge_commit_sha: Option<String>,
+    pub head_sha: String,
+    pub base_ref: String,
+    pub base_sha: String,
+    /// How many commits the pull request has.
+    pub commits: u64,
+    /// How many files GitHub says the pull request changes: the files list must be as long.
+    pub changed_files: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommentInfo {
+    pub id: u64,
+    pub body: String,
+    pub author: String,
+}
+
+/// One commit of a pull request and the GitHub accounts behind it (`None`: an e-mail
+/// address linked to no account).
+#[derive(Debug, Clone)]
+pub struct PullCommit {
+    pub sha: String,
+    pub author: Option<Pusher>,
+    pub committer: Option<Pusher>,
+    /// The commits it was made on: two for a merge (e.g. GitHub's "Update branch").
+    pub parents: Vec<String>,
+    /// GitHub verified its signature.
+    pub verified: bool,
+}
+
+/// What a path is in git: only a regular file can be a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryKind {
+    File,
+    Dir,
+    Symlink,
+    Submodule,
+    Other,
+}
+
+/// One entry of a folder at a commit, with its git object ID.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirEntry {
+    pub name: String,
+    pub kind: EntryKind,
+    pub sha: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Annotation {
+    pub path: String,
+    pub start_line: u32,
+    pub end_line: u32,
+    pub annotation_level: &'static str,
+    pub message: String,
+    pub title: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckOutput {
+    pub title: String,
+    pub summary: String,
+    pub annotations: Vec<Annotation>,
+}
+
+/// Percent-encodes a repository path for the contents API, keeping `/`.
+pub(crate) fn encode_path(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for b in path.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'/' | b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_encoded_for_the_contents_api() {
+        assert_eq!(
+            encode_path("requests/alice/ci key.toml"),
+            "requests/alice/ci%20key.toml"
+        );
+        assert_eq!(encode_path(".github/CODEOWNERS"), ".github/CODEOWNERS");
+        assert_eq!(encode_path("requests/ü/a.toml"), "requests/%C3%BC/a.toml");
+    }
+
+    #[test]
+    fn server_errors_and_throttling_are_transient_but_not_found_is_not() {
+        let s = |status: u16, message: &str| GitHubError::Status {
+            what: "x".into(),
+            status,
+            message: message.into(),
+        };
+        assert!(s(502, "Bad Gateway").is_transient());
+        assert!(s(429, "").is_transient());
+        assert!(s(403, "API rate limit exceeded").is_transient());
+        assert!(!s(403, "Resource not accessible by integration").is_transient());
+        assert!(!s(404, "Not Found").is_transient());
+    }
+}
