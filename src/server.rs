@@ -204,7 +204,10 @@ pub async fn run_with(
         settings: crate::workflow::WorkflowSettings {
             repository: service.repository.to_string(),
             branch: settings.github.branch.clone(),
-            rules: settings.request_rules(),
+            rules: settings
+                .request_rules()
+                .compile()
+                .map_err(anyhow::Error::msg)?,
             approval: crate::policy::approval::ApprovalRules {
                 min_approvals: settings.policy.min_approvals,
             },
