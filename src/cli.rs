@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::config::Settings;
 use crate::policy::codeowners::{CodeOwners, LOCATIONS};
-use crate::request::{Diagnostic, PathKind, RequestRules, classify, parse_request};
+use crate::request::{CompiledRules, Diagnostic, PathKind, classify, parse_request};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -73,7 +73,12 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Validate { paths, format } => {
             let settings = Settings::load(cli.config.as_deref(), env)?;
-            validate(&settings.request_rules(), &paths, format)
+            // Compiled once here, so every file of the run is judged by the same globs.
+            let rules = settings
+                .request_rules()
+                .compile()
+                .map_err(anyhow::Error::msg)?;
+            validate(&rules, &paths, format)
         }
         Command::Owners {
             paths,
@@ -122,7 +127,7 @@ fn repo_relative(p: &Path) -> String {
     s.strip_prefix("./").unwrap_or(&s).to_string()
 }
 
-fn validate(rules: &RequestRules, paths: &[PathBuf], format: Format) -> anyhow::Result<ExitCode> {
+fn validate(rules: &CompiledRules, paths: &[PathBuf], format: Format) -> anyhow::Result<ExitCode> {
     let roots: Vec<PathBuf> = if paths.is_empty() {
         vec![PathBuf::from(&rules.requests_dir)]
     } else {

@@ -485,6 +485,7 @@ impl Settings {
             max_expiry_days: self.policy.max_expiry_days,
             allowed_users: self.policy.allowed_users.clone(),
             denied_users: self.policy.denied_users.clone(),
+            allowed_readers: Vec::new(),
             secret_name_template: self.aws.secret_name.clone(),
         }
     }

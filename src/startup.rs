@@ -57,7 +57,10 @@ pub async fn run_with(
         settings: WorkflowSettings {
             repository: repository.clone(),
             branch: branch.clone(),
-            rules: settings.request_rules(),
+            rules: settings
+                .request_rules()
+                .compile()
+                .map_err(anyhow::Error::msg)?,
             approval: ApprovalRules {
                 min_approvals: settings.policy.min_approvals,
             },

@@ -141,6 +141,7 @@ mod tests {
             max_expiry_days: 365,
             allowed_users: vec!["*".into()],
             denied_users: vec![],
+            allowed_readers: vec![],
             secret_name_template: "{iam_user}/access-key-{timestamp}".into(),
         }
     }

@@ -16,7 +16,7 @@ use crate::policy::approval::{ApprovalRules, Memberships, PullFacts, membership_
 use crate::policy::changes::Changes;
 use crate::policy::codeowners::{CodeOwners, LOCATIONS, MAX_SIZE};
 use crate::policy::{Assessment, OwnersFile, assess, ownerships};
-use crate::request::{Diagnostic, PathKind, Request, RequestRules, classify, parse_request};
+use crate::request::{CompiledRules, Diagnostic, PathKind, Request, classify, parse_request};
 
 /// GitHub's pull-request commits list stops at 250.
 const MAX_LISTED_COMMITS: usize = 250;
@@ -30,7 +30,7 @@ pub use issue::recover_intents;
 pub struct WorkflowSettings {
     pub repository: RepoName,
     pub branch: BranchName,
-    pub rules: RequestRules,
+    pub rules: CompiledRules,
     pub approval: ApprovalRules,
     pub sns_topic_arn: String,
     pub kms_key_id: Option<String>,

@@ -1,0 +1,473 @@
+//! From bytes to a [`Request`]: size and encoding, the strict TOML parse into spanned values
+//! (first pass), the shape of the fields with "did you mean" for unknown ones, and then the
+//! meaning of each field (second pass, in [`fields`](super::fields)).
+
+use std::ops::Range;
+
+use toml::Spanned;
+use toml::de::{DeInteger, DeTable, DeValue};
+
+use super::chars::{echo_plain, quote};
+use super::fields::{Checked, MISSING_REASON_EXAMPLE, missing_iam_user_example};
+use super::{
+    CompiledRules, Diagnostic, FIELDS, IAM_USER_MAX_CHARS, MAX_FILE_BYTES, PathKind, Request,
+    classify,
+};
+
+/// A cleaned TOML parser message is cut to this many characters.
+const PARSER_MESSAGE_MAX_CHARS: usize = 160;
+/// Syntax errors beyond the first few are mostly echoes of the first.
+const MAX_SYNTAX_ERRORS: usize = 10;
+
+/// Parses and validates one request file's bytes found at `path`. All problems, not just the
+/// first: path problems first, then field problems in file order, then missing fields. A file
+/// that cannot be read (size, binary, encoding, TOML syntax) stops there, since what follows
+/// could not be judged reliably.
+pub fn parse_request(
+    path: &str,
+    bytes: &[u8],
+    rules: &CompiledRules,
+) -> Result<Request, Vec<Diagnostic>> {
+    let dir = rules.requests_dir.trim_matches('/');
+    let mut diagnostics = Vec::new();
+    let folder_user = match classify(path, rules) {
+        PathKind::Request { folder_user } => Some(folder_user),
+        PathKind::Misplaced(d) => {
+            diagnostics.push(d);
+            None
+        }
+        PathKind::Documentation => {
+            return Err(vec![Diagnostic::new(
+                path,
+                format!(
+                    "this is documentation (a .md file), not a request; request files go at \
+                     {dir}/<iam_user>/<name>.toml"
+                ),
+            )]);
+        }
+        PathKind::Outside => {
+            return Err(vec![Diagnostic::new(
+                path,
+                format!(
+                    "this file is outside the {dir}/ folder, so it is not a request; request \
+                     files go at {dir}/<iam_user>/<name>.toml"
+                ),
+            )]);
+        }
+    };
+
+    let text = match decode(path, bytes) {
+        Ok(text) => text,
+        Err(d) => {
+            diagnostics.push(d);
+            return Err(diagnostics);
+        }
+    };
+    if text.trim().is_empty() {
+        diagnostics.push(Diagnostic::new(
+            path,
+            format!(
+                "the file is empty: a request needs at least {} and {}",
+                missing_iam_user_example(folder_user.as_deref()),
+                MISSING_REASON_EXAMPLE
+            ),
+        ));
+        return Err(diagnostics);
+    }
+
+    let (table, syntax_errors) = DeTable::parse_recoverable(text);
+    if !syntax_errors.is_empty() {
+        diagnostics.extend(
+            syntax_errors
+                .iter()
+                .take(MAX_SYNTAX_ERRORS)
+                .map(|e| syntax_diagnostic(path, text, e)),
+        );
+        return Err(diagnostics);
+    }
+
+    let fields = read_fields(path, text, table.get_ref());
+    let mut field_diagnostics = fields.diagnostics;
+    let iam_user_missing = matches!(fields.iam_user, Field::Missing);
+    let reason_missing = matches!(fields.reason, Field::Missing);
+    let checked = Checked {
+        path,
+        text,
+        rules,
+        folder_user: folder_user.as_deref(),
+    };
+    let iam_user = fields
+        .iam_user
+        .value()
+        .and_then(|(value, at)| checked.iam_user(value, at, &mut field_diagnostics));
+    let reason = fields
+        .reason
+        .value()
+        .and_then(|(value, span)| checked.reason(value, span, &mut field_diagnostics));
+    let expires_in_days = match fields.expires_in_days {
+        Field::Missing => Some(rules.default_expiry_days),
+        Field::Present(Some((value, at))) => checked.expiry(value, at, &mut field_diagnostics),
+        Field::Present(None) => None,
+    };
+    let readers = match fields.readers {
+        Field::Missing => Some(Vec::new()),
+        Field::Present(Some((items, at))) => checked.readers(items, at, &mut field_diagnostics),
+        Field::Present(None) => None,
+    };
+    if folder_user.is_some() {
+        checked.request_name(&mut field_diagnostics);
+    }
+    field_diagnostics.sort_by_key(|d| (d.line, d.column));
+    diagnostics.extend(field_diagnostics);
+
+    if iam_user_missing {
+        diagnostics.push(Diagnostic::new(
+            path,
+            format!(
+                "missing required field `iam_user`: add {}",
+                missing_iam_user_example(folder_user.as_deref())
+            ),
+        ));
+    }
+    if reason_missing {
+        diagnostics.push(Diagnostic::new(
+            path,
+            format!("missing required field `reason`: add {MISSING_REASON_EXAMPLE}"),
+        ));
+    }
+
+    match (iam_user, reason, expires_in_days, readers) {
+        (Some(iam_user), Some(reason), Some(expires_in_days), Some(readers))
+            if diagnostics.is_empty() =>
+        {
+            Ok(Request {
+                path: path.to_owned(),
+                iam_user,
+                reason,
+                expires_in_days,
+                readers,
+            })
+        }
+        _ => Err(diagnostics),
+    }
+}
+
+// ----------------------------------------------------------------------------------------------
+// Bytes to text
+
+/// Turns the file's bytes into text: size, binary content, encoding; a UTF-8 BOM is dropped.
+fn decode<'b>(path: &str, bytes: &'b [u8]) -> Result<&'b str, Diagnostic> {
+    if bytes.len() > MAX_FILE_BYTES {
+        return Err(Diagnostic::new(
+            path,
+            format!(
+                "the file is {} bytes, over the limit of {MAX_FILE_BYTES} bytes (64 KiB); a \
+                 request needs only a few lines: remove the rest",
+                bytes.len()
+            ),
+        ));
+    }
+    if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
+        return Err(Diagnostic::new(
+            path,
+            "the file is saved as UTF-16 text: save it as UTF-8",
+        ));
+    }
+    let (body, bom_len) = match bytes.strip_prefix(b"\xEF\xBB\xBF".as_slice()) {
+        Some(body) => (body, 3),
+        None => (bytes, 0),
+    };
+    if let Some(nul) = body.iter().position(|b| *b == 0) {
+        return Err(Diagnostic::new(
+            path,
+            format!(
+                "the file holds binary data (a NUL byte at byte offset {}), not text: a request \
+                 file is UTF-8 TOML text",
+                nul + bom_len
+            ),
+        ));
+    }
+    std::str::from_utf8(body).map_err(|e| {
+        let bad = e.valid_up_to();
+        let byte = body.get(bad).copied().unwrap_or_default();
+        let (line, column) = body
+            .get(..bad)
+            .and_then(|valid| std::str::from_utf8(valid).ok())
+            .map_or((1, 1), |valid| position(valid, valid.len()));
+        Diagnostic {
+            path: path.to_owned(),
+            line: Some(line),
+            column: Some(column),
+            message: format!(
+                "the file is not valid UTF-8: byte 0x{byte:02X} at byte offset {} does not start \
+                 a UTF-8 character; save the file as UTF-8",
+                bad + bom_len
+            ),
+        }
+    })
+}
+
+/// 1-based line and column (in characters) of a byte offset; out-of-range offsets are clamped.
+pub(super) fn position(text: &str, offset: usize) -> (usize, usize) {
+    let mut end = offset.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let before = text.get(..end).unwrap_or_default();
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let line = before.bytes().filter(|b| *b == b'\n').count() + 1;
+    let column = before.get(line_start..).unwrap_or_default().chars().count() + 1;
+    (line, column)
+}
+
+// ----------------------------------------------------------------------------------------------
+// TOML syntax
+
+fn syntax_diagnostic(path: &str, text: &str, error: &toml::de::Error) -> Diagnostic {
+    let cleaned = one_line(error.message(), PARSER_MESSAGE_MAX_CHARS);
+    let message = format!(
+        "TOML syntax error: {cleaned}; {}",
+        syntax_hint(error.message())
+    );
+    match error.span() {
+        Some(span) => Diagnostic::at(path, text, span.start, message),
+        None => Diagnostic::new(path, message),
+    }
+}
+
+fn syntax_hint(message: &str) -> &'static str {
+    if message.contains("must be quoted") {
+        "hint: text goes in double quotes, e.g. `reason = \"why the key is needed\"`, and numbers \
+         go without, e.g. `expires_in_days = 30`"
+    } else if message.contains("duplicate") {
+        "hint: each field may appear only once: remove the repeated one"
+    } else if message.contains("no value") || message.contains("expected `=`") {
+        "hint: write each field as `name = value`, e.g. `iam_user = \"alice\"`"
+    } else if message.contains("string") {
+        "hint: close the string with the same quote on the same line; for text over several \
+         lines use triple quotes: `reason = \"\"\"...\"\"\"`"
+    } else if message.contains("key") {
+        "hint: field names are plain words such as `reason`; check for a missing `=` or a \
+         stray character"
+    } else {
+        "hint: a request looks like `iam_user = \"alice\"`, `reason = \"...\"`, \
+         `expires_in_days = 30`, one per line"
+    }
+}
+
+// ----------------------------------------------------------------------------------------------
+// Fields: what the file says, before judging it
+
+/// Whether a field was written, and if so its value when it had the right type.
+enum Field<T> {
+    Missing,
+    Present(Option<T>),
+}
+
+impl<T> Field<T> {
+    fn value(self) -> Option<T> {
+        match self {
+            Field::Present(value) => value,
+            Field::Missing => None,
+        }
+    }
+}
+
+/// The known fields with the right type, each with where its value starts (byte offset) or,
+/// for `reason`, the byte range of its value (to point at a character inside it).
+struct Fields<'t> {
+    iam_user: Field<(&'t str, usize)>,
+    reason: Field<(&'t str, Range<usize>)>,
+    expires_in_days: Field<(&'t DeInteger<'t>, usize)>,
+    readers: Field<(&'t [Spanned<DeValue<'t>>], usize)>,
+    diagnostics: Vec<Diagnostic>,
+}
+
+/// Reads the top-level table: the known fields with the right type, and a diagnostic for every
+/// unknown field and wrong type.
+fn read_fields<'t>(path: &str, text: &str, table: &'t DeTable<'t>) -> Fields<'t> {
+    let mut fields = Fields {
+        iam_user: Field::Missing,
+        reason: Field::Missing,
+        expires_in_days: Field::Missing,
+        readers: Field::Missing,
+        diagnostics: Vec::new(),
+    };
+    for (key, value) in table.iter() {
+        let at = value.span().start;
+        let found = value.get_ref();
+        let mut wrong_type = |message: String| {
+            fields
+                .diagnostics
+                .push(Diagnostic::at(path, text, at, message));
+        };
+        match key.get_ref().as_ref() {
+            "iam_user" => match found {
+                DeValue::String(s) => fields.iam_user = Field::Present(Some((s.as_ref(), at))),
+                other => {
+                    wrong_type(format!(
+                        "`iam_user` must be a string, found {}: write it in double quotes, e.g. \
+                         `iam_user = \"alice\"`",
+                        describe_value(other)
+                    ));
+                    fields.iam_user = Field::Present(None);
+                }
+            },
+            "reason" => match found {
+                DeValue::String(s) => {
+                    fields.reason = Field::Present(Some((s.as_ref(), value.span())));
+                }
+                other => {
+                    wrong_type(format!(
+                        "`reason` must be a string, found {}: write it in double quotes, e.g. \
+                         `reason = \"why the key is needed\"`",
+                        describe_value(other)
+                    ));
+                    fields.reason = Field::Present(None);
+                }
+            },
+            "expires_in_days" => match found {
+                DeValue::Integer(i) => fields.expires_in_days = Field::Present(Some((i, at))),
+                other => {
+                    let advice = match other {
+                        DeValue::String(_) => "remove the quotes",
+                        DeValue::Float(_) => "use a whole number of days",
+                        _ => "write a whole number of days",
+                    };
+                    wrong_type(format!(
+                        "`expires_in_days` must be an integer, found {}: {advice}, e.g. \
+                         `expires_in_days = 30`, or leave the field out for the default",
+                        describe_value(other)
+                    ));
+                    fields.expires_in_days = Field::Present(None);
+                }
+            },
+            "readers" => match found {
+                DeValue::Array(items) => fields.readers = Field::Present(Some((&items[..], at))),
+                other => {
+                    wrong_type(format!(
+                        "`readers` must be a list of strings, found {}: write it in square \
+                         brackets, e.g. `readers = [\"arn:aws:iam::123456789012:role/ci\"]`",
+                        describe_value(other)
+                    ));
+                    fields.readers = Field::Present(None);
+                }
+            },
+            unknown => {
+                let message = unknown_field_message(unknown, found);
+                fields
+                    .diagnostics
+                    .push(Diagnostic::at(path, text, key.span().start, message));
+            }
+        }
+    }
+    fields
+}
+
+fn unknown_field_message(key: &str, value: &DeValue<'_>) -> String {
+    let allowed = format!("the allowed fields are {}", allowed_fields());
+    if let DeValue::Table(inner) = value {
+        let holds_known = inner
+            .iter()
+            .any(|(k, _)| FIELDS.contains(&k.get_ref().as_ref()));
+        if holds_known {
+            return format!(
+                "unknown table {}: the fields belong at the top level of the file, not inside a \
+                 table: remove the `[{}]` line",
+                quote(key),
+                echo_plain(key)
+            );
+        }
+    }
+    match suggest_field(key) {
+        Some(field) => format!(
+            "unknown field {}: did you mean `{field}`? {}",
+            quote(key),
+            capitalised(&allowed)
+        ),
+        None => format!("unknown field {}: remove it; {allowed}", quote(key)),
+    }
+}
+
+/// "`iam_user`, `reason`, `expires_in_days` and `readers`".
+fn allowed_fields() -> String {
+    let quoted: Vec<String> = FIELDS.iter().map(|f| format!("`{f}`")).collect();
+    match quoted.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+        _ => quoted.concat(),
+    }
+}
+
+/// The known field a mistyped key most likely meant, if any.
+fn suggest_field(key: &str) -> Option<&'static str> {
+    if key.chars().count() > 2 * IAM_USER_MAX_CHARS {
+        return None;
+    }
+    let normal = key.trim().to_lowercase().replace(['-', ' '], "_");
+    let mut best: Option<(usize, &'static str)> = None;
+    for field in FIELDS {
+        let distance = edit_distance(&normal, field);
+        let shared_prefix = normal
+            .chars()
+            .zip(field.chars())
+            .take_while(|(a, b)| a == b)
+            .count();
+        let close = distance <= 2
+            || shared_prefix >= 4
+            || (normal.len() >= 4 && (field.contains(normal.as_str()) || normal.contains(field)));
+        if close && best.is_none_or(|(d, _)| distance < d) {
+            best = Some((distance, field));
+        }
+    }
+    best.map(|(_, field)| field)
+}
+
+/// Levenshtein distance over characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    let mut current = vec![0; b.len() + 1];
+    for (i, ca) in a.chars().enumerate() {
+        current[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitute = previous[j] + usize::from(ca != *cb);
+            current[j + 1] = substitute.min(previous[j + 1] + 1).min(current[j] + 1);
+        }
+        std::mem::swap(&mut previous, &mut current);
+    }
+    previous[b.len()]
+}
+
+/// A TOML value's type for a message, with the value itself when it is short and plain.
+pub(super) fn describe_value(value: &DeValue<'_>) -> String {
+    match value {
+        DeValue::String(s) => format!("the string {}", quote(&format!("\"{s}\""))),
+        DeValue::Integer(_) => "an integer".to_owned(),
+        DeValue::Float(f) => format!("the decimal number {}", quote(f.as_str())),
+        DeValue::Boolean(b) => format!("the boolean `{b}`"),
+        DeValue::Datetime(_) => "a date".to_owned(),
+        DeValue::Array(_) => "a list".to_owned(),
+        DeValue::Table(_) => "a table".to_owned(),
+    }
+}
+
+/// A parser message on one line, cut to `max` characters.
+fn one_line(message: &str, max: usize) -> String {
+    let joined = message.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut out: String = joined.chars().take(max).collect();
+    if joined.chars().count() > max {
+        out.push('…');
+    }
+    out
+}
+
+fn capitalised(s: &str) -> String {
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests;
