@@ -210,7 +210,7 @@ pub async fn run_with(
             },
             sns_topic_arn: service.sns_topic_arn.to_string(),
             kms_key_id: settings.aws.kms_key_id.clone(),
-            max_attempts: settings.server.max_attempts,
+            max_attempts: settings.server.attempt_limit(),
         },
         user_locks: Default::default(),
     };
@@ -232,7 +232,7 @@ pub async fn run_with(
         wake: wake.clone(),
         settings: crate::worker::WorkerSettings {
             concurrency: settings.server.concurrency as usize,
-            max_attempts: settings.server.max_attempts,
+            max_attempts: settings.server.attempt_limit(),
             first_backoff: Duration::from_secs(1),
             max_backoff: Duration::from_secs(settings.server.max_backoff_secs),
             poll: Duration::from_secs(1),
