@@ -275,29 +275,31 @@ impl Settings {
 
     /// Reads the private key and the webhook secret (see `secrets` for which source wins).
     fn load_secrets(&mut self, env: &BTreeMap<String, String>) -> Result<(), ConfigError> {
-        for secret in [&secrets::PRIVATE_KEY, &secrets::WEBHOOK_SECRET] {
-            let path = if secret.key == secrets::PRIVATE_KEY.key {
-                self.github.private_key_file.clone()
-            } else {
-                self.github.webhook_secret_file.clone()
-            };
-            let from = self.source(secret.file_key);
-            let found = secrets::resolve(
-                secret,
-                env.get(secret.var).map(String::as_str),
-                path.as_deref().map(|p| (p, &from)),
-                &mut self.warnings,
-            )?;
-            if let Some((value, source)) = found {
-                self.sources.insert(secret.key.to_string(), source);
-                if secret.key == secrets::PRIVATE_KEY.key {
-                    self.private_key = Some(value);
-                } else {
-                    self.webhook_secret = Some(value);
-                }
-            }
-        }
+        let path = self.github.private_key_file.clone();
+        self.private_key = self.load_secret(&secrets::PRIVATE_KEY, path.as_deref(), env)?;
+        let path = self.github.webhook_secret_file.clone();
+        self.webhook_secret = self.load_secret(&secrets::WEBHOOK_SECRET, path.as_deref(), env)?;
         Ok(())
+    }
+
+    /// One secret from its variable or `path`, recording where it came from.
+    fn load_secret(
+        &mut self,
+        secret: &secrets::Secret,
+        path: Option<&Path>,
+        env: &BTreeMap<String, String>,
+    ) -> Result<Option<SecretString>, ConfigError> {
+        let from = self.source(secret.file_key);
+        let found = secrets::resolve(
+            secret,
+            env.get(secret.var).map(String::as_str),
+            path.map(|p| (p, &from)),
+            &mut self.warnings,
+        )?;
+        Ok(found.map(|(value, source)| {
+            self.sources.insert(secret.key.to_string(), source);
+            value
+        }))
     }
 
     /// The parts of the settings that judge a request file.
