@@ -8,7 +8,7 @@ use anyhow::Context;
 use tokio::sync::Notify;
 
 use crate::aws::Aws;
-use crate::config::Settings;
+use crate::config::{QueueBackend, Settings, StoreBackend};
 use crate::github::client::GitHubApp;
 use crate::github::webhook::SignatureKey;
 use crate::ids::{BranchName, RepoName};
@@ -42,8 +42,8 @@ pub async fn run_with(
     let branch = BranchName::new(settings.github.branch.clone());
     let ledger = open_ledger(&settings).await?;
     let retry = RetryPolicy {
-        retry_for: Duration::from_secs(86_400),
-        max_attempts: Some(settings.server.max_attempts),
+        retry_for: Duration::from_secs(settings.server.retry_for_secs),
+        max_attempts: settings.server.max_attempts,
     };
     let github = GitHubApp::new(
         &settings.github.api_url,
@@ -121,6 +121,15 @@ pub async fn run_with(
 
 /// Opens the configured ledger and puts back in the queue what a stop interrupted.
 async fn open_ledger(settings: &Settings) -> anyhow::Result<Ledger> {
+    // Several replicas each on their own SQLite file would lose the guard against issuing a
+    // key twice: refuse rather than run a mode that is configured but not built.
+    if settings.store.backend != StoreBackend::Sqlite
+        || settings.queue.backend != QueueBackend::Local
+    {
+        anyhow::bail!(
+            "store.backend = \"dynamodb\" and queue.backend = \"sqs\" are not available in this keygate yet; use \"sqlite\" and \"local\""
+        );
+    }
     let ledger = Ledger::open_sqlite(&settings.store.path).with_context(|| {
         format!(
             "cannot open the ledger at {}",
