@@ -19,7 +19,7 @@ use serde::Serialize;
 use crate::ids::{CommitSha, DeliveryId, InstallationId, PrNumber, RepoName};
 use crate::work::{NoticeEvent, PrEvent, Sender};
 
-pub use sqlite::SqliteLedger;
+pub use sqlite::{LOCK_WAIT, SqliteLedger};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
@@ -47,6 +47,11 @@ pub enum LedgerError {
     },
     #[error("the ledger holds a value this keygate cannot read: {0}")]
     Corrupt(String),
+    /// Another process holds the ledger: one process per SQLite ledger.
+    #[error(
+        "the ledger {path} is in use by another keygate ({holder}); stop it first, or give this one its own store.path"
+    )]
+    Locked { path: String, holder: String },
 }
 
 /// A delivery as the work needs it: converted at the edge, not the raw body.

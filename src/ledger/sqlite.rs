@@ -73,6 +73,68 @@ const MIGRATIONS: &[&str] = &[
 /// Largest group commit.
 const MAX_BATCH: usize = 512;
 
+/// How long opening waits for another process to let go of the ledger.
+pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Takes the exclusive lock on `<ledger>.lock` and writes this process's ID into it, so a
+/// second process can name the holder. Two processes on one SQLite ledger (a rolling restart
+/// on a shared volume) could both run one intent: SQLite's own locking serialises writes,
+/// not the steps between them.
+fn lock_exclusively(path: &Path, wait: std::time::Duration) -> Result<std::fs::File, LedgerError> {
+    use std::io::{Read, Seek, Write};
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|source| LedgerError::Folder {
+            path: dir.display().to_string(),
+            source,
+        })?;
+    }
+    let mut lock_path = path.as_os_str().to_owned();
+    lock_path.push(".lock");
+    let lock_path = std::path::PathBuf::from(lock_path);
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&lock_path)
+        .map_err(|e| LedgerError::Write(format!("cannot open {}: {e}", lock_path.display())))?;
+    let deadline = std::time::Instant::now() + wait;
+    loop {
+        match file.try_lock() {
+            Ok(()) => break,
+            Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let mut holder = String::new();
+                let _ = file.read_to_string(&mut holder);
+                return Err(LedgerError::Locked {
+                    path: path.display().to_string(),
+                    holder: holder.trim().to_string(),
+                });
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(LedgerError::Write(format!(
+                    "cannot lock {}: {e}",
+                    lock_path.display()
+                )));
+            }
+        }
+    }
+    let me = format!("pid {} on {}", std::process::id(), hostname());
+    let _ = file.set_len(0);
+    let _ = file.rewind();
+    let _ = file.write_all(me.as_bytes());
+    let _ = file.sync_all();
+    Ok(file)
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "this host".into())
+}
+
 type Work = Box<dyn FnOnce(&mut Conn) + Send>;
 
 enum Cmd {
@@ -88,12 +150,27 @@ pub struct SqliteLedger {
 
 impl SqliteLedger {
     /// Opens (creating and migrating) the ledger at `path` and starts its writer thread.
+    /// One process at a time: while another holds the ledger's lock, this waits up to
+    /// [`LOCK_WAIT`] (a rolling restart's old process is still stopping), then refuses.
     pub fn open(path: &Path) -> Result<SqliteLedger, LedgerError> {
+        SqliteLedger::open_waiting(path, LOCK_WAIT)
+    }
+
+    /// [`SqliteLedger::open`], waiting at most `wait` for the lock.
+    pub fn open_waiting(
+        path: &Path,
+        wait: std::time::Duration,
+    ) -> Result<SqliteLedger, LedgerError> {
+        let lock = lock_exclusively(path, wait)?;
         let mut conn = Conn::open(path)?;
         let (tx, rx) = mpsc::channel::<Cmd>();
         std::thread::Builder::new()
             .name("keygate-ledger".into())
-            .spawn(move || writer(&mut conn, rx))
+            .spawn(move || {
+                // The lock lives exactly as long as the thread that writes.
+                let _lock = lock;
+                writer(&mut conn, rx)
+            })
             .map_err(|e| LedgerError::Write(format!("cannot start the ledger thread: {e}")))?;
         Ok(SqliteLedger { tx })
     }

@@ -347,6 +347,30 @@ async fn a_recorded_delivery_survives_reopening_the_sqlite_ledger() {
     assert_eq!(reopened.stats().await.unwrap().queued, 1);
 }
 
+#[tokio::test]
+async fn a_second_opener_of_a_sqlite_ledger_waits_then_names_the_holder() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("l.db");
+    let first = Ledger::open_sqlite(&path).unwrap();
+    first.record_delivery(closed("a")).await.unwrap();
+    let started = std::time::Instant::now();
+    let wait = std::time::Duration::from_millis(300);
+    let Err(err) = SqliteLedger::open_waiting(&path, wait) else {
+        panic!("two openers share one ledger");
+    };
+    assert!(started.elapsed() >= wait, "it waited for the holder first");
+    let text = err.to_string();
+    assert!(matches!(err, LedgerError::Locked { .. }), "{text}");
+    assert!(
+        text.contains(&format!("pid {}", std::process::id())),
+        "{text}"
+    );
+    // Once the holder lets go, the next opener gets the ledger.
+    drop(first);
+    let second = Ledger::open_sqlite(&path).unwrap();
+    assert_eq!(second.stats().await.unwrap().queued, 1);
+}
+
 /// Runs each contract test against each backend, on a fresh ledger.
 macro_rules! suite {
     ($backend:ident, $fresh:expr, [$($test:ident),* $(,)?]) => {
