@@ -337,6 +337,15 @@ impl NoteKey {
     }
 }
 
+impl NoteKey {
+    /// A short stable ID for what this key names: the same on every attempt and process.
+    pub fn id(&self) -> String {
+        use aws_lc_rs::digest;
+        let d = digest::digest(&digest::SHA256, self.stored().as_bytes());
+        hex::encode(&d.as_ref()[..12])
+    }
+}
+
 /// The contract of a ledger backend. Every method is one durable step: when it returns `Ok`,
 /// what it wrote survives a crash.
 pub trait Store: Send + Sync {

@@ -336,6 +336,25 @@ fn note_keys_keep_the_spelling_of_earlier_ledgers() {
     assert_eq!(check.stored(), "check:acme/r:f00");
 }
 
+#[test]
+fn a_notice_id_is_stable_and_tells_notices_apart() {
+    let notice = |event| NoteKey::Notice {
+        event,
+        repository: RepoName::new("Acme/R"),
+        pr: PrNumber(3),
+        path: "requests/a/b.toml".into(),
+        revision: None,
+    };
+    let issued = notice(NoticeEvent::Issued).id();
+    assert_eq!(issued.len(), 24);
+    assert_eq!(
+        issued,
+        notice(NoticeEvent::Issued).id(),
+        "same notice, same ID"
+    );
+    assert_ne!(issued, notice(NoticeEvent::Failed).id());
+}
+
 #[tokio::test]
 async fn a_recorded_delivery_survives_reopening_the_sqlite_ledger() {
     let dir = tempfile::tempdir().unwrap();

@@ -367,6 +367,11 @@ impl Workflow {
         notice: &crate::aws::Notice,
     ) -> Result<(), StepError> {
         let seen = self.ledger.note(note.clone()).await?;
+        // A crash between Publish and recording it sends the notice again (at least once);
+        // the same `notice_id` on both lets a subscriber drop the repeat.
+        let mut notice = notice.clone();
+        notice.attributes.insert("notice_id", note.id());
+        let notice = &notice;
         if seen.is_some() {
             return Ok(());
         }

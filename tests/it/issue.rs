@@ -36,6 +36,11 @@ async fn approved_merge_issues_key_stores_secret_comments_and_notifies() {
     assert_eq!(n.attributes["iam_user"], user);
     assert_eq!(n.attributes["requester"], "bob");
     assert_eq!(n.attributes["repository"], app.gh.repo());
+    assert_eq!(
+        n.attributes["notice_id"].len(),
+        24,
+        "a stable ID subscribers can drop repeats by"
+    );
     assert!(
         n.subject.len() < 100 && n.subject.contains(&user),
         "{}",
