@@ -1,5 +1,5 @@
-//! Git's side: trees (path → content), the diffs GitHub shows between them,
-//! and the SHAs git gives blobs, trees and commits.
+//! Git's side: trees (path → entry: file, symlink or submodule), the diffs
+//! GitHub shows between them, and the SHAs git gives blobs, trees and commits.
 
 use std::collections::BTreeMap;
 
@@ -8,15 +8,60 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 
 use super::model::Change;
 
-/// A commit's files: path → content.
-pub(crate) type Tree = BTreeMap<String, Vec<u8>>;
+/// A commit's entries by path.
+pub(crate) type Tree = BTreeMap<String, Entry>;
+
+/// What a path holds: git's modes 100644, 120000 and 160000.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Entry {
+    File(Vec<u8>),
+    /// The link's target, stored as the blob's content.
+    Symlink(String),
+    /// A gitlink: the commit the submodule is pinned at.
+    Submodule(String),
+}
+
+impl Entry {
+    /// The text git diffs for the entry (GitHub shows a submodule's change
+    /// as a `Subproject commit` line).
+    pub(crate) fn diff_text(&self) -> Vec<u8> {
+        match self {
+            Entry::File(b) => b.clone(),
+            Entry::Symlink(target) => target.as_bytes().to_vec(),
+            Entry::Submodule(sha) => format!("Subproject commit {sha}\n").into_bytes(),
+        }
+    }
+
+    /// The object the tree points at: a blob's SHA, or the pinned commit.
+    pub(crate) fn sha(&self) -> String {
+        match self {
+            Entry::File(b) => git_blob_sha(b),
+            Entry::Symlink(target) => git_blob_sha(target.as_bytes()),
+            Entry::Submodule(sha) => sha.clone(),
+        }
+    }
+
+    pub(crate) fn size(&self) -> usize {
+        match self {
+            Entry::File(b) => b.len(),
+            Entry::Symlink(target) => target.len(),
+            Entry::Submodule(_) => 0,
+        }
+    }
+}
 
 pub(crate) fn apply_changes(base: &Tree, changes: &[Change<'_>]) -> Tree {
     let mut tree = base.clone();
     for change in changes {
         match *change {
             Change::Write(path, content) => {
-                tree.insert(path.to_string(), content.as_bytes().to_vec());
+                tree.insert(path.to_string(), Entry::File(content.as_bytes().to_vec()));
+            }
+            Change::Symlink(path, target) => {
+                tree.insert(path.to_string(), Entry::Symlink(target.to_string()));
+            }
+            Change::Submodule(path, sha) => {
+                tree.insert(path.to_string(), Entry::Submodule(sha.to_string()));
             }
             Change::Delete(path) => {
                 tree.remove(path)
@@ -36,6 +81,8 @@ pub(crate) fn apply_changes(base: &Tree, changes: &[Change<'_>]) -> Tree {
 pub(crate) fn describe(changes: &[Change<'_>]) -> String {
     match changes {
         [Change::Write(path, _)] => format!("Update {path}"),
+        [Change::Symlink(path, target)] => format!("Link {path} to {target}"),
+        [Change::Submodule(path, sha)] => format!("Pin {path} at {sha}"),
         [Change::Delete(path)] => format!("Delete {path}"),
         [Change::Rename(from, to)] => format!("Rename {from} to {to}"),
         _ => format!("Change {} files", changes.len()),
@@ -46,15 +93,23 @@ pub(crate) struct FileChange {
     pub(crate) filename: String,
     pub(crate) status: &'static str,
     pub(crate) previous_filename: Option<String>,
-    pub(crate) old: Option<Vec<u8>>,
-    pub(crate) new: Option<Vec<u8>>,
+    pub(crate) old: Option<Entry>,
+    pub(crate) new: Option<Entry>,
+}
+
+impl FileChange {
+    /// GitHub's `patch`, `additions` and `deletions` for the change.
+    pub(crate) fn patch(&self) -> (Option<String>, u64, u64) {
+        let text = |e: &Option<Entry>| e.as_ref().map(Entry::diff_text).unwrap_or_default();
+        patch(&text(&self.old), &text(&self.new))
+    }
 }
 
 /// GitHub's file statuses between two trees; a path whose exact content
 /// disappears and reappears elsewhere is a rename.
 pub(crate) fn diff_trees(old: &Tree, new: &Tree) -> Vec<FileChange> {
     let mut changes = Vec::new();
-    let mut removed: Vec<(&String, &Vec<u8>)> = old
+    let mut removed: Vec<(&String, &Entry)> = old
         .iter()
         .filter(|(path, _)| !new.contains_key(*path))
         .collect();
@@ -63,7 +118,12 @@ pub(crate) fn diff_trees(old: &Tree, new: &Tree) -> Vec<FileChange> {
             Some(before) if before == content => {}
             Some(before) => changes.push(FileChange {
                 filename: path.clone(),
-                status: "modified",
+                // A file that became a symlink (or the reverse) is a type change.
+                status: if std::mem::discriminant(before) == std::mem::discriminant(content) {
+                    "modified"
+                } else {
+                    "changed"
+                },
                 previous_filename: None,
                 old: Some(before.clone()),
                 new: Some(content.clone()),
@@ -203,7 +263,7 @@ pub(crate) fn sub_tree_sha(tree: &Tree, dir: &str) -> String {
     let listing: String = tree
         .iter()
         .filter(|(p, _)| p.starts_with(&prefix))
-        .map(|(p, b)| format!("{p} {}\n", git_blob_sha(b)))
+        .map(|(p, e)| format!("{p} {}\n", e.sha()))
         .collect();
     sha1_hex(format!("tree {listing}").as_bytes())
 }
@@ -217,4 +277,31 @@ pub(crate) fn github_base64(content: &[u8]) -> String {
         out.push('\n');
     }
     out
+}
+
+/// The best common ancestor of two commits: of those reachable from both,
+/// the one made last (`seq` orders commits as they were made).
+pub(crate) fn merge_base(
+    a: &str,
+    b: &str,
+    parents: impl Fn(&str) -> (u64, Vec<String>),
+) -> Option<String> {
+    let ancestors = |start: &str| {
+        let mut seen = BTreeMap::new();
+        let mut stack = vec![start.to_string()];
+        while let Some(sha) = stack.pop() {
+            if let std::collections::btree_map::Entry::Vacant(slot) = seen.entry(sha) {
+                let (seq, ps) = parents(slot.key());
+                slot.insert(seq);
+                stack.extend(ps);
+            }
+        }
+        seen
+    };
+    let of_a = ancestors(a);
+    let of_b = ancestors(b);
+    of_a.into_iter()
+        .filter(|(sha, _)| of_b.contains_key(sha))
+        .max_by_key(|(_, seq)| *seq)
+        .map(|(sha, _)| sha)
 }

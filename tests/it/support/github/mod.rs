@@ -27,11 +27,13 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use axum::Router;
 use serde_json::Value;
 
+use git::Entry;
 #[allow(unused_imports)] // part of the API even where no test names it yet
 pub use model::{
     Account, AccountKind, Annotation, Change, CheckRunView, CommentView, MergeMethod, ReviewState,
+    Signature,
 };
-use model::{CheckRun, Failure, World, now};
+use model::{CheckRun, Failure, ROLES, World, now};
 
 /// A throwaway RSA key for the test GitHub App. It protects nothing: it exists
 /// so keygate's real JWT code signs and the stand-in verifies, as GitHub would.
@@ -192,6 +194,45 @@ impl GitHub {
         }
     }
 
+    /// Sets `login`'s permission on the repository as GitHub calculates it
+    /// from every grant: `read`, `triage`, `write`, `maintain`, `admin` or
+    /// `none`. Unless set, every user has `write`.
+    pub fn set_permission(&self, login: &str, role: &str) {
+        let role = ROLES
+            .into_iter()
+            .chain(["none"])
+            .find(|r| *r == role)
+            .unwrap_or_else(|| panic!("no repository role {role:?}"));
+        let mut world = self.world();
+        world.account(login, AccountKind::User);
+        let repo = world.repo_mut(&self.repo);
+        repo.user_roles.insert(login.to_ascii_lowercase(), role);
+    }
+
+    /// Sets team `org/slug`'s permission on the repository: `pull`, `triage`,
+    /// `push`, `maintain` or `admin` (`read`/`write` also name pull/push), or
+    /// `None` for no access. Unless set, every team has `push`.
+    pub fn set_team_permission(&self, org_team: &str, permission: Option<&str>) {
+        let permission = permission.map(|p| match p {
+            "pull" | "read" => "pull",
+            "push" | "write" => "push",
+            "triage" => "triage",
+            "maintain" => "maintain",
+            "admin" => "admin",
+            other => panic!("no team permission {other:?}"),
+        });
+        let mut world = self.world();
+        let team = world.team_mut(org_team);
+        let key = (
+            team.org.to_ascii_lowercase(),
+            team.slug.to_ascii_lowercase(),
+        );
+        world
+            .repo_mut(&self.repo)
+            .team_roles
+            .insert(key, permission);
+    }
+
     /// Invites `login` to the team: membership `state: "pending"`.
     pub fn add_pending_member(&self, org_team: &str, login: &str) {
         self.world()
@@ -215,21 +256,49 @@ impl GitHub {
     }
 
     pub fn commit_changes_to_main(&self, author: &str, changes: &[Change<'_>]) -> String {
-        self.world().commit_to_default(&self.repo, author, changes)
+        let branch = self.default_branch();
+        self.commit_changes_to(&branch, author, changes)
     }
 
     pub fn main_head(&self) -> String {
-        let world = self.world();
-        let repo = world.repo(&self.repo);
-        repo.branches[&repo.default_branch].clone()
+        self.branch_head(&self.default_branch())
     }
 
-    /// The file at `path` as of `reference` (branch or SHA), if any.
+    /// The file at `path` as of `reference` (branch or SHA), if any; a
+    /// symlink gives its target, a submodule its commit.
     pub fn file_at(&self, reference: &str, path: &str) -> Option<String> {
         let world = self.world();
         let sha = world.resolve(world.repo(&self.repo), reference)?;
-        let blob = world.commits[&sha].tree.get(path)?;
-        Some(String::from_utf8_lossy(blob).into_owned())
+        Some(match world.commits[&sha].tree.get(path)? {
+            Entry::File(blob) => String::from_utf8_lossy(blob).into_owned(),
+            Entry::Symlink(target) => target.clone(),
+            Entry::Submodule(sha) => sha.clone(),
+        })
+    }
+
+    // --- branches ---
+
+    fn default_branch(&self) -> String {
+        self.world().repo(&self.repo).default_branch.clone()
+    }
+
+    /// Creates branch `name` (exact: `Main` and `main` are two branches) at
+    /// `from`, a branch or a SHA; returns its head SHA.
+    pub fn create_branch(&self, name: &str, from: &str) -> String {
+        self.world().create_branch(&self.repo, name, from)
+    }
+
+    /// A direct commit to `branch` by `acme-admin`; returns its SHA.
+    pub fn commit_to(&self, branch: &str, files: &[(&str, &str)]) -> String {
+        self.commit_changes_to(branch, ADMIN, &writes(files))
+    }
+
+    pub fn commit_changes_to(&self, branch: &str, author: &str, changes: &[Change<'_>]) -> String {
+        self.world().commit_to(&self.repo, branch, author, changes)
+    }
+
+    pub fn branch_head(&self, branch: &str) -> String {
+        self.world().branch_head(&self.repo, branch)
     }
 
     // --- pull requests ---
@@ -241,13 +310,45 @@ impl GitHub {
     }
 
     pub fn open_pr_with_changes(&self, author: &str, changes: &[Change<'_>]) -> u64 {
-        self.world().open_pr(&self.repo, author, changes, false)
+        self.open_pr_on_with_changes(&self.default_branch(), author, changes)
+    }
+
+    /// Like [`GitHub::open_pr`], against branch `base`.
+    pub fn open_pr_on(&self, base: &str, author: &str, files: &[(&str, &str)]) -> u64 {
+        self.open_pr_on_with_changes(base, author, &writes(files))
+    }
+
+    pub fn open_pr_on_with_changes(&self, base: &str, author: &str, changes: &[Change<'_>]) -> u64 {
+        self.world()
+            .open_pr(&self.repo, base, author, changes, false)
     }
 
     /// Like [`GitHub::open_pr`], as a draft.
     pub fn open_draft_pr(&self, author: &str, files: &[(&str, &str)]) -> u64 {
+        let base = self.default_branch();
         self.world()
-            .open_pr(&self.repo, author, &writes(files), true)
+            .open_pr(&self.repo, &base, author, &writes(files), true)
+    }
+
+    /// Changes the pull request's base branch, by its author: the base SHA
+    /// follows `new_base`, and the timeline gets a `base_ref_changed` event.
+    pub fn retarget(&self, pr: u64, new_base: &str) {
+        self.world().retarget(&self.repo, pr, new_base, None);
+    }
+
+    pub fn retarget_as(&self, pr: u64, new_base: &str, by: &str) {
+        self.world().retarget(&self.repo, pr, new_base, Some(by));
+    }
+
+    /// GitHub's "Update branch" (by the author): a merge commit of the base
+    /// head into the head, parents (head, base head), committed and signed by
+    /// GitHub; listed in the PR's commits. Returns the new head SHA.
+    pub fn update_branch(&self, pr: u64) -> String {
+        self.world().update_branch(&self.repo, pr, None)
+    }
+
+    pub fn update_branch_as(&self, pr: u64, by: &str) -> String {
+        self.world().update_branch(&self.repo, pr, Some(by))
     }
 
     pub fn set_title_and_body(&self, pr: u64, title: &str, body: &str) {
@@ -266,6 +367,42 @@ impl GitHub {
 
     pub fn push_changes(&self, pr: u64, pusher: &str, changes: &[Change<'_>]) -> String {
         self.world().push(&self.repo, pr, pusher, changes)
+    }
+
+    /// Like [`GitHub::push`], with a signature GitHub verified.
+    pub fn push_signed(&self, pr: u64, pusher: &str, files: &[(&str, &str)]) -> String {
+        let sha = self.push(pr, pusher, files);
+        self.set_signature(&sha, Signature::Valid);
+        sha
+    }
+
+    /// Sets how GitHub judges the signature of commit `sha`. Pushed commits
+    /// start [`Signature::Unsigned`]; those GitHub makes (merges, "Update
+    /// branch") [`Signature::Valid`].
+    pub fn set_signature(&self, sha: &str, signature: Signature) {
+        let mut world = self.world();
+        let commit = world.commits.get_mut(sha);
+        commit
+            .unwrap_or_else(|| panic!("no commit {sha}"))
+            .signature = signature;
+    }
+
+    /// A commit by the author making `path` a symlink to `target`.
+    pub fn push_symlink(&self, pr: u64, path: &str, target: &str) -> String {
+        let author = self.world().repo(&self.repo).pull(pr).author.login.clone();
+        self.push_changes(pr, &author, &[Change::Symlink(path, target)])
+    }
+
+    /// A commit by the author making `path` a submodule pinned at `commit`.
+    pub fn push_submodule(&self, pr: u64, path: &str, commit: &str) -> String {
+        let author = self.world().repo(&self.repo).pull(pr).author.login.clone();
+        self.push_changes(pr, &author, &[Change::Submodule(path, commit)])
+    }
+
+    /// Lists at most `n` files of the pull request, as GitHub does past
+    /// 3,000: `changed_files` still counts them all.
+    pub fn truncate_files_list(&self, pr: u64, n: usize) {
+        self.world().repo_mut(&self.repo).pull_mut(pr).files_cap = Some(n);
     }
 
     /// A review on the pull request's current head commit; returns its ID.
@@ -381,9 +518,10 @@ impl GitHub {
 
     /// A comment by a person (not through the API), e.g. to test that
     /// keygate leaves others' comments alone.
+    /// A login ending in `[bot]` (e.g. `github-actions[bot]`) is a bot.
     pub fn comment_as(&self, pr: u64, login: &str, body: &str) -> u64 {
         let mut world = self.world();
-        let user = world.account(login, AccountKind::User);
+        let user = world.person(login);
         world.add_comment(&self.repo, pr, user, body)
     }
 

@@ -4,11 +4,11 @@ use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
 
-use super::super::git::Tree;
+use super::super::git::{Entry, Tree};
 use super::super::model::{CheckRun, Commit, Pull, Repo, World};
 use super::route::ApiRoute;
 use super::writes::{annotation_json, apply_check_run_fields, comment_body};
-use super::{Answer, Query, Reply};
+use super::{Answer, Call, Query, Reply};
 
 impl World {
     /// The repository, if it exists and the installation covers it (GitHub
@@ -74,14 +74,8 @@ impl World {
             .ok_or_else(|| Reply::not_found(docs))
     }
 
-    pub(crate) fn api_route(
-        &mut self,
-        route: ApiRoute,
-        inst: u64,
-        q: &Query,
-        path: &str,
-        body: &Value,
-    ) -> Answer {
+    pub(crate) fn api_route(&mut self, route: ApiRoute, inst: u64, call: &Call<'_>) -> Answer {
+        let (q, path, body) = (call.q, call.path, call.body);
         match route {
             ApiRoute::Repo(repo) => {
                 let r = self.repo_for(inst, &repo, "/repos/repos#get-a-repository")?;
@@ -96,15 +90,21 @@ impl World {
             ApiRoute::PullFiles(repo, n) => {
                 let docs = "/pulls/pulls#list-pull-requests-files";
                 let (r, p) = self.pull_for(inst, &repo, &n, docs)?;
+                // GitHub lists at most 3,000 files; `changed_files` counts all.
+                let cap = p
+                    .files_cap
+                    .unwrap_or(MAX_LISTED_FILES)
+                    .min(MAX_LISTED_FILES);
                 let files = self.pull_files(p);
-                let items = files.iter().map(|f| self.file_json(r, &p.head_sha, f));
+                let items = files.iter().take(cap);
+                let items = items.map(|f| self.file_json(r, &p.head_sha, f));
                 Ok(self.page(items.collect(), q, path))
             }
             ApiRoute::PullCommits(repo, n) => {
                 let docs = "/pulls/pulls#list-commits-on-a-pull-request";
                 let (r, p) = self.pull_for(inst, &repo, &n, docs)?;
                 let items = p.commits.iter();
-                let items = items.map(|c| self.commit_json(r, &self.commits[c], false));
+                let items = items.map(|c| self.commit_json(r, &self.commits[c]));
                 Ok(self.page(items.collect(), q, path))
             }
             ApiRoute::Reviews(repo, n) => {
@@ -126,10 +126,7 @@ impl World {
                 let docs = "/commits/commits#get-a-commit";
                 let r = self.repo_for(inst, &repo, docs)?;
                 let sha = self.resolve_or_422(r, &reference, docs)?;
-                Ok(Reply::json(
-                    200,
-                    self.commit_json(r, &self.commits[&sha], true),
-                ))
+                Ok(self.commit_with_files(r, &self.commits[&sha], q, path))
             }
             ApiRoute::CommitPulls(repo, reference) => {
                 let docs = "/commits/commits#list-pull-requests-associated-with-a-commit";
@@ -210,6 +207,23 @@ impl World {
                 self.check_runs[i] = run;
                 Ok(Reply::json(200, self.check_run_json(&self.check_runs[i])))
             }
+            ApiRoute::Timeline(repo, n) => {
+                let docs = "/issues/timeline#list-timeline-events-for-an-issue";
+                let (r, p) = self.pull_for(inst, &repo, &n, docs)?;
+                let exclude = q.get("exclude").unwrap_or("");
+                let excluded: BTreeSet<&str> = exclude.split(',').map(str::trim).collect();
+                let mut items = self.timeline_json(r, p);
+                items.retain(|e| !excluded.contains(e["event"].as_str().unwrap_or_default()));
+                Ok(self.page(items, q, path))
+            }
+            ApiRoute::CollaboratorPermission(repo, user) => {
+                let docs = "/collaborators/collaborators#get-repository-permissions-for-a-user";
+                let r = self.repo_for(inst, &repo, docs)?;
+                let user = self.find_account(&user);
+                let user = user.ok_or_else(|| Reply::not_found(docs))?;
+                Ok(Reply::json(200, self.collaborator_permission_json(r, user)))
+            }
+            ApiRoute::TeamRepo(org, slug, repo) => self.team_repo(inst, &org, &slug, &repo, call),
             ApiRoute::Annotations(repo, id) => {
                 let docs = "/checks/runs#list-check-run-annotations";
                 let c = &self.check_runs[self.check_run_index(inst, &repo, &id, docs)?];
@@ -262,7 +276,7 @@ impl World {
             200,
             json!({
                 "name": branch,
-                "commit": self.commit_json(r, &self.commits[sha], false),
+                "commit": self.commit_json(r, &self.commits[sha]),
                 "_links": {
                     "self": self.api(&format!("/repos/{full}/branches/{branch}")),
                     "html": format!("https://github.com/{full}/tree/{branch}"),
@@ -316,10 +330,10 @@ impl World {
         })?;
         let tree = &self.commits[&sha].tree;
         let file = file.trim_end_matches('/');
-        if let Some(blob) = tree.get(file) {
+        if let Some(entry) = tree.get(file) {
             return Ok(Reply::json(
                 200,
-                self.content_json(r, &reference, file, blob),
+                self.content_json(r, &reference, tree, file, entry),
             ));
         }
         let prefix = if file.is_empty() {
@@ -362,7 +376,7 @@ impl World {
         }
         found.sort_by_key(|c| std::cmp::Reverse(c.seq));
         let filter = q.get("path").map(|p| p.trim_matches('/').to_string());
-        let under = |t: &Tree| -> Vec<(String, Vec<u8>)> {
+        let under = |t: &Tree| -> Vec<(String, Entry)> {
             let Some(f) = &filter else { return Vec::new() };
             let prefix = format!("{f}/");
             let inside = t.iter().filter(|(p, _)| *p == f || p.starts_with(&prefix));
@@ -383,7 +397,7 @@ impl World {
             }
         };
         let items = found.into_iter().filter(|c| touches(c));
-        let items = items.map(|c| self.commit_json(r, c, false));
+        let items = items.map(|c| self.commit_json(r, c));
         Ok(self.page(items.collect(), q, path))
     }
 
@@ -481,4 +495,60 @@ impl World {
         reply.body = Some(json!({ "total_count": total, "check_runs": page }));
         Ok(reply)
     }
+
+    /// `GET /repos/{o}/{r}/commits/{sha}`: the commit with its files, which
+    /// GitHub pages (300 a page, at most 3,000 in all) with `Link` headers;
+    /// every page repeats the commit and its whole `stats`.
+    fn commit_with_files(&self, r: &Repo, c: &Commit, q: &Query, path: &str) -> Reply {
+        let changes = self.commit_changes(c);
+        let (mut additions, mut deletions) = (0, 0);
+        for f in &changes {
+            let (_, a, d) = f.patch();
+            additions += a;
+            deletions += d;
+        }
+        let listed = changes.len().min(MAX_LISTED_FILES);
+        let (range, link) = self.window(listed, q, path, 300, 300);
+        let files: Vec<Value> = changes[range]
+            .iter()
+            .map(|f| self.file_json(r, &c.sha, f))
+            .collect();
+        let mut v = self.commit_json(r, c);
+        v["stats"] = json!({ "total": additions + deletions, "additions": additions, "deletions": deletions });
+        v["files"] = Value::from(files);
+        let mut reply = Reply::json(200, v);
+        reply.headers.extend(link.map(|l| ("link", l)));
+        reply
+    }
+
+    /// `GET /orgs/{org}/teams/{slug}/repos/{owner}/{repo}`: 404 when the team
+    /// has no access; otherwise 204, or the repository with the team's
+    /// permissions when asked for `application/vnd.github.v3.repository+json`.
+    fn team_repo(&self, inst: u64, org: &str, slug: &str, repo: &str, call: &Call<'_>) -> Answer {
+        let docs = "/teams/teams#check-team-permissions-for-a-repository";
+        let covered = self
+            .installations
+            .get(&inst)
+            .is_some_and(|i| i.account.login.eq_ignore_ascii_case(org));
+        let key = (org.to_ascii_lowercase(), slug.to_ascii_lowercase());
+        let team = self.teams.get(&key).filter(|_| covered);
+        let team = team.ok_or_else(|| Reply::not_found(docs))?;
+        let r = self.repo_for(inst, repo, docs)?;
+        if !r.owner.login.eq_ignore_ascii_case(&team.org) {
+            return Err(Reply::not_found(docs));
+        }
+        let permission = self.team_permission(r, &team.org, &team.slug);
+        let permission = permission.ok_or_else(|| Reply::not_found(docs))?;
+        if call
+            .accept
+            .contains("application/vnd.github.v3.repository+json")
+        {
+            Ok(Reply::json(200, self.team_repository_json(r, permission)))
+        } else {
+            Ok(Reply::empty(204))
+        }
+    }
 }
+
+/// GitHub lists at most this many files of a pull request or a commit.
+pub(crate) const MAX_LISTED_FILES: usize = 3000;

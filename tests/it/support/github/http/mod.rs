@@ -5,6 +5,7 @@
 mod auth;
 mod handlers;
 mod route;
+mod validate;
 mod writes;
 
 use std::sync::{Arc, Mutex};
@@ -159,6 +160,14 @@ impl Query {
 
 pub(crate) const DOCS_TOKEN: &str = "/apps/apps#create-an-installation-access-token-for-an-app";
 
+/// What a handler reads of the request besides its route.
+pub(crate) struct Call<'a> {
+    pub(crate) q: &'a Query,
+    pub(crate) path: &'a str,
+    pub(crate) body: &'a Value,
+    pub(crate) accept: &'a str,
+}
+
 /// A handler's outcome: the error side is already GitHub's error reply.
 pub(crate) type Answer = Result<Reply, Reply>;
 
@@ -206,16 +215,36 @@ impl World {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
         let query = Query::parse(raw_query);
+        let accept = headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        // GitHub checks the body once the caller is known (401 first).
+        let operation = route.body_operation();
+        let valid = |body: &Value| match operation {
+            Some(op) => validate::check_body(op, body),
+            None => Ok(()),
+        };
         let answer = match route {
             Route::CreateToken(id) => self
                 .check_jwt(auth, DOCS_TOKEN)
+                .and_then(|()| valid(&body))
                 .and_then(|()| self.create_token(&id)),
             Route::App(app) => self
                 .check_jwt(auth, "/apps/apps")
                 .and_then(|()| self.app_route(app)),
             Route::Api(api) => self
                 .check_token(auth)
-                .and_then(|installation| self.api_route(api, installation, &query, path, &body)),
+                .and_then(|inst| valid(&body).map(|()| inst))
+                .and_then(|inst| {
+                    let call = Call {
+                        q: &query,
+                        path,
+                        body: &body,
+                        accept,
+                    };
+                    self.api_route(api, inst, &call)
+                }),
         };
         answer.unwrap_or_else(|error| error)
     }
@@ -223,16 +252,37 @@ impl World {
     /// One page of `items` per `per_page` (default 30, max 100, capped by
     /// the test) and `page`, with GitHub's `Link` header.
     pub(crate) fn page(&self, items: Vec<Value>, q: &Query, path: &str) -> Reply {
+        let (range, link) = self.window(items.len(), q, path, 30, 100);
+        let slice: Vec<Value> = items
+            .into_iter()
+            .skip(range.start)
+            .take(range.len())
+            .collect();
+        let mut reply = Reply::json(200, Value::from(slice));
+        reply.headers.extend(link.map(|l| ("link", l)));
+        reply
+    }
+
+    /// Which of `len` items the requested page holds (`per_page` defaults to
+    /// `default`, at most `max`, capped by the test) and GitHub's `Link`
+    /// header for the others.
+    pub(crate) fn window(
+        &self,
+        len: usize,
+        q: &Query,
+        path: &str,
+        default: usize,
+        max: usize,
+    ) -> (std::ops::Range<usize>, Option<String>) {
         let number = |key: &str| q.get(key).and_then(|v| v.parse::<usize>().ok());
-        let mut per_page = number("per_page").unwrap_or(30).clamp(1, 100);
+        let mut per_page = number("per_page").unwrap_or(default).clamp(1, max);
         if let Some(cap) = self.page_size_cap {
             per_page = per_page.min(cap);
         }
         let page = number("page").unwrap_or(1).max(1);
-        let last = items.len().div_ceil(per_page).max(1);
-        let start = (page - 1) * per_page;
-        let slice: Vec<Value> = items.into_iter().skip(start).take(per_page).collect();
-        let mut reply = Reply::json(200, Value::from(slice));
+        let last = len.div_ceil(per_page).max(1);
+        let start = ((page - 1) * per_page).min(len);
+        let range = start..(start + per_page).min(len);
         let link = |n: usize, rel: &str| {
             let params = q
                 .raw
@@ -254,10 +304,7 @@ impl World {
         if page > 1 {
             links.push(link(1, "first"));
         }
-        if !links.is_empty() {
-            reply.headers.push(("link", links.join(", ")));
-        }
-        reply
+        (range, (!links.is_empty()).then(|| links.join(", ")))
     }
 }
 pub(crate) fn injected_failure(status: u16) -> Reply {

@@ -41,6 +41,31 @@ pub(crate) enum ApiRoute {
     CheckRun(String, String),
     UpdateCheckRun(String, String),
     Annotations(String, String),
+    Timeline(String, String),
+    CollaboratorPermission(String, String),
+    /// (org, team slug, owner/name)
+    TeamRepo(String, String, String),
+}
+
+impl Route {
+    /// The operation of GitHub's API description whose request body this
+    /// route takes, for routes that take one.
+    pub(crate) fn body_operation(&self) -> Option<&'static str> {
+        Some(match self {
+            Route::CreateToken(_) => "POST /app/installations/{installation_id}/access_tokens",
+            Route::Api(ApiRoute::CreateComment(..)) => {
+                "POST /repos/{owner}/{repo}/issues/{issue_number}/comments"
+            }
+            Route::Api(ApiRoute::UpdateComment(..)) => {
+                "PATCH /repos/{owner}/{repo}/issues/comments/{comment_id}"
+            }
+            Route::Api(ApiRoute::CreateCheckRun(..)) => "POST /repos/{owner}/{repo}/check-runs",
+            Route::Api(ApiRoute::UpdateCheckRun(..)) => {
+                "PATCH /repos/{owner}/{repo}/check-runs/{check_run_id}"
+            }
+            _ => return None,
+        })
+    }
 }
 
 pub(crate) fn route(method: &str, segments: &[String]) -> Option<Route> {
@@ -59,6 +84,10 @@ pub(crate) fn route(method: &str, segments: &[String]) -> Option<Route> {
         ("GET", ["orgs", org, "teams", team, "memberships", user]) => {
             let (o, t, u) = (org.to_string(), team.to_string(), user.to_string());
             return Some(Route::Api(A::Membership(o, t, u)));
+        }
+        ("GET", ["orgs", org, "teams", team, "repos", owner, name]) => {
+            let (o, t, r) = (org.to_string(), team.to_string(), format!("{owner}/{name}"));
+            return Some(Route::Api(A::TeamRepo(o, t, r)));
         }
         (_, ["repos", owner, name, rest @ ..]) => (*owner, *name, rest),
         _ => return None,
@@ -83,6 +112,10 @@ pub(crate) fn route(method: &str, segments: &[String]) -> Option<Route> {
         ("GET", ["commits", sha, "pulls"]) => A::CommitPulls(repo, sha.to_string()),
         ("GET", ["commits", r @ ..]) if !r.is_empty() => A::Commit(repo, join(r)),
         ("GET", ["issues", n, "comments"]) => A::Comments(repo, n.to_string()),
+        ("GET", ["issues", n, "timeline"]) => A::Timeline(repo, n.to_string()),
+        ("GET", ["collaborators", user, "permission"]) => {
+            A::CollaboratorPermission(repo, user.to_string())
+        }
         ("POST", ["issues", n, "comments"]) => A::CreateComment(repo, n.to_string()),
         ("GET", ["issues", "comments", id]) => A::Comment(repo, id.to_string()),
         // GitHub takes POST wherever it takes PATCH (octocrab's

@@ -7,8 +7,12 @@ use std::collections::{BTreeMap, HashMap};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use super::git::{FileChange, Tree, apply_changes, apply_diff, describe, diff_trees, sha1_hex};
+use super::git::{
+    Entry, FileChange, Tree, apply_changes, apply_diff, describe, diff_trees, sha1_hex,
+};
 use super::{ADMIN, APP_SLUG, WEB_FLOW};
+
+mod pulls;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AccountKind {
@@ -58,7 +62,29 @@ pub enum Change<'a> {
     Write(&'a str, &'a str),
     Delete(&'a str),
     Rename(&'a str, &'a str),
+    /// `Symlink(path, target)`: a symbolic link (git mode 120000).
+    Symlink(&'a str, &'a str),
+    /// `Submodule(path, commit_sha)`: a gitlink (git mode 160000).
+    Submodule(&'a str, &'a str),
 }
+
+/// A commit's signature as GitHub judges it (`commit.verification`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Signature {
+    /// No signature: `verified: false, reason: "unsigned"` (GitHub's default
+    /// for pushed commits).
+    Unsigned,
+    /// Signed with a key GitHub knows for the committer: `verified: true,
+    /// reason: "valid"`. GitHub signs what it commits itself (web-flow).
+    Valid,
+    /// Signed, but GitHub could not verify it; the reason is one of GitHub's,
+    /// e.g. `"unknown_key"`, `"bad_email"`, `"unverified_email"`, `"invalid"`.
+    Unverified(&'static str),
+}
+
+/// A repository role (`role_name`), lowest first: the order decides what a
+/// role includes.
+pub(crate) const ROLES: [&str; 5] = ["read", "triage", "write", "maintain", "admin"];
 
 /// How [`GitHub::merge_with`] merges a pull request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -137,6 +163,11 @@ pub(crate) struct Repo {
     pub(crate) pulls: BTreeMap<u64, Pull>,
     pub(crate) next_number: u64,
     pub(crate) created_at: OffsetDateTime,
+    /// Lower-case login → role (`ROLES` or `none`); others have `write`.
+    pub(crate) user_roles: BTreeMap<String, &'static str>,
+    /// (org, slug) lower-case → team permission (`pull` … `admin`) or none;
+    /// others have `push`.
+    pub(crate) team_roles: BTreeMap<(String, String), Option<&'static str>>,
 }
 
 impl Repo {
@@ -167,6 +198,7 @@ pub(crate) struct Commit {
     pub(crate) committer: Account,
     pub(crate) message: String,
     pub(crate) date: OffsetDateTime,
+    pub(crate) signature: Signature,
 }
 
 pub(crate) struct Pull {
@@ -194,6 +226,28 @@ pub(crate) struct Pull {
     pub(crate) reviews: Vec<Review>,
     pub(crate) created_at: OffsetDateTime,
     pub(crate) updated_at: OffsetDateTime,
+    /// What the timeline lists, in the order it happened.
+    pub(crate) timeline: Vec<TimelineItem>,
+    /// A test's stand-in for GitHub's 3,000-file cap on the files list.
+    pub(crate) files_cap: Option<usize>,
+}
+
+/// One entry of a pull request's timeline; commits, reviews and comments
+/// are rendered from their own records so they stay current.
+pub(crate) enum TimelineItem {
+    Committed(String),
+    Reviewed(u64),
+    Commented(u64),
+    Event(IssueEvent),
+}
+
+/// An issue event (`closed`, `merged`, `base_ref_changed`, …).
+pub(crate) struct IssueEvent {
+    pub(crate) id: u64,
+    pub(crate) event: &'static str,
+    pub(crate) actor: Account,
+    pub(crate) commit_id: Option<String>,
+    pub(crate) created_at: OffsetDateTime,
 }
 
 pub(crate) struct Review {
@@ -355,10 +409,8 @@ impl World {
         };
         let admin = self.account(ADMIN, AccountKind::User);
         let mut tree = Tree::new();
-        tree.insert(
-            "README.md".to_string(),
-            format!("# {name}\n\nAccess-key requests, approved by pull request.\n").into_bytes(),
-        );
+        let readme = format!("# {name}\n\nAccess-key requests, approved by pull request.\n");
+        tree.insert("README.md".to_string(), Entry::File(readme.into_bytes()));
         let sha = self.make_commit(vec![], tree, &admin, &admin, "Initial commit");
         let id = self.id();
         self.repos.push(Repo {
@@ -370,6 +422,8 @@ impl World {
             pulls: BTreeMap::new(),
             next_number: 1,
             created_at: self.stamp(),
+            user_roles: BTreeMap::new(),
+            team_roles: BTreeMap::new(),
         });
     }
 
@@ -431,6 +485,12 @@ impl World {
                 committer: committer.clone(),
                 message: message.to_string(),
                 date: self.stamp(),
+                // GitHub signs the commits it makes itself.
+                signature: if committer.login == WEB_FLOW {
+                    Signature::Valid
+                } else {
+                    Signature::Unsigned
+                },
             },
         );
         sha
@@ -454,20 +514,17 @@ impl World {
         None
     }
 
-    pub(crate) fn commit_to_default(
+    /// A direct commit on `branch` (exact name; git refs are case-sensitive).
+    pub(crate) fn commit_to(
         &mut self,
         repo: &str,
+        branch: &str,
         author: &str,
         changes: &[Change<'_>],
     ) -> String {
         let author = self.account(author, AccountKind::User);
-        let (branch, head) = {
-            let r = self.repo(repo);
-            (
-                r.default_branch.clone(),
-                r.branches[&r.default_branch].clone(),
-            )
-        };
+        let head = self.branch_head(repo, branch);
+        let branch = branch.to_string();
         let tree = apply_changes(&self.commits[&head].tree, changes);
         let message = describe(changes);
         let sha = self.make_commit(vec![head], tree, &author, &author, &message);
@@ -475,211 +532,45 @@ impl World {
         sha
     }
 
-    // --- pull requests ---
-
-    pub(crate) fn open_pr(
-        &mut self,
-        repo: &str,
-        author: &str,
-        changes: &[Change<'_>],
-        draft: bool,
-    ) -> u64 {
-        let author = self.account(author, AccountKind::User);
-        let (number, base_ref, base_sha) = {
-            let r = self.repo(repo);
-            (
-                r.next_number,
-                r.default_branch.clone(),
-                r.branches[&r.default_branch].clone(),
+    pub(crate) fn branch_head(&self, repo: &str, branch: &str) -> String {
+        let r = self.repo(repo);
+        r.branches.get(branch).cloned().unwrap_or_else(|| {
+            panic!(
+                "{} has no branch {branch:?} (create_branch first)",
+                r.full_name()
             )
-        };
-        let head_ref = format!("{}-patch-{number}", author.login.to_ascii_lowercase());
-        let tree = apply_changes(&self.commits[&base_sha].tree, changes);
-        let message = describe(changes);
-        let head = self.make_commit(vec![base_sha.clone()], tree, &author, &author, &message);
-        let id = self.id();
-        let now = self.stamp();
-        let r = self.repo_mut(repo);
-        r.next_number += 1;
-        r.branches.insert(head_ref.clone(), head.clone());
-        r.pulls.insert(
-            number,
-            Pull {
-                id,
-                number,
-                author,
-                title: message,
-                body: String::new(),
-                open: true,
-                draft,
-                merged: false,
-                merged_at: None,
-                merged_by: None,
-                closed_at: None,
-                closed_by: None,
-                merge_commit_sha: None,
-                head_ref,
-                head_sha: head.clone(),
-                previous_head: None,
-                base_ref,
-                base_sha: base_sha.clone(),
-                merge_base: base_sha,
-                commits: vec![head],
-                reviews: Vec::new(),
-                created_at: now,
-                updated_at: now,
-            },
-        );
-        number
+        })
     }
 
-    pub(crate) fn push(
-        &mut self,
-        repo: &str,
-        pr: u64,
-        pusher: &str,
-        changes: &[Change<'_>],
-    ) -> String {
-        let pusher = self.account(pusher, AccountKind::User);
-        let (head, base_sha) = {
-            let r = self.repo(repo);
-            let p = r.pull(pr);
-            assert!(p.open, "PR #{pr} is closed; reopen it before pushing");
-            (p.head_sha.clone(), r.branches[&p.base_ref].clone())
-        };
-        let tree = apply_changes(&self.commits[&head].tree, changes);
-        let message = describe(changes);
-        let sha = self.make_commit(vec![head.clone()], tree, &pusher, &pusher, &message);
-        let now = self.stamp();
-        let r = self.repo_mut(repo);
-        let head_ref = {
-            let p = r.pull_mut(pr);
-            p.previous_head = Some(head);
-            p.head_sha = sha.clone();
-            p.base_sha = base_sha;
-            p.commits.push(sha.clone());
-            p.updated_at = now;
-            p.head_ref.clone()
-        };
-        r.branches.insert(head_ref, sha.clone());
+    /// Creates `name` at `from` (a branch or a SHA); returns its head.
+    pub(crate) fn create_branch(&mut self, repo: &str, name: &str, from: &str) -> String {
+        let r = self.repo(repo);
+        assert!(!r.branches.contains_key(name), "branch {name:?} exists");
+        let sha = self
+            .resolve(r, from)
+            .unwrap_or_else(|| panic!("no branch or commit {from:?}"));
+        self.repo_mut(repo)
+            .branches
+            .insert(name.to_string(), sha.clone());
         sha
     }
 
-    pub(crate) fn add_review(
-        &mut self,
-        repo: &str,
-        pr: u64,
-        reviewer: &str,
-        state: ReviewState,
-        commit: &str,
-        body: &str,
-    ) -> u64 {
-        let user = self.account(reviewer, AccountKind::User);
-        let id = self.id();
-        let now = self.stamp();
-        let p = self.repo_mut(repo).pull_mut(pr);
-        p.reviews.push(Review {
-            id,
-            user,
-            state: state.api_state(),
-            commit_id: commit.to_string(),
-            body: body.to_string(),
-            submitted_at: now,
-            dismissed_by: None,
-        });
-        p.updated_at = now;
-        id
+    /// The best common ancestor of two commits (what a three-dot diff starts at).
+    pub(crate) fn merge_base(&self, a: &str, b: &str) -> Option<String> {
+        super::git::merge_base(a, b, |sha| {
+            let c = &self.commits[sha];
+            (c.seq, c.parents.clone())
+        })
     }
 
-    pub(crate) fn merge(
-        &mut self,
-        repo: &str,
-        pr: u64,
-        method: MergeMethod,
-        merger: Option<&str>,
-    ) -> String {
-        let (p_author, head, merge_base, base_ref, title, commits) = {
-            let p = self.repo(repo).pull(pr);
-            assert!(p.open, "PR #{pr} is not open");
-            (
-                p.author.clone(),
-                p.head_sha.clone(),
-                p.merge_base.clone(),
-                p.base_ref.clone(),
-                p.title.clone(),
-                p.commits.clone(),
-            )
+    /// The account a login names: `…[bot]` logins are GitHub Apps' bots.
+    pub(crate) fn person(&mut self, login: &str) -> Account {
+        let kind = if login.ends_with("[bot]") {
+            AccountKind::Bot
+        } else {
+            AccountKind::User
         };
-        let merger = match merger {
-            Some(m) => self.account(m, AccountKind::User),
-            None => p_author,
-        };
-        let web_flow = self.account(WEB_FLOW, AccountKind::User);
-        let base_head = self.repo(repo).branches[&base_ref].clone();
-        let sha = match method {
-            MergeMethod::Merge | MergeMethod::Squash => {
-                let changes =
-                    diff_trees(&self.commits[&merge_base].tree, &self.commits[&head].tree);
-                let tree = apply_diff(&self.commits[&base_head].tree, &changes);
-                let (parents, message) = if method == MergeMethod::Merge {
-                    let head_ref = &self.repo(repo).pull(pr).head_ref;
-                    let owner = &self.repo(repo).owner.login;
-                    (
-                        vec![base_head.clone(), head.clone()],
-                        format!("Merge pull request #{pr} from {owner}/{head_ref}\n\n{title}"),
-                    )
-                } else {
-                    (vec![base_head.clone()], format!("{title} (#{pr})"))
-                };
-                self.make_commit(parents, tree, &merger, &web_flow, &message)
-            }
-            MergeMethod::Rebase => {
-                let mut tip = base_head.clone();
-                let mut parent_in_pr = merge_base;
-                for c in &commits {
-                    let changes =
-                        diff_trees(&self.commits[&parent_in_pr].tree, &self.commits[c].tree);
-                    let tree = apply_diff(&self.commits[&tip].tree, &changes);
-                    let (author, message) = {
-                        let orig = &self.commits[c];
-                        (orig.author.clone(), orig.message.clone())
-                    };
-                    tip = self.make_commit(vec![tip], tree, &author, &web_flow, &message);
-                    parent_in_pr = c.clone();
-                }
-                tip
-            }
-        };
-        let now = self.stamp();
-        let r = self.repo_mut(repo);
-        r.branches.insert(base_ref, sha.clone());
-        let p = r.pull_mut(pr);
-        p.open = false;
-        p.merged = true;
-        p.merged_at = Some(now);
-        p.closed_at = Some(now);
-        p.merged_by = Some(merger);
-        p.merge_commit_sha = Some(sha.clone());
-        p.base_sha = base_head;
-        p.updated_at = now;
-        sha
-    }
-
-    pub(crate) fn set_open(&mut self, repo: &str, pr: u64, open: bool) {
-        let now = self.stamp();
-        let p = self.repo_mut(repo).pull_mut(pr);
-        assert!(!p.merged, "PR #{pr} is merged");
-        p.open = open;
-        p.closed_at = (!open).then_some(now);
-        p.closed_by = (!open).then(|| p.author.clone());
-        p.updated_at = now;
-    }
-
-    pub(crate) fn pull_files(&self, p: &Pull) -> Vec<FileChange> {
-        diff_trees(
-            &self.commits[&p.merge_base].tree,
-            &self.commits[&p.head_sha].tree,
-        )
+        self.account(login, kind)
     }
 
     // --- teams and comments ---
@@ -727,7 +618,9 @@ impl World {
         let now = self.stamp();
         let r = self.repo_mut(repo);
         let full_name = r.full_name();
-        r.pull_mut(pr).updated_at = now;
+        let p = r.pull_mut(pr);
+        p.updated_at = now;
+        p.timeline.push(TimelineItem::Commented(id));
         self.comments.push(IssueComment {
             id,
             repo: full_name,

@@ -5,14 +5,13 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::{Value, json};
 
-use super::git::{
-    FileChange, Tree, diff_trees, git_blob_sha, github_base64, patch, sub_tree_sha, tree_sha,
-};
+mod git;
+mod timeline;
+
 use super::model::{
-    Account, AccountKind, CheckRun, Commit, Installation, IssueComment, Pull, Repo, Review, World,
-    ts,
+    Account, AccountKind, CheckRun, Installation, IssueComment, Pull, Repo, Review, World, ts,
 };
-use super::{APP_ID, APP_SLUG, WEB_FLOW};
+use super::{APP_ID, APP_SLUG};
 
 impl World {
     pub(crate) fn api(&self, path: &str) -> String {
@@ -151,10 +150,7 @@ impl World {
         let files = self.pull_files(p);
         let (mut additions, mut deletions) = (0, 0);
         for f in &files {
-            let (_, a, d) = patch(
-                f.old.as_deref().unwrap_or_default(),
-                f.new.as_deref().unwrap_or_default(),
-            );
+            let (_, a, d) = f.patch();
             additions += a;
             deletions += d;
         }
@@ -277,99 +273,6 @@ impl World {
         })
     }
 
-    pub(crate) fn file_json(&self, r: &Repo, head: &str, f: &FileChange) -> Value {
-        let full = r.full_name();
-        let (patch, additions, deletions) = patch(
-            f.old.as_deref().unwrap_or_default(),
-            f.new.as_deref().unwrap_or_default(),
-        );
-        let blob = f.new.as_deref().or(f.old.as_deref()).unwrap_or_default();
-        let path = url_path(&f.filename);
-        let mut v = json!({
-            "sha": git_blob_sha(blob),
-            "filename": f.filename,
-            "status": f.status,
-            "additions": additions,
-            "deletions": deletions,
-            "changes": additions + deletions,
-            "blob_url": format!("https://github.com/{full}/blob/{head}/{path}"),
-            "raw_url": format!("https://github.com/{full}/raw/{head}/{path}"),
-            "contents_url": self.api(&format!("/repos/{full}/contents/{path}?ref={head}")),
-        });
-        if let Some(patch) = patch {
-            v["patch"] = Value::from(patch);
-        }
-        if let Some(prev) = &f.previous_filename {
-            v["previous_filename"] = Value::from(prev.clone());
-        }
-        v
-    }
-
-    pub(crate) fn commit_json(&self, r: &Repo, c: &Commit, with_files: bool) -> Value {
-        let full = r.full_name();
-        let u = self.api(&format!("/repos/{full}/commits/{}", c.sha));
-        let git_user = |a: &Account| {
-            let name = if a.login == WEB_FLOW {
-                "GitHub"
-            } else {
-                a.login.as_str()
-            };
-            let email = if a.login == WEB_FLOW {
-                "noreply@github.com".to_string()
-            } else {
-                format!("{}+{}@users.noreply.github.com", a.id, a.login)
-            };
-            json!({ "name": name, "email": email, "date": ts(c.date) })
-        };
-        let tree_sha = tree_sha(&c.tree);
-        let mut v = json!({
-            "sha": c.sha,
-            "node_id": node_id("C", c.seq),
-            "commit": {
-                "author": git_user(&c.author),
-                "committer": git_user(&c.committer),
-                "message": c.message,
-                "tree": { "sha": tree_sha, "url": self.api(&format!("/repos/{full}/git/trees/{tree_sha}")) },
-                "url": self.api(&format!("/repos/{full}/git/commits/{}", c.sha)),
-                "comment_count": 0,
-                "verification": { "verified": false, "reason": "unsigned", "signature": null, "payload": null, "verified_at": null },
-            },
-            "url": u,
-            "html_url": format!("https://github.com/{full}/commit/{}", c.sha),
-            "comments_url": format!("{u}/comments"),
-            "author": self.account_json(&c.author),
-            "committer": self.account_json(&c.committer),
-            "parents": c.parents.iter().map(|p| json!({
-                "sha": p,
-                "url": self.api(&format!("/repos/{full}/commits/{p}")),
-                "html_url": format!("https://github.com/{full}/commit/{p}"),
-            })).collect::<Vec<_>>(),
-        });
-        if with_files {
-            let empty = Tree::new();
-            let parent_tree = c
-                .parents
-                .first()
-                .map(|p| &self.commits[p].tree)
-                .unwrap_or(&empty);
-            let files: Vec<Value> = diff_trees(parent_tree, &c.tree)
-                .iter()
-                .map(|f| self.file_json(r, &c.sha, f))
-                .collect();
-            let additions: u64 = files
-                .iter()
-                .map(|f| f["additions"].as_u64().unwrap_or(0))
-                .sum();
-            let deletions: u64 = files
-                .iter()
-                .map(|f| f["deletions"].as_u64().unwrap_or(0))
-                .sum();
-            v["stats"] = json!({ "total": additions + deletions, "additions": additions, "deletions": deletions });
-            v["files"] = Value::from(files);
-        }
-        v
-    }
-
     pub(crate) fn comment_json(&self, c: &IssueComment) -> Value {
         let r = self.repo(&c.repo);
         let full = r.full_name();
@@ -385,7 +288,8 @@ impl World {
             "updated_at": ts(c.updated_at),
             "issue_url": self.api(&format!("/repos/{full}/issues/{}", c.issue)),
             "author_association": if c.user.kind == AccountKind::Bot { "NONE" } else { self.author_association(r, &c.user) },
-            "performed_via_github_app": null,
+            // A comment the App made through its installation token carries it.
+            "performed_via_github_app": if c.user == self.app_bot { self.app_json() } else { Value::Null },
             "reactions": {
                 "url": format!("{u}/reactions"), "total_count": 0, "+1": 0, "-1": 0, "laugh": 0,
                 "hooray": 0, "confused": 0, "heart": 0, "rocket": 0, "eyes": 0,
@@ -466,72 +370,6 @@ impl World {
             "repository_selection": "all",
             "suspended_at": null,
             "suspended_by": null,
-        })
-    }
-
-    pub(crate) fn content_json(&self, r: &Repo, reference: &str, path: &str, blob: &[u8]) -> Value {
-        let full = r.full_name();
-        let sha = git_blob_sha(blob);
-        let p = url_path(path);
-        let u = self.api(&format!("/repos/{full}/contents/{p}?ref={reference}"));
-        let git = self.api(&format!("/repos/{full}/git/blobs/{sha}"));
-        let html = format!("https://github.com/{full}/blob/{reference}/{p}");
-        json!({
-            "type": "file",
-            "encoding": "base64",
-            "size": blob.len(),
-            "name": path.rsplit('/').next().unwrap_or(path),
-            "path": path,
-            "content": github_base64(blob),
-            "sha": sha,
-            "url": u,
-            "git_url": git,
-            "html_url": html,
-            "download_url": format!("https://raw.githubusercontent.com/{full}/{reference}/{p}"),
-            "_links": { "self": u, "git": git, "html": html },
-        })
-    }
-
-    pub(crate) fn dir_entry_json(
-        &self,
-        r: &Repo,
-        reference: &str,
-        path: &str,
-        tree: &Tree,
-    ) -> Value {
-        let full = r.full_name();
-        let p = url_path(path);
-        let u = self.api(&format!("/repos/{full}/contents/{p}?ref={reference}"));
-        let (kind, sha, size, download) = match tree.get(path) {
-            Some(blob) => (
-                "file",
-                git_blob_sha(blob),
-                blob.len(),
-                Value::from(format!(
-                    "https://raw.githubusercontent.com/{full}/{reference}/{p}"
-                )),
-            ),
-            None => ("dir", sub_tree_sha(tree, path), 0, Value::Null),
-        };
-        let git = self.api(&format!(
-            "/repos/{full}/git/{}/{sha}",
-            if kind == "file" { "blobs" } else { "trees" }
-        ));
-        let html = format!(
-            "https://github.com/{full}/{}/{reference}/{p}",
-            if kind == "file" { "blob" } else { "tree" }
-        );
-        json!({
-            "type": kind,
-            "size": size,
-            "name": path.rsplit('/').next().unwrap_or(path),
-            "path": path,
-            "sha": sha,
-            "url": u,
-            "git_url": git,
-            "html_url": html,
-            "download_url": download,
-            "_links": { "self": u, "git": git, "html": html },
         })
     }
 }
