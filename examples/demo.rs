@@ -5,7 +5,7 @@
 //!
 //! Run it with `./scripts/demo` (which installs moto and builds keygate first).
 
-#[path = "../tests/it/support/github.rs"]
+#[path = "../tests/it/support/github/mod.rs"]
 mod github;
 #[path = "../tests/it/support/payloads.rs"]
 mod payloads;
