@@ -205,12 +205,12 @@ pub enum EntryKind {
     Other,
 }
 
-/// One entry of a folder at a commit, with its git object ID.
+/// A path at a commit: what it is, its git object ID, and a regular file's bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DirEntry {
-    pub name: String,
+pub struct FileEntry {
     pub kind: EntryKind,
     pub sha: String,
+    pub content: Option<Vec<u8>>,
 }
 
 #[derive(Debug, Clone, Serialize)]

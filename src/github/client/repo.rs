@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 
 use super::wire::*;
 use super::{
-    CheckOutput, CommentInfo, DirEntry, EntryKind, GitHubError, PullCommit, PullInfo, encode_path,
+    CheckOutput, CommentInfo, EntryKind, FileEntry, GitHubError, PullCommit, PullInfo, encode_path,
 };
 use crate::policy::approval::{Pusher, Review, ReviewState};
 use crate::policy::changes::{ChangedFile, FileStatus};
@@ -243,34 +243,37 @@ impl RepoClient {
         })
     }
 
-    /// The entries of a folder at a commit (none when the folder does not exist there).
-    pub async fn dir_at(&self, dir: &str, commit: &str) -> Result<Vec<DirEntry>, GitHubError> {
+    /// What `path` is at `commit`, with its blob ID and (for a regular file) its bytes;
+    /// `None` when nothing is there. GitHub follows a symlink to a file and answers with the
+    /// target's path, so an entry whose path differs from the one asked for is a symlink.
+    pub async fn entry_at(&self, path: &str, commit: &str) -> Result<Option<FileEntry>, GitHubError> {
+        let what = format!("{path} at {}", &commit[..commit.len().min(7)]);
         let route = format!(
             "/repos/{}/contents/{}?ref={commit}",
             self.repo,
-            encode_path(dir)
+            encode_path(path)
         );
-        match self
-            .get::<Vec<WireDirEntry>>(route, "a folder's entries")
-            .await
-        {
-            Ok(entries) => Ok(entries
-                .into_iter()
-                .map(|e| DirEntry {
-                    kind: match e.kind.as_str() {
-                        "file" => EntryKind::File,
-                        "dir" => EntryKind::Dir,
-                        "symlink" => EntryKind::Symlink,
-                        "submodule" => EntryKind::Submodule,
-                        _ => EntryKind::Other,
-                    },
-                    name: e.name,
-                    sha: e.sha,
-                })
-                .collect()),
-            Err(e) if e.is_not_found() => Ok(Vec::new()),
-            Err(e) => Err(e),
-        }
+        let c = match self.get::<WireContent>(route, &what).await {
+            Ok(c) => c,
+            Err(e) if e.is_not_found() => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let kind = match c.kind.as_str() {
+            "file" if c.path.as_deref().is_none_or(|p| p == path) => EntryKind::File,
+            "file" | "symlink" => EntryKind::Symlink,
+            "submodule" => EntryKind::Submodule,
+            "dir" => EntryKind::Dir,
+            _ => EntryKind::Other,
+        };
+        let content = match kind {
+            EntryKind::File => Some(decode_content(c.content, c.encoding.as_deref(), &what)?),
+            _ => None,
+        };
+        Ok(Some(FileEntry {
+            kind,
+            sha: c.sha.unwrap_or_default(),
+            content,
+        }))
     }
 
     /// When the pull request's base branch was last changed (`base_ref_changed` events of its
@@ -320,7 +323,18 @@ impl RepoClient {
             encode_path(slug),
             self.repo
         );
-        match self.get::<WireTeamRepo>(route, "a team's permission").await {
+        // Without this media type GitHub answers 204 with no body.
+        let mut headers = axum::http::HeaderMap::new();
+        headers.insert(
+            axum::http::header::ACCEPT,
+            axum::http::HeaderValue::from_static("application/vnd.github.v3.repository+json"),
+        );
+        let answer: Result<WireTeamRepo, _> = self
+            .crab
+            .get_with_headers(route, None::<&()>, Some(headers))
+            .await
+            .map_err(|e| GitHubError::from_octocrab("a team's permission", e));
+        match answer {
             Ok(t) => {
                 let p = t.permissions.unwrap_or_default();
                 let level = [
@@ -360,38 +374,12 @@ impl RepoClient {
         Ok(b.commit.sha)
     }
 
-    /// A file's bytes at a commit; `None` when it does not exist there.
+    /// A file's bytes at a commit; `None` when no regular file is there.
     pub async fn file_at(&self, path: &str, commit: &str) -> Result<Option<Vec<u8>>, GitHubError> {
-        let what = format!("{path} at {}", &commit[..commit.len().min(7)]);
-        let route = format!(
-            "/repos/{}/contents/{}?ref={commit}",
-            self.repo,
-            encode_path(path)
-        );
-        match self.get::<WireContent>(route, &what).await {
-            Ok(c) if c.kind == "file" => {
-                use base64::Engine;
-                let raw: String = c.content.unwrap_or_default().split_whitespace().collect();
-                if c.encoding.as_deref() != Some("base64") {
-                    return Err(GitHubError::Status {
-                        what,
-                        status: 200,
-                        message: "the file is too large for the contents API (over 1 MB)".into(),
-                    });
-                }
-                base64::engine::general_purpose::STANDARD
-                    .decode(raw)
-                    .map(Some)
-                    .map_err(|e| GitHubError::Status {
-                        what,
-                        status: 200,
-                        message: format!("undecodable content: {e}"),
-                    })
-            }
-            Ok(_) => Ok(None),
-            Err(e) if e.is_not_found() => Ok(None),
-            Err(e) => Err(e),
-        }
+        Ok(self
+            .entry_at(path, commit)
+            .await?
+            .and_then(|e| e.content))
     }
 
     /// `Some(true)` for an active member, `Some(false)` pending, `None` not a member.
@@ -504,4 +492,28 @@ impl RepoClient {
         };
         Ok(run.id)
     }
+}
+
+/// The bytes of a contents-API answer (base64; GitHub gives no content over 1 MB).
+fn decode_content(
+    content: Option<String>,
+    encoding: Option<&str>,
+    what: &str,
+) -> Result<Vec<u8>, GitHubError> {
+    use base64::Engine;
+    if encoding != Some("base64") {
+        return Err(GitHubError::Status {
+            what: what.to_string(),
+            status: 200,
+            message: "the file is too large for the contents API (over 1 MB)".into(),
+        });
+    }
+    let raw: String = content.unwrap_or_default().split_whitespace().collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(raw)
+        .map_err(|e| GitHubError::Status {
+            what: what.to_string(),
+            status: 200,
+            message: format!("undecodable content: {e}"),
+        })
 }

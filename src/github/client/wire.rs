@@ -121,19 +121,15 @@ pub(super) struct WireCommit {
 #[derive(Deserialize)]
 pub(super) struct WireContent {
     #[serde(default)]
+    pub path: Option<String>,
+    #[serde(default)]
+    pub sha: Option<String>,
+    #[serde(default)]
     pub content: Option<String>,
     #[serde(default)]
     pub encoding: Option<String>,
     #[serde(rename = "type")]
     pub kind: String,
-}
-
-#[derive(Deserialize)]
-pub(super) struct WireDirEntry {
-    pub name: String,
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub sha: String,
 }
 
 #[derive(Deserialize)]
