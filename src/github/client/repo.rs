@@ -246,7 +246,11 @@ impl RepoClient {
     /// What `path` is at `commit`, with its blob ID and (for a regular file) its bytes;
     /// `None` when nothing is there. GitHub follows a symlink to a file and answers with the
     /// target's path, so an entry whose path differs from the one asked for is a symlink.
-    pub async fn entry_at(&self, path: &str, commit: &str) -> Result<Option<FileEntry>, GitHubError> {
+    pub async fn entry_at(
+        &self,
+        path: &str,
+        commit: &str,
+    ) -> Result<Option<FileEntry>, GitHubError> {
         let what = format!("{path} at {}", &commit[..commit.len().min(7)]);
         let route = format!(
             "/repos/{}/contents/{}?ref={commit}",
@@ -376,10 +380,7 @@ impl RepoClient {
 
     /// A file's bytes at a commit; `None` when no regular file is there.
     pub async fn file_at(&self, path: &str, commit: &str) -> Result<Option<Vec<u8>>, GitHubError> {
-        Ok(self
-            .entry_at(path, commit)
-            .await?
-            .and_then(|e| e.content))
+        Ok(self.entry_at(path, commit).await?.and_then(|e| e.content))
     }
 
     /// `Some(true)` for an active member, `Some(false)` pending, `None` not a member.

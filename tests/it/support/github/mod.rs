@@ -546,6 +546,31 @@ impl GitHub {
             .collect()
     }
 
+    /// Makes every answer take `latency` longer, as a distant GitHub would.
+    pub fn set_latency(&self, latency: std::time::Duration) {
+        self.world().latency = latency;
+    }
+
+    /// How many sequential rounds the requests from index `from` on took: the longest chain
+    /// of requests each started after the one before it had been answered. Requests sent
+    /// side by side share a round.
+    pub fn rounds_since(&self, from: usize) -> usize {
+        let world = self.world();
+        let log = &world.requests[from.min(world.requests.len())..];
+        let mut order: Vec<&_> = log.iter().collect();
+        order.sort_by_key(|r| r.started);
+        let mut depth: Vec<usize> = Vec::with_capacity(order.len());
+        for (i, r) in order.iter().enumerate() {
+            let before = (0..i)
+                .filter(|&j| order[j].finished <= r.started)
+                .map(|j| depth[j])
+                .max()
+                .unwrap_or(0);
+            depth.push(before + 1);
+        }
+        depth.into_iter().max().unwrap_or(0)
+    }
+
     /// Requests the stand-in does not know: `"METHOD /path?query"`.
     pub fn unknown_requests(&self) -> Vec<String> {
         self.world().unknown.clone()

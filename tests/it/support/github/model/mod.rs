@@ -147,6 +147,8 @@ pub(crate) struct World {
     pub(crate) tokens_issued: usize,
     pub(crate) token_lifetime: time::Duration,
     pub(crate) requests: Vec<Logged>,
+    /// Added to every answer (benchmarks: GitHub is not on loopback).
+    pub(crate) latency: std::time::Duration,
     pub(crate) unknown: Vec<String>,
     pub(crate) failures: Vec<Failure>,
     pub(crate) page_size_cap: Option<usize>,
@@ -330,6 +332,8 @@ pub(crate) struct Logged {
     pub(crate) method: String,
     pub(crate) path_query: String,
     pub(crate) status: u16,
+    pub(crate) started: std::time::Instant,
+    pub(crate) finished: std::time::Instant,
 }
 
 pub(crate) struct Failure {
@@ -360,6 +364,7 @@ impl World {
             tokens_issued: 0,
             token_lifetime: time::Duration::hours(1),
             requests: Vec::new(),
+            latency: std::time::Duration::ZERO,
             unknown: Vec::new(),
             failures: Vec::new(),
             page_size_cap: None,
