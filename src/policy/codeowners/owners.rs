@@ -42,7 +42,7 @@ impl Owner {
                 if !is_valid_team_slug(slug) {
                     return Err(format!(
                         "`{token}`: `{slug}` is not a valid team slug (letters, digits, `-`, `_` \
-                         and `.` only); write a team as `@{org}/team-slug`"
+                         and `.` only, not dots alone); write a team as `@{org}/team-slug`"
                     ));
                 }
                 return Ok(Owner::Team {
@@ -120,12 +120,15 @@ pub fn is_valid_login(login: &str) -> bool {
         && !login.contains("--")
 }
 
-/// Team slug: ASCII letters, digits, `-`, `_` and `.`.
+/// Team slug: ASCII letters, digits, `-`, `_` and `.`, but not dots alone. GitHub never makes
+/// such a slug, and keygate puts the slug into an API path (`/orgs/{org}/teams/{slug}/...`),
+/// where `.` or `..` would name another resource.
 fn is_valid_team_slug(slug: &str) -> bool {
     !slug.is_empty()
         && slug
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && !slug.bytes().all(|b| b == b'.')
 }
 
 /// A pragmatic e-mail check: `local@domain.tld` with an RFC 5322 "atext"

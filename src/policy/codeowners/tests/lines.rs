@@ -41,6 +41,9 @@ fn invalid_owner_tokens_are_rejected_with_their_column() {
         ("*.rs @a--b", 6, "not a valid GitHub user name"),
         ("*.rs @", 6, "names nobody"),
         ("*.rs @org/team/x", 6, "not a valid team slug"),
+        ("*.rs @org/..", 6, "not a valid team slug"),
+        ("*.rs @org/.", 6, "not a valid team slug"),
+        ("*.rs @org/...", 6, "not a valid team slug"),
         ("*.rs @org/te am", 14, "is not an owner"),
         ("*.rs @-org/team", 6, "organisation"),
         ("*.rs @/team", 6, "organisation"),
@@ -68,6 +71,26 @@ fn invalid_owner_tokens_are_rejected_with_their_column() {
         );
         assert!(co.rule_for("x.rs").is_none(), "{line:?}");
     }
+}
+
+#[test]
+fn team_slug_of_dots_alone_is_an_invalid_line_named_by_its_number() {
+    // `@org/..` would turn the team-membership call into another API path.
+    let text = "* @acme/security\n/requests/ @acme/..\n/docs/ @acme/.\n*.md @acme/a..b\n";
+    let co = CodeOwners::parse(text);
+
+    let lines: Vec<usize> = co.errors().iter().map(|e| e.line).collect();
+    assert_eq!(lines, [2, 3]);
+    assert!(
+        co.errors()[0]
+            .to_string()
+            .starts_with("line 2, column 12: `@acme/..`")
+    );
+    assert_eq!(
+        shown(co.owners_of("requests/alice/ci.toml")),
+        ["@acme/security"]
+    );
+    assert_eq!(shown(co.owners_of("x.md")), ["@acme/a..b"]);
 }
 
 #[test]
