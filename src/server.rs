@@ -207,6 +207,10 @@ pub async fn run_with(
             rules: settings.request_rules(),
             approval: crate::policy::approval::ApprovalRules {
                 min_approvals: settings.policy.min_approvals,
+                // Reviews carry no submission time until the workflow reads it, and an
+                // approval without one never passes an age limit.
+                approval_ttl_hours: 0,
+                ..Default::default()
             },
             sns_topic_arn: service.sns_topic_arn.to_string(),
             kms_key_id: settings.aws.kms_key_id.clone(),

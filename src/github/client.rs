@@ -15,8 +15,7 @@ use octocrab::{Octocrab, Page};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
-use crate::policy::approval::{Account, Pusher, Review, ReviewState};
-use crate::policy::changes::{ChangedFile, FileStatus};
+use crate::facts::{Account, ChangedFile, FileStatus, Pusher, Review, ReviewState};
 
 /// An API failure, classified for the retry decision.
 #[derive(Debug, thiserror::Error)]
@@ -437,6 +436,7 @@ impl RepoClient {
                     author,
                     state,
                     commit_id: r.commit_id,
+                    submitted_at: None,
                 })
             })
             .collect())

@@ -10,15 +10,15 @@ use std::sync::Arc;
 use crate::aws::{Aws, AwsError};
 use crate::github::client::{GitHubApp, GitHubError, PullInfo, RepoClient};
 use crate::ledger::{Job, Ledger, LedgerError};
-use crate::policy::approval::Pusher;
-use crate::policy::approval::{ApprovalRules, Memberships, PullFacts, membership_queries};
+use crate::facts::Pusher;
+use crate::policy::approval::{
+    Access, ApprovalRules, Memberships, Permissions, PullFacts, membership_queries,
+};
 use crate::policy::changes::Changes;
 use crate::policy::codeowners::{CodeOwners, LOCATIONS, MAX_SIZE};
+use crate::policy::history::{self, CommitFacts};
 use crate::policy::{Assessment, OwnersFile, assess, ownerships};
-use crate::request::{Diagnostic, PathKind, Request, RequestRules, classify, parse_request};
-
-/// GitHub's pull-request commits list stops at 250.
-const MAX_LISTED_COMMITS: usize = 250;
+use crate::request::{Diagnostic, Request, RequestRules, parse_request};
 use crate::worker::{Handler, JobError};
 
 pub use issue::recover_intents;
@@ -140,8 +140,9 @@ impl Workflow {
                 &OwnersFile::Missing,
                 &[],
                 &empty_facts(&pr),
-                &Memberships::new(),
+                &Access::default(),
                 &self.settings.approval,
+                time::OffsetDateTime::now_utc(),
             );
             return Ok(Facts {
                 pr,
@@ -170,10 +171,10 @@ impl Workflow {
         let mut changes = changes;
         let pushers = self.history(gh, &pr, &mut changes).await?;
         let facts = PullFacts {
-            author: pr.author.clone(),
-            head_sha: pr.head_sha.clone(),
+            base_ref: pr.base_ref.clone(),
             reviews: gh.reviews(pr.number).await?,
             pushers,
+            ..PullFacts::new(pr.author.clone(), pr.head_sha.clone())
         };
         let paths: Vec<String> = requests.iter().map(|(p, _)| p.clone()).collect();
         let owned = ownerships(&paths, &owners);
@@ -183,13 +184,18 @@ impl Workflow {
                 memberships.insert(&org, &slug, &login);
             }
         }
+        let access = Access {
+            memberships,
+            permissions: Permissions::not_checked(),
+        };
         let assessment = assess(
             &changes,
             &owners,
             &requests,
             &facts,
-            &memberships,
+            &access,
             &self.settings.approval,
+            time::OffsetDateTime::now_utc(),
         );
         Ok(Facts {
             pr,
@@ -208,43 +214,23 @@ impl Workflow {
         pr: &PullInfo,
         changes: &mut Changes,
     ) -> Result<Vec<Pusher>, StepError> {
-        let commits = gh.pull_commits(pr.number).await?;
-        let mut pushers: Vec<Pusher> = Vec::new();
-        let mut unlinked = Vec::new();
-        for c in &commits {
-            if c.author.is_none() && c.committer.is_none() {
-                unlinked.push(format!("`{}`", short(&c.sha)));
-            }
-            for p in [&c.author, &c.committer].into_iter().flatten() {
-                if !pushers.iter().any(|q| q.id == p.id) {
-                    pushers.push(p.clone());
-                }
-            }
-        }
-        if commits.len() >= MAX_LISTED_COMMITS || pr.commits > commits.len() as u64 {
-            changes.history.push(format!(
-                "the pull request has {} commits, more than GitHub lists ({MAX_LISTED_COMMITS}), so keygate cannot see who pushed them all; open a new pull request with just the request file",
-                pr.commits.max(commits.len() as u64)
-            ));
-        }
-        if !unlinked.is_empty() {
-            changes.history.push(format!(
-                "commit {} was written by an e-mail address linked to no GitHub account, so keygate cannot tell who pushed it; link the address to its account or commit again",
-                unlinked.join(", ")
-            ));
-        }
+        let listed = gh.pull_commits(pr.number).await?;
+        let mut commits: Vec<CommitFacts> = listed
+            .into_iter()
+            .map(|c| CommitFacts {
+                sha: c.sha,
+                author: c.author,
+                committer: c.committer,
+                ..CommitFacts::default()
+            })
+            .collect();
         if commits.len() > 1 {
-            for c in &commits {
-                for path in gh.commit_files(&c.sha).await? {
-                    if matches!(classify(&path, &self.settings.rules), PathKind::Outside)
-                        && !changes.outside.contains(&path)
-                    {
-                        changes.outside.push(path);
-                    }
-                }
+            for c in &mut commits {
+                c.files = gh.commit_files(&c.sha).await?;
             }
         }
-        Ok(pushers)
+        changes.read_history(&commits, pr.commits, &self.settings.rules);
+        Ok(history::pushers(&commits))
     }
 
     /// The CODEOWNERS GitHub would use at `commit`: the first location that exists.
@@ -355,12 +341,7 @@ impl Workflow {
 }
 
 fn empty_facts(pr: &PullInfo) -> PullFacts {
-    PullFacts {
-        author: pr.author.clone(),
-        head_sha: pr.head_sha.clone(),
-        reviews: Vec::new(),
-        pushers: Vec::new(),
-    }
+    PullFacts::new(pr.author.clone(), pr.head_sha.clone())
 }
 
 pub(crate) fn short(sha: &str) -> &str {

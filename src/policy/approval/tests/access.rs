@@ -1,0 +1,1 @@
+//! Write access, and pushers known from `synchronize` deliveries.
