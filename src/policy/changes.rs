@@ -209,7 +209,9 @@ mod tests {
             &rules(),
         );
         assert!(c.touches_requests());
-        assert!(c.problems(&ApprovalRules::default())[0].contains("renamed to requests/alice/ci.md"));
+        assert!(
+            c.problems(&ApprovalRules::default())[0].contains("renamed to requests/alice/ci.md")
+        );
     }
 
     #[test]

@@ -8,9 +8,9 @@ pub mod render;
 use std::sync::Arc;
 
 use crate::aws::{Aws, AwsError};
+use crate::facts::Pusher;
 use crate::github::client::{GitHubApp, GitHubError, PullInfo, RepoClient};
 use crate::ledger::{Job, Ledger, LedgerError};
-use crate::facts::Pusher;
 use crate::policy::approval::{
     Access, ApprovalRules, Memberships, Permissions, PullFacts, membership_queries,
 };
@@ -205,9 +205,8 @@ impl Workflow {
         })
     }
 
-    /// Who pushed the pull request's commits, and what its commits changed one by one: a
-    /// commit that touched CODEOWNERS and a later one that undid it leave no trace in the net
-    /// diff, yet after a rebase merge the merge commit's first parent is that PR commit.
+    /// Reads the pull request's commits one by one (who wrote each, what each changed) and
+    /// hands them to `policy::history`, which judges them; returns who pushed them.
     async fn history(
         &self,
         gh: &RepoClient,

@@ -339,8 +339,7 @@ fn exclusion(facts: &PullFacts, account: &Account) -> Option<IgnoredWhy> {
         Some(IgnoredWhy::Author)
     } else if account.is_bot_account() {
         Some(IgnoredWhy::Bot)
-    } else if is_pusher(&facts.pushers, account) || is_pusher(&facts.synchronize_senders, account)
-    {
+    } else if is_pusher(&facts.pushers, account) || is_pusher(&facts.synchronize_senders, account) {
         Some(IgnoredWhy::Pusher)
     } else {
         None

@@ -10,7 +10,6 @@ use super::inputs::owners_as_text;
 use crate::facts::Account;
 use crate::policy::codeowners::Owner;
 
-
 /// The decision for a whole pull request: one entry per request file, in the given order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Decision {
@@ -318,7 +317,6 @@ impl fmt::Display for IgnoredReview {
         }
     }
 }
-
 
 // ---------------------------------------------------------------------------------------------
 // Text helpers.

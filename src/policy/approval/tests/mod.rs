@@ -281,4 +281,3 @@ fn owner_approval_on_head_approves_the_file() {
     assert!(f.ignored.is_empty());
     assert!(decision.approved());
 }
-

@@ -553,4 +553,3 @@ fn all_files_approved_approves_the_decision_and_lists_approvers_once() {
     assert!(decision.approved());
     assert_eq!(logins(&decision.approvers()), ["bob", "carol"]);
 }
-
