@@ -181,7 +181,7 @@ impl Permissions {
     /// Transitional: for a caller that does not ask GitHub for permissions yet, this keeps
     /// the decision as it was before write access was required. Remove once every caller
     /// answers [`permission_queries`](super::permission_queries).
-    pub fn not_checked() -> Self {
+    pub(crate) fn not_checked() -> Self {
         Permissions {
             checked: false,
             ..Self::default()
@@ -189,7 +189,7 @@ impl Permissions {
     }
 
     /// Whether write access is judged at all (see [`Permissions::not_checked`]).
-    pub fn is_checked(&self) -> bool {
+    pub(crate) fn is_checked(&self) -> bool {
         self.checked
     }
 
