@@ -6,7 +6,7 @@
 //!   MOTO_SERVER_BIN=.venv/bin/moto_server cargo bench --bench merge
 //!   KEYGATE_BENCH_LATENCY_MS [30]   KEYGATE_BENCH_RUNS [12]
 
-#[allow(dead_code)]
+#[allow(dead_code, unused_imports)]
 #[path = "../tests/it/support/mod.rs"]
 mod support;
 

@@ -4,6 +4,7 @@
 pub mod aws;
 pub mod cli;
 pub mod config;
+pub mod facts;
 pub mod github;
 pub mod ids;
 pub mod ledger;

@@ -63,6 +63,9 @@ pub async fn run_with(
                 .map_err(anyhow::Error::msg)?,
             approval: ApprovalRules {
                 min_approvals: settings.policy.min_approvals,
+                approval_ttl_hours: u64::from(settings.policy.approval_ttl_hours),
+                request_ttl_hours: u64::from(settings.policy.request_ttl_hours),
+                require_verified_commits: settings.policy.require_verified_commits,
             },
             sns_topic_arn: service.sns_topic_arn.to_string(),
             kms_key_id: settings.aws.kms_key_id.clone(),

@@ -3,23 +3,10 @@
 
 use serde::Serialize;
 
+use crate::facts::{ChangedFile, FileStatus};
+use crate::policy::approval::ApprovalRules;
+use crate::policy::history::{CommitFacts, History, own_outside_paths};
 use crate::request::{Diagnostic, PathKind, RequestRules, classify};
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FileStatus {
-    Added,
-    Modified,
-    Removed,
-    Renamed { from: String },
-    Other(String),
-}
-
-/// One file of a pull request's diff.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChangedFile {
-    pub path: String,
-    pub status: FileStatus,
-}
 
 /// A pull request's files, sorted by what they mean to keygate.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -36,8 +23,8 @@ pub struct Changes {
     pub outside: Vec<String>,
     /// Documentation inside the requests folder.
     pub docs: Vec<String>,
-    /// Problems found in the pull request's commits one by one (who pushed, what each changed).
-    pub history: Vec<String>,
+    /// What the pull request's commits, read one by one, showed (facts; phrased by policy).
+    pub history: History,
 }
 
 impl Changes {
@@ -89,6 +76,23 @@ impl Changes {
         c
     }
 
+    /// Takes in the pull request's commits, read one by one: their facts go to `history`, and
+    /// the outside paths its own commits changed join `outside` (see
+    /// [`own_outside_paths`]). `commits_total` is the pull request's `commits` count.
+    pub fn read_history(
+        &mut self,
+        commits: &[CommitFacts],
+        commits_total: u64,
+        rules: &RequestRules,
+    ) {
+        self.history = History::read(commits, commits_total);
+        for path in own_outside_paths(commits, rules) {
+            if !self.outside.contains(&path) {
+                self.outside.push(path);
+            }
+        }
+    }
+
     /// Does this pull request concern keygate at all?
     pub fn touches_requests(&self) -> bool {
         !(self.added.is_empty()
@@ -98,7 +102,7 @@ impl Changes {
     }
 
     /// Problems that refuse the whole pull request, as sentences for people.
-    pub fn problems(&self) -> Vec<String> {
+    pub fn problems(&self, rules: &ApprovalRules) -> Vec<String> {
         let mut out = Vec::new();
         for (path, what) in &self.rewritten {
             out.push(format!(
@@ -108,7 +112,7 @@ impl Changes {
         for d in &self.misplaced {
             out.push(d.to_string());
         }
-        out.extend(self.history.iter().cloned());
+        out.extend(self.history.refusals(rules));
         if !self.outside.is_empty() && self.touches_requests() {
             let mut listed: Vec<String> = self
                 .outside
@@ -157,7 +161,7 @@ mod tests {
     fn an_added_request_file_is_a_request() {
         let c = Changes::sort(&[f("requests/alice/ci.toml", FileStatus::Added)], &rules());
         assert_eq!(c.added, vec!["requests/alice/ci.toml"]);
-        assert!(c.problems().is_empty());
+        assert!(c.problems(&ApprovalRules::default()).is_empty());
     }
 
     #[test]
@@ -174,7 +178,7 @@ mod tests {
             ],
             &rules(),
         );
-        let p = c.problems();
+        let p = c.problems(&ApprovalRules::default());
         assert_eq!(p.len(), 2);
         assert!(p[0].contains("requests/alice/ci.toml` was modified"));
         assert!(p[1].contains("renamed to requests/alice/b.toml"));
@@ -186,12 +190,12 @@ mod tests {
             f("requests/alice/ci.toml", FileStatus::Added),
             f(".github/CODEOWNERS", FileStatus::Modified),
         ];
-        let p = Changes::sort(&files, &rules()).problems();
+        let p = Changes::sort(&files, &rules()).problems(&ApprovalRules::default());
         assert_eq!(p.len(), 1);
         assert!(p[0].contains("CODEOWNERS"), "{}", p[0]);
         let alone = Changes::sort(&files[1..], &rules());
         assert!(!alone.touches_requests());
-        assert!(alone.problems().is_empty());
+        assert!(alone.problems(&ApprovalRules::default()).is_empty());
     }
 
     #[test]
@@ -206,7 +210,9 @@ mod tests {
             &rules(),
         );
         assert!(c.touches_requests());
-        assert!(c.problems()[0].contains("renamed to requests/alice/ci.md"));
+        assert!(
+            c.problems(&ApprovalRules::default())[0].contains("renamed to requests/alice/ci.md")
+        );
     }
 
     #[test]

@@ -5,13 +5,13 @@
 pub mod approval;
 pub mod changes;
 pub mod codeowners;
+pub mod history;
 
 use serde::Serialize;
+use time::OffsetDateTime;
 
 use crate::request::{Diagnostic, Request};
-use approval::{
-    ApprovalRules, Decision, FileDecision, FileOwnership, Memberships, PullFacts, Verdict,
-};
+use approval::{Access, ApprovalRules, Decision, FileDecision, FileOwnership, PullFacts, Verdict};
 use changes::Changes;
 use codeowners::{CodeOwners, Owner};
 
@@ -105,16 +105,18 @@ pub fn ownerships(paths: &[String], owners: &OwnersFile) -> Vec<FileOwnership> {
 }
 
 /// Judges a pull request's requests. `requests` holds each added request file's parse
-/// result, in the order of `changes.added`.
+/// result, in the order of `changes.added`; `now` is when the caller judges (the decision
+/// itself uses the merge time once merged, see [`approval::decide`]).
 pub fn assess(
     changes: &Changes,
     owners: &OwnersFile,
     requests: &[(String, Result<Request, Vec<Diagnostic>>)],
     facts: &PullFacts,
-    memberships: &Memberships,
+    access: &Access,
     rules: &ApprovalRules,
+    now: OffsetDateTime,
 ) -> Assessment {
-    let mut pr_problems = changes.problems();
+    let mut pr_problems = changes.problems(rules);
     match owners {
         OwnersFile::Found { location, parsed } => {
             for e in parsed.errors() {
@@ -133,7 +135,7 @@ pub fn assess(
     }
     let paths: Vec<String> = requests.iter().map(|(p, _)| p.clone()).collect();
     let owned = ownerships(&paths, owners);
-    let decision = approval::decide(&owned, facts, memberships, rules);
+    let decision = approval::decide(&owned, facts, access, rules, now);
     let files = requests
         .iter()
         .zip(&decision.files)

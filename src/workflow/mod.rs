@@ -8,18 +8,18 @@ pub mod render;
 use std::sync::Arc;
 
 use crate::aws::{Aws, AwsError};
+use crate::facts::Pusher;
 use crate::github::client::{GitHubApp, GitHubError, PullInfo, RepoClient};
 use crate::ids::{BranchName, CommitSha, PrNumber, RepoName};
 use crate::ledger::{Job, Ledger, LedgerError, NoteKey, Store};
-use crate::policy::approval::Pusher;
-use crate::policy::approval::{ApprovalRules, Memberships, PullFacts, membership_queries};
+use crate::policy::approval::{
+    Access, ApprovalRules, Memberships, Permissions, PullFacts, membership_queries,
+};
 use crate::policy::changes::Changes;
 use crate::policy::codeowners::{CodeOwners, LOCATIONS, MAX_SIZE};
+use crate::policy::history::{self, CommitFacts};
 use crate::policy::{Assessment, OwnersFile, assess, ownerships};
-use crate::request::{CompiledRules, Diagnostic, PathKind, Request, classify, parse_request};
-
-/// GitHub's pull-request commits list stops at 250.
-const MAX_LISTED_COMMITS: usize = 250;
+use crate::request::{CompiledRules, Diagnostic, Request, parse_request};
 use crate::work::{NoticeEvent, Work};
 use crate::worker::{Handler, JobError, RetryPolicy};
 
@@ -146,8 +146,9 @@ impl Workflow {
                 &OwnersFile::Missing,
                 &[],
                 &empty_facts(&pr),
-                &Memberships::new(),
+                &Access::default(),
                 &self.settings.approval,
+                time::OffsetDateTime::now_utc(),
             );
             return Ok(Facts {
                 pr,
@@ -176,10 +177,10 @@ impl Workflow {
         let mut changes = changes;
         let pushers = self.history(gh, &pr, &mut changes).await?;
         let facts = PullFacts {
-            author: pr.author.clone(),
-            head_sha: pr.head_sha.clone(),
+            base_ref: pr.base_ref.clone(),
             reviews: gh.reviews(pr.number).await?,
             pushers,
+            ..PullFacts::new(pr.author.clone(), pr.head_sha.clone())
         };
         let paths: Vec<String> = requests.iter().map(|(p, _)| p.clone()).collect();
         let owned = ownerships(&paths, &owners);
@@ -189,13 +190,18 @@ impl Workflow {
                 memberships.insert(&org, &slug, &login);
             }
         }
+        let access = Access {
+            memberships,
+            permissions: Permissions::not_checked(),
+        };
         let assessment = assess(
             &changes,
             &owners,
             &requests,
             &facts,
-            &memberships,
+            &access,
             &self.settings.approval,
+            time::OffsetDateTime::now_utc(),
         );
         Ok(Facts {
             pr,
@@ -205,58 +211,33 @@ impl Workflow {
         })
     }
 
-    /// Who pushed the pull request's commits, and what its commits changed one by one: a
-    /// commit that touched CODEOWNERS and a later one that undid it leave no trace in the net
-    /// diff, yet after a rebase merge the merge commit's first parent is that PR commit.
+    /// Reads the pull request's commits one by one (who wrote each, what each changed) and
+    /// hands them to `policy::history`, which judges them; returns who pushed them.
     async fn history(
         &self,
         gh: &RepoClient,
         pr: &PullInfo,
         changes: &mut Changes,
     ) -> Result<Vec<Pusher>, StepError> {
-        let commits = gh.pull_commits(pr.number).await?;
-        let mut pushers: Vec<Pusher> = Vec::new();
-        let mut unlinked = Vec::new();
-        for c in &commits {
-            // GitHub's web-flow account commits what people do in the web UI; it is not a person.
-            let people: Vec<&Pusher> = [&c.author, &c.committer]
-                .into_iter()
-                .flatten()
-                .filter(|p| p.login.as_deref() != Some("web-flow"))
-                .collect();
-            if people.is_empty() {
-                unlinked.push(format!("`{}`", short(&c.sha)));
-            }
-            for p in people {
-                if !pushers.iter().any(|q| q.id == p.id) {
-                    pushers.push(p.clone());
-                }
-            }
-        }
-        if commits.len() >= MAX_LISTED_COMMITS || pr.commits > commits.len() as u64 {
-            changes.history.push(format!(
-                "the pull request has {} commits, more than GitHub lists ({MAX_LISTED_COMMITS}), so keygate cannot see who pushed them all; open a new pull request with just the request file",
-                pr.commits.max(commits.len() as u64)
-            ));
-        }
-        if !unlinked.is_empty() {
-            changes.history.push(format!(
-                "commit {} was written by an e-mail address linked to no GitHub account, so keygate cannot tell who pushed it; link the address to its account or commit again",
-                unlinked.join(", ")
-            ));
-        }
+        let listed = gh.pull_commits(pr.number).await?;
+        let mut commits: Vec<CommitFacts> = listed
+            .into_iter()
+            .map(|c| CommitFacts {
+                sha: c.sha,
+                author: history::person(c.author),
+                committer: history::person(c.committer),
+                parents: c.parents,
+                verified: c.verified,
+                files: Vec::new(),
+            })
+            .collect();
         if commits.len() > 1 {
-            for c in &commits {
-                for path in gh.commit_files(&c.sha).await? {
-                    if matches!(classify(&path, &self.settings.rules), PathKind::Outside)
-                        && !changes.outside.contains(&path)
-                    {
-                        changes.outside.push(path);
-                    }
-                }
+            for c in &mut commits {
+                c.files = gh.commit_files(&c.sha).await?;
             }
         }
-        Ok(pushers)
+        changes.read_history(&commits, pr.commits, &self.settings.rules);
+        Ok(history::pushers(&commits))
     }
 
     /// The CODEOWNERS GitHub would use at `commit`: the first location that exists.
@@ -386,12 +367,7 @@ impl Workflow {
 }
 
 fn empty_facts(pr: &PullInfo) -> PullFacts {
-    PullFacts {
-        author: pr.author.clone(),
-        head_sha: pr.head_sha.clone(),
-        reviews: Vec::new(),
-        pushers: Vec::new(),
-    }
+    PullFacts::new(pr.author.clone(), pr.head_sha.clone())
 }
 
 pub(crate) fn short(sha: &str) -> &str {

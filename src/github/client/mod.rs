@@ -19,7 +19,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::policy::approval::{Account, Pusher};
+use crate::facts::{Account, Pusher};
 
 pub use repo::RepoClient;
 

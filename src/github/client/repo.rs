@@ -8,8 +8,7 @@ use super::wire::*;
 use super::{
     CheckOutput, CommentInfo, EntryKind, FileEntry, GitHubError, PullCommit, PullInfo, encode_path,
 };
-use crate::policy::approval::{Pusher, Review, ReviewState};
-use crate::policy::changes::{ChangedFile, FileStatus};
+use crate::facts::{ChangedFile, FileStatus, Pusher, Review, ReviewState};
 
 /// GitHub lists at most 3,000 files of one commit.
 const MAX_COMMIT_FILE_PAGES: usize = 30;
@@ -162,6 +161,7 @@ impl RepoClient {
                     author,
                     state,
                     commit_id: r.commit_id,
+                    submitted_at: r.submitted_at,
                 })
             })
             .collect())

@@ -4,7 +4,7 @@
 use serde::Deserialize;
 use time::OffsetDateTime;
 
-use crate::policy::approval::Account;
+use crate::facts::Account;
 
 #[derive(Deserialize)]
 pub(super) struct WireUser {

@@ -1,0 +1,163 @@
+//! What a pull request's commits, read one by one, say (DESIGN §2.1 and §2.4): who pushed
+//! them, whether keygate can see them all, whether each is signed, and which paths the pull
+//! request's own commits changed. The caller reads the commits; this module judges them and
+//! phrases every refusal, so the workflow passes facts and never sentences.
+
+use serde::Serialize;
+
+use crate::facts::Pusher;
+use crate::policy::approval::ApprovalRules;
+use crate::request::{PathKind, RequestRules, classify};
+
+/// GitHub's pull-request commits list stops at 250.
+pub const MAX_LISTED_COMMITS: usize = 250;
+
+/// One commit of the pull request, as the commits list and the single-commit API report it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CommitFacts {
+    pub sha: String,
+    /// Parent SHAs, first parent first (the commits list's `parents`).
+    pub parents: Vec<String>,
+    /// The GitHub accounts behind the author and committer e-mails; `None` for an address
+    /// linked to no account (and for GitHub's `web-flow` committer, which is not a person).
+    pub author: Option<Pusher>,
+    pub committer: Option<Pusher>,
+    /// GitHub verified the commit's signature (`commit.verification.verified`).
+    pub verified: bool,
+    /// Paths the commit changed against its first parent (renames give both names); empty
+    /// when the caller did not read them.
+    pub files: Vec<String>,
+}
+
+impl CommitFacts {
+    /// A merge that brought the base branch in ("Update branch"): a commit with more than one
+    /// parent whose other parents are none of the pull request's own commits. Every commit
+    /// reachable from the head and not from the base is in the pull request's commit list,
+    /// so a parent missing from it is already on the base. Its changes against its first
+    /// parent are then the base's, not the pull request's.
+    pub fn merges_base(&self, pull_commits: &[CommitFacts]) -> bool {
+        self.parents.len() > 1
+            && self.parents[1..]
+                .iter()
+                .all(|p| !pull_commits.iter().any(|c| c.sha.eq_ignore_ascii_case(p)))
+    }
+}
+
+/// What the commits showed that can refuse a pull request: plain facts, phrased by
+/// [`History::refusals`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct History {
+    /// Commits the commits list returned.
+    pub commits_listed: usize,
+    /// The pull request's `commits` count.
+    pub commits_total: u64,
+    /// SHAs of commits whose author and committer are both linked to no account.
+    pub unlinked_commits: Vec<String>,
+    /// SHAs of commits without a signature GitHub verified.
+    pub unverified_commits: Vec<String>,
+}
+
+impl History {
+    /// Reads the commits the list returned; `commits_total` is the pull request's count.
+    pub fn read(commits: &[CommitFacts], commits_total: u64) -> History {
+        History {
+            commits_listed: commits.len(),
+            commits_total,
+            unlinked_commits: commits
+                .iter()
+                .filter(|c| c.author.is_none() && c.committer.is_none())
+                .map(|c| c.sha.clone())
+                .collect(),
+            unverified_commits: commits
+                .iter()
+                .filter(|c| !c.verified)
+                .map(|c| c.sha.clone())
+                .collect(),
+        }
+    }
+
+    /// Not every commit is listed: who pushed the rest is unknown.
+    pub fn incomplete(&self) -> bool {
+        self.commits_listed >= MAX_LISTED_COMMITS
+            || self.commits_total > u64::try_from(self.commits_listed).unwrap_or(u64::MAX)
+    }
+
+    /// Every reason these commits refuse the pull request, as sentences for people.
+    pub fn refusals(&self, rules: &ApprovalRules) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.incomplete() {
+            out.push(format!(
+                "the pull request has {} commits, more than GitHub lists ({MAX_LISTED_COMMITS}), so keygate cannot see who pushed them all; open a new pull request with just the request file",
+                self.commits_total
+                    .max(u64::try_from(self.commits_listed).unwrap_or(u64::MAX))
+            ));
+        }
+        if !self.unlinked_commits.is_empty() {
+            out.push(format!(
+                "commit {} was written by an e-mail address linked to no GitHub account, so keygate cannot tell who pushed it; link the address to its account or commit again",
+                shas(&self.unlinked_commits)
+            ));
+        }
+        if rules.require_verified_commits && !self.unverified_commits.is_empty() {
+            out.push(format!(
+                "commit {} has no signature GitHub verified, and this repository requires every commit of a request pull request to be signed (policy.require_verified_commits), so keygate cannot trust who wrote it; sign the commits and push them again",
+                shas(&self.unverified_commits)
+            ));
+        }
+        out
+    }
+}
+
+/// The account behind a commit's author or committer, if it is a person: GitHub's `web-flow`
+/// account commits what people do in the web UI, and pushed nothing itself.
+pub fn person(account: Option<Pusher>) -> Option<Pusher> {
+    account.filter(|p| p.login.as_deref() != Some("web-flow"))
+}
+
+/// Everyone who authored or committed a listed commit, once each.
+pub fn pushers(commits: &[CommitFacts]) -> Vec<Pusher> {
+    let mut out: Vec<Pusher> = Vec::new();
+    for p in commits
+        .iter()
+        .flat_map(|c| [&c.author, &c.committer])
+        .flatten()
+    {
+        if !out.contains(p) {
+            out.push(p.clone());
+        }
+    }
+    out
+}
+
+/// Paths outside the requests folder (CODEOWNERS included) that the pull request's own
+/// commits changed, once each, in order. A commit that touched CODEOWNERS and a later one
+/// that undid it leave no trace in the net diff, yet after a rebase merge the merge commit's
+/// first parent is that commit: every own commit counts. Merges of the base branch are
+/// skipped: what they bring is the base's ([`CommitFacts::merges_base`]).
+pub fn own_outside_paths(commits: &[CommitFacts], rules: &RequestRules) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for commit in commits.iter().filter(|c| !c.merges_base(commits)) {
+        for path in &commit.files {
+            if matches!(classify(path, rules), PathKind::Outside) && !out.contains(path) {
+                out.push(path.clone());
+            }
+        }
+    }
+    out
+}
+
+/// "`abc1234`", "`abc1234`, `def5678`", at most five then "and N more".
+fn shas(list: &[String]) -> String {
+    let mut shown: Vec<String> = list
+        .iter()
+        .take(5)
+        .map(|s| format!("`{}`", s.chars().take(7).collect::<String>()))
+        .collect();
+    if list.len() > 5 {
+        shown.push(format!("and {} more", list.len() - 5));
+    }
+    shown.join(", ")
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,211 @@
+//! Refusals from the pull request's commits, and which paths are its own.
+
+use super::*;
+use crate::policy::changes::Changes;
+
+const A: &str = "aaaaaaa1111111111111111111111111111111111";
+const B: &str = "bbbbbbb2222222222222222222222222222222222";
+const C: &str = "ccccccc3333333333333333333333333333333333";
+const BASE: &str = "9999999000000000000000000000000000000000";
+
+fn rules() -> RequestRules {
+    RequestRules {
+        requests_dir: "requests".into(),
+        default_expiry_days: 90,
+        max_expiry_days: 365,
+        allowed_users: vec!["*".into()],
+        denied_users: vec![],
+        allowed_readers: vec![],
+        secret_name_template: "{iam_user}/access-key-{timestamp}".into(),
+    }
+}
+
+fn by(id: u64, login: &str) -> Option<Pusher> {
+    Some(Pusher {
+        id: Some(id),
+        login: Some(login.into()),
+    })
+}
+
+/// A signed commit by alice on `parents`, changing `files`.
+fn commit(sha: &str, parents: &[&str], files: &[&str]) -> CommitFacts {
+    CommitFacts {
+        sha: sha.into(),
+        parents: parents.iter().map(|p| p.to_string()).collect(),
+        author: by(1, "alice"),
+        committer: by(1, "alice"),
+        verified: true,
+        files: files.iter().map(|f| f.to_string()).collect(),
+    }
+}
+
+fn refusals(commits: &[CommitFacts], total: u64, rules: &ApprovalRules) -> Vec<String> {
+    History::read(commits, total).refusals(rules)
+}
+
+#[test]
+fn signed_linked_and_fully_listed_commits_refuse_nothing() {
+    let commits = [commit(A, &[BASE], &[]), commit(B, &[A], &[])];
+    let required = ApprovalRules {
+        require_verified_commits: true,
+        ..ApprovalRules::default()
+    };
+    assert!(refusals(&commits, 2, &required).is_empty());
+}
+
+#[test]
+fn more_commits_than_github_lists_refuses() {
+    let commits: Vec<CommitFacts> = (0..MAX_LISTED_COMMITS)
+        .map(|i| commit(&format!("{i:040x}"), &[], &[]))
+        .collect();
+    assert_eq!(
+        refusals(&commits, 300, &ApprovalRules::default()),
+        [
+            "the pull request has 300 commits, more than GitHub lists (250), so keygate cannot see \
+          who pushed them all; open a new pull request with just the request file"
+        ]
+    );
+    // Fewer listed than the pull request says it has: some are unseen.
+    let few = [commit(A, &[BASE], &[])];
+    assert_eq!(refusals(&few, 2, &ApprovalRules::default()).len(), 1);
+    assert!(refusals(&few, 1, &ApprovalRules::default()).is_empty());
+}
+
+#[test]
+fn commits_by_unlinked_addresses_refuse_naming_each_short_sha() {
+    let mut unlinked = commit(B, &[A], &[]);
+    unlinked.author = None;
+    unlinked.committer = None;
+    let mut half_linked = commit(C, &[B], &[]);
+    half_linked.author = None;
+    let commits = [commit(A, &[BASE], &[]), unlinked, half_linked];
+
+    assert_eq!(
+        refusals(&commits, 3, &ApprovalRules::default()),
+        [
+            "commit `bbbbbbb` was written by an e-mail address linked to no GitHub account, so \
+          keygate cannot tell who pushed it; link the address to its account or commit again"
+        ]
+    );
+}
+
+#[test]
+fn unverified_commit_refuses_only_when_signatures_are_required() {
+    let mut unsigned = commit(B, &[A], &[]);
+    unsigned.verified = false;
+    let commits = [commit(A, &[BASE], &[]), unsigned];
+
+    assert!(refusals(&commits, 2, &ApprovalRules::default()).is_empty());
+    let required = ApprovalRules {
+        require_verified_commits: true,
+        ..ApprovalRules::default()
+    };
+    let out = refusals(&commits, 2, &required);
+    assert_eq!(out.len(), 1);
+    assert!(
+        out[0].starts_with("commit `bbbbbbb` has no signature GitHub verified"),
+        "{}",
+        out[0]
+    );
+    assert!(out[0].contains("policy.require_verified_commits"));
+}
+
+#[test]
+fn long_sha_lists_are_cut_after_five() {
+    let commits: Vec<CommitFacts> = (1..=7u8)
+        .map(|i| {
+            let mut c = commit(
+                &format!("{i}{i}{i}{i}{i}{i}{i}{}", "0".repeat(33)),
+                &[],
+                &[],
+            );
+            c.verified = false;
+            c
+        })
+        .collect();
+    let required = ApprovalRules {
+        require_verified_commits: true,
+        ..ApprovalRules::default()
+    };
+    assert!(refusals(&commits, 7, &required)[0].starts_with(
+        "commit `1111111`, `2222222`, `3333333`, `4444444`, `5555555`, and 2 more has no"
+    ));
+}
+
+#[test]
+fn pushers_are_every_author_and_committer_once() {
+    let mut b = commit(B, &[A], &[]);
+    b.committer = by(2, "bob");
+    let mut c = commit(C, &[B], &[]);
+    c.author = None;
+    let got = pushers(&[commit(A, &[BASE], &[]), b, c]);
+    assert_eq!(got, [by(1, "alice").unwrap(), by(2, "bob").unwrap()]);
+}
+
+// -- The pull request's own changes and "Update branch" merges -------------------------------
+
+#[test]
+fn a_merge_of_the_base_is_recognised_by_a_parent_outside_the_pull_request() {
+    let own = commit(A, &[BASE], &[]);
+    let update = commit(B, &[A, BASE], &[]);
+    let side = commit(C, &[BASE], &[]);
+    let merge_own_work = commit("d", &[A, C], &[]);
+    let all = [own.clone(), update.clone(), side, merge_own_work.clone()];
+
+    assert!(update.merges_base(&all));
+    assert!(!own.merges_base(&all));
+    assert!(!merge_own_work.merges_base(&all));
+}
+
+#[test]
+fn outside_paths_brought_by_a_base_merge_are_not_the_pull_requests_own() {
+    let commits = [
+        commit(A, &[BASE], &["requests/alice/ci.toml"]),
+        commit(B, &[A, BASE], &[".github/CODEOWNERS", "src/main.rs"]),
+    ];
+    assert!(own_outside_paths(&commits, &rules()).is_empty());
+}
+
+#[test]
+fn codeowners_changed_by_an_own_commit_counts_even_when_undone_and_merged_with_the_base() {
+    let commits = [
+        commit(A, &[BASE], &["requests/alice/ci.toml", "CODEOWNERS"]),
+        commit(B, &[A], &["CODEOWNERS"]),
+        commit(C, &[B, BASE], &["CODEOWNERS", "README.md"]),
+    ];
+    assert_eq!(own_outside_paths(&commits, &rules()), ["CODEOWNERS"]);
+}
+
+#[test]
+fn a_merge_whose_other_parent_is_the_pull_requests_own_work_is_judged_like_any_commit() {
+    let commits = [
+        commit(A, &[BASE], &["requests/alice/ci.toml"]),
+        commit(C, &[BASE], &["docs/CODEOWNERS"]),
+        commit(B, &[A, C], &["docs/CODEOWNERS"]),
+    ];
+    assert_eq!(own_outside_paths(&commits, &rules()), ["docs/CODEOWNERS"]);
+}
+
+#[test]
+fn changes_take_in_the_history_as_facts_and_policy_phrases_the_refusals() {
+    let mut unlinked = commit(B, &[A, BASE], &[".github/CODEOWNERS"]);
+    unlinked.author = None;
+    unlinked.committer = None;
+    let commits = [
+        commit(A, &[BASE], &["requests/alice/ci.toml", "CODEOWNERS"]),
+        unlinked,
+    ];
+    let mut changes = Changes {
+        added: vec!["requests/alice/ci.toml".into()],
+        ..Changes::default()
+    };
+
+    changes.read_history(&commits, 2, &rules());
+
+    assert_eq!(changes.outside, ["CODEOWNERS"]);
+    assert_eq!(changes.history.unlinked_commits, [B]);
+    let problems = changes.problems(&ApprovalRules::default());
+    assert_eq!(problems.len(), 2, "{problems:?}");
+    assert!(problems[0].starts_with("commit `bbbbbbb` was written by an e-mail address"));
+    assert!(problems[1].contains("`CODEOWNERS`"), "{}", problems[1]);
+}
