@@ -15,9 +15,6 @@ use axum::response::{IntoResponse, Response};
 /// GitHub caps payloads at 25 MB; anything larger is refused before its signature is read.
 pub const MAX_BODY: usize = 26_214_400;
 
-/// The smallest buffer a body starts with, so small deliveries are not reallocated per chunk.
-const FIRST_BUFFER: usize = 8 * 1024;
-
 /// The bytes all unverified bodies may hold at once (`server.max_unverified_bytes`), and how
 /// many they hold now. Cloning shares the count.
 #[derive(Clone, Debug)]
@@ -212,15 +209,12 @@ pub async fn read(
     }
 }
 
-/// The buffer size that holds `needed` bytes. Doubling keeps copies few, but never past what
-/// the client declared or [`MAX_BODY`]: every byte of capacity is charged to the budget.
+/// The buffer size that holds `needed` bytes. Every byte of capacity is charged to the
+/// budget, so it doubles from what arrived (few copies, and a client holds at most twice what
+/// it sent), never past what the client declared or [`MAX_BODY`].
 pub fn grown_capacity(current: usize, needed: usize, declared: Option<usize>) -> usize {
     let ceiling = declared.unwrap_or(MAX_BODY).min(MAX_BODY);
-    current
-        .saturating_mul(2)
-        .max(FIRST_BUFFER)
-        .min(ceiling)
-        .max(needed)
+    current.saturating_mul(2).min(ceiling).max(needed)
 }
 
 /// When a refused client may try again: by then every body now held has finished or been
@@ -280,8 +274,9 @@ mod tests {
 
     #[test]
     fn buffers_double_but_stop_at_the_declared_length_and_the_cap() {
-        assert_eq!(grown_capacity(0, 100, None), FIRST_BUFFER);
-        assert_eq!(grown_capacity(0, 100, Some(300)), 300);
+        assert_eq!(grown_capacity(0, 100, None), 100);
+        assert_eq!(grown_capacity(100, 150, Some(300)), 200);
+        assert_eq!(grown_capacity(200, 250, Some(300)), 300);
         assert_eq!(grown_capacity(8192, 9000, None), 16_384);
         assert_eq!(grown_capacity(8192, 9000, Some(10_000)), 10_000);
         assert_eq!(grown_capacity(0, 50_000, None), 50_000, "one big chunk");
@@ -289,9 +284,16 @@ mod tests {
     }
 
     #[test]
-    fn a_body_that_declares_25_mib_and_sends_nothing_holds_nothing() {
-        // The first buffer is sized by bytes that arrived, not by the declared length.
-        assert_eq!(grown_capacity(0, 1, Some(MAX_BODY)), FIRST_BUFFER);
+    fn a_body_that_declares_25_mib_and_trickles_holds_at_most_twice_what_it_sent() {
+        // Buffers are sized by bytes that arrived, not by the declared length.
+        let (mut capacity, mut sent) = (0, 0);
+        for _ in 0..1000 {
+            sent += 1;
+            if sent > capacity {
+                capacity = grown_capacity(capacity, sent, Some(MAX_BODY));
+            }
+            assert!(capacity <= 2 * sent, "{capacity} held for {sent} sent");
+        }
     }
 
     #[test]
