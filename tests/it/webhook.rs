@@ -12,7 +12,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, oneshot};
 
-use crate::support::app::{TestApp, WEBHOOK_SECRET, post};
+use crate::support::app::{AwsWorld, TestApp, WEBHOOK_SECRET, post, wait_healthy, write_config};
 use crate::support::github::GitHub;
 use crate::support::payloads::{self, Delivery};
 use crate::support::world::world;
@@ -427,4 +427,69 @@ async fn an_idle_keep_alive_connection_is_closed() {
     let mut rest = Vec::new();
     let closed = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut rest)).await;
     assert!(closed.is_ok(), "an idle connection is still open after 5 s");
+}
+
+/// Kills the real binary if a test fails before it stops.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn a_log_written_to_a_file_holds_no_colour_codes() {
+    let gh = GitHub::start().await;
+    let aws = AwsWorld::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    write_config(
+        dir.path(),
+        &gh,
+        &aws,
+        "[github]\nprivate_key_file = \"app.pem\"\n",
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let log = std::fs::File::create(dir.path().join("serve.log")).unwrap();
+    let mut serving = Child(
+        std::process::Command::new(env!("CARGO_BIN_EXE_keygate"))
+            .current_dir(dir.path())
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("AWS_ENDPOINT_URL", &aws.proxy.url)
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("KEYGATE_GITHUB_WEBHOOK_SECRET", WEBHOOK_SECRET)
+            .env("KEYGATE_SERVER_LISTEN", format!("127.0.0.1:{port}"))
+            .arg("serve")
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    );
+    let url = format!("http://127.0.0.1:{port}");
+    wait_healthy(&reqwest::Client::new(), &url).await;
+    let pid = serving.0.id().to_string();
+    let term = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status();
+    assert!(term.unwrap().success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while serving.0.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "keygate did not stop");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let log = std::fs::read_to_string(dir.path().join("serve.log")).unwrap();
+    assert!(log.contains("keygate is serving"), "{log}");
+    assert!(
+        !log.contains('\u{1b}'),
+        "colour codes in a log file: {log:?}"
+    );
 }
