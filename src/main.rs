@@ -1,3 +1,4 @@
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -6,29 +7,29 @@ use tracing::Level;
 use tracing_subscriber::prelude::*;
 use tracing_subscriber::{EnvFilter, filter, fmt};
 
-/// Targets that see raw requests and responses. A CreateSecret request body holds a secret
-/// access key, so these never log below `info`, whatever KEYGATE_LOG asks for.
+/// Target prefixes of crates that see raw requests and responses. A CreateSecret request body
+/// holds a secret access key, and the SigV4 signer (`aws_sigv4`, driven by `aws_runtime`)
+/// traces whole canonical requests, so these never log below `info`, whatever KEYGATE_LOG
+/// asks for. `aws_` covers every AWS SDK crate, present and future.
 const TRANSPORT: [&str; 8] = [
-    "aws_smithy",
-    "aws_sdk",
-    "aws_config",
-    "hyper",
-    "h2",
-    "rustls",
-    "octocrab",
-    "tower",
+    "aws_", "hyper", "h2", "rustls", "octocrab", "tower", "reqwest", "http",
 ];
+
+/// Whether a log target belongs to a transport crate, and so is capped at `info`.
+fn is_transport(target: &str) -> bool {
+    TRANSPORT.iter().any(|p| target.starts_with(p))
+}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let wanted = std::env::var("KEYGATE_LOG").unwrap_or_else(|_| "info".into());
     let levels = EnvFilter::try_new(&wanted).unwrap_or_else(|_| EnvFilter::new("info"));
     // A second, fixed filter: no directive, however specific, lifts the transport cap.
-    let cap = filter::filter_fn(|m| {
-        let transport = TRANSPORT.iter().any(|p| m.target().starts_with(p));
-        !(transport && *m.level() > Level::INFO)
-    });
-    let layer = fmt::layer().with_writer(std::io::stderr);
+    let cap = filter::filter_fn(|m| !(is_transport(m.target()) && *m.level() > Level::INFO));
+    // Colour codes only for a person at a terminal, never in a file or a log collector.
+    let layer = fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     let layer = match cli.log_format {
         LogFormat::Json => layer.json().boxed(),
         LogFormat::Text => layer.boxed(),
@@ -46,6 +47,53 @@ fn main() -> ExitCode {
             } else {
                 ExitCode::from(1)
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_transport;
+
+    #[test]
+    fn the_aws_signer_and_runtime_are_capped_like_the_rest_of_the_sdk() {
+        for target in [
+            "aws_sigv4::http_request::sign",
+            "aws_runtime::auth::sigv4",
+            "aws_smithy_runtime::client::orchestrator",
+            "aws_sdk_secretsmanager::operation::create_secret",
+            "aws_config::default_provider",
+        ] {
+            assert!(is_transport(target), "{target}");
+        }
+    }
+
+    #[test]
+    fn http_clients_and_servers_are_capped() {
+        for target in [
+            "hyper::proto::h1::io",
+            "hyper_util::client::legacy::pool",
+            "h2::codec",
+            "rustls::conn",
+            "reqwest::connect",
+            "octocrab",
+            "tower::buffer",
+            "tower_http::trace",
+            "http_body_util",
+        ] {
+            assert!(is_transport(target), "{target}");
+        }
+    }
+
+    #[test]
+    fn keygate_own_targets_are_not_capped() {
+        for target in [
+            "keygate",
+            "keygate::aws",
+            "keygate::server",
+            "keygate::workflow",
+        ] {
+            assert!(!is_transport(target), "{target}");
         }
     }
 }

@@ -1,12 +1,19 @@
 //! The HTTP surface: `POST /webhook`, `GET /healthz`, `GET /readyz` (DESIGN §4): routes and
 //! handlers only. The router is a function of its state, so tests can mount it or bind it to
-//! port 0; `startup` builds the state.
+//! port 0; `startup` builds the state. `listen` serves it with the time limits, `unverified`
+//! reads webhook bodies within the memory budget.
+
+mod listen;
+mod unverified;
+
+pub use listen::{HttpLimits, serve};
+pub use unverified::{MAX_BODY, UnverifiedBudget};
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::body::Body;
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -16,9 +23,6 @@ use crate::github::webhook::{SignatureKey, Triage, triage};
 use crate::ids::{BranchName, DeliveryId, RepoName};
 use crate::ledger::{Inserted, Ledger, NewDelivery, Store, now_ms};
 
-/// GitHub caps payloads at 25 MB; anything larger is refused before its signature is read.
-pub const MAX_BODY: usize = 26_214_400;
-
 #[derive(Clone)]
 pub struct AppState {
     pub key: Arc<SignatureKey>,
@@ -27,12 +31,14 @@ pub struct AppState {
     pub branch: BranchName,
     /// Wakes the worker when a delivery is queued.
     pub wake: Arc<Notify>,
+    /// Bytes of webhook bodies held before their signature is checked, shared by all requests.
+    pub unverified: UnverifiedBudget,
+    pub limits: HttpLimits,
 }
 
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/webhook", post(webhook))
-        .layer(DefaultBodyLimit::max(MAX_BODY))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .with_state(state)
@@ -42,9 +48,24 @@ fn reply(status: StatusCode, text: &'static str) -> Response {
     (status, text).into_response()
 }
 
-async fn webhook(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+async fn webhook(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    // Held, and charged to the budget, until this handler returns.
+    let held = match unverified::read(body, &state.unverified, state.limits.body_timeout).await {
+        Ok(held) => held,
+        Err(refusal) => {
+            if let unverified::Refusal::Busy { .. } = refusal {
+                tracing::warn!(
+                    held = state.unverified.held(),
+                    limit = state.unverified.limit(),
+                    "refused a body: unverified uploads hold the whole budget"
+                );
+            }
+            return refusal.into_response();
+        }
+    };
+    let body = held.bytes.as_slice();
     let signature = headers.get("x-hub-signature-256").map(|v| v.as_bytes());
-    if !state.key.verify(signature, &body) {
+    if !state.key.verify(signature, body) {
         tracing::warn!(
             delivery = header(&headers, "x-github-delivery"),
             "refused a delivery with a missing or wrong signature"
@@ -66,7 +87,7 @@ async fn webhook(State(state): State<AppState>, headers: HeaderMap, body: Bytes)
             "X-GitHub-Delivery is not a delivery ID\n",
         );
     }
-    let work = match triage(event, &body, &state.repository, &state.branch) {
+    let work = match triage(event, body, &state.repository, &state.branch) {
         Ok(Triage::Work(e)) => e,
         Ok(Triage::Ignore(why)) => {
             tracing::info!(

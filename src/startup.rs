@@ -14,7 +14,7 @@ use crate::github::webhook::SignatureKey;
 use crate::ids::{BranchName, RepoName};
 use crate::ledger::{Ledger, Store};
 use crate::policy::approval::ApprovalRules;
-use crate::server::{AppState, router};
+use crate::server::{AppState, HttpLimits, UnverifiedBudget, serve};
 use crate::worker::{RetryPolicy, Worker, WorkerSettings};
 use crate::workflow::{Workflow, WorkflowSettings, recover_intents};
 
@@ -106,13 +106,15 @@ pub async fn run_with(
         repository,
         branch,
         wake,
+        // config: server.max_unverified_bytes
+        unverified: UnverifiedBudget::new(268_435_456),
+        limits: HttpLimits::default(),
     };
     let addr = listener
         .local_addr()
         .context("the listener has no address")?;
     tracing::info!(listen = %addr, repository = %state.repository, branch = %state.branch, "keygate is serving");
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
+    serve(listener, state, shutdown)
         .await
         .context("the HTTP server failed")?;
     tracing::info!("no longer accepting deliveries; finishing in-flight work");

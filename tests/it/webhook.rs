@@ -1,6 +1,18 @@
 //! `POST /webhook` over a real socket: every status code, and what the ledger holds after.
 
-use crate::support::app::{TestApp, WEBHOOK_SECRET, post};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use keygate::github::webhook::SignatureKey;
+use keygate::ids::{BranchName, RepoName};
+use keygate::ledger::Ledger;
+use keygate::server::{AppState, HttpLimits, UnverifiedBudget};
+use secrecy::SecretString;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Notify, oneshot};
+
+use crate::support::app::{AwsWorld, TestApp, WEBHOOK_SECRET, post, wait_healthy, write_config};
 use crate::support::github::GitHub;
 use crate::support::payloads::{self, Delivery};
 use crate::support::world::world;
@@ -149,4 +161,335 @@ async fn work_survives_a_graceful_restart_and_runs_once() {
     app.restart().await;
     app.settle().await;
     assert_eq!(app.aws.access_keys(&user).await.len(), 1);
+}
+
+// ---- Unauthenticated traffic (DESIGN §4): time limits and the unverified-bytes budget ----
+
+/// The router served on its own, with the time limits and budget a test chooses.
+struct Limited {
+    url: String,
+    addr: std::net::SocketAddr,
+    budget: UnverifiedBudget,
+    dir: tempfile::TempDir,
+    _stop: oneshot::Sender<()>,
+}
+
+impl Limited {
+    async fn start(gh: &GitHub, limits: HttpLimits, budget: usize) -> Limited {
+        let dir = tempfile::tempdir().unwrap();
+        let budget = UnverifiedBudget::new(budget);
+        let state = AppState {
+            key: Arc::new(SignatureKey::new(&SecretString::from(WEBHOOK_SECRET))),
+            ledger: Ledger::open_sqlite(&dir.path().join("ledger.db")).unwrap(),
+            repository: RepoName::new(gh.repo().to_string()),
+            branch: BranchName::new("main".to_string()),
+            wake: Arc::new(Notify::new()),
+            unverified: budget.clone(),
+            limits,
+        };
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(keygate::server::serve(listener, state, async {
+            let _ = stopped.await;
+        }));
+        Limited {
+            url: format!("http://{addr}"),
+            addr,
+            budget,
+            dir,
+            _stop: stop,
+        }
+    }
+
+    fn deliveries(&self) -> i64 {
+        let conn = rusqlite::Connection::open(self.dir.path().join("ledger.db")).unwrap();
+        conn.query_row("SELECT COUNT(*) FROM deliveries", [], |r| r.get(0))
+            .unwrap()
+    }
+}
+
+const FAST: HttpLimits = HttpLimits {
+    header_timeout: Duration::from_secs(1),
+    body_timeout: Duration::from_secs(1),
+};
+
+/// The head of an unsigned-looking webhook POST: a wrong signature, and either a declared
+/// length or chunked transfer.
+fn unsigned_head(length: Option<usize>) -> String {
+    let framing = match length {
+        Some(n) => format!("content-length: {n}"),
+        None => "transfer-encoding: chunked".to_string(),
+    };
+    format!(
+        "POST /webhook HTTP/1.1\r\nhost: keygate\r\nx-github-event: pull_request\r\n\
+         x-github-delivery: flood\r\nx-hub-signature-256: sha256={}\r\n{framing}\r\n\r\n",
+        "0".repeat(64)
+    )
+}
+
+/// The status and headers of the answer, or None if the connection closed without one.
+async fn answer<R: AsyncRead + Unpin>(r: &mut R) -> Option<(u16, String)> {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let read = async {
+        while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+            match r.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), read)
+        .await
+        .expect("keygate neither answered nor closed within 10 s");
+    let head = String::from_utf8_lossy(&got).to_lowercase();
+    let status = head.strip_prefix("http/1.1 ")?.get(..3)?.parse().ok()?;
+    Some((status, head))
+}
+
+/// Declares `length` bytes and sends 10 every 100 ms until keygate answers or hangs up.
+async fn slow_upload(addr: std::net::SocketAddr, length: usize) -> (Option<u16>, Duration) {
+    let started = Instant::now();
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let (mut r, mut w) = stream.into_split();
+    w.write_all(unsigned_head(Some(length)).as_bytes())
+        .await
+        .unwrap();
+    let trickle = async {
+        while w.write_all(&[b' '; 10]).await.is_ok() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    let status = tokio::select! {
+        a = answer(&mut r) => a,
+        () = trickle => answer(&mut r).await,
+    };
+    (status.map(|(s, _)| s), started.elapsed())
+}
+
+/// Sends only the head declaring `length` bytes and reads the answer.
+async fn declared_upload(addr: std::net::SocketAddr, length: usize) -> Option<(u16, String)> {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(unsigned_head(Some(length)).as_bytes())
+        .await
+        .unwrap();
+    answer(&mut stream).await
+}
+
+/// Streams `total` bytes in 256 KiB chunks as fast as keygate takes them.
+async fn chunked_upload(addr: std::net::SocketAddr, total: usize) -> Option<u16> {
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let (mut r, mut w) = stream.into_split();
+    let send = async {
+        w.write_all(unsigned_head(None).as_bytes()).await?;
+        let chunk = vec![b' '; 256 * 1024];
+        for _ in 0..total / chunk.len() {
+            w.write_all(format!("{:x}\r\n", chunk.len()).as_bytes())
+                .await?;
+            w.write_all(&chunk).await?;
+            w.write_all(b"\r\n").await?;
+        }
+        w.write_all(b"0\r\n\r\n").await
+    };
+    let status = tokio::select! {
+        a = answer(&mut r) => a,
+        _ = send => answer(&mut r).await,
+    };
+    status.map(|(s, _)| s)
+}
+
+#[tokio::test]
+async fn floods_of_slow_and_large_unsigned_uploads_are_refused_and_a_signed_delivery_still_gets_in()
+{
+    let gh = GitHub::start().await;
+    let server = Limited::start(&gh, FAST, 1 << 20).await;
+    let addr = server.addr;
+    let flooding_until = Instant::now() + Duration::from_millis(2500);
+
+    // Slow uploads keep coming for the whole test, each declaring 400 KiB (20 of them declare
+    // far more than the budget) and trickling it.
+    let slow: Vec<_> = (0..20)
+        .map(|_| {
+            tokio::spawn(async move {
+                let mut rounds = Vec::new();
+                while Instant::now() < flooding_until {
+                    rounds.push(slow_upload(addr, 400 * 1024).await);
+                }
+                rounds
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // Large uploads: over 25 MiB, over the budget, and streamed past the budget.
+    let over_cap: Vec<_> = (0..10)
+        .map(|_| tokio::spawn(declared_upload(addr, 30 << 20)))
+        .collect();
+    let over_budget: Vec<_> = (0..10)
+        .map(|_| tokio::spawn(declared_upload(addr, 2 << 20)))
+        .collect();
+    let streamed: Vec<_> = (0..8)
+        .map(|_| tokio::spawn(chunked_upload(addr, 4 << 20)))
+        .collect();
+    for h in over_cap {
+        let (status, _) = h.await.unwrap().expect("an answer before any body is sent");
+        assert_eq!(status, 413);
+    }
+    for h in over_budget {
+        let (status, head) = h.await.unwrap().expect("an answer before any body is sent");
+        assert_eq!(status, 503);
+        assert!(head.contains("\r\nretry-after: 1\r\n"), "{head}");
+    }
+    for h in streamed {
+        // Refused mid-stream: the 503 may be lost to the reset of a socket closed unread.
+        let status = h.await.unwrap();
+        assert!(
+            matches!(status, None | Some(503)),
+            "an upload over the budget was read to its end: {status:?}"
+        );
+    }
+
+    // The slow uploads are still going on; a signed delivery gets in.
+    assert!(Instant::now() < flooding_until, "the flood ended too soon");
+    let pr = gh.open_pr("bob", &[("requests/svc/ci.toml", "x")]);
+    let d = payloads::delivery(
+        "pull_request",
+        &payloads::pull_request_event(&gh, pr, "opened"),
+        WEBHOOK_SECRET.as_bytes(),
+    );
+    assert_eq!(post(&reqwest::Client::new(), &server.url, &d).await, 202);
+    assert_eq!(server.deliveries(), 1);
+
+    let mut answered = 0;
+    for h in slow {
+        for (status, took) in h.await.unwrap() {
+            assert!(matches!(status, None | Some(408)), "{status:?}");
+            answered += usize::from(status.is_some());
+            assert!(took < Duration::from_secs(4), "a slow body ran {took:?}");
+        }
+    }
+    assert!(answered > 0, "no slow upload was answered 408");
+    assert!(
+        server.budget.peak() <= 1 << 20,
+        "unverified bodies held {} bytes at once",
+        server.budget.peak()
+    );
+    assert!(
+        server.budget.peak() > 256 * 1024,
+        "the streamed uploads were charged to the budget"
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while server.budget.held() > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "{} bytes never given back",
+            server.budget.held()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_client_that_stops_in_the_middle_of_its_headers_is_disconnected() {
+    let gh = GitHub::start().await;
+    let server = Limited::start(&gh, FAST, 1 << 20).await;
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    let started = Instant::now();
+    stream
+        .write_all(b"POST /webhook HTTP/1.1\r\nhost: keygate\r\n")
+        .await
+        .unwrap();
+    let _ = answer(&mut stream).await;
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut rest)).await;
+    assert!(closed.is_ok(), "the connection is still open after 5 s");
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "closed before the header timeout: {:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn an_idle_keep_alive_connection_is_closed() {
+    let gh = GitHub::start().await;
+    let server = Limited::start(&gh, FAST, 1 << 20).await;
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nhost: keygate\r\n\r\n")
+        .await
+        .unwrap();
+    let (status, head) = answer(&mut stream).await.unwrap();
+    assert_eq!(status, 200);
+    assert!(!head.contains("connection: close"), "{head}");
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut rest)).await;
+    assert!(closed.is_ok(), "an idle connection is still open after 5 s");
+}
+
+/// Kills the real binary if a test fails before it stops.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn a_log_written_to_a_file_holds_no_colour_codes() {
+    let gh = GitHub::start().await;
+    let aws = AwsWorld::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    write_config(
+        dir.path(),
+        &gh,
+        &aws,
+        "[github]\nprivate_key_file = \"app.pem\"\n",
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let log = std::fs::File::create(dir.path().join("serve.log")).unwrap();
+    let mut serving = Child(
+        std::process::Command::new(env!("CARGO_BIN_EXE_keygate"))
+            .current_dir(dir.path())
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("AWS_ENDPOINT_URL", &aws.proxy.url)
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("KEYGATE_GITHUB_WEBHOOK_SECRET", WEBHOOK_SECRET)
+            .env("KEYGATE_SERVER_LISTEN", format!("127.0.0.1:{port}"))
+            .arg("serve")
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    );
+    let url = format!("http://127.0.0.1:{port}");
+    wait_healthy(&reqwest::Client::new(), &url).await;
+    let pid = serving.0.id().to_string();
+    let term = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status();
+    assert!(term.unwrap().success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while serving.0.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "keygate did not stop");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let log = std::fs::read_to_string(dir.path().join("serve.log")).unwrap();
+    assert!(log.contains("keygate is serving"), "{log}");
+    assert!(
+        !log.contains('\u{1b}'),
+        "colour codes in a log file: {log:?}"
+    );
 }
