@@ -41,8 +41,14 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("keygate: {e:#}");
-            // Configuration and usage problems exit 2, as documented.
-            if e.downcast_ref::<keygate::config::ConfigError>().is_some() {
+            // Configuration and usage problems, and a ledger another keygate holds, exit 2.
+            let locked = e.chain().any(|c| {
+                matches!(
+                    c.downcast_ref::<keygate::ledger::LedgerError>(),
+                    Some(keygate::ledger::LedgerError::Locked { .. })
+                )
+            });
+            if locked || e.downcast_ref::<keygate::config::ConfigError>().is_some() {
                 ExitCode::from(2)
             } else {
                 ExitCode::from(1)

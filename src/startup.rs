@@ -106,8 +106,7 @@ pub async fn run_with(
         repository,
         branch,
         wake,
-        // config: server.max_unverified_bytes
-        unverified: UnverifiedBudget::new(268_435_456),
+        unverified: UnverifiedBudget::new(settings.server.max_unverified_bytes as usize),
         limits: HttpLimits::default(),
     };
     let addr = listener

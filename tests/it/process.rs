@@ -221,3 +221,34 @@ async fn sigterm_stops_serving_and_exits_cleanly() {
     let log = std::fs::read_to_string(dir.path().join("serve.log")).unwrap();
     assert!(log.contains("stopped"), "{log}");
 }
+
+#[tokio::test]
+async fn a_second_serve_on_the_same_ledger_is_refused_naming_the_holder() {
+    let gh = GitHub::start().await;
+    let aws = AwsWorld::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    write_config(
+        dir.path(),
+        &gh,
+        &aws,
+        "[github]\nprivate_key_file = \"app.pem\"\n",
+    );
+    let http = reqwest::Client::new();
+    let first = Serving::start(dir.path(), &aws, "first.log");
+    wait_healthy(&http, &first.url).await;
+
+    let out = keygate(dir.path(), &aws.proxy.url)
+        .env("KEYGATE_SERVER_LISTEN", format!("127.0.0.1:{}", free_port()))
+        .arg("serve")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("in use by another keygate")
+            && err.contains(&format!("pid {}", first.child.id())),
+        "names the holder: {err}"
+    );
+    // The first one still serves.
+    wait_healthy(&http, &first.url).await;
+}
