@@ -43,7 +43,7 @@ pub fn code(s: &str) -> String {
 /// A sentence keygate wrote, quoting untrusted text: its backtick-quoted parts become code
 /// spans (fenced again, so a backtick inside cannot end them early) and the rest is escaped
 /// as [`text`]. Safe whatever `s` holds: every part comes out as one of the two. Mentions in
-/// such sentences come out as code: only [`owner`] mentions people.
+/// such sentences come out as code: only [`owner`] and [`login`] mention people.
 pub fn prose(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = String::with_capacity(s.len() + 16);
@@ -169,6 +169,12 @@ fn escape_into(out: &mut String, s: &str, line_start: bool) {
     }
 }
 
+/// A GitHub login as GitHub's API gave it (a reviewer, never text from the pull request): a
+/// mention when it has a login's shape, otherwise code.
+pub fn login(login: &str) -> String {
+    owner(&Owner::User(login.to_string()))
+}
+
 /// Appends `s` as a code span, apart from a span just before it (two touching spans would
 /// read as one with backticks inside).
 fn push_code(out: &mut String, s: &str) {
@@ -199,8 +205,18 @@ fn leading_block_marker<'a>(word: &'a str, out: &mut String) -> &'a str {
 }
 
 fn escape_chars(out: &mut String, s: &str) {
-    for c in s.chars() {
+    let mut previous: Option<char> = None;
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        let next = chars.peek().copied();
         match c {
+            // Between two letters or digits `_` can neither open nor close emphasis
+            // (`policy.denied_users` stays searchable as written).
+            '_' if previous.is_some_and(char::is_alphanumeric)
+                && next.is_some_and(char::is_alphanumeric) =>
+            {
+                out.push(c)
+            }
             '\\' | '`' | '*' | '_' | '[' | ']' | '~' | '|' => {
                 out.push('\\');
                 out.push(c);
@@ -210,6 +226,7 @@ fn escape_chars(out: &mut String, s: &str) {
             '&' => out.push_str("&amp;"),
             _ => out.push(c),
         }
+        previous = Some(c);
     }
 }
 

@@ -372,7 +372,7 @@ pub fn check_summary(
             } else {
                 d.approved_by
                     .iter()
-                    .map(|a| md::text(&format!("@{}", a.login)))
+                    .map(|a| md::login(&a.login))
                     .collect::<Vec<_>>()
                     .join(", ")
             };

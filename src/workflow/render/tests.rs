@@ -245,7 +245,7 @@ fn the_check_says_when_merging_issues_the_key() {
         - IAM user: `alice`
         - Expires: 30 days after issue
         - Can approve: @acme/security, @carol
-        - Approved on the current head: `@carol` (1 of 1 needed)
+        - Approved on the current head: @carol (1 of 1 needed)
 
         keygate checks the approval again on its own when the pull request is merged.
         ");

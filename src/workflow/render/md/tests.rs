@@ -151,6 +151,13 @@ fn emphasis_and_code_markers_are_escaped() {
 }
 
 #[test]
+fn an_underscore_inside_a_word_stays_as_written() {
+    assert_eq!(text("policy.denied_users"), "policy.denied_users");
+    assert_eq!(text("_it_ snake_case_"), "\\_it\\_ snake_case\\_");
+    assert_eq!(text("__init__"), "\\_\\_init\\_\\_");
+}
+
+#[test]
 fn a_line_break_cannot_start_a_new_line() {
     assert_eq!(
         text("one\n# two\u{2028}- three\u{2029}four"),
@@ -222,4 +229,6 @@ fn only_codeowners_owners_are_mentions() {
         "`ops@example.com`"
     );
     assert_eq!(owner(&Owner::User("x](y".into())), "`@x](y`");
+    assert_eq!(login("carol"), "@carol");
+    assert_eq!(login("evil <b>"), "`@evil <b>`");
 }
