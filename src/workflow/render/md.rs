@@ -91,6 +91,12 @@ pub fn owner(o: &Owner) -> String {
     }
 }
 
+/// A GitHub login as GitHub's API gave it (a reviewer, never text from the pull request): a
+/// mention when it has a login's shape, otherwise code.
+pub fn login(login: &str) -> String {
+    owner(&Owner::User(login.to_string()))
+}
+
 fn backtick_run(bytes: &[u8], from: usize) -> usize {
     bytes[from..].iter().take_while(|b| **b == b'`').count()
 }
@@ -167,12 +173,6 @@ fn escape_into(out: &mut String, s: &str, line_start: bool) {
         push_code(out, core);
         escape_chars(out, &word[start + core.len()..]);
     }
-}
-
-/// A GitHub login as GitHub's API gave it (a reviewer, never text from the pull request): a
-/// mention when it has a login's shape, otherwise code.
-pub fn login(login: &str) -> String {
-    owner(&Owner::User(login.to_string()))
 }
 
 /// Appends `s` as a code span, apart from a span just before it (two touching spans would
