@@ -1,10 +1,20 @@
 //! Texts people read: the pull-request comment, SNS notices, the check run. Pure.
 //! None of these ever receives a secret access key: the types that reach here hold none.
+//!
+//! Text that came from a pull request (paths, names, reasons, diagnostics that echo a file)
+//! goes through [`md`] on its way into Markdown, so it can neither mention people nor make
+//! links, and through [`plain`] into notices, so it cannot forge a line (DESIGN §2, last
+//! paragraph).
+
+pub mod md;
+pub mod plain;
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
+use super::StepError;
 use crate::aws::Notice;
+use crate::github::client::GitHubError;
 use crate::policy::Assessment;
 use crate::policy::approval::Verdict;
 use crate::policy::changes::Changes;
@@ -24,6 +34,12 @@ pub enum Outcome {
         expires_at: String,
         days: u32,
     },
+    /// Nothing was issued. `why` is shown in the public comment and notice, so it is built
+    /// from public forms only: an AWS error as [`AwsError::public_summary`], any step error
+    /// as [`public_reason`], never an error's `Display` (AWS's message can hold account IDs
+    /// and ARNs; it belongs in the log).
+    ///
+    /// [`AwsError::public_summary`]: crate::aws::AwsError::public_summary
     Failed {
         why: String,
     },
@@ -40,6 +56,29 @@ impl Outcome {
             Outcome::Failed { .. } => NoticeEvent::Failed,
             Outcome::Refused { .. } => NoticeEvent::Refused,
             Outcome::Rejected => NoticeEvent::Rejected,
+        }
+    }
+}
+
+/// What went wrong in a step, for a comment or a notice: an AWS error by its code and what to
+/// do, a GitHub error by its status, never a raw message; the details are in the log.
+pub fn public_reason(e: &StepError) -> String {
+    match e {
+        StepError::Aws(e) => e.public_summary(),
+        StepError::GitHub(GitHubError::Status { what, status, .. }) => {
+            format!(
+                "GitHub answered {status} to the request for {what}; keygate's log has GitHub's message"
+            )
+        }
+        StepError::GitHub(GitHubError::Unreachable { what, .. }) => {
+            format!("GitHub could not be reached for {what}; keygate's log says why")
+        }
+        StepError::GitHub(GitHubError::Setup(_)) => {
+            "the GitHub App cannot be set up; an operator must read keygate's log".into()
+        }
+        StepError::Ledger(_) => {
+            "keygate's ledger could not be read or written; an operator must read keygate's log"
+                .into()
         }
     }
 }
@@ -65,10 +104,11 @@ pub struct PrRef<'a> {
 pub fn comment(reports: &[Report]) -> String {
     let mut s = format!("{COMMENT_MARKER}\n### keygate\n");
     for r in reports {
+        let path = md::code(&r.path);
         let user = r
             .iam_user
             .as_deref()
-            .map(|u| format!(" for IAM user `{u}`"))
+            .map(|u| format!(" for IAM user {}", md::code(u)))
             .unwrap_or_default();
         match &r.outcome {
             Outcome::Issued {
@@ -80,34 +120,36 @@ pub fn comment(reports: &[Report]) -> String {
             } => {
                 let _ = write!(
                     s,
-                    "\n**`{}`**: access key issued{user}.\n\n\
-                     - Secret: `{secret_name}`\n\
-                     - Secret ARN: `{secret_arn}`\n\
-                     - Access key ID: `{access_key_id}`\n\
-                     - Expires: {expires_at} ({days} days)\n\n\
+                    "\n**{path}**: access key issued{user}.\n\n\
+                     - Secret: {}\n\
+                     - Secret ARN: {}\n\
+                     - Access key ID: {}\n\
+                     - Expires: {} ({days} days)\n\n\
                      Read the key from Secrets Manager. A new key can take a few seconds to work \
                      everywhere: IAM is eventually consistent.\n",
-                    r.path
+                    md::code(secret_name),
+                    md::code(secret_arn),
+                    md::code(access_key_id),
+                    md::text(expires_at),
                 );
             }
             Outcome::Failed { why } => {
-                let _ = write!(s, "\n**`{}`**: no key was issued{user}. {why}\n", r.path);
-            }
-            Outcome::Refused { reasons } => {
                 let _ = write!(
                     s,
-                    "\n**`{}`**: refused{user}; nothing was issued.\n\n",
-                    r.path
+                    "\n**{path}**: no key was issued{user}. {}\n",
+                    md::prose(why)
                 );
+            }
+            Outcome::Refused { reasons } => {
+                let _ = write!(s, "\n**{path}**: refused{user}; nothing was issued.\n\n");
                 for reason in reasons {
-                    let _ = writeln!(s, "- {reason}");
+                    let _ = writeln!(s, "- {}", md::prose(reason));
                 }
             }
             Outcome::Rejected => {
                 let _ = write!(
                     s,
-                    "\n**`{}`**: the pull request was closed without merge; nothing was issued{user}.\n",
-                    r.path
+                    "\n**{path}**: the pull request was closed without merge; nothing was issued{user}.\n"
                 );
             }
         }
@@ -134,6 +176,8 @@ fn subject(text: &str) -> String {
     }
 }
 
+/// The attributes subscribers filter on. Values on one line: a filter policy matches them
+/// exactly, and a valid IAM user name, login or repository passes unchanged.
 fn attributes(
     event: NoticeEvent,
     iam_user: &str,
@@ -146,17 +190,18 @@ fn attributes(
         if iam_user.is_empty() {
             "-".into()
         } else {
-            iam_user.to_string()
+            plain::line(iam_user)
         },
     );
-    a.insert("requester", pr.requester.to_string());
-    a.insert("repository", pr.repository.to_string());
+    a.insert("requester", plain::line(pr.requester));
+    a.insert("repository", plain::line(pr.repository));
     a
 }
 
 pub fn notice(report: &Report, pr: &PrRef<'_>) -> Notice {
-    let user = report.iam_user.as_deref().unwrap_or("");
-    let who = if user.is_empty() { "a request" } else { user };
+    let raw_user = report.iam_user.as_deref().unwrap_or("");
+    let user = plain::line(raw_user);
+    let who = if user.is_empty() { "a request" } else { &user };
     let event = report.outcome.event();
     let title = match &report.outcome {
         Outcome::Issued { .. } => format!("keygate: access key issued for {who}"),
@@ -164,27 +209,29 @@ pub fn notice(report: &Report, pr: &PrRef<'_>) -> Notice {
         Outcome::Refused { .. } => format!("keygate: request for {who} refused"),
         Outcome::Rejected => format!("keygate: request for {who} rejected"),
     };
+    let repository = plain::line(pr.repository);
     let mut m = String::new();
     let _ = writeln!(m, "{title}.\n");
     let _ = writeln!(
         m,
         "IAM user:      {}",
-        if user.is_empty() { "-" } else { user }
+        if user.is_empty() { "-" } else { &user }
     );
-    let _ = writeln!(m, "Request file:  {}", report.path);
+    let _ = writeln!(m, "Request file:  {}", plain::line(&report.path));
     let _ = writeln!(
         m,
-        "Pull request:  {}#{} {}",
-        pr.repository, pr.number, pr.url
+        "Pull request:  {repository}#{} {}",
+        pr.number,
+        plain::line(pr.url)
     );
-    let _ = writeln!(m, "Requester:     @{}", pr.requester);
+    let _ = writeln!(m, "Requester:     @{}", plain::line(pr.requester));
     if !pr.approvers.is_empty() {
         let _ = writeln!(
             m,
             "Approvers:     {}",
             pr.approvers
                 .iter()
-                .map(|a| format!("@{a}"))
+                .map(|a| format!("@{}", plain::line(a)))
                 .collect::<Vec<_>>()
                 .join(", ")
         );
@@ -197,18 +244,18 @@ pub fn notice(report: &Report, pr: &PrRef<'_>) -> Notice {
             expires_at,
             ..
         } => {
-            let _ = writeln!(m, "Secret:        {secret_name}");
-            let _ = writeln!(m, "Secret ARN:    {secret_arn}");
-            let _ = writeln!(m, "Access key ID: {access_key_id}");
-            let _ = writeln!(m, "Expires:       {expires_at}");
+            let _ = writeln!(m, "Secret:        {}", plain::line(secret_name));
+            let _ = writeln!(m, "Secret ARN:    {}", plain::line(secret_arn));
+            let _ = writeln!(m, "Access key ID: {}", plain::line(access_key_id));
+            let _ = writeln!(m, "Expires:       {}", plain::line(expires_at));
         }
         Outcome::Failed { why } => {
-            let _ = writeln!(m, "Why:           {why}");
+            let _ = writeln!(m, "Why:           {}", plain::line(why));
         }
         Outcome::Refused { reasons } => {
             let _ = writeln!(m, "Why:");
             for r in reasons {
-                let _ = writeln!(m, "  - {r}");
+                let _ = writeln!(m, "  - {}", plain::line(r));
             }
         }
         Outcome::Rejected => {
@@ -216,9 +263,9 @@ pub fn notice(report: &Report, pr: &PrRef<'_>) -> Notice {
         }
     }
     Notice {
-        subject: subject(&format!("{title} ({}#{})", pr.repository, pr.number)),
+        subject: subject(&format!("{title} ({repository}#{})", pr.number)),
         message: m,
-        attributes: attributes(event, user, pr),
+        attributes: attributes(event, raw_user, pr),
     }
 }
 
@@ -230,23 +277,26 @@ pub fn requested_notice(
     days: u32,
     pr: &PrRef<'_>,
 ) -> Notice {
-    let title = format!("keygate: access key requested for {iam_user}");
+    let user = plain::line(iam_user);
+    let repository = plain::line(pr.repository);
+    let title = format!("keygate: access key requested for {user}");
     let mut m = String::new();
     let _ = writeln!(m, "{title}.\n");
-    let _ = writeln!(m, "IAM user:      {iam_user}");
-    let _ = writeln!(m, "Requester:     @{}", pr.requester);
+    let _ = writeln!(m, "IAM user:      {user}");
+    let _ = writeln!(m, "Requester:     @{}", plain::line(pr.requester));
     let _ = writeln!(m, "Expires after: {days} days");
-    let _ = writeln!(m, "Request file:  {path}");
-    let _ = writeln!(m, "Pull request:  {}", pr.url);
-    let _ = writeln!(m, "Reason:\n{reason}");
+    let _ = writeln!(m, "Request file:  {}", plain::line(path));
+    let _ = writeln!(m, "Pull request:  {}", plain::line(pr.url));
+    // Indented: a reason's own lines cannot pass for the lines above.
+    let _ = writeln!(m, "Reason:\n{}", plain::block(reason, "  "));
     Notice {
-        subject: subject(&format!("{title} ({}#{})", pr.repository, pr.number)),
+        subject: subject(&format!("{title} ({repository}#{})", pr.number)),
         message: m,
         attributes: attributes(NoticeEvent::Requested, iam_user, pr),
     }
 }
 
-/// The check run's title and Markdown summary.
+/// The check run's title (plain text) and Markdown summary.
 pub fn check_summary(
     changes: &Changes,
     a: &Assessment,
@@ -287,31 +337,32 @@ pub fn check_summary(
     if !a.pr_problems.is_empty() {
         s.push_str("### This pull request cannot issue anything\n\n");
         for p in &a.pr_problems {
-            let _ = writeln!(s, "- {p}");
+            let _ = writeln!(s, "- {}", md::prose(p));
         }
         s.push('\n');
     }
     for (f, (_, parsed)) in a.files.iter().zip(requests) {
-        let _ = writeln!(s, "### `{}`\n", f.path);
+        let _ = writeln!(s, "### {}\n", md::code(&f.path));
         match parsed {
             Ok(r) => {
-                let _ = writeln!(s, "- IAM user: `{}`", r.iam_user);
+                let _ = writeln!(s, "- IAM user: {}", md::code(&r.iam_user));
                 let _ = writeln!(s, "- Expires: {} days after issue", r.expires_in_days);
             }
             Err(_) => {
                 let _ = writeln!(s, "- The request file is invalid:");
                 for d in &f.diagnostics {
-                    let _ = writeln!(s, "  - {d}");
+                    let _ = writeln!(s, "  - {}", md::prose(&d.to_string()));
                 }
             }
         }
         if let Some(d) = &f.approval {
+            // Owners come from CODEOWNERS on the base branch: the one intended mention.
             let owners = if d.owners.is_empty() {
                 "nobody (no CODEOWNERS line gives this path an owner)".to_string()
             } else {
                 d.owners
                     .iter()
-                    .map(ToString::to_string)
+                    .map(md::owner)
                     .collect::<Vec<_>>()
                     .join(", ")
             };
@@ -321,7 +372,7 @@ pub fn check_summary(
             } else {
                 d.approved_by
                     .iter()
-                    .map(|a| format!("@{}", a.login))
+                    .map(|a| md::login(&a.login))
                     .collect::<Vec<_>>()
                     .join(", ")
             };
@@ -332,16 +383,19 @@ pub fn check_summary(
                 d.needed
             );
             if d.verdict != Verdict::Approved {
-                let _ = writeln!(s, "- Still needed: {}", d.explain());
+                let _ = writeln!(s, "- Still needed: {}", md::prose(&d.explain()));
             }
             for i in &d.ignored {
-                let _ = writeln!(s, "- Not counted: {i}");
+                let _ = writeln!(s, "- Not counted: {}", md::prose(&i.to_string()));
             }
         }
         s.push('\n');
     }
     s.push_str("keygate checks the approval again on its own when the pull request is merged.\n");
-    (truncate(&title, 200), truncate(&s, 60_000))
+    (
+        truncate(&plain::line(&title), 200),
+        truncate_lines(&s, 60_000),
+    )
 }
 
 fn truncate(s: &str, max: usize) -> String {
@@ -355,79 +409,18 @@ fn truncate(s: &str, max: usize) -> String {
     format!("{}…", &s[..end])
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn pr() -> PrRef<'static> {
-        PrRef {
-            repository: "acme/access-requests",
-            number: 12,
-            url: "https://github.com/acme/access-requests/pull/12",
-            requester: "bob",
-            approvers: &[],
-        }
+/// Markdown cut at a line's end, so no code span or entity is left half open.
+fn truncate_lines(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
     }
-
-    #[test]
-    fn an_issued_comment_names_the_secret_and_the_key_id() {
-        let r = Report {
-            path: "requests/alice/ci.toml".into(),
-            iam_user: Some("alice".into()),
-            outcome: Outcome::Issued {
-                secret_name: "alice/access-key-20261128150000".into(),
-                secret_arn: "arn:aws:secretsmanager:us-east-1:123456789012:secret:alice/access-key-20261128150000-AbCdEf".into(),
-                access_key_id: "AKIAEXAMPLE".into(),
-                expires_at: "2027-02-26T15:00:00Z".into(),
-                days: 90,
-            },
-        };
-        insta::assert_snapshot!(comment(&[r]), @r"
-        <!-- keygate:result -->
-        ### keygate
-
-        **`requests/alice/ci.toml`**: access key issued for IAM user `alice`.
-
-        - Secret: `alice/access-key-20261128150000`
-        - Secret ARN: `arn:aws:secretsmanager:us-east-1:123456789012:secret:alice/access-key-20261128150000-AbCdEf`
-        - Access key ID: `AKIAEXAMPLE`
-        - Expires: 2027-02-26T15:00:00Z (90 days)
-
-        Read the key from Secrets Manager. A new key can take a few seconds to work everywhere: IAM is eventually consistent.
-        ");
+    let mut end = max.saturating_sub(4);
+    while !s.is_char_boundary(end) {
+        end -= 1;
     }
-
-    #[test]
-    fn subjects_stay_under_sns_limits() {
-        let long = "x".repeat(64);
-        let r = Report {
-            path: "p".into(),
-            iam_user: Some(long),
-            outcome: Outcome::Rejected,
-        };
-        let n = notice(&r, &pr());
-        assert!(n.subject.len() < 100, "{}", n.subject.len());
-        assert!(
-            subject("a\nb\u{3042}")
-                .chars()
-                .all(|c| c.is_ascii_graphic() || c == ' ')
-        );
-    }
-
-    #[test]
-    fn notices_carry_the_filter_attributes() {
-        let r = Report {
-            path: "requests/alice/ci.toml".into(),
-            iam_user: Some("alice".into()),
-            outcome: Outcome::Failed {
-                why: "alice already has 2 access keys".into(),
-            },
-        };
-        let n = notice(&r, &pr());
-        assert_eq!(n.attributes["event"], "failed");
-        assert_eq!(n.attributes["iam_user"], "alice");
-        assert_eq!(n.attributes["requester"], "bob");
-        assert_eq!(n.attributes["repository"], "acme/access-requests");
-        assert!(n.message.contains("already has 2 access keys"));
-    }
+    let end = s[..end].rfind('\n').map_or(0, |i| i + 1);
+    format!("{}…\n", &s[..end])
 }
+
+#[cfg(test)]
+mod tests;

@@ -5,84 +5,16 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use aws_sdk_iam::error::ProvideErrorMetadata;
 use aws_sdk_secretsmanager::types::Tag;
 use aws_sdk_sns::types::MessageAttributeValue;
 use zeroize::Zeroizing;
 
-/// An AWS failure, classified for the retry decision.
-#[derive(Debug, thiserror::Error)]
-#[error("{operation} failed: {code}: {message}")]
-pub struct AwsError {
-    pub operation: &'static str,
-    pub code: String,
-    pub message: String,
-    transient: bool,
-}
+mod error;
+pub mod tags;
 
-impl AwsError {
-    pub fn is_transient(&self) -> bool {
-        self.transient
-    }
-    pub fn is_limit_exceeded(&self) -> bool {
-        self.code == "LimitExceeded" || self.code == "LimitExceededException"
-    }
-    pub fn is_not_found(&self) -> bool {
-        self.code == "NoSuchEntity" || self.code == "ResourceNotFoundException"
-    }
-}
-
-fn classify<E>(
-    operation: &'static str,
-    e: aws_sdk_iam::error::SdkError<E, aws_sdk_iam::config::http::HttpResponse>,
-) -> AwsError
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-{
-    use aws_sdk_iam::error::SdkError;
-    let server_error = e
-        .raw_response()
-        .is_some_and(|r| r.status().as_u16() >= 500 || r.status().as_u16() == 429);
-    let transient = server_error
-        || matches!(
-            e,
-            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_)
-        );
-    let (code, message) = match &e {
-        SdkError::ServiceError(s) => (
-            s.err().code().unwrap_or("ServiceError").to_string(),
-            s.err().message().unwrap_or_default().to_string(),
-        ),
-        other => ("Unreachable".to_string(), first_line(other)),
-    };
-    let throttled = matches!(
-        code.as_str(),
-        "Throttling"
-            | "ThrottlingException"
-            | "ServiceUnavailable"
-            | "ServiceFailure"
-            | "InternalFailure"
-            | "InternalServiceError"
-            | "RequestLimitExceeded"
-    );
-    AwsError {
-        operation,
-        code,
-        message,
-        transient: transient || throttled,
-    }
-}
-
-fn first_line(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(inner) = src {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
-        src = inner.source();
-    }
-    s.lines().next().unwrap_or_default().to_string()
-}
+pub use error::AwsError;
+use error::classify;
+pub use tags::{tag_key, tag_value};
 
 /// A secret access key: zeroized on drop, never formatted.
 pub struct SecretAccessKey(Zeroizing<String>);
@@ -190,11 +122,12 @@ impl Aws {
             .send()
             .await
             .map_err(|e| classify("CreateAccessKey", e))?;
-        let key = out.access_key().ok_or_else(|| AwsError {
-            operation: "CreateAccessKey",
-            code: "EmptyResponse".into(),
-            message: "no key in the answer".into(),
-            transient: false,
+        let key = out.access_key().ok_or_else(|| {
+            AwsError::keygate(
+                "CreateAccessKey",
+                "EmptyResponse",
+                "no key in the answer".into(),
+            )
         })?;
         Ok(NewKey {
             access_key_id: key.access_key_id().to_string(),
@@ -238,7 +171,12 @@ impl Aws {
             req = req.kms_key_id(kms);
         }
         for (k, v) in tags {
-            req = req.tags(Tag::builder().key(k).value(tag_value(v)).build());
+            let (key, key_changed) = tag_key(k);
+            let (value, value_changed) = tag_value(v);
+            if key_changed || value_changed {
+                tracing::warn!(tag = %key, "a tag was changed to fit Secrets Manager's rules");
+            }
+            req = req.tags(Tag::builder().key(key).value(value).build());
         }
         let out = req.send().await.map_err(|e| classify("CreateSecret", e))?;
         Ok(StoredSecret {
@@ -285,31 +223,12 @@ impl Aws {
                     .data_type("String")
                     .string_value(v)
                     .build()
-                    .map_err(|e| AwsError {
-                        operation: "Publish",
-                        code: "BadAttribute".into(),
-                        message: e.to_string(),
-                        transient: false,
-                    })?,
+                    .map_err(|e| AwsError::keygate("Publish", "BadAttribute", e.to_string()))?,
             );
         }
         let out = req.send().await.map_err(|e| classify("Publish", e))?;
         Ok(out.message_id().unwrap_or_default().to_string())
     }
-}
-
-/// Secrets Manager tag values: up to 256 characters of letters, digits, spaces and `_.:/=+-@`.
-fn tag_value(v: &str) -> String {
-    v.chars()
-        .map(|c| {
-            if c.is_alphanumeric() || " _.:/=+-@".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .take(256)
-        .collect()
 }
 
 #[cfg(test)]
@@ -329,11 +248,5 @@ mod tests {
             serde_json::from_str::<serde_json::Value>(&k.secret_json()).unwrap()["SecretAccessKey"],
             "wJalrXUtnFEMI/K7MDENG"
         );
-    }
-
-    #[test]
-    fn tag_values_are_made_acceptable() {
-        assert_eq!(tag_value("@alice,@bob"), "@alice_@bob");
-        assert_eq!(tag_value(&"x".repeat(300)).len(), 256);
     }
 }

@@ -1,0 +1,324 @@
+//! AWS failures: classified for the retry decision, detailed for the log, and named by their
+//! code with what to do for people (DESIGN §2, last paragraph).
+
+use aws_sdk_iam::error::ProvideErrorMetadata;
+
+/// An AWS failure.
+///
+/// Two faces: `Display` is for the log and holds AWS's own message, which can name account
+/// IDs, ARNs and policy details; [`public_summary`](Self::public_summary) is for pull-request
+/// comments and SNS notices and holds only the operation, the error code and what to do.
+#[derive(Debug, thiserror::Error)]
+#[error("{operation} failed: {code}: {message}")]
+pub struct AwsError {
+    operation: &'static str,
+    code: String,
+    message: String,
+    origin: Origin,
+    transient: bool,
+}
+
+/// Where the error code came from: only AWS's own codes are worth showing as such.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    /// AWS answered with an error code.
+    Service,
+    /// No answer: timeout, connection, credentials that could not be loaded.
+    Unreachable,
+    /// keygate could not use an answer (or could not build a request).
+    Keygate,
+}
+
+impl AwsError {
+    /// An error keygate itself found in an AWS answer or request, e.g. an empty response.
+    pub(super) fn keygate(operation: &'static str, code: &str, message: String) -> AwsError {
+        AwsError {
+            operation,
+            code: code.to_string(),
+            message,
+            origin: Origin::Keygate,
+            transient: false,
+        }
+    }
+
+    /// The AWS API operation that failed, e.g. `CreateSecret`.
+    pub fn operation(&self) -> &'static str {
+        self.operation
+    }
+
+    /// The error code AWS answered with (`AccessDenied`, `LimitExceeded`,
+    /// `ResourceExistsException`, `ThrottlingException`, …); `None` when AWS gave no answer.
+    pub fn code(&self) -> Option<&str> {
+        (self.origin == Origin::Service).then_some(self.code.as_str())
+    }
+
+    pub fn is_transient(&self) -> bool {
+        self.transient
+    }
+    pub fn is_limit_exceeded(&self) -> bool {
+        self.code == "LimitExceeded" || self.code == "LimitExceededException"
+    }
+    pub fn is_not_found(&self) -> bool {
+        self.code == "NoSuchEntity" || self.code == "ResourceNotFoundException"
+    }
+
+    /// One sentence for people: the operation, AWS's error code and what to do, never AWS's
+    /// message (it can hold account IDs and ARNs; the log has it). The only form of an AWS
+    /// error that may go into a pull-request comment or an SNS notice.
+    pub fn public_summary(&self) -> String {
+        let op = self.operation;
+        match self.origin {
+            Origin::Unreachable => format!(
+                "{op} could not reach AWS: the network, the endpoint or keygate's credentials \
+                 failed; keygate retries on its own, and an operator should read keygate's log \
+                 if this persists"
+            ),
+            Origin::Keygate => format!(
+                "{op} gave an answer keygate cannot use; an operator should read keygate's log"
+            ),
+            Origin::Service if is_error_code(&self.code) => {
+                format!(
+                    "{op} failed with the AWS error {}: {}",
+                    self.code,
+                    advice(op, &self.code)
+                )
+            }
+            Origin::Service => format!("{op} failed with an AWS error: {}", advice(op, &self.code)),
+        }
+    }
+}
+
+/// What to do about an AWS error code, for the people who read the comment and the notice.
+fn advice(operation: &str, code: &str) -> &'static str {
+    match code {
+        "AccessDenied"
+        | "AccessDeniedException"
+        | "AuthorizationError"
+        | "AuthorizationErrorException"
+        | "UnauthorizedOperation"
+        | "KMSAccessDeniedException" => {
+            "keygate's AWS role lacks a permission; an operator must grant it (keygate's log names \
+             the exact action)"
+        }
+        "InvalidClientTokenId"
+        | "UnrecognizedClientException"
+        | "ExpiredToken"
+        | "ExpiredTokenException"
+        | "SignatureDoesNotMatch"
+        | "InvalidSignatureException"
+        | "MissingAuthenticationToken"
+        | "IncompleteSignature" => {
+            "AWS did not accept keygate's credentials; an operator must check the credentials \
+             keygate runs with"
+        }
+        "LimitExceeded" | "LimitExceededException" if operation == "CreateAccessKey" => {
+            "the IAM user already has the 2 access keys IAM allows; delete one that is no longer \
+             used, then open a new request"
+        }
+        "LimitExceeded" | "LimitExceededException" | "ServiceQuotaExceededException" => {
+            "an AWS quota was reached; an operator must raise it or free capacity"
+        }
+        "Throttling"
+        | "ThrottlingException"
+        | "Throttled"
+        | "RequestLimitExceeded"
+        | "TooManyRequestsException" => {
+            "AWS throttled keygate's calls; keygate retries on its own, and an operator should \
+             look if this persists"
+        }
+        "ServiceUnavailable"
+        | "ServiceFailure"
+        | "InternalFailure"
+        | "InternalError"
+        | "InternalServiceError"
+        | "InternalErrorException" => {
+            "AWS had an internal error; keygate retries on its own, and an operator should look \
+             if this persists"
+        }
+        "ResourceExistsException" | "EntityAlreadyExists" => {
+            "something of that name already exists and keygate did not create it; an operator \
+             must remove or rename it (for a secret, or change `aws.secret_name`)"
+        }
+        "NoSuchEntity" | "ResourceNotFoundException" | "NotFound" | "NotFoundException" => {
+            "something keygate needs does not exist (the IAM user, the secret or the SNS topic); \
+             keygate's log says which"
+        }
+        "KMSDisabledException"
+        | "KMSInvalidStateException"
+        | "KMSNotFoundException"
+        | "KMSOptInRequired"
+        | "KMSThrottlingException"
+        | "EncryptionFailure"
+        | "DecryptionFailure" => {
+            "the KMS key could not be used; an operator must check `aws.kms_key_id` and the key's \
+             policy"
+        }
+        "EntityTemporarilyUnmodifiable"
+        | "ConcurrentModification"
+        | "ConcurrentModificationException" => {
+            "another change to the same resource was under way; redeliver the event once it has \
+             settled"
+        }
+        "InvalidParameter"
+        | "InvalidParameterException"
+        | "InvalidParameterValue"
+        | "InvalidRequestException"
+        | "InvalidInput"
+        | "ValidationError"
+        | "ValidationException"
+        | "MalformedPolicyDocument"
+        | "MalformedPolicyDocumentException" => {
+            "AWS refused the request as invalid; an operator must read keygate's log"
+        }
+        _ => "an operator must read keygate's log for the details",
+    }
+}
+
+/// AWS error codes are short identifiers; anything else is not shown, whoever sent it.
+fn is_error_code(code: &str) -> bool {
+    (1..=64).contains(&code.len())
+        && code
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_')
+}
+
+/// Turns an SDK error into an [`AwsError`], deciding whether another attempt may succeed.
+pub(super) fn classify<E>(
+    operation: &'static str,
+    e: aws_sdk_iam::error::SdkError<E, aws_sdk_iam::config::http::HttpResponse>,
+) -> AwsError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    use aws_sdk_iam::error::SdkError;
+    let server_error = e
+        .raw_response()
+        .is_some_and(|r| r.status().as_u16() >= 500 || r.status().as_u16() == 429);
+    let transient = server_error
+        || matches!(
+            e,
+            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_)
+        );
+    let (code, message, origin) = match &e {
+        SdkError::ServiceError(s) => (
+            s.err().code().unwrap_or("ServiceError").to_string(),
+            s.err().message().unwrap_or_default().to_string(),
+            Origin::Service,
+        ),
+        other => (
+            "Unreachable".to_string(),
+            first_line(other),
+            Origin::Unreachable,
+        ),
+    };
+    let throttled = matches!(
+        code.as_str(),
+        "Throttling"
+            | "ThrottlingException"
+            | "ServiceUnavailable"
+            | "ServiceFailure"
+            | "InternalFailure"
+            | "InternalServiceError"
+            | "RequestLimitExceeded"
+    );
+    AwsError {
+        operation,
+        code,
+        message,
+        origin,
+        transient: transient || throttled,
+    }
+}
+
+fn first_line(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(inner) = src {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        src = inner.source();
+    }
+    s.lines().next().unwrap_or_default().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RAW: &str = "User: arn:aws:sts::123456789012:assumed-role/keygate/i-0abc is not \
+                       authorized to perform: secretsmanager:CreateSecret on resource: \
+                       arn:aws:secretsmanager:us-east-1:123456789012:secret:alice/x";
+
+    fn service(operation: &'static str, code: &str) -> AwsError {
+        AwsError {
+            operation,
+            code: code.into(),
+            message: RAW.into(),
+            origin: Origin::Service,
+            transient: false,
+        }
+    }
+
+    #[test]
+    fn the_public_summary_names_the_code_and_what_to_do_but_never_the_message() {
+        let e = service("CreateSecret", "AccessDeniedException");
+        let public = e.public_summary();
+        assert_eq!(
+            public,
+            "CreateSecret failed with the AWS error AccessDeniedException: keygate's AWS role \
+             lacks a permission; an operator must grant it (keygate's log names the exact action)"
+        );
+        assert!(!public.contains("123456789012") && !public.contains("arn:"));
+        // The log keeps everything.
+        assert!(e.to_string().contains(RAW));
+    }
+
+    #[test]
+    fn each_common_code_gets_its_own_advice() {
+        for (op, code, says) in [
+            (
+                "CreateAccessKey",
+                "LimitExceeded",
+                "already has the 2 access keys",
+            ),
+            ("CreateSecret", "LimitExceededException", "quota"),
+            ("CreateSecret", "ResourceExistsException", "already exists"),
+            ("Publish", "ThrottlingException", "throttled"),
+            ("ListAccessKeys", "Throttling", "throttled"),
+            ("GetUser", "NoSuchEntity", "does not exist"),
+            ("CreateSecret", "KMSDisabledException", "aws.kms_key_id"),
+            ("GetUser", "InvalidClientTokenId", "credentials"),
+            ("Publish", "SomethingNew", "read keygate's log"),
+        ] {
+            let public = service(op, code).public_summary();
+            assert!(public.contains(code), "{public}");
+            assert!(public.contains(says), "{code}: {public}");
+        }
+    }
+
+    #[test]
+    fn a_code_that_is_no_identifier_is_not_shown() {
+        let public =
+            service("Publish", "Evil code: arn:aws:iam::123456789012:root").public_summary();
+        assert!(!public.contains("123456789012"), "{public}");
+        assert!(public.contains("failed with an AWS error"), "{public}");
+    }
+
+    #[test]
+    fn only_codes_aws_answered_with_are_codes() {
+        assert_eq!(
+            service("GetUser", "AccessDenied").code(),
+            Some("AccessDenied")
+        );
+        let unreachable = AwsError {
+            origin: Origin::Unreachable,
+            ..service("GetUser", "Unreachable")
+        };
+        assert_eq!(unreachable.code(), None);
+        assert!(!unreachable.public_summary().contains(RAW));
+        assert!(unreachable.public_summary().contains("could not reach AWS"));
+        let ours = AwsError::keygate("CreateAccessKey", "EmptyResponse", RAW.into());
+        assert_eq!(ours.code(), None);
+        assert!(!ours.public_summary().contains("arn:"));
+    }
+}
