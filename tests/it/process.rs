@@ -238,7 +238,10 @@ async fn a_second_serve_on_the_same_ledger_is_refused_naming_the_holder() {
     wait_healthy(&http, &first.url).await;
 
     let out = keygate(dir.path(), &aws.proxy.url)
-        .env("KEYGATE_SERVER_LISTEN", format!("127.0.0.1:{}", free_port()))
+        .env(
+            "KEYGATE_SERVER_LISTEN",
+            format!("127.0.0.1:{}", free_port()),
+        )
         .arg("serve")
         .output()
         .unwrap();

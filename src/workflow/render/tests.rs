@@ -2,8 +2,9 @@
 //! escaping: a reason with `@everyone`, a link and a line break stays one inert line.
 
 use super::*;
+use crate::facts::Account;
 use crate::policy::FileAssessment;
-use crate::policy::approval::{Account, FileDecision, IgnoredReview, IgnoredWhy};
+use crate::policy::approval::{FileDecision, IgnoredReview, IgnoredWhy};
 use crate::policy::codeowners::Owner;
 
 const HOSTILE: &str = "@everyone see [docs](https://evil.example/x) <b>now</b>\n# IAM user: root";
@@ -53,6 +54,7 @@ fn request(path: &str, user: &str) -> Request {
         iam_user: user.into(),
         reason: "Nightly backups copy to S3".into(),
         expires_in_days: 30,
+        readers: Vec::new(),
     }
 }
 
@@ -101,6 +103,7 @@ fn decision(
         blocked_by: Vec::new(),
         ignored,
         verdict,
+        counted: Vec::new(),
     }
 }
 
