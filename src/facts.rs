@@ -81,3 +81,21 @@ pub struct ChangedFile {
     pub path: String,
     pub status: FileStatus,
 }
+
+/// What a path is in git at some commit: only a regular file can be a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntryKind {
+    File,
+    Dir,
+    Symlink,
+    Submodule,
+    Other,
+}
+
+/// A path at a commit: what it is and its git object ID.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Blob {
+    pub kind: EntryKind,
+    pub sha: String,
+}

@@ -70,6 +70,7 @@ pub async fn run_with(
             sns_topic_arn: service.sns_topic_arn.to_string(),
             kms_key_id: settings.aws.kms_key_id.clone(),
             retry,
+            max_requests_per_pr: settings.policy.max_requests_per_pr,
         },
         user_locks: Default::default(),
     };

@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use crate::ids::{InstallationId, PrNumber, RepoName};
+use crate::ids::{CommitSha, InstallationId, PrNumber, RepoName};
 
 /// What happened to a pull request, as one delivery tells it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -142,6 +142,10 @@ pub struct PrEvent {
     pub pr: PrNumber,
     pub activity: Activity,
     pub sender: Option<Sender>,
+    /// For a merged pull request, the merge commit the delivery names: a hint that lets the
+    /// work read the merge commit alongside the pull request, checked against the pull
+    /// request as read again (never trusted on its own).
+    pub merge_commit: Option<CommitSha>,
 }
 
 #[cfg(test)]

@@ -262,6 +262,7 @@ mod tests {
                 pr: PrNumber(id.len() as u64 * 100 + u64::from(id.as_bytes()[0])),
                 activity: Activity::Closed,
                 sender: None,
+                merge_commit: None,
             },
             received_at_ms: now_ms(),
         }

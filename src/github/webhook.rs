@@ -7,7 +7,7 @@ use aws_lc_rs::hmac;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use crate::ids::{BranchName, InstallationId, PrNumber, RepoName};
+use crate::ids::{BranchName, CommitSha, InstallationId, PrNumber, RepoName};
 use crate::work::{Activity, PrEvent, Sender};
 
 /// Verifies `X-Hub-Signature-256` in constant time.
@@ -94,6 +94,8 @@ struct Installation {
 #[derive(Deserialize)]
 struct PullRequest<'a> {
     number: u64,
+    #[serde(default, borrow)]
+    merge_commit_sha: Option<Cow<'a, str>>,
     #[serde(borrow)]
     base: Base<'a>,
 }
@@ -147,6 +149,10 @@ pub fn triage(
         installation: InstallationId(installation.id),
         pr: PrNumber(pr.number),
         activity,
+        merge_commit: pr
+            .merge_commit_sha
+            .filter(|_| activity == Activity::Closed)
+            .map(|s| CommitSha::new(s.into_owned())),
         sender: env.sender.map(|s| Sender {
             id: s.id,
             login: s.login.into_owned(),

@@ -15,7 +15,7 @@ use super::{
     Claim, DeliveryState, DeliveryStatus, Finish, Inserted, Intent, IntentState, Job, LedgerError,
     NewDelivery, NoteKey, Stats, Store, now_ms,
 };
-use crate::ids::{DeliveryId, InstallationId, PrNumber, RepoName};
+use crate::ids::{CommitSha, DeliveryId, InstallationId, PrNumber, RepoName};
 use crate::work::{Activity, PrEvent, Sender};
 
 /// Each entry moves the schema one version up. Never edit a released entry; append.
@@ -67,6 +67,10 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE deliveries ADD COLUMN sender_id INTEGER;
     ALTER TABLE deliveries ADD COLUMN sender_login TEXT;
+    "#,
+    // 3: the merge commit a `closed` delivery names (a hint, checked when the work runs).
+    r#"
+    ALTER TABLE deliveries ADD COLUMN merge_sha TEXT;
     "#,
 ];
 
@@ -439,8 +443,8 @@ impl Conn {
             let mut insert = tx.prepare_cached(
                 "INSERT INTO deliveries (guid, event, action, repository, installation_id, \
                  pr_number, kind, received_at, next_attempt_at, state, coalesced_into, \
-                 sender_id, sender_login) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10, ?11, ?12)",
+                 sender_id, sender_login, merge_sha) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10, ?11, ?12, ?13)",
             )?;
             for d in batch {
                 let e = &d.event;
@@ -483,6 +487,7 @@ impl Conn {
                             target,
                             e.sender.as_ref().map(|s| s.id as i64),
                             e.sender.as_ref().map(|s| s.login.as_str()),
+                            e.merge_commit.as_ref().map(CommitSha::as_str),
                         ])?;
                         out.push(if target.is_some() {
                             Inserted::Coalesced
@@ -513,7 +518,7 @@ impl Conn {
                                ORDER BY f.next_attempt_at, f.received_at, f.guid LIMIT 1) \
                ORDER BY d.next_attempt_at LIMIT ?2) \
              RETURNING guid, event, action, repository, installation_id, pr_number, attempts, \
-               received_at, sender_id, sender_login",
+               received_at, sender_id, sender_login, merge_sha",
         )?;
         let rows = stmt
             .query_map(params![now, limit as i64], |r| {
@@ -528,12 +533,13 @@ impl Conn {
                     r.get::<_, i64>(7)?,
                     r.get::<_, Option<i64>>(8)?,
                     r.get::<_, Option<String>>(9)?,
+                    r.get::<_, Option<String>>(10)?,
                 ))
             })?
             .collect::<Result<Vec<_>, _>>()?;
         rows.into_iter()
             .map(
-                |(guid, event, action, repo, inst, pr, attempts, received, sid, slogin)| {
+                |(guid, event, action, repo, inst, pr, attempts, received, sid, slogin, merge)| {
                     let activity = Activity::from_event(&event, &action).ok_or_else(|| {
                         LedgerError::Corrupt(format!("delivery {guid} is `{event}.{action}`"))
                     })?;
@@ -548,6 +554,7 @@ impl Conn {
                                 id: id as u64,
                                 login,
                             }),
+                            merge_commit: merge.map(CommitSha::new),
                         },
                         attempts: attempts as u32,
                         received_at_ms: received,

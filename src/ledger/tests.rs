@@ -11,6 +11,7 @@ fn event(pr: u64, activity: Activity) -> PrEvent {
         pr: PrNumber(pr),
         activity,
         sender: None,
+        merge_commit: None,
     }
 }
 
@@ -18,7 +19,10 @@ fn event(pr: u64, activity: Activity) -> PrEvent {
 fn closed(id: &str) -> NewDelivery {
     NewDelivery {
         id: DeliveryId::new(id),
-        event: event(7, Activity::Closed),
+        event: PrEvent {
+            merge_commit: Some(CommitSha::new("1234567890abcdef1234567890abcdef12345678")),
+            ..event(7, Activity::Closed)
+        },
         received_at_ms: now_ms(),
     }
 }

@@ -6,6 +6,7 @@ use serde::Serialize;
 use crate::facts::{ChangedFile, FileStatus};
 use crate::policy::approval::ApprovalRules;
 use crate::policy::history::{CommitFacts, History, own_outside_paths};
+use crate::policy::integrity::Integrity;
 use crate::request::{Diagnostic, PathKind, RequestRules, classify};
 
 /// A pull request's files, sorted by what they mean to keygate.
@@ -23,6 +24,9 @@ pub struct Changes {
     pub outside: Vec<String>,
     /// Documentation inside the requests folder.
     pub docs: Vec<String>,
+    /// Whether what was reviewed is what merges (complete file list, regular files, same
+    /// blobs at head and merge, not already on the base) and the request-file cap.
+    pub integrity: Integrity,
     /// What the pull request's commits, read one by one, showed (facts; phrased by policy).
     pub history: History,
 }
@@ -112,6 +116,7 @@ impl Changes {
         for d in &self.misplaced {
             out.push(d.to_string());
         }
+        out.extend(self.integrity.refusals());
         out.extend(self.history.refusals(rules));
         if !self.outside.is_empty() && self.touches_requests() {
             let mut listed: Vec<String> = self

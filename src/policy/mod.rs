@@ -6,6 +6,7 @@ pub mod approval;
 pub mod changes;
 pub mod codeowners;
 pub mod history;
+pub mod integrity;
 
 use serde::Serialize;
 use time::OffsetDateTime;

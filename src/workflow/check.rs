@@ -1,7 +1,8 @@
 //! Pull-request feedback before merge: one `keygate` check run per head commit, judged by
 //! the same `policy::assess` the issuer uses at merge (DESIGN §4, last point).
 
-use super::render;
+use super::facts::Moment;
+use super::render::{self, Outcome, Report};
 use super::{StepError, Workflow};
 use crate::github::client::{Annotation, CheckOutput, RepoClient};
 use crate::ids::CommitSha;
@@ -15,15 +16,18 @@ pub(super) async fn on_activity(
     gh: &RepoClient,
     job: &Job,
 ) -> Result<(), StepError> {
-    let pr = gh.pull(job.event.pr.get()).await?;
+    let listing = wf
+        .list(gh, job, Moment::Open)
+        .await
+        .map_err(StepError::from)?;
+    let pr = &listing.pr;
     // Branch names are exact, as git refs are (DESIGN §2.1).
     if pr.state != "open" || pr.base_ref != wf.settings.branch.as_str() {
         return Ok(());
     }
-    // Before merge, owners come from the base branch's current head.
-    let base_head = gh.branch_head(wf.settings.branch.as_str()).await?;
     let head = pr.head_sha.clone();
-    let facts = wf.gather(gh, pr, &base_head, &head).await?;
+    // Before merge, owners come from the base branch's current head.
+    let facts = wf.judge(gh, listing, Moment::Open).await?;
     let a = &facts.assessment;
     let (status, conclusion) = if !facts.changes.touches_requests() {
         ("completed", Some("success"))
@@ -60,6 +64,31 @@ pub(super) async fn on_activity(
         conclusion = conclusion.unwrap_or(""),
         "check run updated"
     );
+
+    // Waited too long without approval: rejected, as the original's approval step timed out.
+    if facts.expired {
+        let why = a.pr_problems.last().cloned().unwrap_or_default();
+        let reports: Vec<Report> = facts
+            .changes
+            .added
+            .iter()
+            .map(|path| Report {
+                path: path.clone(),
+                iam_user: path.split('/').rev().nth(1).map(str::to_string),
+                outcome: Outcome::Rejected {
+                    why: Some(why.clone()),
+                },
+            })
+            .collect();
+        wf.put_comment(gh, facts.pr.number, &render::comment(&reports))
+            .await?;
+        let pr_ref = wf.pr_ref(&facts.pr, &[]);
+        for r in &reports {
+            let key = wf.notice_key(NoticeEvent::Rejected, facts.pr.number, &r.path, None);
+            wf.publish_once(key, &render::notice(r, &pr_ref)).await?;
+        }
+        return Ok(());
+    }
 
     // The notice approvers used to get by e-mail, once per request file.
     if a.pr_problems.is_empty() {

@@ -8,6 +8,7 @@ use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
 use tracing::instrument;
 
+use super::facts::{Listing, Moment, Unlisted};
 use super::render::{self, Outcome, PrRef, Report};
 use super::{StepError, Workflow};
 use crate::github::client::{PullInfo, RepoClient};
@@ -19,25 +20,43 @@ use crate::work::NoticeEvent;
 use crate::worker::JobError;
 
 pub(super) async fn on_closed(wf: &Workflow, gh: &RepoClient, job: &Job) -> Result<(), JobError> {
-    let pr = gh.pull(job.event.pr.get()).await.map_err(StepError::from)?;
-    // Branch names are exact, as git refs are (DESIGN §2.1).
-    if pr.base_ref != wf.settings.branch.as_str() {
-        tracing::info!(base = %pr.base_ref, "the pull request is not into the configured branch; ignored");
-        return Ok(());
-    }
-    if !pr.merged {
-        return rejected(wf, gh, &pr).await.map_err(JobError::from);
-    }
+    let (pr, outcome) = match wf.list(gh, job, Moment::Merged).await {
+        Ok(listing) => {
+            let pr = listing.pr.clone();
+            // Branch names are exact, as git refs are (DESIGN §2.1).
+            if pr.base_ref != wf.settings.branch.as_str() {
+                tracing::info!(base = %pr.base_ref, "the pull request is not into the configured branch; ignored");
+                return Ok(());
+            }
+            if !pr.merged {
+                return rejected(wf, gh, &pr).await.map_err(JobError::from);
+            }
+            (pr, merged(wf, gh, listing, job).await)
+        }
+        // Not even the pull request could be read: nothing to announce it on.
+        Err(Unlisted { pr: None, error }) => return Err(error.into()),
+        Err(Unlisted {
+            pr: Some(pr),
+            error,
+        }) => {
+            if pr.base_ref != wf.settings.branch.as_str() || !pr.merged {
+                return Err(error.into());
+            }
+            (pr, Err(error))
+        }
+    };
     let (number, url, requester) = (pr.number, pr.html_url.clone(), pr.author.login.clone());
-    match merged(wf, gh, pr, job).await {
+    match outcome {
         Ok(()) => Ok(()),
         Err(e) if e.is_transient() && wf.settings.retry.allows_another(job, now_ms()) => {
             Err(e.into())
         }
         Err(e) => {
             // Fail closed, and say so: nothing was issued for what did not finish.
+            tracing::error!(error = %e, "the merged pull request could not be processed");
             let why = format!(
-                "keygate could not finish: {e}. Nothing more was issued. Once the cause is fixed, redeliver this pull request's `closed` event from the GitHub App's advanced settings."
+                "keygate could not finish: {}. Nothing more was issued. Once the cause is fixed, redeliver this pull request's `closed` event from the GitHub App's advanced settings.",
+                render::public_reason(&e)
             );
             let report = Report {
                 path: "(this pull request)".into(),
@@ -66,24 +85,14 @@ pub(super) async fn on_closed(wf: &Workflow, gh: &RepoClient, job: &Job) -> Resu
     }
 }
 
-#[instrument(skip_all, fields(pr = pr.number))]
-async fn merged(wf: &Workflow, gh: &RepoClient, pr: PullInfo, job: &Job) -> Result<(), StepError> {
-    let Some(merge_sha) = pr.merge_commit_sha.clone() else {
-        return Err(StepError::GitHub(
-            crate::github::client::GitHubError::Status {
-                what: "the pull request".into(),
-                status: 200,
-                message: "merged, but GitHub gives no merge commit".into(),
-            },
-        ));
-    };
-    // Owners as they stood just before the merge: the merge commit's first parent.
-    let parents = gh.commit_parents(&merge_sha).await?;
-    let base_before = parents
-        .first()
-        .cloned()
-        .unwrap_or_else(|| pr.base_sha.clone());
-    let facts = wf.gather(gh, pr, &base_before, &merge_sha).await?;
+#[instrument(skip_all, fields(pr = listing.pr.number))]
+async fn merged(
+    wf: &Workflow,
+    gh: &RepoClient,
+    listing: Listing,
+    job: &Job,
+) -> Result<(), StepError> {
+    let facts = wf.judge(gh, listing, Moment::Merged).await?;
     if !facts.changes.touches_requests() {
         tracing::info!("no request files; nothing to do");
         return Ok(());
@@ -416,7 +425,7 @@ async fn issue_one(
             not_issued(
                 wf,
                 intent,
-                format!("The secret could not be stored ({e}), so the new access key was deleted again. Nothing was issued."),
+                format!("The secret could not be stored ({}), so the new access key was deleted again. Nothing was issued.", e.public_summary()),
             )
             .await
         }
@@ -523,7 +532,7 @@ async fn rejected(wf: &Workflow, gh: &RepoClient, pr: &PullInfo) -> Result<(), S
         .map(|path| Report {
             path: path.clone(),
             iam_user: path.split('/').rev().nth(1).map(str::to_string),
-            outcome: Outcome::Rejected,
+            outcome: Outcome::Rejected { why: None },
         })
         .collect();
     wf.put_comment(gh, pr.number, &render::comment(&reports))

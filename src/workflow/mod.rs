@@ -2,24 +2,18 @@
 //! with pure code (`policy`), act, and tell people (`render`).
 
 mod check;
+mod facts;
 mod issue;
 pub mod render;
 
 use std::sync::Arc;
 
 use crate::aws::{Aws, AwsError};
-use crate::facts::Pusher;
 use crate::github::client::{GitHubApp, GitHubError, PullInfo, RepoClient};
 use crate::ids::{BranchName, CommitSha, PrNumber, RepoName};
 use crate::ledger::{Job, Ledger, LedgerError, NoteKey, Store};
-use crate::policy::approval::{
-    Access, ApprovalRules, Memberships, Permissions, PullFacts, membership_queries,
-};
-use crate::policy::changes::Changes;
-use crate::policy::codeowners::{CodeOwners, LOCATIONS, MAX_SIZE};
-use crate::policy::history::{self, CommitFacts};
-use crate::policy::{Assessment, OwnersFile, assess, ownerships};
-use crate::request::{CompiledRules, Diagnostic, Request, parse_request};
+use crate::policy::approval::ApprovalRules;
+use crate::request::CompiledRules;
 use crate::work::{NoticeEvent, Work};
 use crate::worker::{Handler, JobError, RetryPolicy};
 
@@ -36,6 +30,8 @@ pub struct WorkflowSettings {
     pub kms_key_id: Option<String>,
     /// The worker's retry policy: the workflow announces a failure only on the last attempt.
     pub retry: RetryPolicy,
+    /// `policy.max_requests_per_pr`: more request files refuse the pull request unread.
+    pub max_requests_per_pr: u32,
 }
 
 pub struct Workflow {
@@ -96,14 +92,6 @@ impl From<StepError> for JobError {
     }
 }
 
-/// Everything a decision about one pull request needs, fetched once.
-pub(crate) struct Facts {
-    pub pr: PullInfo,
-    pub changes: Changes,
-    pub requests: Vec<(String, Result<Request, Vec<Diagnostic>>)>,
-    pub assessment: Assessment,
-}
-
 impl Workflow {
     pub fn into_handler(self) -> Handler {
         let me = Arc::new(self);
@@ -129,144 +117,6 @@ impl Workflow {
         }
     }
 
-    /// Reads the pull request's files, CODEOWNERS at `owners_commit` and each request at
-    /// `content_commit`, reviews, commits and team memberships, then judges them.
-    pub(crate) async fn gather(
-        &self,
-        gh: &RepoClient,
-        pr: PullInfo,
-        owners_commit: &str,
-        content_commit: &str,
-    ) -> Result<Facts, StepError> {
-        let files = gh.pull_files(pr.number).await?;
-        let changes = Changes::sort(&files, &self.settings.rules);
-        if !changes.touches_requests() {
-            let assessment = assess(
-                &changes,
-                &OwnersFile::Missing,
-                &[],
-                &empty_facts(&pr),
-                &Access::default(),
-                &self.settings.approval,
-                time::OffsetDateTime::now_utc(),
-            );
-            return Ok(Facts {
-                pr,
-                changes,
-                requests: Vec::new(),
-                assessment,
-            });
-        }
-        let owners = self.codeowners(gh, owners_commit).await?;
-        let mut requests = Vec::with_capacity(changes.added.len());
-        for path in &changes.added {
-            let parsed = match gh.file_at(path, content_commit).await? {
-                Some(bytes) => parse_request(path, &bytes, &self.settings.rules),
-                None => Err(vec![Diagnostic {
-                    path: path.clone(),
-                    line: None,
-                    column: None,
-                    message: format!(
-                        "the file is not in commit {}; push it again",
-                        short(content_commit)
-                    ),
-                }]),
-            };
-            requests.push((path.clone(), parsed));
-        }
-        let mut changes = changes;
-        let pushers = self.history(gh, &pr, &mut changes).await?;
-        let facts = PullFacts {
-            base_ref: pr.base_ref.clone(),
-            reviews: gh.reviews(pr.number).await?,
-            pushers,
-            ..PullFacts::new(pr.author.clone(), pr.head_sha.clone())
-        };
-        let paths: Vec<String> = requests.iter().map(|(p, _)| p.clone()).collect();
-        let owned = ownerships(&paths, &owners);
-        let mut memberships = Memberships::new();
-        for (org, slug, login) in membership_queries(&owned, &facts) {
-            if gh.team_membership(&org, &slug, &login).await? == Some(true) {
-                memberships.insert(&org, &slug, &login);
-            }
-        }
-        let access = Access {
-            memberships,
-            permissions: Permissions::not_checked(),
-        };
-        let assessment = assess(
-            &changes,
-            &owners,
-            &requests,
-            &facts,
-            &access,
-            &self.settings.approval,
-            time::OffsetDateTime::now_utc(),
-        );
-        Ok(Facts {
-            pr,
-            changes,
-            requests,
-            assessment,
-        })
-    }
-
-    /// Reads the pull request's commits one by one (who wrote each, what each changed) and
-    /// hands them to `policy::history`, which judges them; returns who pushed them.
-    async fn history(
-        &self,
-        gh: &RepoClient,
-        pr: &PullInfo,
-        changes: &mut Changes,
-    ) -> Result<Vec<Pusher>, StepError> {
-        let listed = gh.pull_commits(pr.number).await?;
-        let mut commits: Vec<CommitFacts> = listed
-            .into_iter()
-            .map(|c| CommitFacts {
-                sha: c.sha,
-                author: history::person(c.author),
-                committer: history::person(c.committer),
-                parents: c.parents,
-                verified: c.verified,
-                files: Vec::new(),
-            })
-            .collect();
-        if commits.len() > 1 {
-            for c in &mut commits {
-                c.files = gh.commit_files(&c.sha).await?;
-            }
-        }
-        changes.read_history(&commits, pr.commits, &self.settings.rules);
-        Ok(history::pushers(&commits))
-    }
-
-    /// The CODEOWNERS GitHub would use at `commit`: the first location that exists.
-    async fn codeowners(&self, gh: &RepoClient, commit: &str) -> Result<OwnersFile, StepError> {
-        for location in LOCATIONS {
-            let Some(bytes) = gh.file_at(location, commit).await? else {
-                continue;
-            };
-            let location = location.to_string();
-            if bytes.len() > MAX_SIZE {
-                return Ok(OwnersFile::Unreadable {
-                    location,
-                    why: "it is larger than 3 MB, which GitHub ignores".into(),
-                });
-            }
-            return Ok(match String::from_utf8(bytes) {
-                Ok(text) => OwnersFile::Found {
-                    location,
-                    parsed: CodeOwners::parse(&text),
-                },
-                Err(_) => OwnersFile::Unreadable {
-                    location,
-                    why: "it is not UTF-8 text".into(),
-                },
-            });
-        }
-        Ok(OwnersFile::Missing)
-    }
-
     /// Creates or edits keygate's one comment on the pull request.
     pub(crate) async fn put_comment(
         &self,
@@ -284,9 +134,11 @@ impl Workflow {
             None => {
                 // Only the App's own bot account writes keygate's comment: a marker in a
                 // comment by anyone else (e.g. `github-actions[bot]`) is not ours.
-                let me = self.github.bot_login().await?;
-                gh.comments(pr)
-                    .await?
+                let (me, comments) = tokio::try_join!(
+                    async { Ok::<_, StepError>(self.github.bot_login().await?) },
+                    async { Ok::<_, StepError>(gh.comments(pr).await?) },
+                )?;
+                comments
                     .into_iter()
                     .find(|c| c.author == me && c.body.starts_with(render::COMMENT_MARKER))
                     .map(|c| c.id)
@@ -364,10 +216,6 @@ impl Workflow {
         self.ledger.set_note(note, id).await?;
         Ok(())
     }
-}
-
-fn empty_facts(pr: &PullInfo) -> PullFacts {
-    PullFacts::new(pr.author.clone(), pr.head_sha.clone())
 }
 
 pub(crate) fn short(sha: &str) -> &str {

@@ -19,7 +19,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::facts::{Account, Pusher};
+use crate::facts::{Account, EntryKind, Pusher};
 
 pub use repo::RepoClient;
 
@@ -83,7 +83,10 @@ pub(crate) fn short_error(e: &octocrab::Error) -> String {
 pub struct GitHubApp {
     app: Octocrab,
     app_id: u64,
-    installations: Arc<Mutex<HashMap<u64, Octocrab>>>,
+    /// One client per installation, and the lock that makes one token refresh at a time.
+    /// Shared, never cloned: octocrab copies its token cache when an `Octocrab` is cloned,
+    /// so a clone's fresh token would be lost and every delivery would mint a new one.
+    installations: Arc<Mutex<HashMap<u64, Installation>>>,
     /// `<slug>[bot]`, read once from `GET /app`: the author of keygate's own comments.
     bot_login: Arc<tokio::sync::OnceCell<String>>,
 }
@@ -139,20 +142,28 @@ impl GitHubApp {
             .installations
             .lock()
             .map_err(|_| GitHubError::Setup("installation cache poisoned".into()))?;
-        let crab = match cache.get(&installation_id) {
+        let (crab, token_lock) = match cache.get(&installation_id) {
             Some(c) => c.clone(),
             None => {
                 let c = self
                     .app
                     .installation(InstallationId(installation_id))
                     .map_err(|e| GitHubError::Setup(short_error(&e)))?;
-                cache.insert(installation_id, c.clone());
-                c
+                let entry = (Arc::new(c), TokenLock::default());
+                cache.insert(installation_id, entry.clone());
+                entry
             }
         };
-        Ok(RepoClient::new(crab, repository, self.app_id))
+        Ok(RepoClient::new(crab, repository, self.app_id, token_lock))
     }
 }
+
+/// One installation's client and its token lock.
+type Installation = (Arc<Octocrab>, TokenLock);
+
+/// Serialises installation-token refreshes: requests sent side by side must not each mint a
+/// token when the cached one runs out.
+pub(crate) type TokenLock = Arc<tokio::sync::Mutex<()>>;
 
 /// A pull request as the workflow needs it.
 #[derive(Debug, Clone)]
@@ -193,16 +204,6 @@ pub struct PullCommit {
     pub parents: Vec<String>,
     /// GitHub verified its signature.
     pub verified: bool,
-}
-
-/// What a path is in git: only a regular file can be a request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EntryKind {
-    File,
-    Dir,
-    Symlink,
-    Submodule,
-    Other,
 }
 
 /// A path at a commit: what it is, its git object ID, and a regular file's bytes.

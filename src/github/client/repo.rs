@@ -1,14 +1,16 @@
 //! The calls keygate makes for one repository, as one installation. Each returns keygate's
 //! own small types.
 
+use std::sync::Arc;
+
 use octocrab::{Octocrab, Page};
 use time::OffsetDateTime;
 
 use super::wire::*;
 use super::{
-    CheckOutput, CommentInfo, EntryKind, FileEntry, GitHubError, PullCommit, PullInfo, encode_path,
+    CheckOutput, CommentInfo, FileEntry, GitHubError, PullCommit, PullInfo, TokenLock, encode_path,
 };
-use crate::facts::{ChangedFile, FileStatus, Pusher, Review, ReviewState};
+use crate::facts::{ChangedFile, EntryKind, FileStatus, Pusher, Review, ReviewState};
 
 /// GitHub lists at most 3,000 files of one commit.
 const MAX_COMMIT_FILE_PAGES: usize = 30;
@@ -31,18 +33,36 @@ fn next_link(headers: &axum::http::HeaderMap) -> Option<String> {
 /// Calls for one repository, as one installation.
 #[derive(Clone)]
 pub struct RepoClient {
-    crab: Octocrab,
+    crab: Arc<Octocrab>,
     repo: String,
     app_id: u64,
+    token_lock: TokenLock,
 }
 
 impl RepoClient {
-    pub(super) fn new(crab: Octocrab, repository: &str, app_id: u64) -> RepoClient {
+    pub(super) fn new(
+        crab: Arc<Octocrab>,
+        repository: &str,
+        app_id: u64,
+        token_lock: TokenLock,
+    ) -> RepoClient {
         RepoClient {
             crab,
             repo: repository.to_string(),
             app_id,
+            token_lock,
         }
+    }
+
+    /// Makes sure the installation token is fresh before requests go out side by side: one
+    /// refresh, under a lock, instead of one per request.
+    pub async fn warm(&self) -> Result<(), GitHubError> {
+        let _one_at_a_time = self.token_lock.lock().await;
+        self.crab
+            .installation_token()
+            .await
+            .map(|_| ())
+            .map_err(|e| GitHubError::from_octocrab("the installation token", e))
     }
 
     pub fn repository(&self) -> &str {

@@ -154,43 +154,16 @@ impl Permission {
 /// Repository permissions known at decision time: of users (by login) and of teams (by
 /// `org/slug`), compared without regard to ASCII case. A user or team not in here has an
 /// unknown permission, and an unknown permission never lets an approval count.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// `Default` knows nothing: nobody's approval counts until the answers are put in.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Permissions {
     users: BTreeMap<String, Permission>,
     teams: BTreeMap<(String, String), Permission>,
-    /// False only for [`Permissions::not_checked`].
-    checked: bool,
-}
-
-impl Default for Permissions {
-    /// Nothing known: nobody's approval counts until the answers are put in.
-    fn default() -> Self {
-        Permissions {
-            users: BTreeMap::new(),
-            teams: BTreeMap::new(),
-            checked: true,
-        }
-    }
 }
 
 impl Permissions {
     pub fn new() -> Self {
         Self::default()
-    }
-
-    /// Transitional: for a caller that does not ask GitHub for permissions yet, this keeps
-    /// the decision as it was before write access was required. Remove once every caller
-    /// answers [`permission_queries`](super::permission_queries).
-    pub(crate) fn not_checked() -> Self {
-        Permissions {
-            checked: false,
-            ..Self::default()
-        }
-    }
-
-    /// Whether write access is judged at all (see [`Permissions::not_checked`]).
-    pub(crate) fn is_checked(&self) -> bool {
-        self.checked
     }
 
     /// Records `login`'s permission on the repository (the collaborator permission API).

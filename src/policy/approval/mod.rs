@@ -384,9 +384,6 @@ enum WriteAccess {
 /// granted it makes the answer unknown rather than "no".
 fn write_access(owners: &[Owner], account: &Account, access: &Access) -> WriteAccess {
     let permissions = &access.permissions;
-    if !permissions.is_checked() {
-        return WriteAccess::Granted;
-    }
     let mut routes: Vec<Option<Permission>> = Vec::new();
     if named_as_user(owners, account) {
         routes.push(permissions.user(&account.login));

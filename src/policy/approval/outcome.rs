@@ -17,6 +17,23 @@ pub struct Decision {
 }
 
 impl Decision {
+    /// When the last file got the approvals it needs (its `needed`-th counted approval), if
+    /// every file has them: the moment the pull request became approved.
+    pub fn approved_at(&self) -> Option<OffsetDateTime> {
+        if !self.approved() {
+            return None;
+        }
+        let mut last = None;
+        for f in &self.files {
+            let mut times: Vec<OffsetDateTime> =
+                f.counted.iter().filter_map(|c| c.submitted_at).collect();
+            times.sort();
+            let at = *times.get(f.needed.max(1) as usize - 1)?;
+            last = last.max(Some(at));
+        }
+        last
+    }
+
     /// True only when there is at least one file and every file is approved.
     pub fn approved(&self) -> bool {
         !self.files.is_empty() && self.files.iter().all(|f| f.verdict == Verdict::Approved)

@@ -46,7 +46,10 @@ pub enum Outcome {
     Refused {
         reasons: Vec<String>,
     },
-    Rejected,
+    /// Closed without merge (`why: None`), or expired while waiting for approval.
+    Rejected {
+        why: Option<String>,
+    },
 }
 
 impl Outcome {
@@ -55,7 +58,7 @@ impl Outcome {
             Outcome::Issued { .. } => NoticeEvent::Issued,
             Outcome::Failed { .. } => NoticeEvent::Failed,
             Outcome::Refused { .. } => NoticeEvent::Refused,
-            Outcome::Rejected => NoticeEvent::Rejected,
+            Outcome::Rejected { .. } => NoticeEvent::Rejected,
         }
     }
 }
@@ -146,10 +149,17 @@ pub fn comment(reports: &[Report]) -> String {
                     let _ = writeln!(s, "- {}", md::prose(reason));
                 }
             }
-            Outcome::Rejected => {
+            Outcome::Rejected { why: None } => {
                 let _ = write!(
                     s,
                     "\n**{path}**: the pull request was closed without merge; nothing was issued{user}.\n"
+                );
+            }
+            Outcome::Rejected { why: Some(why) } => {
+                let _ = write!(
+                    s,
+                    "\n**{path}**: rejected{user}; nothing will be issued, even if it is merged. {}\n",
+                    md::prose(why)
                 );
             }
         }
@@ -207,7 +217,7 @@ pub fn notice(report: &Report, pr: &PrRef<'_>) -> Notice {
         Outcome::Issued { .. } => format!("keygate: access key issued for {who}"),
         Outcome::Failed { .. } => format!("keygate: access key for {who} failed"),
         Outcome::Refused { .. } => format!("keygate: request for {who} refused"),
-        Outcome::Rejected => format!("keygate: request for {who} rejected"),
+        Outcome::Rejected { .. } => format!("keygate: request for {who} rejected"),
     };
     let repository = plain::line(pr.repository);
     let mut m = String::new();
@@ -258,8 +268,11 @@ pub fn notice(report: &Report, pr: &PrRef<'_>) -> Notice {
                 let _ = writeln!(m, "  - {}", plain::line(r));
             }
         }
-        Outcome::Rejected => {
+        Outcome::Rejected { why: None } => {
             let _ = writeln!(m, "The pull request was closed without merge.");
+        }
+        Outcome::Rejected { why: Some(why) } => {
+            let _ = writeln!(m, "Why: {}", plain::line(why));
         }
     }
     Notice {

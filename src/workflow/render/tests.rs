@@ -186,12 +186,12 @@ fn a_rejected_comment_covers_each_request_and_escapes_a_hostile_path() {
         Report {
             path: "requests/alice/ci.toml".into(),
             iam_user: Some("alice".into()),
-            outcome: Outcome::Rejected,
+            outcome: Outcome::Rejected { why: None },
         },
         Report {
             path: "requests/@everyone/a`b\n# x.toml".into(),
             iam_user: Some("@everyone".into()),
-            outcome: Outcome::Rejected,
+            outcome: Outcome::Rejected { why: None },
         },
     ];
     insta::assert_snapshot!(comment(&reports), @r"
@@ -401,7 +401,7 @@ fn subjects_stay_under_sns_limits() {
     let r = Report {
         path: "p".into(),
         iam_user: Some(long),
-        outcome: Outcome::Rejected,
+        outcome: Outcome::Rejected { why: None },
     };
     let n = notice(&r, &pr());
     assert!(n.subject.len() < 100, "{}", n.subject.len());
@@ -434,7 +434,7 @@ fn a_name_from_a_path_cannot_forge_a_notice_line_or_attribute() {
     let r = Report {
         path: "requests/x\nIAM user: root/ci.toml".into(),
         iam_user: Some("x\nIAM user: root".into()),
-        outcome: Outcome::Rejected,
+        outcome: Outcome::Rejected { why: None },
     };
     let n = notice(&r, &pr());
     assert!(

@@ -129,21 +129,9 @@ fn objection_from_an_owner_without_write_access_still_blocks() {
 }
 
 #[test]
-fn not_checked_permissions_keep_the_decision_as_it_was_before_write_access() {
+fn unanswered_permissions_never_let_an_approval_count() {
     let story = pr_by(alice()).file(PATH, &["@bob"]).approves(&bob());
-    let decision = decide(
-        &story.files,
-        &story.facts,
-        &Access {
-            memberships: Memberships::new(),
-            permissions: Permissions::not_checked(),
-        },
-        &story.rules,
-        NOW,
-    );
-    assert!(decision.approved());
-
-    let checked_but_empty = decide(
+    let unanswered = decide(
         &story.files,
         &story.facts,
         &Access::default(),
@@ -151,7 +139,7 @@ fn not_checked_permissions_keep_the_decision_as_it_was_before_write_access() {
         NOW,
     );
     assert_eq!(
-        only(&checked_but_empty).ignored,
+        only(&unanswered).ignored,
         [ignored(bob(), IgnoredWhy::WriteAccessUnknown)]
     );
 }

@@ -1,0 +1,446 @@
+//! Facts, then one decision (STYLE: decisions are pure, fetching is separate). Everything a
+//! judgement of one pull request needs is read here, in as few sequential rounds as the data
+//! allow, and handed to `policy::assess` once:
+//!
+//! 1. what needs only the pull request's number: the pull request, its files, reviews,
+//!    commits and timeline, the base branch's head (before merge) or the merge commit's
+//!    parents (at merge, when the delivery named the merge commit), and the pushes keygate
+//!    recorded;
+//! 2. what needs those: CODEOWNERS at the base (its three locations side by side), each
+//!    request at the head, at the merge and on the base, and each commit's files;
+//! 3. what needs the owners: team memberships and repository permissions.
+
+use futures_util::future::try_join_all;
+use time::OffsetDateTime;
+
+use super::{StepError, Workflow};
+use crate::facts::{Blob, ChangedFile, Pusher, Review};
+use crate::github::client::{FileEntry, GitHubError, PullCommit, PullInfo, RepoClient};
+use crate::ledger::{Job, Store};
+use crate::policy::approval::{
+    Access, Memberships, Permission, Permissions, PullFacts, membership_queries,
+    permission_queries, request_expired,
+};
+use crate::policy::changes::Changes;
+use crate::policy::codeowners::{CodeOwners, LOCATIONS, MAX_SIZE};
+use crate::policy::history::{self, CommitFacts};
+use crate::policy::integrity::{Integrity, RequestBlobs};
+use crate::policy::{Assessment, OwnersFile, assess, ownerships};
+use crate::request::{Diagnostic, Request, parse_request};
+use crate::work::Sender;
+
+/// Where the pull request stands for this judgement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Moment {
+    /// Open: the check run. Owners come from the base branch's current head.
+    Open,
+    /// Merged: owners come from the merge commit's first parent.
+    Merged,
+}
+
+/// Round 1: what needs only the pull request's number.
+pub(crate) struct Listing {
+    pub pr: PullInfo,
+    files: Vec<ChangedFile>,
+    reviews: Vec<Review>,
+    commits: Vec<PullCommit>,
+    base_changes: Vec<OffsetDateTime>,
+    senders: Vec<Sender>,
+    /// Open: the configured branch's head.
+    base_head: Option<String>,
+    /// Merged: the merge commit the delivery named, and its parents.
+    merge_parents: Option<(String, Vec<String>)>,
+}
+
+/// Everything a decision about one pull request needs, and the decision.
+pub(crate) struct Facts {
+    pub pr: PullInfo,
+    pub changes: Changes,
+    pub requests: Vec<(String, Result<Request, Vec<Diagnostic>>)>,
+    pub assessment: Assessment,
+    /// The requests waited longer than `policy.request_ttl_hours` for their approvals: the
+    /// pull request is rejected and can never issue (DESIGN §2.7).
+    pub expired: bool,
+}
+
+/// Round 1 failed: the error, and the pull request when it at least could be read (so the
+/// failure can be announced on it).
+pub(crate) struct Unlisted {
+    pub pr: Option<PullInfo>,
+    pub error: StepError,
+}
+
+impl From<Unlisted> for StepError {
+    fn from(u: Unlisted) -> StepError {
+        u.error
+    }
+}
+
+/// Lifts a client error into the step's error type inside `try_join!`.
+async fn step<T>(f: impl Future<Output = Result<T, GitHubError>>) -> Result<T, StepError> {
+    Ok(f.await?)
+}
+
+impl Workflow {
+    /// Round 1. Independent reads, side by side.
+    pub(crate) async fn list(
+        &self,
+        gh: &RepoClient,
+        job: &Job,
+        moment: Moment,
+    ) -> Result<Listing, Unlisted> {
+        let n = job.event.pr.get();
+        gh.warm().await.map_err(|e| Unlisted {
+            pr: None,
+            error: e.into(),
+        })?;
+        let base_head = async {
+            match moment {
+                Moment::Open => Ok(Some(gh.branch_head(self.settings.branch.as_str()).await?)),
+                Moment::Merged => Ok::<_, StepError>(None),
+            }
+        };
+        let merge_parents = async {
+            match (moment, &job.event.merge_commit) {
+                (Moment::Merged, Some(sha)) => {
+                    let parents = gh.commit_parents(sha.as_str()).await?;
+                    Ok(Some((sha.to_string(), parents)))
+                }
+                _ => Ok::<_, StepError>(None),
+            }
+        };
+        let senders = async {
+            Ok::<_, StepError>(
+                self.ledger
+                    .pushers(self.settings.repository.clone(), job.event.pr)
+                    .await?,
+            )
+        };
+        let (pr, rest) = tokio::join!(step(gh.pull(n)), async {
+            tokio::try_join!(
+                step(gh.pull_files(n)),
+                step(gh.reviews(n)),
+                step(gh.pull_commits(n)),
+                step(gh.base_changes(n)),
+                senders,
+                base_head,
+                merge_parents,
+            )
+        });
+        let pr = pr.map_err(|error| Unlisted { pr: None, error })?;
+        let (files, reviews, commits, base_changes, senders, base_head, merge_parents) = match rest
+        {
+            Ok(rest) => rest,
+            Err(error) => {
+                return Err(Unlisted {
+                    pr: Some(pr),
+                    error,
+                });
+            }
+        };
+        Ok(Listing {
+            pr,
+            files,
+            reviews,
+            commits,
+            base_changes,
+            senders,
+            base_head,
+            merge_parents,
+        })
+    }
+
+    /// Rounds 2 and 3, then the decision.
+    pub(crate) async fn judge(
+        &self,
+        gh: &RepoClient,
+        listing: Listing,
+        moment: Moment,
+    ) -> Result<Facts, StepError> {
+        let Listing {
+            pr,
+            files,
+            reviews,
+            commits,
+            base_changes,
+            senders,
+            base_head,
+            merge_parents,
+        } = listing;
+        let rules = &self.settings.rules;
+        let mut changes = Changes::sort(&files, rules);
+        let decided_at = match moment {
+            Moment::Merged => pr.merged_at.unwrap_or_else(OffsetDateTime::now_utc),
+            Moment::Open => OffsetDateTime::now_utc(),
+        };
+        let mut facts = PullFacts {
+            base_ref: pr.base_ref.clone(),
+            reviews,
+            synchronize_senders: senders
+                .into_iter()
+                .map(|s| Pusher {
+                    id: Some(s.id),
+                    login: Some(s.login),
+                })
+                .collect(),
+            base_changed_at: base_changes.into_iter().max(),
+            merged_at: pr.merged_at,
+            ..PullFacts::new(pr.author.clone(), pr.head_sha.clone())
+        };
+        if !changes.touches_requests() {
+            let assessment = assess(
+                &changes,
+                &OwnersFile::Missing,
+                &[],
+                &facts,
+                &Access::default(),
+                &self.settings.approval,
+                decided_at,
+            );
+            return Ok(Facts {
+                pr,
+                changes,
+                requests: Vec::new(),
+                assessment,
+                expired: false,
+            });
+        }
+
+        // Which commits the owners and the contents come from.
+        let head = pr.head_sha.clone();
+        let (owners_commit, content_commit) = match moment {
+            Moment::Open => (
+                base_head.unwrap_or_else(|| pr.base_sha.clone()),
+                head.clone(),
+            ),
+            Moment::Merged => {
+                let merge = pr.merge_commit_sha.clone().ok_or_else(|| {
+                    StepError::GitHub(GitHubError::Status {
+                        what: "the pull request".into(),
+                        status: 200,
+                        message: "merged, but GitHub gives no merge commit".into(),
+                    })
+                })?;
+                // The delivery's merge commit is only a hint: used when it is the one the
+                // pull request names, read again otherwise.
+                let parents = match merge_parents {
+                    Some((sha, parents)) if sha == merge => parents,
+                    _ => gh.commit_parents(&merge).await?,
+                };
+                let base_before = parents
+                    .first()
+                    .cloned()
+                    .unwrap_or_else(|| pr.base_sha.clone());
+                (base_before, merge)
+            }
+        };
+        changes.integrity = Integrity {
+            files_listed: files.len(),
+            changed_files: pr.changed_files,
+            requests_added: changes.added.len(),
+            max_requests: self.settings.max_requests_per_pr,
+            blobs: Vec::new(),
+        };
+        // Once the pull request is refused for its shape, reading more changes nothing.
+        let refused = !changes.problems(&self.settings.approval).is_empty();
+        let read_requests = !changes.integrity.too_many_requests();
+        let read_commits = !refused && commits.len() > 1;
+
+        // Round 2.
+        let owners = self.codeowners(gh, &owners_commit);
+        let entries =
+            async {
+                if !read_requests {
+                    return Ok(Vec::new());
+                }
+                try_join_all(changes.added.iter().map(|path| {
+                    self.request_entries(gh, path, &head, &content_commit, &owners_commit)
+                }))
+                .await
+            };
+        let commit_files = async {
+            if !read_commits {
+                return Ok(Vec::new());
+            }
+            try_join_all(commits.iter().map(|c| step(gh.commit_files(&c.sha)))).await
+        };
+        let (owners, entries, mut commit_files) = tokio::try_join!(owners, entries, commit_files)?;
+
+        let mut requests = Vec::with_capacity(entries.len());
+        for (path, (at_head, at_merge, on_base)) in changes.added.iter().zip(entries) {
+            let parsed = match at_merge.as_ref().and_then(|e| e.content.as_deref()) {
+                Some(bytes) => parse_request(path, bytes, rules),
+                None => Err(vec![Diagnostic {
+                    path: path.clone(),
+                    line: None,
+                    column: None,
+                    message: format!(
+                        "the file is not a regular file in commit {}; push it again",
+                        super::short(&content_commit)
+                    ),
+                }]),
+            };
+            requests.push((path.clone(), parsed));
+            changes.integrity.blobs.push(RequestBlobs {
+                path: path.clone(),
+                at_head: at_head.map(blob),
+                at_merge: at_merge.map(blob),
+                on_base: on_base.is_some(),
+            });
+        }
+        let commits: Vec<CommitFacts> = commits
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| CommitFacts {
+                files: commit_files
+                    .get_mut(i)
+                    .map(std::mem::take)
+                    .unwrap_or_default(),
+                author: history::person(c.author),
+                committer: history::person(c.committer),
+                parents: c.parents,
+                verified: c.verified,
+                sha: c.sha,
+            })
+            .collect();
+        changes.read_history(&commits, pr.commits, rules);
+        facts.pushers = history::pushers(&commits);
+
+        // Round 3: who of the reviewers belongs to an owning team, and who may write. Both
+        // are asked side by side: a team's permission is asked for every team a reviewer
+        // might belong to, before the membership answer says whether they do.
+        let paths: Vec<String> = requests.iter().map(|(p, _)| p.clone()).collect();
+        let owned = ownerships(&paths, &owners);
+        let asked = membership_queries(&owned, &facts);
+        let might: Memberships = asked.iter().cloned().collect();
+        let perms = permission_queries(&owned, &facts, &might);
+        let memberships = try_join_all(asked.iter().map(|(org, slug, login)| async move {
+            let active = gh.team_membership(org, slug, login).await? == Some(true);
+            Ok::<_, StepError>(active.then(|| (org.clone(), slug.clone(), login.clone())))
+        }));
+        let users = try_join_all(perms.users.iter().map(|login| async move {
+            Ok::<_, StepError>((login.clone(), gh.user_permission(login).await?))
+        }));
+        let teams = try_join_all(perms.teams.iter().map(|(org, slug)| async move {
+            let p = gh.team_permission(org, slug).await?;
+            Ok::<_, StepError>((org.clone(), slug.clone(), p))
+        }));
+        let (memberships, users, teams) = tokio::try_join!(memberships, users, teams)?;
+        let mut permissions = Permissions::new();
+        for (login, p) in users {
+            // An account GitHub does not know has no access.
+            let p = p.map_or(Some(Permission::None), |p| Permission::from_github(&p));
+            if let Some(p) = p {
+                permissions.insert_user(&login, p);
+            }
+        }
+        for (org, slug, p) in teams {
+            let p = p.map_or(Some(Permission::None), |p| Permission::from_github(&p));
+            if let Some(p) = p {
+                permissions.insert_team(&org, &slug, p);
+            }
+        }
+        let access = Access {
+            memberships: memberships.into_iter().flatten().collect(),
+            permissions,
+        };
+        let mut assessment = assess(
+            &changes,
+            &owners,
+            &requests,
+            &facts,
+            &access,
+            &self.settings.approval,
+            decided_at,
+        );
+        let expired = self.expired(&pr, &assessment, decided_at);
+        if expired {
+            assessment.pr_problems.push(format!(
+                "expired: the requests waited more than {} hours (policy.request_ttl_hours) for their approvals; open a new pull request",
+                self.settings.approval.request_ttl_hours
+            ));
+        }
+        Ok(Facts {
+            pr,
+            changes,
+            requests,
+            assessment,
+            expired,
+        })
+    }
+
+    /// Did the requests wait too long for their approvals? Approved in time means the last
+    /// needed approval came before the deadline.
+    fn expired(&self, pr: &PullInfo, a: &Assessment, at: OffsetDateTime) -> bool {
+        let ttl = self.settings.approval.request_ttl_hours;
+        let Some(opened) = pr.created_at else {
+            return false;
+        };
+        let in_time = a
+            .decision
+            .as_ref()
+            .and_then(|d| d.approved_at())
+            .is_some_and(|t| !request_expired(opened, t, ttl, false));
+        request_expired(opened, at, ttl, in_time)
+    }
+
+    /// A request path at the approved head, at the content commit (the merge, or the head
+    /// again before it) and on the base.
+    async fn request_entries(
+        &self,
+        gh: &RepoClient,
+        path: &str,
+        head: &str,
+        content: &str,
+        base: &str,
+    ) -> Result<(Option<FileEntry>, Option<FileEntry>, Option<FileEntry>), StepError> {
+        let at_content = step(gh.entry_at(path, content));
+        let on_base = step(gh.entry_at(path, base));
+        if head == content {
+            let (at_head, on_base) = tokio::try_join!(at_content, on_base)?;
+            return Ok((at_head.clone(), at_head, on_base));
+        }
+        let at_head = step(gh.entry_at(path, head));
+        Ok(tokio::try_join!(at_head, at_content, on_base)?)
+    }
+
+    /// The CODEOWNERS GitHub would use at `commit`: the first location that exists. All
+    /// three are read side by side.
+    async fn codeowners(&self, gh: &RepoClient, commit: &str) -> Result<OwnersFile, StepError> {
+        let found = try_join_all(LOCATIONS.iter().map(|l| step(gh.entry_at(l, commit)))).await?;
+        for (location, entry) in LOCATIONS.iter().zip(found) {
+            let Some(entry) = entry else { continue };
+            let location = location.to_string();
+            let Some(bytes) = entry.content else {
+                return Ok(OwnersFile::Unreadable {
+                    location,
+                    why: "it is not a regular file".into(),
+                });
+            };
+            if bytes.len() > MAX_SIZE {
+                return Ok(OwnersFile::Unreadable {
+                    location,
+                    why: "it is larger than 3 MB, which GitHub ignores".into(),
+                });
+            }
+            return Ok(match String::from_utf8(bytes) {
+                Ok(text) => OwnersFile::Found {
+                    location,
+                    parsed: CodeOwners::parse(&text),
+                },
+                Err(_) => OwnersFile::Unreadable {
+                    location,
+                    why: "it is not UTF-8 text".into(),
+                },
+            });
+        }
+        Ok(OwnersFile::Missing)
+    }
+}
+
+fn blob(e: FileEntry) -> Blob {
+    Blob {
+        kind: e.kind,
+        sha: e.sha,
+    }
+}
