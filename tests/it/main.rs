@@ -5,6 +5,7 @@ mod support;
 
 mod check;
 mod cli;
+mod holes;
 mod issue;
 mod process;
 mod webhook;

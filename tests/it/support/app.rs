@@ -423,6 +423,46 @@ impl TestApp {
         settle(&self.http, &self.url).await
     }
 
+    /// The story's end when a key was issued: one key, held by its one secret, and the
+    /// events announced. Returns (key ID, secret name).
+    pub async fn expect_issued(&self, user: &str) -> (String, String) {
+        self.aws.one_key_held_by_its_secret(user, "issued").await
+    }
+
+    /// The story's end when nothing may be issued: no key for `user`, and keygate's comment
+    /// says why, naming each of `reasons`.
+    pub async fn expect_refused(&self, pr: u64, user: &str, reasons: &[&str]) -> String {
+        assert!(
+            self.aws.access_keys(user).await.is_empty(),
+            "a key was issued"
+        );
+        let comment = self.comment(pr);
+        for r in reasons {
+            assert!(
+                comment.contains(r),
+                "the comment does not say {r:?}:\n{comment}"
+            );
+        }
+        comment
+    }
+
+    /// The `event` attribute of every notice published since the last call.
+    pub async fn notice_events(&self) -> Vec<String> {
+        self.aws
+            .notices()
+            .await
+            .iter()
+            .map(|n| n.event().to_string())
+            .collect()
+    }
+
+    /// keygate's check run on a commit: (status, conclusion, title, summary).
+    pub fn check(&self, sha: &str) -> crate::support::github::CheckRunView {
+        let runs = self.gh.check_runs(sha);
+        assert_eq!(runs.len(), 1, "one keygate check run: {runs:#?}");
+        runs.into_iter().next().unwrap()
+    }
+
     /// keygate's comment on the pull request (the last one it wrote).
     pub fn comment(&self, pr: u64) -> String {
         let views = self.gh.comment_views(pr);
