@@ -33,6 +33,9 @@ pub enum Outcome {
         access_key_id: String,
         expires_at: String,
         days: u32,
+        /// The request's `readers`: only they (and keygate) may read the secret. Empty when
+        /// the request names none.
+        readers: Vec<String>,
     },
     /// Nothing was issued. `why` is shown in the public comment and notice, so it is built
     /// from public forms only: an AWS error as [`AwsError::public_summary`], any step error
@@ -117,6 +120,7 @@ pub fn comment(reports: &[Report]) -> String {
                 access_key_id,
                 expires_at,
                 days,
+                readers,
             } => {
                 let _ = write!(
                     s,
@@ -124,13 +128,23 @@ pub fn comment(reports: &[Report]) -> String {
                      - Secret: {}\n\
                      - Secret ARN: {}\n\
                      - Access key ID: {}\n\
-                     - Expires: {} ({days} days)\n\n\
-                     Read the key from Secrets Manager. A new key can take a few seconds to work \
-                     everywhere: IAM is eventually consistent.\n",
+                     - Expires: {} ({days} days)\n",
                     md::code(secret_name),
                     md::code(secret_arn),
                     md::code(access_key_id),
                     md::text(expires_at),
+                );
+                if !readers.is_empty() {
+                    let _ = writeln!(
+                        s,
+                        "- Readable only by: {} (the secret's resource policy denies every other \
+                         principal but keygate)",
+                        code_list(readers)
+                    );
+                }
+                s.push_str(
+                    "\nRead the key from Secrets Manager. A new key can take a few seconds to work \
+                     everywhere: IAM is eventually consistent.\n",
                 );
             }
             Outcome::Failed { why } => {
@@ -242,12 +256,19 @@ pub fn notice(report: &Report, pr: &PrRef<'_>) -> Notice {
             secret_arn,
             access_key_id,
             expires_at,
+            readers,
             ..
         } => {
             let _ = writeln!(m, "Secret:        {}", plain::line(secret_name));
             let _ = writeln!(m, "Secret ARN:    {}", plain::line(secret_arn));
             let _ = writeln!(m, "Access key ID: {}", plain::line(access_key_id));
             let _ = writeln!(m, "Expires:       {}", plain::line(expires_at));
+            if !readers.is_empty() {
+                let _ = writeln!(m, "Readable only by:");
+                for r in readers {
+                    let _ = writeln!(m, "  - {}", plain::line(r));
+                }
+            }
         }
         Outcome::Failed { why } => {
             let _ = writeln!(m, "Why:           {}", plain::line(why));
@@ -347,6 +368,13 @@ pub fn check_summary(
             Ok(r) => {
                 let _ = writeln!(s, "- IAM user: {}", md::code(&r.iam_user));
                 let _ = writeln!(s, "- Expires: {} days after issue", r.expires_in_days);
+                if !r.readers.is_empty() {
+                    let _ = writeln!(
+                        s,
+                        "- Readable only by: {} (and keygate; every other principal is denied)",
+                        code_list(&r.readers)
+                    );
+                }
             }
             Err(_) => {
                 let _ = writeln!(s, "- The request file is invalid:");
@@ -396,6 +424,15 @@ pub fn check_summary(
         truncate(&plain::line(&title), 200),
         truncate_lines(&s, 60_000),
     )
+}
+
+/// Each item as code, comma-separated: reader ARNs come from the pull request.
+fn code_list(items: &[String]) -> String {
+    items
+        .iter()
+        .map(|i| md::code(i))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn truncate(s: &str, max: usize) -> String {
