@@ -7,4 +7,5 @@ mod check;
 mod cli;
 mod issue;
 mod process;
+mod readers;
 mod webhook;
