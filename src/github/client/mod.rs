@@ -3,8 +3,10 @@
 //!
 //! Authentication (DESIGN §4): octocrab signs an RS256 JWT with jsonwebtoken (`iss` = App ID,
 //! `iat` 60 s in the past, `exp` 9 minutes ahead) and exchanges it for an installation
-//! token, which it caches until 30 s before `expires_at`. We keep one client per
-//! installation so that cache lives as long as the process.
+//! token, which it caches until 30 s before `expires_at`. The token is asked for the
+//! configured repository only (`"repositories": [name]`), so a leaked token or a confused
+//! call cannot reach the installation's other repositories. We keep one client per
+//! installation and repository so that cache lives as long as the process.
 
 mod repo;
 mod wire;
@@ -83,7 +85,8 @@ pub(crate) fn short_error(e: &octocrab::Error) -> String {
 pub struct GitHubApp {
     app: Octocrab,
     app_id: u64,
-    installations: Arc<Mutex<HashMap<u64, Octocrab>>>,
+    /// By installation ID and repository (`owner/name`, lower case).
+    installations: Arc<Mutex<HashMap<(u64, String), Octocrab>>>,
     /// `<slug>[bot]`, read once from `GET /app`: the author of keygate's own comments.
     bot_login: Arc<tokio::sync::OnceCell<String>>,
 }
@@ -133,20 +136,24 @@ impl GitHubApp {
             .cloned()
     }
 
-    /// A client for one repository, acting as the installation.
+    /// A client for one repository, acting as the installation with a token scoped to that
+    /// repository alone.
     pub fn repo(&self, installation_id: u64, repository: &str) -> Result<RepoClient, GitHubError> {
         let mut cache = self
             .installations
             .lock()
             .map_err(|_| GitHubError::Setup("installation cache poisoned".into()))?;
-        let crab = match cache.get(&installation_id) {
+        let key = (installation_id, repository.to_ascii_lowercase());
+        let crab = match cache.get(&key) {
             Some(c) => c.clone(),
             None => {
                 let c = self
                     .app
-                    .installation(InstallationId(installation_id))
+                    .installation_builder(InstallationId(installation_id))
+                    .repositories(vec![repository_name(repository).to_string()])
+                    .build()
                     .map_err(|e| GitHubError::Setup(short_error(&e)))?;
-                cache.insert(installation_id, c.clone());
+                cache.insert(key, c.clone());
                 c
             }
         };
@@ -230,6 +237,14 @@ pub struct CheckOutput {
     pub annotations: Vec<Annotation>,
 }
 
+/// The repository's name without its owner, as the access-token request wants it
+/// (`acme/requests` → `requests`).
+fn repository_name(full_name: &str) -> &str {
+    full_name
+        .split_once('/')
+        .map_or(full_name, |(_, name)| name)
+}
+
 /// Percent-encodes a repository path for the contents API, keeping `/`.
 pub(crate) fn encode_path(path: &str) -> String {
     let mut out = String::with_capacity(path.len());
@@ -255,6 +270,12 @@ mod tests {
         );
         assert_eq!(encode_path(".github/CODEOWNERS"), ".github/CODEOWNERS");
         assert_eq!(encode_path("requests/ü/a.toml"), "requests/%C3%BC/a.toml");
+    }
+
+    #[test]
+    fn installation_tokens_are_asked_for_the_repository_by_its_name_alone() {
+        assert_eq!(repository_name("acme/access-requests"), "access-requests");
+        assert_eq!(repository_name("access-requests"), "access-requests");
     }
 
     #[test]

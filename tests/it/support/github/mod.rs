@@ -585,6 +585,12 @@ impl GitHub {
         self.world().tokens_issued
     }
 
+    /// What each installation-token request asked for: the `repositories` it named, or
+    /// `None` for a token over the whole installation.
+    pub fn token_scopes(&self) -> Vec<Option<Vec<String>>> {
+        self.world().token_scopes.clone()
+    }
+
     /// Makes every installation token issued so far invalid (GitHub answers
     /// `401 Bad credentials`), so the next call must get a new one.
     pub fn expire_tokens(&self) {
