@@ -37,8 +37,11 @@ pub(super) async fn on_closed(wf: &Workflow, gh: &RepoClient, job: &Job) -> Resu
         }
         Err(e) => {
             // Fail closed, and say so: nothing was issued for what did not finish.
+            // Public words only: GitHub's and AWS's own messages go to the log (the
+            // worker logs the error returned below).
             let why = format!(
-                "keygate could not finish: {e}. Nothing more was issued. Once the cause is fixed, redeliver this pull request's `closed` event from the GitHub App's advanced settings."
+                "keygate could not finish: {}. Nothing more was issued. Once the cause is fixed, redeliver this pull request's `closed` event from the GitHub App's advanced settings.",
+                render::public_reason(&e)
             );
             let report = Report {
                 path: "(this pull request)".into(),

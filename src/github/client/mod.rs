@@ -41,8 +41,13 @@ pub enum GitHubError {
 }
 
 impl GitHubError {
-    /// Worth another attempt later: 5xx, throttling, timeouts, connection errors.
+    /// Worth another attempt later: 5xx, throttling, timeouts, connection errors, and a
+    /// JWT refused for its times ([`is_clock_skew`](Self::is_clock_skew)): a clock set
+    /// right again (NTP) makes the next attempt succeed.
     pub fn is_transient(&self) -> bool {
+        if self.is_clock_skew() {
+            return true;
+        }
         match self {
             GitHubError::Status {
                 status, message, ..
@@ -58,15 +63,41 @@ impl GitHubError {
 
     fn from_octocrab(what: &str, e: octocrab::Error) -> GitHubError {
         match e {
-            octocrab::Error::GitHub { source, .. } => GitHubError::Status {
-                what: what.to_string(),
-                status: source.status_code.as_u16(),
-                message: source.message.clone(),
-            },
+            octocrab::Error::GitHub { source, .. } => {
+                let mut e = GitHubError::Status {
+                    what: what.to_string(),
+                    status: source.status_code.as_u16(),
+                    message: source.message.clone(),
+                };
+                if e.is_clock_skew()
+                    && let GitHubError::Status { message, .. } = &mut e
+                {
+                    message.push_str(
+                        " (clock skew: this host's clock is off from GitHub's; set it right, \
+                         e.g. with NTP; keygate retries on its own)",
+                    );
+                }
+                e
+            }
             other => GitHubError::Unreachable {
                 what: what.to_string(),
                 message: short_error(&other),
             },
+        }
+    }
+
+    /// GitHub refused the App's JWT for its `iat` or `exp` claim (`401`, with GitHub's
+    /// message naming the claim): keygate's clock and GitHub's differ by more than the
+    /// minute of leeway the token carries. Not a wrong key or App ID, which GitHub answers
+    /// with another message.
+    pub fn is_clock_skew(&self) -> bool {
+        match self {
+            GitHubError::Status {
+                status: 401,
+                message,
+                ..
+            } => message.contains("claim ('iat')") || message.contains("claim ('exp')"),
+            _ => false,
         }
     }
 
@@ -290,5 +321,33 @@ mod tests {
         assert!(s(403, "API rate limit exceeded").is_transient());
         assert!(!s(403, "Resource not accessible by integration").is_transient());
         assert!(!s(404, "Not Found").is_transient());
+    }
+
+    #[test]
+    fn a_jwt_refused_for_its_times_is_clock_skew_and_retried_but_bad_credentials_are_not() {
+        let s = |status: u16, message: &str| GitHubError::Status {
+            what: "x".into(),
+            status,
+            message: message.into(),
+        };
+        for skew in [
+            "'Issued at' claim ('iat') must be an Integer representing the time that the assertion was issued.",
+            "'Expiration time' claim ('exp') is too far in the future",
+            "'Expiration time' claim ('exp') must be a numeric value representing the future time at which the assertion expires.",
+        ] {
+            assert!(s(401, skew).is_clock_skew(), "{skew}");
+            assert!(s(401, skew).is_transient(), "{skew}");
+        }
+        for not in [
+            s(401, "A JSON web token could not be decoded"),
+            s(401, "Bad credentials"),
+            s(
+                422,
+                "'Expiration time' claim ('exp') is too far in the future",
+            ),
+        ] {
+            assert!(!not.is_clock_skew(), "{not}");
+            assert!(!not.is_transient(), "{not}");
+        }
     }
 }

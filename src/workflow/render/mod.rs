@@ -68,6 +68,12 @@ impl Outcome {
 pub fn public_reason(e: &StepError) -> String {
     match e {
         StepError::Aws(e) => e.public_summary(),
+        StepError::GitHub(e) if e.is_clock_skew() => {
+            "GitHub refused keygate's App token because keygate's clock is off from GitHub's \
+             (clock skew); an operator must set the clock of keygate's host right (NTP), and \
+             keygate retries on its own"
+                .into()
+        }
         StepError::GitHub(GitHubError::Status { what, status, .. }) => {
             format!(
                 "GitHub answered {status} to the request for {what}; keygate's log has GitHub's message"

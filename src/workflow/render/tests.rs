@@ -549,3 +549,15 @@ fn the_check_lists_the_readers_an_approver_lets_read_the_key() {
         keygate checks the approval again on its own when the pull request is merged.
         ");
 }
+
+#[test]
+fn a_jwt_refused_for_its_times_is_reported_as_clock_skew() {
+    let e = StepError::GitHub(GitHubError::Status {
+        what: "the pull request".into(),
+        status: 401,
+        message: "'Expiration time' claim ('exp') must be a numeric value".into(),
+    });
+    let why = public_reason(&e);
+    assert!(why.contains("clock skew") && why.contains("NTP"), "{why}");
+    assert!(!why.contains("'exp'"), "{why}");
+}

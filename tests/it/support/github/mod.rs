@@ -623,6 +623,13 @@ impl GitHub {
         self.world().clock_offset = time::Duration::seconds(seconds);
     }
 
+    /// Makes GitHub's clock `seconds` ahead of keygate's (negative: behind) when it checks
+    /// the App's JWT, as when keygate's host clock is off: GitHub then refuses the JWT for
+    /// its `iat` or `exp` claim, as it does.
+    pub fn set_jwt_clock_offset(&self, seconds: i64) {
+        self.world().jwt_clock_offset = time::Duration::seconds(seconds);
+    }
+
     /// Caps `per_page` on every list, so pagination is exercised.
     pub fn set_page_size_cap(&self, n: usize) {
         assert!(n > 0, "a page holds at least one item");

@@ -44,7 +44,8 @@ impl World {
         }
         let bad_iat = "'Issued at' claim ('iat') must be an Integer representing the time that the assertion was issued.";
         let bad_exp = "'Expiration time' claim ('exp') must be a numeric value representing the future time at which the assertion expires.";
-        let now = OffsetDateTime::now_utc().unix_timestamp();
+        // GitHub's clock, which keygate's may be off from.
+        let now = (OffsetDateTime::now_utc() + self.jwt_clock_offset).unix_timestamp();
         let (Some(iat), Some(exp)) = (claims["iat"].as_i64(), claims["exp"].as_i64()) else {
             return fail(if claims["iat"].is_i64() {
                 bad_exp
