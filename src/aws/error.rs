@@ -159,6 +159,13 @@ fn advice(operation: &str, code: &str) -> &'static str {
             "another change to the same resource was under way; redeliver the event once it has \
              settled"
         }
+        "MalformedPolicyDocumentException" | "PublicPolicyException"
+            if operation == "PutResourcePolicy" =>
+        {
+            "AWS refused the secret's resource policy, most often because a `readers` ARN names \
+             no existing IAM user or role; check each reader's ARN as IAM shows it, then open a \
+             new request"
+        }
         "InvalidParameter"
         | "InvalidParameterException"
         | "InvalidParameterValue"
@@ -288,6 +295,16 @@ mod tests {
             ("GetUser", "NoSuchEntity", "does not exist"),
             ("CreateSecret", "KMSDisabledException", "aws.kms_key_id"),
             ("GetUser", "InvalidClientTokenId", "credentials"),
+            (
+                "PutResourcePolicy",
+                "MalformedPolicyDocumentException",
+                "`readers` ARN",
+            ),
+            (
+                "PutResourcePolicy",
+                "PublicPolicyException",
+                "`readers` ARN",
+            ),
             ("Publish", "SomethingNew", "read keygate's log"),
         ] {
             let public = service(op, code).public_summary();

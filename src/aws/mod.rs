@@ -4,12 +4,14 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use aws_sdk_secretsmanager::types::Tag;
 use aws_sdk_sns::types::MessageAttributeValue;
 use zeroize::Zeroizing;
 
 mod error;
+pub mod policy;
 pub mod tags;
 
 pub use error::AwsError;
@@ -47,7 +49,15 @@ impl NewKey {
 pub struct StoredSecret {
     pub name: String,
     pub arn: String,
+    /// The secret was created for a request that names readers ([`READERS_TAG`]), so it is
+    /// complete only once its resource policy is on.
+    pub for_readers: bool,
 }
+
+/// The tag that marks a secret created for a request with `readers`: set atomically with
+/// the secret by `CreateSecret`, so after a crash keygate can tell that the secret still
+/// needs its resource policy before it counts as stored. Its value lists the readers.
+pub const READERS_TAG: &str = "keygate:readers";
 
 /// A notice for SNS.
 #[derive(Debug, Clone)]
@@ -62,6 +72,9 @@ pub struct Aws {
     iam: aws_sdk_iam::Client,
     secrets: aws_sdk_secretsmanager::Client,
     sns: aws_sdk_sns::Client,
+    sts: aws_sdk_sts::Client,
+    /// The ARN keygate runs as, asked once: it does not change while the process runs.
+    caller_arn: Arc<tokio::sync::OnceCell<String>>,
 }
 
 impl Aws {
@@ -76,7 +89,28 @@ impl Aws {
             iam: aws_sdk_iam::Client::new(config),
             secrets: aws_sdk_secretsmanager::Client::new(config),
             sns: aws_sdk_sns::Client::new(config),
+            sts: aws_sdk_sts::Client::new(config),
+            caller_arn: Arc::default(),
         }
+    }
+
+    /// The ARN of the principal keygate runs as (`sts:GetCallerIdentity`, which needs no
+    /// permission): for a role, the assumed-role session's ARN.
+    pub async fn caller_arn(&self) -> Result<String, AwsError> {
+        self.caller_arn
+            .get_or_try_init(|| async {
+                let out = self
+                    .sts
+                    .get_caller_identity()
+                    .send()
+                    .await
+                    .map_err(|e| classify("GetCallerIdentity", e))?;
+                out.arn().map(str::to_string).ok_or_else(|| {
+                    AwsError::keygate("GetCallerIdentity", "EmptyResponse", "no ARN".into())
+                })
+            })
+            .await
+            .cloned()
     }
 
     /// The user's name as IAM spells it (`None`: no such user). IAM names are unique
@@ -182,11 +216,72 @@ impl Aws {
         Ok(StoredSecret {
             name: out.name().unwrap_or(name).to_string(),
             arn: out.arn().unwrap_or_default().to_string(),
+            for_readers: tags.contains_key(READERS_TAG),
         })
     }
 
+    /// The `aws:PrincipalArn` patterns that name keygate itself, for a readers policy
+    /// ([`policy::own_principal_patterns`]).
+    pub async fn own_principal_patterns(&self) -> Result<Vec<String>, AwsError> {
+        let arn = self.caller_arn().await?;
+        policy::own_principal_patterns(&arn).map_err(|why| {
+            AwsError::keygate("GetCallerIdentity", "UnusableArn", format!("{why}: {arn}"))
+        })
+    }
+
+    /// Puts `document` as the secret's resource policy, with `BlockPublicPolicy`: AWS refuses
+    /// a document that would let anyone outside the account read the secret.
+    pub async fn put_resource_policy(
+        &self,
+        secret_id: &str,
+        document: &str,
+    ) -> Result<(), AwsError> {
+        self.secrets
+            .put_resource_policy()
+            .secret_id(secret_id)
+            .resource_policy(document)
+            .block_public_policy(true)
+            .send()
+            .await
+            .map_err(|e| classify("PutResourcePolicy", e))?;
+        Ok(())
+    }
+
+    /// The secret's resource policy, `None` when it has none.
+    pub async fn resource_policy(&self, secret_id: &str) -> Result<Option<String>, AwsError> {
+        let out = self
+            .secrets
+            .get_resource_policy()
+            .secret_id(secret_id)
+            .send()
+            .await
+            .map_err(|e| classify("GetResourcePolicy", e))?;
+        Ok(out
+            .resource_policy()
+            .filter(|p| !p.trim().is_empty())
+            .map(str::to_string))
+    }
+
+    /// Deletes the secret at once, without the recovery window: used only for a secret
+    /// keygate just created whose key is being deleted too. Gone already is fine.
+    pub async fn delete_secret_now(&self, secret_id: &str) -> Result<(), AwsError> {
+        match self
+            .secrets
+            .delete_secret()
+            .secret_id(secret_id)
+            .force_delete_without_recovery(true)
+            .send()
+            .await
+            .map_err(|e| classify("DeleteSecret", e))
+        {
+            Err(e) if e.is_not_found() => Ok(()),
+            other => other.map(|_| ()),
+        }
+    }
+
     /// The secret `name` if it exists and was created with `token` (its version ID): a
-    /// secret of the same name that someone else made is not ours to claim.
+    /// secret of the same name that someone else made is not ours to claim. A secret
+    /// scheduled for deletion is no longer stored: nobody can read it.
     pub async fn find_own_secret(
         &self,
         name: &str,
@@ -197,9 +292,11 @@ impl Aws {
                 let ours = out
                     .version_ids_to_stages()
                     .is_some_and(|v| v.contains_key(token));
-                Ok(ours.then(|| StoredSecret {
+                let live = out.deleted_date().is_none();
+                Ok((ours && live).then(|| StoredSecret {
                     name: out.name().unwrap_or(name).to_string(),
                     arn: out.arn().unwrap_or_default().to_string(),
+                    for_readers: out.tags().iter().any(|t| t.key() == Some(READERS_TAG)),
                 }))
             }
             Err(e) => {

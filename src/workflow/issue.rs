@@ -11,6 +11,7 @@ use tracing::instrument;
 use super::facts::{Listing, Moment, Unlisted};
 use super::render::{self, Outcome, PrRef, Report};
 use super::{StepError, Workflow};
+use crate::aws::{READERS_TAG, policy};
 use crate::github::client::{PullInfo, RepoClient};
 use crate::ids::{CommitSha, PrNumber};
 use crate::ledger::{Claim, Intent, IntentKey, IntentState, Job, Store, now_ms};
@@ -53,7 +54,8 @@ pub(super) async fn on_closed(wf: &Workflow, gh: &RepoClient, job: &Job) -> Resu
         }
         Err(e) => {
             // Fail closed, and say so: nothing was issued for what did not finish.
-            tracing::error!(error = %e, "the merged pull request could not be processed");
+            // Public words only: GitHub's and AWS's own messages go to the log (the
+            // worker logs the error returned below).
             let why = format!(
                 "keygate could not finish: {}. Nothing more was issued. Once the cause is fixed, redeliver this pull request's `closed` event from the GitHub App's advanced settings.",
                 render::public_reason(&e)
@@ -353,6 +355,9 @@ async fn issue_one(
         Err(why) => return not_issued(wf, intent, why).await,
     };
     let expires = now + time::Duration::days(i64::from(request.expires_in_days));
+    // Built before anything is created: when keygate cannot tell who it is, nothing exists
+    // that would have to be undone.
+    let readers_policy = readers_policy(wf, request).await?;
     intent.secret_name = Some(name.clone());
     intent.expires_at = expires.format(&Rfc3339).ok();
     intent.keys_before = Some(keys);
@@ -379,7 +384,7 @@ async fn issue_one(
     save(wf, &intent).await?;
     tracing::info!(access_key_id = %key.access_key_id, "access key created");
 
-    let tags = BTreeMap::from([
+    let mut tags = BTreeMap::from([
         (
             "keygate:repository".to_string(),
             wf.settings.repository.to_string(),
@@ -393,6 +398,11 @@ async fn issue_one(
             intent.expires_at.clone().unwrap_or_default(),
         ),
     ]);
+    if !request.readers.is_empty() {
+        // Written with the secret, in one call: after a crash it tells `rollback` that the
+        // secret is complete only with its resource policy.
+        tags.insert(READERS_TAG.to_string(), request.readers.join(" "));
+    }
     let token = intent.key().token();
     match aws
         .create_secret(
@@ -406,6 +416,15 @@ async fn issue_one(
     {
         Ok(stored) => {
             drop(key);
+            if let Some(document) = &readers_policy {
+                // Until this succeeds the intent stays `Creating`: the secret is not stored
+                // for a request with readers while everyone in the account may read it.
+                if let Err(e) = aws.put_resource_policy(&stored.name, document).await {
+                    tracing::warn!(error = %e, "the secret's resource policy could not be put; deleting the secret and the new key");
+                    return undo_after(wf, intent, request, e, job).await;
+                }
+                tracing::info!(readers = %request.readers.join(" "), "the secret is readable only by its readers");
+            }
             intent.secret_arn = Some(stored.arn);
             intent.secret_name = Some(stored.name);
             advance(wf, &mut intent, IntentState::Stored).await?;
@@ -432,6 +451,47 @@ async fn issue_one(
     }
 }
 
+/// The resource policy for a request that names readers (DESIGN §3.3), as JSON; `None`
+/// when it names none, and the secret keeps no resource policy.
+async fn readers_policy(wf: &Workflow, request: &Request) -> Result<Option<String>, StepError> {
+    if request.readers.is_empty() {
+        return Ok(None);
+    }
+    let own = wf.aws.own_principal_patterns().await?;
+    Ok(Some(
+        policy::readers_policy(&request.readers, &own).to_string(),
+    ))
+}
+
+/// After the secret's resource policy failed: roll back as after a failed `CreateSecret`
+/// (the secret without its policy and the new key are deleted), then retry a transient
+/// error or say that nothing was issued. A policy that went on although its answer was lost
+/// makes the issuance complete instead.
+async fn undo_after(
+    wf: &Workflow,
+    mut intent: Intent,
+    request: &Request,
+    e: crate::aws::AwsError,
+    job: &Job,
+) -> Result<Outcome, StepError> {
+    rollback(wf, &mut intent).await?;
+    if intent.state == IntentState::Stored {
+        return Ok(issued_outcome(&intent, request));
+    }
+    if e.is_transient() && wf.settings.retry.allows_another(job, now_ms()) {
+        return Err(e.into());
+    }
+    not_issued(
+        wf,
+        intent,
+        format!(
+            "The secret's resource policy, which lets only the request's readers read it, could not be put ({}), so the secret and the new access key were deleted again. Nothing was issued.",
+            e.public_summary()
+        ),
+    )
+    .await
+}
+
 /// Now, to the second, and as `{timestamp}` renders it (UTC `YYYYmmddHHMMSS`).
 fn timestamp() -> (OffsetDateTime, String) {
     let now = OffsetDateTime::now_utc();
@@ -451,6 +511,7 @@ fn issued_outcome(i: &Intent, r: &Request) -> Outcome {
         access_key_id: i.access_key_id.clone().unwrap_or_default(),
         expires_at: i.expires_at.clone().unwrap_or_default(),
         days: r.expires_in_days,
+        readers: r.readers.clone(),
     }
 }
 
@@ -468,7 +529,9 @@ async fn not_issued(wf: &Workflow, mut intent: Intent, why: String) -> Result<Ou
 }
 
 /// Undoes an interrupted creation: no key may exist whose secret nobody holds. When the
-/// secret turns out to exist, the issuance is complete instead (`Stored`).
+/// secret turns out to exist, the issuance is complete instead (`Stored`) — unless it was
+/// made for readers ([`READERS_TAG`]) and lacks the resource policy that keeps everyone else
+/// out: then it is deleted with the key, and the request issues afresh.
 async fn rollback(wf: &Workflow, intent: &mut Intent) -> Result<(), StepError> {
     let aws = &wf.aws;
     let user = intent.iam_user.clone();
@@ -476,8 +539,17 @@ async fn rollback(wf: &Workflow, intent: &mut Intent) -> Result<(), StepError> {
         && intent.access_key_id.is_some()
         && let Some(stored) = aws.find_own_secret(&name, &intent.key().token()).await?
     {
-        intent.secret_arn = Some(stored.arn);
-        return advance(wf, intent, IntentState::Stored).await;
+        let guarded = !stored.for_readers
+            || aws
+                .resource_policy(&stored.name)
+                .await?
+                .is_some_and(|p| policy::has_readers_deny(&p));
+        if guarded {
+            intent.secret_arn = Some(stored.arn);
+            return advance(wf, intent, IntentState::Stored).await;
+        }
+        aws.delete_secret_now(&stored.name).await?;
+        tracing::warn!(secret = %stored.name, "deleted a secret for readers that lacked its resource policy");
     }
     match intent.access_key_id.take() {
         Some(id) => {

@@ -3,9 +3,11 @@
 
 mod support;
 
+mod auth;
 mod check;
 mod cli;
 mod holes;
 mod issue;
 mod process;
+mod readers;
 mod webhook;

@@ -3,8 +3,10 @@
 //!
 //! Authentication (DESIGN §4): octocrab signs an RS256 JWT with jsonwebtoken (`iss` = App ID,
 //! `iat` 60 s in the past, `exp` 9 minutes ahead) and exchanges it for an installation
-//! token, which it caches until 30 s before `expires_at`. We keep one client per
-//! installation so that cache lives as long as the process.
+//! token, which it caches until 30 s before `expires_at`. The token is asked for the
+//! configured repository only (`"repositories": [name]`), so a leaked token or a confused
+//! call cannot reach the installation's other repositories. We keep one client per
+//! installation and repository so that cache lives as long as the process.
 
 mod repo;
 mod wire;
@@ -39,8 +41,13 @@ pub enum GitHubError {
 }
 
 impl GitHubError {
-    /// Worth another attempt later: 5xx, throttling, timeouts, connection errors.
+    /// Worth another attempt later: 5xx, throttling, timeouts, connection errors, and a
+    /// JWT refused for its times ([`is_clock_skew`](Self::is_clock_skew)): a clock set
+    /// right again (NTP) makes the next attempt succeed.
     pub fn is_transient(&self) -> bool {
+        if self.is_clock_skew() {
+            return true;
+        }
         match self {
             GitHubError::Status {
                 status, message, ..
@@ -56,15 +63,41 @@ impl GitHubError {
 
     fn from_octocrab(what: &str, e: octocrab::Error) -> GitHubError {
         match e {
-            octocrab::Error::GitHub { source, .. } => GitHubError::Status {
-                what: what.to_string(),
-                status: source.status_code.as_u16(),
-                message: source.message.clone(),
-            },
+            octocrab::Error::GitHub { source, .. } => {
+                let mut e = GitHubError::Status {
+                    what: what.to_string(),
+                    status: source.status_code.as_u16(),
+                    message: source.message.clone(),
+                };
+                if e.is_clock_skew()
+                    && let GitHubError::Status { message, .. } = &mut e
+                {
+                    message.push_str(
+                        " (clock skew: this host's clock is off from GitHub's; set it right, \
+                         e.g. with NTP; keygate retries on its own)",
+                    );
+                }
+                e
+            }
             other => GitHubError::Unreachable {
                 what: what.to_string(),
                 message: short_error(&other),
             },
+        }
+    }
+
+    /// GitHub refused the App's JWT for its `iat` or `exp` claim (`401`, with GitHub's
+    /// message naming the claim): keygate's clock and GitHub's differ by more than the
+    /// minute of leeway the token carries. Not a wrong key or App ID, which GitHub answers
+    /// with another message.
+    pub fn is_clock_skew(&self) -> bool {
+        match self {
+            GitHubError::Status {
+                status: 401,
+                message,
+                ..
+            } => message.contains("claim ('iat')") || message.contains("claim ('exp')"),
+            _ => false,
         }
     }
 
@@ -83,10 +116,11 @@ pub(crate) fn short_error(e: &octocrab::Error) -> String {
 pub struct GitHubApp {
     app: Octocrab,
     app_id: u64,
-    /// One client per installation, and the lock that makes one token refresh at a time.
-    /// Shared, never cloned: octocrab copies its token cache when an `Octocrab` is cloned,
-    /// so a clone's fresh token would be lost and every delivery would mint a new one.
-    installations: Arc<Mutex<HashMap<u64, Installation>>>,
+    /// One client per installation and repository (`owner/name`, lower case), and the lock
+    /// that makes one token refresh at a time. Shared, never cloned: octocrab copies its
+    /// token cache when an `Octocrab` is cloned, so a clone's fresh token would be lost and
+    /// every delivery would mint a new one.
+    installations: Arc<Mutex<HashMap<(u64, String), Installation>>>,
     /// `<slug>[bot]`, read once from `GET /app`: the author of keygate's own comments.
     bot_login: Arc<tokio::sync::OnceCell<String>>,
 }
@@ -136,21 +170,25 @@ impl GitHubApp {
             .cloned()
     }
 
-    /// A client for one repository, acting as the installation.
+    /// A client for one repository, acting as the installation with a token scoped to that
+    /// repository alone.
     pub fn repo(&self, installation_id: u64, repository: &str) -> Result<RepoClient, GitHubError> {
         let mut cache = self
             .installations
             .lock()
             .map_err(|_| GitHubError::Setup("installation cache poisoned".into()))?;
-        let (crab, token_lock) = match cache.get(&installation_id) {
+        let key = (installation_id, repository.to_ascii_lowercase());
+        let (crab, token_lock) = match cache.get(&key) {
             Some(c) => c.clone(),
             None => {
                 let c = self
                     .app
-                    .installation(InstallationId(installation_id))
+                    .installation_builder(InstallationId(installation_id))
+                    .repositories(vec![repository_name(repository).to_string()])
+                    .build()
                     .map_err(|e| GitHubError::Setup(short_error(&e)))?;
                 let entry = (Arc::new(c), TokenLock::default());
-                cache.insert(installation_id, entry.clone());
+                cache.insert(key, entry.clone());
                 entry
             }
         };
@@ -231,6 +269,14 @@ pub struct CheckOutput {
     pub annotations: Vec<Annotation>,
 }
 
+/// The repository's name without its owner, as the access-token request wants it
+/// (`acme/requests` → `requests`).
+fn repository_name(full_name: &str) -> &str {
+    full_name
+        .split_once('/')
+        .map_or(full_name, |(_, name)| name)
+}
+
 /// Percent-encodes a repository path for the contents API, keeping `/`.
 pub(crate) fn encode_path(path: &str) -> String {
     let mut out = String::with_capacity(path.len());
@@ -259,6 +305,12 @@ mod tests {
     }
 
     #[test]
+    fn installation_tokens_are_asked_for_the_repository_by_its_name_alone() {
+        assert_eq!(repository_name("acme/access-requests"), "access-requests");
+        assert_eq!(repository_name("access-requests"), "access-requests");
+    }
+
+    #[test]
     fn server_errors_and_throttling_are_transient_but_not_found_is_not() {
         let s = |status: u16, message: &str| GitHubError::Status {
             what: "x".into(),
@@ -270,5 +322,33 @@ mod tests {
         assert!(s(403, "API rate limit exceeded").is_transient());
         assert!(!s(403, "Resource not accessible by integration").is_transient());
         assert!(!s(404, "Not Found").is_transient());
+    }
+
+    #[test]
+    fn a_jwt_refused_for_its_times_is_clock_skew_and_retried_but_bad_credentials_are_not() {
+        let s = |status: u16, message: &str| GitHubError::Status {
+            what: "x".into(),
+            status,
+            message: message.into(),
+        };
+        for skew in [
+            "'Issued at' claim ('iat') must be an Integer representing the time that the assertion was issued.",
+            "'Expiration time' claim ('exp') is too far in the future",
+            "'Expiration time' claim ('exp') must be a numeric value representing the future time at which the assertion expires.",
+        ] {
+            assert!(s(401, skew).is_clock_skew(), "{skew}");
+            assert!(s(401, skew).is_transient(), "{skew}");
+        }
+        for not in [
+            s(401, "A JSON web token could not be decoded"),
+            s(401, "Bad credentials"),
+            s(
+                422,
+                "'Expiration time' claim ('exp') is too far in the future",
+            ),
+        ] {
+            assert!(!not.is_clock_skew(), "{not}");
+            assert!(!not.is_transient(), "{not}");
+        }
     }
 }

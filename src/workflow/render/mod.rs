@@ -33,6 +33,9 @@ pub enum Outcome {
         access_key_id: String,
         expires_at: String,
         days: u32,
+        /// The request's `readers`: only they (and keygate) may read the secret. Empty when
+        /// the request names none.
+        readers: Vec<String>,
     },
     /// Nothing was issued. `why` is shown in the public comment and notice, so it is built
     /// from public forms only: an AWS error as [`AwsError::public_summary`], any step error
@@ -68,6 +71,12 @@ impl Outcome {
 pub fn public_reason(e: &StepError) -> String {
     match e {
         StepError::Aws(e) => e.public_summary(),
+        StepError::GitHub(e) if e.is_clock_skew() => {
+            "GitHub refused keygate's App token because keygate's clock is off from GitHub's \
+             (clock skew); an operator must set the clock of keygate's host right (NTP), and \
+             keygate retries on its own"
+                .into()
+        }
         StepError::GitHub(GitHubError::Status { what, status, .. }) => {
             format!(
                 "GitHub answered {status} to the request for {what}; keygate's log has GitHub's message"
@@ -120,6 +129,7 @@ pub fn comment(reports: &[Report]) -> String {
                 access_key_id,
                 expires_at,
                 days,
+                readers,
             } => {
                 let _ = write!(
                     s,
@@ -127,13 +137,23 @@ pub fn comment(reports: &[Report]) -> String {
                      - Secret: {}\n\
                      - Secret ARN: {}\n\
                      - Access key ID: {}\n\
-                     - Expires: {} ({days} days)\n\n\
-                     Read the key from Secrets Manager. A new key can take a few seconds to work \
-                     everywhere: IAM is eventually consistent.\n",
+                     - Expires: {} ({days} days)\n",
                     md::code(secret_name),
                     md::code(secret_arn),
                     md::code(access_key_id),
                     md::text(expires_at),
+                );
+                if !readers.is_empty() {
+                    let _ = writeln!(
+                        s,
+                        "- Readable only by: {} (the secret's resource policy denies every other \
+                         principal but keygate)",
+                        code_list(readers)
+                    );
+                }
+                s.push_str(
+                    "\nRead the key from Secrets Manager. A new key can take a few seconds to work \
+                     everywhere: IAM is eventually consistent.\n",
                 );
             }
             Outcome::Failed { why } => {
@@ -252,12 +272,19 @@ pub fn notice(report: &Report, pr: &PrRef<'_>) -> Notice {
             secret_arn,
             access_key_id,
             expires_at,
+            readers,
             ..
         } => {
             let _ = writeln!(m, "Secret:        {}", plain::line(secret_name));
             let _ = writeln!(m, "Secret ARN:    {}", plain::line(secret_arn));
             let _ = writeln!(m, "Access key ID: {}", plain::line(access_key_id));
             let _ = writeln!(m, "Expires:       {}", plain::line(expires_at));
+            if !readers.is_empty() {
+                let _ = writeln!(m, "Readable only by:");
+                for r in readers {
+                    let _ = writeln!(m, "  - {}", plain::line(r));
+                }
+            }
         }
         Outcome::Failed { why } => {
             let _ = writeln!(m, "Why:           {}", plain::line(why));
@@ -360,6 +387,13 @@ pub fn check_summary(
             Ok(r) => {
                 let _ = writeln!(s, "- IAM user: {}", md::code(&r.iam_user));
                 let _ = writeln!(s, "- Expires: {} days after issue", r.expires_in_days);
+                if !r.readers.is_empty() {
+                    let _ = writeln!(
+                        s,
+                        "- Readable only by: {} (and keygate; every other principal is denied)",
+                        code_list(&r.readers)
+                    );
+                }
             }
             Err(_) => {
                 let _ = writeln!(s, "- The request file is invalid:");
@@ -409,6 +443,15 @@ pub fn check_summary(
         truncate(&plain::line(&title), 200),
         truncate_lines(&s, 60_000),
     )
+}
+
+/// Each item as code, comma-separated: reader ARNs come from the pull request.
+fn code_list(items: &[String]) -> String {
+    items
+        .iter()
+        .map(|i| md::code(i))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn truncate(s: &str, max: usize) -> String {

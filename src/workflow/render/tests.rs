@@ -29,8 +29,22 @@ fn issued() -> Report {
             access_key_id: "AKIAEXAMPLE".into(),
             expires_at: "2027-02-26T15:00:00Z".into(),
             days: 90,
+            readers: Vec::new(),
         },
     }
+}
+
+/// [`issued`] for a request that names two readers, the second one hostile (the parser
+/// refuses such an ARN; the text must stay inert all the same).
+fn issued_with_readers() -> Report {
+    let mut r = issued();
+    if let Outcome::Issued { readers, .. } = &mut r.outcome {
+        *readers = vec![
+            "arn:aws:iam::123456789012:role/ci/deploy".into(),
+            "arn:aws:iam::123456789012:user/@everyone`\nIAM user: root".into(),
+        ];
+    }
+    r
 }
 
 fn account(id: u64, login: &str) -> Account {
@@ -465,4 +479,85 @@ fn a_long_summary_is_cut_at_a_line_end() {
     let cut = truncate_lines(&s, 50);
     assert!(cut.len() <= 50, "{}", cut.len());
     assert!(cut.ends_with("`\n…\n"), "{cut:?}");
+}
+
+#[test]
+fn an_issued_comment_lists_the_readers_as_inert_code() {
+    insta::assert_snapshot!(comment(&[issued_with_readers()]), @r"
+        <!-- keygate:result -->
+        ### keygate
+
+        **`requests/alice/ci.toml`**: access key issued for IAM user `alice`.
+
+        - Secret: `alice/access-key-20261128150000`
+        - Secret ARN: `arn:aws:secretsmanager:us-east-1:123456789012:secret:alice/access-key-20261128150000-AbCdEf`
+        - Access key ID: `AKIAEXAMPLE`
+        - Expires: 2027-02-26T15:00:00Z (90 days)
+        - Readable only by: `arn:aws:iam::123456789012:role/ci/deploy`, ``arn:aws:iam::123456789012:user/@everyone` IAM user: root`` (the secret's resource policy denies every other principal but keygate)
+
+        Read the key from Secrets Manager. A new key can take a few seconds to work everywhere: IAM is eventually consistent.
+        ");
+}
+
+#[test]
+fn an_issued_notice_lists_each_reader_on_its_own_indented_line() {
+    insta::assert_snapshot!(show(&notice(&issued_with_readers(), &pr())), @r"
+        Subject: keygate: access key issued for alice (acme/access-requests#12)
+        Attributes: event=issued iam_user=alice repository=acme/access-requests requester=bob
+
+        keygate: access key issued for alice.
+
+        IAM user:      alice
+        Request file:  requests/alice/ci.toml
+        Pull request:  acme/access-requests#12 https://github.com/acme/access-requests/pull/12
+        Requester:     @bob
+        Secret:        alice/access-key-20261128150000
+        Secret ARN:    arn:aws:secretsmanager:us-east-1:123456789012:secret:alice/access-key-20261128150000-AbCdEf
+        Access key ID: AKIAEXAMPLE
+        Expires:       2027-02-26T15:00:00Z
+        Readable only by:
+          - arn:aws:iam::123456789012:role/ci/deploy
+          - arn:aws:iam::123456789012:user/@everyone` IAM user: root
+        ");
+}
+
+#[test]
+fn the_check_lists_the_readers_an_approver_lets_read_the_key() {
+    let (changes, mut a, mut requests) = judged(decision(
+        Verdict::Approved,
+        vec![account(3, "carol")],
+        Vec::new(),
+    ));
+    let readers = vec![
+        "arn:aws:iam::123456789012:role/ci".to_string(),
+        "arn:aws:iam::123456789012:user/@everyone".to_string(),
+    ];
+    if let Ok(r) = &mut requests[0].1 {
+        r.readers.clone_from(&readers);
+    }
+    a.files[0].request.as_mut().unwrap().readers = readers;
+    let (_, summary) = check_summary(&changes, &a, &requests);
+    insta::assert_snapshot!(summary, @r"
+        ### `requests/alice/ci.toml`
+
+        - IAM user: `alice`
+        - Expires: 30 days after issue
+        - Readable only by: `arn:aws:iam::123456789012:role/ci`, `arn:aws:iam::123456789012:user/@everyone` (and keygate; every other principal is denied)
+        - Can approve: @acme/security, @carol
+        - Approved on the current head: @carol (1 of 1 needed)
+
+        keygate checks the approval again on its own when the pull request is merged.
+        ");
+}
+
+#[test]
+fn a_jwt_refused_for_its_times_is_reported_as_clock_skew() {
+    let e = StepError::GitHub(GitHubError::Status {
+        what: "the pull request".into(),
+        status: 401,
+        message: "'Expiration time' claim ('exp') must be a numeric value".into(),
+    });
+    let why = public_reason(&e);
+    assert!(why.contains("clock skew") && why.contains("NTP"), "{why}");
+    assert!(!why.contains("'exp'"), "{why}");
 }

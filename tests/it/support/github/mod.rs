@@ -585,6 +585,12 @@ impl GitHub {
         self.world().tokens_issued
     }
 
+    /// What each installation-token request asked for: the `repositories` it named, or
+    /// `None` for a token over the whole installation.
+    pub fn token_scopes(&self) -> Vec<Option<Vec<String>>> {
+        self.world().token_scopes.clone()
+    }
+
     /// Makes every installation token issued so far invalid (GitHub answers
     /// `401 Bad credentials`), so the next call must get a new one.
     pub fn expire_tokens(&self) {
@@ -615,6 +621,13 @@ impl GitHub {
     /// JWT checks keep the real clock.
     pub fn set_clock_offset(&self, seconds: i64) {
         self.world().clock_offset = time::Duration::seconds(seconds);
+    }
+
+    /// Makes GitHub's clock `seconds` ahead of keygate's (negative: behind) when it checks
+    /// the App's JWT, as when keygate's host clock is off: GitHub then refuses the JWT for
+    /// its `iat` or `exp` claim, as it does.
+    pub fn set_jwt_clock_offset(&self, seconds: i64) {
+        self.world().jwt_clock_offset = time::Duration::seconds(seconds);
     }
 
     /// Caps `per_page` on every list, so pagination is exercised.

@@ -44,7 +44,8 @@ impl World {
         }
         let bad_iat = "'Issued at' claim ('iat') must be an Integer representing the time that the assertion was issued.";
         let bad_exp = "'Expiration time' claim ('exp') must be a numeric value representing the future time at which the assertion expires.";
-        let now = OffsetDateTime::now_utc().unix_timestamp();
+        // GitHub's clock, which keygate's may be off from.
+        let now = (OffsetDateTime::now_utc() + self.jwt_clock_offset).unix_timestamp();
         let (Some(iat), Some(exp)) = (claims["iat"].as_i64(), claims["exp"].as_i64()) else {
             return fail(if claims["iat"].is_i64() {
                 bad_exp
@@ -75,12 +76,34 @@ impl World {
         }
     }
 
-    pub(crate) fn create_token(&mut self, id: &str) -> Answer {
+    /// `POST /app/installations/{id}/access_tokens`. `repositories` (names without the owner)
+    /// narrows the token; as on GitHub, naming one the installation cannot see is a `422`.
+    pub(crate) fn create_token(&mut self, id: &str, body: &Value) -> Answer {
         let installation = id
             .parse::<u64>()
             .ok()
             .filter(|id| self.installations.contains_key(id))
             .ok_or_else(|| Reply::not_found(DOCS_TOKEN))?;
+        let scope: Option<Vec<String>> = body["repositories"].as_array().map(|names| {
+            names
+                .iter()
+                .filter_map(|n| n.as_str().map(str::to_string))
+                .collect()
+        });
+        if let Some(names) = &scope {
+            let owner = &self.installations[&installation].account.login;
+            if names
+                .iter()
+                .any(|n| self.find_repo(&format!("{owner}/{n}")).is_none())
+            {
+                return Err(Reply::error(
+                    422,
+                    "There is at least one repository that does not exist or is not accessible to the parent installation.",
+                    DOCS_TOKEN,
+                ));
+            }
+        }
+        self.token_scopes.push(scope);
         let random: String = rand::rng()
             .sample_iter(rand::distr::Alphanumeric)
             .take(36)

@@ -240,7 +240,7 @@ impl World {
             Route::CreateToken(id) => self
                 .check_jwt(auth, DOCS_TOKEN)
                 .and_then(|()| valid(&body))
-                .and_then(|()| self.create_token(&id)),
+                .and_then(|()| self.create_token(&id, &body)),
             Route::App(app) => self
                 .check_jwt(auth, "/apps/apps")
                 .and_then(|()| self.app_route(app)),

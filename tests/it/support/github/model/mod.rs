@@ -145,6 +145,10 @@ pub(crate) struct World {
     pub(crate) installations: BTreeMap<u64, Installation>,
     pub(crate) tokens: HashMap<String, Token>,
     pub(crate) tokens_issued: usize,
+    /// The `repositories` each token request named (`None`: the whole installation).
+    pub(crate) token_scopes: Vec<Option<Vec<String>>>,
+    /// How far GitHub's clock is ahead of this machine's when it checks an App JWT.
+    pub(crate) jwt_clock_offset: time::Duration,
     pub(crate) token_lifetime: time::Duration,
     pub(crate) requests: Vec<Logged>,
     /// Added to every answer (benchmarks: GitHub is not on loopback).
@@ -362,6 +366,8 @@ impl World {
             installations: BTreeMap::new(),
             tokens: HashMap::new(),
             tokens_issued: 0,
+            token_scopes: Vec::new(),
+            jwt_clock_offset: time::Duration::ZERO,
             token_lifetime: time::Duration::hours(1),
             requests: Vec::new(),
             latency: std::time::Duration::ZERO,

@@ -1,0 +1,252 @@
+//! `readers` (DESIGN §1, §3.3): the secret gets a resource policy that lets exactly the
+//! readers (and keygate) read it, put right after `CreateSecret`; a secret for readers is
+//! never left, or announced, without it. moto stores the policy but does not enforce it:
+//! `tests/secret_policy_eval.py` evaluates the document (run by scripts/test).
+
+use serde_json::{Value, json};
+
+use crate::support::app::TestApp;
+use crate::support::faults::Fault;
+use crate::support::github::ReviewState::Approve;
+use crate::support::world::{path, request, world_with};
+
+const CI_ROLE: &str = "arn:aws:iam::123456789012:role/ci/deploy";
+const BACKUP_USER: &str = "arn:aws:iam::123456789012:user/backup";
+const ALLOW_READERS: &str = "[policy]\nallowed_readers = \
+    [\"arn:aws:iam::123456789012:role/ci/*\", \"arn:aws:iam::123456789012:user/*\"]\n";
+
+/// Opens and approves a pull request whose request names `readers`; returns (PR, IAM user).
+async fn approved_request_with_readers(app: &TestApp, readers: &[&str]) -> (u64, String) {
+    let user = app.aws.iam_user("svc").await;
+    let list: Vec<String> = readers.iter().map(|r| format!("\"{r}\"")).collect();
+    let text = format!(
+        "{}readers = [{}]\n",
+        request(&user, "Nightly backups copy to S3"),
+        list.join(", ")
+    );
+    let pr = app.gh.open_pr("bob", &[(&path(&user), &text)]);
+    app.gh.review(pr, "carol", Approve);
+    (pr, user)
+}
+
+/// The principal keygate runs as in these tests, as STS tells it (moto's default).
+async fn keygate_arn() -> String {
+    let sdk = crate::support::moto::sdk_config(&crate::support::moto::moto().url).await;
+    aws_sdk_sts::Client::new(&sdk)
+        .get_caller_identity()
+        .send()
+        .await
+        .unwrap()
+        .arn
+        .unwrap()
+}
+
+async fn resource_policy(app: &TestApp, secret: &str) -> Option<Value> {
+    let out = app
+        .aws
+        .secrets
+        .get_resource_policy()
+        .secret_id(secret)
+        .send()
+        .await
+        .unwrap();
+    out.resource_policy
+        .map(|p| serde_json::from_str(&p).unwrap())
+}
+
+#[tokio::test]
+async fn a_secret_with_readers_can_be_read_only_by_them_and_keygate() {
+    let app = world_with(ALLOW_READERS).await;
+    let (pr, user) = approved_request_with_readers(&app, &[CI_ROLE, BACKUP_USER]).await;
+    assert_eq!(app.pr_event(pr, "opened").await, 202);
+    app.settle().await;
+    let summary = app.gh.check_runs(&app.gh.head_sha(pr))[0]
+        .summary
+        .clone()
+        .unwrap_or_default();
+    assert!(
+        summary.contains(&format!("Readable only by: `{CI_ROLE}`, `{BACKUP_USER}`")),
+        "the check run shows approvers who may read the key: {summary}"
+    );
+
+    app.merge(pr).await;
+
+    let (_, secret) = app
+        .aws
+        .one_key_held_by_its_secret(&user, "issued with readers")
+        .await;
+    let keygate = keygate_arn().await;
+    assert_eq!(
+        resource_policy(&app, &secret).await,
+        Some(json!({
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "KeygateReadersMayRead",
+                    "Effect": "Allow",
+                    "Principal": { "AWS": [CI_ROLE, BACKUP_USER] },
+                    "Action": "secretsmanager:GetSecretValue",
+                    "Resource": "*",
+                },
+                {
+                    "Sid": "KeygateNobodyElseMayRead",
+                    "Effect": "Deny",
+                    "Principal": "*",
+                    "Action": "secretsmanager:GetSecretValue",
+                    "Resource": "*",
+                    "Condition": { "StringNotLike": {
+                        "aws:PrincipalArn": [CI_ROLE, BACKUP_USER, keygate],
+                    } },
+                },
+            ],
+        })),
+        "GetResourcePolicy returns exactly the readers' policy"
+    );
+    assert_eq!(app.aws.proxy.count("PutResourcePolicy"), 1);
+
+    let comment = app.comment(pr);
+    assert!(
+        comment.contains(&format!("Readable only by: `{CI_ROLE}`, `{BACKUP_USER}`")),
+        "{comment}"
+    );
+    let notices: Vec<_> = app
+        .aws
+        .notices()
+        .await
+        .into_iter()
+        .filter(|n| n.event() == "issued")
+        .collect();
+    assert_eq!(notices.len(), 1, "{notices:#?}");
+    assert!(
+        notices[0].message.contains(&format!(
+            "Readable only by:\n  - {CI_ROLE}\n  - {BACKUP_USER}\n"
+        )),
+        "{}",
+        notices[0].message
+    );
+}
+
+#[tokio::test]
+async fn a_secret_without_readers_keeps_no_resource_policy() {
+    let app = world_with(ALLOW_READERS).await;
+    let user = app.aws.iam_user("svc").await;
+    let pr = app.gh.open_pr(
+        "bob",
+        &[(&path(&user), &request(&user, "Nightly backups copy to S3"))],
+    );
+    app.gh.review(pr, "carol", Approve);
+    app.merge(pr).await;
+    let (_, secret) = app
+        .aws
+        .one_key_held_by_its_secret(&user, "issued without readers")
+        .await;
+    assert_eq!(resource_policy(&app, &secret).await, None);
+    assert_eq!(app.aws.proxy.count("PutResourcePolicy"), 0);
+    assert_eq!(app.aws.proxy.count("GetCallerIdentity"), 0);
+    assert!(!app.comment(pr).contains("Readable only by"));
+}
+
+#[tokio::test]
+async fn a_refused_policy_deletes_the_secret_and_the_key_and_says_why() {
+    let app = world_with(ALLOW_READERS).await;
+    let (pr, user) = approved_request_with_readers(&app, &[CI_ROLE]).await;
+    app.aws.proxy.inject(
+        "PutResourcePolicy",
+        Fault::Fail {
+            status: 400,
+            code: "MalformedPolicyDocumentException",
+        },
+        1,
+    );
+    app.merge(pr).await;
+
+    assert!(
+        app.aws.access_keys(&user).await.is_empty(),
+        "the new key was deleted again"
+    );
+    assert!(
+        app.aws.secrets_named(&format!("{user}/")).await.is_empty(),
+        "no secret is left that everyone in the account may read"
+    );
+    let comment = app.comment(pr);
+    assert!(
+        comment.contains("no key was issued")
+            && comment.contains("MalformedPolicyDocumentException")
+            && comment.contains("`readers` ARN"),
+        "{comment}"
+    );
+    let events: Vec<String> = app
+        .aws
+        .notices()
+        .await
+        .iter()
+        .map(|n| n.event().to_string())
+        .collect();
+    assert_eq!(events, ["failed"]);
+}
+
+#[tokio::test]
+async fn a_policy_that_failed_for_a_while_issues_one_key_with_its_policy() {
+    let app = world_with(ALLOW_READERS).await;
+    let (pr, user) = approved_request_with_readers(&app, &[CI_ROLE]).await;
+    // More failures than the SDK retries on its own: the first attempt leaves a secret
+    // without its policy, as a crash right after CreateSecret would, and the retry must
+    // delete it and its key before issuing again.
+    app.aws.proxy.inject(
+        "PutResourcePolicy",
+        Fault::Fail {
+            status: 503,
+            code: "ServiceUnavailable",
+        },
+        4,
+    );
+    app.merge(pr).await;
+
+    let (_, secret) = app
+        .aws
+        .one_key_held_by_its_secret(&user, "one key, in one secret, after the retries")
+        .await;
+    let policy = resource_policy(&app, &secret).await.expect("a policy");
+    assert_eq!(policy["Statement"][0]["Principal"]["AWS"], json!([CI_ROLE]));
+    let (created, deleted) = (
+        app.aws.proxy.count("CreateSecret"),
+        app.aws.proxy.count("DeleteSecret"),
+    );
+    assert!(
+        deleted >= 1 && created == deleted + 1,
+        "every secret left without its policy was deleted: {created} created, {deleted} deleted"
+    );
+    let events: Vec<String> = app
+        .aws
+        .notices()
+        .await
+        .iter()
+        .map(|n| n.event().to_string())
+        .collect();
+    assert_eq!(events, ["issued"]);
+}
+
+#[tokio::test]
+async fn a_policy_that_went_on_although_aws_answered_an_error_completes_the_issuance() {
+    let app = world_with(ALLOW_READERS).await;
+    let (pr, user) = approved_request_with_readers(&app, &[CI_ROLE]).await;
+    // A permanent error that is not the truth: the policy is on. Undoing must look first.
+    app.aws.proxy.inject(
+        "PutResourcePolicy",
+        Fault::FailAfterForward {
+            status: 400,
+            code: "InvalidRequestException",
+        },
+        1,
+    );
+    app.merge(pr).await;
+
+    let (_, secret) = app
+        .aws
+        .one_key_held_by_its_secret(&user, "the policy went on; the issuance is complete")
+        .await;
+    assert!(resource_policy(&app, &secret).await.is_some());
+    assert_eq!(app.aws.proxy.count("PutResourcePolicy"), 1);
+    assert_eq!(app.aws.proxy.count("DeleteSecret"), 0);
+    assert!(app.comment(pr).contains("access key issued"));
+}
