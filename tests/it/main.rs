@@ -6,5 +6,6 @@ mod support;
 mod check;
 mod cli;
 mod issue;
+mod least_privilege;
 mod process;
 mod webhook;
