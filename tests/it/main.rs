@@ -8,4 +8,5 @@ mod cli;
 mod issue;
 mod least_privilege;
 mod process;
+mod schema;
 mod webhook;
