@@ -8,6 +8,8 @@ mod check;
 mod cli;
 mod holes;
 mod issue;
+mod least_privilege;
 mod process;
 mod readers;
+mod schema;
 mod webhook;

@@ -13,7 +13,7 @@ use tokio::sync::oneshot;
 
 use super::faults::AwsProxy;
 use super::github::GitHub;
-use super::moto::{moto, sdk_config};
+use super::moto::{moto, sdk_config, sdk_config_as};
 use super::payloads;
 
 pub const WEBHOOK_SECRET: &str = "test-webhook-secret";
@@ -59,10 +59,15 @@ pub struct AwsWorld {
 impl AwsWorld {
     pub async fn new() -> AwsWorld {
         let moto = moto();
-        let proxy = AwsProxy::start(&moto.url).await;
-        let sdk = sdk_config(&moto.url).await;
-        let sns = aws_sdk_sns::Client::new(&sdk);
-        let sqs = aws_sdk_sqs::Client::new(&sdk);
+        AwsWorld::on(&moto.url, &sdk_config(&moto.url).await).await
+    }
+
+    /// AWS on the moto server at `moto_url`, seen with `sdk`'s credentials; keygate's proxy
+    /// forwards to that server.
+    pub async fn on(moto_url: &str, sdk: &aws_config::SdkConfig) -> AwsWorld {
+        let proxy = AwsProxy::start(moto_url).await;
+        let sns = aws_sdk_sns::Client::new(sdk);
+        let sqs = aws_sdk_sqs::Client::new(sdk);
         let topic_arn = sns
             .create_topic()
             .name(unique("keygate"))
@@ -98,8 +103,8 @@ impl AwsWorld {
             .await
             .unwrap();
         AwsWorld {
-            iam: aws_sdk_iam::Client::new(&sdk),
-            secrets: aws_sdk_secretsmanager::Client::new(&sdk),
+            iam: aws_sdk_iam::Client::new(sdk),
+            secrets: aws_sdk_secretsmanager::Client::new(sdk),
             sqs,
             topic_arn,
             queue_url,
@@ -317,6 +322,8 @@ pub struct TestApp {
     pub aws: AwsWorld,
     pub dir: tempfile::TempDir,
     extra: String,
+    /// The access key keygate's AWS calls are signed with.
+    credentials: (String, String),
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     http: reqwest::Client,
@@ -328,7 +335,17 @@ impl TestApp {
     }
 
     pub async fn start_with(gh: &GitHub, extra: &str) -> TestApp {
-        let aws = AwsWorld::new().await;
+        TestApp::start_on(gh, extra, AwsWorld::new().await, ("testing", "testing")).await
+    }
+
+    /// keygate on `aws`'s moto server, its calls signed with `credentials` (access key ID,
+    /// secret access key).
+    pub async fn start_on(
+        gh: &GitHub,
+        extra: &str,
+        aws: AwsWorld,
+        credentials: (&str, &str),
+    ) -> TestApp {
         let dir = tempfile::tempdir().unwrap();
         let mut app = TestApp {
             url: String::new(),
@@ -336,6 +353,7 @@ impl TestApp {
             aws,
             dir,
             extra: extra.to_string(),
+            credentials: (credentials.0.to_string(), credentials.1.to_string()),
             stop: None,
             task: None,
             http: reqwest::Client::new(),
@@ -352,7 +370,12 @@ impl TestApp {
             &format!("[github]\nprivate_key_file = \"app.pem\"\n{}", self.extra),
         );
         let settings = keygate::config::Settings::load(Some(&path), settings_env()).unwrap();
-        let sdk = sdk_config(&self.aws.proxy.url).await;
+        let sdk = sdk_config_as(
+            &self.aws.proxy.url,
+            &self.credentials.0,
+            &self.credentials.1,
+        )
+        .await;
         let aws = keygate::aws::Aws::from_config(&sdk);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         self.url = format!("http://{}", listener.local_addr().unwrap());

@@ -1,6 +1,7 @@
 //! A loopback proxy in front of the real moto server that can fail or hold one AWS
 //! operation, and counts the operations keygate called. Every other call reaches moto
-//! untouched; nothing here imitates an AWS answer except the injected failure.
+//! untouched; nothing here imitates an AWS answer except the injected failure (and, for a moto
+//! server that enforces IAM, its authorization errors in AWS's own shape: see `moto_auth`).
 
 use std::sync::{Arc, Mutex};
 
@@ -8,6 +9,8 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::Response;
+
+use super::moto_auth::{self, Signer};
 
 #[derive(Clone, Debug)]
 pub enum Fault {
@@ -23,6 +26,8 @@ pub enum Fault {
 struct Inner {
     rules: Vec<(String, Fault, usize)>,
     seen: Vec<String>,
+    /// Set for a moto server that enforces IAM: see [`moto_auth`].
+    enforcing: Option<Signer>,
 }
 
 #[derive(Clone)]
@@ -59,6 +64,12 @@ impl AwsProxy {
             .push((operation.to_string(), fault, times));
     }
 
+    /// For a moto server that enforces IAM, with keygate signing as `signer`: evens out
+    /// moto's form signatures and error shapes (see [`moto_auth`]).
+    pub fn enforce_as(&self, signer: Signer) {
+        self.inner.lock().unwrap().enforcing = Some(signer);
+    }
+
     /// Operations called so far, in order.
     pub fn operations(&self) -> Vec<String> {
         self.inner.lock().unwrap().seen.clone()
@@ -86,19 +97,24 @@ async fn forward(
     State(p): State<AwsProxy>,
     method: Method,
     uri: Uri,
-    headers: HeaderMap,
+    mut headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     let op = operation(&headers, &body);
-    let fault = {
+    let json_protocol = headers.contains_key("x-amz-target");
+    let (fault, enforcing) = {
         let mut inner = p.inner.lock().unwrap();
         inner.seen.push(op.clone());
         let hit = inner.rules.iter_mut().find(|(o, _, n)| *o == op && *n > 0);
-        hit.map(|(_, f, n)| {
+        let fault = hit.map(|(_, f, n)| {
             *n -= 1;
             f.clone()
-        })
+        });
+        (fault, inner.enforcing.clone())
     };
+    if let Some(signer) = &enforcing {
+        moto_auth::resign_form(signer, method.as_str(), uri.path(), &mut headers, &body);
+    }
     match fault {
         Some(Fault::Hang) => {
             std::future::pending::<()>().await;
@@ -113,8 +129,10 @@ async fn forward(
         uri.path_and_query().map(|x| x.as_str()).unwrap_or("/")
     );
     let mut req = p.client.request(method, url).body(body);
+    // The Host header goes through as keygate sent it: it is part of the SigV4 signature,
+    // which a moto server enforcing IAM checks.
     for (k, v) in &headers {
-        if k != "host" && k != "content-length" {
+        if k != "content-length" {
             req = req.header(k, v);
         }
     }
@@ -124,14 +142,26 @@ async fn forward(
     }
     match sent {
         Ok(resp) => {
-            let mut b = Response::builder().status(resp.status());
-            for (k, v) in resp.headers() {
+            let status = resp.status();
+            let mut b = Response::builder().status(status);
+            let headers = resp.headers().clone();
+            let bytes = resp.bytes().await.unwrap_or_default();
+            let reshaped = enforcing
+                .as_ref()
+                .filter(|_| status == StatusCode::FORBIDDEN)
+                .and_then(|_| moto_auth::aws_shaped_error(json_protocol, &bytes));
+            if let Some((content_type, body)) = reshaped {
+                return b
+                    .header("content-type", content_type)
+                    .body(Body::from(body))
+                    .unwrap();
+            }
+            for (k, v) in &headers {
                 if k != "transfer-encoding" && k != "content-length" {
                     b = b.header(k, v);
                 }
             }
-            b.body(Body::from(resp.bytes().await.unwrap_or_default()))
-                .unwrap()
+            b.body(Body::from(bytes)).unwrap()
         }
         Err(e) => Response::builder()
             .status(StatusCode::BAD_GATEWAY)

@@ -2,5 +2,6 @@ pub mod app;
 pub mod faults;
 pub mod github;
 pub mod moto;
+pub mod moto_auth;
 pub mod payloads;
 pub mod world;

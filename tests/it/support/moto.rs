@@ -32,6 +32,13 @@ fn moto_command() -> PathBuf {
 }
 
 fn start() -> Moto {
+    start_with_env(&[])
+}
+
+/// A separate moto server of the caller's own, with `env` set for it (e.g.
+/// `INITIAL_NO_AUTH_ACTION_COUNT`, which turns on IAM enforcement for the whole server).
+/// It stops when the returned [`Moto`] is dropped or the test binary exits.
+pub fn start_with_env(env: &[(&str, &str)]) -> Moto {
     let port = TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -45,6 +52,7 @@ fn start() -> Moto {
     let mut child = Command::new("sh")
         .arg("-c")
         .arg(&script)
+        .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
@@ -88,12 +96,22 @@ fn shell_quote(s: &str) -> String {
 
 /// An SDK configuration pointed at moto with dummy credentials.
 pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
+    sdk_config_as(endpoint, "testing", "testing").await
+}
+
+/// An SDK configuration pointed at `endpoint` with these credentials (an IAM user's access
+/// key, for a moto server that enforces IAM policies).
+pub async fn sdk_config_as(
+    endpoint: &str,
+    access_key_id: &str,
+    secret_access_key: &str,
+) -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(endpoint)
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_iam::config::Credentials::new(
-            "testing",
-            "testing",
+            access_key_id,
+            secret_access_key,
             None,
             None,
             "keygate-tests",

@@ -1,0 +1,232 @@
+//! Least privilege by action (DESIGN §7, issue #12 item 2). keygate issues a key against a
+//! moto server of its own that enforces IAM policies (`INITIAL_NO_AUTH_ACTION_COUNT`), with
+//! credentials bound to the actions of `deploy/iam-policy.json` (the template's policy, as
+//! tests/policy_eval.py checks) and resources widened to `*`, since moto judges actions but
+//! passes every resource as `*`; tests/policy_eval.py proves the resources.
+
+use std::collections::BTreeSet;
+
+use serde_json::{Value, json};
+use tokio::sync::OnceCell;
+
+use crate::support::app::{AwsWorld, TestApp, unique};
+use crate::support::github::GitHub;
+use crate::support::github::ReviewState::Approve;
+use crate::support::moto::{Moto, sdk_config, sdk_config_as, start_with_env};
+use crate::support::moto_auth::Signer;
+use crate::support::world::{CODEOWNERS, open_request};
+
+/// A moto server that enforces IAM from its fourth call on, and an administrator's key.
+struct Enforcing {
+    url: String,
+    admin: (String, String),
+    _moto: Moto,
+}
+
+/// The calls moto takes unauthenticated: creating the administrator, its policy, its key.
+const UNAUTHENTICATED_CALLS: &str = "3";
+
+static ENFORCING: OnceCell<Enforcing> = OnceCell::const_new();
+
+async fn enforcing() -> &'static Enforcing {
+    ENFORCING
+        .get_or_init(|| async {
+            let moto = start_with_env(&[("INITIAL_NO_AUTH_ACTION_COUNT", UNAUTHENTICATED_CALLS)]);
+            let anonymous = aws_sdk_iam::Client::new(&sdk_config(&moto.url).await);
+            anonymous
+                .create_user()
+                .user_name("test-admin")
+                .send()
+                .await
+                .unwrap();
+            anonymous
+                .put_user_policy()
+                .user_name("test-admin")
+                .policy_name("everything")
+                .policy_document(policy_document(&["*".to_string()]))
+                .send()
+                .await
+                .unwrap();
+            let key = anonymous
+                .create_access_key()
+                .user_name("test-admin")
+                .send()
+                .await
+                .unwrap()
+                .access_key
+                .unwrap();
+            // From here on moto enforces: a call without a known key is refused. Without
+            // this, every test below could pass with no enforcement at all.
+            let refused = anonymous.list_users().send().await;
+            assert!(
+                refused.is_err(),
+                "moto does not enforce IAM after {UNAUTHENTICATED_CALLS} calls"
+            );
+            Enforcing {
+                url: moto.url.clone(),
+                admin: (key.access_key_id, key.secret_access_key),
+                _moto: moto,
+            }
+        })
+        .await
+}
+
+/// Every action `deploy/iam-policy.json` grants, in file order.
+fn policy_actions() -> Vec<String> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/iam-policy.json");
+    let text = std::fs::read_to_string(path).unwrap();
+    let policy: Value = serde_json::from_str(&text).unwrap();
+    let mut actions = Vec::new();
+    for statement in policy["Statement"].as_array().unwrap() {
+        match &statement["Action"] {
+            Value::String(a) => actions.push(a.clone()),
+            Value::Array(list) => {
+                actions.extend(list.iter().map(|a| a.as_str().unwrap().to_string()))
+            }
+            other => panic!("{path}: Action is {other}"),
+        }
+    }
+    assert!(!actions.is_empty(), "{path} grants nothing");
+    actions
+}
+
+/// A policy allowing `actions` on every resource.
+fn policy_document(actions: &[String]) -> String {
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}],
+    })
+    .to_string()
+}
+
+/// keygate serving a fresh repository, its AWS calls signed by an IAM user that holds
+/// exactly `actions`; the test itself sees AWS as the administrator.
+async fn keygate_allowed(actions: &[String]) -> TestApp {
+    let e = enforcing().await;
+    let admin = sdk_config_as(&e.url, &e.admin.0, &e.admin.1).await;
+    let aws = AwsWorld::on(&e.url, &admin).await;
+    let user = unique("keygate");
+    aws.iam.create_user().user_name(&user).send().await.unwrap();
+    aws.iam
+        .put_user_policy()
+        .user_name(&user)
+        .policy_name("keygate")
+        .policy_document(policy_document(actions))
+        .send()
+        .await
+        .unwrap();
+    let key = aws
+        .iam
+        .create_access_key()
+        .user_name(&user)
+        .send()
+        .await
+        .unwrap()
+        .access_key
+        .unwrap();
+    aws.proxy.enforce_as(Signer {
+        access_key_id: key.access_key_id.clone(),
+        secret_access_key: key.secret_access_key.clone(),
+    });
+    let gh = GitHub::start().await;
+    gh.team("acme/security", &["carol", "dave"]);
+    gh.team("acme/billing", &["erin"]);
+    gh.commit_to_main(&[(".github/CODEOWNERS", CODEOWNERS)]);
+    TestApp::start_on(&gh, "", aws, (&key.access_key_id, &key.secret_access_key)).await
+}
+
+/// An approved request merged; returns the IAM user asked for.
+async fn approved_merge(app: &TestApp) -> (u64, String) {
+    let (pr, user) = open_request(app, "bob").await;
+    app.gh.review(pr, "carol", Approve);
+    app.merge(pr).await;
+    (pr, user)
+}
+
+/// The policy actions whose operation keygate called (`CreateSecret` is
+/// `secretsmanager:CreateSecret`).
+fn actions_called(app: &TestApp, actions: &[String]) -> Vec<String> {
+    let called: BTreeSet<String> = app.aws.proxy.operations().into_iter().collect();
+    let unknown: Vec<&String> = called
+        .iter()
+        .filter(|op| !actions.iter().any(|a| a.ends_with(&format!(":{op}"))))
+        .collect();
+    assert!(
+        unknown.is_empty(),
+        "keygate called operations deploy/iam-policy.json does not grant: {unknown:?}"
+    );
+    actions
+        .iter()
+        .filter(|a| called.iter().any(|op| a.ends_with(&format!(":{op}"))))
+        .cloned()
+        .collect()
+}
+
+#[tokio::test]
+async fn the_policy_files_actions_suffice_to_issue_a_key() {
+    let actions = policy_actions();
+    let app = keygate_allowed(&actions).await;
+    let (pr, user) = approved_merge(&app).await;
+
+    let (key, secret) = app
+        .aws
+        .one_key_held_by_its_secret(&user, "issued under IAM enforcement")
+        .await;
+    let comment = app.comment(pr);
+    assert!(
+        comment.contains(&key) && comment.contains(&secret),
+        "{comment}"
+    );
+    let events: Vec<String> = app
+        .aws
+        .notices()
+        .await
+        .iter()
+        .map(|n| n.event().to_string())
+        .collect();
+    assert_eq!(events, ["issued"]);
+    let called = actions_called(&app, &actions);
+    for needed in [
+        "iam:ListAccessKeys",
+        "iam:CreateAccessKey",
+        "secretsmanager:CreateSecret",
+        "sns:Publish",
+    ] {
+        assert!(
+            called.iter().any(|a| a == needed),
+            "{needed} was not called: {called:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn without_any_one_action_it_uses_keygate_fails_naming_access_denied() {
+    let actions = policy_actions();
+    let app = keygate_allowed(&actions).await;
+    approved_merge(&app).await;
+    let used = actions_called(&app, &actions);
+    assert!(
+        used.iter().any(|a| a == "secretsmanager:CreateSecret"),
+        "the issuing flow did not run: {used:?}"
+    );
+    drop(app);
+
+    for missing in &used {
+        let fewer: Vec<String> = actions.iter().filter(|a| *a != missing).cloned().collect();
+        let app = keygate_allowed(&fewer).await;
+        let (pr, user) = approved_merge(&app).await;
+        let operation = missing.rsplit(':').next().unwrap();
+
+        let comment = app.comment(pr);
+        assert!(
+            comment.contains("AccessDenied") && comment.contains(operation),
+            "without {missing}, the comment does not name {operation} and AccessDenied:\n{comment}"
+        );
+        let keys = app.aws.access_keys(&user).await;
+        let secrets = app.aws.secrets_named(&format!("{user}/")).await;
+        assert!(
+            keys.len() == secrets.len(),
+            "without {missing}: a key without its secret: {keys:?} {secrets:?}"
+        );
+    }
+}
