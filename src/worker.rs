@@ -21,6 +21,9 @@ pub enum JobError {
     /// Worth another attempt later (5xx, throttling, timeouts, connection errors).
     #[error("{0}")]
     Transient(String),
+    /// GitHub's rate limit: the workflow turns it into `NotBefore` its reset time.
+    #[error("{0}")]
+    RateLimited(String),
     /// Worth another attempt, but not before `until_ms` (GitHub's rate limit resets then).
     #[error("{message}")]
     NotBefore { until_ms: i64, message: String },
@@ -201,7 +204,7 @@ async fn attempt(handler: &Handler, job: Job, settings: &WorkerSettings) -> Fini
             tracing::info!(outcome = "done", "delivery processed");
             Finish::Done
         }
-        Err(JobError::Transient(error)) if again => {
+        Err(JobError::Transient(error) | JobError::RateLimited(error)) if again => {
             let wait = backoff(attempts, settings.first_backoff, settings.max_backoff);
             tracing::warn!(outcome = "retry", %error, retry_in_ms = wait.as_millis() as u64, "delivery will be retried");
             Finish::Retry {
@@ -220,7 +223,9 @@ async fn attempt(handler: &Handler, job: Job, settings: &WorkerSettings) -> Fini
         }
         Err(e) => {
             let error = match e {
-                JobError::Transient(m) | JobError::NotBefore { message: m, .. } => {
+                JobError::Transient(m)
+                | JobError::RateLimited(m)
+                | JobError::NotBefore { message: m, .. } => {
                     format!("gave up after {attempts} attempts: {m}")
                 }
                 JobError::Permanent(m) => m,

@@ -55,6 +55,13 @@ impl AwsError {
     pub fn is_transient(&self) -> bool {
         self.transient
     }
+
+    /// AWS answered and refused the call (a service error that is not worth retrying, e.g.
+    /// `AccessDenied`): nothing was done. Unlike a lost answer or a server error, which may
+    /// hide a call that did its work.
+    pub fn is_refusal(&self) -> bool {
+        self.origin == Origin::Service && !self.transient
+    }
     pub fn is_limit_exceeded(&self) -> bool {
         self.code == "LimitExceeded" || self.code == "LimitExceededException"
     }

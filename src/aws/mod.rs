@@ -141,6 +141,28 @@ impl Aws {
             .collect())
     }
 
+    /// The user's access key IDs with when each was created (milliseconds since the epoch).
+    pub async fn list_access_keys_dated(
+        &self,
+        user: &str,
+    ) -> Result<Vec<(String, Option<i64>)>, AwsError> {
+        let out = self
+            .iam
+            .list_access_keys()
+            .user_name(user)
+            .send()
+            .await
+            .map_err(|e| classify("ListAccessKeys", e))?;
+        Ok(out
+            .access_key_metadata()
+            .iter()
+            .filter_map(|m| {
+                let created = m.create_date().and_then(|d| d.to_millis().ok());
+                m.access_key_id().map(|id| (id.to_string(), created))
+            })
+            .collect())
+    }
+
     pub async fn create_access_key(&self, user: &str) -> Result<NewKey, AwsError> {
         // Never retried by the SDK: a retry after a lost answer would create a second key
         // that nobody records. The caller rolls back against the keys listed before.

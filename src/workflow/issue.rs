@@ -13,11 +13,13 @@ use super::render::{self, Outcome, PrRef, Report};
 use super::{StepError, Workflow};
 use crate::aws::{READERS_TAG, policy};
 use crate::github::client::{PullInfo, RepoClient};
+use crate::ids::DeliveryId;
 use crate::ids::{CommitSha, PrNumber};
-use crate::ledger::{Claim, Intent, IntentKey, IntentState, Job, Store, now_ms};
+use crate::ledger::{Claim, Intent, IntentKey, IntentState, Job, NewDelivery, Store, now_ms};
 use crate::policy::changes::Changes;
 use crate::request::{Request, SecretNameInputs, render_secret_name};
 use crate::work::NoticeEvent;
+use crate::work::{Activity, PrEvent};
 use crate::worker::JobError;
 
 pub(super) async fn on_closed(wf: &Workflow, gh: &RepoClient, job: &Job) -> Result<(), JobError> {
@@ -50,14 +52,43 @@ pub(super) async fn on_closed(wf: &Workflow, gh: &RepoClient, job: &Job) -> Resu
     match outcome {
         Ok(()) => Ok(()),
         Err(e) if e.is_transient() && wf.settings.retry.allows_another(job, now_ms()) => {
+            // Say so while it lasts: the requester sees why nothing happened yet. Best
+            // effort: GitHub may be what fails.
+            let until = job.received_at_ms + wf.settings.retry.retry_for.as_millis() as i64;
+            let text = render::retrying_comment(&render::public_reason(&e), until);
+            if let Err(c) = wf.put_comment(gh, number, &text).await {
+                tracing::warn!(error = %c, "cannot say on the pull request that issuing is retried");
+            }
             Err(e.into())
         }
         Err(e) => {
-            // Fail closed, and say so: nothing was issued for what did not finish.
+            // Fail closed, and say so: nothing more is issued for what did not finish. A key
+            // already stored is live, and the text says so rather than "nothing issued".
             // Public words only: GitHub's and AWS's own messages go to the log (the
             // worker logs the error returned below).
+            let stored: Vec<String> = wf
+                .ledger
+                .intents_of_pr(wf.settings.repository.clone(), PrNumber(number))
+                .await
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|i| matches!(i.state, IntentState::Stored | IntentState::Issued))
+                .filter_map(|i| i.secret_name)
+                .collect();
+            let done = if stored.is_empty() {
+                "Nothing more was issued.".to_string()
+            } else {
+                format!(
+                    "Keys stored before that are live: {}; nothing else was issued.",
+                    stored
+                        .iter()
+                        .map(|s| format!("`{s}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            };
             let why = format!(
-                "keygate could not finish: {}. Nothing more was issued. Once the cause is fixed, redeliver this pull request's `closed` event from the GitHub App's advanced settings.",
+                "keygate could not finish: {}. {done} Once the cause is fixed, redeliver this pull request's `closed` event from the GitHub App's advanced settings.",
                 render::public_reason(&e)
             );
             let report = Report {
@@ -135,11 +166,25 @@ async fn merged(
     for r in revocations_not_supported(&facts.changes) {
         reports.push(r);
     }
-    wf.put_comment(gh, pr.number, &render::comment(&reports))
-        .await?;
+    // The comment and the notices are separate steps: a comment GitHub refuses must not
+    // keep a stored key from being announced on SNS, nor the other way round.
+    let commented = wf
+        .put_comment(gh, pr.number, &render::comment(&reports))
+        .await;
+    if let Err(e) = &commented {
+        tracing::error!(error = %e, "cannot write keygate's comment");
+    }
+    let mut published = Vec::new();
+    let mut unpublished = None;
     for r in &reports {
         let key = wf.notice_key(r.outcome.event(), pr.number, &r.path, None);
-        wf.publish_once(key, &render::notice(r, &pr_ref)).await?;
+        match wf.publish_once(key, &render::notice(r, &pr_ref)).await {
+            Ok(()) => published.push(r.path.clone()),
+            Err(e) => {
+                tracing::error!(error = %e, request = %r.path, "cannot publish the notice");
+                unpublished.get_or_insert(e);
+            }
+        }
     }
     // Announced: the issuance is complete.
     let intents = wf
@@ -147,14 +192,19 @@ async fn merged(
         .intents_of_pr(wf.settings.repository.clone(), PrNumber(pr.number))
         .await?;
     for mut intent in intents {
-        let announced = reports
-            .iter()
-            .any(|r| r.path == intent.path && matches!(r.outcome, Outcome::Issued { .. }));
+        let announced = published.contains(&intent.path)
+            && reports
+                .iter()
+                .any(|r| r.path == intent.path && matches!(r.outcome, Outcome::Issued { .. }));
         if announced && intent.state == IntentState::Stored {
             advance(wf, &mut intent, IntentState::Issued).await?;
         }
     }
-    Ok(())
+    commented?;
+    match unpublished {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
 }
 
 /// One refusal report per request file (or per problem file when none was added).
@@ -234,6 +284,7 @@ fn base_intent(
 async fn advance(wf: &Workflow, intent: &mut Intent, to: IntentState) -> Result<(), StepError> {
     let from = intent.state;
     intent.state = to;
+    intent.updated_at_ms = now_ms();
     if let Err(e) = wf.ledger.advance_intent(intent.clone(), from).await {
         intent.state = from;
         return Err(e.into());
@@ -372,6 +423,11 @@ async fn issue_one(
                 format!("`{user}` already has 2 access keys, the most IAM allows."),
             )
             .await;
+        }
+        Err(e) if e.is_refusal() => {
+            // AWS said no: no key was made.
+            advance(wf, &mut intent, IntentState::Pending).await?;
+            return Err(e.into());
         }
         Err(e) => {
             // The key may exist although the answer was lost: delete whatever is new.
@@ -557,35 +613,100 @@ async fn rollback(wf: &Workflow, intent: &mut Intent) -> Result<(), StepError> {
             tracing::info!(access_key_id = %id, "deleted the key whose secret was not stored");
         }
         None => {
-            // The crash came between CreateAccessKey and writing down its ID: any key that
-            // was not there before is this intent's.
+            // The answer to CreateAccessKey was lost (or a crash came before its ID was
+            // written down): the key it made, if any, is one absent from the list taken
+            // before and created inside that call's time window — never a key someone else
+            // made meanwhile.
             let before = intent.keys_before.clone().unwrap_or_default();
-            match aws.list_access_keys(&user).await {
-                Ok(now) => {
-                    for id in now.iter().filter(|k| !before.contains(k)) {
-                        aws.delete_access_key(&user, id).await?;
-                        tracing::info!(access_key_id = %id, "deleted a key left by an interrupted issuance");
-                    }
-                }
-                Err(e) if e.is_not_found() => {}
+            let window = creation_window(intent.updated_at_ms);
+            let keys = match aws.list_access_keys_dated(&user).await {
+                Ok(keys) => keys,
+                Err(e) if e.is_not_found() => Vec::new(),
                 Err(e) => return Err(e.into()),
+            };
+            let ours = keys_made_by_the_call(&before, &window, keys);
+            if ours.is_empty() && now_ms() < window.end + IAM_VISIBILITY_MS {
+                // IAM is eventually consistent: a key made a moment ago may not be listed
+                // yet. Look again later, and create nothing meanwhile.
+                return Err(StepError::Uncertain(format!(
+                    "a key CreateAccessKey may have made for `{user}` is not visible yet; keygate looks again before it creates another"
+                )));
+            }
+            for id in &ours {
+                aws.delete_access_key(&user, id).await?;
+                tracing::info!(access_key_id = %id, "deleted a key left by an interrupted issuance");
             }
         }
     }
     advance(wf, intent, IntentState::Pending).await
 }
 
+/// The keys the lost `CreateAccessKey` call can have made: not listed before it, and created
+/// inside its time window.
+fn keys_made_by_the_call(
+    before: &[String],
+    window: &std::ops::Range<i64>,
+    keys: Vec<(String, Option<i64>)>,
+) -> Vec<String> {
+    keys.into_iter()
+        .filter(|(id, created)| {
+            !before.contains(id) && created.is_some_and(|c| window.contains(&c))
+        })
+        .map(|(id, _)| id)
+        .collect()
+}
+
+/// How long IAM may take to list a new key: within this time after the creation window,
+/// an empty list proves nothing.
+const IAM_VISIBILITY_MS: i64 = 60_000;
+
+/// When a key made by the `CreateAccessKey` call of an intent that turned `Creating` at
+/// `creating_at_ms` can have been created: clocks differ a little, and the call itself is
+/// bounded by the SDK's timeouts.
+fn creation_window(creating_at_ms: i64) -> std::ops::Range<i64> {
+    (creating_at_ms - 60_000)..(creating_at_ms + 300_000)
+}
+
 /// At start: roll back every issuance a crash interrupted, before any delivery runs again.
 pub async fn recover_intents(wf: &Workflow) -> Result<usize, StepError> {
     let unfinished = wf.ledger.unfinished_intents().await?;
     let mut n = 0;
+    let mut announce = std::collections::BTreeSet::new();
     for mut intent in unfinished {
-        if intent.state == IntentState::Creating {
-            let _one_at_a_time = wf.user_locks.lock(&intent.iam_user).await;
-            tracing::warn!(request = %intent.path, pr = %intent.pr, "rolling back an interrupted issuance");
-            rollback(wf, &mut intent).await?;
-            n += 1;
+        match intent.state {
+            IntentState::Creating => {
+                let _one_at_a_time = wf.user_locks.lock(&intent.iam_user).await;
+                tracing::warn!(request = %intent.path, pr = %intent.pr, "rolling back an interrupted issuance");
+                rollback(wf, &mut intent).await?;
+                n += 1;
+            }
+            // Stored but never announced: the pull request's work runs again and tells.
+            IntentState::Stored => {
+                announce.insert((intent.repository.clone(), intent.pr, intent.installation));
+            }
+            _ => {}
         }
+    }
+    for (repository, pr, installation) in announce {
+        let d = NewDelivery {
+            id: DeliveryId::new(format!(
+                "keygate-announce-{}-{pr}-{}",
+                repository.key(),
+                now_ms()
+            )),
+            event: PrEvent {
+                repository,
+                installation,
+                pr,
+                activity: Activity::Closed,
+                sender: None,
+                merge_commit: None,
+            },
+            received_at_ms: now_ms(),
+        };
+        tracing::warn!(pr = %d.event.pr, "a stored key was never announced; its pull request runs again");
+        wf.ledger.record_delivery(d).await?;
+        n += 1;
     }
     Ok(n)
 }
@@ -615,4 +736,27 @@ async fn rejected(wf: &Workflow, gh: &RepoClient, pr: &PullInfo) -> Result<(), S
         wf.publish_once(key, &render::notice(r, &pr_ref)).await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rollback_deletes_only_a_key_the_lost_call_can_have_made() {
+        let creating_at = 1_000_000_000;
+        let window = creation_window(creating_at);
+        let keys = vec![
+            ("AKIAOLD".to_string(), Some(creating_at - 3_600_000)),
+            ("AKIAMINE".to_string(), Some(creating_at + 2_000)),
+            ("AKIALATER".to_string(), Some(creating_at + 3_600_000)),
+            ("AKIANODATE".to_string(), None),
+        ];
+        let before = vec!["AKIAOLD".to_string()];
+        assert_eq!(
+            keys_made_by_the_call(&before, &window, keys),
+            ["AKIAMINE"],
+            "not the one listed before, not one made an hour later by someone else"
+        );
+    }
 }

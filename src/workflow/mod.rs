@@ -70,6 +70,9 @@ pub enum StepError {
     Aws(#[from] AwsError),
     #[error(transparent)]
     Ledger(#[from] LedgerError),
+    /// Whether a step happened is not known yet (IAM is eventually consistent): look again.
+    #[error("{0}")]
+    Uncertain(String),
 }
 
 impl StepError {
@@ -77,14 +80,16 @@ impl StepError {
         match self {
             StepError::GitHub(e) => e.is_transient(),
             StepError::Aws(e) => e.is_transient(),
-            StepError::Ledger(_) => true,
+            StepError::Ledger(_) | StepError::Uncertain(_) => true,
         }
     }
 }
 
 impl From<StepError> for JobError {
     fn from(e: StepError) -> JobError {
-        if e.is_transient() {
+        if matches!(&e, StepError::GitHub(g) if g.is_rate_limited()) {
+            JobError::RateLimited(e.to_string())
+        } else if e.is_transient() {
             JobError::Transient(e.to_string())
         } else {
             JobError::Permanent(e.to_string())
@@ -109,11 +114,22 @@ impl Workflow {
                 self.settings.repository.as_str(),
             )
             .map_err(StepError::from)?;
-        match job.event.activity.work() {
+        let result = match job.event.activity.work() {
             Work::Settle => issue::on_closed(self, &gh, &job).await,
             Work::Refresh => check::on_activity(self, &gh, &job)
                 .await
                 .map_err(JobError::from),
+        };
+        match result {
+            // Wait for GitHub's rate limit to reset rather than spend retries against it.
+            Err(JobError::RateLimited(message)) => match gh.rate_limit_reset().await {
+                Ok(Some(reset)) => Err(JobError::NotBefore {
+                    until_ms: reset.saturating_mul(1000),
+                    message,
+                }),
+                _ => Err(JobError::Transient(message)),
+            },
+            other => other,
         }
     }
 

@@ -11,5 +11,6 @@ mod issue;
 mod least_privilege;
 mod process;
 mod readers;
+mod retries;
 mod schema;
 mod webhook;

@@ -101,6 +101,19 @@ impl GitHubError {
         }
     }
 
+    /// GitHub's rate limit (primary `403 … rate limit` or secondary `429`): worth waiting
+    /// until it resets rather than backing off blindly.
+    pub fn is_rate_limited(&self) -> bool {
+        match self {
+            GitHubError::Status {
+                status, message, ..
+            } => {
+                *status == 429 || (*status == 403 && message.to_lowercase().contains("rate limit"))
+            }
+            _ => false,
+        }
+    }
+
     pub(crate) fn is_not_found(&self) -> bool {
         matches!(self, GitHubError::Status { status: 404, .. })
     }

@@ -109,6 +109,13 @@ impl RepoClient {
         Ok(items)
     }
 
+    /// When the installation's core rate limit resets (Unix seconds), if it is spent. Reading
+    /// it does not count against the limit.
+    pub async fn rate_limit_reset(&self) -> Result<Option<i64>, GitHubError> {
+        let r: WireRateLimit = self.get("/rate_limit".into(), "the rate limit").await?;
+        Ok((r.resources.core.remaining == 0).then_some(r.resources.core.reset))
+    }
+
     pub async fn pull(&self, number: u64) -> Result<PullInfo, GitHubError> {
         let p: WirePull = self
             .get(

@@ -209,3 +209,19 @@ pub(super) struct WireCheckRun {
 pub(super) struct WireId {
     pub id: u64,
 }
+
+#[derive(Deserialize)]
+pub(super) struct WireRateLimit {
+    pub resources: WireRateResources,
+}
+
+#[derive(Deserialize)]
+pub(super) struct WireRateResources {
+    pub core: WireRate,
+}
+
+#[derive(Deserialize)]
+pub(super) struct WireRate {
+    pub remaining: u64,
+    pub reset: i64,
+}

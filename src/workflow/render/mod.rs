@@ -92,6 +92,8 @@ pub fn public_reason(e: &StepError) -> String {
             "keygate's ledger could not be read or written; an operator must read keygate's log"
                 .into()
         }
+        // keygate's own sentence, with no message from AWS or GitHub in it.
+        StepError::Uncertain(why) => why.clone(),
     }
 }
 
@@ -480,3 +482,18 @@ fn truncate_lines(s: &str, max: usize) -> String {
 
 #[cfg(test)]
 mod tests;
+
+/// The comment while a merged pull request's work is being retried (DESIGN §3.4).
+pub fn retrying_comment(reason: &str, until_ms: i64) -> String {
+    let until = time::OffsetDateTime::from_unix_timestamp(until_ms / 1000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| "a day".into());
+    format!(
+        "{COMMENT_MARKER}\n### keygate\n\nIssuing is being retried: {}. keygate keeps trying until {until} (UTC); nothing needs doing yet.\n",
+        md::prose(reason)
+    )
+}

@@ -216,6 +216,18 @@ impl World {
                 items.retain(|e| !excluded.contains(e["event"].as_str().unwrap_or_default()));
                 Ok(self.page(items, q, path))
             }
+            ApiRoute::RateLimit => {
+                // The stand-in's rate limit is the injected one (`fail_next` with 403): spent
+                // now, reset a second later.
+                let reset = time::OffsetDateTime::now_utc().unix_timestamp() + 1;
+                let core = serde_json::json!({
+                    "limit": 5000, "used": 5000, "remaining": 0, "reset": reset
+                });
+                Ok(Reply::json(
+                    200,
+                    serde_json::json!({ "resources": { "core": core }, "rate": core }),
+                ))
+            }
             ApiRoute::CollaboratorPermission(repo, user) => {
                 let docs = "/collaborators/collaborators#get-repository-permissions-for-a-user";
                 let r = self.repo_for(inst, &repo, docs)?;

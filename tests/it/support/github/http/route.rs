@@ -45,6 +45,7 @@ pub(crate) enum ApiRoute {
     CollaboratorPermission(String, String),
     /// (org, team slug, owner/name)
     TeamRepo(String, String, String),
+    RateLimit,
 }
 
 impl Route {
@@ -89,6 +90,7 @@ pub(crate) fn route(method: &str, segments: &[String]) -> Option<Route> {
             let (o, t, r) = (org.to_string(), team.to_string(), format!("{owner}/{name}"));
             return Some(Route::Api(A::TeamRepo(o, t, r)));
         }
+        ("GET", ["rate_limit"]) => return Some(Route::Api(A::RateLimit)),
         (_, ["repos", owner, name, rest @ ..]) => (*owner, *name, rest),
         _ => return None,
     };
