@@ -246,3 +246,17 @@ pub fn plan(keys: &[KeyFacts], now: OffsetDateTime, timing: Timing) -> Vec<Plann
     }
     out
 }
+
+/// Everything `[lifecycle]` says about acting on keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LifecycleRules {
+    pub timing: Timing,
+    pub deletion: SecretDeletion,
+}
+
+/// The IAM user a request path names: `<requests_dir>/<iam_user>/<name>.toml`.
+pub fn iam_user_of(path: &str) -> Option<&str> {
+    let mut parts = path.rsplit('/');
+    parts.next()?;
+    parts.next().filter(|u| !u.is_empty())
+}

@@ -383,6 +383,11 @@ async fn issue_one(
             "keygate:expires-at".to_string(),
             intent.expires_at.clone().unwrap_or_default(),
         ),
+        // Not a secret (CloudTrail shows it everywhere): it walks back from a key to here.
+        (
+            crate::aws::ACCESS_KEY_TAG.to_string(),
+            key.access_key_id.clone(),
+        ),
     ]);
     let token = intent.key().token();
     match aws

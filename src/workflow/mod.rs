@@ -4,6 +4,7 @@
 mod check;
 mod issue;
 pub mod render;
+pub mod sweep;
 
 use std::sync::Arc;
 

@@ -6,5 +6,6 @@ mod support;
 mod check;
 mod cli;
 mod issue;
+mod lifecycle;
 mod process;
 mod webhook;

@@ -6,6 +6,7 @@
 //! links, and through [`plain`] into notices, so it cannot forge a line (DESIGN §2, last
 //! paragraph).
 
+pub mod lifecycle;
 pub mod md;
 pub mod plain;
 
