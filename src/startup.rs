@@ -141,6 +141,7 @@ pub fn build_workflow(settings: &Settings, aws: Aws, ledger: Ledger) -> anyhow::
             sns_topic_arn: service.sns_topic_arn.to_string(),
             kms_key_id: settings.aws.kms_key_id.clone(),
             retry,
+            lifecycle: lifecycle_rules(settings),
         },
         user_locks: Default::default(),
     })

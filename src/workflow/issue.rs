@@ -121,9 +121,8 @@ async fn merged(wf: &Workflow, gh: &RepoClient, pr: PullInfo, job: &Job) -> Resu
             record_refusal(wf, pr, r, job).await?;
         }
     }
-    for r in revocations_not_supported(&facts.changes) {
-        reports.push(r);
-    }
+    let revocations = super::revoke::on_merged(wf, gh, &facts, &base_before, &reports).await?;
+    reports.extend(revocations);
     wf.put_comment(gh, pr.number, &render::comment(&reports))
         .await?;
     for r in &reports {
@@ -181,20 +180,6 @@ fn refusals(changes: &Changes, a: &crate::policy::Assessment) -> Vec<Report> {
         });
     }
     out
-}
-
-fn revocations_not_supported(changes: &Changes) -> Vec<Report> {
-    changes
-        .removed
-        .iter()
-        .map(|path| Report {
-            path: path.clone(),
-            iam_user: None,
-            outcome: Outcome::Failed {
-                why: "Deleting a request file does not revoke its key in this version of keygate; the key stays until an operator deletes it.".into(),
-            },
-        })
-        .collect()
 }
 
 fn base_intent(

@@ -4,6 +4,7 @@
 mod check;
 mod issue;
 pub mod render;
+mod revoke;
 pub mod sweep;
 
 use std::sync::Arc;
@@ -37,6 +38,8 @@ pub struct WorkflowSettings {
     pub kms_key_id: Option<String>,
     /// The worker's retry policy: the workflow announces a failure only on the last attempt.
     pub retry: RetryPolicy,
+    /// `[lifecycle]`: how revoked and expired keys' secrets are deleted (DESIGN §5).
+    pub lifecycle: crate::lifecycle::LifecycleRules,
 }
 
 pub struct Workflow {

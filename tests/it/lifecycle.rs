@@ -11,9 +11,10 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::support::app::{TestApp, WEBHOOK_SECRET};
+use crate::support::github::Change;
 use crate::support::github::ReviewState::Approve;
 use crate::support::moto::sdk_config;
-use crate::support::world::{open_request, world, world_with};
+use crate::support::world::{open_request, path, request, world, world_with};
 
 /// An issued key: (pull request, IAM user, access key ID, secret name).
 async fn issued(app: &TestApp) -> (u64, String, String, String) {
@@ -321,4 +322,86 @@ async fn an_operator_revokes_a_key_at_once_and_the_ledger_says_who_and_why() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("only keys it issued"), "{err}");
+}
+
+#[tokio::test]
+async fn a_merged_approved_deletion_of_a_request_file_revokes_its_key() {
+    let app = world().await;
+    let (pr, user, key, secret) = issued(&app).await;
+    let revoking = app
+        .gh
+        .open_pr_with_changes("bob", &[Change::Delete(&path(&user))]);
+    app.gh.review(revoking, "dave", Approve);
+    app.merge(revoking).await;
+
+    assert!(
+        app.aws.access_keys(&user).await.is_empty(),
+        "deactivated and deleted"
+    );
+    assert!(
+        app.aws.secret(&secret).await.is_none(),
+        "its secret is deleted"
+    );
+    let comment = app.comment(revoking);
+    assert!(
+        comment.contains("revoked") && comment.contains(&key),
+        "{comment}"
+    );
+    let original = app.gh.comments(pr).last().cloned().unwrap();
+    assert!(
+        original.contains(&format!("by the merge of #{revoking}")),
+        "the original pull request is told too: {original}"
+    );
+    let notices = app.aws.notices().await;
+    assert_eq!(
+        notices.iter().map(|n| n.event()).collect::<Vec<_>>(),
+        ["revoked"],
+        "once, though both the step and the result could announce it"
+    );
+}
+
+#[tokio::test]
+async fn a_deletion_without_an_owner_approval_revokes_nothing_and_says_why() {
+    let app = world().await;
+    let (_, user, key, _) = issued(&app).await;
+    let revoking = app
+        .gh
+        .open_pr_with_changes("bob", &[Change::Delete(&path(&user))]);
+    app.gh.review(revoking, "mallory", Approve);
+    app.merge(revoking).await;
+
+    assert_eq!(app.aws.access_keys(&user).await, [key]);
+    let comment = app.comment(revoking);
+    assert!(
+        comment.contains("refused") && comment.contains("@acme/security"),
+        "{comment}"
+    );
+    let notices = app.aws.notices().await;
+    assert_eq!(
+        notices.iter().map(|n| n.event()).collect::<Vec<_>>(),
+        ["refused"]
+    );
+}
+
+#[tokio::test]
+async fn a_deletion_beside_a_new_request_revokes_nothing() {
+    let app = world().await;
+    let (_, user, key, _) = issued(&app).await;
+    let other = app.aws.iam_user("svc").await;
+    let revoking = app.gh.open_pr_with_changes(
+        "bob",
+        &[
+            Change::Delete(&path(&user)),
+            Change::Write(
+                &path(&other),
+                &request(&other, "Nightly backups copy to S3"),
+            ),
+        ],
+    );
+    app.gh.review(revoking, "dave", Approve);
+    app.merge(revoking).await;
+
+    assert_eq!(app.aws.access_keys(&user).await, [key], "not revoked");
+    let comment = app.comment(revoking);
+    assert!(comment.contains("only delete request files"), "{comment}");
 }

@@ -48,6 +48,12 @@ pub enum Outcome {
         reasons: Vec<String>,
     },
     Rejected,
+    /// A merged deletion of the request file revoked its keys (DESIGN §5); `note` says
+    /// why there was nothing to revoke when `access_key_ids` is empty.
+    Revoked {
+        access_key_ids: Vec<String>,
+        note: Option<String>,
+    },
 }
 
 impl Outcome {
@@ -57,6 +63,7 @@ impl Outcome {
             Outcome::Failed { .. } => NoticeEvent::Failed,
             Outcome::Refused { .. } => NoticeEvent::Refused,
             Outcome::Rejected => NoticeEvent::Rejected,
+            Outcome::Revoked { .. } => NoticeEvent::Revoked,
         }
     }
 }
@@ -153,6 +160,25 @@ pub fn comment(reports: &[Report]) -> String {
                     "\n**{path}**: the pull request was closed without merge; nothing was issued{user}.\n"
                 );
             }
+            Outcome::Revoked {
+                access_key_ids,
+                note,
+            } => {
+                let keys: Vec<String> = access_key_ids.iter().map(|k| md::code(k)).collect();
+                let _ = match (keys.is_empty(), note) {
+                    (false, _) => write!(
+                        s,
+                        "\n**{path}**: revoked{user}. Access key {} deactivated and deleted, and its secret deleted.\n",
+                        keys.join(", ")
+                    ),
+                    (true, Some(note)) => write!(
+                        s,
+                        "\n**{path}**: nothing to revoke{user}: {}\n",
+                        md::prose(note)
+                    ),
+                    (true, None) => write!(s, "\n**{path}**: nothing to revoke{user}.\n"),
+                };
+            }
         }
     }
     s
@@ -209,6 +235,7 @@ pub fn notice(report: &Report, pr: &PrRef<'_>) -> Notice {
         Outcome::Failed { .. } => format!("keygate: access key for {who} failed"),
         Outcome::Refused { .. } => format!("keygate: request for {who} refused"),
         Outcome::Rejected => format!("keygate: request for {who} rejected"),
+        Outcome::Revoked { .. } => format!("keygate: access key for {who} revoked"),
     };
     let repository = plain::line(pr.repository);
     let mut m = String::new();
@@ -261,6 +288,21 @@ pub fn notice(report: &Report, pr: &PrRef<'_>) -> Notice {
         }
         Outcome::Rejected => {
             let _ = writeln!(m, "The pull request was closed without merge.");
+        }
+        Outcome::Revoked {
+            access_key_ids,
+            note,
+        } => {
+            for k in access_key_ids {
+                let _ = writeln!(m, "Access key ID: {}", plain::line(k));
+            }
+            if let Some(note) = note {
+                let _ = writeln!(m, "Note:          {}", plain::line(note));
+            }
+            let _ = writeln!(
+                m,
+                "Its request file was deleted by this merged pull request."
+            );
         }
     }
     Notice {
