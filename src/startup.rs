@@ -155,6 +155,7 @@ pub fn lifecycle_rules(settings: &Settings) -> LifecycleRules {
             delete_after_days: settings.lifecycle.delete_after_days,
         },
         deletion: SecretDeletion::from_days(settings.lifecycle.secret_recovery_days),
+        reconcile_since: settings.lifecycle.reconcile_since,
     }
 }
 

@@ -247,11 +247,33 @@ pub fn plan(keys: &[KeyFacts], now: OffsetDateTime, timing: Timing) -> Vec<Plann
     out
 }
 
-/// Everything `[lifecycle]` says about acting on keys.
+/// Everything `[lifecycle]` says about acting on keys and on old merges.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LifecycleRules {
     pub timing: Timing,
     pub deletion: SecretDeletion,
+    /// `lifecycle.reconcile_since`: the watermark when set, else the ledger's creation.
+    pub reconcile_since: Option<OffsetDateTime>,
+}
+
+/// The watermark (DESIGN §5, catch-up): `lifecycle.reconcile_since` when set, else when the
+/// ledger was created (ms since the epoch), to the whole second: GitHub gives merge times in
+/// seconds, so a merge in the second the ledger was created counts as after it.
+pub fn watermark(
+    reconcile_since: Option<OffsetDateTime>,
+    ledger_created_ms: i64,
+) -> OffsetDateTime {
+    reconcile_since.unwrap_or_else(|| {
+        OffsetDateTime::from_unix_timestamp(ledger_created_ms.div_euclid(1000))
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+    })
+}
+
+/// Whether a merge may issue: only one at or after the watermark, so installing keygate on a
+/// repository with years of merged requests issues nothing old. A merge without a time
+/// (GitHub always gives one) may not: keygate does not guess.
+pub fn may_issue_merge(merged_at: Option<OffsetDateTime>, watermark: OffsetDateTime) -> bool {
+    merged_at.is_some_and(|m| m >= watermark)
 }
 
 /// The IAM user a request path names: `<requests_dir>/<iam_user>/<name>.toml`.

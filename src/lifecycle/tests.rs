@@ -233,3 +233,32 @@ fn names_round_trip_and_recovery_zero_means_at_once() {
     );
     assert_eq!(parse_time("next tuesday"), None);
 }
+
+#[test]
+fn only_merges_at_or_after_the_watermark_may_issue() {
+    let created_ms = EXPIRY.unix_timestamp() * 1000;
+    let w = watermark(None, created_ms);
+    assert_eq!(w, EXPIRY, "the ledger's creation, by default");
+    let s = time::Duration::seconds(1);
+    assert!(may_issue_merge(Some(EXPIRY), w));
+    assert!(may_issue_merge(Some(EXPIRY + s), w));
+    assert!(
+        !may_issue_merge(Some(EXPIRY - s), w),
+        "merged before keygate knew"
+    );
+    assert!(!may_issue_merge(None, w), "no merge time: no guess");
+    let set = EXPIRY - time::Duration::days(30);
+    assert_eq!(
+        watermark(Some(set), created_ms),
+        set,
+        "reconcile_since wins"
+    );
+    assert!(may_issue_merge(
+        Some(EXPIRY - s),
+        watermark(Some(set), created_ms)
+    ));
+    assert!(
+        may_issue_merge(Some(EXPIRY), watermark(None, created_ms + 700)),
+        "GitHub's merge time has whole seconds: the ledger's second counts as after"
+    );
+}

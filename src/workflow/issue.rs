@@ -28,6 +28,22 @@ pub(super) async fn on_closed(wf: &Workflow, gh: &RepoClient, job: &Job) -> Resu
     if !pr.merged {
         return rejected(wf, gh, &pr).await.map_err(JobError::from);
     }
+    if let Some(report) = super::reconcile::before_watermark(wf, &pr)
+        .await
+        .map_err(JobError::from)?
+    {
+        let pr_ref = wf.pr_ref(&pr, &[]);
+        wf.put_comment(
+            gh,
+            pr.number,
+            &render::comment(std::slice::from_ref(&report)),
+        )
+        .await?;
+        let key = wf.notice_key(NoticeEvent::Refused, pr.number, &report.path, None);
+        wf.publish_once(key, &render::notice(&report, &pr_ref))
+            .await?;
+        return Ok(());
+    }
     let (number, url, requester) = (pr.number, pr.html_url.clone(), pr.author.login.clone());
     match merged(wf, gh, pr, job).await {
         Ok(()) => Ok(()),

@@ -3,6 +3,7 @@
 
 mod check;
 mod issue;
+mod reconcile;
 pub mod render;
 mod revoke;
 pub mod sweep;

@@ -405,3 +405,35 @@ async fn a_deletion_beside_a_new_request_revokes_nothing() {
     let comment = app.comment(revoking);
     assert!(comment.contains("only delete request files"), "{comment}");
 }
+
+#[tokio::test]
+async fn a_pull_request_merged_before_keygate_was_installed_never_issues() {
+    let app = world().await;
+    // A repository with history: everything on GitHub happened a day before the ledger.
+    app.gh.set_clock_offset(-86_400);
+    let (pr, user) = open_request(&app, "bob").await;
+    app.gh.review(pr, "carol", Approve);
+    app.merge(pr).await;
+
+    assert!(app.aws.access_keys(&user).await.is_empty());
+    let comment = app.comment(pr);
+    assert!(
+        comment.contains("watermark") && comment.contains("refused"),
+        "{comment}"
+    );
+    let notices = app.aws.notices().await;
+    assert_eq!(
+        notices.iter().map(|n| n.event()).collect::<Vec<_>>(),
+        ["refused"]
+    );
+}
+
+#[tokio::test]
+async fn reconcile_since_moves_the_watermark_back() {
+    let app = world_with("[lifecycle]\nreconcile_since = \"2020-01-01T00:00:00Z\"\n").await;
+    app.gh.set_clock_offset(-86_400);
+    let (pr, user) = open_request(&app, "bob").await;
+    app.gh.review(pr, "carol", Approve);
+    app.merge(pr).await;
+    assert_eq!(app.aws.access_keys(&user).await.len(), 1);
+}
