@@ -7,6 +7,8 @@ use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use serde::Serialize;
 
+pub mod lifecycle;
+
 use crate::config::Settings;
 use crate::policy::codeowners::{CodeOwners, LOCATIONS};
 use crate::request::{CompiledRules, Diagnostic, PathKind, classify, parse_request};
@@ -65,6 +67,21 @@ pub enum Command {
     },
     /// Run the GitHub App webhook service.
     Serve,
+    /// Warn about, deactivate and delete expired keys once (`serve` does it on a timer).
+    Sweep {
+        /// Print what would be done, and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Revoke a key keygate issued at once, with your own AWS credentials (incidents).
+    Revoke {
+        /// The access key ID (AKIA…).
+        #[arg(long, value_name = "AKIA…")]
+        key: String,
+        /// Why: recorded in the ledger and sent in the `revoked` notice.
+        #[arg(long)]
+        reason: String,
+    },
 }
 
 /// Exit codes: 0 all good, 1 problems found, 2 usage or configuration error.
@@ -94,6 +111,14 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .context("cannot start the async runtime")?;
             rt.block_on(crate::startup::run(settings))?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Sweep { dry_run } => {
+            let settings = Settings::load(cli.config.as_deref(), env)?;
+            lifecycle::sweep_command(&settings, dry_run)
+        }
+        Command::Revoke { key, reason } => {
+            let settings = Settings::load(cli.config.as_deref(), env)?;
+            lifecycle::revoke_command(&settings, &key, &reason)
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod facts;
 pub mod github;
 pub mod ids;
 pub mod ledger;
+pub mod lifecycle;
 pub mod policy;
 pub mod request;
 pub mod server;

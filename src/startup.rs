@@ -13,9 +13,11 @@ use crate::github::client::GitHubApp;
 use crate::github::webhook::SignatureKey;
 use crate::ids::{BranchName, RepoName};
 use crate::ledger::{Ledger, Store};
+use crate::lifecycle::{LifecycleRules, SecretDeletion, Timing};
 use crate::policy::approval::ApprovalRules;
 use crate::server::{AppState, HttpLimits, UnverifiedBudget, serve};
-use crate::worker::{RetryPolicy, Worker, WorkerSettings};
+use crate::worker::{Handler, RetryPolicy, Worker, WorkerSettings};
+use crate::workflow::sweep::sweep;
 use crate::workflow::{Workflow, WorkflowSettings, recover_intents};
 
 /// `keygate serve`: open the ledger, roll back interrupted issuances, start the worker and
@@ -45,35 +47,8 @@ pub async fn run_with(
         retry_for: Duration::from_secs(settings.server.retry_for_secs),
         max_attempts: settings.server.max_attempts,
     };
-    let github = GitHubApp::new(
-        &settings.github.api_url,
-        service.app_id,
-        service.private_key,
-    )?;
-    let workflow = Workflow {
-        github,
-        aws,
-        ledger: ledger.clone(),
-        settings: WorkflowSettings {
-            repository: repository.clone(),
-            branch: branch.clone(),
-            rules: settings
-                .request_rules()
-                .compile()
-                .map_err(anyhow::Error::msg)?,
-            approval: ApprovalRules {
-                min_approvals: settings.policy.min_approvals,
-                approval_ttl_hours: u64::from(settings.policy.approval_ttl_hours),
-                request_ttl_hours: u64::from(settings.policy.request_ttl_hours),
-                require_verified_commits: settings.policy.require_verified_commits,
-            },
-            sns_topic_arn: service.sns_topic_arn.to_string(),
-            kms_key_id: settings.aws.kms_key_id.clone(),
-            retry,
-            max_requests_per_pr: settings.policy.max_requests_per_pr,
-        },
-        user_locks: Default::default(),
-    };
+    let workflow = Arc::new(build_workflow(&settings, aws, ledger.clone())?);
+    let rules = lifecycle_rules(&settings);
     match recover_intents(&workflow).await {
         Ok(0) => {}
         Ok(n) => tracing::warn!(
@@ -83,12 +58,15 @@ pub async fn run_with(
         // Not fatal: the delivery that owns the intent rolls it back before retrying.
         Err(e) => tracing::error!(error = %e, "cannot roll back interrupted issuances now"),
     }
+    // The first expiry pass before the first delivery: a key past its end never waits
+    // for a timer.
+    sweep_pass(&workflow, &rules).await;
     let wake = Arc::new(Notify::new());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let grace = Duration::from_secs(settings.server.shutdown_timeout_secs);
     let worker = Worker {
         ledger: ledger.clone(),
-        handler: workflow.into_handler(),
+        handler: handler(workflow.clone()),
         wake: wake.clone(),
         settings: WorkerSettings {
             concurrency: settings.server.concurrency as usize,
@@ -99,6 +77,12 @@ pub async fn run_with(
             orphan_sweep: Duration::from_secs(30),
         },
     };
+    let lifecycle = tokio::spawn(lifecycle_timers(
+        workflow,
+        rules,
+        Duration::from_secs(settings.lifecycle.sweep_interval_secs),
+        stop_rx.clone(),
+    ));
     let worker = tokio::spawn(worker.run(stop_rx, grace));
 
     let state = AppState {
@@ -120,12 +104,106 @@ pub async fn run_with(
     tracing::info!("no longer accepting deliveries; finishing in-flight work");
     let _ = stop_tx.send(true);
     let _ = worker.await;
+    let _ = lifecycle.await;
     tracing::info!("stopped");
     Ok(())
 }
 
+/// The workflow as `serve` and the lifecycle commands use it.
+pub fn build_workflow(settings: &Settings, aws: Aws, ledger: Ledger) -> anyhow::Result<Workflow> {
+    let service = settings.service()?;
+    let retry = RetryPolicy {
+        retry_for: Duration::from_secs(settings.server.retry_for_secs),
+        max_attempts: settings.server.max_attempts,
+    };
+    let github = GitHubApp::new(
+        &settings.github.api_url,
+        service.app_id,
+        service.private_key,
+    )?;
+    Ok(Workflow {
+        github,
+        aws,
+        ledger,
+        settings: WorkflowSettings {
+            repository: RepoName::new(service.repository.to_string()),
+            branch: BranchName::new(settings.github.branch.clone()),
+            rules: settings
+                .request_rules()
+                .compile()
+                .map_err(anyhow::Error::msg)?,
+            approval: ApprovalRules {
+                min_approvals: settings.policy.min_approvals,
+                approval_ttl_hours: u64::from(settings.policy.approval_ttl_hours),
+                request_ttl_hours: u64::from(settings.policy.request_ttl_hours),
+                require_verified_commits: settings.policy.require_verified_commits,
+            },
+            sns_topic_arn: service.sns_topic_arn.to_string(),
+            kms_key_id: settings.aws.kms_key_id.clone(),
+            retry,
+            max_requests_per_pr: settings.policy.max_requests_per_pr,
+            lifecycle: lifecycle_rules(settings),
+        },
+        user_locks: Default::default(),
+    })
+}
+
+/// `[lifecycle]` as the lifecycle steps use it.
+pub fn lifecycle_rules(settings: &Settings) -> LifecycleRules {
+    LifecycleRules {
+        timing: Timing {
+            warn_days: settings.lifecycle.warn_days,
+            delete_after_days: settings.lifecycle.delete_after_days,
+        },
+        deletion: SecretDeletion::from_days(settings.lifecycle.secret_recovery_days),
+        reconcile_since: settings.lifecycle.reconcile_since,
+    }
+}
+
+/// The worker's handler: each delivery runs on the shared workflow.
+fn handler(workflow: Arc<Workflow>) -> Handler {
+    Arc::new(move |job| {
+        let wf = workflow.clone();
+        Box::pin(async move { wf.handle(job).await })
+    })
+}
+
+/// One expiry pass inside `serve`: failures are logged, the next pass tries again.
+async fn sweep_pass(workflow: &Workflow, rules: &LifecycleRules) {
+    match sweep(workflow, rules, time::OffsetDateTime::now_utc(), false).await {
+        Ok(lines) => {
+            let failed = lines
+                .iter()
+                .filter(|l| matches!(l.result, Some(Err(_))))
+                .count();
+            if !lines.is_empty() {
+                tracing::info!(steps = lines.len(), failed, "expiry sweep done");
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "the expiry sweep cannot list keys now"),
+    }
+}
+
+/// The in-process schedule (DESIGN §8): the sweep every `sweep_every` until stopped.
+async fn lifecycle_timers(
+    workflow: Arc<Workflow>,
+    rules: LifecycleRules,
+    sweep_every: Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut sweep_tick =
+        tokio::time::interval_at(tokio::time::Instant::now() + sweep_every, sweep_every);
+    sweep_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = sweep_tick.tick() => sweep_pass(&workflow, &rules).await,
+            _ = stop.changed() => return,
+        }
+    }
+}
+
 /// Opens the configured ledger and puts back in the queue what a stop interrupted.
-async fn open_ledger(settings: &Settings) -> anyhow::Result<Ledger> {
+pub async fn open_ledger(settings: &Settings) -> anyhow::Result<Ledger> {
     // Several replicas each on their own SQLite file would lose the guard against issuing a
     // key twice: refuse rather than run a mode that is configured but not built.
     if settings.store.backend != StoreBackend::Sqlite

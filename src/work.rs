@@ -106,6 +106,12 @@ pub enum NoticeEvent {
     Failed,
     Refused,
     Rejected,
+    /// A key's expiry is `lifecycle.warn_days` away (DESIGN §5).
+    Expiring,
+    /// A key reached its expiry and was deactivated.
+    Expired,
+    /// A key was revoked: by a merged deletion of its request file, or by an operator.
+    Revoked,
 }
 
 impl NoticeEvent {
@@ -116,6 +122,9 @@ impl NoticeEvent {
             NoticeEvent::Failed => "failed",
             NoticeEvent::Refused => "refused",
             NoticeEvent::Rejected => "rejected",
+            NoticeEvent::Expiring => "expiring",
+            NoticeEvent::Expired => "expired",
+            NoticeEvent::Revoked => "revoked",
         }
     }
 }

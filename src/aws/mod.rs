@@ -11,11 +11,13 @@ use aws_sdk_sns::types::MessageAttributeValue;
 use zeroize::Zeroizing;
 
 mod error;
+mod lifecycle;
 pub mod policy;
 pub mod tags;
 
 pub use error::AwsError;
 use error::classify;
+pub use lifecycle::{ACCESS_KEY_TAG, EXPIRES_TAG, KeyStatus, SecretFacts};
 pub use tags::{tag_key, tag_value};
 
 /// A secret access key: zeroized on drop, never formatted.

@@ -17,6 +17,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 
 use crate::ids::{CommitSha, DeliveryId, InstallationId, PrNumber, RepoName};
+use crate::lifecycle::Progress;
 use crate::work::{NoticeEvent, PrEvent, Sender};
 
 pub use sqlite::{LOCK_WAIT, SqliteLedger};
@@ -43,6 +44,14 @@ pub enum LedgerError {
     Conflict {
         path: String,
         expected: IntentState,
+        found: String,
+    },
+    /// Another worker moved the key's life since it was read: this one must not act on it.
+    #[error(
+        "the life of key {access_key_id} moved since it was read (now {found}); another worker acts on it"
+    )]
+    Moved {
+        access_key_id: String,
         found: String,
     },
     #[error("the ledger holds a value this keygate cannot read: {0}")]
@@ -289,6 +298,36 @@ impl Claim {
     }
 }
 
+/// Who ended a key's life early, and why (DESIGN §5, revocation).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Revocation {
+    /// The operator (AWS caller identity, else the local user) or the merger's pull request.
+    pub by: String,
+    pub reason: String,
+    /// The pull request whose merge revoked it, when one did.
+    pub pr: Option<PrNumber>,
+}
+
+/// An issued key's life after issuing (DESIGN §5), as the ledger keeps it. Keyed by the
+/// access key ID: a key found only through its secret's `keygate:access-key-id` tag (its
+/// intent lost) has a life too, without `installation`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyLife {
+    pub access_key_id: String,
+    pub iam_user: String,
+    pub secret_name: Option<String>,
+    /// The expiry recorded at issue (RFC 3339).
+    pub expires_at: Option<String>,
+    /// The request that issued it.
+    pub request: IntentKey,
+    pub requester: String,
+    /// The installation that issued it: needed to comment on its pull request.
+    pub installation: Option<InstallationId>,
+    pub progress: Progress,
+    pub revocation: Option<Revocation>,
+    pub updated_at_ms: i64,
+}
+
 /// What keygate remembers so it never repeats itself: its comment on a pull request, its
 /// check run on a commit, and each notice it sent.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -308,6 +347,15 @@ pub enum NoteKey {
         pr: PrNumber,
         path: String,
         revision: Option<String>,
+    },
+    /// A lifecycle comment (`expiring`, `expired`, `revoked`) posted once about one key on one
+    /// pull request. Unlike keygate's one result comment it is a new comment each time, so the
+    /// people on the pull request are notified.
+    Said {
+        event: NoticeEvent,
+        repository: RepoName,
+        pr: PrNumber,
+        access_key_id: String,
     },
 }
 
@@ -333,6 +381,12 @@ impl NoteKey {
                 }
                 key
             }
+            NoteKey::Said {
+                event,
+                repository,
+                pr,
+                access_key_id,
+            } => format!("said:{event}:{}#{pr}:{access_key_id}", repository.key()),
         }
     }
 }
@@ -438,6 +492,42 @@ pub trait Store: Send + Sync {
         key: NoteKey,
         value: String,
     ) -> impl Future<Output = Result<(), LedgerError>> + Send;
+
+    // --- DESIGN §5: the life of issued keys, and catch-up ---
+
+    /// Every key keygate issued whose life is not over ([`Progress::is_over`]): the access
+    /// key of each `stored` or `issued` intent, joined with its life (active when none was
+    /// recorded yet), and every recorded life whose intent is gone. Oldest first.
+    fn keys_to_sweep(&self) -> impl Future<Output = Result<Vec<KeyLife>, LedgerError>> + Send;
+
+    /// One key's life as [`Store::keys_to_sweep`] builds it, whatever its stage (also over);
+    /// `None` when keygate has no record of the key.
+    fn key_life(
+        &self,
+        access_key_id: String,
+    ) -> impl Future<Output = Result<Option<KeyLife>, LedgerError>> + Send;
+
+    /// Writes `life` (its progress and revocation; its identity when the key has no
+    /// record yet) only if the stored progress is still `from`, as read. A key with no
+    /// record counts as [`Progress::ACTIVE`]. Otherwise [`LedgerError::Moved`]. A step is
+    /// written begun (`pending`) before its AWS calls and finished after them.
+    fn record_lifecycle_step(
+        &self,
+        life: KeyLife,
+        from: Progress,
+    ) -> impl Future<Output = Result<(), LedgerError>> + Send;
+
+    /// When this ledger was created (ms since the epoch): catch-up never reaches back
+    /// before it, and no pull request merged before it issues a key.
+    fn watermark(&self) -> impl Future<Output = Result<i64, LedgerError>> + Send;
+
+    /// Whether the ledger knows the merge of this pull request: a `closed` delivery was
+    /// recorded for it (in any state), or an intent. Catch-up leaves such a one alone.
+    fn knows_merge(
+        &self,
+        repository: RepoName,
+        pr: PrNumber,
+    ) -> impl Future<Output = Result<bool, LedgerError>> + Send;
 }
 
 /// The ledger keygate holds: one of the backends, cheap to clone.
@@ -520,6 +610,25 @@ impl Store for Ledger {
     }
     async fn set_note(&self, key: NoteKey, value: String) -> Result<(), LedgerError> {
         delegate!(self, b => b.set_note(key, value))
+    }
+    async fn keys_to_sweep(&self) -> Result<Vec<KeyLife>, LedgerError> {
+        delegate!(self, b => b.keys_to_sweep())
+    }
+    async fn key_life(&self, access_key_id: String) -> Result<Option<KeyLife>, LedgerError> {
+        delegate!(self, b => b.key_life(access_key_id))
+    }
+    async fn record_lifecycle_step(
+        &self,
+        life: KeyLife,
+        from: Progress,
+    ) -> Result<(), LedgerError> {
+        delegate!(self, b => b.record_lifecycle_step(life, from))
+    }
+    async fn watermark(&self) -> Result<i64, LedgerError> {
+        delegate!(self, b => b.watermark())
+    }
+    async fn knows_merge(&self, repository: RepoName, pr: PrNumber) -> Result<bool, LedgerError> {
+        delegate!(self, b => b.knows_merge(repository, pr))
     }
 }
 

@@ -12,11 +12,17 @@ use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::oneshot;
 
 use super::{
-    Claim, DeliveryState, DeliveryStatus, Finish, Inserted, Intent, IntentState, Job, LedgerError,
-    NewDelivery, NoteKey, Stats, Store, now_ms,
+    Claim, DeliveryState, DeliveryStatus, Finish, Inserted, Intent, IntentState, Job, KeyLife,
+    LedgerError, NewDelivery, NoteKey, Stats, Store, now_ms,
 };
 use crate::ids::{CommitSha, DeliveryId, InstallationId, PrNumber, RepoName};
+use crate::lifecycle::Progress;
 use crate::work::{Activity, PrEvent, Sender};
+
+mod lifecycle;
+mod lock;
+
+use lock::lock_exclusively;
 
 /// Each entry moves the schema one version up. Never edit a released entry; append.
 const MIGRATIONS: &[&str] = &[
@@ -72,6 +78,30 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE deliveries ADD COLUMN merge_sha TEXT;
     "#,
+    // 4: the life of each issued key after issuing (DESIGN §5): the stage reached, the step
+    //    begun and not yet confirmed, who revoked it and why. Keyed by access key ID, so a
+    //    key known only from its secret's tags has a record too.
+    r#"
+    CREATE TABLE key_lives (
+        access_key_id TEXT PRIMARY KEY,
+        iam_user TEXT NOT NULL,
+        secret_name TEXT,
+        expires_at TEXT,
+        repository TEXT NOT NULL,
+        pr_number INTEGER NOT NULL,
+        path TEXT NOT NULL,
+        requester TEXT NOT NULL,
+        installation_id INTEGER,
+        stage TEXT NOT NULL,
+        pending TEXT,
+        revoked_by TEXT,
+        revoked_reason TEXT,
+        revoked_in_pr INTEGER,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+    );
+    CREATE INDEX intents_access_key ON intents (access_key_id);
+    "#,
 ];
 
 /// Largest group commit.
@@ -79,65 +109,6 @@ const MAX_BATCH: usize = 512;
 
 /// How long opening waits for another process to let go of the ledger.
 pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// Takes the exclusive lock on `<ledger>.lock` and writes this process's ID into it, so a
-/// second process can name the holder. Two processes on one SQLite ledger (a rolling restart
-/// on a shared volume) could both run one intent: SQLite's own locking serialises writes,
-/// not the steps between them.
-fn lock_exclusively(path: &Path, wait: std::time::Duration) -> Result<std::fs::File, LedgerError> {
-    use std::io::{Read, Seek, Write};
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|source| LedgerError::Folder {
-            path: dir.display().to_string(),
-            source,
-        })?;
-    }
-    let mut lock_path = path.as_os_str().to_owned();
-    lock_path.push(".lock");
-    let lock_path = std::path::PathBuf::from(lock_path);
-    let mut file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&lock_path)
-        .map_err(|e| LedgerError::Write(format!("cannot open {}: {e}", lock_path.display())))?;
-    let deadline = std::time::Instant::now() + wait;
-    loop {
-        match file.try_lock() {
-            Ok(()) => break,
-            Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
-                std::thread::sleep(std::time::Duration::from_millis(50));
-            }
-            Err(std::fs::TryLockError::WouldBlock) => {
-                let mut holder = String::new();
-                let _ = file.read_to_string(&mut holder);
-                return Err(LedgerError::Locked {
-                    path: path.display().to_string(),
-                    holder: holder.trim().to_string(),
-                });
-            }
-            Err(std::fs::TryLockError::Error(e)) => {
-                return Err(LedgerError::Write(format!(
-                    "cannot lock {}: {e}",
-                    lock_path.display()
-                )));
-            }
-        }
-    }
-    let me = format!("pid {} on {}", std::process::id(), hostname());
-    let _ = file.set_len(0);
-    let _ = file.rewind();
-    let _ = file.write_all(me.as_bytes());
-    let _ = file.sync_all();
-    Ok(file)
-}
-
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "this host".into())
-}
 
 type Work = Box<dyn FnOnce(&mut Conn) + Send>;
 
@@ -401,6 +372,52 @@ impl Store for SqliteLedger {
                 params![key.stored(), value],
             )?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn keys_to_sweep(&self) -> Result<Vec<KeyLife>, LedgerError> {
+        self.run(|c| {
+            let all = c.key_lives(None)?;
+            Ok(all.into_iter().filter(|l| !l.progress.is_over()).collect())
+        })
+        .await
+    }
+
+    async fn key_life(&self, access_key_id: String) -> Result<Option<KeyLife>, LedgerError> {
+        self.run(move |c| Ok(c.key_lives(Some(&access_key_id))?.into_iter().next()))
+            .await
+    }
+
+    async fn record_lifecycle_step(
+        &self,
+        life: KeyLife,
+        from: Progress,
+    ) -> Result<(), LedgerError> {
+        self.run(move |c| c.record_step(&life, from)).await
+    }
+
+    async fn watermark(&self) -> Result<i64, LedgerError> {
+        self.run(|c| {
+            let v: String =
+                c.0.query_row("SELECT value FROM meta WHERE key = 'created_at'", [], |r| {
+                    r.get(0)
+                })?;
+            v.parse()
+                .map_err(|_| LedgerError::Corrupt(format!("created_at `{v}`")))
+        })
+        .await
+    }
+
+    async fn knows_merge(&self, repository: RepoName, pr: PrNumber) -> Result<bool, LedgerError> {
+        self.run(move |c| {
+            Ok(c.0.query_row(
+                "SELECT EXISTS (SELECT 1 FROM deliveries WHERE repository = ?1 AND pr_number = ?2 \
+                 AND kind = 'closed') OR EXISTS (SELECT 1 FROM intents WHERE repository = ?1 \
+                 AND pr_number = ?2)",
+                params![repository.key(), pr.get() as i64],
+                |r| r.get(0),
+            )?)
         })
         .await
     }

@@ -2,6 +2,7 @@
 //! suite: add a backend to `suite!` at the bottom.
 
 use super::*;
+use crate::lifecycle::Progress;
 use crate::work::Activity;
 
 fn event(pr: u64, activity: Activity) -> PrEvent {
@@ -303,6 +304,185 @@ async fn notes_are_kept_per_key(l: Ledger) {
     assert_eq!(l.note(other).await.unwrap(), None);
 }
 
+/// Alice's intent, issued with key `AKIAALICE`.
+async fn issue_alice(l: &Ledger) -> Intent {
+    let mut i = l.claim_intent(alice_intent()).await.unwrap().into_intent();
+    i.access_key_id = Some("AKIAALICE".into());
+    i.secret_name = Some("alice/access-key-1".into());
+    i.expires_at = Some("2026-06-30T12:00:00Z".into());
+    i.requester = "bob".into();
+    for (from, to) in [
+        (IntentState::Pending, IntentState::Creating),
+        (IntentState::Creating, IntentState::Stored),
+        (IntentState::Stored, IntentState::Issued),
+    ] {
+        i.state = to;
+        l.advance_intent(i.clone(), from).await.unwrap();
+    }
+    i
+}
+
+async fn an_issued_key_is_swept_until_its_life_is_over(l: Ledger) {
+    use crate::lifecycle::{Stage, Step};
+    assert!(
+        l.keys_to_sweep().await.unwrap().is_empty(),
+        "nothing issued yet"
+    );
+    // A refused request has no key: nothing to sweep.
+    let mut refused = l
+        .claim_intent(Intent {
+            path: "requests/alice/other.toml".into(),
+            ..alice_intent()
+        })
+        .await
+        .unwrap()
+        .into_intent();
+    refused.state = IntentState::NotIssued;
+    l.advance_intent(refused, IntentState::Pending)
+        .await
+        .unwrap();
+    issue_alice(&l).await;
+
+    let lives = l.keys_to_sweep().await.unwrap();
+    assert_eq!(lives.len(), 1, "{lives:?}");
+    let life = lives[0].clone();
+    assert_eq!(life.access_key_id, "AKIAALICE");
+    assert_eq!(life.iam_user, "alice");
+    assert_eq!(life.requester, "bob");
+    assert_eq!(life.expires_at.as_deref(), Some("2026-06-30T12:00:00Z"));
+    assert_eq!(life.request, alice_intent().key());
+    assert_eq!(life.installation, Some(InstallationId(1)));
+    assert_eq!(life.progress, Progress::ACTIVE);
+
+    let mut step = life.clone();
+    step.progress = Progress::ACTIVE.begin(Step::Deactivate);
+    l.record_lifecycle_step(step.clone(), Progress::ACTIVE)
+        .await
+        .unwrap();
+    let begun = l.key_life("AKIAALICE".into()).await.unwrap().unwrap();
+    assert_eq!(
+        begun.progress.pending,
+        Some(Step::Deactivate),
+        "a crash here is seen"
+    );
+    let from = step.progress;
+    step.progress = from.finish(Step::Deactivate);
+    l.record_lifecycle_step(step.clone(), from).await.unwrap();
+    assert_eq!(
+        l.keys_to_sweep().await.unwrap()[0].progress.stage,
+        Stage::Inactive
+    );
+    let from = step.progress;
+    step.progress = from.finish(Step::Delete);
+    l.record_lifecycle_step(step, from).await.unwrap();
+    assert!(l.keys_to_sweep().await.unwrap().is_empty(), "deleted: over");
+    let over = l.key_life("AKIAALICE".into()).await.unwrap().unwrap();
+    assert_eq!(
+        over.progress.stage,
+        Stage::Deleted,
+        "still known, for audit"
+    );
+    assert_eq!(l.key_life("AKIAOTHER".into()).await.unwrap(), None);
+}
+
+async fn a_lifecycle_step_moves_only_from_the_progress_it_was_read_in(l: Ledger) {
+    use crate::lifecycle::Step;
+    let life = {
+        issue_alice(&l).await;
+        l.key_life("AKIAALICE".into()).await.unwrap().unwrap()
+    };
+    let warn = KeyLife {
+        progress: Progress::ACTIVE.begin(Step::Warn),
+        ..life.clone()
+    };
+    l.record_lifecycle_step(warn, Progress::ACTIVE)
+        .await
+        .unwrap();
+    // A second worker that read it as active loses.
+    let revoke = KeyLife {
+        progress: Progress::ACTIVE.begin(Step::Revoke),
+        revocation: Some(Revocation {
+            by: "ops".into(),
+            reason: "leaked".into(),
+            pr: None,
+        }),
+        ..life
+    };
+    let err = l
+        .record_lifecycle_step(revoke.clone(), Progress::ACTIVE)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, LedgerError::Moved { .. }), "{err}");
+    // Read again, it may go on: a revocation takes over a half-done warning.
+    let read = l.key_life("AKIAALICE".into()).await.unwrap().unwrap();
+    l.record_lifecycle_step(revoke, read.progress)
+        .await
+        .unwrap();
+    let now = l.key_life("AKIAALICE".into()).await.unwrap().unwrap();
+    assert_eq!(now.progress.pending, Some(Step::Revoke));
+    let r = now.revocation.unwrap();
+    assert_eq!((r.by.as_str(), r.reason.as_str()), ("ops", "leaked"));
+}
+
+async fn a_key_known_only_from_its_secret_tags_gets_a_life_of_its_own(l: Ledger) {
+    use crate::lifecycle::Step;
+    let life = KeyLife {
+        access_key_id: "AKIATAGGED".into(),
+        iam_user: "carol".into(),
+        secret_name: Some("carol/access-key-1".into()),
+        expires_at: Some("2026-01-01T00:00:00Z".into()),
+        request: IntentKey {
+            repository: RepoName::new("acme/r"),
+            pr: PrNumber(9),
+            path: "requests/carol/ci.toml".into(),
+        },
+        requester: "dan".into(),
+        installation: None,
+        progress: Progress::ACTIVE.begin(Step::Deactivate),
+        revocation: None,
+        updated_at_ms: 0,
+    };
+    l.record_lifecycle_step(life.clone(), Progress::ACTIVE)
+        .await
+        .unwrap();
+    let swept = l.keys_to_sweep().await.unwrap();
+    assert_eq!(swept.len(), 1);
+    assert_eq!(
+        KeyLife {
+            updated_at_ms: 0,
+            ..swept[0].clone()
+        },
+        life
+    );
+}
+
+async fn the_watermark_is_when_the_ledger_was_created(l: Ledger) {
+    let before = now_ms();
+    let w = l.watermark().await.unwrap();
+    assert!(w > 0 && w <= before, "{w} vs {before}");
+    l.record_delivery(closed("a")).await.unwrap();
+    assert_eq!(l.watermark().await.unwrap(), w, "it never moves");
+}
+
+async fn a_merge_is_known_by_its_delivery_or_its_intents(l: Ledger) {
+    let repo = RepoName::new("acme/access-requests");
+    assert!(!l.knows_merge(repo.clone(), PrNumber(7)).await.unwrap());
+    l.record_delivery(review("r")).await.unwrap();
+    assert!(
+        !l.knows_merge(repo.clone(), PrNumber(7)).await.unwrap(),
+        "a review is not the merge"
+    );
+    l.record_delivery(closed("a")).await.unwrap();
+    assert!(l.knows_merge(repo.clone(), PrNumber(7)).await.unwrap());
+    assert!(!l.knows_merge(repo, PrNumber(8)).await.unwrap());
+    l.claim_intent(alice_intent()).await.unwrap();
+    assert!(
+        l.knows_merge(RepoName::new("ACME/r"), PrNumber(3))
+            .await
+            .unwrap()
+    );
+}
+
 #[test]
 fn the_idempotency_token_is_stable_and_fits_aws_limits() {
     let k = IntentKey {
@@ -429,5 +609,10 @@ suite!(
         an_intent_is_claimed_once,
         an_intent_moves_only_from_the_state_it_was_read_in,
         notes_are_kept_per_key,
+        an_issued_key_is_swept_until_its_life_is_over,
+        a_lifecycle_step_moves_only_from_the_progress_it_was_read_in,
+        a_key_known_only_from_its_secret_tags_gets_a_life_of_its_own,
+        the_watermark_is_when_the_ledger_was_created,
+        a_merge_is_known_by_its_delivery_or_its_intents,
     ]
 );

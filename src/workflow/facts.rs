@@ -18,7 +18,7 @@ use crate::facts::{Blob, ChangedFile, Pusher, Review};
 use crate::github::client::{FileEntry, GitHubError, PullCommit, PullInfo, RepoClient};
 use crate::ledger::{Job, Store};
 use crate::policy::approval::{
-    Access, Memberships, Permission, Permissions, PullFacts, membership_queries,
+    Access, Decision, Memberships, Permission, Permissions, PullFacts, decide, membership_queries,
     permission_queries, request_expired,
 };
 use crate::policy::changes::Changes;
@@ -61,6 +61,9 @@ pub(crate) struct Facts {
     /// The requests waited longer than `policy.request_ttl_hours` for their approvals: the
     /// pull request is rejected and can never issue (DESIGN §2.7).
     pub expired: bool,
+    /// The §2 decision over the request files the pull request deletes (revocations), by
+    /// the owners of those paths; `None` when it deletes none.
+    pub revocation: Option<Decision>,
 }
 
 /// Round 1 failed: the error, and the pull request when it at least could be read (so the
@@ -203,6 +206,7 @@ impl Workflow {
                 requests: Vec::new(),
                 assessment,
                 expired: false,
+                revocation: None,
             });
         }
 
@@ -311,9 +315,12 @@ impl Workflow {
         // might belong to, before the membership answer says whether they do.
         let paths: Vec<String> = requests.iter().map(|(p, _)| p.clone()).collect();
         let owned = ownerships(&paths, &owners);
-        let asked = membership_queries(&owned, &facts);
+        // Deleted request files are revocations, approved by the owners of their paths.
+        let owned_removed = ownerships(&changes.removed, &owners);
+        let all_owned: Vec<_> = owned.iter().chain(&owned_removed).cloned().collect();
+        let asked = membership_queries(&all_owned, &facts);
         let might: Memberships = asked.iter().cloned().collect();
-        let perms = permission_queries(&owned, &facts, &might);
+        let perms = permission_queries(&all_owned, &facts, &might);
         let memberships = try_join_all(asked.iter().map(|(org, slug, login)| async move {
             let active = gh.team_membership(org, slug, login).await? == Some(true);
             Ok::<_, StepError>(active.then(|| (org.clone(), slug.clone(), login.clone())))
@@ -353,6 +360,15 @@ impl Workflow {
             &self.settings.approval,
             decided_at,
         );
+        let revocation = (!owned_removed.is_empty()).then(|| {
+            decide(
+                &owned_removed,
+                &facts,
+                &access,
+                &self.settings.approval,
+                decided_at,
+            )
+        });
         let expired = self.expired(&pr, &assessment, decided_at);
         if expired {
             assessment.pr_problems.push(format!(
@@ -366,6 +382,7 @@ impl Workflow {
             requests,
             assessment,
             expired,
+            revocation,
         })
     }
 

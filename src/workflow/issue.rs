@@ -34,6 +34,23 @@ pub(super) async fn on_closed(wf: &Workflow, gh: &RepoClient, job: &Job) -> Resu
             if !pr.merged {
                 return rejected(wf, gh, &pr).await.map_err(JobError::from);
             }
+            // Merged before keygate's watermark: history, never issued (DESIGN §5).
+            if let Some(report) = super::reconcile::before_watermark(wf, &pr)
+                .await
+                .map_err(JobError::from)?
+            {
+                let pr_ref = wf.pr_ref(&pr, &[]);
+                wf.put_comment(
+                    gh,
+                    pr.number,
+                    &render::comment(std::slice::from_ref(&report)),
+                )
+                .await?;
+                let key = wf.notice_key(NoticeEvent::Refused, pr.number, &report.path, None);
+                wf.publish_once(key, &render::notice(&report, &pr_ref))
+                    .await?;
+                return Ok(());
+            }
             (pr, merged(wf, gh, listing, job).await)
         }
         // Not even the pull request could be read: nothing to announce it on.
@@ -163,9 +180,8 @@ async fn merged(
             record_refusal(wf, pr, r, job).await?;
         }
     }
-    for r in revocations_not_supported(&facts.changes) {
-        reports.push(r);
-    }
+    let revocations = super::revoke::on_merged(wf, &facts, &reports).await?;
+    reports.extend(revocations);
     // The comment and the notices are separate steps: a comment GitHub refuses must not
     // keep a stored key from being announced on SNS, nor the other way round.
     let commented = wf
@@ -242,20 +258,6 @@ fn refusals(changes: &Changes, a: &crate::policy::Assessment) -> Vec<Report> {
         });
     }
     out
-}
-
-fn revocations_not_supported(changes: &Changes) -> Vec<Report> {
-    changes
-        .removed
-        .iter()
-        .map(|path| Report {
-            path: path.clone(),
-            iam_user: None,
-            outcome: Outcome::Failed {
-                why: "Deleting a request file does not revoke its key in this version of keygate; the key stays until an operator deletes it.".into(),
-            },
-        })
-        .collect()
 }
 
 fn base_intent(
@@ -452,6 +454,11 @@ async fn issue_one(
         (
             "keygate:expires-at".to_string(),
             intent.expires_at.clone().unwrap_or_default(),
+        ),
+        // Not a secret (CloudTrail shows it everywhere): it walks back from a key to here.
+        (
+            crate::aws::ACCESS_KEY_TAG.to_string(),
+            key.access_key_id.clone(),
         ),
     ]);
     if !request.readers.is_empty() {

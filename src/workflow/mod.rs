@@ -4,7 +4,10 @@
 mod check;
 mod facts;
 mod issue;
+mod reconcile;
 pub mod render;
+mod revoke;
+pub mod sweep;
 
 use std::sync::Arc;
 
@@ -32,6 +35,8 @@ pub struct WorkflowSettings {
     pub retry: RetryPolicy,
     /// `policy.max_requests_per_pr`: more request files refuse the pull request unread.
     pub max_requests_per_pr: u32,
+    /// `[lifecycle]`: how revoked and expired keys' secrets are deleted (DESIGN §5).
+    pub lifecycle: crate::lifecycle::LifecycleRules,
 }
 
 pub struct Workflow {

@@ -9,6 +9,7 @@ mod cli;
 mod holes;
 mod issue;
 mod least_privilege;
+mod lifecycle;
 mod process;
 mod readers;
 mod retries;

@@ -6,6 +6,7 @@
 //! links, and through [`plain`] into notices, so it cannot forge a line (DESIGN §2, last
 //! paragraph).
 
+pub mod lifecycle;
 pub mod md;
 pub mod plain;
 
@@ -53,6 +54,12 @@ pub enum Outcome {
     Rejected {
         why: Option<String>,
     },
+    /// A merged deletion of the request file revoked its keys (DESIGN §5); `note` says
+    /// why there was nothing to revoke when `access_key_ids` is empty.
+    Revoked {
+        access_key_ids: Vec<String>,
+        note: Option<String>,
+    },
 }
 
 impl Outcome {
@@ -62,6 +69,7 @@ impl Outcome {
             Outcome::Failed { .. } => NoticeEvent::Failed,
             Outcome::Refused { .. } => NoticeEvent::Refused,
             Outcome::Rejected { .. } => NoticeEvent::Rejected,
+            Outcome::Revoked { .. } => NoticeEvent::Revoked,
         }
     }
 }
@@ -184,6 +192,25 @@ pub fn comment(reports: &[Report]) -> String {
                     md::prose(why)
                 );
             }
+            Outcome::Revoked {
+                access_key_ids,
+                note,
+            } => {
+                let keys: Vec<String> = access_key_ids.iter().map(|k| md::code(k)).collect();
+                let _ = match (keys.is_empty(), note) {
+                    (false, _) => write!(
+                        s,
+                        "\n**{path}**: revoked{user}. Access key {} deactivated and deleted, and its secret deleted.\n",
+                        keys.join(", ")
+                    ),
+                    (true, Some(note)) => write!(
+                        s,
+                        "\n**{path}**: nothing to revoke{user}: {}\n",
+                        md::prose(note)
+                    ),
+                    (true, None) => write!(s, "\n**{path}**: nothing to revoke{user}.\n"),
+                };
+            }
         }
     }
     s
@@ -240,6 +267,7 @@ pub fn notice(report: &Report, pr: &PrRef<'_>) -> Notice {
         Outcome::Failed { .. } => format!("keygate: access key for {who} failed"),
         Outcome::Refused { .. } => format!("keygate: request for {who} refused"),
         Outcome::Rejected { .. } => format!("keygate: request for {who} rejected"),
+        Outcome::Revoked { .. } => format!("keygate: access key for {who} revoked"),
     };
     let repository = plain::line(pr.repository);
     let mut m = String::new();
@@ -302,6 +330,21 @@ pub fn notice(report: &Report, pr: &PrRef<'_>) -> Notice {
         }
         Outcome::Rejected { why: Some(why) } => {
             let _ = writeln!(m, "Why: {}", plain::line(why));
+        }
+        Outcome::Revoked {
+            access_key_ids,
+            note,
+        } => {
+            for k in access_key_ids {
+                let _ = writeln!(m, "Access key ID: {}", plain::line(k));
+            }
+            if let Some(note) = note {
+                let _ = writeln!(m, "Note:          {}", plain::line(note));
+            }
+            let _ = writeln!(
+                m,
+                "Its request file was deleted by this merged pull request."
+            );
         }
     }
     Notice {

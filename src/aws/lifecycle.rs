@@ -1,0 +1,163 @@
+//! The AWS calls of a key's life after issuing (DESIGN §5). Each is safe to repeat:
+//! deactivating an inactive key, deleting a key or secret that is gone, is a no-op.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_iam::types::StatusType;
+use time::OffsetDateTime;
+
+use super::error::classify;
+use super::{Aws, AwsError};
+use crate::lifecycle::SecretDeletion;
+
+/// Every secret keygate creates carries this tag (DESIGN §3.3): listing by it finds them.
+pub const EXPIRES_TAG: &str = "keygate:expires-at";
+/// The access key a secret holds, tagged since keygate tags it (DESIGN §3.3).
+pub const ACCESS_KEY_TAG: &str = "keygate:access-key-id";
+
+/// A secret as its metadata shows it: never its value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretFacts {
+    pub name: String,
+    pub arn: String,
+    pub tags: BTreeMap<String, String>,
+    /// Its version IDs: keygate's `ClientRequestToken` is one of them when keygate made it.
+    pub version_ids: Vec<String>,
+    /// Deletion is scheduled (it is in its recovery window).
+    pub scheduled_for_deletion: bool,
+}
+
+/// An access key as IAM lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyStatus {
+    pub access_key_id: String,
+    pub active: bool,
+}
+
+impl Aws {
+    /// `UpdateAccessKey` to `Inactive`. A key (or user) that is gone is as inactive as can be.
+    pub async fn deactivate_access_key(
+        &self,
+        user: &str,
+        access_key_id: &str,
+    ) -> Result<(), AwsError> {
+        match self
+            .iam
+            .update_access_key()
+            .user_name(user)
+            .access_key_id(access_key_id)
+            .status(StatusType::Inactive)
+            .send()
+            .await
+            .map_err(|e| classify("UpdateAccessKey", e))
+        {
+            Err(e) if e.is_not_found() => Ok(()),
+            other => other.map(|_| ()),
+        }
+    }
+
+    /// `DeleteSecret` with the recovery window asked for. A secret that is gone, or whose
+    /// deletion is already scheduled, is left as it is.
+    pub async fn delete_secret(&self, name: &str, how: SecretDeletion) -> Result<(), AwsError> {
+        match self.describe_secret(name).await? {
+            None => return Ok(()),
+            Some(s) if s.scheduled_for_deletion => return Ok(()),
+            Some(_) => {}
+        }
+        let mut req = self.secrets.delete_secret().secret_id(name);
+        req = match how {
+            SecretDeletion::Immediately => req.force_delete_without_recovery(true),
+            SecretDeletion::Recoverable(days) => req.recovery_window_in_days(i64::from(days)),
+        };
+        match req.send().await.map_err(|e| classify("DeleteSecret", e)) {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_not_found() => Ok(()),
+            // Scheduled by someone else since it was described.
+            Err(e) if e.code() == Some("InvalidRequestException") => {
+                match self.describe_secret(name).await? {
+                    Some(s) if !s.scheduled_for_deletion => Err(e),
+                    _ => Ok(()),
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A secret's tags and versions (`None`: no such secret).
+    pub async fn describe_secret(&self, name: &str) -> Result<Option<SecretFacts>, AwsError> {
+        match self.secrets.describe_secret().secret_id(name).send().await {
+            Ok(out) => Ok(Some(SecretFacts {
+                name: out.name().unwrap_or(name).to_string(),
+                arn: out.arn().unwrap_or_default().to_string(),
+                tags: tags(out.tags()),
+                version_ids: out
+                    .version_ids_to_stages()
+                    .map(|v| v.keys().cloned().collect())
+                    .unwrap_or_default(),
+                scheduled_for_deletion: out.deleted_date().is_some(),
+            })),
+            Err(e) => {
+                let e = classify("DescribeSecret", e);
+                if e.is_not_found() { Ok(None) } else { Err(e) }
+            }
+        }
+    }
+
+    /// The user's access keys and whether each is active (`None`: no such user).
+    pub async fn access_key_statuses(
+        &self,
+        user: &str,
+    ) -> Result<Option<Vec<KeyStatus>>, AwsError> {
+        match self.iam.list_access_keys().user_name(user).send().await {
+            Ok(out) => Ok(Some(
+                out.access_key_metadata()
+                    .iter()
+                    .filter_map(|m| {
+                        Some(KeyStatus {
+                            access_key_id: m.access_key_id()?.to_string(),
+                            active: m.status() == Some(&StatusType::Active),
+                        })
+                    })
+                    .collect(),
+            )),
+            Err(e) => {
+                let e = classify("ListAccessKeys", e);
+                if e.is_not_found() { Ok(None) } else { Err(e) }
+            }
+        }
+    }
+
+    /// When AWS last saw the key used (`None`: never, or the key is gone).
+    pub async fn access_key_last_used(
+        &self,
+        access_key_id: &str,
+    ) -> Result<Option<OffsetDateTime>, AwsError> {
+        match self
+            .iam
+            .get_access_key_last_used()
+            .access_key_id(access_key_id)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(out
+                .access_key_last_used()
+                .and_then(|u| u.last_used_date())
+                .and_then(|d| OffsetDateTime::from_unix_timestamp(d.secs()).ok())),
+            Err(e) => {
+                let e = classify("GetAccessKeyLastUsed", e);
+                if e.is_not_found() { Ok(None) } else { Err(e) }
+            }
+        }
+    }
+}
+
+fn tags(list: &[aws_sdk_secretsmanager::types::Tag]) -> BTreeMap<String, String> {
+    list.iter()
+        .filter_map(|t| {
+            Some((
+                t.key()?.to_string(),
+                t.value().unwrap_or_default().to_string(),
+            ))
+        })
+        .collect()
+}

@@ -1,0 +1,159 @@
+//! The life of issued keys (DESIGN §5) in SQLite: `key_lives`, joined with the intents
+//! that issued them.
+
+use rusqlite::{OptionalExtension, params};
+
+use super::Conn;
+use crate::ids::{InstallationId, PrNumber, RepoName};
+use crate::ledger::{IntentKey, KeyLife, LedgerError, Revocation, now_ms};
+use crate::lifecycle::{Progress, Stage, Step};
+
+/// Issued keys with their life (active when none was recorded), then lives whose intent
+/// is gone; `?1` narrows to one key.
+const LIVES: &str = "\
+    SELECT i.access_key_id AS access_key_id, i.iam_user AS iam_user, \
+      i.secret_name AS secret_name, i.expires_at AS expires_at, i.repository AS repository, \
+      i.pr_number AS pr_number, i.path AS path, i.requester AS requester, \
+      i.installation_id AS installation_id, k.stage AS stage, k.pending AS pending, \
+      k.revoked_by AS revoked_by, k.revoked_reason AS revoked_reason, \
+      k.revoked_in_pr AS revoked_in_pr, COALESCE(k.updated_at, i.updated_at) AS updated_at, \
+      i.created_at AS created_at \
+    FROM intents i LEFT JOIN key_lives k ON k.access_key_id = i.access_key_id \
+    WHERE i.state IN ('stored', 'issued') AND i.access_key_id IS NOT NULL \
+      AND (?1 IS NULL OR i.access_key_id = ?1) \
+    UNION ALL \
+    SELECT k.access_key_id, k.iam_user, k.secret_name, k.expires_at, k.repository, \
+      k.pr_number, k.path, k.requester, k.installation_id, k.stage, k.pending, k.revoked_by, \
+      k.revoked_reason, k.revoked_in_pr, k.updated_at, k.created_at \
+    FROM key_lives k WHERE (?1 IS NULL OR k.access_key_id = ?1) \
+      AND NOT EXISTS (SELECT 1 FROM intents i WHERE i.access_key_id = k.access_key_id \
+                      AND i.state IN ('stored', 'issued')) \
+    ORDER BY created_at, access_key_id";
+
+impl Conn {
+    pub(super) fn key_lives(&mut self, only: Option<&str>) -> Result<Vec<KeyLife>, LedgerError> {
+        let mut stmt = self.0.prepare_cached(LIVES)?;
+        let rows = stmt.query_map(params![only], |r| {
+            Ok((
+                KeyLife {
+                    access_key_id: r.get("access_key_id")?,
+                    iam_user: r.get("iam_user")?,
+                    secret_name: r.get("secret_name")?,
+                    expires_at: r.get("expires_at")?,
+                    request: IntentKey {
+                        repository: RepoName::new(r.get::<_, String>("repository")?),
+                        pr: PrNumber(r.get::<_, i64>("pr_number")? as u64),
+                        path: r.get("path")?,
+                    },
+                    requester: r.get("requester")?,
+                    installation: r
+                        .get::<_, Option<i64>>("installation_id")?
+                        .map(|i| InstallationId(i as u64)),
+                    progress: Progress::ACTIVE,
+                    revocation: match r.get::<_, Option<String>>("revoked_by")? {
+                        Some(by) => Some(Revocation {
+                            by,
+                            reason: r
+                                .get::<_, Option<String>>("revoked_reason")?
+                                .unwrap_or_default(),
+                            pr: r
+                                .get::<_, Option<i64>>("revoked_in_pr")?
+                                .map(|p| PrNumber(p as u64)),
+                        }),
+                        None => None,
+                    },
+                    updated_at_ms: r.get("updated_at")?,
+                },
+                r.get::<_, Option<String>>("stage")?,
+                r.get::<_, Option<String>>("pending")?,
+            ))
+        })?;
+        rows.map(|row| {
+            let (life, stage, pending) = row?;
+            Ok(KeyLife {
+                progress: progress(stage.as_deref(), pending.as_deref())?,
+                ..life
+            })
+        })
+        .collect()
+    }
+
+    pub(super) fn record_step(
+        &mut self,
+        life: &KeyLife,
+        from: Progress,
+    ) -> Result<(), LedgerError> {
+        let tx = self.0.transaction()?;
+        let stored: Option<(String, Option<String>)> = tx
+            .query_row(
+                "SELECT stage, pending FROM key_lives WHERE access_key_id = ?1",
+                params![life.access_key_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        let now_stored = match &stored {
+            Some((stage, pending)) => progress(Some(stage), pending.as_deref())?,
+            None => Progress::ACTIVE,
+        };
+        if now_stored != from {
+            return Err(LedgerError::Moved {
+                access_key_id: life.access_key_id.clone(),
+                found: describe(now_stored),
+            });
+        }
+        let now = now_ms();
+        let r = life.revocation.as_ref();
+        tx.execute(
+            "INSERT INTO key_lives (access_key_id, iam_user, secret_name, expires_at, repository, \
+             pr_number, path, requester, installation_id, stage, pending, revoked_by, \
+             revoked_reason, revoked_in_pr, created_at, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?15) \
+             ON CONFLICT (access_key_id) DO UPDATE SET stage = excluded.stage, \
+             pending = excluded.pending, revoked_by = excluded.revoked_by, \
+             revoked_reason = excluded.revoked_reason, revoked_in_pr = excluded.revoked_in_pr, \
+             updated_at = excluded.updated_at",
+            params![
+                life.access_key_id,
+                life.iam_user,
+                life.secret_name,
+                life.expires_at,
+                life.request.repository.key(),
+                life.request.pr.get() as i64,
+                life.request.path,
+                life.requester,
+                life.installation.map(|i| i.get() as i64),
+                life.progress.stage.as_str(),
+                life.progress.pending.map(Step::as_str),
+                r.map(|r| r.by.as_str()),
+                r.map(|r| r.reason.as_str()),
+                r.and_then(|r| r.pr).map(|p| p.get() as i64),
+                now,
+            ],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+fn progress(stage: Option<&str>, pending: Option<&str>) -> Result<Progress, LedgerError> {
+    let stage = match stage {
+        None => Stage::Active,
+        Some(s) => {
+            Stage::parse(s).ok_or_else(|| LedgerError::Corrupt(format!("key stage `{s}`")))?
+        }
+    };
+    let pending = match pending {
+        None => None,
+        Some(s) => {
+            Some(Step::parse(s).ok_or_else(|| LedgerError::Corrupt(format!("key step `{s}`")))?)
+        }
+    };
+    Ok(Progress { stage, pending })
+}
+
+fn describe(p: Progress) -> String {
+    match p.pending {
+        Some(step) => format!("{}, {step} begun", p.stage),
+        None => p.stage.to_string(),
+    }
+}

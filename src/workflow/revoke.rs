@@ -1,0 +1,113 @@
+//! Revocation by pull request (DESIGN §5): a merged pull request whose changes are only
+//! deletions of merged request files, approved under §2 by the owners of those paths,
+//! revokes each file's keys at once.
+//!
+//! The approval is judged here with the same pure `approval::decide` that judges a new
+//! request, over the deleted paths: owners from CODEOWNERS just before the merge, reviews
+//! on the final head before the merge, pushers and the author excluded.
+
+use super::facts::Facts;
+use super::render::{Outcome, Report};
+use super::sweep::revoke_key;
+use super::{StepError, Workflow};
+use crate::ids::PrNumber;
+use crate::ledger::{Revocation, Store};
+use crate::lifecycle::iam_user_of;
+use crate::policy::approval::Verdict;
+
+/// Reports for the request files the merged pull request deleted (none when it deleted
+/// none), skipping paths `already` reported. Revokes only when the whole pull request may
+/// (nothing else changed, no problem found) and every deleted path is approved.
+pub(super) async fn on_merged(
+    wf: &Workflow,
+    facts: &Facts,
+    already: &[Report],
+) -> Result<Vec<Report>, StepError> {
+    let removed: Vec<String> = facts
+        .changes
+        .removed
+        .iter()
+        .filter(|p| !already.iter().any(|r| &r.path == *p))
+        .cloned()
+        .collect();
+    if removed.is_empty() {
+        return Ok(Vec::new());
+    }
+    let refuse = |reasons: Vec<String>| -> Vec<Report> {
+        removed
+            .iter()
+            .map(|path| Report {
+                path: path.clone(),
+                iam_user: iam_user_of(path).map(str::to_string),
+                outcome: Outcome::Refused {
+                    reasons: reasons.clone(),
+                },
+            })
+            .collect()
+    };
+    let mut reasons = facts.assessment.pr_problems.clone();
+    if !facts.changes.added.is_empty() {
+        reasons.push("a pull request that revokes keys must only delete request files: add new requests in a pull request of their own".into());
+    }
+    if !reasons.is_empty() {
+        return Ok(refuse(reasons));
+    }
+    let Some(decision) = &facts.revocation else {
+        return Ok(refuse(vec![
+            "keygate did not judge the deletions; redeliver the pull request's `closed` event"
+                .into(),
+        ]));
+    };
+    let unapproved: Vec<String> = decision
+        .files
+        .iter()
+        .filter(|f| f.verdict != Verdict::Approved)
+        .flat_map(|f| {
+            f.reasons()
+                .into_iter()
+                .map(move |r| format!("`{}`: {r}", f.path))
+        })
+        .collect();
+    if decision.files.len() != removed.len() || !unapproved.is_empty() {
+        return Ok(refuse(unapproved));
+    }
+    let approvers: Vec<String> = decision.approvers().into_iter().map(|a| a.login).collect();
+    let pr = &facts.pr;
+    let mut reports = Vec::new();
+    let live = wf.ledger.keys_to_sweep().await?;
+    for path in &removed {
+        let mut revoked = Vec::new();
+        for life in live.iter().filter(|l| {
+            &l.request.path == path && l.request.repository.key() == wf.settings.repository.key()
+        }) {
+            let mut life = life.clone();
+            let revocation = Revocation {
+                by: format!(
+                    "@{} (approved by {})",
+                    pr.author.login,
+                    approvers.join(", ")
+                ),
+                reason: format!(
+                    "its request file was deleted by pull request #{}",
+                    pr.number
+                ),
+                pr: Some(PrNumber(pr.number)),
+            };
+            if revoke_key(wf, &wf.settings.lifecycle, &mut life, revocation).await? {
+                revoked.push(life.access_key_id.clone());
+            }
+        }
+        let note = revoked.is_empty().then(|| {
+            "keygate has no live key for this request file (it was never issued, or has expired, been deleted or revoked already)".to_string()
+        });
+        reports.push(Report {
+            path: path.clone(),
+            iam_user: iam_user_of(path).map(str::to_string),
+            outcome: Outcome::Revoked {
+                access_key_ids: revoked,
+                note,
+            },
+        });
+    }
+    Ok(reports)
+}
