@@ -339,6 +339,13 @@ pub enum NoteKey {
         repository: RepoName,
         head: CommitSha,
     },
+    /// What a request asked approvers to approve when they were last told (its reason,
+    /// expiry and readers), so a push that changes it tells them again.
+    Requested {
+        repository: RepoName,
+        pr: PrNumber,
+        path: String,
+    },
     /// A notice sent once about one request of one pull request; `revision` narrows it
     /// (e.g. to a head commit) when the same event may rightly be sent again later.
     Notice {
@@ -367,6 +374,11 @@ impl NoteKey {
             NoteKey::CheckRun { repository, head } => {
                 format!("check:{}:{head}", repository.key())
             }
+            NoteKey::Requested {
+                repository,
+                pr,
+                path,
+            } => format!("asked:{}#{pr}:{path}", repository.key()),
             NoteKey::Notice {
                 event,
                 repository,

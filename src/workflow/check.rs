@@ -5,7 +5,7 @@ use super::facts::Moment;
 use super::render::{self, Outcome, Report};
 use super::{StepError, Workflow};
 use crate::github::client::{Annotation, CheckOutput, RepoClient};
-use crate::ids::CommitSha;
+use crate::ids::{CommitSha, PrNumber};
 use crate::ledger::{Job, NoteKey, Store};
 use crate::work::NoticeEvent;
 
@@ -99,15 +99,49 @@ pub(super) async fn on_activity(
             if !f.problems.is_empty() && !f.waiting_for_approval {
                 continue;
             }
-            let key = wf.notice_key(NoticeEvent::Requested, pr.number, &f.path, None);
-            let notice = render::requested_notice(
+            // What approvers are asked to approve; a push that changes it asks again.
+            let asked = Asked::of(r);
+            let note = NoteKey::Requested {
+                repository: wf.settings.repository.clone(),
+                pr: PrNumber(pr.number),
+                path: f.path.clone(),
+            };
+            let before: Option<Asked> = wf
+                .ledger
+                .note(note.clone())
+                .await?
+                .and_then(|v| serde_json::from_str(&v).ok());
+            if before.as_ref() == Some(&asked) {
+                continue;
+            }
+            let mut notice = render::requested_notice(
                 &f.path,
                 &r.iam_user,
                 &r.reason,
                 r.expires_in_days,
                 &pr_ref,
             );
+            let revision = match &before {
+                None => None,
+                Some(before) => {
+                    let changed = asked.changes_since(before);
+                    notice.message = format!(
+                        "The request changed since approvers were last asked: {}.\n\n{}",
+                        changed.join("; "),
+                        notice.message
+                    );
+                    Some(CommitSha::new(asked.id()))
+                }
+            };
+            let key = wf.notice_key(
+                NoticeEvent::Requested,
+                pr.number,
+                &f.path,
+                revision.as_ref(),
+            );
             wf.publish_once(key, &notice).await?;
+            let value = serde_json::to_string(&asked).unwrap_or_default();
+            wf.ledger.set_note(note, value).await?;
         }
     }
     Ok(())
@@ -158,4 +192,54 @@ async fn put_check(
     let value = format!("{id} {state}");
     wf.ledger.set_note(note, value).await?;
     Ok(())
+}
+
+/// What a request asks approvers to approve, as last announced.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct Asked {
+    reason: String,
+    expires_in_days: u32,
+    readers: Vec<String>,
+}
+
+impl Asked {
+    fn of(r: &crate::request::Request) -> Asked {
+        Asked {
+            reason: r.reason.clone(),
+            expires_in_days: r.expires_in_days,
+            readers: r.readers.clone(),
+        }
+    }
+
+    /// A short stable ID of this content, so each version is announced once.
+    fn id(&self) -> String {
+        use aws_lc_rs::digest;
+        let text = serde_json::to_string(self).unwrap_or_default();
+        hex::encode(&digest::digest(&digest::SHA256, text.as_bytes()).as_ref()[..8])
+    }
+
+    /// What changed, for people (plain text; the notice is e-mail).
+    fn changes_since(&self, before: &Asked) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.reason != before.reason {
+            out.push(format!(
+                "the reason was \"{}\"",
+                crate::workflow::render::plain_line(&before.reason)
+            ));
+        }
+        if self.expires_in_days != before.expires_in_days {
+            out.push(format!(
+                "the expiry was {} days, now {}",
+                before.expires_in_days, self.expires_in_days
+            ));
+        }
+        if self.readers != before.readers {
+            out.push(format!(
+                "the readers were [{}], now [{}]",
+                before.readers.join(", "),
+                self.readers.join(", ")
+            ));
+        }
+        out
+    }
 }

@@ -3,6 +3,7 @@
 
 mod support;
 
+mod approvers;
 mod auth;
 mod check;
 mod cli;
@@ -15,3 +16,4 @@ mod readers;
 mod retries;
 mod schema;
 mod webhook;
+mod window;

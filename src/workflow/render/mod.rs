@@ -431,6 +431,8 @@ pub fn check_summary(
         match parsed {
             Ok(r) => {
                 let _ = writeln!(s, "- IAM user: {}", md::code(&r.iam_user));
+                // Approvers see what they approve: the reason as the requester wrote it.
+                let _ = writeln!(s, "- Reason: {}", md::text(&r.reason));
                 let _ = writeln!(s, "- Expires: {} days after issue", r.expires_in_days);
                 if !r.readers.is_empty() {
                     let _ = writeln!(
@@ -474,6 +476,19 @@ pub fn check_summary(
                 d.approved_by.len().min(d.needed as usize),
                 d.needed
             );
+            // An approval can be banked only so long (policy.approval_ttl_hours).
+            for c in &d.counted {
+                if let Some(until) = c.counts_until.and_then(|t| {
+                    t.format(&time::format_description::well_known::Rfc3339)
+                        .ok()
+                }) {
+                    let _ = writeln!(
+                        s,
+                        "- {}'s approval counts until {until} (UTC); merge before then or ask again",
+                        md::login(&c.reviewer.login)
+                    );
+                }
+            }
             if d.verdict != Verdict::Approved {
                 let _ = writeln!(s, "- Still needed: {}", md::prose(&d.explain()));
             }
@@ -539,4 +554,9 @@ pub fn retrying_comment(reason: &str, until_ms: i64) -> String {
         "{COMMENT_MARKER}\n### keygate\n\nIssuing is being retried: {}. keygate keeps trying until {until} (UTC); nothing needs doing yet.\n",
         md::prose(reason)
     )
+}
+
+/// One line of plain text (SNS notices are e-mail): no control or line-separator characters.
+pub fn plain_line(s: &str) -> String {
+    plain::line(s)
 }

@@ -236,6 +236,7 @@ fn the_check_waits_for_owners_and_mentions_only_codeowners() {
         ### `requests/alice/ci.toml`
 
         - IAM user: `alice`
+        - Reason: Nightly backups copy to S3
         - Expires: 30 days after issue
         - Can approve: @acme/security, @carol
         - Approved on the current head: nobody yet (0 of 1 needed)
@@ -260,6 +261,7 @@ fn the_check_says_when_merging_issues_the_key() {
         ### `requests/alice/ci.toml`
 
         - IAM user: `alice`
+        - Reason: Nightly backups copy to S3
         - Expires: 30 days after issue
         - Can approve: @acme/security, @carol
         - Approved on the current head: @carol (1 of 1 needed)
@@ -541,6 +543,7 @@ fn the_check_lists_the_readers_an_approver_lets_read_the_key() {
         ### `requests/alice/ci.toml`
 
         - IAM user: `alice`
+        - Reason: Nightly backups copy to S3
         - Expires: 30 days after issue
         - Readable only by: `arn:aws:iam::123456789012:role/ci`, `arn:aws:iam::123456789012:user/@everyone` (and keygate; every other principal is denied)
         - Can approve: @acme/security, @carol
