@@ -1,7 +1,6 @@
 //! Issue on merge (DESIGN §2, §3): stories from pull request to key, and every way a key
 //! must not appear.
 
-use crate::support::faults::Fault;
 use crate::support::github::Change;
 use crate::support::github::ReviewState::{Comment, RequestChanges};
 use crate::support::story::{REASON, notice_text, redact, valid_request};
@@ -286,11 +285,9 @@ async fn a_secret_that_cannot_be_stored_leaves_no_key_behind() {
 async fn a_transient_secrets_manager_error_is_retried_and_issues_once() {
     let app = world().await;
     let (pr, user) = app.request_pr("bob").await;
-    let unavailable = Fault::Fail {
-        status: 503,
-        code: "ServiceUnavailable",
-    };
-    app.aws.proxy.inject("CreateSecret", unavailable, 4);
+    app.aws
+        .proxy
+        .fail("CreateSecret", 503, "ServiceUnavailable", 4);
     app.approve(pr, "carol");
     app.merge(pr).await;
     let why = "exactly one key survives the retries";
@@ -446,11 +443,9 @@ async fn a_codeowners_change_undone_by_a_later_commit_still_refuses_a_rebase_mer
 async fn a_lost_create_access_key_answer_leaves_no_key_without_its_secret() {
     let app = world().await;
     let (pr, user) = app.request_pr("bob").await;
-    let lost = Fault::FailAfterForward {
-        status: 500,
-        code: "ServiceFailure",
-    };
-    app.aws.proxy.inject("CreateAccessKey", lost, 1);
+    app.aws
+        .proxy
+        .lose_answer("CreateAccessKey", 500, "ServiceFailure");
     app.approve(pr, "carol");
     app.merge(pr).await;
     let why = "the key made behind the lost answer was deleted, one issued";

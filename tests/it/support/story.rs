@@ -3,7 +3,7 @@
 //! user would notice (a key held by its secret, a comment, a check run, notices). Texts are
 //! compared as `insta` snapshots once [`redact`] has replaced what differs from run to run.
 
-use super::app::{Notice, TestApp, WEBHOOK_SECRET};
+use super::app::{AwsWorld, Notice, TestApp, WEBHOOK_SECRET};
 use super::github::{CheckRunView, ReviewState};
 use super::payloads::{self, Delivery};
 use super::world::{path, request};
@@ -105,6 +105,17 @@ pub fn check_text(run: &CheckRunView) -> String {
     format!("[{state}] {title}\n\n{summary}")
 }
 
+impl AwsWorld {
+    /// The notices published since the last read are exactly `events`, in order; returns
+    /// them.
+    pub async fn expect_notices(&self, events: &[&str]) -> Vec<Notice> {
+        let notices = self.notices().await;
+        let got: Vec<&str> = notices.iter().map(Notice::event).collect();
+        assert_eq!(got, events, "{notices:#?}");
+        notices
+    }
+}
+
 impl TestApp {
     /// Opens a pull request by `author` adding a valid request for a fresh IAM user; returns
     /// (pull request, IAM user).
@@ -184,10 +195,7 @@ impl TestApp {
     /// The notices published since the last read are exactly `events`, in order; returns
     /// them.
     pub async fn expect_notices(&self, events: &[&str]) -> Vec<Notice> {
-        let notices = self.aws.notices().await;
-        let got: Vec<&str> = notices.iter().map(Notice::event).collect();
-        assert_eq!(got, events, "{notices:#?}");
-        notices
+        self.aws.expect_notices(events).await
     }
 
     /// `user` holds no access key.
