@@ -1,5 +1,6 @@
 //! `POST /webhook` over a real socket: every status code, and what the ledger holds after.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,15 +13,36 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, oneshot};
 
-use crate::support::app::{AwsWorld, TestApp, WEBHOOK_SECRET, post, wait_healthy, write_config};
+use crate::support::app::{TestApp, WEBHOOK_SECRET, post};
 use crate::support::github::GitHub;
 use crate::support::payloads::{self, Delivery};
 use crate::support::world::world;
 
-fn ledger_rows(app: &TestApp) -> i64 {
-    let conn = rusqlite::Connection::open(app.dir.path().join("ledger.db")).unwrap();
+/// How many deliveries the ledger in `dir` holds.
+fn deliveries_in(dir: &Path) -> i64 {
+    let conn = rusqlite::Connection::open(dir.join("ledger.db")).unwrap();
     conn.query_row("SELECT COUNT(*) FROM deliveries", [], |r| r.get(0))
         .unwrap()
+}
+
+fn ledger_rows(app: &TestApp) -> i64 {
+    deliveries_in(app.dir.path())
+}
+
+/// A `pull_request` delivery `id` whose `body` is signed with the webhook secret, whatever
+/// the body holds.
+fn signed_body(id: &str, body: Vec<u8>) -> Delivery {
+    let signature = payloads::sign(WEBHOOK_SECRET.as_bytes(), &body);
+    Delivery {
+        event: "pull_request".into(),
+        id: id.into(),
+        headers: vec![
+            ("x-github-event", "pull_request".into()),
+            ("x-github-delivery", id.into()),
+            ("x-hub-signature-256", signature),
+        ],
+        body,
+    }
 }
 
 fn with_signature(mut d: Delivery, signature: Option<&str>) -> Delivery {
@@ -35,11 +57,7 @@ fn with_signature(mut d: Delivery, signature: Option<&str>) -> Delivery {
 async fn a_valid_delivery_is_stored_before_202_and_a_repeat_is_200() {
     let app = world().await;
     let pr = app.gh.open_pr("bob", &[("requests/svc/ci.toml", "x")]);
-    let d = payloads::delivery(
-        "pull_request",
-        &payloads::pull_request_event(&app.gh, pr, "opened"),
-        WEBHOOK_SECRET.as_bytes(),
-    );
+    let d = app.pr_delivery(pr, "opened");
     assert_eq!(app.redeliver(&d).await, 202);
     assert_eq!(ledger_rows(&app), 1, "written before the answer");
     assert_eq!(app.redeliver(&d).await, 200);
@@ -50,33 +68,20 @@ async fn a_valid_delivery_is_stored_before_202_and_a_repeat_is_200() {
 async fn missing_or_wrong_signatures_are_401_and_store_nothing() {
     let app = world().await;
     let pr = app.gh.open_pr("bob", &[("requests/svc/ci.toml", "x")]);
+    let unsigned = with_signature(app.pr_delivery(pr, "opened"), None);
+    assert_eq!(app.redeliver(&unsigned).await, 401);
     let payload = payloads::pull_request_event(&app.gh, pr, "opened");
-    let http = reqwest::Client::new();
-    let d = payloads::delivery("pull_request", &payload, WEBHOOK_SECRET.as_bytes());
-    assert_eq!(post(&http, &app.url, &with_signature(d, None)).await, 401);
-    let d = payloads::delivery("pull_request", &payload, b"another secret");
-    assert_eq!(post(&http, &app.url, &d).await, 401);
-    let d = payloads::delivery("pull_request", &payload, WEBHOOK_SECRET.as_bytes());
-    let sha1_style = with_signature(d, Some("sha1=0123"));
-    assert_eq!(post(&http, &app.url, &sha1_style).await, 401);
+    let other_secret = payloads::delivery("pull_request", &payload, b"another secret");
+    assert_eq!(app.redeliver(&other_secret).await, 401);
+    let sha1_style = with_signature(app.pr_delivery(pr, "opened"), Some("sha1=0123"));
+    assert_eq!(app.redeliver(&sha1_style).await, 401);
     assert_eq!(ledger_rows(&app), 0);
 }
 
 #[tokio::test]
 async fn a_body_over_25_mib_is_413_whatever_its_signature() {
     let app = world().await;
-    let body = vec![b' '; 26_214_401];
-    let signature = payloads::sign(WEBHOOK_SECRET.as_bytes(), &body);
-    let d = Delivery {
-        event: "pull_request".into(),
-        id: "big".into(),
-        headers: vec![
-            ("x-github-event", "pull_request".into()),
-            ("x-github-delivery", "big".into()),
-            ("x-hub-signature-256", signature),
-        ],
-        body,
-    };
+    let d = signed_body("big", vec![b' '; 26_214_401]);
     assert_eq!(post(&reqwest::Client::new(), &app.url, &d).await, 413);
     assert_eq!(ledger_rows(&app), 0);
 }
@@ -86,20 +91,7 @@ async fn a_correctly_signed_but_unparsable_body_is_400() {
     // GitHub's documented HMAC example: the signature is right, the body is not JSON.
     let gh = GitHub::start().await;
     let app = TestApp::start(&gh).await;
-    let body = b"Hello, World!".to_vec();
-    let d = Delivery {
-        event: "pull_request".into(),
-        id: "hello".into(),
-        headers: vec![
-            ("x-github-event", "pull_request".into()),
-            ("x-github-delivery", "hello".into()),
-            (
-                "x-hub-signature-256",
-                payloads::sign(WEBHOOK_SECRET.as_bytes(), &body),
-            ),
-        ],
-        body,
-    };
+    let d = signed_body("hello", b"Hello, World!".to_vec());
     assert_eq!(post(&reqwest::Client::new(), &app.url, &d).await, 400);
     assert_eq!(ledger_rows(&app), 0);
 }
@@ -153,14 +145,13 @@ async fn health_and_readiness_answer() {
 #[tokio::test]
 async fn work_survives_a_graceful_restart_and_runs_once() {
     let mut app = world().await;
-    let (pr, user) = crate::support::world::open_request(&app, "bob").await;
-    app.gh
-        .review(pr, "carol", crate::support::github::ReviewState::Approve);
+    let (pr, user) = app.request_pr("bob").await;
+    app.approve(pr, "carol");
     app.gh.merge(pr);
     assert_eq!(app.pr_event(pr, "closed").await, 202);
     app.restart().await;
     app.settle().await;
-    assert_eq!(app.aws.access_keys(&user).await.len(), 1);
+    app.expect_issued(&user).await;
 }
 
 // ---- Unauthenticated traffic (DESIGN §4): time limits and the unverified-bytes budget ----
@@ -203,9 +194,7 @@ impl Limited {
     }
 
     fn deliveries(&self) -> i64 {
-        let conn = rusqlite::Connection::open(self.dir.path().join("ledger.db")).unwrap();
-        conn.query_row("SELECT COUNT(*) FROM deliveries", [], |r| r.get(0))
-            .unwrap()
+        deliveries_in(self.dir.path())
     }
 }
 
@@ -427,69 +416,4 @@ async fn an_idle_keep_alive_connection_is_closed() {
     let mut rest = Vec::new();
     let closed = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut rest)).await;
     assert!(closed.is_ok(), "an idle connection is still open after 5 s");
-}
-
-/// Kills the real binary if a test fails before it stops.
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-#[tokio::test]
-async fn a_log_written_to_a_file_holds_no_colour_codes() {
-    let gh = GitHub::start().await;
-    let aws = AwsWorld::new().await;
-    let dir = tempfile::tempdir().unwrap();
-    write_config(
-        dir.path(),
-        &gh,
-        &aws,
-        "[github]\nprivate_key_file = \"app.pem\"\n",
-    );
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let log = std::fs::File::create(dir.path().join("serve.log")).unwrap();
-    let mut serving = Child(
-        std::process::Command::new(env!("CARGO_BIN_EXE_keygate"))
-            .current_dir(dir.path())
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("AWS_ENDPOINT_URL", &aws.proxy.url)
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("KEYGATE_GITHUB_WEBHOOK_SECRET", WEBHOOK_SECRET)
-            .env("KEYGATE_SERVER_LISTEN", format!("127.0.0.1:{port}"))
-            .arg("serve")
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap(),
-    );
-    let url = format!("http://127.0.0.1:{port}");
-    wait_healthy(&reqwest::Client::new(), &url).await;
-    let pid = serving.0.id().to_string();
-    let term = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status();
-    assert!(term.unwrap().success());
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while serving.0.try_wait().unwrap().is_none() {
-        assert!(Instant::now() < deadline, "keygate did not stop");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let log = std::fs::read_to_string(dir.path().join("serve.log")).unwrap();
-    assert!(log.contains("keygate is serving"), "{log}");
-    assert!(
-        !log.contains('\u{1b}'),
-        "colour codes in a log file: {log:?}"
-    );
 }
