@@ -161,16 +161,7 @@ async fn updating_the_branch_from_the_base_refuses_nothing() {
 #[tokio::test]
 async fn more_request_files_than_allowed_are_refused_unread() {
     let app = world_with("[policy]\nmax_requests_per_pr = 2\n").await;
-    let mut users = Vec::new();
-    for _ in 0..3 {
-        users.push(app.aws.iam_user("svc").await);
-    }
-    let files: Vec<(String, String)> = users.iter().map(|u| (path(u), valid_request(u))).collect();
-    let refs: Vec<(&str, &str)> = files
-        .iter()
-        .map(|(p, c)| (p.as_str(), c.as_str()))
-        .collect();
-    let pr = app.gh.open_pr("bob", &refs);
+    let (pr, users) = app.requests_pr("bob", 3).await;
     app.pr_action(pr, "opened").await;
     let requests = app.gh.requests();
     let read = requests

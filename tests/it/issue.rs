@@ -1,6 +1,7 @@
 //! Issue on merge (DESIGN §2, §3): stories from pull request to key, and every way a key
 //! must not appear.
 
+use crate::support::app::TestApp;
 use crate::support::github::Change;
 use crate::support::github::ReviewState::{Comment, RequestChanges};
 use crate::support::story::{REASON, notice_text, redact, valid_request};
@@ -313,16 +314,12 @@ async fn a_merge_into_another_branch_issues_nothing() {
     app.expect_no_key(&user).await;
 }
 
-/// The README states these numbers; this test keeps them true.
-#[tokio::test]
-async fn one_single_file_request_costs_a_known_number_of_calls() {
-    let app = world().await;
-    let (pr, _) = app.request_pr("bob").await;
-    app.approve(pr, "carol");
+/// The GitHub requests (method and path) and AWS operations keygate made while handling the
+/// merge of `pr`, printed for the README.
+async fn calls_to_issue(app: &TestApp, pr: u64) -> (Vec<String>, Vec<String>) {
     let github_before = app.gh.requests().len();
     let aws_before = app.aws.proxy.operations().len();
     app.merge(pr).await;
-
     let github: Vec<String> = app.gh.requests()[github_before..]
         .iter()
         .map(|(method, path, _)| format!("{method} {}", path.split('?').next().unwrap_or("")))
@@ -334,6 +331,17 @@ async fn one_single_file_request_costs_a_known_number_of_calls() {
         github.join("\n  ")
     );
     println!("AWS calls ({}): {}", aws.len(), aws.join(", "));
+    (github, aws)
+}
+
+/// The README states these numbers; this test keeps them true.
+#[tokio::test]
+async fn one_single_file_request_costs_a_known_number_of_calls() {
+    let app = world().await;
+    let (pr, _) = app.request_pr("bob").await;
+    app.approve(pr, "carol");
+
+    let (github, aws) = calls_to_issue(&app, pr).await;
     let expected = [
         "GetUser",
         "ListAccessKeys",
@@ -343,11 +351,9 @@ async fn one_single_file_request_costs_a_known_number_of_calls() {
     ];
     assert_eq!(aws, expected);
     assert_eq!(github.len(), 18, "{github:#?}");
-    assert_eq!(
-        github.iter().filter(|c| c.contains("CODEOWNERS")).count(),
-        3,
-        "GitHub's three CODEOWNERS locations, read side by side"
-    );
+    let codeowners = github.iter().filter(|c| c.contains("CODEOWNERS"));
+    let why = "GitHub's three CODEOWNERS locations, read side by side";
+    assert_eq!(codeowners.count(), 3, "{why}");
 }
 
 #[tokio::test]

@@ -50,37 +50,43 @@ fn configured(gh: &GitHub, aws: &AwsWorld) -> TempDir {
     dir
 }
 
+/// Runs `keygate serve` in `dir` with `config` as its configuration file; returns the exit
+/// code and what it wrote to stderr.
+fn serve_with(dir: &TempDir, config: &str) -> (Option<i32>, String) {
+    std::fs::write(dir.path().join("keygate.toml"), config).unwrap();
+    let out = keygate(dir.path(), "http://127.0.0.1:9")
+        .arg("serve")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    (out.status.code(), stderr)
+}
+
 #[tokio::test]
 async fn a_bad_configuration_is_refused_naming_key_and_file() {
     let dir = tempfile::tempdir().unwrap();
-    let serve_with = |config: &str| {
-        std::fs::write(dir.path().join("keygate.toml"), config).unwrap();
-        let out = keygate(dir.path(), "http://127.0.0.1:9")
-            .arg("serve")
-            .output()
-            .unwrap();
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    };
-    let (code, err) = serve_with("[policy]\nmin_approvals = 0\n");
+    let (code, err) = serve_with(&dir, "[policy]\nmin_approvals = 0\n");
     assert_eq!(code, Some(2));
-    assert!(
-        err.contains("policy.min_approvals") && err.contains("keygate.toml"),
-        "{err}"
-    );
+    let named = err.contains("policy.min_approvals") && err.contains("keygate.toml");
+    assert!(named, "{err}");
 
-    let (code, err) = serve_with("[github]\nrepository = \"acme/r\"\n");
+    let (code, err) = serve_with(&dir, "[github]\nrepository = \"acme/r\"\n");
     assert_eq!(code, Some(2));
-    assert!(
-        err.contains("github.app_id") && err.contains("aws.sns_topic_arn"),
-        "{err}"
-    );
+    let named = err.contains("github.app_id") && err.contains("aws.sns_topic_arn");
+    assert!(named, "{err}");
     assert!(
         !err.contains(WEBHOOK_SECRET),
         "a secret in an error message"
     );
+}
+
+/// Waits (20 s at most) until `done` holds; `what` says what never happened.
+async fn eventually(mut done: impl FnMut() -> bool, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !done() {
+        assert!(Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// `keygate serve` running as its own process; killed if a test ends before it stops.
@@ -129,17 +135,13 @@ impl Serving {
         let pid = self.child.id().to_string();
         let term = Command::new("kill").args(["-TERM", &pid]).status();
         assert!(term.unwrap().success());
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "keygate did not stop after SIGTERM"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        let mut status = None;
+        let stopped = || {
+            status = self.child.try_wait().unwrap();
+            status.is_some()
+        };
+        eventually(stopped, "keygate did not stop after SIGTERM").await;
+        status.expect("stopped")
     }
 }
 
@@ -152,8 +154,7 @@ impl Drop for Serving {
 
 #[tokio::test]
 async fn a_crash_between_creating_the_key_and_storing_it_leaves_one_key_and_one_secret() {
-    let gh = repository().await;
-    let aws = AwsWorld::new().await;
+    let (gh, aws) = (repository().await, AwsWorld::new().await);
     let dir = configured(&gh, &aws);
     let user = aws.iam_user("svc").await;
     let pr = gh.open_pr("bob", &[(&path(&user), &valid_request(&user))]);
@@ -162,55 +163,39 @@ async fn a_crash_between_creating_the_key_and_storing_it_leaves_one_key_and_one_
 
     // The first CreateSecret never answers; keygate is killed while it waits.
     aws.proxy.inject("CreateSecret", Fault::Hang, 1);
-    let http = reqwest::Client::new();
     let mut first = Serving::traced(&dir, &aws, "first.log").await;
-    let d = payloads::delivery(
-        "pull_request",
-        &payloads::pull_request_event(&gh, pr, "closed"),
-        WEBHOOK_SECRET.as_bytes(),
-    );
+    let merged = payloads::pull_request_event(&gh, pr, "closed");
+    let d = payloads::delivery("pull_request", &merged, WEBHOOK_SECRET.as_bytes());
+    let http = reqwest::Client::new();
     assert_eq!(post(&http, &first.url, &d).await, 202);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while aws.proxy.count("CreateSecret") == 0 {
-        assert!(
-            Instant::now() < deadline,
-            "keygate never tried to store the secret"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert_eq!(
-        aws.access_keys(&user).await.len(),
-        1,
-        "the key exists, its secret does not"
-    );
+    let tried = || aws.proxy.count("CreateSecret") > 0;
+    eventually(tried, "keygate never tried to store the secret").await;
+    let why = "the key exists, its secret does not";
+    assert_eq!(aws.access_keys(&user).await.len(), 1, "{why}");
     first.child.kill().unwrap();
     first.child.wait().unwrap();
 
     let second = Serving::traced(&dir, &aws, "second.log").await;
     settle(&http, &second.url).await;
-
-    let (_, secret_name) = aws
-        .one_key_held_by_its_secret(&user, "the orphaned key was deleted and one new key issued")
-        .await;
+    let why = "the orphaned key was deleted and one new key issued";
+    let (_, secret_name) = aws.one_key_held_by_its_secret(&user, why).await;
     aws.expect_notices(&["issued"]).await;
+    assert_logs_never_hold_the_secret_key(&dir, &aws, &secret_name).await;
+}
 
-    // Never leak: not even trace-level logs, SDK internals included, hold the secret key.
-    let value = aws.secret(&secret_name).await.unwrap();
+/// Never leak: not even trace-level logs, SDK internals included, hold the secret key kept
+/// in `secret_name`.
+async fn assert_logs_never_hold_the_secret_key(dir: &TempDir, aws: &AwsWorld, secret_name: &str) {
+    let value = aws.secret(secret_name).await.unwrap();
     let secret_key = value["SecretAccessKey"].as_str().unwrap().to_string();
-    assert!(
-        secret_key.len() >= 20,
-        "moto returned a real-looking secret key"
-    );
+    let real_looking = secret_key.len() >= 20;
+    assert!(real_looking, "moto returned a real-looking secret key");
     for log in ["first.log", "second.log"] {
         let text = std::fs::read_to_string(dir.path().join(log)).unwrap();
-        assert!(
-            text.contains("access key created"),
-            "{log} was written at trace level"
-        );
-        assert!(
-            !text.contains(&secret_key),
-            "{log} contains the secret access key"
-        );
+        let traced = text.contains("access key created");
+        assert!(traced, "{log} was written at trace level");
+        let leaked = text.contains(&secret_key);
+        assert!(!leaked, "{log} contains the secret access key");
     }
 }
 

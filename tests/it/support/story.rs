@@ -138,6 +138,22 @@ impl TestApp {
         (self.gh.open_pr(author, &files), user)
     }
 
+    /// Opens a pull request by `author` adding a valid request for each of `count` fresh IAM
+    /// users; returns (pull request, IAM users).
+    pub async fn requests_pr(&self, author: &str, count: usize) -> (u64, Vec<String>) {
+        let mut users = Vec::new();
+        for _ in 0..count {
+            users.push(self.aws.iam_user("svc").await);
+        }
+        let files: Vec<(String, String)> =
+            users.iter().map(|u| (path(u), valid_request(u))).collect();
+        let files: Vec<(&str, &str)> = files
+            .iter()
+            .map(|(p, t)| (p.as_str(), t.as_str()))
+            .collect();
+        (self.gh.open_pr(author, &files), users)
+    }
+
     /// Like [`TestApp::request_pr`], against branch `base`.
     pub async fn request_pr_on(&self, base: &str, author: &str) -> (u64, String) {
         let user = self.aws.iam_user("svc").await;
