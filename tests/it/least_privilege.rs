@@ -198,15 +198,13 @@ async fn without_any_one_action_it_uses_keygate_fails_naming_access_denied() {
         let operation = missing.rsplit(':').next().unwrap();
 
         let comment = app.comment(pr);
-        assert!(
-            comment.contains("AccessDenied") && comment.contains(operation),
-            "without {missing}, the comment does not name {operation} and AccessDenied:\n{comment}"
-        );
+        let named = comment.contains("AccessDenied") && comment.contains(operation);
+        let why =
+            format!("without {missing}, the comment does not name {operation} and AccessDenied");
+        assert!(named, "{why}:\n{comment}");
         let keys = app.aws.access_keys(&user).await;
         let secrets = app.aws.secrets_named(&format!("{user}/")).await;
-        assert!(
-            keys.len() == secrets.len(),
-            "without {missing}: a key without its secret: {keys:?} {secrets:?}"
-        );
+        let why = format!("without {missing}: a key without its secret");
+        assert_eq!(keys.len(), secrets.len(), "{why}: {keys:?} {secrets:?}");
     }
 }

@@ -12,6 +12,7 @@ use secrecy::SecretString;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, oneshot};
+use tokio::task::JoinHandle;
 
 use crate::support::app::{TestApp, WEBHOOK_SECRET, post};
 use crate::support::github::GitHub;
@@ -289,6 +290,42 @@ async fn chunked_upload(addr: std::net::SocketAddr, total: usize) -> Option<u16>
     status.map(|(s, _)| s)
 }
 
+/// `n` tasks, each running one `upload`.
+fn spawn_each<F>(n: usize, upload: impl Fn() -> F) -> Vec<JoinHandle<F::Output>>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    (0..n).map(|_| tokio::spawn(upload())).collect()
+}
+
+/// What each task came to, in order.
+async fn outcomes<T>(tasks: Vec<JoinHandle<T>>) -> Vec<T> {
+    let mut out = Vec::new();
+    for task in tasks {
+        out.push(task.await.unwrap());
+    }
+    out
+}
+
+/// The status and head of each answer, which came before any body was sent.
+async fn answered_early(tasks: Vec<JoinHandle<Option<(u16, String)>>>) -> Vec<(u16, String)> {
+    let answers = outcomes(tasks).await.into_iter();
+    answers
+        .map(|a| a.expect("an answer before any body is sent"))
+        .collect()
+}
+
+/// Waits (5 s at most) until every byte charged to `budget` is given back.
+async fn given_back(budget: &UnverifiedBudget) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while budget.held() > 0 {
+        let held = budget.held();
+        assert!(Instant::now() < deadline, "{held} bytes never given back");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test]
 async fn floods_of_slow_and_large_unsigned_uploads_are_refused_and_a_signed_delivery_still_gets_in()
 {
@@ -299,43 +336,31 @@ async fn floods_of_slow_and_large_unsigned_uploads_are_refused_and_a_signed_deli
 
     // Slow uploads keep coming for the whole test, each declaring 400 KiB (20 of them declare
     // far more than the budget) and trickling it.
-    let slow: Vec<_> = (0..20)
-        .map(|_| {
-            tokio::spawn(async move {
-                let mut rounds = Vec::new();
-                while Instant::now() < flooding_until {
-                    rounds.push(slow_upload(addr, 400 * 1024).await);
-                }
-                rounds
-            })
-        })
-        .collect();
+    let slow = spawn_each(20, move || async move {
+        let mut rounds = Vec::new();
+        while Instant::now() < flooding_until {
+            rounds.push(slow_upload(addr, 400 * 1024).await);
+        }
+        rounds
+    });
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     // Large uploads: over 25 MiB, over the budget, and streamed past the budget.
-    let over_cap: Vec<_> = (0..10)
-        .map(|_| tokio::spawn(declared_upload(addr, 30 << 20)))
-        .collect();
-    let over_budget: Vec<_> = (0..10)
-        .map(|_| tokio::spawn(declared_upload(addr, 2 << 20)))
-        .collect();
-    let streamed: Vec<_> = (0..8)
-        .map(|_| tokio::spawn(chunked_upload(addr, 4 << 20)))
-        .collect();
-    for h in over_cap {
-        let (status, _) = h.await.unwrap().expect("an answer before any body is sent");
+    let over_cap = spawn_each(10, || declared_upload(addr, 30 << 20));
+    let over_budget = spawn_each(10, || declared_upload(addr, 2 << 20));
+    let streamed = spawn_each(8, || chunked_upload(addr, 4 << 20));
+    for (status, _) in answered_early(over_cap).await {
         assert_eq!(status, 413);
     }
-    for h in over_budget {
-        let (status, head) = h.await.unwrap().expect("an answer before any body is sent");
+    for (status, head) in answered_early(over_budget).await {
         assert_eq!(status, 503);
         assert!(head.contains("\r\nretry-after: 1\r\n"), "{head}");
     }
-    for h in streamed {
+    for status in outcomes(streamed).await {
         // Refused mid-stream: the 503 may be lost to the reset of a socket closed unread.
-        let status = h.await.unwrap();
+        let refused = matches!(status, None | Some(503));
         assert!(
-            matches!(status, None | Some(503)),
+            refused,
             "an upload over the budget was read to its end: {status:?}"
         );
     }
@@ -343,41 +368,28 @@ async fn floods_of_slow_and_large_unsigned_uploads_are_refused_and_a_signed_deli
     // The slow uploads are still going on; a signed delivery gets in.
     assert!(Instant::now() < flooding_until, "the flood ended too soon");
     let pr = gh.open_pr("bob", &[("requests/svc/ci.toml", "x")]);
-    let d = payloads::delivery(
-        "pull_request",
-        &payloads::pull_request_event(&gh, pr, "opened"),
-        WEBHOOK_SECRET.as_bytes(),
-    );
+    let opened = payloads::pull_request_event(&gh, pr, "opened");
+    let d = payloads::delivery("pull_request", &opened, WEBHOOK_SECRET.as_bytes());
     assert_eq!(post(&reqwest::Client::new(), &server.url, &d).await, 202);
     assert_eq!(server.deliveries(), 1);
 
-    let mut answered = 0;
-    for h in slow {
-        for (status, took) in h.await.unwrap() {
-            assert!(matches!(status, None | Some(408)), "{status:?}");
-            answered += usize::from(status.is_some());
-            assert!(took < Duration::from_secs(4), "a slow body ran {took:?}");
-        }
+    let slow: Vec<(Option<u16>, Duration)> = outcomes(slow).await.concat();
+    for (status, took) in &slow {
+        assert!(matches!(status, None | Some(408)), "{status:?}");
+        assert!(*took < Duration::from_secs(4), "a slow body ran {took:?}");
     }
-    assert!(answered > 0, "no slow upload was answered 408");
+    let answered = slow.iter().any(|(status, _)| status.is_some());
+    assert!(answered, "no slow upload was answered 408");
+    let peak = server.budget.peak();
     assert!(
-        server.budget.peak() <= 1 << 20,
-        "unverified bodies held {} bytes at once",
-        server.budget.peak()
+        peak <= 1 << 20,
+        "unverified bodies held {peak} bytes at once"
     );
     assert!(
-        server.budget.peak() > 256 * 1024,
+        peak > 256 * 1024,
         "the streamed uploads were charged to the budget"
     );
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while server.budget.held() > 0 {
-        assert!(
-            Instant::now() < deadline,
-            "{} bytes never given back",
-            server.budget.held()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    given_back(&server.budget).await;
 }
 
 #[tokio::test]
