@@ -276,3 +276,13 @@ impl TestApp {
         }
     }
 }
+
+#[test]
+fn redact_replaces_longer_values_first_and_every_rfc3339_time() {
+    let text = "svc-1/access-key-7 for svc-1 until 2026-12-29T12:12:58Z; 2026-12-29 stays";
+    let values = [("svc-1", "[user]"), ("svc-1/access-key-7", "[secret]")];
+    assert_eq!(
+        redact(text, &values),
+        "[secret] for [user] until [time]; 2026-12-29 stays"
+    );
+}
