@@ -143,17 +143,7 @@ impl Changes {
 mod tests {
     use super::*;
 
-    fn rules() -> RequestRules {
-        RequestRules {
-            requests_dir: "requests".into(),
-            default_expiry_days: 90,
-            max_expiry_days: 365,
-            allowed_users: vec!["*".into()],
-            denied_users: vec![],
-            allowed_readers: vec![],
-            secret_name_template: "{iam_user}/access-key-{timestamp}".into(),
-        }
-    }
+    use crate::request::test_support::settings as rules;
 
     fn f(path: &str, status: FileStatus) -> ChangedFile {
         ChangedFile {

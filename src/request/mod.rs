@@ -24,7 +24,7 @@ mod readers;
 mod rules;
 mod secret_name;
 #[cfg(test)]
-mod test_support;
+pub(crate) mod test_support;
 #[cfg(test)]
 mod tests;
 

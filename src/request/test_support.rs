@@ -6,8 +6,9 @@ pub(super) const JAPANESE_REASON: &str = "本番環境のバックアップ用�
 
 pub(super) const ALICE: &str = "requests/alice/ci.toml";
 
-/// The settings most tests judge with: any user, no readers allowed.
-pub(super) fn settings() -> RequestRules {
+/// The settings most tests judge with: any user, no readers allowed (the policy module's
+/// tests sort files with them too).
+pub(crate) fn settings() -> RequestRules {
     RequestRules {
         requests_dir: "requests".to_owned(),
         default_expiry_days: 90,

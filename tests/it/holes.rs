@@ -1,30 +1,22 @@
 //! Ways an attacker tried to get a key issued that should not be (DESIGN §2), each closed.
 
-use crate::support::github::ReviewState::Approve;
 use crate::support::github::Signature;
-use crate::support::world::{open_request, path, request, world, world_with};
-
-const REASON: &str = "Nightly backups copy to S3";
+use crate::support::story::valid_request;
+use crate::support::world::{path, world, world_with};
 
 #[tokio::test]
 async fn approvals_given_before_a_retarget_do_not_count() {
     let app = world().await;
     app.gh.create_branch("develop", "main");
-    let user = app.aws.iam_user("svc").await;
-    let pr = app
-        .gh
-        .open_pr_on("develop", "bob", &[(&path(&user), &request(&user, REASON))]);
-    app.gh.review(pr, "carol", Approve);
+    let (pr, user) = app.request_pr_on("develop", "bob").await;
+    app.approve(pr, "carol");
     app.gh.retarget(pr, "main");
 
-    assert_eq!(app.pr_event(pr, "edited").await, 202);
-    app.settle().await;
-    let run = app.check(&app.gh.head_sha(pr));
+    app.pr_action(pr, "edited").await;
+    let run = app.head_check(pr);
     assert_eq!(run.status, "in_progress", "the check says it still waits");
-    assert!(
-        run.summary.unwrap_or_default().contains("retargeted"),
-        "and why"
-    );
+    let summary = run.summary.unwrap_or_default();
+    assert!(summary.contains("retargeted"), "and why: {summary}");
 
     app.merge(pr).await;
     app.expect_refused(pr, &user, &["retargeted"]).await;
@@ -36,27 +28,23 @@ async fn a_merge_into_a_branch_that_differs_only_in_case_is_ignored() {
     app.gh.create_branch("Main", "main");
     app.gh
         .commit_to("Main", &[(".github/CODEOWNERS", "* @mallory\n")]);
-    let user = app.aws.iam_user("svc").await;
-    let pr = app
-        .gh
-        .open_pr_on("Main", "bob", &[(&path(&user), &request(&user, REASON))]);
-    app.gh.review(pr, "mallory", Approve);
+    let (pr, user) = app.request_pr_on("Main", "bob").await;
+    app.approve(pr, "mallory");
     app.gh.merge(pr);
 
     assert_eq!(app.pr_event(pr, "closed").await, 200, "ignored at the door");
     app.settle().await;
-    assert!(app.aws.access_keys(&user).await.is_empty());
+    app.expect_no_key(&user).await;
 }
 
 #[tokio::test]
 async fn an_approval_given_after_the_merge_does_not_count() {
     let app = world().await;
-    let (pr, user) = open_request(&app, "bob").await;
+    let (pr, user) = app.request_pr("bob").await;
     app.gh.merge(pr);
     app.gh.set_clock_offset(60);
-    app.gh.review(pr, "carol", Approve);
-    assert_eq!(app.pr_event(pr, "closed").await, 202);
-    app.settle().await;
+    app.approve(pr, "carol");
+    app.pr_action(pr, "closed").await;
     app.expect_refused(pr, &user, &["after the pull request was merged"])
         .await;
 }
@@ -64,10 +52,10 @@ async fn an_approval_given_after_the_merge_does_not_count() {
 #[tokio::test]
 async fn a_marker_in_another_accounts_comment_is_not_keygates() {
     let app = world().await;
-    let (pr, user) = open_request(&app, "bob").await;
+    let (pr, user) = app.request_pr("bob").await;
     let forged = "<!-- keygate:result -->\nkeygate: nothing to see here";
     app.gh.comment_as(pr, "github-actions[bot]", forged);
-    app.gh.review(pr, "carol", Approve);
+    app.approve(pr, "carol");
     app.merge(pr).await;
 
     app.expect_issued(&user).await;
@@ -80,10 +68,10 @@ async fn a_marker_in_another_accounts_comment_is_not_keygates() {
 #[tokio::test]
 async fn an_owner_without_write_access_does_not_count() {
     let app = world().await;
-    let (pr, user) = open_request(&app, "bob").await;
+    let (pr, user) = app.request_pr("bob").await;
     // The owning team was given read access only.
     app.gh.set_team_permission("acme/security", Some("pull"));
-    app.gh.review(pr, "carol", Approve);
+    app.approve(pr, "carol");
     app.merge(pr).await;
     app.expect_refused(pr, &user, &["no write access"]).await;
 }
@@ -93,9 +81,9 @@ async fn a_named_owner_with_read_access_only_does_not_count() {
     let app = world().await;
     app.gh
         .commit_to_main(&[(".github/CODEOWNERS", "/requests/ @carol\n")]);
-    let (pr, user) = open_request(&app, "bob").await;
+    let (pr, user) = app.request_pr("bob").await;
     app.gh.set_permission("carol", "read");
-    app.gh.review(pr, "carol", Approve);
+    app.approve(pr, "carol");
     app.merge(pr).await;
     app.expect_refused(pr, &user, &["no write access"]).await;
 }
@@ -103,12 +91,12 @@ async fn a_named_owner_with_read_access_only_does_not_count() {
 #[tokio::test]
 async fn a_files_list_shorter_than_the_changed_files_refuses() {
     let app = world().await;
-    let (pr, user) = open_request(&app, "bob").await;
+    let (pr, user) = app.request_pr("bob").await;
     app.gh
         .push(pr, "bob", &[("requests/zz-notes.md", "notes\n")]);
     // GitHub lists the request but not the notes.
     app.gh.truncate_files_list(pr, 1);
-    app.gh.review(pr, "carol", Approve);
+    app.approve(pr, "carol");
     app.merge(pr).await;
     app.expect_refused(pr, &user, &["listed 1 of the pull request's 2"])
         .await;
@@ -119,28 +107,23 @@ async fn a_request_that_is_a_symlink_refuses() {
     let app = world().await;
     let user = app.aws.iam_user("svc").await;
     app.gh
-        .commit_to_main(&[("docs/approved.toml", &request(&user, REASON))]);
+        .commit_to_main(&[("docs/approved.toml", &valid_request(&user))]);
     let pr = app.gh.open_pr("bob", &[("requests/README.md", "notes\n")]);
     app.gh
         .push_symlink(pr, &path(&user), "../../docs/approved.toml");
-    app.gh.review(pr, "carol", Approve);
+    app.approve(pr, "carol");
     app.merge(pr).await;
-    assert!(app.aws.access_keys(&user).await.is_empty());
-    assert!(
-        app.comment(pr).contains("not a regular file"),
-        "{}",
-        app.comment(pr)
-    );
+    app.expect_refused(pr, &user, &["not a regular file"]).await;
 }
 
 #[tokio::test]
 async fn a_request_already_on_the_base_is_not_added_again() {
     let app = world().await;
-    let (pr, user) = open_request(&app, "bob").await;
+    let (pr, user) = app.request_pr("bob").await;
     // The same file reached the base another way before this merge.
     app.gh
-        .commit_to_main(&[(&path(&user), &request(&user, REASON))]);
-    app.gh.review(pr, "carol", Approve);
+        .commit_to_main(&[(&path(&user), &valid_request(&user))]);
+    app.approve(pr, "carol");
     app.merge(pr).await;
     app.expect_refused(pr, &user, &["already exists on the base branch"])
         .await;
@@ -149,16 +132,16 @@ async fn a_request_already_on_the_base_is_not_added_again() {
 #[tokio::test]
 async fn unsigned_commits_refuse_when_signatures_are_required_and_signed_ones_issue() {
     let app = world_with("[policy]\nrequire_verified_commits = true\n").await;
-    let (pr, user) = open_request(&app, "bob").await;
-    app.gh.review(pr, "carol", Approve);
+    let (pr, user) = app.request_pr("bob").await;
+    app.approve(pr, "carol");
     app.merge(pr).await;
     app.expect_refused(pr, &user, &["no signature GitHub verified"])
         .await;
 
-    let (signed, other) = open_request(&app, "bob").await;
+    let (signed, other) = app.request_pr("bob").await;
     app.gh
         .set_signature(&app.gh.head_sha(signed), Signature::Valid);
-    app.gh.review(signed, "carol", Approve);
+    app.approve(signed, "carol");
     app.merge(signed).await;
     app.expect_issued(&other).await;
 }
@@ -166,11 +149,11 @@ async fn unsigned_commits_refuse_when_signatures_are_required_and_signed_ones_is
 #[tokio::test]
 async fn updating_the_branch_from_the_base_refuses_nothing() {
     let app = world().await;
-    let (pr, user) = open_request(&app, "bob").await;
+    let (pr, user) = app.request_pr("bob").await;
     app.gh
         .commit_to_main(&[("README.md", "the base moved on\n")]);
     app.gh.update_branch(pr);
-    app.gh.review(pr, "carol", Approve);
+    app.approve(pr, "carol");
     app.merge(pr).await;
     app.expect_issued(&user).await;
 }
@@ -178,32 +161,16 @@ async fn updating_the_branch_from_the_base_refuses_nothing() {
 #[tokio::test]
 async fn more_request_files_than_allowed_are_refused_unread() {
     let app = world_with("[policy]\nmax_requests_per_pr = 2\n").await;
-    let users = [
-        app.aws.iam_user("svc").await,
-        app.aws.iam_user("svc").await,
-        app.aws.iam_user("svc").await,
-    ];
-    let files: Vec<(String, String)> = users
+    let (pr, users) = app.requests_pr("bob", 3).await;
+    app.pr_action(pr, "opened").await;
+    let requests = app.gh.requests();
+    let read = requests
         .iter()
-        .map(|u| (path(u), request(u, REASON)))
-        .collect();
-    let refs: Vec<(&str, &str)> = files
-        .iter()
-        .map(|(p, c)| (p.as_str(), c.as_str()))
-        .collect();
-    let pr = app.gh.open_pr("bob", &refs);
-    assert_eq!(app.pr_event(pr, "opened").await, 202);
-    app.settle().await;
-    let read = app
-        .gh
-        .requests()
-        .iter()
-        .filter(|(_, p, _)| p.contains("/contents/requests/"))
-        .count();
-    assert_eq!(read, 0, "no request file was read");
+        .filter(|(_, p, _)| p.contains("/contents/requests/"));
+    assert_eq!(read.count(), 0, "no request file was read");
     assert!(app.notice_events().await.is_empty(), "no requested notice");
 
-    app.gh.review(pr, "carol", Approve);
+    app.approve(pr, "carol");
     app.merge(pr).await;
     app.expect_refused(pr, &users[0], &["max_requests_per_pr"])
         .await;

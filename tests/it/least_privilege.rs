@@ -10,11 +10,9 @@ use serde_json::{Value, json};
 use tokio::sync::OnceCell;
 
 use crate::support::app::{AwsWorld, TestApp, unique};
-use crate::support::github::GitHub;
-use crate::support::github::ReviewState::Approve;
 use crate::support::moto::{Moto, sdk_config, sdk_config_as, start_with_env};
 use crate::support::moto_auth::Signer;
-use crate::support::world::{CODEOWNERS, open_request};
+use crate::support::world::repository;
 
 /// A moto server that enforces IAM from its fourth call on, and an administrator's key.
 struct Enforcing {
@@ -128,17 +126,14 @@ async fn keygate_allowed(actions: &[String]) -> TestApp {
         access_key_id: key.access_key_id.clone(),
         secret_access_key: key.secret_access_key.clone(),
     });
-    let gh = GitHub::start().await;
-    gh.team("acme/security", &["carol", "dave"]);
-    gh.team("acme/billing", &["erin"]);
-    gh.commit_to_main(&[(".github/CODEOWNERS", CODEOWNERS)]);
-    TestApp::start_on(&gh, "", aws, (&key.access_key_id, &key.secret_access_key)).await
+    let credentials = (key.access_key_id.as_str(), key.secret_access_key.as_str());
+    TestApp::start_on(&repository().await, "", aws, credentials).await
 }
 
 /// An approved request merged; returns the IAM user asked for.
 async fn approved_merge(app: &TestApp) -> (u64, String) {
-    let (pr, user) = open_request(app, "bob").await;
-    app.gh.review(pr, "carol", Approve);
+    let (pr, user) = app.request_pr("bob").await;
+    app.approve(pr, "carol");
     app.merge(pr).await;
     (pr, user)
 }
@@ -168,23 +163,8 @@ async fn the_policy_files_actions_suffice_to_issue_a_key() {
     let app = keygate_allowed(&actions).await;
     let (pr, user) = approved_merge(&app).await;
 
-    let (key, secret) = app
-        .aws
-        .one_key_held_by_its_secret(&user, "issued under IAM enforcement")
-        .await;
-    let comment = app.comment(pr);
-    assert!(
-        comment.contains(&key) && comment.contains(&secret),
-        "{comment}"
-    );
-    let events: Vec<String> = app
-        .aws
-        .notices()
-        .await
-        .iter()
-        .map(|n| n.event().to_string())
-        .collect();
-    assert_eq!(events, ["issued"]);
+    // One key held by its secret, named in the comment and the issued notice.
+    app.expect_issued_and_announced(pr, &user).await;
     let called = actions_called(&app, &actions);
     for needed in [
         "iam:ListAccessKeys",
@@ -218,15 +198,13 @@ async fn without_any_one_action_it_uses_keygate_fails_naming_access_denied() {
         let operation = missing.rsplit(':').next().unwrap();
 
         let comment = app.comment(pr);
-        assert!(
-            comment.contains("AccessDenied") && comment.contains(operation),
-            "without {missing}, the comment does not name {operation} and AccessDenied:\n{comment}"
-        );
+        let named = comment.contains("AccessDenied") && comment.contains(operation);
+        let why =
+            format!("without {missing}, the comment does not name {operation} and AccessDenied");
+        assert!(named, "{why}:\n{comment}");
         let keys = app.aws.access_keys(&user).await;
         let secrets = app.aws.secrets_named(&format!("{user}/")).await;
-        assert!(
-            keys.len() == secrets.len(),
-            "without {missing}: a key without its secret: {keys:?} {secrets:?}"
-        );
+        let why = format!("without {missing}: a key without its secret");
+        assert_eq!(keys.len(), secrets.len(), "{why}: {keys:?} {secrets:?}");
     }
 }

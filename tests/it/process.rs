@@ -1,15 +1,22 @@
-//! The real binary: configuration refused at start, and a crash mid-issuance.
+//! The real binary: configuration refused at start, a crash mid-issuance, signals, and what
+//! it writes to a log file.
 
-use std::process::{Child, Command};
+use std::process::{Child, Command, ExitStatus};
 use std::time::{Duration, Instant};
 
-use crate::support::app::{AwsWorld, WEBHOOK_SECRET, settle, wait_healthy, write_config};
+use tempfile::TempDir;
+
+use crate::support::app::{AwsWorld, WEBHOOK_SECRET, post, settle, wait_healthy, write_config};
 use crate::support::faults::Fault;
 use crate::support::github::{GitHub, ReviewState::Approve};
 use crate::support::payloads;
-use crate::support::world::{CODEOWNERS, path, request};
+use crate::support::story::valid_request;
+use crate::support::world::{path, repository};
 
 const BIN: &str = env!("CARGO_BIN_EXE_keygate");
+
+/// Everything keygate can log, the AWS SDK's and hyper's internals included.
+const TRACE: &str = "trace,aws_smithy_runtime::client::orchestrator=trace,hyper=trace";
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -19,6 +26,8 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// `keygate` in `dir` with no environment but AWS at `aws_endpoint` (moto's credentials) and
+/// the webhook secret.
 fn keygate(dir: &std::path::Path, aws_endpoint: &str) -> Command {
     let mut c = Command::new(BIN);
     c.current_dir(dir)
@@ -33,64 +42,106 @@ fn keygate(dir: &std::path::Path, aws_endpoint: &str) -> Command {
     c
 }
 
+/// A directory holding the configuration for `gh` and `aws` and the App's private key.
+fn configured(gh: &GitHub, aws: &AwsWorld) -> TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let key = "[github]\nprivate_key_file = \"app.pem\"\n";
+    write_config(dir.path(), gh, aws, key);
+    dir
+}
+
+/// Runs `keygate serve` in `dir` with `config` as its configuration file; returns the exit
+/// code and what it wrote to stderr.
+fn serve_with(dir: &TempDir, config: &str) -> (Option<i32>, String) {
+    std::fs::write(dir.path().join("keygate.toml"), config).unwrap();
+    let out = keygate(dir.path(), "http://127.0.0.1:9")
+        .arg("serve")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    (out.status.code(), stderr)
+}
+
 #[tokio::test]
 async fn a_bad_configuration_is_refused_naming_key_and_file() {
     let dir = tempfile::tempdir().unwrap();
-    let serve_with = |config: &str| {
-        std::fs::write(dir.path().join("keygate.toml"), config).unwrap();
-        let out = keygate(dir.path(), "http://127.0.0.1:9")
-            .arg("serve")
-            .output()
-            .unwrap();
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    };
-    let (code, err) = serve_with("[policy]\nmin_approvals = 0\n");
+    let (code, err) = serve_with(&dir, "[policy]\nmin_approvals = 0\n");
     assert_eq!(code, Some(2));
-    assert!(
-        err.contains("policy.min_approvals") && err.contains("keygate.toml"),
-        "{err}"
-    );
+    let named = err.contains("policy.min_approvals") && err.contains("keygate.toml");
+    assert!(named, "{err}");
 
-    let (code, err) = serve_with("[github]\nrepository = \"acme/r\"\n");
+    let (code, err) = serve_with(&dir, "[github]\nrepository = \"acme/r\"\n");
     assert_eq!(code, Some(2));
-    assert!(
-        err.contains("github.app_id") && err.contains("aws.sns_topic_arn"),
-        "{err}"
-    );
+    let named = err.contains("github.app_id") && err.contains("aws.sns_topic_arn");
+    assert!(named, "{err}");
     assert!(
         !err.contains(WEBHOOK_SECRET),
         "a secret in an error message"
     );
 }
 
+/// Waits (20 s at most) until `done` holds; `what` says what never happened.
+async fn eventually(mut done: impl FnMut() -> bool, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !done() {
+        assert!(Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// `keygate serve` running as its own process; killed if a test ends before it stops.
 struct Serving {
     child: Child,
     url: String,
 }
 
 impl Serving {
-    /// Starts `keygate serve` logging everything it will log (trace) to `log`.
-    fn start(dir: &std::path::Path, aws: &AwsWorld, log: &str) -> Serving {
+    /// Starts `keygate serve` with `args` and `env` in `dir`, everything it prints going to
+    /// the file `log`; it answers `/healthz` when this returns.
+    async fn start(
+        dir: &TempDir,
+        aws: &AwsWorld,
+        log: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Serving {
         let port = free_port();
-        let log = std::fs::File::create(dir.join(log)).unwrap();
-        let child = keygate(dir, &aws.proxy.url)
+        let log = std::fs::File::create(dir.path().join(log)).unwrap();
+        let child = keygate(dir.path(), &aws.proxy.url)
             .env("KEYGATE_SERVER_LISTEN", format!("127.0.0.1:{port}"))
-            .env(
-                "KEYGATE_LOG",
-                "trace,aws_smithy_runtime::client::orchestrator=trace,hyper=trace",
-            )
-            .args(["serve", "--log-format", "json"])
+            .envs(env.iter().copied())
+            .arg("serve")
+            .args(args)
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
             .unwrap();
-        Serving {
+        let serving = Serving {
             child,
             url: format!("http://127.0.0.1:{port}"),
-        }
+        };
+        wait_healthy(&reqwest::Client::new(), &serving.url).await;
+        serving
+    }
+
+    /// Starts `keygate serve` logging everything it will log, as JSON, to the file `log`.
+    async fn traced(dir: &TempDir, aws: &AwsWorld, log: &str) -> Serving {
+        let env = [("KEYGATE_LOG", TRACE)];
+        Serving::start(dir, aws, log, &["--log-format", "json"], &env).await
+    }
+
+    /// Sends SIGTERM and waits (20 s at most) for the process to exit.
+    async fn terminate(&mut self) -> ExitStatus {
+        let pid = self.child.id().to_string();
+        let term = Command::new("kill").args(["-TERM", &pid]).status();
+        assert!(term.unwrap().success());
+        let mut status = None;
+        let stopped = || {
+            status = self.child.try_wait().unwrap();
+            status.is_some()
+        };
+        eventually(stopped, "keygate did not stop after SIGTERM").await;
+        status.expect("stopped")
     }
 }
 
@@ -103,145 +154,87 @@ impl Drop for Serving {
 
 #[tokio::test]
 async fn a_crash_between_creating_the_key_and_storing_it_leaves_one_key_and_one_secret() {
-    let gh = GitHub::start().await;
-    gh.team("acme/security", &["carol"]);
-    gh.commit_to_main(&[(".github/CODEOWNERS", CODEOWNERS)]);
-    let aws = AwsWorld::new().await;
-    let dir = tempfile::tempdir().unwrap();
-    write_config(
-        dir.path(),
-        &gh,
-        &aws,
-        "[github]\nprivate_key_file = \"app.pem\"\n",
-    );
+    let (gh, aws) = (repository().await, AwsWorld::new().await);
+    let dir = configured(&gh, &aws);
     let user = aws.iam_user("svc").await;
-    let pr = gh.open_pr(
-        "bob",
-        &[(&path(&user), &request(&user, "Nightly backups copy to S3"))],
-    );
+    let pr = gh.open_pr("bob", &[(&path(&user), &valid_request(&user))]);
     gh.review(pr, "carol", Approve);
     gh.merge(pr);
 
     // The first CreateSecret never answers; keygate is killed while it waits.
     aws.proxy.inject("CreateSecret", Fault::Hang, 1);
+    let mut first = Serving::traced(&dir, &aws, "first.log").await;
+    let merged = payloads::pull_request_event(&gh, pr, "closed");
+    let d = payloads::delivery("pull_request", &merged, WEBHOOK_SECRET.as_bytes());
     let http = reqwest::Client::new();
-    let mut first = Serving::start(dir.path(), &aws, "first.log");
-    wait_healthy(&http, &first.url).await;
-    let d = payloads::delivery(
-        "pull_request",
-        &payloads::pull_request_event(&gh, pr, "closed"),
-        WEBHOOK_SECRET.as_bytes(),
-    );
-    assert_eq!(crate::support::app::post(&http, &first.url, &d).await, 202);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while aws.proxy.count("CreateSecret") == 0 {
-        assert!(
-            Instant::now() < deadline,
-            "keygate never tried to store the secret"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert_eq!(
-        aws.access_keys(&user).await.len(),
-        1,
-        "the key exists, its secret does not"
-    );
+    assert_eq!(post(&http, &first.url, &d).await, 202);
+    let tried = || aws.proxy.count("CreateSecret") > 0;
+    eventually(tried, "keygate never tried to store the secret").await;
+    let why = "the key exists, its secret does not";
+    assert_eq!(aws.access_keys(&user).await.len(), 1, "{why}");
     first.child.kill().unwrap();
     first.child.wait().unwrap();
 
-    let second = Serving::start(dir.path(), &aws, "second.log");
-    wait_healthy(&http, &second.url).await;
+    let second = Serving::traced(&dir, &aws, "second.log").await;
     settle(&http, &second.url).await;
+    let why = "the orphaned key was deleted and one new key issued";
+    let (_, secret_name) = aws.one_key_held_by_its_secret(&user, why).await;
+    aws.expect_notices(&["issued"]).await;
+    assert_logs_never_hold_the_secret_key(&dir, &aws, &secret_name).await;
+}
 
-    let (_, secret_name) = aws
-        .one_key_held_by_its_secret(&user, "the orphaned key was deleted and one new key issued")
-        .await;
-    let events: Vec<String> = aws
-        .notices()
-        .await
-        .iter()
-        .map(|n| n.event().to_string())
-        .collect();
-    assert_eq!(events, ["issued"]);
-
-    // Never leak: not even trace-level logs, SDK internals included, hold the secret key.
-    let value = aws.secret(&secret_name).await.unwrap();
+/// Never leak: not even trace-level logs, SDK internals included, hold the secret key kept
+/// in `secret_name`.
+async fn assert_logs_never_hold_the_secret_key(dir: &TempDir, aws: &AwsWorld, secret_name: &str) {
+    let value = aws.secret(secret_name).await.unwrap();
     let secret_key = value["SecretAccessKey"].as_str().unwrap().to_string();
-    assert!(
-        secret_key.len() >= 20,
-        "moto returned a real-looking secret key"
-    );
+    let real_looking = secret_key.len() >= 20;
+    assert!(real_looking, "moto returned a real-looking secret key");
     for log in ["first.log", "second.log"] {
         let text = std::fs::read_to_string(dir.path().join(log)).unwrap();
-        assert!(
-            text.contains("access key created"),
-            "{log} was written at trace level"
-        );
-        assert!(
-            !text.contains(&secret_key),
-            "{log} contains the secret access key"
-        );
+        let traced = text.contains("access key created");
+        assert!(traced, "{log} was written at trace level");
+        let leaked = text.contains(&secret_key);
+        assert!(!leaked, "{log} contains the secret access key");
     }
 }
 
 #[tokio::test]
 async fn sigterm_stops_serving_and_exits_cleanly() {
-    let gh = GitHub::start().await;
     let aws = AwsWorld::new().await;
-    let dir = tempfile::tempdir().unwrap();
-    write_config(
-        dir.path(),
-        &gh,
-        &aws,
-        "[github]\nprivate_key_file = \"app.pem\"\n",
-    );
-    let mut serving = Serving::start(dir.path(), &aws, "serve.log");
-    let http = reqwest::Client::new();
-    wait_healthy(&http, &serving.url).await;
-    let pid = serving.child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Some(status) = serving.child.try_wait().unwrap() {
-            assert!(status.success(), "exit status {status}");
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "keygate did not stop after SIGTERM"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let dir = configured(&GitHub::start().await, &aws);
+    let mut serving = Serving::traced(&dir, &aws, "serve.log").await;
+
+    let status = serving.terminate().await;
+    assert!(status.success(), "exit status {status}");
     let log = std::fs::read_to_string(dir.path().join("serve.log")).unwrap();
     assert!(log.contains("stopped"), "{log}");
 }
 
 #[tokio::test]
-async fn a_second_serve_on_the_same_ledger_is_refused_naming_the_holder() {
-    let gh = GitHub::start().await;
+async fn a_log_written_to_a_file_holds_no_colour_codes() {
     let aws = AwsWorld::new().await;
-    let dir = tempfile::tempdir().unwrap();
-    write_config(
-        dir.path(),
-        &gh,
-        &aws,
-        "[github]\nprivate_key_file = \"app.pem\"\n",
-    );
-    let http = reqwest::Client::new();
-    let first = Serving::start(dir.path(), &aws, "first.log");
-    wait_healthy(&http, &first.url).await;
+    let dir = configured(&GitHub::start().await, &aws);
+    let mut serving = Serving::start(&dir, &aws, "serve.log", &[], &[]).await;
 
+    serving.terminate().await;
+    let log = std::fs::read_to_string(dir.path().join("serve.log")).unwrap();
+    assert!(log.contains("keygate is serving"), "{log}");
+    assert!(
+        !log.contains('\u{1b}'),
+        "colour codes in a log file: {log:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_second_serve_on_the_same_ledger_is_refused_naming_the_holder() {
+    let aws = AwsWorld::new().await;
+    let dir = configured(&GitHub::start().await, &aws);
+    let first = Serving::traced(&dir, &aws, "first.log").await;
+
+    let listen = format!("127.0.0.1:{}", free_port());
     let out = keygate(dir.path(), &aws.proxy.url)
-        .env(
-            "KEYGATE_SERVER_LISTEN",
-            format!("127.0.0.1:{}", free_port()),
-        )
+        .env("KEYGATE_SERVER_LISTEN", listen)
         .arg("serve")
         .output()
         .unwrap();
@@ -253,5 +246,5 @@ async fn a_second_serve_on_the_same_ledger_is_refused_naming_the_holder() {
         "names the holder: {err}"
     );
     // The first one still serves.
-    wait_healthy(&http, &first.url).await;
+    wait_healthy(&reqwest::Client::new(), &first.url).await;
 }

@@ -6,9 +6,8 @@
 use serde_json::{Value, json};
 
 use crate::support::app::TestApp;
-use crate::support::faults::Fault;
-use crate::support::github::ReviewState::Approve;
-use crate::support::world::{path, request, world_with};
+use crate::support::story::valid_request;
+use crate::support::world::world_with;
 
 const CI_ROLE: &str = "arn:aws:iam::123456789012:role/ci/deploy";
 const BACKUP_USER: &str = "arn:aws:iam::123456789012:user/backup";
@@ -17,15 +16,11 @@ const ALLOW_READERS: &str = "[policy]\nallowed_readers = \
 
 /// Opens and approves a pull request whose request names `readers`; returns (PR, IAM user).
 async fn approved_request_with_readers(app: &TestApp, readers: &[&str]) -> (u64, String) {
-    let user = app.aws.iam_user("svc").await;
     let list: Vec<String> = readers.iter().map(|r| format!("\"{r}\"")).collect();
-    let text = format!(
-        "{}readers = [{}]\n",
-        request(&user, "Nightly backups copy to S3"),
-        list.join(", ")
-    );
-    let pr = app.gh.open_pr("bob", &[(&path(&user), &text)]);
-    app.gh.review(pr, "carol", Approve);
+    let with_readers =
+        |user: &str| format!("{}readers = [{}]\n", valid_request(user), list.join(", "));
+    let (pr, user) = app.request_pr_with("bob", with_readers, &[]).await;
+    app.approve(pr, "carol");
     (pr, user)
 }
 
@@ -54,87 +49,68 @@ async fn resource_policy(app: &TestApp, secret: &str) -> Option<Value> {
         .map(|p| serde_json::from_str(&p).unwrap())
 }
 
+/// The resource policy keygate must put on a secret for `readers`, written out here rather
+/// than built by keygate's own code, so the test holds it to the document DESIGN §3.3 names.
+fn readers_policy(readers: &[&str], keygate: &str) -> Value {
+    let mut may_read: Vec<&str> = readers.to_vec();
+    may_read.push(keygate);
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "KeygateReadersMayRead",
+                "Effect": "Allow",
+                "Principal": { "AWS": readers },
+                "Action": "secretsmanager:GetSecretValue",
+                "Resource": "*",
+            },
+            {
+                "Sid": "KeygateNobodyElseMayRead",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "secretsmanager:GetSecretValue",
+                "Resource": "*",
+                "Condition": { "StringNotLike": { "aws:PrincipalArn": may_read } },
+            },
+        ],
+    })
+}
+
 #[tokio::test]
 async fn a_secret_with_readers_can_be_read_only_by_them_and_keygate() {
     let app = world_with(ALLOW_READERS).await;
     let (pr, user) = approved_request_with_readers(&app, &[CI_ROLE, BACKUP_USER]).await;
-    assert_eq!(app.pr_event(pr, "opened").await, 202);
-    app.settle().await;
-    let summary = app.gh.check_runs(&app.gh.head_sha(pr))[0]
-        .summary
-        .clone()
-        .unwrap_or_default();
+    app.pr_action(pr, "opened").await;
+    let readable = format!("Readable only by: `{CI_ROLE}`, `{BACKUP_USER}`");
+    let summary = app.head_check(pr).summary.unwrap_or_default();
     assert!(
-        summary.contains(&format!("Readable only by: `{CI_ROLE}`, `{BACKUP_USER}`")),
+        summary.contains(&readable),
         "the check run shows approvers who may read the key: {summary}"
     );
+    app.expect_notices(&["requested"]).await;
 
     app.merge(pr).await;
 
-    let (_, secret) = app
-        .aws
-        .one_key_held_by_its_secret(&user, "issued with readers")
-        .await;
+    let issued = app.expect_issued_and_announced(pr, &user).await;
     let keygate = keygate_arn().await;
     assert_eq!(
-        resource_policy(&app, &secret).await,
-        Some(json!({
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Sid": "KeygateReadersMayRead",
-                    "Effect": "Allow",
-                    "Principal": { "AWS": [CI_ROLE, BACKUP_USER] },
-                    "Action": "secretsmanager:GetSecretValue",
-                    "Resource": "*",
-                },
-                {
-                    "Sid": "KeygateNobodyElseMayRead",
-                    "Effect": "Deny",
-                    "Principal": "*",
-                    "Action": "secretsmanager:GetSecretValue",
-                    "Resource": "*",
-                    "Condition": { "StringNotLike": {
-                        "aws:PrincipalArn": [CI_ROLE, BACKUP_USER, keygate],
-                    } },
-                },
-            ],
-        })),
+        resource_policy(&app, &issued.secret).await,
+        Some(readers_policy(&[CI_ROLE, BACKUP_USER], &keygate)),
         "GetResourcePolicy returns exactly the readers' policy"
     );
     assert_eq!(app.aws.proxy.count("PutResourcePolicy"), 1);
 
-    let comment = app.comment(pr);
-    assert!(
-        comment.contains(&format!("Readable only by: `{CI_ROLE}`, `{BACKUP_USER}`")),
-        "{comment}"
-    );
-    let notices: Vec<_> = app
-        .aws
-        .notices()
-        .await
-        .into_iter()
-        .filter(|n| n.event() == "issued")
-        .collect();
-    assert_eq!(notices.len(), 1, "{notices:#?}");
-    assert!(
-        notices[0].message.contains(&format!(
-            "Readable only by:\n  - {CI_ROLE}\n  - {BACKUP_USER}\n"
-        )),
-        "{}",
-        notices[0].message
-    );
+    assert!(issued.comment.contains(&readable), "{}", issued.comment);
+    let listed = format!("Readable only by:\n  - {CI_ROLE}\n  - {BACKUP_USER}\n");
+    let message = &issued.notice.message;
+    assert!(message.contains(&listed), "{message}");
 }
 
 #[tokio::test]
 async fn a_secret_without_readers_keeps_no_resource_policy() {
     let app = world_with(ALLOW_READERS).await;
-    let user = app.aws.iam_user("svc").await;
-    let pr = app.gh.open_pr(
-        "bob",
-        &[(&path(&user), &request(&user, "Nightly backups copy to S3"))],
-    );
-    app.gh.review(pr, "carol", Approve);
+    let (pr, user) = app.request_pr("bob").await;
+    app.approve(pr, "carol");
     app.merge(pr).await;
     let (_, secret) = app
         .aws
@@ -150,39 +126,25 @@ async fn a_secret_without_readers_keeps_no_resource_policy() {
 async fn a_refused_policy_deletes_the_secret_and_the_key_and_says_why() {
     let app = world_with(ALLOW_READERS).await;
     let (pr, user) = approved_request_with_readers(&app, &[CI_ROLE]).await;
-    app.aws.proxy.inject(
+    app.aws.proxy.fail(
         "PutResourcePolicy",
-        Fault::Fail {
-            status: 400,
-            code: "MalformedPolicyDocumentException",
-        },
+        400,
+        "MalformedPolicyDocumentException",
         1,
     );
     app.merge(pr).await;
 
-    assert!(
-        app.aws.access_keys(&user).await.is_empty(),
-        "the new key was deleted again"
-    );
+    // The new key was deleted again, and its secret with it.
+    let why = [
+        "no key was issued",
+        "MalformedPolicyDocumentException",
+        "`readers` ARN",
+    ];
+    app.expect_failed(pr, &user, &why).await;
     assert!(
         app.aws.secrets_named(&format!("{user}/")).await.is_empty(),
         "no secret is left that everyone in the account may read"
     );
-    let comment = app.comment(pr);
-    assert!(
-        comment.contains("no key was issued")
-            && comment.contains("MalformedPolicyDocumentException")
-            && comment.contains("`readers` ARN"),
-        "{comment}"
-    );
-    let events: Vec<String> = app
-        .aws
-        .notices()
-        .await
-        .iter()
-        .map(|n| n.event().to_string())
-        .collect();
-    assert_eq!(events, ["failed"]);
 }
 
 #[tokio::test]
@@ -192,38 +154,23 @@ async fn a_policy_that_failed_for_a_while_issues_one_key_with_its_policy() {
     // More failures than the SDK retries on its own: the first attempt leaves a secret
     // without its policy, as a crash right after CreateSecret would, and the retry must
     // delete it and its key before issuing again.
-    app.aws.proxy.inject(
-        "PutResourcePolicy",
-        Fault::Fail {
-            status: 503,
-            code: "ServiceUnavailable",
-        },
-        4,
-    );
+    app.aws
+        .proxy
+        .fail("PutResourcePolicy", 503, "ServiceUnavailable", 4);
     app.merge(pr).await;
 
-    let (_, secret) = app
-        .aws
-        .one_key_held_by_its_secret(&user, "one key, in one secret, after the retries")
-        .await;
-    let policy = resource_policy(&app, &secret).await.expect("a policy");
+    // One key, in one secret, after the retries.
+    let issued = app.expect_issued_and_announced(pr, &user).await;
+    let policy = resource_policy(&app, &issued.secret)
+        .await
+        .expect("a policy");
     assert_eq!(policy["Statement"][0]["Principal"]["AWS"], json!([CI_ROLE]));
-    let (created, deleted) = (
-        app.aws.proxy.count("CreateSecret"),
-        app.aws.proxy.count("DeleteSecret"),
-    );
+    let created = app.aws.proxy.count("CreateSecret");
+    let deleted = app.aws.proxy.count("DeleteSecret");
     assert!(
         deleted >= 1 && created == deleted + 1,
         "every secret left without its policy was deleted: {created} created, {deleted} deleted"
     );
-    let events: Vec<String> = app
-        .aws
-        .notices()
-        .await
-        .iter()
-        .map(|n| n.event().to_string())
-        .collect();
-    assert_eq!(events, ["issued"]);
 }
 
 #[tokio::test]
@@ -231,14 +178,9 @@ async fn a_policy_that_went_on_although_aws_answered_an_error_completes_the_issu
     let app = world_with(ALLOW_READERS).await;
     let (pr, user) = approved_request_with_readers(&app, &[CI_ROLE]).await;
     // A permanent error that is not the truth: the policy is on. Undoing must look first.
-    app.aws.proxy.inject(
-        "PutResourcePolicy",
-        Fault::FailAfterForward {
-            status: 400,
-            code: "InvalidRequestException",
-        },
-        1,
-    );
+    app.aws
+        .proxy
+        .lose_answer("PutResourcePolicy", 400, "InvalidRequestException");
     app.merge(pr).await;
 
     let (_, secret) = app

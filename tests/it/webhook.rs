@@ -1,5 +1,6 @@
 //! `POST /webhook` over a real socket: every status code, and what the ledger holds after.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -11,16 +12,38 @@ use secrecy::SecretString;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, oneshot};
+use tokio::task::JoinHandle;
 
-use crate::support::app::{AwsWorld, TestApp, WEBHOOK_SECRET, post, wait_healthy, write_config};
+use crate::support::app::{TestApp, WEBHOOK_SECRET, post};
 use crate::support::github::GitHub;
 use crate::support::payloads::{self, Delivery};
 use crate::support::world::world;
 
-fn ledger_rows(app: &TestApp) -> i64 {
-    let conn = rusqlite::Connection::open(app.dir.path().join("ledger.db")).unwrap();
+/// How many deliveries the ledger in `dir` holds.
+fn deliveries_in(dir: &Path) -> i64 {
+    let conn = rusqlite::Connection::open(dir.join("ledger.db")).unwrap();
     conn.query_row("SELECT COUNT(*) FROM deliveries", [], |r| r.get(0))
         .unwrap()
+}
+
+fn ledger_rows(app: &TestApp) -> i64 {
+    deliveries_in(app.dir.path())
+}
+
+/// A `pull_request` delivery `id` whose `body` is signed with the webhook secret, whatever
+/// the body holds.
+fn signed_body(id: &str, body: Vec<u8>) -> Delivery {
+    let signature = payloads::sign(WEBHOOK_SECRET.as_bytes(), &body);
+    Delivery {
+        event: "pull_request".into(),
+        id: id.into(),
+        headers: vec![
+            ("x-github-event", "pull_request".into()),
+            ("x-github-delivery", id.into()),
+            ("x-hub-signature-256", signature),
+        ],
+        body,
+    }
 }
 
 fn with_signature(mut d: Delivery, signature: Option<&str>) -> Delivery {
@@ -35,11 +58,7 @@ fn with_signature(mut d: Delivery, signature: Option<&str>) -> Delivery {
 async fn a_valid_delivery_is_stored_before_202_and_a_repeat_is_200() {
     let app = world().await;
     let pr = app.gh.open_pr("bob", &[("requests/svc/ci.toml", "x")]);
-    let d = payloads::delivery(
-        "pull_request",
-        &payloads::pull_request_event(&app.gh, pr, "opened"),
-        WEBHOOK_SECRET.as_bytes(),
-    );
+    let d = app.pr_delivery(pr, "opened");
     assert_eq!(app.redeliver(&d).await, 202);
     assert_eq!(ledger_rows(&app), 1, "written before the answer");
     assert_eq!(app.redeliver(&d).await, 200);
@@ -50,33 +69,20 @@ async fn a_valid_delivery_is_stored_before_202_and_a_repeat_is_200() {
 async fn missing_or_wrong_signatures_are_401_and_store_nothing() {
     let app = world().await;
     let pr = app.gh.open_pr("bob", &[("requests/svc/ci.toml", "x")]);
+    let unsigned = with_signature(app.pr_delivery(pr, "opened"), None);
+    assert_eq!(app.redeliver(&unsigned).await, 401);
     let payload = payloads::pull_request_event(&app.gh, pr, "opened");
-    let http = reqwest::Client::new();
-    let d = payloads::delivery("pull_request", &payload, WEBHOOK_SECRET.as_bytes());
-    assert_eq!(post(&http, &app.url, &with_signature(d, None)).await, 401);
-    let d = payloads::delivery("pull_request", &payload, b"another secret");
-    assert_eq!(post(&http, &app.url, &d).await, 401);
-    let d = payloads::delivery("pull_request", &payload, WEBHOOK_SECRET.as_bytes());
-    let sha1_style = with_signature(d, Some("sha1=0123"));
-    assert_eq!(post(&http, &app.url, &sha1_style).await, 401);
+    let other_secret = payloads::delivery("pull_request", &payload, b"another secret");
+    assert_eq!(app.redeliver(&other_secret).await, 401);
+    let sha1_style = with_signature(app.pr_delivery(pr, "opened"), Some("sha1=0123"));
+    assert_eq!(app.redeliver(&sha1_style).await, 401);
     assert_eq!(ledger_rows(&app), 0);
 }
 
 #[tokio::test]
 async fn a_body_over_25_mib_is_413_whatever_its_signature() {
     let app = world().await;
-    let body = vec![b' '; 26_214_401];
-    let signature = payloads::sign(WEBHOOK_SECRET.as_bytes(), &body);
-    let d = Delivery {
-        event: "pull_request".into(),
-        id: "big".into(),
-        headers: vec![
-            ("x-github-event", "pull_request".into()),
-            ("x-github-delivery", "big".into()),
-            ("x-hub-signature-256", signature),
-        ],
-        body,
-    };
+    let d = signed_body("big", vec![b' '; 26_214_401]);
     assert_eq!(post(&reqwest::Client::new(), &app.url, &d).await, 413);
     assert_eq!(ledger_rows(&app), 0);
 }
@@ -86,20 +92,7 @@ async fn a_correctly_signed_but_unparsable_body_is_400() {
     // GitHub's documented HMAC example: the signature is right, the body is not JSON.
     let gh = GitHub::start().await;
     let app = TestApp::start(&gh).await;
-    let body = b"Hello, World!".to_vec();
-    let d = Delivery {
-        event: "pull_request".into(),
-        id: "hello".into(),
-        headers: vec![
-            ("x-github-event", "pull_request".into()),
-            ("x-github-delivery", "hello".into()),
-            (
-                "x-hub-signature-256",
-                payloads::sign(WEBHOOK_SECRET.as_bytes(), &body),
-            ),
-        ],
-        body,
-    };
+    let d = signed_body("hello", b"Hello, World!".to_vec());
     assert_eq!(post(&reqwest::Client::new(), &app.url, &d).await, 400);
     assert_eq!(ledger_rows(&app), 0);
 }
@@ -153,14 +146,13 @@ async fn health_and_readiness_answer() {
 #[tokio::test]
 async fn work_survives_a_graceful_restart_and_runs_once() {
     let mut app = world().await;
-    let (pr, user) = crate::support::world::open_request(&app, "bob").await;
-    app.gh
-        .review(pr, "carol", crate::support::github::ReviewState::Approve);
+    let (pr, user) = app.request_pr("bob").await;
+    app.approve(pr, "carol");
     app.gh.merge(pr);
     assert_eq!(app.pr_event(pr, "closed").await, 202);
     app.restart().await;
     app.settle().await;
-    assert_eq!(app.aws.access_keys(&user).await.len(), 1);
+    app.expect_issued(&user).await;
 }
 
 // ---- Unauthenticated traffic (DESIGN §4): time limits and the unverified-bytes budget ----
@@ -203,9 +195,7 @@ impl Limited {
     }
 
     fn deliveries(&self) -> i64 {
-        let conn = rusqlite::Connection::open(self.dir.path().join("ledger.db")).unwrap();
-        conn.query_row("SELECT COUNT(*) FROM deliveries", [], |r| r.get(0))
-            .unwrap()
+        deliveries_in(self.dir.path())
     }
 }
 
@@ -300,6 +290,42 @@ async fn chunked_upload(addr: std::net::SocketAddr, total: usize) -> Option<u16>
     status.map(|(s, _)| s)
 }
 
+/// `n` tasks, each running one `upload`.
+fn spawn_each<F>(n: usize, upload: impl Fn() -> F) -> Vec<JoinHandle<F::Output>>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    (0..n).map(|_| tokio::spawn(upload())).collect()
+}
+
+/// What each task came to, in order.
+async fn outcomes<T>(tasks: Vec<JoinHandle<T>>) -> Vec<T> {
+    let mut out = Vec::new();
+    for task in tasks {
+        out.push(task.await.unwrap());
+    }
+    out
+}
+
+/// The status and head of each answer, which came before any body was sent.
+async fn answered_early(tasks: Vec<JoinHandle<Option<(u16, String)>>>) -> Vec<(u16, String)> {
+    let answers = outcomes(tasks).await.into_iter();
+    answers
+        .map(|a| a.expect("an answer before any body is sent"))
+        .collect()
+}
+
+/// Waits (5 s at most) until every byte charged to `budget` is given back.
+async fn given_back(budget: &UnverifiedBudget) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while budget.held() > 0 {
+        let held = budget.held();
+        assert!(Instant::now() < deadline, "{held} bytes never given back");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test]
 async fn floods_of_slow_and_large_unsigned_uploads_are_refused_and_a_signed_delivery_still_gets_in()
 {
@@ -310,43 +336,31 @@ async fn floods_of_slow_and_large_unsigned_uploads_are_refused_and_a_signed_deli
 
     // Slow uploads keep coming for the whole test, each declaring 400 KiB (20 of them declare
     // far more than the budget) and trickling it.
-    let slow: Vec<_> = (0..20)
-        .map(|_| {
-            tokio::spawn(async move {
-                let mut rounds = Vec::new();
-                while Instant::now() < flooding_until {
-                    rounds.push(slow_upload(addr, 400 * 1024).await);
-                }
-                rounds
-            })
-        })
-        .collect();
+    let slow = spawn_each(20, move || async move {
+        let mut rounds = Vec::new();
+        while Instant::now() < flooding_until {
+            rounds.push(slow_upload(addr, 400 * 1024).await);
+        }
+        rounds
+    });
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     // Large uploads: over 25 MiB, over the budget, and streamed past the budget.
-    let over_cap: Vec<_> = (0..10)
-        .map(|_| tokio::spawn(declared_upload(addr, 30 << 20)))
-        .collect();
-    let over_budget: Vec<_> = (0..10)
-        .map(|_| tokio::spawn(declared_upload(addr, 2 << 20)))
-        .collect();
-    let streamed: Vec<_> = (0..8)
-        .map(|_| tokio::spawn(chunked_upload(addr, 4 << 20)))
-        .collect();
-    for h in over_cap {
-        let (status, _) = h.await.unwrap().expect("an answer before any body is sent");
+    let over_cap = spawn_each(10, || declared_upload(addr, 30 << 20));
+    let over_budget = spawn_each(10, || declared_upload(addr, 2 << 20));
+    let streamed = spawn_each(8, || chunked_upload(addr, 4 << 20));
+    for (status, _) in answered_early(over_cap).await {
         assert_eq!(status, 413);
     }
-    for h in over_budget {
-        let (status, head) = h.await.unwrap().expect("an answer before any body is sent");
+    for (status, head) in answered_early(over_budget).await {
         assert_eq!(status, 503);
         assert!(head.contains("\r\nretry-after: 1\r\n"), "{head}");
     }
-    for h in streamed {
+    for status in outcomes(streamed).await {
         // Refused mid-stream: the 503 may be lost to the reset of a socket closed unread.
-        let status = h.await.unwrap();
+        let refused = matches!(status, None | Some(503));
         assert!(
-            matches!(status, None | Some(503)),
+            refused,
             "an upload over the budget was read to its end: {status:?}"
         );
     }
@@ -354,41 +368,28 @@ async fn floods_of_slow_and_large_unsigned_uploads_are_refused_and_a_signed_deli
     // The slow uploads are still going on; a signed delivery gets in.
     assert!(Instant::now() < flooding_until, "the flood ended too soon");
     let pr = gh.open_pr("bob", &[("requests/svc/ci.toml", "x")]);
-    let d = payloads::delivery(
-        "pull_request",
-        &payloads::pull_request_event(&gh, pr, "opened"),
-        WEBHOOK_SECRET.as_bytes(),
-    );
+    let opened = payloads::pull_request_event(&gh, pr, "opened");
+    let d = payloads::delivery("pull_request", &opened, WEBHOOK_SECRET.as_bytes());
     assert_eq!(post(&reqwest::Client::new(), &server.url, &d).await, 202);
     assert_eq!(server.deliveries(), 1);
 
-    let mut answered = 0;
-    for h in slow {
-        for (status, took) in h.await.unwrap() {
-            assert!(matches!(status, None | Some(408)), "{status:?}");
-            answered += usize::from(status.is_some());
-            assert!(took < Duration::from_secs(4), "a slow body ran {took:?}");
-        }
+    let slow: Vec<(Option<u16>, Duration)> = outcomes(slow).await.concat();
+    for (status, took) in &slow {
+        assert!(matches!(status, None | Some(408)), "{status:?}");
+        assert!(*took < Duration::from_secs(4), "a slow body ran {took:?}");
     }
-    assert!(answered > 0, "no slow upload was answered 408");
+    let answered = slow.iter().any(|(status, _)| status.is_some());
+    assert!(answered, "no slow upload was answered 408");
+    let peak = server.budget.peak();
     assert!(
-        server.budget.peak() <= 1 << 20,
-        "unverified bodies held {} bytes at once",
-        server.budget.peak()
+        peak <= 1 << 20,
+        "unverified bodies held {peak} bytes at once"
     );
     assert!(
-        server.budget.peak() > 256 * 1024,
+        peak > 256 * 1024,
         "the streamed uploads were charged to the budget"
     );
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while server.budget.held() > 0 {
-        assert!(
-            Instant::now() < deadline,
-            "{} bytes never given back",
-            server.budget.held()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    given_back(&server.budget).await;
 }
 
 #[tokio::test]
@@ -427,69 +428,4 @@ async fn an_idle_keep_alive_connection_is_closed() {
     let mut rest = Vec::new();
     let closed = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut rest)).await;
     assert!(closed.is_ok(), "an idle connection is still open after 5 s");
-}
-
-/// Kills the real binary if a test fails before it stops.
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-#[tokio::test]
-async fn a_log_written_to_a_file_holds_no_colour_codes() {
-    let gh = GitHub::start().await;
-    let aws = AwsWorld::new().await;
-    let dir = tempfile::tempdir().unwrap();
-    write_config(
-        dir.path(),
-        &gh,
-        &aws,
-        "[github]\nprivate_key_file = \"app.pem\"\n",
-    );
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let log = std::fs::File::create(dir.path().join("serve.log")).unwrap();
-    let mut serving = Child(
-        std::process::Command::new(env!("CARGO_BIN_EXE_keygate"))
-            .current_dir(dir.path())
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("AWS_ENDPOINT_URL", &aws.proxy.url)
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("KEYGATE_GITHUB_WEBHOOK_SECRET", WEBHOOK_SECRET)
-            .env("KEYGATE_SERVER_LISTEN", format!("127.0.0.1:{port}"))
-            .arg("serve")
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap(),
-    );
-    let url = format!("http://127.0.0.1:{port}");
-    wait_healthy(&reqwest::Client::new(), &url).await;
-    let pid = serving.0.id().to_string();
-    let term = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status();
-    assert!(term.unwrap().success());
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while serving.0.try_wait().unwrap().is_none() {
-        assert!(Instant::now() < deadline, "keygate did not stop");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let log = std::fs::read_to_string(dir.path().join("serve.log")).unwrap();
-    assert!(log.contains("keygate is serving"), "{log}");
-    assert!(
-        !log.contains('\u{1b}'),
-        "colour codes in a log file: {log:?}"
-    );
 }

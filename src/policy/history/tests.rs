@@ -2,23 +2,12 @@
 
 use super::*;
 use crate::policy::changes::Changes;
+use crate::request::test_support::settings as rules;
 
 const A: &str = "aaaaaaa1111111111111111111111111111111111";
 const B: &str = "bbbbbbb2222222222222222222222222222222222";
 const C: &str = "ccccccc3333333333333333333333333333333333";
 const BASE: &str = "9999999000000000000000000000000000000000";
-
-fn rules() -> RequestRules {
-    RequestRules {
-        requests_dir: "requests".into(),
-        default_expiry_days: 90,
-        max_expiry_days: 365,
-        allowed_users: vec!["*".into()],
-        denied_users: vec![],
-        allowed_readers: vec![],
-        secret_name_template: "{iam_user}/access-key-{timestamp}".into(),
-    }
-}
 
 fn by(id: u64, login: &str) -> Option<Pusher> {
     Some(Pusher {

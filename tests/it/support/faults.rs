@@ -64,6 +64,18 @@ impl AwsProxy {
             .push((operation.to_string(), fault, times));
     }
 
+    /// The next `times` calls of `operation` are answered `status` with AWS error `code`,
+    /// and never reach moto.
+    pub fn fail(&self, operation: &str, status: u16, code: &'static str, times: usize) {
+        self.inject(operation, Fault::Fail { status, code }, times);
+    }
+
+    /// The next call of `operation` is done by moto, and its answer lost: keygate is told
+    /// `status` with AWS error `code`.
+    pub fn lose_answer(&self, operation: &str, status: u16, code: &'static str) {
+        self.inject(operation, Fault::FailAfterForward { status, code }, 1);
+    }
+
     /// For a moto server that enforces IAM, with keygate signing as `signer`: evens out
     /// moto's form signatures and error shapes (see [`moto_auth`]).
     pub fn enforce_as(&self, signer: Signer) {

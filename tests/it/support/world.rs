@@ -19,25 +19,26 @@ pub fn path(iam_user: &str) -> String {
     format!("requests/{iam_user}/ci.toml")
 }
 
-/// The repository with CODEOWNERS and teams, and keygate serving it.
-pub async fn world_with(config: &str) -> TestApp {
+/// The repository with CODEOWNERS and teams, on a GitHub stand-in of its own.
+pub async fn repository() -> GitHub {
     let gh = GitHub::start().await;
     gh.team("acme/security", &["carol", "dave"]);
     gh.team("acme/billing", &["erin"]);
     gh.commit_to_main(&[(".github/CODEOWNERS", CODEOWNERS)]);
-    TestApp::start_with(&gh, config).await
+    gh
+}
+
+/// The repository with CODEOWNERS and teams, and keygate serving it.
+pub async fn world_with(config: &str) -> TestApp {
+    TestApp::start_with(&repository().await, config).await
 }
 
 pub async fn world() -> TestApp {
     world_with("").await
 }
 
-/// Opens a pull request by `author` adding a valid request for a fresh IAM user.
+/// Opens a pull request by `author` adding a valid request for a fresh IAM user:
+/// [`TestApp::request_pr`].
 pub async fn open_request(app: &TestApp, author: &str) -> (u64, String) {
-    let user = app.aws.iam_user("svc").await;
-    let pr = app.gh.open_pr(
-        author,
-        &[(&path(&user), &request(&user, "Nightly backups copy to S3"))],
-    );
-    (pr, user)
+    app.request_pr(author).await
 }

@@ -5,8 +5,7 @@ use super::*;
 #[test]
 fn named_owner_with_only_read_or_triage_access_does_not_count() {
     for permission in [Permission::None, Permission::Read, Permission::Triage] {
-        let decision = pr_by(alice())
-            .file(PATH, &["@bob"])
+        let decision = owned_by(&["@bob"])
             .user_can(&bob(), permission)
             .approves(&bob())
             .decide();
@@ -20,8 +19,7 @@ fn named_owner_with_only_read_or_triage_access_does_not_count() {
 #[test]
 fn named_owner_with_write_maintain_or_admin_counts() {
     for permission in [Permission::Write, Permission::Maintain, Permission::Admin] {
-        let decision = pr_by(alice())
-            .file(PATH, &["@bob"])
+        let decision = owned_by(&["@bob"])
             .user_can(&bob(), permission)
             .approves(&bob())
             .decide();
@@ -33,8 +31,7 @@ fn named_owner_with_write_maintain_or_admin_counts() {
 #[test]
 fn team_member_counts_only_when_the_team_can_push() {
     let story = |permission| {
-        pr_by(alice())
-            .file(PATH, &["@acme/security"])
+        owned_by(&["@acme/security"])
             .member_of("acme/security", &bob())
             .team_can("ACME/Security", permission)
             .approves(&bob())
@@ -51,29 +48,25 @@ fn team_member_counts_only_when_the_team_can_push() {
 
 #[test]
 fn unknown_permission_does_not_count() {
-    let decision = pr_by(alice())
-        .file(PATH, &["@bob", "@acme/security"])
+    let decision = owned_by(&["@bob", "@acme/security"])
         .member_of("acme/security", &carol())
         .permissions_unanswered()
         .approves(&bob())
         .approves(&carol())
         .decide();
 
-    let f = only(&decision);
-    assert_eq!(f.verdict, Verdict::Pending { missing: 1 });
-    assert_eq!(
-        f.ignored,
-        [
+    pending_one_ignoring(
+        &decision,
+        &[
             ignored(bob(), IgnoredWhy::WriteAccessUnknown),
-            ignored(carol(), IgnoredWhy::WriteAccessUnknown)
-        ]
+            ignored(carol(), IgnoredWhy::WriteAccessUnknown),
+        ],
     );
 }
 
 #[test]
 fn an_unanswered_route_is_unknown_even_when_another_route_says_no() {
-    let decision = pr_by(alice())
-        .file(PATH, &["@bob", "@acme/security"])
+    let decision = owned_by(&["@bob", "@acme/security"])
         .member_of("acme/security", &bob())
         .permissions_unanswered()
         .user_can(&bob(), Permission::Read)
@@ -88,8 +81,7 @@ fn an_unanswered_route_is_unknown_even_when_another_route_says_no() {
 
 #[test]
 fn write_access_through_any_owning_route_is_enough() {
-    let decision = pr_by(alice())
-        .file(PATH, &["@bob", "@acme/security"])
+    let decision = owned_by(&["@bob", "@acme/security"])
         .member_of("acme/security", &bob())
         .user_can(&bob(), Permission::Read)
         .team_can("acme/security", Permission::Write)
@@ -101,8 +93,7 @@ fn write_access_through_any_owning_route_is_enough() {
 
 #[test]
 fn write_access_of_a_team_that_does_not_own_the_file_does_not_help() {
-    let decision = pr_by(alice())
-        .file(PATH, &["@bob"])
+    let decision = owned_by(&["@bob"])
         .file(OTHER, &["@acme/platform"])
         .member_of("acme/platform", &bob())
         .user_can(&bob(), Permission::Read)
@@ -118,8 +109,7 @@ fn write_access_of_a_team_that_does_not_own_the_file_does_not_help() {
 
 #[test]
 fn objection_from_an_owner_without_write_access_still_blocks() {
-    let decision = pr_by(alice())
-        .file(PATH, &["@bob", "@carol"])
+    let decision = owned_by(&["@bob", "@carol"])
         .user_can(&carol(), Permission::Read)
         .approves(&bob())
         .requests_changes(&carol())
@@ -130,7 +120,7 @@ fn objection_from_an_owner_without_write_access_still_blocks() {
 
 #[test]
 fn unanswered_permissions_never_let_an_approval_count() {
-    let story = pr_by(alice()).file(PATH, &["@bob"]).approves(&bob());
+    let story = owned_by(&["@bob"]).approves(&bob());
     let unanswered = decide(
         &story.files,
         &story.facts,
@@ -163,8 +153,7 @@ fn permissions_read_github_spelling() {
 
 #[test]
 fn permission_queries_ask_only_about_approvers_who_could_count() {
-    let story = pr_by(alice())
-        .file(PATH, &["@Bob", "@acme/security", "@dave", "@carol"])
+    let story = owned_by(&["@Bob", "@acme/security", "@dave", "@carol"])
         .file(OTHER, &["@acme/platform"])
         .member_of("acme/security", &erin())
         .member_of("acme/platform", &erin())
@@ -193,8 +182,7 @@ fn permission_queries_ask_only_about_approvers_who_could_count() {
 
 #[test]
 fn answering_only_the_permission_queries_decides_as_knowing_every_permission_would() {
-    let everything = pr_by(alice())
-        .file(PATH, &["@bob", "@acme/security", "@zed"])
+    let everything = owned_by(&["@bob", "@acme/security", "@zed"])
         .file(OTHER, &["@carol", "@acme/platform"])
         .needing(2)
         .member_of("acme/security", &carol())
@@ -239,21 +227,17 @@ fn answering_only_the_permission_queries_decides_as_knowing_every_permission_wou
 
 #[test]
 fn account_that_sent_a_synchronize_push_never_counts_as_approver() {
-    let decision = pr_by(alice())
-        .file(PATH, &["@bob", "@dave"])
+    let decision = owned_by(&["@bob", "@dave"])
         .sent_synchronize(&dave())
         .approves(&dave())
         .decide();
 
-    let f = only(&decision);
-    assert_eq!(f.verdict, Verdict::Pending { missing: 1 });
-    assert_eq!(f.ignored, [ignored(dave(), IgnoredWhy::Pusher)]);
+    pending_one_ignoring(&decision, &[ignored(dave(), IgnoredWhy::Pusher)]);
 }
 
 #[test]
 fn synchronize_senders_are_not_asked_about() {
-    let story = pr_by(alice())
-        .file(PATH, &["@acme/security"])
+    let story = owned_by(&["@acme/security"])
         .member_of("acme/security", &dave())
         .sent_synchronize(&dave())
         .approves(&dave());

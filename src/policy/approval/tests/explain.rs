@@ -6,8 +6,7 @@ use super::*;
 
 #[test]
 fn membership_queries_ask_only_about_teams_and_reviewers_who_decide() {
-    let story = pr_by(alice())
-        .file(PATH, &["@acme/security", "@zed", "ops@example.com"])
+    let story = owned_by(&["@acme/security", "@zed", "ops@example.com"])
         .pushed_by(&dave())
         .approves(&bob()) // asked
         .requests_changes(&carol()) // asked: may block
@@ -29,8 +28,7 @@ fn membership_queries_ask_only_about_teams_and_reviewers_who_decide() {
 
 #[test]
 fn membership_queries_include_stale_approvals_and_owners_who_pushed_but_object() {
-    let story = pr_by(alice())
-        .file(PATH, &["@acme/security"])
+    let story = owned_by(&["@acme/security"])
         .pushed_by(&dave())
         .approves_on(&bob(), Some(OLDER))
         .requests_changes(&dave());
@@ -46,8 +44,7 @@ fn membership_queries_include_stale_approvals_and_owners_who_pushed_but_object()
 
 #[test]
 fn membership_queries_are_lowercased_and_deduplicated_across_files() {
-    let story = pr_by(alice())
-        .file(PATH, &["@Acme/Security", "@acme/platform"])
+    let story = owned_by(&["@Acme/Security", "@acme/platform"])
         .file(OTHER, &["@acme/security"])
         .approves(&person(2, "Bob"));
 
@@ -62,8 +59,7 @@ fn membership_queries_are_lowercased_and_deduplicated_across_files() {
 
 #[test]
 fn membership_queries_skip_reviewers_named_directly_on_that_file() {
-    let story = pr_by(alice())
-        .file(PATH, &["@bob", "@acme/security"])
+    let story = owned_by(&["@bob", "@acme/security"])
         .file(OTHER, &["@acme/platform"])
         .approves(&bob());
 
@@ -72,8 +68,7 @@ fn membership_queries_skip_reviewers_named_directly_on_that_file() {
 
 #[test]
 fn membership_queries_are_empty_without_team_owners() {
-    let story = pr_by(alice())
-        .file(PATH, &["@bob", "ops@example.com"])
+    let story = owned_by(&["@bob", "ops@example.com"])
         .file(OTHER, &[])
         .approves(&bob())
         .approves(&carol());
@@ -83,8 +78,7 @@ fn membership_queries_are_empty_without_team_owners() {
 
 #[test]
 fn answering_only_the_queries_decides_as_knowing_every_membership_would() {
-    let everything = pr_by(alice())
-        .file(PATH, &["@acme/security", "@bob"])
+    let everything = owned_by(&["@acme/security", "@bob"])
         .file(OTHER, &["@acme/platform"])
         .needing(2)
         .member_of("acme/security", &carol())
@@ -122,9 +116,7 @@ fn answering_only_the_queries_decides_as_knowing_every_membership_would() {
 
 #[test]
 fn pending_explains_how_many_approvals_and_from_whom() {
-    let decision = pr_by(alice())
-        .file(PATH, &["@acme/security", "@alice"])
-        .decide();
+    let decision = owned_by(&["@acme/security", "@alice"]).decide();
     assert_eq!(
         only(&decision).explain(),
         "needs 1 more approval from @acme/security or @alice"
@@ -145,9 +137,7 @@ fn pending_explains_how_many_approvals_and_from_whom() {
 
 #[test]
 fn email_only_owners_explain_that_nobody_can_approve() {
-    let decision = pr_by(alice())
-        .file(PATH, &["ops@example.com", "sec@example.com"])
-        .decide();
+    let decision = owned_by(&["ops@example.com", "sec@example.com"]).decide();
 
     assert_eq!(
         only(&decision).explain(),
@@ -159,16 +149,14 @@ fn email_only_owners_explain_that_nobody_can_approve() {
 
 #[test]
 fn approved_blocked_and_no_owner_explain_themselves() {
-    let approved = pr_by(alice())
-        .file(PATH, &["@bob", "@carol"])
+    let approved = owned_by(&["@bob", "@carol"])
         .needing(2)
         .approves(&bob())
         .approves(&carol())
         .decide();
     assert_eq!(only(&approved).explain(), "approved by @bob and @carol");
 
-    let blocked = pr_by(alice())
-        .file(PATH, &["@bob", "@carol"])
+    let blocked = owned_by(&["@bob", "@carol"])
         .approves(&bob())
         .requests_changes(&carol())
         .decide();
@@ -178,8 +166,7 @@ fn approved_blocked_and_no_owner_explain_themselves() {
          is dismissed"
     );
 
-    let two_blocking = pr_by(alice())
-        .file(PATH, &["@bob", "@carol"])
+    let two_blocking = owned_by(&["@bob", "@carol"])
         .requests_changes(&bob())
         .requests_changes(&carol())
         .decide();
@@ -189,7 +176,7 @@ fn approved_blocked_and_no_owner_explain_themselves() {
          the review is dismissed"
     );
 
-    let no_owner = pr_by(alice()).file(PATH, &[]).decide();
+    let no_owner = owned_by(&[]).decide();
     assert_eq!(
         only(&no_owner).explain(),
         "no owner in CODEOWNERS: add a line for this path on the base branch"
@@ -255,8 +242,7 @@ fn verdicts_and_reasons_read_as_short_phrases() {
 
 #[test]
 fn decision_text_lists_each_file_and_its_ignored_approvals() {
-    let decision = pr_by(alice())
-        .file(PATH, &["@bob"])
+    let decision = owned_by(&["@bob"])
         .file(OTHER, &["@carol"])
         .approves(&bob())
         .approves_on(&carol(), Some(OLDER))
@@ -288,8 +274,7 @@ fn decision_text_lists_each_file_and_its_ignored_approvals() {
 
 #[test]
 fn decision_serializes_with_owners_as_text_and_tagged_verdicts() {
-    let decision = pr_by(alice())
-        .file(PATH, &["@acme/security", "ops@example.com"])
+    let decision = owned_by(&["@acme/security", "ops@example.com"])
         .approves(&person(9, "zed"))
         .decide();
 

@@ -96,6 +96,12 @@ fn pr_by(author: Account) -> Story {
     }
 }
 
+/// alice's pull request adding `PATH`, which CODEOWNERS gives to `owners`: the opening of
+/// most stories.
+fn owned_by(owners: &[&str]) -> Story {
+    pr_by(alice()).file(PATH, owners)
+}
+
 impl Story {
     fn file(mut self, path: &str, owners: &[&str]) -> Self {
         self.files.push(FileOwnership {
@@ -254,6 +260,13 @@ fn only(decision: &Decision) -> &FileDecision {
     &decision.files[0]
 }
 
+/// The one file still waits for one approval, and exactly `ignoring` did not count.
+fn pending_one_ignoring(decision: &Decision, ignoring: &[IgnoredReview]) {
+    let f = only(decision);
+    assert_eq!(f.verdict, Verdict::Pending { missing: 1 }, "{decision:?}");
+    assert_eq!(f.ignored, ignoring);
+}
+
 fn logins(accounts: &[Account]) -> Vec<&str> {
     accounts.iter().map(|a| a.login.as_str()).collect()
 }
@@ -270,10 +283,7 @@ fn query(org: &str, slug: &str, login: &str) -> (String, String, String) {
 
 #[test]
 fn owner_approval_on_head_approves_the_file() {
-    let decision = pr_by(alice())
-        .file(PATH, &["@bob"])
-        .approves(&bob())
-        .decide();
+    let decision = owned_by(&["@bob"]).approves(&bob()).decide();
 
     let f = only(&decision);
     assert_eq!(f.verdict, Verdict::Approved);

@@ -6,31 +6,25 @@ use super::*;
 
 #[test]
 fn approval_on_older_commit_does_not_count() {
-    let decision = pr_by(alice())
-        .file(PATH, &["@bob"])
+    let decision = owned_by(&["@bob"])
         .approves_on(&bob(), Some(OLDER))
         .decide();
 
-    let f = only(&decision);
-    assert_eq!(f.verdict, Verdict::Pending { missing: 1 });
-    assert_eq!(
-        f.ignored,
-        [ignored(
+    pending_one_ignoring(
+        &decision,
+        &[ignored(
             bob(),
             IgnoredWhy::Stale {
-                commit_id: Some(OLDER.to_owned())
-            }
-        )]
+                commit_id: Some(OLDER.to_owned()),
+            },
+        )],
     );
     assert!(!decision.approved());
 }
 
 #[test]
 fn approval_without_a_commit_is_stale() {
-    let decision = pr_by(alice())
-        .file(PATH, &["@bob"])
-        .approves_on(&bob(), None)
-        .decide();
+    let decision = owned_by(&["@bob"]).approves_on(&bob(), None).decide();
 
     let f = only(&decision);
     assert_eq!(
@@ -42,8 +36,7 @@ fn approval_without_a_commit_is_stale() {
 
 #[test]
 fn approval_again_on_head_replaces_a_stale_one() {
-    let decision = pr_by(alice())
-        .file(PATH, &["@bob"])
+    let decision = owned_by(&["@bob"])
         .approves_on(&bob(), Some(OLDER))
         .approves(&bob())
         .decide();
@@ -54,9 +47,7 @@ fn approval_again_on_head_replaces_a_stale_one() {
 
 #[test]
 fn unknown_head_matches_no_approval() {
-    let mut story = pr_by(alice())
-        .file(PATH, &["@bob"])
-        .approves_on(&bob(), Some(""));
+    let mut story = owned_by(&["@bob"]).approves_on(&bob(), Some(""));
     story.facts.head_sha = String::new();
 
     assert!(!story.decide().approved());
@@ -66,8 +57,7 @@ fn unknown_head_matches_no_approval() {
 
 #[test]
 fn later_dismissal_removes_earlier_approval() {
-    let decision = pr_by(alice())
-        .file(PATH, &["@bob"])
+    let decision = owned_by(&["@bob"])
         .approves(&bob())
         .review_dismissed(&bob())
         .decide();
@@ -83,8 +73,7 @@ fn later_dismissal_removes_earlier_approval() {
 
 #[test]
 fn dismissal_lifts_a_request_for_changes() {
-    let decision = pr_by(alice())
-        .file(PATH, &["@bob", "@carol"])
+    let decision = owned_by(&["@bob", "@carol"])
         .requests_changes(&carol())
         .review_dismissed(&carol())
         .approves(&bob())
@@ -96,8 +85,7 @@ fn dismissal_lifts_a_request_for_changes() {
 
 #[test]
 fn commented_review_after_approval_keeps_approval() {
-    let decision = pr_by(alice())
-        .file(PATH, &["@bob"])
+    let decision = owned_by(&["@bob"])
         .approves(&bob())
         .comments(&bob())
         .decide();
@@ -107,8 +95,7 @@ fn commented_review_after_approval_keeps_approval() {
 
 #[test]
 fn pending_review_after_approval_keeps_approval() {
-    let decision = pr_by(alice())
-        .file(PATH, &["@bob"])
+    let decision = owned_by(&["@bob"])
         .approves(&bob())
         .starts_pending_review(&bob())
         .decide();
@@ -118,8 +105,7 @@ fn pending_review_after_approval_keeps_approval() {
 
 #[test]
 fn commented_review_after_changes_requested_still_blocks() {
-    let decision = pr_by(alice())
-        .file(PATH, &["@bob", "@carol"])
+    let decision = owned_by(&["@bob", "@carol"])
         .requests_changes(&carol())
         .comments(&carol())
         .approves(&bob())
@@ -130,10 +116,7 @@ fn commented_review_after_changes_requested_still_blocks() {
 
 #[test]
 fn only_commenting_is_not_approving() {
-    let decision = pr_by(alice())
-        .file(PATH, &["@bob"])
-        .comments(&bob())
-        .decide();
+    let decision = owned_by(&["@bob"]).comments(&bob()).decide();
 
     assert_eq!(only(&decision).verdict, Verdict::Pending { missing: 1 });
     assert!(only(&decision).ignored.is_empty());
@@ -143,8 +126,7 @@ fn only_commenting_is_not_approving() {
 fn reviewer_is_identified_by_id_not_login() {
     // bob renamed himself to "robert" after approving, then requested changes.
     let robert = person(bob().id, "robert");
-    let decision = pr_by(alice())
-        .file(PATH, &["@robert", "@carol"])
+    let decision = owned_by(&["@robert", "@carol"])
         .approves(&bob())
         .requests_changes(&robert)
         .approves(&carol())
@@ -160,31 +142,21 @@ fn reviewer_is_identified_by_id_not_login() {
 
 #[test]
 fn approval_by_someone_who_is_not_an_owner_does_not_count() {
-    let decision = pr_by(alice())
-        .file(PATH, &["@bob"])
-        .approves(&erin())
-        .decide();
+    let decision = owned_by(&["@bob"]).approves(&erin()).decide();
 
-    let f = only(&decision);
-    assert_eq!(f.verdict, Verdict::Pending { missing: 1 });
-    assert_eq!(f.ignored, [ignored(erin(), IgnoredWhy::NotOwner)]);
+    pending_one_ignoring(&decision, &[ignored(erin(), IgnoredWhy::NotOwner)]);
 }
 
 #[test]
 fn user_owner_is_matched_without_regard_to_case() {
-    let decision = pr_by(alice())
-        .file(PATH, &["@Bob"])
-        .approves(&person(2, "BOB"))
-        .decide();
+    let decision = owned_by(&["@Bob"]).approves(&person(2, "BOB")).decide();
 
     assert!(decision.approved());
 }
 
 #[test]
 fn team_member_approval_counts_only_when_membership_active() {
-    let without = pr_by(alice())
-        .file(PATH, &["@acme/security"])
-        .approves(&bob());
+    let without = owned_by(&["@acme/security"]).approves(&bob());
     // The caller puts only `active` memberships in; a pending invitation is absent.
     assert_eq!(
         only(&without.decide()).ignored,
@@ -198,8 +170,7 @@ fn team_member_approval_counts_only_when_membership_active() {
 
 #[test]
 fn team_membership_is_compared_without_regard_to_case() {
-    let decision = pr_by(alice())
-        .file(PATH, &["@ACME/Security"])
+    let decision = owned_by(&["@ACME/Security"])
         .member_of("acme/security", &person(2, "BOB"))
         .approves(&bob())
         .decide();
@@ -209,8 +180,7 @@ fn team_membership_is_compared_without_regard_to_case() {
 
 #[test]
 fn membership_of_another_team_does_not_count() {
-    let decision = pr_by(alice())
-        .file(PATH, &["@acme/security"])
+    let decision = owned_by(&["@acme/security"])
         .member_of("acme/platform", &bob())
         .member_of("other/security", &bob())
         .approves(&bob())
@@ -221,34 +191,23 @@ fn membership_of_another_team_does_not_count() {
 
 #[test]
 fn email_owners_never_match_an_account() {
-    let decision = pr_by(alice())
-        .file(PATH, &["bob@example.com"])
-        .approves(&bob())
-        .decide();
+    let decision = owned_by(&["bob@example.com"]).approves(&bob()).decide();
 
-    let f = only(&decision);
-    assert_eq!(f.verdict, Verdict::Pending { missing: 1 });
-    assert_eq!(f.ignored, [ignored(bob(), IgnoredWhy::NotOwner)]);
+    pending_one_ignoring(&decision, &[ignored(bob(), IgnoredWhy::NotOwner)]);
 }
 
 // -- Rule 4: who never counts ----------------------------------------------------------------
 
 #[test]
 fn author_approving_own_request_does_not_count() {
-    let decision = pr_by(alice())
-        .file(PATH, &["@alice"])
-        .approves(&alice())
-        .decide();
+    let decision = owned_by(&["@alice"]).approves(&alice()).decide();
 
-    let f = only(&decision);
-    assert_eq!(f.verdict, Verdict::Pending { missing: 1 });
-    assert_eq!(f.ignored, [ignored(alice(), IgnoredWhy::Author)]);
+    pending_one_ignoring(&decision, &[ignored(alice(), IgnoredWhy::Author)]);
 }
 
 #[test]
 fn author_is_recognised_by_id_even_after_a_rename() {
-    let decision = pr_by(alice())
-        .file(PATH, &["@alicia"])
+    let decision = owned_by(&["@alicia"])
         .approves(&person(alice().id, "alicia"))
         .decide();
 
@@ -282,22 +241,18 @@ fn login_ending_in_bot_suffix_is_a_bot_even_without_the_type() {
 
 #[test]
 fn pusher_approval_does_not_count() {
-    let decision = pr_by(alice())
-        .file(PATH, &["@bob", "@dave"])
+    let decision = owned_by(&["@bob", "@dave"])
         .pushed_by(&alice())
         .pushed_by(&dave())
         .approves(&dave())
         .decide();
 
-    let f = only(&decision);
-    assert_eq!(f.verdict, Verdict::Pending { missing: 1 });
-    assert_eq!(f.ignored, [ignored(dave(), IgnoredWhy::Pusher)]);
+    pending_one_ignoring(&decision, &[ignored(dave(), IgnoredWhy::Pusher)]);
 }
 
 #[test]
 fn pusher_known_only_by_login_is_matched_without_regard_to_case() {
-    let decision = pr_by(alice())
-        .file(PATH, &["@dave"])
+    let decision = owned_by(&["@dave"])
         .pushed_by_login_only("DAVE")
         .approves(&dave())
         .decide();
@@ -310,7 +265,7 @@ fn pusher_known_only_by_login_is_matched_without_regard_to_case() {
 
 #[test]
 fn pusher_known_only_by_id_is_matched() {
-    let mut story = pr_by(alice()).file(PATH, &["@dave"]).approves(&dave());
+    let mut story = owned_by(&["@dave"]).approves(&dave());
     story.facts.pushers.push(Pusher {
         id: Some(dave().id),
         login: None,
@@ -325,8 +280,7 @@ fn pusher_known_only_by_id_is_matched() {
 #[test]
 fn reason_shown_is_the_one_a_new_approval_cannot_fix() {
     // dave pushed and approved an older commit: approving again would not help.
-    let decision = pr_by(alice())
-        .file(PATH, &["@dave"])
+    let decision = owned_by(&["@dave"])
         .pushed_by(&dave())
         .approves_on(&dave(), Some(OLDER))
         .decide();
@@ -341,8 +295,7 @@ fn reason_shown_is_the_one_a_new_approval_cannot_fix() {
 
 #[test]
 fn two_approvals_from_same_user_count_once() {
-    let decision = pr_by(alice())
-        .file(PATH, &["@bob", "@carol"])
+    let decision = owned_by(&["@bob", "@carol"])
         .needing(2)
         .approves(&bob())
         .approves(&bob())
@@ -355,8 +308,7 @@ fn two_approvals_from_same_user_count_once() {
 
 #[test]
 fn min_approvals_two_needs_two_distinct_owners() {
-    let story = pr_by(alice())
-        .file(PATH, &["@acme/security", "@bob"])
+    let story = owned_by(&["@acme/security", "@bob"])
         .member_of("acme/security", &carol())
         .needing(2)
         .approves(&bob())
@@ -375,8 +327,7 @@ fn min_approvals_two_needs_two_distinct_owners() {
 
 #[test]
 fn owner_named_directly_and_through_a_team_counts_once() {
-    let decision = pr_by(alice())
-        .file(PATH, &["@bob", "@acme/security"])
+    let decision = owned_by(&["@bob", "@acme/security"])
         .member_of("acme/security", &bob())
         .needing(2)
         .approves(&bob())
@@ -387,8 +338,7 @@ fn owner_named_directly_and_through_a_team_counts_once() {
 
 #[test]
 fn changes_requested_by_owner_blocks_even_with_enough_approvals() {
-    let decision = pr_by(alice())
-        .file(PATH, &["@bob", "@carol"])
+    let decision = owned_by(&["@bob", "@carol"])
         .approves(&bob())
         .requests_changes(&carol())
         .decide();
@@ -402,8 +352,7 @@ fn changes_requested_by_owner_blocks_even_with_enough_approvals() {
 
 #[test]
 fn changes_requested_by_team_member_blocks() {
-    let decision = pr_by(alice())
-        .file(PATH, &["@bob", "@acme/security"])
+    let decision = owned_by(&["@bob", "@acme/security"])
         .member_of("acme/security", &carol())
         .approves(&bob())
         .requests_changes(&carol())
@@ -414,8 +363,7 @@ fn changes_requested_by_team_member_blocks() {
 
 #[test]
 fn changes_requested_by_non_owner_does_not_block() {
-    let decision = pr_by(alice())
-        .file(PATH, &["@bob"])
+    let decision = owned_by(&["@bob"])
         .approves(&bob())
         .requests_changes(&erin())
         .decide();
@@ -426,8 +374,7 @@ fn changes_requested_by_non_owner_does_not_block() {
 
 #[test]
 fn changes_requested_on_older_commit_still_blocks() {
-    let decision = pr_by(alice())
-        .file(PATH, &["@bob", "@carol"])
+    let decision = owned_by(&["@bob", "@carol"])
         .requests_changes_on(&carol(), OLDER)
         .approves(&bob())
         .decide();
@@ -437,8 +384,7 @@ fn changes_requested_on_older_commit_still_blocks() {
 
 #[test]
 fn changes_requested_by_an_owner_who_also_pushed_still_blocks() {
-    let decision = pr_by(alice())
-        .file(PATH, &["@bob", "@dave"])
+    let decision = owned_by(&["@bob", "@dave"])
         .pushed_by(&dave())
         .requests_changes(&dave())
         .approves(&bob())
@@ -449,8 +395,7 @@ fn changes_requested_by_an_owner_who_also_pushed_still_blocks() {
 
 #[test]
 fn owner_who_approves_after_requesting_changes_unblocks() {
-    let decision = pr_by(alice())
-        .file(PATH, &["@carol"])
+    let decision = owned_by(&["@carol"])
         .requests_changes(&carol())
         .approves(&carol())
         .decide();
@@ -460,8 +405,7 @@ fn owner_who_approves_after_requesting_changes_unblocks() {
 
 #[test]
 fn owner_who_requests_changes_after_approving_blocks() {
-    let decision = pr_by(alice())
-        .file(PATH, &["@bob", "@carol"])
+    let decision = owned_by(&["@bob", "@carol"])
         .approves(&bob())
         .approves(&carol())
         .requests_changes(&carol())
@@ -476,11 +420,7 @@ fn owner_who_requests_changes_after_approving_blocks() {
 
 #[test]
 fn no_owner_is_never_approved() {
-    let decision = pr_by(alice())
-        .file(PATH, &[])
-        .approves(&bob())
-        .approves(&carol())
-        .decide();
+    let decision = owned_by(&[]).approves(&bob()).approves(&carol()).decide();
 
     let f = only(&decision);
     assert_eq!(f.verdict, Verdict::NoOwner);
@@ -490,7 +430,7 @@ fn no_owner_is_never_approved() {
 
 #[test]
 fn min_approvals_zero_is_treated_as_one() {
-    let story = pr_by(alice()).file(PATH, &["@bob"]).needing(0);
+    let story = owned_by(&["@bob"]).needing(0);
 
     let f = only(&story.decide()).clone();
     assert_eq!(f.needed, 1);
@@ -510,8 +450,7 @@ fn decision_without_files_is_not_approved() {
 
 #[test]
 fn each_file_judged_by_its_own_owners() {
-    let decision = pr_by(alice())
-        .file(PATH, &["@bob"])
+    let decision = owned_by(&["@bob"])
         .file(OTHER, &["@carol"])
         .approves(&bob())
         .decide();
@@ -525,8 +464,7 @@ fn each_file_judged_by_its_own_owners() {
 
 #[test]
 fn changes_requested_blocks_only_the_files_the_reviewer_owns() {
-    let decision = pr_by(alice())
-        .file(PATH, &["@bob", "@carol"])
+    let decision = owned_by(&["@bob", "@carol"])
         .file(OTHER, &["@bob"])
         .approves(&bob())
         .requests_changes(&carol())
@@ -539,8 +477,7 @@ fn changes_requested_blocks_only_the_files_the_reviewer_owns() {
 
 #[test]
 fn all_files_approved_approves_the_decision_and_lists_approvers_once() {
-    let decision = pr_by(alice())
-        .file(PATH, &["@bob", "@carol"])
+    let decision = owned_by(&["@bob", "@carol"])
         .file(OTHER, &["@carol", "@acme/security"])
         .member_of("acme/security", &bob())
         .needing(2)

@@ -6,8 +6,7 @@ const MERGED: OffsetDateTime = datetime!(2025-06-02 11:30 UTC);
 
 #[test]
 fn approval_given_before_the_retarget_does_not_count() {
-    let story = pr_by(alice())
-        .file(PATH, &["@bob"])
+    let story = owned_by(&["@bob"])
         .approves(&bob())
         .submitted(Some(datetime!(2025-06-02 10:00 UTC)))
         .retargeted(datetime!(2025-06-02 10:30 UTC), "release");
@@ -35,8 +34,7 @@ fn approval_given_before_the_retarget_does_not_count() {
 
 #[test]
 fn approval_at_the_very_moment_of_the_retarget_does_not_count() {
-    let decision = pr_by(alice())
-        .file(PATH, &["@bob"])
+    let decision = owned_by(&["@bob"])
         .approves(&bob())
         .retargeted(EARLIER, "release")
         .decide();
@@ -46,8 +44,7 @@ fn approval_at_the_very_moment_of_the_retarget_does_not_count() {
 
 #[test]
 fn approval_submitted_after_the_merge_never_counts() {
-    let decision = pr_by(alice())
-        .file(PATH, &["@bob"])
+    let decision = owned_by(&["@bob"])
         .merged_at(MERGED)
         .approves(&bob())
         .submitted(Some(datetime!(2025-06-02 11:31 UTC)))
@@ -64,8 +61,7 @@ fn approval_submitted_after_the_merge_never_counts() {
 
 #[test]
 fn approval_after_the_merge_does_not_replace_a_stale_one_before_it() {
-    let decision = pr_by(alice())
-        .file(PATH, &["@bob"])
+    let decision = owned_by(&["@bob"])
         .merged_at(MERGED)
         .approves_on(&bob(), Some(OLDER))
         .approves(&bob())
@@ -77,8 +73,7 @@ fn approval_after_the_merge_does_not_replace_a_stale_one_before_it() {
 
 #[test]
 fn changes_requested_after_the_merge_does_not_change_the_state_at_merge() {
-    let decision = pr_by(alice())
-        .file(PATH, &["@bob", "@carol"])
+    let decision = owned_by(&["@bob", "@carol"])
         .merged_at(MERGED)
         .approves(&bob())
         .requests_changes(&carol())
@@ -92,8 +87,7 @@ fn changes_requested_after_the_merge_does_not_change_the_state_at_merge() {
 
 #[test]
 fn dismissal_after_the_merge_does_not_lift_an_objection_at_merge() {
-    let decision = pr_by(alice())
-        .file(PATH, &["@bob", "@carol"])
+    let decision = owned_by(&["@bob", "@carol"])
         .merged_at(MERGED)
         .approves(&bob())
         .requests_changes(&carol())
@@ -106,8 +100,7 @@ fn dismissal_after_the_merge_does_not_lift_an_objection_at_merge() {
 
 #[test]
 fn approval_without_a_submission_time_does_not_count_once_time_matters() {
-    let at_merge = pr_by(alice())
-        .file(PATH, &["@bob"])
+    let at_merge = owned_by(&["@bob"])
         .approvals_last_hours(0)
         .merged_at(MERGED)
         .approves(&bob())
@@ -117,10 +110,7 @@ fn approval_without_a_submission_time_does_not_count_once_time_matters() {
         [ignored(bob(), IgnoredWhy::UnknownTime)]
     );
 
-    let with_window = pr_by(alice())
-        .file(PATH, &["@bob"])
-        .approves(&bob())
-        .submitted(None);
+    let with_window = owned_by(&["@bob"]).approves(&bob()).submitted(None);
     assert!(!with_window.decide().approved());
 
     // Before the merge, with no window and no retarget, the time decides nothing.
@@ -130,8 +120,7 @@ fn approval_without_a_submission_time_does_not_count_once_time_matters() {
 
 #[test]
 fn approval_older_than_the_window_does_not_count() {
-    let decision = pr_by(alice())
-        .file(PATH, &["@bob"])
+    let decision = owned_by(&["@bob"])
         .approvals_last_hours(24)
         .approves(&bob())
         .submitted(Some(datetime!(2025-06-01 11:59 UTC)))
@@ -158,8 +147,7 @@ fn approval_older_than_the_window_does_not_count() {
 
 #[test]
 fn approval_exactly_as_old_as_the_window_still_counts() {
-    let decision = pr_by(alice())
-        .file(PATH, &["@bob"])
+    let decision = owned_by(&["@bob"])
         .approvals_last_hours(24)
         .approves(&bob())
         .submitted(Some(NOW - time::Duration::hours(24)))
@@ -170,14 +158,14 @@ fn approval_exactly_as_old_as_the_window_still_counts() {
 
 #[test]
 fn the_default_window_is_a_week() {
-    let story = pr_by(alice()).file(PATH, &["@bob"]).approves(&bob());
+    let story = owned_by(&["@bob"]).approves(&bob());
     assert!(
         story
             .judged_at(EARLIER + time::Duration::hours(168))
             .decide()
             .approved()
     );
-    let story = pr_by(alice()).file(PATH, &["@bob"]).approves(&bob());
+    let story = owned_by(&["@bob"]).approves(&bob());
     assert!(
         !story
             .judged_at(EARLIER + time::Duration::hours(169))
@@ -188,8 +176,7 @@ fn the_default_window_is_a_week() {
 
 #[test]
 fn approval_window_is_measured_at_the_merge_not_when_the_merge_is_processed() {
-    let decision = pr_by(alice())
-        .file(PATH, &["@bob"])
+    let decision = owned_by(&["@bob"])
         .approvals_last_hours(24)
         .merged_at(MERGED)
         .approves(&bob())
@@ -201,8 +188,7 @@ fn approval_window_is_measured_at_the_merge_not_when_the_merge_is_processed() {
 
 #[test]
 fn zero_window_means_approvals_never_grow_too_old() {
-    let decision = pr_by(alice())
-        .file(PATH, &["@bob"])
+    let decision = owned_by(&["@bob"])
         .approvals_last_hours(0)
         .approves(&bob())
         .submitted(Some(datetime!(2020-01-01 00:00 UTC)))
@@ -215,8 +201,7 @@ fn zero_window_means_approvals_never_grow_too_old() {
 
 #[test]
 fn an_enormous_window_neither_panics_nor_expires() {
-    let decision = pr_by(alice())
-        .file(PATH, &["@bob"])
+    let decision = owned_by(&["@bob"])
         .approvals_last_hours(u64::MAX)
         .approves(&bob())
         .decide();
@@ -226,8 +211,7 @@ fn an_enormous_window_neither_panics_nor_expires() {
 
 #[test]
 fn decision_says_until_when_each_counted_approval_counts() {
-    let decision = pr_by(alice())
-        .file(PATH, &["@bob"])
+    let decision = owned_by(&["@bob"])
         .file(OTHER, &["@carol"])
         .approvals_last_hours(48)
         .approves(&bob())

@@ -5,10 +5,34 @@ use std::collections::BTreeSet;
 use serde_json::{Value, json};
 
 use super::super::git::{Entry, Tree};
-use super::super::model::{CheckRun, Commit, Pull, Repo, World};
+use super::super::model::{CheckRun, Commit, IssueComment, Pull, Repo, World};
 use super::route::ApiRoute;
 use super::writes::{annotation_json, apply_check_run_fields, comment_body};
 use super::{Answer, Call, Query, Reply};
+
+/// What the API lists by repository and ID.
+pub(crate) trait Listed {
+    fn repo(&self) -> &str;
+    fn id(&self) -> u64;
+}
+
+impl Listed for IssueComment {
+    fn repo(&self) -> &str {
+        &self.repo
+    }
+    fn id(&self) -> u64 {
+        self.id
+    }
+}
+
+impl Listed for CheckRun {
+    fn repo(&self) -> &str {
+        &self.repo
+    }
+    fn id(&self) -> u64 {
+        self.id
+    }
+}
 
 impl World {
     /// The repository, if it exists and the installation covers it (GitHub
@@ -46,31 +70,20 @@ impl World {
         Ok((r, p.ok_or_else(|| Reply::not_found(docs))?))
     }
 
-    pub(crate) fn comment_index(
+    /// Where item `id` of `repo` stands in `items` (the comments or the check runs), if
+    /// the installation can see `repo`.
+    pub(crate) fn index_in<T: Listed>(
         &self,
+        items: &[T],
         installation: u64,
         repo: &str,
         id: &str,
         docs: &str,
     ) -> Result<usize, Reply> {
         let full = self.repo_for(installation, repo, docs)?.full_name();
-        self.comments
+        items
             .iter()
-            .position(|c| c.repo == full && c.id.to_string() == id)
-            .ok_or_else(|| Reply::not_found(docs))
-    }
-
-    pub(crate) fn check_run_index(
-        &self,
-        installation: u64,
-        repo: &str,
-        id: &str,
-        docs: &str,
-    ) -> Result<usize, Reply> {
-        let full = self.repo_for(installation, repo, docs)?.full_name();
-        self.check_runs
-            .iter()
-            .position(|c| c.repo == full && c.id.to_string() == id)
+            .position(|item| item.repo() == full && item.id().to_string() == id)
             .ok_or_else(|| Reply::not_found(docs))
     }
 
@@ -169,7 +182,7 @@ impl World {
             }
             ApiRoute::Comment(repo, id) => {
                 let docs = "/issues/comments#get-an-issue-comment";
-                let i = self.comment_index(inst, &repo, &id, docs)?;
+                let i = self.index_in(&self.comments, inst, &repo, &id, docs)?;
                 Ok(Reply::json(200, self.comment_json(&self.comments[i])))
             }
             ApiRoute::UpdateComment(repo, id) => {
@@ -192,12 +205,12 @@ impl World {
             ApiRoute::CreateCheckRun(repo) => self.create_check_run(inst, &repo, body),
             ApiRoute::CheckRun(repo, id) => {
                 let docs = "/checks/runs#get-a-check-run";
-                let i = self.check_run_index(inst, &repo, &id, docs)?;
+                let i = self.index_in(&self.check_runs, inst, &repo, &id, docs)?;
                 Ok(Reply::json(200, self.check_run_json(&self.check_runs[i])))
             }
             ApiRoute::UpdateCheckRun(repo, id) => {
                 let docs = "/checks/runs#update-a-check-run";
-                let i = self.check_run_index(inst, &repo, &id, docs)?;
+                let i = self.index_in(&self.check_runs, inst, &repo, &id, docs)?;
                 let mut run = self.check_runs[i].clone();
                 if let Some(name) = body["name"].as_str() {
                     run.name = name.to_string();
@@ -238,7 +251,8 @@ impl World {
             ApiRoute::TeamRepo(org, slug, repo) => self.team_repo(inst, &org, &slug, &repo, call),
             ApiRoute::Annotations(repo, id) => {
                 let docs = "/checks/runs#list-check-run-annotations";
-                let c = &self.check_runs[self.check_run_index(inst, &repo, &id, docs)?];
+                let c =
+                    &self.check_runs[self.index_in(&self.check_runs, inst, &repo, &id, docs)?];
                 let items = c.annotations.iter().map(|a| annotation_json(c, a));
                 Ok(self.page(items.collect(), q, path))
             }
@@ -253,7 +267,7 @@ impl World {
         id: &str,
         docs: &str,
     ) -> Result<usize, Reply> {
-        let i = self.comment_index(inst, repo, id, docs)?;
+        let i = self.index_in(&self.comments, inst, repo, id, docs)?;
         if self.comments[i].user == self.app_bot {
             Ok(i)
         } else {

@@ -91,26 +91,26 @@ impl World {
         let u = self.api(&format!("/repos/{full}/contents/{p}?ref={reference}"));
         let sha = entry.sha();
         let name = path.rsplit('/').next().unwrap_or(path);
-        let download = format!("https://raw.githubusercontent.com/{full}/{reference}/{p}");
-        match entry {
-            Entry::File(blob) => {
-                let git = self.api(&format!("/repos/{full}/git/blobs/{sha}"));
-                let html = format!("https://github.com/{full}/blob/{reference}/{p}");
+        // A file's and a symlink's links: the blob, the page, the raw download.
+        let blob_links = || {
+            (
+                self.api(&format!("/repos/{full}/git/blobs/{sha}")),
+                format!("https://github.com/{full}/blob/{reference}/{p}"),
+                Value::from(format!(
+                    "https://raw.githubusercontent.com/{full}/{reference}/{p}"
+                )),
+            )
+        };
+        let (mut answer, (git, html, download)) = match entry {
+            Entry::File(blob) => (
                 json!({
                     "type": "file",
                     "encoding": "base64",
                     "size": blob.len(),
-                    "name": name,
-                    "path": path,
                     "content": github_base64(blob),
-                    "sha": sha,
-                    "url": u,
-                    "git_url": git,
-                    "html_url": html,
-                    "download_url": download,
-                    "_links": { "self": u, "git": git, "html": html },
-                })
-            }
+                }),
+                blob_links(),
+            ),
             Entry::Symlink(target) => {
                 let resolved = resolve_link(path, target);
                 if let Some((to, file @ Entry::File(_))) =
@@ -118,41 +118,36 @@ impl World {
                 {
                     return self.content_json(r, reference, tree, &to, file);
                 }
-                let git = self.api(&format!("/repos/{full}/git/blobs/{sha}"));
-                let html = format!("https://github.com/{full}/blob/{reference}/{p}");
-                json!({
-                    "type": "symlink",
-                    "target": target,
-                    "size": target.len(),
-                    "name": name,
-                    "path": path,
-                    "sha": sha,
-                    "url": u,
-                    "git_url": git,
-                    "html_url": html,
-                    "download_url": download,
-                    "_links": { "self": u, "git": git, "html": html },
-                })
+                let kind = json!({ "type": "symlink", "target": target, "size": target.len() });
+                (kind, blob_links())
             }
             Entry::Submodule(commit) => {
                 let module = format!("{}/{name}", r.owner.login);
-                let git = self.api(&format!("/repos/{module}/git/trees/{commit}"));
-                let html = format!("https://github.com/{module}/tree/{commit}");
-                json!({
+                let kind = json!({
                     "type": "submodule",
                     "submodule_git_url": format!("https://github.com/{module}.git"),
                     "size": 0,
-                    "name": name,
-                    "path": path,
-                    "sha": commit,
-                    "url": u,
-                    "git_url": git,
-                    "html_url": html,
-                    "download_url": null,
-                    "_links": { "self": u, "git": git, "html": html },
-                })
+                });
+                let git = self.api(&format!("/repos/{module}/git/trees/{commit}"));
+                let html = format!("https://github.com/{module}/tree/{commit}");
+                (kind, (git, html, Value::Null))
             }
+        };
+        // What every kind of entry says alike: its name, place and SHA, and its links.
+        let common = json!({
+            "name": name,
+            "path": path,
+            "sha": sha,
+            "url": u,
+            "git_url": git,
+            "html_url": html,
+            "download_url": download,
+            "_links": { "self": u, "git": git, "html": html },
+        });
+        if let (Value::Object(answer), Value::Object(common)) = (&mut answer, common) {
+            answer.extend(common);
         }
+        answer
     }
 
     /// One entry of a directory listing. Submodules are listed as `file`
