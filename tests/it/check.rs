@@ -26,6 +26,7 @@ async fn a_valid_request_waits_for_its_owners_and_tells_approvers_once() {
         ### `requests/[user]/ci.toml`
 
         - IAM user: `[user]`
+        - Reason: Nightly backups copy to S3
         - Expires: 30 days after issue
         - Can approve: @acme/security
         - Approved on the current head: nobody yet (0 of 1 needed)
@@ -70,9 +71,11 @@ async fn a_review_that_completes_approval_turns_the_check_green() {
         ### `requests/[user]/ci.toml`
 
         - IAM user: `[user]`
+        - Reason: Nightly backups copy to S3
         - Expires: 30 days after issue
         - Can approve: @acme/security
         - Approved on the current head: @carol (1 of 1 needed)
+        - @carol's approval counts until [time] (UTC); merge before then or ask again
 
         keygate checks the approval again on its own when the pull request is merged.
         ");
