@@ -7,6 +7,7 @@ use aws_sdk_iam::types::StatusType;
 use time::OffsetDateTime;
 
 use super::error::classify;
+use super::gone_is_done;
 use super::{Aws, AwsError};
 use crate::lifecycle::SecretDeletion;
 
@@ -41,19 +42,16 @@ impl Aws {
         user: &str,
         access_key_id: &str,
     ) -> Result<(), AwsError> {
-        match self
-            .iam
-            .update_access_key()
-            .user_name(user)
-            .access_key_id(access_key_id)
-            .status(StatusType::Inactive)
-            .send()
-            .await
-            .map_err(|e| classify("UpdateAccessKey", e))
-        {
-            Err(e) if e.is_not_found() => Ok(()),
-            other => other.map(|_| ()),
-        }
+        gone_is_done(
+            self.iam
+                .update_access_key()
+                .user_name(user)
+                .access_key_id(access_key_id)
+                .status(StatusType::Inactive)
+                .send()
+                .await
+                .map_err(|e| classify("UpdateAccessKey", e)),
+        )
     }
 
     /// `DeleteSecret` with the recovery window asked for. A secret that is gone, or whose

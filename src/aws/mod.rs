@@ -16,6 +16,15 @@ pub mod policy;
 pub mod tags;
 
 pub use error::AwsError;
+
+/// A removal of something already gone (a deleted key, a missing user) is done, not failed:
+/// every lifecycle and rollback step may run twice.
+fn gone_is_done<T>(result: Result<T, AwsError>) -> Result<(), AwsError> {
+    match result {
+        Err(e) if e.is_not_found() => Ok(()),
+        other => other.map(|_| ()),
+    }
+}
 use error::classify;
 pub use lifecycle::{ACCESS_KEY_TAG, EXPIRES_TAG, KeyStatus, SecretFacts};
 pub use tags::{tag_key, tag_value};
@@ -194,18 +203,15 @@ impl Aws {
     }
 
     pub async fn delete_access_key(&self, user: &str, access_key_id: &str) -> Result<(), AwsError> {
-        match self
-            .iam
-            .delete_access_key()
-            .user_name(user)
-            .access_key_id(access_key_id)
-            .send()
-            .await
-            .map_err(|e| classify("DeleteAccessKey", e))
-        {
-            Err(e) if e.is_not_found() => Ok(()),
-            other => other.map(|_| ()),
-        }
+        gone_is_done(
+            self.iam
+                .delete_access_key()
+                .user_name(user)
+                .access_key_id(access_key_id)
+                .send()
+                .await
+                .map_err(|e| classify("DeleteAccessKey", e)),
+        )
     }
 
     /// Stores the key. `token` makes a retried call idempotent.
@@ -289,18 +295,15 @@ impl Aws {
     /// Deletes the secret at once, without the recovery window: used only for a secret
     /// keygate just created whose key is being deleted too. Gone already is fine.
     pub async fn delete_secret_now(&self, secret_id: &str) -> Result<(), AwsError> {
-        match self
-            .secrets
-            .delete_secret()
-            .secret_id(secret_id)
-            .force_delete_without_recovery(true)
-            .send()
-            .await
-            .map_err(|e| classify("DeleteSecret", e))
-        {
-            Err(e) if e.is_not_found() => Ok(()),
-            other => other.map(|_| ()),
-        }
+        gone_is_done(
+            self.secrets
+                .delete_secret()
+                .secret_id(secret_id)
+                .force_delete_without_recovery(true)
+                .send()
+                .await
+                .map_err(|e| classify("DeleteSecret", e)),
+        )
     }
 
     /// The secret `name` if it exists and was created with `token` (its version ID): a

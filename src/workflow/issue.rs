@@ -484,7 +484,11 @@ async fn issue_one(
                 // for a request with readers while everyone in the account may read it.
                 if let Err(e) = aws.put_resource_policy(&stored.name, document).await {
                     tracing::warn!(error = %e, "the secret's resource policy could not be put; deleting the secret and the new key");
-                    return undo_after(wf, intent, request, e, job).await;
+                    let why = format!(
+                        "The secret's resource policy, which lets only the request's readers read it, could not be put ({}), so the secret and the new access key were deleted again. Nothing was issued.",
+                        e.public_summary()
+                    );
+                    return undo_after(wf, intent, request, e, why, job).await;
                 }
                 tracing::info!(readers = %request.readers.join(" "), "the secret is readable only by its readers");
             }
@@ -497,19 +501,11 @@ async fn issue_one(
         Err(e) => {
             drop(key);
             tracing::warn!(error = %e, "storing the secret failed; deleting the new key");
-            rollback(wf, &mut intent).await?;
-            if intent.state == IntentState::Stored {
-                return Ok(issued_outcome(&intent, request));
-            }
-            if e.is_transient() && wf.settings.retry.allows_another(job, now_ms()) {
-                return Err(e.into());
-            }
-            not_issued(
-                wf,
-                intent,
-                format!("The secret could not be stored ({}), so the new access key was deleted again. Nothing was issued.", e.public_summary()),
-            )
-            .await
+            let why = format!(
+                "The secret could not be stored ({}), so the new access key was deleted again. Nothing was issued.",
+                e.public_summary()
+            );
+            undo_after(wf, intent, request, e, why, job).await
         }
     }
 }
@@ -526,15 +522,16 @@ async fn readers_policy(wf: &Workflow, request: &Request) -> Result<Option<Strin
     ))
 }
 
-/// After the secret's resource policy failed: roll back as after a failed `CreateSecret`
-/// (the secret without its policy and the new key are deleted), then retry a transient
-/// error or say that nothing was issued. A policy that went on although its answer was lost
-/// makes the issuance complete instead.
+/// After `CreateSecret` or the secret's resource policy failed: roll back (the new key, and a
+/// secret without its policy, are deleted), then retry a transient error or say `why`
+/// nothing was issued. A step that went through although its answer was lost makes the
+/// issuance complete instead.
 async fn undo_after(
     wf: &Workflow,
     mut intent: Intent,
     request: &Request,
     e: crate::aws::AwsError,
+    why: String,
     job: &Job,
 ) -> Result<Outcome, StepError> {
     rollback(wf, &mut intent).await?;
@@ -544,15 +541,7 @@ async fn undo_after(
     if e.is_transient() && wf.settings.retry.allows_another(job, now_ms()) {
         return Err(e.into());
     }
-    not_issued(
-        wf,
-        intent,
-        format!(
-            "The secret's resource policy, which lets only the request's readers read it, could not be put ({}), so the secret and the new access key were deleted again. Nothing was issued.",
-            e.public_summary()
-        ),
-    )
-    .await
+    not_issued(wf, intent, why).await
 }
 
 /// Now, to the second, and as `{timestamp}` renders it (UTC `YYYYmmddHHMMSS`).
