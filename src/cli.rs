@@ -65,6 +65,9 @@ pub enum Command {
     },
     /// Run the GitHub App webhook service.
     Serve,
+    /// Create the DynamoDB table the configuration names when it is missing; change nothing
+    /// that exists.
+    Init,
 }
 
 /// Exit codes: 0 all good, 1 problems found, 2 usage or configuration error.
@@ -93,6 +96,21 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .build()
                 .context("cannot start the async runtime")?;
             rt.block_on(crate::startup::run(settings))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Init => {
+            let settings = Settings::load(cli.config.as_deref(), env)?;
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")?;
+            let done = rt.block_on(async {
+                let aws = crate::aws::Aws::from_env().await;
+                crate::init::run(&settings, &aws).await
+            })?;
+            for line in done {
+                println!("{line}");
+            }
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -62,6 +62,9 @@ pub struct Aws {
     iam: aws_sdk_iam::Client,
     secrets: aws_sdk_secretsmanager::Client,
     sns: aws_sdk_sns::Client,
+    /// The configuration the clients were made from: the ledger's DynamoDB client is made
+    /// from it too, so one endpoint and one credential chain serve every AWS call.
+    config: aws_config::SdkConfig,
 }
 
 impl Aws {
@@ -76,7 +79,13 @@ impl Aws {
             iam: aws_sdk_iam::Client::new(config),
             secrets: aws_sdk_secretsmanager::Client::new(config),
             sns: aws_sdk_sns::Client::new(config),
+            config: config.clone(),
         }
+    }
+
+    /// A DynamoDB client on the same configuration, for the shared ledger (DESIGN §8).
+    pub fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
+        aws_sdk_dynamodb::Client::new(&self.config)
     }
 
     /// The user's name as IAM spells it (`None`: no such user). IAM names are unique
