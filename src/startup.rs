@@ -73,12 +73,10 @@ pub async fn run_with(
         },
         user_locks: Default::default(),
     };
-    // Only a ledger this process holds alone: on a shared (DynamoDB) ledger an intent left
-    // `creating` may be another live replica's issuance in progress. There the delivery that
-    // owns it rolls it back when it runs again, once its lease lapses.
-    let recovered = match settings.store.backend {
-        StoreBackend::Sqlite => recover_intents(&workflow).await,
-        StoreBackend::Dynamodb => Ok(0),
+    let recovered = if rolls_back_at_start(settings.store.backend) {
+        recover_intents(&workflow).await
+    } else {
+        Ok(0)
     };
     match recovered {
         Ok(0) => {}
@@ -128,6 +126,17 @@ pub async fn run_with(
     let _ = worker.await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Whether `serve` rolls back interrupted issuances when it starts: only on a ledger this
+/// process holds alone. On a shared (DynamoDB) ledger an intent left `creating` may be another
+/// live replica's issuance in progress; there the delivery that owns it rolls it back when it
+/// runs again, once its lease lapses.
+fn rolls_back_at_start(backend: StoreBackend) -> bool {
+    match backend {
+        StoreBackend::Sqlite => true,
+        StoreBackend::Dynamodb => false,
+    }
 }
 
 /// Opens the configured ledger and puts back in the queue what a stop interrupted.
@@ -185,4 +194,18 @@ fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()> + S
     Ok(async {
         let _ = tokio::signal::ctrl_c().await;
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_ledger_held_alone_rolls_back_interrupted_issuances_at_start() {
+        assert!(rolls_back_at_start(StoreBackend::Sqlite));
+        assert!(
+            !rolls_back_at_start(StoreBackend::Dynamodb),
+            "another replica may be mid-issuance"
+        );
+    }
 }
