@@ -82,6 +82,9 @@ pub enum Command {
         #[arg(long)]
         reason: String,
     },
+    /// Create the DynamoDB table the configuration names when it is missing; change nothing
+    /// that exists.
+    Init,
 }
 
 /// Exit codes: 0 all good, 1 problems found, 2 usage or configuration error.
@@ -119,6 +122,21 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Revoke { key, reason } => {
             let settings = Settings::load(cli.config.as_deref(), env)?;
             lifecycle::revoke_command(&settings, &key, &reason)
+        }
+        Command::Init => {
+            let settings = Settings::load(cli.config.as_deref(), env)?;
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")?;
+            let done = rt.block_on(async {
+                let aws = crate::aws::Aws::from_env().await;
+                crate::init::run(&settings, &aws).await
+            })?;
+            for line in done {
+                println!("{line}");
+            }
+            Ok(ExitCode::SUCCESS)
         }
     }
 }

@@ -7,6 +7,7 @@ pub mod config;
 pub mod facts;
 pub mod github;
 pub mod ids;
+pub mod init;
 pub mod ledger;
 pub mod lifecycle;
 pub mod policy;

@@ -42,14 +42,21 @@ pub async fn run_with(
     let service = settings.service()?;
     let repository = RepoName::new(service.repository.to_string());
     let branch = BranchName::new(settings.github.branch.clone());
-    let ledger = open_ledger(&settings).await?;
+    let ledger = open_ledger(&settings, &aws).await?;
     let retry = RetryPolicy {
         retry_for: Duration::from_secs(settings.server.retry_for_secs),
         max_attempts: settings.server.max_attempts,
     };
     let workflow = Arc::new(build_workflow(&settings, aws, ledger.clone())?);
     let rules = lifecycle_rules(&settings);
-    match recover_intents(&workflow).await {
+    // On a shared DynamoDB ledger a `creating` intent may be another live replica's work in
+    // progress: its own delivery rolls it back when it runs again.
+    let recovered = if rolls_back_at_start(settings.store.backend) {
+        recover_intents(&workflow).await
+    } else {
+        Ok(0)
+    };
+    match recovered {
         Ok(0) => {}
         Ok(n) => tracing::warn!(
             rolled_back = n,
@@ -202,23 +209,45 @@ async fn lifecycle_timers(
     }
 }
 
+/// Whether `serve` rolls back interrupted issuances when it starts: only on a ledger this
+/// process holds alone. On a shared (DynamoDB) ledger an intent left `creating` may be another
+/// live replica's issuance in progress; there the delivery that owns it rolls it back when it
+/// runs again, once its lease lapses.
+fn rolls_back_at_start(backend: StoreBackend) -> bool {
+    match backend {
+        StoreBackend::Sqlite => true,
+        StoreBackend::Dynamodb => false,
+    }
+}
+
 /// Opens the configured ledger and puts back in the queue what a stop interrupted.
-pub async fn open_ledger(settings: &Settings) -> anyhow::Result<Ledger> {
-    // Several replicas each on their own SQLite file would lose the guard against issuing a
-    // key twice: refuse rather than run a mode that is configured but not built.
-    if settings.store.backend != StoreBackend::Sqlite
-        || settings.queue.backend != QueueBackend::Local
-    {
+pub async fn open_ledger(settings: &Settings, aws: &Aws) -> anyhow::Result<Ledger> {
+    // The SQS work queue is configured but not built: refuse rather than run without it.
+    if settings.queue.backend != QueueBackend::Local {
         anyhow::bail!(
-            "store.backend = \"dynamodb\" and queue.backend = \"sqs\" are not available in this keygate yet; use \"sqlite\" and \"local\""
+            "queue.backend = \"sqs\" is not available in this keygate yet; use \"local\" (the DynamoDB ledger is its own queue)"
         );
     }
-    let ledger = Ledger::open_sqlite(&settings.store.path).with_context(|| {
-        format!(
-            "cannot open the ledger at {}",
-            settings.store.path.display()
-        )
-    })?;
+    let ledger = match settings.store.backend {
+        StoreBackend::Sqlite => Ledger::open_sqlite(&settings.store.path).with_context(|| {
+            format!(
+                "cannot open the ledger at {}",
+                settings.store.path.display()
+            )
+        })?,
+        StoreBackend::Dynamodb => {
+            // The configuration check requires store.table with this backend.
+            let table = settings
+                .store
+                .table
+                .as_deref()
+                .context("store.table is required when store.backend = \"dynamodb\"")?;
+            // Never created here (DESIGN §8): a missing table is a start-up error.
+            Ledger::open_dynamo(aws.dynamodb(), table)
+                .await
+                .context("cannot open the ledger")?
+        }
+    };
     let requeued = ledger.resume_interrupted().await?;
     if requeued > 0 {
         tracing::warn!(
@@ -246,4 +275,18 @@ fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()> + S
     Ok(async {
         let _ = tokio::signal::ctrl_c().await;
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_ledger_held_alone_rolls_back_interrupted_issuances_at_start() {
+        assert!(rolls_back_at_start(StoreBackend::Sqlite));
+        assert!(
+            !rolls_back_at_start(StoreBackend::Dynamodb),
+            "another replica may be mid-issuance"
+        );
+    }
 }

@@ -86,6 +86,9 @@ pub struct Aws {
     sts: aws_sdk_sts::Client,
     /// The ARN keygate runs as, asked once: it does not change while the process runs.
     caller_arn: Arc<tokio::sync::OnceCell<String>>,
+    /// The configuration the clients were made from: the ledger's DynamoDB client is made
+    /// from it too, so one endpoint and one credential chain serve every AWS call.
+    config: aws_config::SdkConfig,
 }
 
 impl Aws {
@@ -102,7 +105,13 @@ impl Aws {
             sns: aws_sdk_sns::Client::new(config),
             sts: aws_sdk_sts::Client::new(config),
             caller_arn: Arc::default(),
+            config: config.clone(),
         }
+    }
+
+    /// A DynamoDB client on the same configuration, for the shared ledger (DESIGN §8).
+    pub fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
+        aws_sdk_dynamodb::Client::new(&self.config)
     }
 
     /// The ARN of the principal keygate runs as (`sts:GetCallerIdentity`, which needs no

@@ -2,9 +2,13 @@
 //! what it told people (DESIGN §3, §4).
 //!
 //! [`Store`] is the contract every backend keeps, in methods named for what they mean;
-//! [`Ledger`] is the handle the rest of keygate holds. SQLite is the embedded backend; its
-//! tests (`tests.rs`) run through the trait, so a second backend reuses them unchanged.
+//! [`Ledger`] is the handle the rest of keygate holds. SQLite is the embedded backend,
+//! DynamoDB the shared one (DESIGN §8); the tests (`tests.rs`) run through the trait, so every
+//! backend passes the same suite.
 
+pub mod dynamo;
+#[cfg(test)]
+mod moto;
 mod sqlite;
 #[cfg(test)]
 mod tests;
@@ -20,6 +24,7 @@ use crate::ids::{CommitSha, DeliveryId, InstallationId, PrNumber, RepoName};
 use crate::lifecycle::Progress;
 use crate::work::{NoticeEvent, PrEvent, Sender};
 
+pub use dynamo::DynamoLedger;
 pub use sqlite::{LOCK_WAIT, SqliteLedger};
 
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +59,18 @@ pub enum LedgerError {
         access_key_id: String,
         found: String,
     },
+    #[error("DynamoDB {operation} on table `{table}` failed: {message}")]
+    Dynamo {
+        operation: &'static str,
+        table: String,
+        message: String,
+    },
+    #[error(
+        "the DynamoDB table `{table}` (store.table) does not exist; create it with `keygate init`"
+    )]
+    MissingTable { table: String },
+    #[error("the DynamoDB table `{table}` (store.table) cannot hold the ledger: {problem}")]
+    NotALedger { table: String, problem: String },
     #[error("the ledger holds a value this keygate cannot read: {0}")]
     Corrupt(String),
     /// Another process holds the ledger: one process per SQLite ledger.
@@ -546,12 +563,21 @@ pub trait Store: Send + Sync {
 #[derive(Clone)]
 pub enum Ledger {
     Sqlite(SqliteLedger),
+    Dynamo(DynamoLedger),
 }
 
 impl Ledger {
     /// Opens (creating and migrating) the SQLite ledger at `path`.
     pub fn open_sqlite(path: &Path) -> Result<Ledger, LedgerError> {
         Ok(Ledger::Sqlite(SqliteLedger::open(path)?))
+    }
+
+    /// Opens the DynamoDB ledger in `table`, which `keygate init` created.
+    pub async fn open_dynamo(
+        client: aws_sdk_dynamodb::Client,
+        table: &str,
+    ) -> Result<Ledger, LedgerError> {
+        Ok(Ledger::Dynamo(DynamoLedger::open(client, table).await?))
     }
 }
 
@@ -560,6 +586,7 @@ macro_rules! delegate {
     ($self:ident, $b:ident => $call:expr) => {
         match $self {
             Ledger::Sqlite($b) => $call.await,
+            Ledger::Dynamo($b) => $call.await,
         }
     };
 }

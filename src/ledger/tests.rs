@@ -574,6 +574,14 @@ async fn a_second_opener_of_a_sqlite_ledger_waits_then_names_the_holder() {
     assert_eq!(second.stats().await.unwrap().queued, 1);
 }
 
+/// A fresh DynamoDB ledger on moto, in a table of its own.
+async fn fresh_dynamo() -> ((), Ledger) {
+    let client = super::moto::dynamodb();
+    let table = super::moto::unique_table();
+    super::dynamo::ensure_table(&client, &table).await.unwrap();
+    ((), Ledger::open_dynamo(client, &table).await.unwrap())
+}
+
 /// Runs each contract test against each backend, on a fresh ledger.
 macro_rules! suite {
     ($backend:ident, $fresh:expr, [$($test:ident),* $(,)?]) => {
@@ -614,5 +622,24 @@ suite!(
         a_key_known_only_from_its_secret_tags_gets_a_life_of_its_own,
         the_watermark_is_when_the_ledger_was_created,
         a_merge_is_known_by_its_delivery_or_its_intents,
+    ]
+);
+
+suite!(
+    dynamo,
+    super::fresh_dynamo().await,
+    [
+        a_repeated_delivery_id_is_stored_once,
+        a_failed_delivery_sent_again_is_queued_again,
+        concurrent_deliveries_are_all_recorded,
+        work_running_at_a_crash_is_resumed,
+        deliveries_of_one_pull_request_never_run_side_by_side,
+        a_delivery_behind_an_unstarted_one_for_the_same_work_is_coalesced,
+        orphaned_running_deliveries_are_queued_again_but_live_ones_are_kept,
+        a_retry_waits_until_its_time,
+        the_senders_of_pushes_are_remembered_per_pull_request,
+        an_intent_is_claimed_once,
+        an_intent_moves_only_from_the_state_it_was_read_in,
+        notes_are_kept_per_key,
     ]
 );

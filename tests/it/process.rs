@@ -248,3 +248,114 @@ async fn a_second_serve_on_the_same_ledger_is_refused_naming_the_holder() {
     // The first one still serves.
     wait_healthy(&reqwest::Client::new(), &first.url).await;
 }
+
+#[tokio::test]
+async fn init_creates_the_dynamodb_ledger_that_serve_then_issues_on() {
+    let gh = repository().await;
+    let aws = AwsWorld::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let table = crate::support::app::unique("ledger");
+    write_config(
+        dir.path(),
+        &gh,
+        &aws,
+        &format!(
+            "[github]\nprivate_key_file = \"app.pem\"\n[store]\nbackend = \"dynamodb\"\ntable = \"{table}\"\n"
+        ),
+    );
+    let run = |args: &[&str]| {
+        let mut c = keygate(dir.path(), &aws.proxy.url);
+        c.env(
+            "KEYGATE_SERVER_LISTEN",
+            format!("127.0.0.1:{}", free_port()),
+        )
+        .args(args);
+        run_to_end(c, dir.path(), args.join(" "))
+    };
+
+    // serve never creates the table: it names the missing one and what to run.
+    let (code, _, err) = run(&["serve"]).await;
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains(&format!("`{table}`")) && err.contains("keygate init"),
+        "{err}"
+    );
+    let (code, out, err) = run(&["init"]).await;
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(
+        out.contains(&format!("created DynamoDB table `{table}`")),
+        "{out}"
+    );
+    let (code, out, err) = run(&["init"]).await;
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("exists; left as it is"), "{out}");
+
+    let user = aws.iam_user("svc").await;
+    let pr = gh.open_pr("bob", &[(&path(&user), &valid_request(&user))]);
+    gh.review(pr, "carol", Approve);
+    gh.merge(pr);
+    let http = reqwest::Client::new();
+    let serving = Serving::start(&dir, &aws, "serve.log", &[], &[]).await;
+    let d = payloads::delivery(
+        "pull_request",
+        &payloads::pull_request_event(&gh, pr, "closed"),
+        WEBHOOK_SECRET.as_bytes(),
+    );
+    assert_eq!(
+        crate::support::app::post(&http, &serving.url, &d).await,
+        202
+    );
+    assert_eq!(
+        crate::support::app::post(&http, &serving.url, &d).await,
+        200,
+        "the same delivery ID again is recorded once"
+    );
+    settle(&http, &serving.url).await;
+    aws.one_key_held_by_its_secret(&user, "issued once on the DynamoDB ledger")
+        .await;
+    let events: Vec<String> = aws
+        .notices()
+        .await
+        .iter()
+        .map(|n| n.event().to_string())
+        .collect();
+    assert_eq!(events, ["issued"]);
+    assert!(
+        !dir.path().join("ledger.db").exists(),
+        "no SQLite file on the DynamoDB backend"
+    );
+}
+
+/// Runs `c` to its end and returns its exit code, stdout and stderr. Waits without blocking
+/// the test's runtime (the AWS proxy serves on it), and never for more than 30 s: a command
+/// that kept running would hang the test.
+async fn run_to_end(
+    mut c: Command,
+    dir: &std::path::Path,
+    label: String,
+) -> (Option<i32>, String, String) {
+    let (out, err) = (dir.join("run.out"), dir.join("run.err"));
+    let mut child = c
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            let log = std::fs::read_to_string(&err).unwrap_or_default();
+            panic!("`keygate {label}` did not exit within 30 s:\n{log}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    (
+        status.code(),
+        std::fs::read_to_string(out).unwrap(),
+        std::fs::read_to_string(err).unwrap(),
+    )
+}

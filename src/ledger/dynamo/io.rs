@@ -1,0 +1,275 @@
+//! The DynamoDB calls the ledger makes, as a few typed steps: consistent reads, paged
+//! queries, and all-or-none conditional transactions.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, Put, Select, TransactWriteItem, Update,
+};
+
+use super::item::*;
+use super::{DynamoLedger, TRIES};
+use crate::ledger::{DeliveryState, LedgerError};
+
+/// A transaction cancelled by its conditions: the code of each item, in order.
+pub(super) struct Cancelled(Vec<String>);
+
+impl Cancelled {
+    /// Whether item `i`'s condition failed.
+    pub(super) fn failed(&self, i: usize) -> bool {
+        self.0.get(i).is_some_and(|c| c == "ConditionalCheckFailed")
+    }
+}
+
+/// AWS's error code and message, or the cause when AWS gave no answer.
+pub(super) fn sdk_message<E, R>(e: &SdkError<E, R>) -> String
+where
+    E: std::error::Error + ProvideErrorMetadata + 'static,
+    R: std::fmt::Debug,
+{
+    match e.code() {
+        Some(code) => format!("{code}: {}", e.message().unwrap_or("no message")),
+        None => DisplayErrorContext(e).to_string(),
+    }
+}
+
+pub(super) fn dynamo_error<E, R>(
+    operation: &'static str,
+    table: &str,
+    e: &SdkError<E, R>,
+) -> LedgerError
+where
+    E: std::error::Error + ProvideErrorMetadata + 'static,
+    R: std::fmt::Debug,
+{
+    if e.code() == Some("ResourceNotFoundException") {
+        return LedgerError::MissingTable {
+            table: table.to_string(),
+        };
+    }
+    LedgerError::Dynamo {
+        operation,
+        table: table.to_string(),
+        message: sdk_message(e),
+    }
+}
+
+pub(super) fn build<T, E: std::fmt::Display>(r: Result<T, E>) -> Result<T, LedgerError> {
+    r.map_err(|e| LedgerError::Write(format!("cannot build a DynamoDB request: {e}")))
+}
+
+fn non_empty<K, V>(m: HashMap<K, V>) -> Option<HashMap<K, V>> {
+    (!m.is_empty()).then_some(m)
+}
+
+/// One page of a query, and where the next begins.
+pub(super) struct Page {
+    pub items: Vec<Item>,
+    pub count: i64,
+    pub next: Option<Item>,
+}
+
+/// A query: on the table (`index: None`, read consistently) or on an index.
+pub(super) struct Query<'a> {
+    pub index: Option<&'static str>,
+    pub condition: &'a str,
+    pub names: &'a [(&'a str, &'a str)],
+    pub values: Vec<(&'a str, AttributeValue)>,
+    pub filter: Option<&'a str>,
+}
+
+impl Query<'_> {
+    /// The deliveries or intents of one `by_state` partition, up to `upto` (inclusive).
+    pub(super) fn list(list: String, upto: Option<String>) -> Query<'static> {
+        let mut values = vec![(":list", s(list))];
+        let (condition, names): (_, &[_]) = match upto {
+            Some(bound) => {
+                values.push((":upto", s(bound)));
+                (
+                    "#lpk = :list AND #lsk <= :upto",
+                    &[("#lpk", BY_STATE_PK), ("#lsk", BY_STATE_SK)],
+                )
+            }
+            None => ("#lpk = :list", &[("#lpk", BY_STATE_PK)]),
+        };
+        Query {
+            index: Some(BY_STATE),
+            condition,
+            names,
+            values,
+            filter: None,
+        }
+    }
+}
+
+impl DynamoLedger {
+    pub(super) async fn get(&self, key: Item) -> Result<Option<Item>, LedgerError> {
+        let out = self
+            .client()
+            .get_item()
+            .table_name(self.table())
+            .set_key(Some(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| dynamo_error("GetItem", self.table(), &e))?;
+        Ok(out.item)
+    }
+
+    pub(super) async fn page(
+        &self,
+        q: &Query<'_>,
+        start: Option<Item>,
+        count: bool,
+    ) -> Result<Page, LedgerError> {
+        let names = q
+            .names
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let values = q
+            .values
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
+        let mut req = self
+            .client()
+            .query()
+            .table_name(self.table())
+            .key_condition_expression(q.condition)
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .set_filter_expression(q.filter.map(str::to_string))
+            .set_exclusive_start_key(start);
+        req = match q.index {
+            Some(index) => req.index_name(index),
+            None => req.consistent_read(true),
+        };
+        if count {
+            req = req.select(Select::Count);
+        }
+        let out = req
+            .send()
+            .await
+            .map_err(|e| dynamo_error("Query", self.table(), &e))?;
+        Ok(Page {
+            count: i64::from(out.count),
+            items: out.items.unwrap_or_default(),
+            next: out.last_evaluated_key.filter(|k| !k.is_empty()),
+        })
+    }
+
+    pub(super) async fn query_all(&self, q: &Query<'_>) -> Result<Vec<Item>, LedgerError> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self.page(q, start, false).await?;
+            items.extend(page.items);
+            match page.next {
+                Some(next) => start = Some(next),
+                None => return Ok(items),
+            }
+        }
+    }
+
+    pub(super) async fn count(&self, q: &Query<'_>) -> Result<u64, LedgerError> {
+        let mut total = 0;
+        let mut start = None;
+        loop {
+            let page = self.page(q, start, true).await?;
+            total += page.count.max(0) as u64;
+            match page.next {
+                Some(next) => start = Some(next),
+                None => return Ok(total),
+            }
+        }
+    }
+
+    pub(super) fn update(&self, key: Item, c: Change) -> Result<TransactWriteItem, LedgerError> {
+        let update = Update::builder()
+            .table_name(self.table())
+            .set_key(Some(key))
+            .update_expression(c.expression())
+            .set_condition_expression(c.condition().map(str::to_string))
+            .set_expression_attribute_names(non_empty(c.names))
+            .set_expression_attribute_values(non_empty(c.values))
+            .build();
+        Ok(TransactWriteItem::builder().update(build(update)?).build())
+    }
+
+    /// Puts `item` only if no item has its key.
+    pub(super) fn create(&self, item: Item) -> Result<TransactWriteItem, LedgerError> {
+        let put = Put::builder()
+            .table_name(self.table())
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .build();
+        Ok(TransactWriteItem::builder().put(build(put)?).build())
+    }
+
+    pub(super) fn check(&self, key: Item, c: Change) -> Result<TransactWriteItem, LedgerError> {
+        let check = ConditionCheck::builder()
+            .table_name(self.table())
+            .set_key(Some(key))
+            .set_condition_expression(c.condition().map(str::to_string))
+            .set_expression_attribute_names(non_empty(c.names))
+            .set_expression_attribute_values(non_empty(c.values))
+            .build();
+        Ok(TransactWriteItem::builder()
+            .condition_check(build(check)?)
+            .build())
+    }
+
+    /// Writes `items` all or none. `Ok(Err(_))` when a condition failed; a conflict with
+    /// another transaction in flight is tried again.
+    pub(super) async fn transact(
+        &self,
+        items: Vec<TransactWriteItem>,
+    ) -> Result<Result<(), Cancelled>, LedgerError> {
+        for attempt in 0..TRIES {
+            // One token per attempt: the SDK's own retries of it are idempotent.
+            let sent = self
+                .client()
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .client_request_token(uuid::Uuid::new_v4().to_string())
+                .send()
+                .await;
+            let e = match sent {
+                Ok(_) => return Ok(Ok(())),
+                Err(e) => e,
+            };
+            let codes = match e.as_service_error() {
+                Some(TransactWriteItemsError::TransactionCanceledException(c)) => Some(
+                    c.cancellation_reasons()
+                        .iter()
+                        .map(|r| r.code().unwrap_or("None").to_string())
+                        .collect::<Vec<_>>(),
+                ),
+                _ => None,
+            };
+            let conflict = match &codes {
+                Some(codes) => codes.iter().any(|c| c == "TransactionConflict"),
+                None => e.code() == Some("TransactionInProgressException"),
+            };
+            if conflict && attempt + 1 < TRIES {
+                let pause = 20 + rand::random::<u64>() % (40 << attempt.min(4));
+                tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+                continue;
+            }
+            return match codes {
+                Some(codes) => Ok(Err(Cancelled(codes))),
+                None => Err(dynamo_error("TransactWriteItems", self.table(), &e)),
+            };
+        }
+        Err(LedgerError::Write(
+            "DynamoDB kept reporting conflicting transactions".into(),
+        ))
+    }
+
+    pub(super) async fn count_list(&self, state: DeliveryState) -> Result<u64, LedgerError> {
+        self.count(&Query::list(delivery_list(state), None)).await
+    }
+}

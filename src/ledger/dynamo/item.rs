@@ -1,0 +1,499 @@
+//! The ledger's records as DynamoDB items, and back: pure functions over plain data, no I/O.
+//!
+//! The key schema is documented on [`super`]; every key and index value is built here and
+//! nowhere else, so the layout can be read in one place.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use super::super::{DeliveryState, Intent, IntentState, LedgerError, NewDelivery, NoteKey};
+use crate::ids::{CommitSha, DeliveryId, InstallationId, PrNumber, RepoName};
+use crate::work::{Activity, PrEvent, Sender};
+
+pub(super) type Item = HashMap<String, AttributeValue>;
+
+/// The table's partition and sort key attributes.
+pub(super) const PK: &str = "pk";
+pub(super) const SK: &str = "sk";
+/// Index `by_state`: every delivery and intent under `<kind>#<state>`, in due (deliveries)
+/// or creation (intents) order. The work queue and the crash-recovery scans read it.
+pub(super) const BY_STATE: &str = "by_state";
+pub(super) const BY_STATE_PK: &str = "by_state_pk";
+pub(super) const BY_STATE_SK: &str = "by_state_sk";
+/// Index `by_pr`: every delivery of one pull request, under `<state>#<work>#<id>`, for
+/// coalescing, the failure cascade and the pushers.
+pub(super) const BY_PR: &str = "by_pr";
+pub(super) const BY_PR_PK: &str = "by_pr_pk";
+pub(super) const BY_PR_SK: &str = "by_pr_sk";
+
+pub(super) fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+pub(super) fn n(v: i64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn list(v: &[String]) -> AttributeValue {
+    AttributeValue::L(v.iter().map(|x| s(x.as_str())).collect())
+}
+
+/// A table key.
+pub(super) fn key(pk: String, sk: &str) -> Item {
+    HashMap::from([(PK.to_string(), s(pk)), (SK.to_string(), s(sk))])
+}
+
+pub(super) fn delivery_key(id: &DeliveryId) -> Item {
+    key(format!("DELIVERY#{}", id.as_str()), "DELIVERY")
+}
+
+/// The per-pull-request lock item: `running` names the one delivery of the pull request
+/// that is running, and is set and cleared only together with that delivery's state.
+pub(super) fn lock_key(repository: &RepoName, pr: PrNumber) -> Item {
+    key(format!("PR#{}#{}", repository.key(), pr.get()), "LOCK")
+}
+
+fn intent_pk(repository: &RepoName, pr: PrNumber) -> String {
+    format!("INTENT#{}#{}", repository.key(), pr.get())
+}
+
+pub(super) fn intents_pk(repository: &RepoName, pr: PrNumber) -> AttributeValue {
+    s(intent_pk(repository, pr))
+}
+
+pub(super) fn intent_key(repository: &RepoName, pr: PrNumber, path: &str) -> Item {
+    key(intent_pk(repository, pr), &format!("PATH#{path}"))
+}
+
+pub(super) fn note_key(k: &NoteKey) -> Item {
+    key(format!("NOTE#{}", k.stored()), "NOTE")
+}
+
+pub(super) fn meta_key() -> Item {
+    key("META".into(), "created_at")
+}
+
+/// A time as a sort-key prefix: zero-padded, so string order is time order.
+fn ordinal(ms: i64) -> String {
+    format!("{:020}", ms.max(0))
+}
+
+/// `by_state_pk` of a delivery in `state`.
+pub(super) fn delivery_list(state: DeliveryState) -> String {
+    format!("delivery#{}", state.as_str())
+}
+
+/// `by_state_pk` of an intent in `state`.
+pub(super) fn intent_list(state: IntentState) -> String {
+    format!("intent#{}", state.as_str())
+}
+
+/// `by_state_sk` of a delivery: the order `claim_work` takes them in (due time, then arrival,
+/// then ID), as the SQLite backend does.
+pub(super) fn due_order(next_attempt_ms: i64, received_ms: i64, id: &DeliveryId) -> String {
+    format!(
+        "{}#{}#{}",
+        ordinal(next_attempt_ms),
+        ordinal(received_ms),
+        id.as_str()
+    )
+}
+
+/// The upper bound of `by_state_sk` for deliveries due at `now_ms`.
+pub(super) fn due_by(now_ms: i64) -> String {
+    // `~` sorts after `#` and every digit: everything due at `now_ms` is below it.
+    format!("{}~", ordinal(now_ms))
+}
+
+pub(super) fn pr_list(repository: &RepoName, pr: PrNumber) -> String {
+    format!("{}#{}", repository.key(), pr.get())
+}
+
+/// `by_pr_sk` of a delivery; `<state>#<work>#` prefixes find queued work of one kind.
+pub(super) fn pr_order(state: DeliveryState, work: &str, id: &DeliveryId) -> String {
+    format!("{}#{work}#{}", state.as_str(), id.as_str())
+}
+
+pub(super) fn pr_prefix(state: DeliveryState, work: &str) -> String {
+    format!("{}#{work}#", state.as_str())
+}
+
+/// A new delivery's item in `state` (`queued`, or `coalesced` into `into`).
+pub(super) fn new_delivery(d: &NewDelivery, state: DeliveryState, into: Option<&str>) -> Item {
+    let e = &d.event;
+    let work = e.activity.work().as_str();
+    let mut item = delivery_key(&d.id);
+    let mut put = |k: &str, v: AttributeValue| {
+        item.insert(k.to_string(), v);
+    };
+    put("id", s(d.id.as_str()));
+    put("event", s(e.activity.event()));
+    put("action", s(e.activity.action()));
+    put("repository", s(e.repository.key()));
+    put("installation_id", n(e.installation.get() as i64));
+    put("pr_number", n(e.pr.get() as i64));
+    put("work", s(work));
+    put("received_at", n(d.received_at_ms));
+    put("next_attempt_at", n(d.received_at_ms));
+    put("attempts", n(0));
+    put("state", s(state.as_str()));
+    put(BY_STATE_PK, s(delivery_list(state)));
+    put(
+        BY_STATE_SK,
+        s(due_order(d.received_at_ms, d.received_at_ms, &d.id)),
+    );
+    put(BY_PR_PK, s(pr_list(&e.repository, e.pr)));
+    put(BY_PR_SK, s(pr_order(state, work, &d.id)));
+    if let Some(into) = into {
+        put("coalesced_into", s(into));
+    }
+    if let Some(merge) = &e.merge_commit {
+        put("merge_sha", s(merge.as_str()));
+    }
+    if let Some(sender) = &e.sender {
+        put("sender_id", n(sender.id as i64));
+        put("sender_login", s(sender.login.as_str()));
+    }
+    item
+}
+
+/// A delivery item, read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct DeliveryRow {
+    pub id: DeliveryId,
+    pub event: PrEvent,
+    pub work: String,
+    pub state: DeliveryState,
+    pub attempts: u32,
+    pub received_at: i64,
+    pub next_attempt_at: i64,
+    pub last_error: Option<String>,
+    pub coalesced_into: Option<String>,
+    /// The ledger handle that runs it (`running` only).
+    pub owner: Option<String>,
+    /// Until when its owner holds it without renewing (`running` only).
+    pub lease_until: Option<i64>,
+}
+
+impl DeliveryRow {
+    pub fn read(item: &Item) -> Result<DeliveryRow, LedgerError> {
+        let id = get_s(item, "id")?;
+        let event = get_s(item, "event")?;
+        let action = get_s(item, "action")?;
+        let activity = Activity::from_event(event, action)
+            .ok_or_else(|| LedgerError::Corrupt(format!("delivery {id} is `{event}.{action}`")))?;
+        let sender = match (opt_n(item, "sender_id")?, opt_s(item, "sender_login")?) {
+            (Some(id), Some(login)) => Some(Sender {
+                id: id as u64,
+                login,
+            }),
+            _ => None,
+        };
+        Ok(DeliveryRow {
+            id: DeliveryId::new(id),
+            event: PrEvent {
+                repository: RepoName::new(get_s(item, "repository")?),
+                installation: InstallationId(get_n(item, "installation_id")? as u64),
+                pr: PrNumber(get_n(item, "pr_number")? as u64),
+                activity,
+                sender,
+                merge_commit: opt_s(item, "merge_sha")?.map(CommitSha::new),
+            },
+            work: get_s(item, "work")?.to_string(),
+            state: DeliveryState::parse(get_s(item, "state")?)?,
+            attempts: get_n(item, "attempts")? as u32,
+            received_at: get_n(item, "received_at")?,
+            next_attempt_at: get_n(item, "next_attempt_at")?,
+            last_error: opt_s(item, "last_error")?,
+            coalesced_into: opt_s(item, "coalesced_into")?,
+            owner: opt_s(item, "owner")?,
+            lease_until: opt_n(item, "lease_until")?,
+        })
+    }
+}
+
+/// A freshly claimed intent's item.
+pub(super) fn new_intent(i: &Intent, now_ms: i64) -> Item {
+    let mut item = intent_key(&i.repository, i.pr, &i.path);
+    item.insert("created_at".into(), n(now_ms));
+    item.insert(
+        BY_STATE_SK.into(),
+        s(format!(
+            "{}#{}#{}#{}",
+            ordinal(now_ms),
+            i.repository.key(),
+            i.pr.get(),
+            i.path
+        )),
+    );
+    let fresh = Intent {
+        state: IntentState::Pending,
+        updated_at_ms: now_ms,
+        ..i.clone()
+    };
+    for (k, v) in intent_fields(&fresh) {
+        if let Some(v) = v {
+            item.insert(k.into(), v);
+        }
+    }
+    item
+}
+
+/// An intent's attributes other than its keys and creation time; `None` is an absent field.
+pub(super) fn intent_fields(i: &Intent) -> Vec<(&'static str, Option<AttributeValue>)> {
+    let opt = |v: &Option<String>| v.as_deref().map(s);
+    vec![
+        ("repository", Some(s(i.repository.key()))),
+        ("pr_number", Some(n(i.pr.get() as i64))),
+        ("path", Some(s(i.path.as_str()))),
+        ("state", Some(s(i.state.as_str()))),
+        (BY_STATE_PK, Some(s(intent_list(i.state)))),
+        ("iam_user", Some(s(i.iam_user.as_str()))),
+        ("requester", Some(s(i.requester.as_str()))),
+        ("approvers", Some(list(&i.approvers))),
+        ("installation_id", Some(n(i.installation.get() as i64))),
+        ("keys_before", i.keys_before.as_deref().map(list)),
+        ("access_key_id", opt(&i.access_key_id)),
+        ("secret_name", opt(&i.secret_name)),
+        ("secret_arn", opt(&i.secret_arn)),
+        ("expires_at", opt(&i.expires_at)),
+        ("outcome", opt(&i.outcome)),
+        ("updated_at", Some(n(i.updated_at_ms))),
+    ]
+}
+
+pub(super) fn read_intent(item: &Item) -> Result<Intent, LedgerError> {
+    Ok(Intent {
+        repository: RepoName::new(get_s(item, "repository")?),
+        pr: PrNumber(get_n(item, "pr_number")? as u64),
+        path: get_s(item, "path")?.to_string(),
+        state: IntentState::parse(get_s(item, "state")?)?,
+        iam_user: get_s(item, "iam_user")?.to_string(),
+        requester: get_s(item, "requester")?.to_string(),
+        approvers: get_list(item, "approvers")?.unwrap_or_default(),
+        installation: InstallationId(get_n(item, "installation_id")? as u64),
+        keys_before: get_list(item, "keys_before")?,
+        access_key_id: opt_s(item, "access_key_id")?,
+        secret_name: opt_s(item, "secret_name")?,
+        secret_arn: opt_s(item, "secret_arn")?,
+        expires_at: opt_s(item, "expires_at")?,
+        outcome: opt_s(item, "outcome")?,
+        updated_at_ms: get_n(item, "updated_at")?,
+    })
+}
+
+fn corrupt(item: &Item, name: &str, what: &str) -> LedgerError {
+    let pk = item
+        .get(PK)
+        .and_then(|v| v.as_s().ok())
+        .map_or("?", String::as_str);
+    LedgerError::Corrupt(format!("item {pk}: attribute `{name}` {what}"))
+}
+
+pub(super) fn get_s<'a>(item: &'a Item, name: &str) -> Result<&'a str, LedgerError> {
+    opt_s_ref(item, name)?.ok_or_else(|| corrupt(item, name, "is missing"))
+}
+
+fn opt_s_ref<'a>(item: &'a Item, name: &str) -> Result<Option<&'a str>, LedgerError> {
+    match item.get(name) {
+        None | Some(AttributeValue::Null(_)) => Ok(None),
+        Some(AttributeValue::S(v)) => Ok(Some(v)),
+        Some(_) => Err(corrupt(item, name, "is not a string")),
+    }
+}
+
+pub(super) fn opt_s(item: &Item, name: &str) -> Result<Option<String>, LedgerError> {
+    Ok(opt_s_ref(item, name)?.map(str::to_string))
+}
+
+pub(super) fn get_n(item: &Item, name: &str) -> Result<i64, LedgerError> {
+    opt_n(item, name)?.ok_or_else(|| corrupt(item, name, "is missing"))
+}
+
+pub(super) fn opt_n(item: &Item, name: &str) -> Result<Option<i64>, LedgerError> {
+    match item.get(name) {
+        None | Some(AttributeValue::Null(_)) => Ok(None),
+        Some(AttributeValue::N(v)) => v
+            .parse()
+            .map(Some)
+            .map_err(|_| corrupt(item, name, "is not a whole number")),
+        Some(_) => Err(corrupt(item, name, "is not a number")),
+    }
+}
+
+fn get_list(item: &Item, name: &str) -> Result<Option<Vec<String>>, LedgerError> {
+    match item.get(name) {
+        None | Some(AttributeValue::Null(_)) => Ok(None),
+        Some(AttributeValue::L(values)) => values
+            .iter()
+            .map(|v| {
+                v.as_s()
+                    .cloned()
+                    .map_err(|_| corrupt(item, name, "holds a non-string"))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some),
+        Some(_) => Err(corrupt(item, name, "is not a list")),
+    }
+}
+
+/// One UpdateItem's expression, built from named changes: every attribute name goes through a
+/// `#name` placeholder, so reserved words (`state`, `owner`) need no care at the call site.
+#[derive(Debug, Default, Clone)]
+pub(super) struct Change {
+    sets: Vec<String>,
+    removes: Vec<String>,
+    condition: Option<String>,
+    pub names: HashMap<String, String>,
+    pub values: HashMap<String, AttributeValue>,
+}
+
+impl Change {
+    fn name(&mut self, attr: &str) -> String {
+        let p = format!("#{attr}");
+        self.names.insert(p.clone(), attr.to_string());
+        p
+    }
+
+    /// `attr = v`.
+    pub fn set(mut self, attr: &str, v: AttributeValue) -> Change {
+        let name = self.name(attr);
+        let value = format!(":set_{attr}");
+        self.sets.push(format!("{name} = {value}"));
+        self.values.insert(value, v);
+        self
+    }
+
+    /// `attr = v`, or `attr` removed when `v` is `None`.
+    pub fn set_or_remove(self, attr: &str, v: Option<AttributeValue>) -> Change {
+        match v {
+            Some(v) => self.set(attr, v),
+            None => self.remove(attr),
+        }
+    }
+
+    pub fn remove(mut self, attr: &str) -> Change {
+        let name = self.name(attr);
+        self.removes.push(name);
+        self
+    }
+
+    /// Applies only when `expr` holds. `expr` names attributes as `#attr` (each listed in
+    /// `attrs`) and values as `:name` (given in `values`).
+    pub fn when(
+        mut self,
+        expr: &str,
+        attrs: &[&str],
+        values: Vec<(&str, AttributeValue)>,
+    ) -> Change {
+        for a in attrs {
+            self.name(a);
+        }
+        for (k, v) in values {
+            self.values.insert(k.to_string(), v);
+        }
+        self.condition = Some(match self.condition.take() {
+            Some(c) => format!("({c}) AND ({expr})"),
+            None => expr.to_string(),
+        });
+        self
+    }
+
+    pub fn expression(&self) -> String {
+        let mut parts = Vec::new();
+        if !self.sets.is_empty() {
+            parts.push(format!("SET {}", self.sets.join(", ")));
+        }
+        if !self.removes.is_empty() {
+            parts.push(format!("REMOVE {}", self.removes.join(", ")));
+        }
+        parts.join(" ")
+    }
+
+    pub fn condition(&self) -> Option<&str> {
+        self.condition.as_deref()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn due_order_sorts_by_time_then_arrival_and_stays_below_the_due_bound() {
+        let a = DeliveryId::new("a");
+        let early = due_order(9, 50, &a);
+        let later = due_order(10, 1, &a);
+        assert!(early < later, "{early} < {later}");
+        assert!(due_order(10, 2, &a) > later, "arrival breaks ties");
+        assert!(later <= due_by(10), "due at its own time");
+        assert!(due_order(11, 0, &a) > due_by(10), "not due before its time");
+    }
+
+    #[test]
+    fn a_delivery_reads_back_as_it_was_recorded() {
+        let d = NewDelivery {
+            id: DeliveryId::new("g-1"),
+            event: PrEvent {
+                repository: RepoName::new("Acme/R"),
+                installation: InstallationId(9),
+                pr: PrNumber(4),
+                activity: Activity::Synchronize,
+                sender: Some(Sender {
+                    id: 66,
+                    login: "mallory".into(),
+                }),
+                merge_commit: Some(CommitSha::new("abc123")),
+            },
+            received_at_ms: 1234,
+        };
+        let row =
+            DeliveryRow::read(&new_delivery(&d, DeliveryState::Coalesced, Some("g-0"))).unwrap();
+        assert_eq!(row.event, d.event);
+        assert_eq!(row.state, DeliveryState::Coalesced);
+        assert_eq!(row.coalesced_into.as_deref(), Some("g-0"));
+        assert_eq!(
+            (row.attempts, row.received_at, row.next_attempt_at),
+            (0, 1234, 1234)
+        );
+    }
+
+    #[test]
+    fn an_intent_keeps_an_empty_key_list_apart_from_none() {
+        let key = crate::ledger::IntentKey {
+            repository: RepoName::new("acme/r"),
+            pr: PrNumber(3),
+            path: "requests/a.toml".into(),
+        };
+        let mut i = Intent::new(key, InstallationId(1));
+        i.keys_before = Some(vec![]);
+        i.approvers = vec!["bob".into(), "carol".into()];
+        let back = read_intent(&new_intent(&i, 7)).unwrap();
+        assert_eq!(back.keys_before, Some(vec![]));
+        assert_eq!(back.approvers, i.approvers);
+        assert_eq!(back.updated_at_ms, 7);
+    }
+
+    #[test]
+    fn a_malformed_item_is_reported_with_its_key_and_attribute() {
+        let mut item = delivery_key(&DeliveryId::new("x"));
+        item.insert("attempts".into(), s("many"));
+        let err = get_n(&item, "attempts").unwrap_err().to_string();
+        assert!(
+            err.contains("DELIVERY#x") && err.contains("attempts"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_change_names_every_attribute_through_a_placeholder() {
+        let c = Change::default()
+            .set("state", s("queued"))
+            .remove("owner")
+            .when("#state = :from", &["state"], vec![(":from", s("running"))]);
+        assert_eq!(c.expression(), "SET #state = :set_state REMOVE #owner");
+        assert_eq!(c.condition(), Some("#state = :from"));
+        assert_eq!(c.names.get("#owner").map(String::as_str), Some("owner"));
+    }
+}

@@ -1,0 +1,385 @@
+//! The shared ledger: one DynamoDB table, for several replicas and Lambda (DESIGN §8).
+//!
+//! Correctness rests on conditional writes, never on reading first: every write that must
+//! happen at most once is a `TransactWriteItems` with a condition and a client request token
+//! (so the SDK's own retry of a write whose answer was lost cannot apply it twice).
+//!
+//! # Key schema
+//!
+//! Table key: `pk` (partition, string) and `sk` (sort, string), on-demand billing, no TTL.
+//!
+//! | item | `pk` | `sk` | what it holds |
+//! | --- | --- | --- | --- |
+//! | delivery | `DELIVERY#<delivery id>` | `DELIVERY` | the event, `state`, `attempts`, `next_attempt_at`, `owner` and `lease_until` while running; created once forever (`attribute_not_exists(pk)`) |
+//! | pull-request lock | `PR#<repo>#<number>` | `LOCK` | `running` = the one delivery of this pull request that is running |
+//! | intent | `INTENT#<repo>#<number>` | `PATH#<path>` | one request's issuance; moved only from the state it was read in |
+//! | note | `NOTE#<note key>` | `NOTE` | `value`: a comment or check-run ID, a notice sent |
+//! | meta | `META` | `created_at` | `value`: when the ledger was first opened (ms) |
+//!
+//! `<repo>` is the lower-case `owner/name`. Two global secondary indexes, both projecting all
+//! attributes:
+//!
+//! - `by_state` (`by_state_pk`, `by_state_sk`): `delivery#<state>` ordered by
+//!   `<next attempt>#<received>#<id>` (zero-padded milliseconds) — the work queue is the
+//!   `delivery#queued` partition read up to now; and `intent#<state>` ordered by creation.
+//! - `by_pr` (`by_pr_pk` = `<repo>#<number>`, `by_pr_sk` = `<state>#<work>#<id>`): one pull
+//!   request's deliveries, for coalescing, the failure cascade and the pushers.
+//!
+//! Index reads are eventually consistent, so they only nominate: the conditional write that
+//! follows decides. A delivery is `running` together with its pull request's lock item, in
+//! one transaction, and leaves `running` together with it: two deliveries of one pull
+//! request never run at once, whichever replica claims them.
+//!
+//! A running delivery carries its owner (one ID per opened ledger) and a lease of
+//! [`LEASE_MS`], renewed by the worker's orphan sweep. Crash recovery puts back this owner's
+//! running deliveries and any whose lease lapsed, never another live replica's.
+//!
+//! Known cost: `stats` (the readiness probe) counts the `by_state` partitions with
+//! `Select=COUNT` queries, whose read cost grows with the deliveries kept, and `done` ones are
+//! kept forever (a delivery ID is recorded once forever).
+
+mod deliveries;
+mod io;
+mod item;
+pub mod schema;
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+
+use self::io::{Query, dynamo_error};
+use self::item::*;
+use super::{
+    Claim, DeliveryState, DeliveryStatus, Finish, Inserted, Intent, IntentState, Job, KeyLife,
+    LedgerError, NewDelivery, NoteKey, Stats, Store, now_ms,
+};
+use crate::ids::{DeliveryId, PrNumber, RepoName};
+use crate::lifecycle::Progress;
+use crate::work::Sender;
+
+pub use schema::{TableOutcome, ensure_table};
+
+/// How long a running delivery stays its owner's without renewal. The worker renews every
+/// orphan sweep (30 s); a replica that stops renewing loses its work to the others after this.
+pub const LEASE_MS: i64 = 120_000;
+
+/// How often a write that lost a race is tried again before the caller hears of it.
+const TRIES: usize = 8;
+
+/// Handle to the DynamoDB ledger; cheap to clone.
+#[derive(Clone)]
+pub struct DynamoLedger {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    client: Client,
+    table: String,
+    /// Names this handle on the deliveries it runs.
+    owner: String,
+}
+
+impl DynamoLedger {
+    /// Opens the ledger in `table`, which must exist with the ledger's shape (`keygate init`
+    /// creates it): a missing table is an error that names it.
+    pub async fn open(
+        client: Client,
+        table: impl Into<String>,
+    ) -> Result<DynamoLedger, LedgerError> {
+        let table = table.into();
+        schema::check(&client, &table).await?;
+        let ledger = DynamoLedger {
+            inner: Arc::new(Inner {
+                client,
+                table,
+                owner: uuid::Uuid::new_v4().to_string(),
+            }),
+        };
+        ledger.remember_creation().await?;
+        Ok(ledger)
+    }
+
+    fn client(&self) -> &Client {
+        &self.inner.client
+    }
+
+    fn table(&self) -> &str {
+        &self.inner.table
+    }
+
+    fn me(&self) -> &str {
+        &self.inner.owner
+    }
+
+    /// The ledger's creation time, written once: catch-up must never reach back before it.
+    async fn remember_creation(&self) -> Result<(), LedgerError> {
+        let mut item = meta_key();
+        item.insert("value".into(), s(now_ms().to_string()));
+        let put = self
+            .client()
+            .put_item()
+            .table_name(self.table())
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(()),
+            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(()),
+            Err(e) => Err(dynamo_error("PutItem", self.table(), &e)),
+        }
+    }
+}
+
+impl Store for DynamoLedger {
+    async fn record_delivery(&self, d: NewDelivery) -> Result<Inserted, LedgerError> {
+        self.record(d).await
+    }
+
+    async fn resume_interrupted(&self) -> Result<usize, LedgerError> {
+        self.requeue_at(&HashSet::new(), now_ms()).await
+    }
+
+    async fn requeue_orphans(&self, keep: Vec<DeliveryId>) -> Result<usize, LedgerError> {
+        self.requeue_at(&keep.into_iter().collect(), now_ms()).await
+    }
+
+    async fn claim_work(&self, now: i64, limit: usize) -> Result<Vec<Job>, LedgerError> {
+        self.claim(now, limit).await
+    }
+
+    async fn finish_work(
+        &self,
+        id: DeliveryId,
+        finish: Finish,
+        now: i64,
+    ) -> Result<(), LedgerError> {
+        self.finish(id, finish, now).await
+    }
+
+    async fn next_due_ms(&self) -> Result<Option<i64>, LedgerError> {
+        self.next_due().await
+    }
+
+    async fn stats(&self) -> Result<Stats, LedgerError> {
+        let count = |state| self.count_list(state);
+        Ok(Stats {
+            queued: count(DeliveryState::Queued).await?,
+            running: count(DeliveryState::Running).await?,
+            done: count(DeliveryState::Done).await? + count(DeliveryState::Coalesced).await?,
+            failed: count(DeliveryState::Failed).await?,
+        })
+    }
+
+    async fn delivery(&self, id: DeliveryId) -> Result<Option<DeliveryStatus>, LedgerError> {
+        let Some(item) = self.get(delivery_key(&id)).await? else {
+            return Ok(None);
+        };
+        let row = DeliveryRow::read(&item)?;
+        Ok(Some(DeliveryStatus {
+            state: row.state,
+            attempts: row.attempts,
+            last_error: row.last_error,
+        }))
+    }
+
+    async fn pushers(
+        &self,
+        repository: RepoName,
+        pr: PrNumber,
+    ) -> Result<Vec<Sender>, LedgerError> {
+        let q = Query {
+            index: Some(BY_PR),
+            condition: "#ppk = :pr",
+            names: &[
+                ("#ppk", BY_PR_PK),
+                ("#event", "event"),
+                ("#action", "action"),
+                ("#sid", "sender_id"),
+            ],
+            values: vec![
+                (":pr", s(pr_list(&repository, pr))),
+                (":event", s("pull_request")),
+                (":action", s("synchronize")),
+            ],
+            filter: Some("#event = :event AND #action = :action AND attribute_exists(#sid)"),
+        };
+        let mut senders = Vec::new();
+        for item in self.query_all(&q).await? {
+            if let Some(sender) = DeliveryRow::read(&item)?.event.sender {
+                senders.push((sender.id, sender.login));
+            }
+        }
+        senders.sort();
+        senders.dedup();
+        Ok(senders
+            .into_iter()
+            .map(|(id, login)| Sender { id, login })
+            .collect())
+    }
+
+    async fn claim_intent(&self, intent: Intent) -> Result<Claim, LedgerError> {
+        let now = now_ms();
+        let create = vec![self.create(new_intent(&intent, now))?];
+        if self.transact(create).await?.is_ok() {
+            return Ok(Claim::New(Intent {
+                state: IntentState::Pending,
+                updated_at_ms: now,
+                ..intent
+            }));
+        }
+        match self
+            .get(intent_key(&intent.repository, intent.pr, &intent.path))
+            .await?
+        {
+            Some(item) => Ok(Claim::Existing(read_intent(&item)?)),
+            None => Err(LedgerError::Corrupt(format!(
+                "the intent for {} vanished",
+                intent.path
+            ))),
+        }
+    }
+
+    async fn advance_intent(&self, intent: Intent, from: IntentState) -> Result<(), LedgerError> {
+        let key = intent_key(&intent.repository, intent.pr, &intent.path);
+        let stamped = Intent {
+            updated_at_ms: now_ms(),
+            ..intent
+        };
+        let mut change = Change::default();
+        for (attr, value) in intent_fields(&stamped) {
+            change = change.set_or_remove(attr, value);
+        }
+        let change = change.when(
+            "#state = :from",
+            &["state"],
+            vec![(":from", s(from.as_str()))],
+        );
+        if self
+            .transact(vec![self.update(key.clone(), change)?])
+            .await?
+            .is_ok()
+        {
+            return Ok(());
+        }
+        let found = match self.get(key).await? {
+            Some(item) => get_s(&item, "state")?.to_string(),
+            None => "missing".into(),
+        };
+        Err(LedgerError::Conflict {
+            path: stamped.path,
+            expected: from,
+            found,
+        })
+    }
+
+    async fn intents_of_pr(
+        &self,
+        repository: RepoName,
+        pr: PrNumber,
+    ) -> Result<Vec<Intent>, LedgerError> {
+        let q = Query {
+            index: None,
+            condition: "#pk = :pk",
+            names: &[("#pk", PK)],
+            values: vec![(":pk", intents_pk(&repository, pr))],
+            filter: None,
+        };
+        self.query_all(&q).await?.iter().map(read_intent).collect()
+    }
+
+    async fn unfinished_intents(&self) -> Result<Vec<Intent>, LedgerError> {
+        let mut found = Vec::new();
+        for state in [
+            IntentState::Pending,
+            IntentState::Creating,
+            IntentState::Stored,
+        ] {
+            for item in self
+                .query_all(&Query::list(intent_list(state), None))
+                .await?
+            {
+                found.push((get_s(&item, BY_STATE_SK)?.to_string(), read_intent(&item)?));
+            }
+        }
+        // Oldest first: the index orders each state by creation time.
+        found.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(found.into_iter().map(|(_, i)| i).collect())
+    }
+
+    async fn note(&self, key: NoteKey) -> Result<Option<String>, LedgerError> {
+        match self.get(note_key(&key)).await? {
+            Some(item) => Ok(Some(get_s(&item, "value")?.to_string())),
+            None => Ok(None),
+        }
+    }
+
+    async fn set_note(&self, key: NoteKey, value: String) -> Result<(), LedgerError> {
+        let mut item = note_key(&key);
+        item.insert("value".into(), s(value));
+        self.client()
+            .put_item()
+            .table_name(self.table())
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| dynamo_error("PutItem", self.table(), &e))?;
+        Ok(())
+    }
+
+    async fn watermark(&self) -> Result<i64, LedgerError> {
+        let item = self.get(meta_key()).await?.ok_or_else(|| {
+            LedgerError::Corrupt(format!("table `{}` has no creation time", self.table()))
+        })?;
+        let v = get_s(&item, "value")?;
+        v.parse()
+            .map_err(|_| LedgerError::Corrupt(format!("created_at `{v}`")))
+    }
+
+    async fn knows_merge(&self, repository: RepoName, pr: PrNumber) -> Result<bool, LedgerError> {
+        if !self.intents_of_pr(repository.clone(), pr).await?.is_empty() {
+            return Ok(true);
+        }
+        let q = Query {
+            index: Some(BY_PR),
+            condition: "#ppk = :pr",
+            names: &[("#ppk", BY_PR_PK), ("#work", "work")],
+            values: vec![
+                (":pr", s(pr_list(&repository, pr))),
+                (":closed", s(crate::work::Work::Settle.as_str())),
+            ],
+            filter: Some("#work = :closed"),
+        };
+        Ok(!self.query_all(&q).await?.is_empty())
+    }
+
+    // The key lifecycle (DESIGN §5) is not on DynamoDB yet: fail loudly rather than let
+    // keys outlive their expiry in silence.
+    async fn keys_to_sweep(&self) -> Result<Vec<KeyLife>, LedgerError> {
+        Err(lifecycle_not_here(self.table()))
+    }
+
+    async fn key_life(&self, _access_key_id: String) -> Result<Option<KeyLife>, LedgerError> {
+        Err(lifecycle_not_here(self.table()))
+    }
+
+    async fn record_lifecycle_step(
+        &self,
+        _life: KeyLife,
+        _from: Progress,
+    ) -> Result<(), LedgerError> {
+        Err(lifecycle_not_here(self.table()))
+    }
+}
+
+fn lifecycle_not_here(table: &str) -> LedgerError {
+    LedgerError::Dynamo {
+        operation: "the key lifecycle",
+        table: table.to_string(),
+        message: "expiry and revocation are not on the DynamoDB ledger yet; run keygate on SQLite for them".into(),
+    }
+}

@@ -1,0 +1,243 @@
+//! What only a shared ledger has to get right: several replicas on one table, the leases of
+//! running work, and the table's shape. The contract every backend keeps is checked in
+//! `ledger/tests.rs`, on DynamoDB too.
+
+use super::*;
+use crate::ids::InstallationId;
+use crate::ledger::moto;
+use crate::work::{Activity, PrEvent};
+
+fn delivery(id: &str, pr: u64, activity: Activity, received_at_ms: i64) -> NewDelivery {
+    NewDelivery {
+        id: DeliveryId::new(id),
+        event: PrEvent {
+            repository: RepoName::new("acme/access-requests"),
+            installation: InstallationId(1),
+            pr: PrNumber(pr),
+            activity,
+            sender: None,
+            merge_commit: None,
+        },
+        received_at_ms,
+    }
+}
+
+/// Two handles on one fresh table, as two replicas would hold it.
+async fn two_replicas() -> (DynamoLedger, DynamoLedger) {
+    let table = moto::unique_table();
+    ensure_table(&moto::dynamodb(), &table).await.unwrap();
+    let a = DynamoLedger::open(moto::dynamodb(), &table).await.unwrap();
+    let b = DynamoLedger::open(moto::dynamodb(), &table).await.unwrap();
+    (a, b)
+}
+
+async fn state(l: &DynamoLedger, id: &str) -> DeliveryState {
+    l.delivery(DeliveryId::new(id))
+        .await
+        .unwrap()
+        .unwrap()
+        .state
+}
+
+#[tokio::test]
+async fn a_second_replica_never_runs_a_pull_request_the_first_is_running() {
+    let (a, b) = two_replicas().await;
+    let now = now_ms();
+    a.record_delivery(delivery("m", 7, Activity::Closed, now))
+        .await
+        .unwrap();
+    let first = a.claim_work(now, 10).await.unwrap();
+    assert_eq!(first.len(), 1);
+    // Another delivery of the same pull request arrives while replica A works on it.
+    b.record_delivery(delivery("r", 7, Activity::ReviewSubmitted, now))
+        .await
+        .unwrap();
+    b.record_delivery(delivery("o", 8, Activity::Opened, now))
+        .await
+        .unwrap();
+    let second = b.claim_work(now, 10).await.unwrap();
+    let prs: Vec<u64> = second.iter().map(|j| j.event.pr.get()).collect();
+    assert_eq!(prs, [8], "pull request 7 waits for replica A");
+    assert_eq!(b.next_due_ms().await.unwrap(), None, "nothing else can run");
+    a.finish_work(DeliveryId::new("m"), Finish::Done, now)
+        .await
+        .unwrap();
+    let third = b.claim_work(now, 10).await.unwrap();
+    assert_eq!(third.len(), 1);
+    assert_eq!(third[0].id, DeliveryId::new("r"));
+}
+
+#[tokio::test]
+async fn replicas_claiming_at_once_take_each_delivery_once() {
+    let (a, b) = two_replicas().await;
+    let now = now_ms();
+    for pr in 1..=6 {
+        a.record_delivery(delivery(&format!("d{pr}"), pr, Activity::Closed, now))
+            .await
+            .unwrap();
+    }
+    let (x, y) = tokio::join!(a.claim_work(now, 10), b.claim_work(now, 10));
+    let mut ids: Vec<String> = x
+        .unwrap()
+        .into_iter()
+        .chain(y.unwrap())
+        .map(|j| j.id.as_str().to_string())
+        .collect();
+    ids.sort();
+    assert_eq!(ids, ["d1", "d2", "d3", "d4", "d5", "d6"]);
+}
+
+#[tokio::test]
+async fn a_replica_leaves_work_another_holds_until_its_lease_lapses() {
+    let (a, b) = two_replicas().await;
+    let now = now_ms();
+    a.record_delivery(delivery("m", 7, Activity::Closed, now))
+        .await
+        .unwrap();
+    a.claim_work(now, 10).await.unwrap();
+    // B starting, and B's orphan sweep, leave A's live work alone.
+    assert_eq!(b.resume_interrupted().await.unwrap(), 0);
+    assert_eq!(b.requeue_orphans(vec![]).await.unwrap(), 0);
+    assert_eq!(state(&a, "m").await, DeliveryState::Running);
+    // A stopped renewing: once the lease lapses, B takes the work over.
+    let lapsed = now + LEASE_MS + 1;
+    assert_eq!(b.requeue_at(&HashSet::new(), lapsed).await.unwrap(), 1);
+    let taken = b.claim_work(lapsed, 10).await.unwrap();
+    assert_eq!(taken.len(), 1);
+    assert_eq!(taken[0].attempts, 2);
+    // A's late outcome does not overwrite B's attempt.
+    let late = a
+        .finish_work(DeliveryId::new("m"), Finish::Done, lapsed)
+        .await;
+    assert!(matches!(late, Err(LedgerError::Write(_))), "{late:?}");
+    assert_eq!(state(&a, "m").await, DeliveryState::Running);
+    b.finish_work(DeliveryId::new("m"), Finish::Done, lapsed)
+        .await
+        .unwrap();
+    assert_eq!(state(&a, "m").await, DeliveryState::Done);
+}
+
+#[tokio::test]
+async fn the_orphan_sweep_renews_the_lease_of_work_in_hand() {
+    let (a, b) = two_replicas().await;
+    let received = now_ms() - 5_000;
+    a.record_delivery(delivery("m", 7, Activity::Closed, received))
+        .await
+        .unwrap();
+    let claimed_at = received + 1_000;
+    a.claim_work(claimed_at, 10).await.unwrap();
+    // The sweep runs later (now), with "m" in hand: its lease now runs from now.
+    assert_eq!(
+        a.requeue_orphans(vec![DeliveryId::new("m")]).await.unwrap(),
+        0
+    );
+    let first_lease_over = claimed_at + LEASE_MS + 1;
+    assert_eq!(
+        b.requeue_at(&HashSet::new(), first_lease_over)
+            .await
+            .unwrap(),
+        0,
+        "renewed, so still A's"
+    );
+    assert_eq!(state(&a, "m").await, DeliveryState::Running);
+}
+
+#[tokio::test]
+async fn a_coalesced_delivery_whose_work_failed_runs_again_when_redelivered() {
+    let (l, _) = two_replicas().await;
+    let now = now_ms();
+    l.record_delivery(delivery("a", 7, Activity::Closed, now))
+        .await
+        .unwrap();
+    let b = delivery("b", 7, Activity::Closed, now);
+    assert_eq!(
+        l.record_delivery(b.clone()).await.unwrap(),
+        Inserted::Coalesced
+    );
+    // "a" fails without taking "b" along (a crash between the two writes).
+    let item = l.get(delivery_key(&DeliveryId::new("a"))).await.unwrap();
+    let row = DeliveryRow::read(&item.unwrap()).unwrap();
+    let failed = DynamoLedger::to_state(&row, DeliveryState::Failed);
+    let write = vec![l.update(delivery_key(&row.id), failed).unwrap()];
+    assert!(l.transact(write).await.unwrap().is_ok());
+    assert_eq!(state(&l, "b").await, DeliveryState::Coalesced);
+    assert_eq!(l.record_delivery(b).await.unwrap(), Inserted::Queued);
+    assert_eq!(state(&l, "b").await, DeliveryState::Queued);
+}
+
+#[tokio::test]
+async fn opening_a_missing_table_names_it_and_says_how_to_create_it() {
+    let table = moto::unique_table();
+    let Err(err) = DynamoLedger::open(moto::dynamodb(), &table).await else {
+        panic!("opened a table that does not exist");
+    };
+    let text = err.to_string();
+    assert!(matches!(err, LedgerError::MissingTable { .. }), "{text}");
+    assert!(
+        text.contains(&table) && text.contains("keygate init"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn creating_the_table_twice_leaves_the_first_as_it_is() {
+    let client = moto::dynamodb();
+    let table = moto::unique_table();
+    assert_eq!(
+        ensure_table(&client, &table).await.unwrap(),
+        TableOutcome::Created
+    );
+    let ledger = DynamoLedger::open(client.clone(), &table).await.unwrap();
+    ledger
+        .record_delivery(delivery("a", 7, Activity::Closed, now_ms()))
+        .await
+        .unwrap();
+    assert_eq!(
+        ensure_table(&client, &table).await.unwrap(),
+        TableOutcome::Existed
+    );
+    assert_eq!(ledger.stats().await.unwrap().queued, 1, "nothing was lost");
+}
+
+#[tokio::test]
+async fn a_table_of_another_shape_is_refused_and_left_untouched() {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    };
+    let client = moto::dynamodb();
+    let table = moto::unique_table();
+    client
+        .create_table()
+        .table_name(&table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("id")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("id")
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        ensure_table(&client, &table).await.unwrap(),
+        TableOutcome::Existed
+    );
+    let Err(err) = DynamoLedger::open(client.clone(), &table).await else {
+        panic!("opened a table that cannot hold the ledger");
+    };
+    let text = err.to_string();
+    assert!(matches!(err, LedgerError::NotALedger { .. }), "{text}");
+    assert!(text.contains("`pk`") && text.contains("by_state"), "{text}");
+    let described = client.describe_table().table_name(&table).send().await;
+    let indexes = described.unwrap().table.unwrap().global_secondary_indexes;
+    assert!(indexes.unwrap_or_default().is_empty(), "left untouched");
+}
