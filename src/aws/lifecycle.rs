@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use aws_sdk_iam::types::StatusType;
 use time::OffsetDateTime;
 
-use super::error::classify;
 use super::{Aws, AwsError};
 use crate::lifecycle::SecretDeletion;
 
@@ -42,14 +41,16 @@ impl Aws {
         access_key_id: &str,
     ) -> Result<(), AwsError> {
         match self
-            .iam
-            .update_access_key()
-            .user_name(user)
-            .access_key_id(access_key_id)
-            .status(StatusType::Inactive)
-            .send()
+            .call(
+                "UpdateAccessKey",
+                self.iam
+                    .update_access_key()
+                    .user_name(user)
+                    .access_key_id(access_key_id)
+                    .status(StatusType::Inactive)
+                    .send(),
+            )
             .await
-            .map_err(|e| classify("UpdateAccessKey", e))
         {
             Err(e) if e.is_not_found() => Ok(()),
             other => other.map(|_| ()),
@@ -69,7 +70,7 @@ impl Aws {
             SecretDeletion::Immediately => req.force_delete_without_recovery(true),
             SecretDeletion::Recoverable(days) => req.recovery_window_in_days(i64::from(days)),
         };
-        match req.send().await.map_err(|e| classify("DeleteSecret", e)) {
+        match self.call("DeleteSecret", req.send()).await {
             Ok(_) => Ok(()),
             Err(e) if e.is_not_found() => Ok(()),
             // Scheduled by someone else since it was described.
@@ -85,7 +86,13 @@ impl Aws {
 
     /// A secret's tags and versions (`None`: no such secret).
     pub async fn describe_secret(&self, name: &str) -> Result<Option<SecretFacts>, AwsError> {
-        match self.secrets.describe_secret().secret_id(name).send().await {
+        match self
+            .call(
+                "DescribeSecret",
+                self.secrets.describe_secret().secret_id(name).send(),
+            )
+            .await
+        {
             Ok(out) => Ok(Some(SecretFacts {
                 name: out.name().unwrap_or(name).to_string(),
                 arn: out.arn().unwrap_or_default().to_string(),
@@ -97,8 +104,11 @@ impl Aws {
                 scheduled_for_deletion: out.deleted_date().is_some(),
             })),
             Err(e) => {
-                let e = classify("DescribeSecret", e);
-                if e.is_not_found() { Ok(None) } else { Err(e) }
+                if e.is_not_found() {
+                    Ok(None)
+                } else {
+                    Err(e)
+                }
             }
         }
     }
@@ -108,7 +118,13 @@ impl Aws {
         &self,
         user: &str,
     ) -> Result<Option<Vec<KeyStatus>>, AwsError> {
-        match self.iam.list_access_keys().user_name(user).send().await {
+        match self
+            .call(
+                "ListAccessKeys",
+                self.iam.list_access_keys().user_name(user).send(),
+            )
+            .await
+        {
             Ok(out) => Ok(Some(
                 out.access_key_metadata()
                     .iter()
@@ -121,8 +137,11 @@ impl Aws {
                     .collect(),
             )),
             Err(e) => {
-                let e = classify("ListAccessKeys", e);
-                if e.is_not_found() { Ok(None) } else { Err(e) }
+                if e.is_not_found() {
+                    Ok(None)
+                } else {
+                    Err(e)
+                }
             }
         }
     }
@@ -133,10 +152,13 @@ impl Aws {
         access_key_id: &str,
     ) -> Result<Option<OffsetDateTime>, AwsError> {
         match self
-            .iam
-            .get_access_key_last_used()
-            .access_key_id(access_key_id)
-            .send()
+            .call(
+                "GetAccessKeyLastUsed",
+                self.iam
+                    .get_access_key_last_used()
+                    .access_key_id(access_key_id)
+                    .send(),
+            )
             .await
         {
             Ok(out) => Ok(out
@@ -144,8 +166,11 @@ impl Aws {
                 .and_then(|u| u.last_used_date())
                 .and_then(|d| OffsetDateTime::from_unix_timestamp(d.secs()).ok())),
             Err(e) => {
-                let e = classify("GetAccessKeyLastUsed", e);
-                if e.is_not_found() { Ok(None) } else { Err(e) }
+                if e.is_not_found() {
+                    Ok(None)
+                } else {
+                    Err(e)
+                }
             }
         }
     }

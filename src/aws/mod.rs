@@ -20,6 +20,8 @@ use error::classify;
 pub use lifecycle::{ACCESS_KEY_TAG, EXPIRES_TAG, KeyStatus, SecretFacts};
 pub use tags::{tag_key, tag_value};
 
+use crate::metrics::Metrics;
+
 /// A secret access key: zeroized on drop, never formatted.
 pub struct SecretAccessKey(Zeroizing<String>);
 
@@ -77,6 +79,7 @@ pub struct Aws {
     sts: aws_sdk_sts::Client,
     /// The ARN keygate runs as, asked once: it does not change while the process runs.
     caller_arn: Arc<tokio::sync::OnceCell<String>>,
+    metrics: Metrics,
 }
 
 impl Aws {
@@ -93,7 +96,38 @@ impl Aws {
             sns: aws_sdk_sns::Client::new(config),
             sts: aws_sdk_sts::Client::new(config),
             caller_arn: Arc::default(),
+            metrics: Metrics::default(),
         }
+    }
+
+    /// Counts these clients' calls into `metrics` (by default into counters nobody reads).
+    pub fn with_metrics(mut self, metrics: Metrics) -> Aws {
+        self.metrics = metrics;
+        self
+    }
+
+    /// Sends one request, classifies its failure and counts it by operation and answer
+    /// (`ok` or the error code): every AWS call keygate makes goes through here.
+    async fn call<T, E>(
+        &self,
+        operation: &'static str,
+        send: impl std::future::Future<
+            Output = Result<
+                T,
+                aws_sdk_iam::error::SdkError<E, aws_sdk_iam::config::http::HttpResponse>,
+            >,
+        >,
+    ) -> Result<T, AwsError>
+    where
+        E: aws_sdk_iam::error::ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        let result = send.await.map_err(|e| classify(operation, e));
+        let status = match &result {
+            Ok(_) => "ok",
+            Err(e) => e.code().unwrap_or("Unreachable"),
+        };
+        self.metrics.aws_call(operation, status);
+        result
     }
 
     /// The ARN of the principal keygate runs as (`sts:GetCallerIdentity`, which needs no
@@ -102,11 +136,8 @@ impl Aws {
         self.caller_arn
             .get_or_try_init(|| async {
                 let out = self
-                    .sts
-                    .get_caller_identity()
-                    .send()
-                    .await
-                    .map_err(|e| classify("GetCallerIdentity", e))?;
+                    .call("GetCallerIdentity", self.sts.get_caller_identity().send())
+                    .await?;
                 out.arn().map(str::to_string).ok_or_else(|| {
                     AwsError::keygate("GetCallerIdentity", "EmptyResponse", "no ARN".into())
                 })
@@ -115,14 +146,27 @@ impl Aws {
             .cloned()
     }
 
+    /// Reads the SNS topic's attributes (`GetTopicAttributes`): the topic exists and
+    /// keygate may see it. Used by `keygate doctor`.
+    pub async fn topic_exists(&self, arn: &str) -> Result<(), AwsError> {
+        let ask = self.sns.get_topic_attributes().topic_arn(arn).send();
+        self.call("GetTopicAttributes", ask).await.map(|_| ())
+    }
+
     /// The user's name as IAM spells it (`None`: no such user). IAM names are unique
     /// without regard to case, and lookups ignore case.
     pub async fn canonical_user_name(&self, user: &str) -> Result<Option<String>, AwsError> {
-        match self.iam.get_user().user_name(user).send().await {
+        match self
+            .call("GetUser", self.iam.get_user().user_name(user).send())
+            .await
+        {
             Ok(out) => Ok(out.user().map(|u| u.user_name().to_string())),
             Err(e) => {
-                let e = classify("GetUser", e);
-                if e.is_not_found() { Ok(None) } else { Err(e) }
+                if e.is_not_found() {
+                    Ok(None)
+                } else {
+                    Err(e)
+                }
             }
         }
     }
@@ -130,12 +174,11 @@ impl Aws {
     /// Access key IDs the user holds now.
     pub async fn list_access_keys(&self, user: &str) -> Result<Vec<String>, AwsError> {
         let out = self
-            .iam
-            .list_access_keys()
-            .user_name(user)
-            .send()
-            .await
-            .map_err(|e| classify("ListAccessKeys", e))?;
+            .call(
+                "ListAccessKeys",
+                self.iam.list_access_keys().user_name(user).send(),
+            )
+            .await?;
         Ok(out
             .access_key_metadata()
             .iter()
@@ -149,12 +192,11 @@ impl Aws {
         user: &str,
     ) -> Result<Vec<(String, Option<i64>)>, AwsError> {
         let out = self
-            .iam
-            .list_access_keys()
-            .user_name(user)
-            .send()
-            .await
-            .map_err(|e| classify("ListAccessKeys", e))?;
+            .call(
+                "ListAccessKeys",
+                self.iam.list_access_keys().user_name(user).send(),
+            )
+            .await?;
         Ok(out
             .access_key_metadata()
             .iter()
@@ -169,17 +211,19 @@ impl Aws {
         // Never retried by the SDK: a retry after a lost answer would create a second key
         // that nobody records. The caller rolls back against the keys listed before.
         let out = self
-            .iam
-            .create_access_key()
-            .user_name(user)
-            .customize()
-            .config_override(
-                aws_sdk_iam::config::Builder::default()
-                    .retry_config(aws_config::retry::RetryConfig::disabled()),
+            .call(
+                "CreateAccessKey",
+                self.iam
+                    .create_access_key()
+                    .user_name(user)
+                    .customize()
+                    .config_override(
+                        aws_sdk_iam::config::Builder::default()
+                            .retry_config(aws_config::retry::RetryConfig::disabled()),
+                    )
+                    .send(),
             )
-            .send()
-            .await
-            .map_err(|e| classify("CreateAccessKey", e))?;
+            .await?;
         let key = out.access_key().ok_or_else(|| {
             AwsError::keygate(
                 "CreateAccessKey",
@@ -195,13 +239,15 @@ impl Aws {
 
     pub async fn delete_access_key(&self, user: &str, access_key_id: &str) -> Result<(), AwsError> {
         match self
-            .iam
-            .delete_access_key()
-            .user_name(user)
-            .access_key_id(access_key_id)
-            .send()
+            .call(
+                "DeleteAccessKey",
+                self.iam
+                    .delete_access_key()
+                    .user_name(user)
+                    .access_key_id(access_key_id)
+                    .send(),
+            )
             .await
-            .map_err(|e| classify("DeleteAccessKey", e))
         {
             Err(e) if e.is_not_found() => Ok(()),
             other => other.map(|_| ()),
@@ -236,7 +282,7 @@ impl Aws {
             }
             req = req.tags(Tag::builder().key(key).value(value).build());
         }
-        let out = req.send().await.map_err(|e| classify("CreateSecret", e))?;
+        let out = self.call("CreateSecret", req.send()).await?;
         Ok(StoredSecret {
             name: out.name().unwrap_or(name).to_string(),
             arn: out.arn().unwrap_or_default().to_string(),
@@ -260,26 +306,30 @@ impl Aws {
         secret_id: &str,
         document: &str,
     ) -> Result<(), AwsError> {
-        self.secrets
-            .put_resource_policy()
-            .secret_id(secret_id)
-            .resource_policy(document)
-            .block_public_policy(true)
-            .send()
-            .await
-            .map_err(|e| classify("PutResourcePolicy", e))?;
+        self.call(
+            "PutResourcePolicy",
+            self.secrets
+                .put_resource_policy()
+                .secret_id(secret_id)
+                .resource_policy(document)
+                .block_public_policy(true)
+                .send(),
+        )
+        .await?;
         Ok(())
     }
 
     /// The secret's resource policy, `None` when it has none.
     pub async fn resource_policy(&self, secret_id: &str) -> Result<Option<String>, AwsError> {
         let out = self
-            .secrets
-            .get_resource_policy()
-            .secret_id(secret_id)
-            .send()
-            .await
-            .map_err(|e| classify("GetResourcePolicy", e))?;
+            .call(
+                "GetResourcePolicy",
+                self.secrets
+                    .get_resource_policy()
+                    .secret_id(secret_id)
+                    .send(),
+            )
+            .await?;
         Ok(out
             .resource_policy()
             .filter(|p| !p.trim().is_empty())
@@ -290,13 +340,15 @@ impl Aws {
     /// keygate just created whose key is being deleted too. Gone already is fine.
     pub async fn delete_secret_now(&self, secret_id: &str) -> Result<(), AwsError> {
         match self
-            .secrets
-            .delete_secret()
-            .secret_id(secret_id)
-            .force_delete_without_recovery(true)
-            .send()
+            .call(
+                "DeleteSecret",
+                self.secrets
+                    .delete_secret()
+                    .secret_id(secret_id)
+                    .force_delete_without_recovery(true)
+                    .send(),
+            )
             .await
-            .map_err(|e| classify("DeleteSecret", e))
         {
             Err(e) if e.is_not_found() => Ok(()),
             other => other.map(|_| ()),
@@ -311,7 +363,13 @@ impl Aws {
         name: &str,
         token: &str,
     ) -> Result<Option<StoredSecret>, AwsError> {
-        match self.secrets.describe_secret().secret_id(name).send().await {
+        match self
+            .call(
+                "DescribeSecret",
+                self.secrets.describe_secret().secret_id(name).send(),
+            )
+            .await
+        {
             Ok(out) => {
                 let ours = out
                     .version_ids_to_stages()
@@ -324,8 +382,11 @@ impl Aws {
                 }))
             }
             Err(e) => {
-                let e = classify("DescribeSecret", e);
-                if e.is_not_found() { Ok(None) } else { Err(e) }
+                if e.is_not_found() {
+                    Ok(None)
+                } else {
+                    Err(e)
+                }
             }
         }
     }
@@ -347,7 +408,7 @@ impl Aws {
                     .map_err(|e| AwsError::keygate("Publish", "BadAttribute", e.to_string()))?,
             );
         }
-        let out = req.send().await.map_err(|e| classify("Publish", e))?;
+        let out = self.call("Publish", req.send()).await?;
         Ok(out.message_id().unwrap_or_default().to_string())
     }
 }
