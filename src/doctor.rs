@@ -363,15 +363,15 @@ fn ledger(settings: &Settings) -> Check {
         return Check::fail(NAME, e, fix);
     }
     if !path.exists() {
-        return Check::with(
-            NAME,
-            Verdict::Note,
-            format!(
+        return Check {
+            name: NAME,
+            verdict: Verdict::Note,
+            detail: format!(
                 "{} does not exist yet; its folder is writable, and keygate serve creates it",
                 path.display()
             ),
-            "none needed",
-        );
+            fix: None,
+        };
     }
     match SqliteLedger::open_waiting(path, std::time::Duration::ZERO) {
         Ok(_) => Check::ok(

@@ -1,6 +1,7 @@
 //! `GET /metrics` (DESIGN §8): after a real issuance the operator's figures show it, in a
 //! text Prometheus can read, and with no user names, paths or pull request numbers in it.
 
+use crate::support::payloads;
 use crate::support::world::{path, world};
 
 /// Every line is a comment Prometheus knows (`# HELP`/`# TYPE`/`# UNIT`/`# EOF`) or a sample
@@ -94,4 +95,22 @@ async fn after_one_issuance_metrics_show_the_delivery_the_issuance_and_the_calls
             "`{private}` in the metrics:\n{text}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_forged_delivery_is_counted_as_refused_without_its_made_up_event_name() {
+    let app = world().await;
+    let forged = payloads::delivery("made-up-event-1", &serde_json::json!({}), b"not the secret");
+    assert_eq!(app.redeliver(&forged).await, 401);
+
+    let text = reqwest::get(format!("{}/metrics", app.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_exposition(&text);
+    let refused = "keygate_deliveries_total{event=\"other\",outcome=\"refused_signature\"}";
+    assert_eq!(sample(&text, refused), 1.0);
+    assert!(!text.contains("made-up-event-1"), "{text}");
 }
