@@ -118,3 +118,32 @@ fn errors(path: &str, text: &str) -> Vec<Value> {
     }
     out
 }
+
+#[test]
+fn codeowners_errors_read_as_in_githubs_documentation() {
+    let text = "# owners\n\n***/*.rb @monalisa\n/docs/ @acme/docs\n\n\n*.txt docs@\n";
+    let got = errors(".github/CODEOWNERS", text);
+    assert_eq!(
+        got,
+        vec![
+            json!({
+                "line": 3,
+                "column": 1,
+                "kind": "Invalid pattern",
+                "source": "***/*.rb @monalisa",
+                "suggestion": "Did you mean `**/*.rb`?",
+                "message": "Invalid pattern on line 3: Did you mean `**/*.rb`?\n\n  ***/*.rb @monalisa\n  ^",
+                "path": ".github/CODEOWNERS",
+            }),
+            json!({
+                "line": 7,
+                "column": 7,
+                "kind": "Invalid owner",
+                "source": "*.txt docs@",
+                "suggestion": null,
+                "message": "Invalid owner on line 7:\n\n  *.txt docs@\n        ^",
+                "path": ".github/CODEOWNERS",
+            }),
+        ]
+    );
+}
