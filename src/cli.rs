@@ -85,6 +85,8 @@ pub enum Command {
     /// Create the DynamoDB table the configuration names when it is missing; change nothing
     /// that exists.
     Init,
+    /// Check the deployment from where it runs: one line per check, with the fix.
+    Doctor,
 }
 
 /// Exit codes: 0 all good, 1 problems found, 2 usage or configuration error.
@@ -138,7 +140,33 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Doctor => doctor_command(cli.config.as_deref(), env),
     }
+}
+
+/// `keygate doctor`: exit 0, or 1 when a check failed. A configuration that does not load
+/// is a failed check here, not a usage error: the doctor's job is to say what is wrong.
+fn doctor_command(
+    config: Option<&Path>,
+    env: impl Iterator<Item = (String, String)>,
+) -> anyhow::Result<ExitCode> {
+    use std::io::Write;
+    let checks = match Settings::load(config, env) {
+        Ok(settings) => lifecycle::runtime()?.block_on(async {
+            let aws = crate::aws::Aws::from_env().await;
+            crate::doctor::run(&settings, &aws).await
+        }),
+        Err(e) => vec![crate::doctor::config_failure(&e)],
+    };
+    let mut out = std::io::stdout().lock();
+    for check in &checks {
+        writeln!(out, "{check}")?;
+    }
+    Ok(if crate::doctor::failed(&checks) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// Finds the repository's CODEOWNERS in GitHub's location order.

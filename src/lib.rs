@@ -4,12 +4,14 @@
 pub mod aws;
 pub mod cli;
 pub mod config;
+pub mod doctor;
 pub mod facts;
 pub mod github;
 pub mod ids;
 pub mod init;
 pub mod ledger;
 pub mod lifecycle;
+pub mod metrics;
 pub mod policy;
 pub mod request;
 pub mod server;

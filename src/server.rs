@@ -1,4 +1,5 @@
-//! The HTTP surface: `POST /webhook`, `GET /healthz`, `GET /readyz` (DESIGN §4): routes and
+//! The HTTP surface: `POST /webhook`, `GET /healthz`, `GET /readyz` (DESIGN §4) and
+//! `GET /metrics` (DESIGN §8): routes and
 //! handlers only. The router is a function of its state, so tests can mount it or bind it to
 //! port 0; `startup` builds the state. `listen` serves it with the time limits, `unverified`
 //! reads webhook bodies within the memory budget.
@@ -22,6 +23,7 @@ use tokio::sync::Notify;
 use crate::github::webhook::{SignatureKey, Triage, triage};
 use crate::ids::{BranchName, DeliveryId, RepoName};
 use crate::ledger::{Inserted, Ledger, NewDelivery, Store, now_ms};
+use crate::metrics::{DeliveryOutcome, LedgerFigures, Metrics};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -34,6 +36,8 @@ pub struct AppState {
     /// Bytes of webhook bodies held before their signature is checked, shared by all requests.
     pub unverified: UnverifiedBudget,
     pub limits: HttpLimits,
+    /// The counters `GET /metrics` shows; the same ones the workflow and clients count into.
+    pub metrics: Metrics,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -41,6 +45,7 @@ pub fn router(state: AppState) -> Router {
         .route("/webhook", post(webhook))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .with_state(state)
 }
 
@@ -49,6 +54,13 @@ fn reply(status: StatusCode, text: &'static str) -> Response {
 }
 
 async fn webhook(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    let event = header(&headers, "x-github-event");
+    let (response, outcome) = receive(&state, &headers, body).await;
+    state.metrics.delivery(event, outcome);
+    response
+}
+
+async fn receive(state: &AppState, headers: &HeaderMap, body: Body) -> (Response, DeliveryOutcome) {
     // Held, and charged to the budget, until this handler returns.
     let held = match unverified::read(body, &state.unverified, state.limits.body_timeout).await {
         Ok(held) => held,
@@ -60,31 +72,40 @@ async fn webhook(State(state): State<AppState>, headers: HeaderMap, body: Body) 
                     "refused a body: unverified uploads hold the whole budget"
                 );
             }
-            return refusal.into_response();
+            return (refusal.into_response(), DeliveryOutcome::RefusedBody);
         }
     };
     let body = held.bytes.as_slice();
     let signature = headers.get("x-hub-signature-256").map(|v| v.as_bytes());
     if !state.key.verify(signature, body) {
         tracing::warn!(
-            delivery = header(&headers, "x-github-delivery"),
+            delivery = header(headers, "x-github-delivery"),
             "refused a delivery with a missing or wrong signature"
         );
-        return reply(StatusCode::UNAUTHORIZED, "signature missing or wrong\n");
+        return (
+            reply(StatusCode::UNAUTHORIZED, "signature missing or wrong\n"),
+            DeliveryOutcome::RefusedSignature,
+        );
     }
     let (Some(event), Some(guid)) = (
-        header(&headers, "x-github-event"),
-        header(&headers, "x-github-delivery"),
+        header(headers, "x-github-event"),
+        header(headers, "x-github-delivery"),
     ) else {
-        return reply(
-            StatusCode::BAD_REQUEST,
-            "X-GitHub-Event and X-GitHub-Delivery are required\n",
+        return (
+            reply(
+                StatusCode::BAD_REQUEST,
+                "X-GitHub-Event and X-GitHub-Delivery are required\n",
+            ),
+            DeliveryOutcome::Malformed,
         );
     };
     if guid.is_empty() || guid.len() > 100 {
-        return reply(
-            StatusCode::BAD_REQUEST,
-            "X-GitHub-Delivery is not a delivery ID\n",
+        return (
+            reply(
+                StatusCode::BAD_REQUEST,
+                "X-GitHub-Delivery is not a delivery ID\n",
+            ),
+            DeliveryOutcome::Malformed,
         );
     }
     let work = match triage(event, body, &state.repository, &state.branch) {
@@ -97,11 +118,14 @@ async fn webhook(State(state): State<AppState>, headers: HeaderMap, body: Body) 
                 why,
                 "delivery ignored"
             );
-            return reply(StatusCode::OK, "ignored\n");
+            return (reply(StatusCode::OK, "ignored\n"), DeliveryOutcome::Ignored);
         }
         Err(e) => {
             tracing::warn!(delivery = guid, event, error = %e, "unparsable delivery");
-            return reply(StatusCode::BAD_REQUEST, "unparsable payload\n");
+            return (
+                reply(StatusCode::BAD_REQUEST, "unparsable payload\n"),
+                DeliveryOutcome::Malformed,
+            );
         }
     };
     let (action, pr) = (work.activity.action(), work.pr);
@@ -121,7 +145,10 @@ async fn webhook(State(state): State<AppState>, headers: HeaderMap, body: Body) 
                 "delivery accepted"
             );
             state.wake.notify_one();
-            reply(StatusCode::ACCEPTED, "queued\n")
+            (
+                reply(StatusCode::ACCEPTED, "queued\n"),
+                DeliveryOutcome::Queued,
+            )
         }
         Ok(Inserted::Coalesced) => {
             // The queued delivery it joined is already on the worker's schedule.
@@ -133,7 +160,10 @@ async fn webhook(State(state): State<AppState>, headers: HeaderMap, body: Body) 
                 outcome = "coalesced",
                 "delivery accepted"
             );
-            reply(StatusCode::ACCEPTED, "queued\n")
+            (
+                reply(StatusCode::ACCEPTED, "queued\n"),
+                DeliveryOutcome::Coalesced,
+            )
         }
         Ok(Inserted::Duplicate) => {
             tracing::info!(
@@ -144,12 +174,18 @@ async fn webhook(State(state): State<AppState>, headers: HeaderMap, body: Body) 
                 outcome = "duplicate",
                 "delivery seen before"
             );
-            reply(StatusCode::OK, "already received\n")
+            (
+                reply(StatusCode::OK, "already received\n"),
+                DeliveryOutcome::Duplicate,
+            )
         }
         Err(e) => {
             // Not written, so not accepted: GitHub marks the delivery failed and it can be redelivered.
             tracing::error!(delivery = guid, error = %e, "cannot record the delivery");
-            reply(StatusCode::SERVICE_UNAVAILABLE, "ledger unavailable\n")
+            (
+                reply(StatusCode::SERVICE_UNAVAILABLE, "ledger unavailable\n"),
+                DeliveryOutcome::Unavailable,
+            )
         }
     }
 }
@@ -174,5 +210,40 @@ async fn readyz(State(state): State<AppState>) -> Response {
             )
                 .into_response()
         }
+    }
+}
+
+/// `GET /metrics`: the counters, with the ledger's figures read now. Like `/readyz`, a
+/// ledger that cannot be read is a 503 whose cause goes to the log only.
+async fn metrics(State(state): State<AppState>) -> Response {
+    let figures = async {
+        let stats = state.ledger.stats().await?;
+        let oldest = state.ledger.oldest_queued_ms().await?;
+        let keys = state.ledger.keys_to_sweep().await?;
+        Ok::<_, crate::ledger::LedgerError>(LedgerFigures {
+            queued: stats.queued,
+            running: stats.running,
+            failed: stats.failed,
+            oldest_queued_age_secs: oldest.map(|at| (now_ms() - at) as f64 / 1000.0),
+            keys: keys.iter().map(|k| k.progress).collect(),
+        })
+    };
+    let text = match figures.await {
+        Ok(f) => state.metrics.render(&f),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read the ledger for /metrics");
+            return reply(StatusCode::SERVICE_UNAVAILABLE, "ledger unavailable\n");
+        }
+    };
+    match text {
+        Ok(text) => (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
+            text,
+        )
+            .into_response(),
+        Err(_) => reply(StatusCode::INTERNAL_SERVER_ERROR, "cannot encode metrics\n"),
     }
 }

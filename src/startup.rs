@@ -14,6 +14,7 @@ use crate::github::webhook::SignatureKey;
 use crate::ids::{BranchName, RepoName};
 use crate::ledger::{Ledger, Store};
 use crate::lifecycle::{LifecycleRules, SecretDeletion, Timing};
+use crate::metrics::Metrics;
 use crate::policy::approval::ApprovalRules;
 use crate::server::{AppState, HttpLimits, UnverifiedBudget, serve};
 use crate::worker::{Handler, RetryPolicy, Worker, WorkerSettings};
@@ -48,6 +49,7 @@ pub async fn run_with(
         max_attempts: settings.server.max_attempts,
     };
     let workflow = Arc::new(build_workflow(&settings, aws, ledger.clone())?);
+    let metrics = workflow.metrics.clone();
     let rules = lifecycle_rules(&settings);
     // On a shared DynamoDB ledger a `creating` intent may be another live replica's work in
     // progress: its own delivery rolls it back when it runs again.
@@ -100,6 +102,7 @@ pub async fn run_with(
         wake,
         unverified: UnverifiedBudget::new(settings.server.max_unverified_bytes as usize),
         limits: HttpLimits::default(),
+        metrics,
     };
     let addr = listener
         .local_addr()
@@ -116,8 +119,10 @@ pub async fn run_with(
     Ok(())
 }
 
-/// The workflow as `serve` and the lifecycle commands use it.
+/// The workflow as `serve` and the lifecycle commands use it, with its own [`Metrics`] that
+/// its GitHub and AWS clients count into.
 pub fn build_workflow(settings: &Settings, aws: Aws, ledger: Ledger) -> anyhow::Result<Workflow> {
+    let metrics = Metrics::new();
     let service = settings.service()?;
     let retry = RetryPolicy {
         retry_for: Duration::from_secs(settings.server.retry_for_secs),
@@ -127,10 +132,12 @@ pub fn build_workflow(settings: &Settings, aws: Aws, ledger: Ledger) -> anyhow::
         &settings.github.api_url,
         service.app_id,
         service.private_key,
-    )?;
+    )?
+    .with_metrics(metrics.clone());
     Ok(Workflow {
         github,
-        aws,
+        aws: aws.with_metrics(metrics.clone()),
+        metrics,
         ledger,
         settings: WorkflowSettings {
             repository: RepoName::new(service.repository.to_string()),
@@ -171,7 +178,12 @@ pub fn lifecycle_rules(settings: &Settings) -> LifecycleRules {
 fn handler(workflow: Arc<Workflow>) -> Handler {
     Arc::new(move |job| {
         let wf = workflow.clone();
-        Box::pin(async move { wf.handle(job).await })
+        Box::pin(async move {
+            let started = std::time::Instant::now();
+            let result = wf.handle(job).await;
+            wf.metrics.work_done(started.elapsed());
+            result
+        })
     })
 }
 

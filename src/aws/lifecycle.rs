@@ -6,9 +6,7 @@ use std::collections::BTreeMap;
 use aws_sdk_iam::types::StatusType;
 use time::OffsetDateTime;
 
-use super::error::classify;
-use super::gone_is_done;
-use super::{Aws, AwsError};
+use super::{Aws, AwsError, gone_is_done};
 use crate::lifecycle::SecretDeletion;
 
 /// Every secret keygate creates carries this tag (DESIGN §3.3): listing by it finds them.
@@ -43,14 +41,16 @@ impl Aws {
         access_key_id: &str,
     ) -> Result<(), AwsError> {
         gone_is_done(
-            self.iam
-                .update_access_key()
-                .user_name(user)
-                .access_key_id(access_key_id)
-                .status(StatusType::Inactive)
-                .send()
-                .await
-                .map_err(|e| classify("UpdateAccessKey", e)),
+            self.call(
+                "UpdateAccessKey",
+                self.iam
+                    .update_access_key()
+                    .user_name(user)
+                    .access_key_id(access_key_id)
+                    .status(StatusType::Inactive)
+                    .send(),
+            )
+            .await,
         )
     }
 
@@ -67,7 +67,7 @@ impl Aws {
             SecretDeletion::Immediately => req.force_delete_without_recovery(true),
             SecretDeletion::Recoverable(days) => req.recovery_window_in_days(i64::from(days)),
         };
-        match req.send().await.map_err(|e| classify("DeleteSecret", e)) {
+        match self.call("DeleteSecret", req.send()).await {
             Ok(_) => Ok(()),
             Err(e) if e.is_not_found() => Ok(()),
             // Scheduled by someone else since it was described.
@@ -83,7 +83,13 @@ impl Aws {
 
     /// A secret's tags and versions (`None`: no such secret).
     pub async fn describe_secret(&self, name: &str) -> Result<Option<SecretFacts>, AwsError> {
-        match self.secrets.describe_secret().secret_id(name).send().await {
+        match self
+            .call(
+                "DescribeSecret",
+                self.secrets.describe_secret().secret_id(name).send(),
+            )
+            .await
+        {
             Ok(out) => Ok(Some(SecretFacts {
                 name: out.name().unwrap_or(name).to_string(),
                 arn: out.arn().unwrap_or_default().to_string(),
@@ -95,8 +101,11 @@ impl Aws {
                 scheduled_for_deletion: out.deleted_date().is_some(),
             })),
             Err(e) => {
-                let e = classify("DescribeSecret", e);
-                if e.is_not_found() { Ok(None) } else { Err(e) }
+                if e.is_not_found() {
+                    Ok(None)
+                } else {
+                    Err(e)
+                }
             }
         }
     }
@@ -106,7 +115,13 @@ impl Aws {
         &self,
         user: &str,
     ) -> Result<Option<Vec<KeyStatus>>, AwsError> {
-        match self.iam.list_access_keys().user_name(user).send().await {
+        match self
+            .call(
+                "ListAccessKeys",
+                self.iam.list_access_keys().user_name(user).send(),
+            )
+            .await
+        {
             Ok(out) => Ok(Some(
                 out.access_key_metadata()
                     .iter()
@@ -119,8 +134,11 @@ impl Aws {
                     .collect(),
             )),
             Err(e) => {
-                let e = classify("ListAccessKeys", e);
-                if e.is_not_found() { Ok(None) } else { Err(e) }
+                if e.is_not_found() {
+                    Ok(None)
+                } else {
+                    Err(e)
+                }
             }
         }
     }
@@ -131,10 +149,13 @@ impl Aws {
         access_key_id: &str,
     ) -> Result<Option<OffsetDateTime>, AwsError> {
         match self
-            .iam
-            .get_access_key_last_used()
-            .access_key_id(access_key_id)
-            .send()
+            .call(
+                "GetAccessKeyLastUsed",
+                self.iam
+                    .get_access_key_last_used()
+                    .access_key_id(access_key_id)
+                    .send(),
+            )
             .await
         {
             Ok(out) => Ok(out
@@ -142,8 +163,11 @@ impl Aws {
                 .and_then(|u| u.last_used_date())
                 .and_then(|d| OffsetDateTime::from_unix_timestamp(d.secs()).ok())),
             Err(e) => {
-                let e = classify("GetAccessKeyLastUsed", e);
-                if e.is_not_found() { Ok(None) } else { Err(e) }
+                if e.is_not_found() {
+                    Ok(None)
+                } else {
+                    Err(e)
+                }
             }
         }
     }

@@ -29,6 +29,8 @@ use error::classify;
 pub use lifecycle::{ACCESS_KEY_TAG, EXPIRES_TAG, KeyStatus, SecretFacts};
 pub use tags::{tag_key, tag_value};
 
+use crate::metrics::Metrics;
+
 /// A secret access key: zeroized on drop, never formatted.
 pub struct SecretAccessKey(Zeroizing<String>);
 
@@ -89,6 +91,7 @@ pub struct Aws {
     /// The configuration the clients were made from: the ledger's DynamoDB client is made
     /// from it too, so one endpoint and one credential chain serve every AWS call.
     config: aws_config::SdkConfig,
+    metrics: Metrics,
 }
 
 impl Aws {
@@ -106,6 +109,7 @@ impl Aws {
             sts: aws_sdk_sts::Client::new(config),
             caller_arn: Arc::default(),
             config: config.clone(),
+            metrics: Metrics::default(),
         }
     }
 
@@ -114,17 +118,44 @@ impl Aws {
         aws_sdk_dynamodb::Client::new(&self.config)
     }
 
+    /// Counts these clients' calls into `metrics` (by default into counters nobody reads).
+    pub fn with_metrics(mut self, metrics: Metrics) -> Aws {
+        self.metrics = metrics;
+        self
+    }
+
+    /// Sends one request, classifies its failure and counts it by operation and answer
+    /// (`ok` or the error code): every AWS call keygate makes goes through here.
+    async fn call<T, E>(
+        &self,
+        operation: &'static str,
+        send: impl std::future::Future<
+            Output = Result<
+                T,
+                aws_sdk_iam::error::SdkError<E, aws_sdk_iam::config::http::HttpResponse>,
+            >,
+        >,
+    ) -> Result<T, AwsError>
+    where
+        E: aws_sdk_iam::error::ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        let result = send.await.map_err(|e| classify(operation, e));
+        let status = match &result {
+            Ok(_) => "ok",
+            Err(e) => e.code().unwrap_or("Unreachable"),
+        };
+        self.metrics.aws_call(operation, status);
+        result
+    }
+
     /// The ARN of the principal keygate runs as (`sts:GetCallerIdentity`, which needs no
     /// permission): for a role, the assumed-role session's ARN.
     pub async fn caller_arn(&self) -> Result<String, AwsError> {
         self.caller_arn
             .get_or_try_init(|| async {
                 let out = self
-                    .sts
-                    .get_caller_identity()
-                    .send()
-                    .await
-                    .map_err(|e| classify("GetCallerIdentity", e))?;
+                    .call("GetCallerIdentity", self.sts.get_caller_identity().send())
+                    .await?;
                 out.arn().map(str::to_string).ok_or_else(|| {
                     AwsError::keygate("GetCallerIdentity", "EmptyResponse", "no ARN".into())
                 })
@@ -133,14 +164,27 @@ impl Aws {
             .cloned()
     }
 
+    /// Reads the SNS topic's attributes (`GetTopicAttributes`): the topic exists and
+    /// keygate may see it. Used by `keygate doctor`.
+    pub async fn topic_exists(&self, arn: &str) -> Result<(), AwsError> {
+        let ask = self.sns.get_topic_attributes().topic_arn(arn).send();
+        self.call("GetTopicAttributes", ask).await.map(|_| ())
+    }
+
     /// The user's name as IAM spells it (`None`: no such user). IAM names are unique
     /// without regard to case, and lookups ignore case.
     pub async fn canonical_user_name(&self, user: &str) -> Result<Option<String>, AwsError> {
-        match self.iam.get_user().user_name(user).send().await {
+        match self
+            .call("GetUser", self.iam.get_user().user_name(user).send())
+            .await
+        {
             Ok(out) => Ok(out.user().map(|u| u.user_name().to_string())),
             Err(e) => {
-                let e = classify("GetUser", e);
-                if e.is_not_found() { Ok(None) } else { Err(e) }
+                if e.is_not_found() {
+                    Ok(None)
+                } else {
+                    Err(e)
+                }
             }
         }
     }
@@ -148,12 +192,11 @@ impl Aws {
     /// Access key IDs the user holds now.
     pub async fn list_access_keys(&self, user: &str) -> Result<Vec<String>, AwsError> {
         let out = self
-            .iam
-            .list_access_keys()
-            .user_name(user)
-            .send()
-            .await
-            .map_err(|e| classify("ListAccessKeys", e))?;
+            .call(
+                "ListAccessKeys",
+                self.iam.list_access_keys().user_name(user).send(),
+            )
+            .await?;
         Ok(out
             .access_key_metadata()
             .iter()
@@ -167,12 +210,11 @@ impl Aws {
         user: &str,
     ) -> Result<Vec<(String, Option<i64>)>, AwsError> {
         let out = self
-            .iam
-            .list_access_keys()
-            .user_name(user)
-            .send()
-            .await
-            .map_err(|e| classify("ListAccessKeys", e))?;
+            .call(
+                "ListAccessKeys",
+                self.iam.list_access_keys().user_name(user).send(),
+            )
+            .await?;
         Ok(out
             .access_key_metadata()
             .iter()
@@ -187,17 +229,19 @@ impl Aws {
         // Never retried by the SDK: a retry after a lost answer would create a second key
         // that nobody records. The caller rolls back against the keys listed before.
         let out = self
-            .iam
-            .create_access_key()
-            .user_name(user)
-            .customize()
-            .config_override(
-                aws_sdk_iam::config::Builder::default()
-                    .retry_config(aws_config::retry::RetryConfig::disabled()),
+            .call(
+                "CreateAccessKey",
+                self.iam
+                    .create_access_key()
+                    .user_name(user)
+                    .customize()
+                    .config_override(
+                        aws_sdk_iam::config::Builder::default()
+                            .retry_config(aws_config::retry::RetryConfig::disabled()),
+                    )
+                    .send(),
             )
-            .send()
-            .await
-            .map_err(|e| classify("CreateAccessKey", e))?;
+            .await?;
         let key = out.access_key().ok_or_else(|| {
             AwsError::keygate(
                 "CreateAccessKey",
@@ -213,13 +257,15 @@ impl Aws {
 
     pub async fn delete_access_key(&self, user: &str, access_key_id: &str) -> Result<(), AwsError> {
         gone_is_done(
-            self.iam
-                .delete_access_key()
-                .user_name(user)
-                .access_key_id(access_key_id)
-                .send()
-                .await
-                .map_err(|e| classify("DeleteAccessKey", e)),
+            self.call(
+                "DeleteAccessKey",
+                self.iam
+                    .delete_access_key()
+                    .user_name(user)
+                    .access_key_id(access_key_id)
+                    .send(),
+            )
+            .await,
         )
     }
 
@@ -251,7 +297,7 @@ impl Aws {
             }
             req = req.tags(Tag::builder().key(key).value(value).build());
         }
-        let out = req.send().await.map_err(|e| classify("CreateSecret", e))?;
+        let out = self.call("CreateSecret", req.send()).await?;
         Ok(StoredSecret {
             name: out.name().unwrap_or(name).to_string(),
             arn: out.arn().unwrap_or_default().to_string(),
@@ -275,26 +321,30 @@ impl Aws {
         secret_id: &str,
         document: &str,
     ) -> Result<(), AwsError> {
-        self.secrets
-            .put_resource_policy()
-            .secret_id(secret_id)
-            .resource_policy(document)
-            .block_public_policy(true)
-            .send()
-            .await
-            .map_err(|e| classify("PutResourcePolicy", e))?;
+        self.call(
+            "PutResourcePolicy",
+            self.secrets
+                .put_resource_policy()
+                .secret_id(secret_id)
+                .resource_policy(document)
+                .block_public_policy(true)
+                .send(),
+        )
+        .await?;
         Ok(())
     }
 
     /// The secret's resource policy, `None` when it has none.
     pub async fn resource_policy(&self, secret_id: &str) -> Result<Option<String>, AwsError> {
         let out = self
-            .secrets
-            .get_resource_policy()
-            .secret_id(secret_id)
-            .send()
-            .await
-            .map_err(|e| classify("GetResourcePolicy", e))?;
+            .call(
+                "GetResourcePolicy",
+                self.secrets
+                    .get_resource_policy()
+                    .secret_id(secret_id)
+                    .send(),
+            )
+            .await?;
         Ok(out
             .resource_policy()
             .filter(|p| !p.trim().is_empty())
@@ -305,13 +355,15 @@ impl Aws {
     /// keygate just created whose key is being deleted too. Gone already is fine.
     pub async fn delete_secret_now(&self, secret_id: &str) -> Result<(), AwsError> {
         gone_is_done(
-            self.secrets
-                .delete_secret()
-                .secret_id(secret_id)
-                .force_delete_without_recovery(true)
-                .send()
-                .await
-                .map_err(|e| classify("DeleteSecret", e)),
+            self.call(
+                "DeleteSecret",
+                self.secrets
+                    .delete_secret()
+                    .secret_id(secret_id)
+                    .force_delete_without_recovery(true)
+                    .send(),
+            )
+            .await,
         )
     }
 
@@ -323,7 +375,13 @@ impl Aws {
         name: &str,
         token: &str,
     ) -> Result<Option<StoredSecret>, AwsError> {
-        match self.secrets.describe_secret().secret_id(name).send().await {
+        match self
+            .call(
+                "DescribeSecret",
+                self.secrets.describe_secret().secret_id(name).send(),
+            )
+            .await
+        {
             Ok(out) => {
                 let ours = out
                     .version_ids_to_stages()
@@ -336,8 +394,11 @@ impl Aws {
                 }))
             }
             Err(e) => {
-                let e = classify("DescribeSecret", e);
-                if e.is_not_found() { Ok(None) } else { Err(e) }
+                if e.is_not_found() {
+                    Ok(None)
+                } else {
+                    Err(e)
+                }
             }
         }
     }
@@ -359,7 +420,7 @@ impl Aws {
                     .map_err(|e| AwsError::keygate("Publish", "BadAttribute", e.to_string()))?,
             );
         }
-        let out = req.send().await.map_err(|e| classify("Publish", e))?;
+        let out = self.call("Publish", req.send()).await?;
         Ok(out.message_id().unwrap_or_default().to_string())
     }
 }

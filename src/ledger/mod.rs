@@ -473,6 +473,10 @@ pub trait Store: Send + Sync {
     fn next_due_ms(&self) -> impl Future<Output = Result<Option<i64>, LedgerError>> + Send;
 
     fn stats(&self) -> impl Future<Output = Result<Stats, LedgerError>> + Send;
+    /// When the oldest delivery still queued (new or waiting for a retry) was received (ms
+    /// since the epoch); `None` when nothing is queued. Its age tells an operator the worker
+    /// is stuck before the queue's depth does.
+    fn oldest_queued_ms(&self) -> impl Future<Output = Result<Option<i64>, LedgerError>> + Send;
 
     fn delivery(
         &self,
@@ -617,6 +621,9 @@ impl Store for Ledger {
     }
     async fn stats(&self) -> Result<Stats, LedgerError> {
         delegate!(self, b => b.stats())
+    }
+    async fn oldest_queued_ms(&self) -> Result<Option<i64>, LedgerError> {
+        delegate!(self, b => b.oldest_queued_ms())
     }
     async fn delivery(&self, id: DeliveryId) -> Result<Option<DeliveryStatus>, LedgerError> {
         delegate!(self, b => b.delivery(id))

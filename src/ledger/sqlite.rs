@@ -273,6 +273,17 @@ impl Store for SqliteLedger {
         self.run(|c| c.stats()).await
     }
 
+    async fn oldest_queued_ms(&self) -> Result<Option<i64>, LedgerError> {
+        self.run(|c| {
+            Ok(c.0.query_row(
+                "SELECT MIN(received_at) FROM deliveries WHERE state = 'queued'",
+                [],
+                |r| r.get(0),
+            )?)
+        })
+        .await
+    }
+
     async fn delivery(&self, id: DeliveryId) -> Result<Option<DeliveryStatus>, LedgerError> {
         self.run(move |c| {
             let row: Option<(String, i64, Option<String>)> =

@@ -104,6 +104,28 @@ async fn concurrent_deliveries_are_all_recorded(l: Ledger) {
     assert_eq!(l.stats().await.unwrap().queued, 200);
 }
 
+async fn the_oldest_queued_delivery_is_dated_until_it_runs_and_again_while_it_waits_to_retry(
+    l: Ledger,
+) {
+    assert_eq!(l.oldest_queued_ms().await.unwrap(), None);
+    let at = |mut d: NewDelivery, ms| {
+        d.received_at_ms = ms;
+        d
+    };
+    l.record_delivery(at(on_pr(closed("old"), 1), 1_000))
+        .await
+        .unwrap();
+    l.record_delivery(at(on_pr(closed("new"), 2), 2_000))
+        .await
+        .unwrap();
+    assert_eq!(l.oldest_queued_ms().await.unwrap(), Some(1_000));
+    let now = now_ms();
+    assert_eq!(l.claim_work(now, 10).await.unwrap().len(), 2);
+    assert_eq!(l.oldest_queued_ms().await.unwrap(), None);
+    retry(&l, "new", now + 60_000, now).await;
+    assert_eq!(l.oldest_queued_ms().await.unwrap(), Some(2_000));
+}
+
 async fn work_running_at_a_crash_is_resumed(l: Ledger) {
     l.record_delivery(closed("a")).await.unwrap();
     let jobs = l.claim_work(now_ms(), 10).await.unwrap();
@@ -608,6 +630,7 @@ suite!(
         a_repeated_delivery_id_is_stored_once,
         a_failed_delivery_sent_again_is_queued_again,
         concurrent_deliveries_are_all_recorded,
+        the_oldest_queued_delivery_is_dated_until_it_runs_and_again_while_it_waits_to_retry,
         work_running_at_a_crash_is_resumed,
         deliveries_of_one_pull_request_never_run_side_by_side,
         a_delivery_behind_an_unstarted_one_for_the_same_work_is_coalesced,

@@ -291,6 +291,11 @@ async fn advance(wf: &Workflow, intent: &mut Intent, to: IntentState) -> Result<
         intent.state = from;
         return Err(e.into());
     }
+    wf.metrics.intent_moved(
+        &from.to_string(),
+        &to.to_string(),
+        intent.outcome.as_deref(),
+    );
     Ok(())
 }
 

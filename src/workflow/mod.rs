@@ -43,6 +43,8 @@ pub struct Workflow {
     pub github: GitHubApp,
     pub aws: Aws,
     pub ledger: Ledger,
+    /// The counters `GET /metrics` shows (issuances are counted as intents reach an end).
+    pub metrics: crate::metrics::Metrics,
     pub settings: WorkflowSettings,
     /// One issuance per IAM user at a time: a rollback compares the user's keys with the
     /// ones listed before, so another issuance for that user must not run in between.

@@ -178,6 +178,7 @@ impl Limited {
             wake: Arc::new(Notify::new()),
             unverified: budget.clone(),
             limits,
+            metrics: Default::default(),
         };
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

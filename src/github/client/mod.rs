@@ -9,6 +9,7 @@
 //! installation and repository so that cache lives as long as the process.
 
 mod repo;
+mod setup;
 mod wire;
 
 use std::collections::HashMap;
@@ -22,8 +23,10 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::facts::{Account, EntryKind, Pusher};
+use crate::metrics::Metrics;
 
 pub use repo::RepoClient;
+pub use setup::{CodeownersError, RepoInstallation};
 
 /// An API failure, classified for the retry decision.
 #[derive(Debug, thiserror::Error)]
@@ -119,6 +122,16 @@ impl GitHubError {
     }
 }
 
+/// The `status` label of a call's result: `ok`, GitHub's HTTP status, or why there was none.
+fn status_label<T>(result: &Result<T, GitHubError>) -> String {
+    match result {
+        Ok(_) => "ok".into(),
+        Err(GitHubError::Status { status, .. }) => status.to_string(),
+        Err(GitHubError::Unreachable { .. }) => "unreachable".into(),
+        Err(GitHubError::Setup(_)) => "setup".into(),
+    }
+}
+
 pub(crate) fn short_error(e: &octocrab::Error) -> String {
     // octocrab's Display of some variants appends a backtrace; keep the first line.
     e.to_string().lines().next().unwrap_or_default().to_string()
@@ -136,6 +149,7 @@ pub struct GitHubApp {
     installations: Arc<Mutex<HashMap<(u64, String), Installation>>>,
     /// `<slug>[bot]`, read once from `GET /app`: the author of keygate's own comments.
     bot_login: Arc<tokio::sync::OnceCell<String>>,
+    metrics: Metrics,
 }
 
 impl GitHubApp {
@@ -165,18 +179,27 @@ impl GitHubApp {
             app_id,
             installations: Arc::new(Mutex::new(HashMap::new())),
             bot_login: Arc::default(),
+            metrics: Metrics::default(),
         })
+    }
+
+    /// Counts this App's calls into `metrics` (by default into counters nobody reads).
+    pub fn with_metrics(mut self, metrics: Metrics) -> GitHubApp {
+        self.metrics = metrics;
+        self
     }
 
     /// The login of the App's bot account (`<slug>[bot]`): only comments by it are keygate's.
     pub async fn bot_login(&self) -> Result<String, GitHubError> {
         self.bot_login
             .get_or_try_init(|| async {
-                let app: wire::WireApp = self
+                let app = self
                     .app
                     .get("/app", None::<&()>)
                     .await
-                    .map_err(|e| GitHubError::from_octocrab("the App (GET /app)", e))?;
+                    .map_err(|e| GitHubError::from_octocrab("the App (GET /app)", e));
+                self.metrics.github_call("GET", "/app", status_label(&app));
+                let app: wire::WireApp = app?;
                 Ok(format!("{}[bot]", app.slug))
             })
             .await
@@ -205,7 +228,13 @@ impl GitHubApp {
                 entry
             }
         };
-        Ok(RepoClient::new(crab, repository, self.app_id, token_lock))
+        Ok(RepoClient::new(
+            crab,
+            repository,
+            self.app_id,
+            token_lock,
+            self.metrics.clone(),
+        ))
     }
 }
 

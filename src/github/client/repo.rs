@@ -11,6 +11,7 @@ use super::{
     CheckOutput, CommentInfo, FileEntry, GitHubError, PullCommit, PullInfo, TokenLock, encode_path,
 };
 use crate::facts::{ChangedFile, EntryKind, FileStatus, Pusher, Review, ReviewState};
+use crate::metrics::Metrics;
 
 /// GitHub lists at most 3,000 files of one commit.
 const MAX_COMMIT_FILE_PAGES: usize = 30;
@@ -37,6 +38,7 @@ pub struct RepoClient {
     repo: String,
     app_id: u64,
     token_lock: TokenLock,
+    metrics: Metrics,
 }
 
 impl RepoClient {
@@ -45,13 +47,28 @@ impl RepoClient {
         repository: &str,
         app_id: u64,
         token_lock: TokenLock,
+        metrics: Metrics,
     ) -> RepoClient {
         RepoClient {
             crab,
             repo: repository.to_string(),
             app_id,
             token_lock,
+            metrics,
         }
+    }
+
+    /// Counts one call by its route's shape and answer, and hands its result back: every
+    /// request below goes through here once.
+    fn counted<T>(
+        &self,
+        method: &str,
+        route: &str,
+        result: Result<T, GitHubError>,
+    ) -> Result<T, GitHubError> {
+        self.metrics
+            .github_call(method, route, super::status_label(&result));
+        result
     }
 
     /// Makes sure the installation token is fresh before requests go out side by side: one
@@ -69,15 +86,17 @@ impl RepoClient {
         &self.repo
     }
 
-    async fn get<T: serde::de::DeserializeOwned>(
+    pub(super) async fn get<T: serde::de::DeserializeOwned>(
         &self,
         route: String,
         what: &str,
     ) -> Result<T, GitHubError> {
-        self.crab
-            .get(route, None::<&()>)
+        let result = self
+            .crab
+            .get(&route, None::<&()>)
             .await
-            .map_err(|e| GitHubError::from_octocrab(what, e))
+            .map_err(|e| GitHubError::from_octocrab(what, e));
+        self.counted("GET", &route, result)
     }
 
     /// Every page of a list. The `Link` URLs are absolute, and octocrab sends no
@@ -88,22 +107,24 @@ impl RepoClient {
         route: String,
         what: &str,
     ) -> Result<Vec<T>, GitHubError> {
-        let mut page: Page<T> = self
+        let first = self
             .crab
-            .get(route, Some(&[("per_page", "100")]))
+            .get(&route, Some(&[("per_page", "100")]))
             .await
-            .map_err(|e| GitHubError::from_octocrab(what, e))?;
+            .map_err(|e| GitHubError::from_octocrab(what, e));
+        let mut page: Page<T> = self.counted("GET", &route, first)?;
         let mut items = page.take_items();
         while let Some(next) = page.next.take() {
             let path = next
                 .path_and_query()
                 .map(|p| p.as_str().to_string())
                 .unwrap_or_default();
-            page = self
+            let next = self
                 .crab
-                .get(path, None::<&()>)
+                .get(&path, None::<&()>)
                 .await
-                .map_err(|e| GitHubError::from_octocrab(what, e))?;
+                .map_err(|e| GitHubError::from_octocrab(what, e));
+            page = self.counted("GET", &path, next)?;
             items.extend(page.take_items());
         }
         Ok(items)
@@ -233,14 +254,18 @@ impl RepoClient {
         let mut paths = Vec::new();
         // GitHub lists at most 3,000 files of a commit: 30 pages of 100.
         for _ in 0..MAX_COMMIT_FILE_PAGES {
-            let response = self
-                .crab
-                ._get(route.as_str())
-                .await
-                .map_err(|e| GitHubError::from_octocrab(what, e))?;
-            let response = octocrab::map_github_error(response)
-                .await
-                .map_err(|e| GitHubError::from_octocrab(what, e))?;
+            let response = async {
+                let response = self
+                    .crab
+                    ._get(route.as_str())
+                    .await
+                    .map_err(|e| GitHubError::from_octocrab(what, e))?;
+                octocrab::map_github_error(response)
+                    .await
+                    .map_err(|e| GitHubError::from_octocrab(what, e))
+            }
+            .await;
+            let response = self.counted("GET", &route, response)?;
             let next = next_link(response.headers());
             let body = self
                 .crab
@@ -443,26 +468,24 @@ impl RepoClient {
     }
 
     pub async fn create_comment(&self, number: u64, body: &str) -> Result<u64, GitHubError> {
-        let c: WireId = self
+        let route = format!("/repos/{}/issues/{number}/comments", self.repo);
+        let c = self
             .crab
-            .post(
-                format!("/repos/{}/issues/{number}/comments", self.repo),
-                Some(&serde_json::json!({ "body": body })),
-            )
+            .post(&route, Some(&serde_json::json!({ "body": body })))
             .await
-            .map_err(|e| GitHubError::from_octocrab("a new comment", e))?;
+            .map_err(|e| GitHubError::from_octocrab("a new comment", e));
+        let c: WireId = self.counted("POST", &route, c)?;
         Ok(c.id)
     }
 
     pub async fn update_comment(&self, id: u64, body: &str) -> Result<(), GitHubError> {
-        let _: WireId = self
+        let route = format!("/repos/{}/issues/comments/{id}", self.repo);
+        let c = self
             .crab
-            .patch(
-                format!("/repos/{}/issues/comments/{id}", self.repo),
-                Some(&serde_json::json!({ "body": body })),
-            )
+            .patch(&route, Some(&serde_json::json!({ "body": body })))
             .await
-            .map_err(|e| GitHubError::from_octocrab("the comment update", e))?;
+            .map_err(|e| GitHubError::from_octocrab("the comment update", e));
+        let _: WireId = self.counted("PATCH", &route, c)?;
         Ok(())
     }
 
@@ -507,16 +530,24 @@ impl RepoClient {
             body["conclusion"] = serde_json::Value::from(c);
         }
         let run: WireId = match id {
-            Some(id) => self
-                .crab
-                .patch(format!("/repos/{}/check-runs/{id}", self.repo), Some(&body))
-                .await
-                .map_err(|e| GitHubError::from_octocrab("the check run update", e))?,
-            None => self
-                .crab
-                .post(format!("/repos/{}/check-runs", self.repo), Some(&body))
-                .await
-                .map_err(|e| GitHubError::from_octocrab("a new check run", e))?,
+            Some(id) => {
+                let route = format!("/repos/{}/check-runs/{id}", self.repo);
+                let run = self
+                    .crab
+                    .patch(&route, Some(&body))
+                    .await
+                    .map_err(|e| GitHubError::from_octocrab("the check run update", e));
+                self.counted("PATCH", &route, run)?
+            }
+            None => {
+                let route = format!("/repos/{}/check-runs", self.repo);
+                let run = self
+                    .crab
+                    .post(&route, Some(&body))
+                    .await
+                    .map_err(|e| GitHubError::from_octocrab("a new check run", e));
+                self.counted("POST", &route, run)?
+            }
         };
         Ok(run.id)
     }

@@ -175,6 +175,16 @@ impl Store for DynamoLedger {
         })
     }
 
+    async fn oldest_queued_ms(&self) -> Result<Option<i64>, LedgerError> {
+        let q = Query::list(delivery_list(DeliveryState::Queued), None);
+        let mut oldest: Option<i64> = None;
+        for item in self.query_all(&q).await? {
+            let received = DeliveryRow::read(&item)?.received_at;
+            oldest = Some(oldest.map_or(received, |o| o.min(received)));
+        }
+        Ok(oldest)
+    }
+
     async fn delivery(&self, id: DeliveryId) -> Result<Option<DeliveryStatus>, LedgerError> {
         let Some(item) = self.get(delivery_key(&id)).await? else {
             return Ok(None);

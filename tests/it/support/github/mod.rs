@@ -166,6 +166,18 @@ impl GitHub {
         }
     }
 
+    /// Replaces the permissions the installations hold (GitHub's `permissions` object,
+    /// e.g. `{"contents": "read"}`).
+    pub fn set_installation_permissions(&self, permissions: Value) {
+        self.world().permissions = Some(permissions);
+    }
+
+    /// Protects the branch with these required status checks (readable only with the
+    /// `administration` permission, as on GitHub).
+    pub fn require_checks(&self, contexts: &[&str]) {
+        self.world().required_checks = Some(contexts.iter().map(|c| c.to_string()).collect());
+    }
+
     /// Installs the App on `owner` (all its repositories) under `id`.
     pub fn install(&self, id: u64, owner: &str) {
         self.world().install(id, owner);

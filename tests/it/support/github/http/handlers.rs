@@ -95,6 +95,10 @@ impl World {
                 Ok(Reply::json(200, self.repo_json(r)))
             }
             ApiRoute::Branch(repo, branch) => self.get_branch(inst, &repo, &branch),
+            ApiRoute::CodeownersErrors(repo) => self.codeowners_errors(inst, &repo, call),
+            ApiRoute::RequiredStatusChecks(repo, branch) => {
+                self.required_status_checks(inst, &repo, &branch)
+            }
             ApiRoute::Pulls(repo) => self.list_pulls(inst, &repo, q, path),
             ApiRoute::Pull(repo, n) => {
                 let (r, p) = self.pull_for(inst, &repo, &n, "/pulls/pulls#get-a-pull-request")?;

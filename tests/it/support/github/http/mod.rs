@@ -3,6 +3,7 @@
 //! shapes (errors, pagination by `Link` header).
 
 mod auth;
+mod codeowners;
 mod handlers;
 mod route;
 mod validate;

@@ -46,6 +46,9 @@ pub(crate) enum ApiRoute {
     /// (org, team slug, owner/name)
     TeamRepo(String, String, String),
     RateLimit,
+    CodeownersErrors(String),
+    /// (owner/name, branch)
+    RequiredStatusChecks(String, String),
 }
 
 impl Route {
@@ -99,7 +102,17 @@ pub(crate) fn route(method: &str, segments: &[String]) -> Option<Route> {
     let api = match (method, rest) {
         ("GET", ["installation"]) => return app(AppRoute::RepoInstallation(repo)),
         ("GET", []) => A::Repo(repo),
+        (
+            "GET",
+            [
+                "branches",
+                branch @ ..,
+                "protection",
+                "required_status_checks",
+            ],
+        ) if !branch.is_empty() => A::RequiredStatusChecks(repo, join(branch)),
         ("GET", ["branches", branch @ ..]) if !branch.is_empty() => A::Branch(repo, join(branch)),
+        ("GET", ["codeowners", "errors"]) => A::CodeownersErrors(repo),
         ("GET", ["pulls"]) => A::Pulls(repo),
         ("GET", ["pulls", n]) => A::Pull(repo, n.to_string()),
         ("GET", ["pulls", n, "files"]) => A::PullFiles(repo, n.to_string()),

@@ -346,9 +346,14 @@ impl World {
             "html_url": format!("https://github.com/apps/{APP_SLUG}"),
             "created_at": "2024-01-01T00:00:00Z",
             "updated_at": "2024-01-01T00:00:00Z",
-            "permissions": permissions(),
+            "permissions": self.installation_permissions(),
             "events": ["pull_request", "pull_request_review"],
         })
+    }
+
+    /// The permissions every installation holds.
+    pub(crate) fn installation_permissions(&self) -> Value {
+        self.permissions.clone().unwrap_or_else(permissions)
     }
 
     pub(crate) fn installation_json(&self, i: &Installation) -> Value {
@@ -362,7 +367,7 @@ impl World {
             "app_slug": APP_SLUG,
             "target_id": i.account.id,
             "target_type": i.account.kind.as_str(),
-            "permissions": permissions(),
+            "permissions": self.installation_permissions(),
             "events": ["pull_request", "pull_request_review"],
             "created_at": ts(i.created_at),
             "updated_at": ts(i.created_at),

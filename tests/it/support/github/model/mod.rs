@@ -158,6 +158,11 @@ pub(crate) struct World {
     pub(crate) page_size_cap: Option<usize>,
     /// Added to the time of everything the world records (not to tokens).
     pub(crate) clock_offset: time::Duration,
+    /// The installations' permissions when a test changed them (else GitHub's as the
+    /// App manifest asks).
+    pub(crate) permissions: Option<serde_json::Value>,
+    /// The required status checks of the protected default branch (`None`: unprotected).
+    pub(crate) required_checks: Option<Vec<String>>,
 }
 
 pub(crate) struct Repo {
@@ -375,6 +380,8 @@ impl World {
             failures: Vec::new(),
             page_size_cap: None,
             clock_offset: time::Duration::ZERO,
+            permissions: None,
+            required_checks: None,
         };
         world.app_bot = world.account(&format!("{APP_SLUG}[bot]"), AccountKind::Bot);
         world

@@ -1,0 +1,473 @@
+//! `keygate doctor` (DESIGN §8): checks a deployment from where it runs and says, one line
+//! per check, what is wrong and what to do about it. The checks only read, with one
+//! exception: a probe file beside the ledger, written and removed, to prove the folder is
+//! writable.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+
+use crate::aws::Aws;
+use crate::config::{QueueBackend, Settings, StoreBackend};
+use crate::github::client::{GitHubApp, GitHubError, RepoInstallation};
+use crate::ledger::{LedgerError, SqliteLedger};
+
+/// How one check came out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Ok,
+    /// Fine, with something worth knowing.
+    Note,
+    /// Could not tell, or not as recommended: does not fail the run.
+    Warn,
+    /// Broken: keygate will not work until it is fixed.
+    Fail,
+    /// Not run because a check it depends on failed.
+    Skipped,
+}
+
+impl Verdict {
+    fn tag(self) -> &'static str {
+        match self {
+            Verdict::Ok => "ok  ",
+            Verdict::Note => "note",
+            Verdict::Warn => "warn",
+            Verdict::Fail => "FAIL",
+            Verdict::Skipped => "skip",
+        }
+    }
+}
+
+/// One line of the report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Check {
+    pub name: &'static str,
+    pub verdict: Verdict,
+    pub detail: String,
+    /// What to do, for a failure or a warning.
+    pub fix: Option<String>,
+}
+
+impl Check {
+    fn ok(name: &'static str, detail: impl Into<String>) -> Check {
+        Check {
+            name,
+            verdict: Verdict::Ok,
+            detail: detail.into(),
+            fix: None,
+        }
+    }
+    fn with(
+        name: &'static str,
+        verdict: Verdict,
+        detail: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> Check {
+        Check {
+            name,
+            verdict,
+            detail: detail.into(),
+            fix: Some(fix.into()),
+        }
+    }
+    fn fail(name: &'static str, detail: impl Into<String>, fix: impl Into<String>) -> Check {
+        Check::with(name, Verdict::Fail, detail, fix)
+    }
+    fn skipped(name: &'static str, because: &str) -> Check {
+        Check {
+            name,
+            verdict: Verdict::Skipped,
+            detail: format!("not checked: {because} failed"),
+            fix: None,
+        }
+    }
+}
+
+impl fmt::Display for Check {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "[{}] {}: {}", self.verdict.tag(), self.name, self.detail)?;
+        if let Some(fix) = &self.fix {
+            write!(f, " (fix: {fix})")?;
+        }
+        Ok(())
+    }
+}
+
+/// Whether the run failed: any check failed.
+pub fn failed(checks: &[Check]) -> bool {
+    checks.iter().any(|c| c.verdict == Verdict::Fail)
+}
+
+/// The permissions DESIGN §8 names, as the App manifest asks for them.
+pub const REQUIRED_PERMISSIONS: [(&str, &str); 5] = [
+    ("contents", "read"),
+    ("pull_requests", "write"),
+    ("checks", "write"),
+    ("members", "read"),
+    ("metadata", "read"),
+];
+
+fn level(access: &str) -> u8 {
+    match access {
+        "read" => 1,
+        "write" => 2,
+        "admin" => 3,
+        _ => 0,
+    }
+}
+
+/// Each required permission the installation lacks or holds too weakly, as
+/// `name: read (has none)`.
+pub fn missing_permissions(have: &BTreeMap<String, String>) -> Vec<String> {
+    REQUIRED_PERMISSIONS
+        .iter()
+        .filter_map(|(name, want)| {
+            let has = have.get(*name).map(String::as_str).unwrap_or("none");
+            (level(has) < level(want)).then(|| format!("{name}: {want} (has {has})"))
+        })
+        .collect()
+}
+
+/// The configuration failed to load: the one line the report holds.
+pub fn config_failure(error: &dyn fmt::Display) -> Check {
+    Check::fail(
+        "configuration",
+        format!("{error:#}"),
+        "correct the key named above in the file or its KEYGATE_* variable",
+    )
+}
+
+/// Every check after the configuration, in the order an operator fixes things.
+pub async fn run(settings: &Settings, aws: &Aws) -> Vec<Check> {
+    let mut checks = Vec::new();
+    let service = match settings.service() {
+        Ok(s) => s,
+        Err(e) => {
+            checks.push(config_failure(&e));
+            return checks;
+        }
+    };
+    let place = settings
+        .file
+        .as_ref()
+        .map(|f| format!("loaded from {}", f.display()))
+        .unwrap_or_else(|| "loaded from the environment".into());
+    checks.push(Check::ok("configuration", place));
+    checks.extend(
+        github(
+            settings,
+            service.app_id,
+            service.private_key,
+            service.repository,
+        )
+        .await,
+    );
+    checks.extend(aws_checks(aws, service.sns_topic_arn).await);
+    checks.push(ledger(settings));
+    checks.push(queue(settings));
+    checks
+}
+
+async fn github(
+    settings: &Settings,
+    app_id: u64,
+    key: &secrecy::SecretString,
+    repository: &str,
+) -> Vec<Check> {
+    const JWT: &str = "github app";
+    const INSTALLED: &str = "github installation";
+    const OWNERS: &str = "codeowners";
+    const REQUIRED: &str = "required check";
+    let branch = &settings.github.branch;
+    let app = match GitHubApp::new(&settings.github.api_url, app_id, key) {
+        Ok(app) => app,
+        Err(e) => {
+            return vec![
+                Check::fail(
+                    JWT,
+                    e.to_string(),
+                    "set github.private_key_file to the App's .pem",
+                ),
+                Check::skipped(INSTALLED, JWT),
+                Check::skipped(OWNERS, JWT),
+                Check::skipped(REQUIRED, JWT),
+            ];
+        }
+    };
+    let mut out = Vec::new();
+    match app.bot_login().await {
+        Ok(login) => out.push(Check::ok(JWT, format!("App {app_id} signs in as {login}"))),
+        Err(e) => {
+            let fix = if e.is_clock_skew() {
+                "set this host's clock right (NTP)".to_string()
+            } else if matches!(e, GitHubError::Status { status: 401, .. }) {
+                format!(
+                    "github.app_id ({app_id}) and the private key must be the same App's: compare the App ID on the App's settings page, or generate a new key there"
+                )
+            } else {
+                format!("check github.api_url ({})", settings.github.api_url)
+            };
+            out.push(Check::fail(JWT, e.to_string(), fix));
+            out.extend([
+                Check::skipped(INSTALLED, JWT),
+                Check::skipped(OWNERS, JWT),
+                Check::skipped(REQUIRED, JWT),
+            ]);
+            return out;
+        }
+    }
+    let installation: RepoInstallation = match app.repo_installation(repository).await {
+        Ok(i) => i,
+        Err(e) => {
+            let fix = if e.is_not_found() {
+                format!(
+                    "install the App on {repository} (the App's settings page → Install App), or correct github.repository"
+                )
+            } else {
+                "retry; if it persists, check GitHub's status".into()
+            };
+            out.push(Check::fail(INSTALLED, e.to_string(), fix));
+            out.extend([
+                Check::skipped(OWNERS, INSTALLED),
+                Check::skipped(REQUIRED, INSTALLED),
+            ]);
+            return out;
+        }
+    };
+    let missing = missing_permissions(&installation.permissions);
+    if missing.is_empty() {
+        out.push(Check::ok(
+            INSTALLED,
+            format!(
+                "installation {} on {repository} with the permissions keygate needs",
+                installation.id
+            ),
+        ));
+    } else {
+        out.push(Check::fail(
+            INSTALLED,
+            format!(
+                "installation {} on {repository} lacks {}",
+                installation.id,
+                missing.join(", ")
+            ),
+            "grant these in the App's settings (Permissions & events), then accept the new permissions on the installation",
+        ));
+    }
+    let repo = match app.repo(installation.id, repository) {
+        Ok(r) => r,
+        Err(e) => {
+            out.push(Check::fail(
+                OWNERS,
+                e.to_string(),
+                "report this as a keygate bug",
+            ));
+            out.push(Check::skipped(REQUIRED, OWNERS));
+            return out;
+        }
+    };
+    out.push(match repo.codeowners_errors(branch).await {
+        Ok(errors) if errors.is_empty() => {
+            Check::ok(OWNERS, format!("GitHub finds no errors in CODEOWNERS on {branch}"))
+        }
+        Ok(errors) => {
+            let list: Vec<String> = errors
+                .iter()
+                .map(|e| format!("{}:{}: {}", e.path, e.line, e.kind))
+                .collect();
+            Check::fail(
+                OWNERS,
+                format!("GitHub rejects CODEOWNERS on {branch}: {}", list.join("; ")),
+                "correct those lines on the base branch; a line GitHub rejects assigns no owner, so nobody can approve those requests",
+            )
+        }
+        Err(e) if e.is_not_found() => Check::fail(
+            OWNERS,
+            format!("no CODEOWNERS on {branch}"),
+            "commit a CODEOWNERS (in .github/, the root or docs/) that names owners for the requests folder",
+        ),
+        Err(e) => Check::fail(
+            OWNERS,
+            e.to_string(),
+            "the App needs contents: read; retry if GitHub was unavailable",
+        ),
+    });
+    out.push(match repo.required_status_checks(branch).await {
+        Ok(checks) if checks.iter().any(|c| c == "keygate") => {
+            Check::ok(REQUIRED, format!("`keygate` is a required status check of {branch}"))
+        }
+        Ok(_) => Check::fail(
+            REQUIRED,
+            format!("`keygate` is not a required status check of {branch}"),
+            format!("add `keygate` to the required status checks of {branch}'s protection rule, or an unapproved request can be merged (nothing is issued, but the merge stands)"),
+        ),
+        Err(e) => Check::with(
+            REQUIRED,
+            Verdict::Warn,
+            format!("cannot tell whether `keygate` is a required status check of {branch} ({e})"),
+            format!("make sure {branch}'s protection rule requires the `keygate` check (reading it needs the administration permission, which keygate does not ask for)"),
+        ),
+    });
+    out
+}
+
+async fn aws_checks(aws: &Aws, topic: &str) -> Vec<Check> {
+    const IDENTITY: &str = "aws identity";
+    const TOPIC: &str = "sns topic";
+    let mut out = Vec::new();
+    match aws.caller_arn().await {
+        Ok(arn) => out.push(Check::ok(IDENTITY, format!("running as {arn}"))),
+        Err(e) => {
+            out.push(Check::fail(
+                IDENTITY,
+                e.to_string(),
+                "give keygate AWS credentials (environment, profile, or an instance/task role) and a region",
+            ));
+            out.push(Check::skipped(TOPIC, IDENTITY));
+            return out;
+        }
+    }
+    out.push(match aws.topic_exists(topic).await {
+        Ok(()) => Check::ok(TOPIC, format!("{topic} exists")),
+        Err(e) if e.is_not_found() || e.code() == Some("NotFound") => Check::fail(
+            TOPIC,
+            format!("no topic {topic}"),
+            "create it (the CloudFormation template does) or correct aws.sns_topic_arn",
+        ),
+        Err(e) => Check::fail(
+            TOPIC,
+            e.to_string(),
+            "allow sns:GetTopicAttributes and sns:Publish on the topic to keygate's role",
+        ),
+    });
+    out
+}
+
+/// Opens the ledger without waiting; another keygate holding it is a healthy sign, not a
+/// failure. Its folder must take new files (SQLite writes its journal beside it).
+fn ledger(settings: &Settings) -> Check {
+    const NAME: &str = "ledger";
+    if settings.store.backend != StoreBackend::Sqlite {
+        return Check::fail(
+            NAME,
+            "store.backend = \"dynamodb\" is not available in this keygate yet",
+            "use store.backend = \"sqlite\"",
+        );
+    }
+    let path = &settings.store.path;
+    let fix = format!(
+        "make store.path ({}) a file in a folder keygate's user can write, e.g. on a persistent volume",
+        path.display()
+    );
+    if let Err(e) = probe_folder(path) {
+        return Check::fail(NAME, e, fix);
+    }
+    if !path.exists() {
+        return Check {
+            name: NAME,
+            verdict: Verdict::Note,
+            detail: format!(
+                "{} does not exist yet; its folder is writable, and keygate serve creates it",
+                path.display()
+            ),
+            fix: None,
+        };
+    }
+    match SqliteLedger::open_waiting(path, std::time::Duration::ZERO) {
+        Ok(_) => Check::ok(
+            NAME,
+            format!("{} opens and its folder is writable", path.display()),
+        ),
+        Err(LedgerError::Locked { holder, .. }) => Check {
+            name: NAME,
+            verdict: Verdict::Note,
+            detail: format!(
+                "{} is in use by {holder} (a running keygate serve)",
+                path.display()
+            ),
+            fix: None,
+        },
+        Err(e) => Check::fail(NAME, e.to_string(), fix),
+    }
+}
+
+/// Writes and removes a file beside `ledger`: the folder exists (or can be made) and takes
+/// new files.
+fn probe_folder(ledger: &Path) -> Result<(), String> {
+    let dir = match ledger.parent().filter(|d| !d.as_os_str().is_empty()) {
+        Some(d) => d,
+        None => Path::new("."),
+    };
+    std::fs::create_dir_all(dir)
+        .map_err(|e| format!("cannot create the ledger's folder {}: {e}", dir.display()))?;
+    let probe = dir.join(format!(".keygate-doctor-{}", std::process::id()));
+    std::fs::write(&probe, b"probe")
+        .map_err(|e| format!("cannot write in the ledger's folder {}: {e}", dir.display()))?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
+fn queue(settings: &Settings) -> Check {
+    const NAME: &str = "dead-letter queue";
+    match settings.queue.backend {
+        QueueBackend::Local => Check::ok(NAME, "not used (queue.backend = \"local\")"),
+        _ => Check::fail(
+            NAME,
+            "queue.backend = \"sqs\" is not available in this keygate yet",
+            "use queue.backend = \"local\"",
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn perms(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn the_manifests_permissions_are_enough_and_more_is_fine() {
+        let exact = perms(&REQUIRED_PERMISSIONS);
+        assert!(missing_permissions(&exact).is_empty());
+        let mut more = exact.clone();
+        more.insert("contents".into(), "write".into());
+        more.insert("issues".into(), "write".into());
+        assert!(missing_permissions(&more).is_empty());
+    }
+
+    #[test]
+    fn a_missing_or_weaker_permission_is_named_with_what_it_has() {
+        let mut have = perms(&REQUIRED_PERMISSIONS);
+        have.insert("pull_requests".into(), "read".into());
+        have.remove("members");
+        assert_eq!(
+            missing_permissions(&have),
+            vec![
+                "pull_requests: write (has read)".to_string(),
+                "members: read (has none)".to_string()
+            ]
+        );
+    }
+
+    #[test]
+    fn only_a_failure_fails_the_run() {
+        let warn = Check::with("x", Verdict::Warn, "cannot tell", "look");
+        let note = Check::with("y", Verdict::Note, "in use", "none");
+        assert!(!failed(&[Check::ok("a", "fine"), warn.clone(), note]));
+        assert!(failed(&[warn, Check::fail("b", "broken", "mend it")]));
+    }
+
+    #[test]
+    fn a_line_names_the_check_what_was_found_and_the_fix() {
+        let c = Check::fail("sns topic", "no topic arn:x", "create it");
+        assert_eq!(
+            c.to_string(),
+            "[FAIL] sns topic: no topic arn:x (fix: create it)"
+        );
+    }
+}
