@@ -17,6 +17,7 @@ use crate::lifecycle::{LifecycleRules, SecretDeletion, Timing};
 use crate::policy::approval::ApprovalRules;
 use crate::server::{AppState, HttpLimits, UnverifiedBudget, serve};
 use crate::worker::{Handler, RetryPolicy, Worker, WorkerSettings};
+use crate::workflow::catchup::catch_up;
 use crate::workflow::sweep::sweep;
 use crate::workflow::{Workflow, WorkflowSettings, recover_intents};
 
@@ -80,7 +81,11 @@ pub async fn run_with(
     let lifecycle = tokio::spawn(lifecycle_timers(
         workflow,
         rules,
-        Duration::from_secs(settings.lifecycle.sweep_interval_secs),
+        Timers {
+            sweep_every: Duration::from_secs(settings.lifecycle.sweep_interval_secs),
+            reconcile_every: Duration::from_secs(settings.lifecycle.reconcile_interval_secs),
+            wake: wake.clone(),
+        },
         stop_rx.clone(),
     ));
     let worker = tokio::spawn(worker.run(stop_rx, grace));
@@ -184,19 +189,52 @@ async fn sweep_pass(workflow: &Workflow, rules: &LifecycleRules) {
     }
 }
 
-/// The in-process schedule (DESIGN §8): the sweep every `sweep_every` until stopped.
+/// One catch-up pass inside `serve` (DESIGN §5): failures are logged, the next pass tries
+/// again; what it queued wakes the worker.
+async fn catch_up_pass(workflow: &Workflow, wake: &Notify) {
+    match catch_up(workflow).await {
+        Ok(done) => {
+            if done.queued_work() {
+                tracing::info!(
+                    merges = done.settled.len(),
+                    refreshes = done.refreshed.len(),
+                    "catch-up queued missed deliveries"
+                );
+                wake.notify_one();
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "catch-up cannot ask GitHub now; the next pass tries again")
+        }
+    }
+}
+
+/// What the in-process schedule runs, and how often.
+struct Timers {
+    sweep_every: Duration,
+    reconcile_every: Duration,
+    wake: Arc<Notify>,
+}
+
+/// The in-process schedule (DESIGN §8): the sweep every `sweep_every`, and catch-up at once
+/// and then every `reconcile_every`, until stopped. Catch-up's first pass runs here rather
+/// than before serving, so a slow GitHub never delays taking deliveries.
 async fn lifecycle_timers(
     workflow: Arc<Workflow>,
     rules: LifecycleRules,
-    sweep_every: Duration,
+    timers: Timers,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
-    let mut sweep_tick =
-        tokio::time::interval_at(tokio::time::Instant::now() + sweep_every, sweep_every);
+    let every = timers.sweep_every;
+    let mut sweep_tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     sweep_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut reconcile_tick =
+        tokio::time::interval(timers.reconcile_every.max(Duration::from_secs(1)));
+    reconcile_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = sweep_tick.tick() => sweep_pass(&workflow, &rules).await,
+            _ = reconcile_tick.tick() => catch_up_pass(&workflow, &timers.wake).await,
             _ = stop.changed() => return,
         }
     }

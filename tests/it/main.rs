@@ -4,6 +4,7 @@
 mod support;
 
 mod approvers;
+mod audit;
 mod auth;
 mod check;
 mod cli;
@@ -13,6 +14,7 @@ mod least_privilege;
 mod lifecycle;
 mod process;
 mod readers;
+mod reconcile;
 mod retries;
 mod schema;
 mod webhook;

@@ -183,6 +183,18 @@ impl GitHubApp {
             .cloned()
     }
 
+    /// The ID of the App's installation on `repository` (`owner/name`), asked with the App's
+    /// JWT: catch-up has no delivery to name it.
+    pub async fn repo_installation(&self, repository: &str) -> Result<u64, GitHubError> {
+        let what = "the App's installation on the repository";
+        let i: wire::WireInstallation = self
+            .app
+            .get(format!("/repos/{repository}/installation"), None::<&()>)
+            .await
+            .map_err(|e| GitHubError::from_octocrab(what, e))?;
+        Ok(i.id)
+    }
+
     /// A client for one repository, acting as the installation with a token scoped to that
     /// repository alone.
     pub fn repo(&self, installation_id: u64, repository: &str) -> Result<RepoClient, GitHubError> {
@@ -235,6 +247,18 @@ pub struct PullInfo {
     pub commits: u64,
     /// How many files GitHub says the pull request changes: the files list must be as long.
     pub changed_files: u64,
+}
+
+/// A pull request as a list shows it: enough for catch-up to choose what to look at closer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedPull {
+    pub number: u64,
+    pub state: String,
+    pub merged_at: Option<OffsetDateTime>,
+    pub updated_at: Option<OffsetDateTime>,
+    pub merge_commit_sha: Option<String>,
+    pub head_sha: String,
+    pub base_ref: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
