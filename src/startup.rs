@@ -63,6 +63,17 @@ pub async fn run_with(
     // for a timer.
     sweep_pass(&workflow, &rules).await;
     let wake = Arc::new(Notify::new());
+    // The first catch-up before the first delivery too (DESIGN §5), bounded so a GitHub that
+    // does not answer delays the start by seconds, not minutes; the timer tries again.
+    if tokio::time::timeout(FIRST_CATCH_UP_LIMIT, catch_up_pass(&workflow, &wake))
+        .await
+        .is_err()
+    {
+        tracing::error!(
+            limit_secs = FIRST_CATCH_UP_LIMIT.as_secs(),
+            "catch-up at start took too long; the next pass tries again"
+        );
+    }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let grace = Duration::from_secs(settings.server.shutdown_timeout_secs);
     let worker = Worker {
@@ -209,6 +220,9 @@ async fn catch_up_pass(workflow: &Workflow, wake: &Notify) {
     }
 }
 
+/// How long `serve` waits for the first catch-up pass before it takes deliveries.
+const FIRST_CATCH_UP_LIMIT: Duration = Duration::from_secs(15);
+
 /// What the in-process schedule runs, and how often.
 struct Timers {
     sweep_every: Duration,
@@ -216,9 +230,8 @@ struct Timers {
     wake: Arc<Notify>,
 }
 
-/// The in-process schedule (DESIGN §8): the sweep every `sweep_every`, and catch-up at once
-/// and then every `reconcile_every`, until stopped. Catch-up's first pass runs here rather
-/// than before serving, so a slow GitHub never delays taking deliveries.
+/// The in-process schedule (DESIGN §8): the sweep every `sweep_every` and catch-up every
+/// `reconcile_every` (their first passes ran at start), until stopped.
 async fn lifecycle_timers(
     workflow: Arc<Workflow>,
     rules: LifecycleRules,
@@ -228,8 +241,8 @@ async fn lifecycle_timers(
     let every = timers.sweep_every;
     let mut sweep_tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     sweep_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut reconcile_tick =
-        tokio::time::interval(timers.reconcile_every.max(Duration::from_secs(1)));
+    let every = timers.reconcile_every.max(Duration::from_secs(1));
+    let mut reconcile_tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     reconcile_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {

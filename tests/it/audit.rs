@@ -83,6 +83,8 @@ async fn audit_walks_back_from_a_key_to_its_request_and_flags_one_active_past_ex
     let rows = run_audit(&settings, &aws, clone.path(), &Filter::default(), now)
         .await
         .unwrap();
+    // The README's example output is this table (`--nocapture`).
+    println!("{}", keygate::audit::table(&rows));
     assert_eq!(rows.len(), 2, "{rows:#?}");
     let ghost = rows.iter().find(|r| r.iam_user == "ghost-user").unwrap();
     assert_eq!(ghost.state, State::NeverIssued);
