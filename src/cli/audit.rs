@@ -188,8 +188,20 @@ pub async fn run_audit(
         .collect())
 }
 
-/// `keygate audit`: exit 0, or 1 when a key keygate issued is past its expiry yet active.
+/// `keygate audit`: exit 0, 1 when a key keygate issued is past its expiry yet active, and 2
+/// when it cannot audit at all (not a clone, a bad option, a ledger it cannot read), so a
+/// schedule never mistakes "could not look" for drift or for all clear.
 pub fn audit_command(settings: &Settings, args: &AuditArgs) -> anyhow::Result<ExitCode> {
+    match audit(settings, args) {
+        Ok(code) => Ok(code),
+        Err(e) => {
+            eprintln!("keygate audit: {e:#}");
+            Ok(ExitCode::from(2))
+        }
+    }
+}
+
+fn audit(settings: &Settings, args: &AuditArgs) -> anyhow::Result<ExitCode> {
     let filter = Filter {
         key: args.key.clone(),
         user: args.user.clone(),
