@@ -7,7 +7,9 @@ use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use serde::Serialize;
 
+pub mod audit;
 pub mod lifecycle;
+pub mod reconcile;
 
 use crate::config::Settings;
 use crate::policy::codeowners::{CodeOwners, LOCATIONS};
@@ -87,6 +89,12 @@ pub enum Command {
     Init,
     /// Check the deployment from where it runs: one line per check, with the fix.
     Doctor,
+    /// Process merges keygate missed while it was down, and refresh open pull requests'
+    /// check runs (`serve` does it at start and on a timer).
+    Reconcile,
+    /// For every request file in the history of the requests folder: who asked, who
+    /// approved, the merge, the key, its expiry, state and last use.
+    Audit(audit::AuditArgs),
 }
 
 /// Exit codes: 0 all good, 1 problems found, 2 usage or configuration error.
@@ -141,6 +149,14 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Doctor => doctor_command(cli.config.as_deref(), env),
+        Command::Reconcile => {
+            let settings = Settings::load(cli.config.as_deref(), env)?;
+            reconcile::reconcile_command(&settings)
+        }
+        Command::Audit(args) => {
+            let settings = Settings::load(cli.config.as_deref(), env)?;
+            audit::audit_command(&settings, &args)
+        }
     }
 }
 

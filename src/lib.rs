@@ -1,6 +1,7 @@
 //! keygate: a GitOps approval gate for AWS IAM access keys. See DESIGN.md in the
 //! project's shared folder for the contract, and README.md for use.
 
+pub mod audit;
 pub mod aws;
 pub mod cli;
 pub mod config;

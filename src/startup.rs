@@ -18,6 +18,7 @@ use crate::metrics::Metrics;
 use crate::policy::approval::ApprovalRules;
 use crate::server::{AppState, HttpLimits, UnverifiedBudget, serve};
 use crate::worker::{Handler, RetryPolicy, Worker, WorkerSettings};
+use crate::workflow::catchup::catch_up;
 use crate::workflow::sweep::sweep;
 use crate::workflow::{Workflow, WorkflowSettings, recover_intents};
 
@@ -71,6 +72,17 @@ pub async fn run_with(
     // for a timer.
     sweep_pass(&workflow, &rules).await;
     let wake = Arc::new(Notify::new());
+    // The first catch-up before the first delivery too (DESIGN §5), bounded so a GitHub that
+    // does not answer delays the start by seconds, not minutes; the timer tries again.
+    if tokio::time::timeout(FIRST_CATCH_UP_LIMIT, catch_up_pass(&workflow, &wake))
+        .await
+        .is_err()
+    {
+        tracing::error!(
+            limit_secs = FIRST_CATCH_UP_LIMIT.as_secs(),
+            "catch-up at start took too long; the next pass tries again"
+        );
+    }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let grace = Duration::from_secs(settings.server.shutdown_timeout_secs);
     let worker = Worker {
@@ -89,7 +101,11 @@ pub async fn run_with(
     let lifecycle = tokio::spawn(lifecycle_timers(
         workflow,
         rules,
-        Duration::from_secs(settings.lifecycle.sweep_interval_secs),
+        Timers {
+            sweep_every: Duration::from_secs(settings.lifecycle.sweep_interval_secs),
+            reconcile_every: Duration::from_secs(settings.lifecycle.reconcile_interval_secs),
+            wake: wake.clone(),
+        },
         stop_rx.clone(),
     ));
     let worker = tokio::spawn(worker.run(stop_rx, grace));
@@ -203,19 +219,54 @@ async fn sweep_pass(workflow: &Workflow, rules: &LifecycleRules) {
     }
 }
 
-/// The in-process schedule (DESIGN §8): the sweep every `sweep_every` until stopped.
+/// One catch-up pass inside `serve` (DESIGN §5): failures are logged, the next pass tries
+/// again; what it queued wakes the worker.
+async fn catch_up_pass(workflow: &Workflow, wake: &Notify) {
+    match catch_up(workflow).await {
+        Ok(done) => {
+            if done.queued_work() {
+                tracing::info!(
+                    merges = done.settled.len(),
+                    refreshes = done.refreshed.len(),
+                    "catch-up queued missed deliveries"
+                );
+                wake.notify_one();
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "catch-up cannot ask GitHub now; the next pass tries again")
+        }
+    }
+}
+
+/// How long `serve` waits for the first catch-up pass before it takes deliveries.
+const FIRST_CATCH_UP_LIMIT: Duration = Duration::from_secs(15);
+
+/// What the in-process schedule runs, and how often.
+struct Timers {
+    sweep_every: Duration,
+    reconcile_every: Duration,
+    wake: Arc<Notify>,
+}
+
+/// The in-process schedule (DESIGN §8): the sweep every `sweep_every` and catch-up every
+/// `reconcile_every` (their first passes ran at start), until stopped.
 async fn lifecycle_timers(
     workflow: Arc<Workflow>,
     rules: LifecycleRules,
-    sweep_every: Duration,
+    timers: Timers,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
-    let mut sweep_tick =
-        tokio::time::interval_at(tokio::time::Instant::now() + sweep_every, sweep_every);
+    let every = timers.sweep_every;
+    let mut sweep_tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     sweep_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let every = timers.reconcile_every.max(Duration::from_secs(1));
+    let mut reconcile_tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    reconcile_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = sweep_tick.tick() => sweep_pass(&workflow, &rules).await,
+            _ = reconcile_tick.tick() => catch_up_pass(&workflow, &timers.wake).await,
             _ = stop.changed() => return,
         }
     }

@@ -512,6 +512,10 @@ pub trait Store: Send + Sync {
         pr: PrNumber,
     ) -> impl Future<Output = Result<Vec<Intent>, LedgerError>> + Send;
 
+    /// Every intent, oldest first: what `keygate audit` joins with the history of the
+    /// requests folder.
+    fn all_intents(&self) -> impl Future<Output = Result<Vec<Intent>, LedgerError>> + Send;
+
     /// Intents a crash may have left mid-way (`pending`, `creating`, `stored`), oldest first.
     fn unfinished_intents(&self) -> impl Future<Output = Result<Vec<Intent>, LedgerError>> + Send;
 
@@ -650,6 +654,9 @@ impl Store for Ledger {
     }
     async fn unfinished_intents(&self) -> Result<Vec<Intent>, LedgerError> {
         delegate!(self, b => b.unfinished_intents())
+    }
+    async fn all_intents(&self) -> Result<Vec<Intent>, LedgerError> {
+        delegate!(self, b => b.all_intents())
     }
     async fn note(&self, key: NoteKey) -> Result<Option<String>, LedgerError> {
         delegate!(self, b => b.note(key))

@@ -352,6 +352,11 @@ impl Store for SqliteLedger {
         .await
     }
 
+    async fn all_intents(&self) -> Result<Vec<Intent>, LedgerError> {
+        self.run(|c| c.intents("SELECT * FROM intents ORDER BY created_at, path", vec![]))
+            .await
+    }
+
     async fn unfinished_intents(&self) -> Result<Vec<Intent>, LedgerError> {
         self.run(|c| {
             c.intents(

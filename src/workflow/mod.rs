@@ -1,6 +1,7 @@
 //! The only place that uses GitHub, AWS and the ledger together: fetch the facts, decide
 //! with pure code (`policy`), act, and tell people (`render`).
 
+pub mod catchup;
 mod check;
 mod facts;
 mod issue;

@@ -4,6 +4,7 @@
 mod support;
 
 mod approvers;
+mod audit;
 mod auth;
 mod check;
 mod cli;
@@ -15,6 +16,7 @@ mod lifecycle;
 mod metrics;
 mod process;
 mod readers;
+mod reconcile;
 mod retries;
 mod schema;
 mod webhook;

@@ -266,6 +266,18 @@ pub struct PullInfo {
     pub changed_files: u64,
 }
 
+/// A pull request as a list shows it: enough for catch-up to choose what to look at closer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedPull {
+    pub number: u64,
+    pub state: String,
+    pub merged_at: Option<OffsetDateTime>,
+    pub updated_at: Option<OffsetDateTime>,
+    pub merge_commit_sha: Option<String>,
+    pub head_sha: String,
+    pub base_ref: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommentInfo {
     pub id: u64,

@@ -8,7 +8,8 @@ use time::OffsetDateTime;
 
 use super::wire::*;
 use super::{
-    CheckOutput, CommentInfo, FileEntry, GitHubError, PullCommit, PullInfo, TokenLock, encode_path,
+    CheckOutput, CommentInfo, FileEntry, GitHubError, ListedPull, PullCommit, PullInfo, TokenLock,
+    encode_path,
 };
 use crate::facts::{ChangedFile, EntryKind, FileStatus, Pusher, Review, ReviewState};
 use crate::metrics::Metrics;
@@ -160,6 +161,66 @@ impl RepoClient {
             base_sha: p.base.sha,
             commits: p.commits,
         })
+    }
+
+    /// The pull requests closed into `branch` whose last update is at or after `since`,
+    /// newest update first. Pages are read only until one reaches back before `since`: a
+    /// pull request merged since then was updated since then too, so older ones are history.
+    pub async fn closed_pulls_since(
+        &self,
+        branch: &str,
+        since: OffsetDateTime,
+    ) -> Result<Vec<ListedPull>, GitHubError> {
+        let what = "the closed pull requests";
+        let query = [
+            ("state", "closed"),
+            ("base", branch),
+            ("sort", "updated"),
+            ("direction", "desc"),
+            ("per_page", "100"),
+        ];
+        let mut page: Page<WireListedPull> = self
+            .crab
+            .get(format!("/repos/{}/pulls", self.repo), Some(&query))
+            .await
+            .map_err(|e| GitHubError::from_octocrab(what, e))?;
+        let mut out = Vec::new();
+        loop {
+            let items = page.take_items();
+            let reached_older = items
+                .iter()
+                .any(|p| p.updated_at.is_some_and(|u| u < since));
+            out.extend(
+                items
+                    .into_iter()
+                    .filter(|p| p.updated_at.is_none_or(|u| u >= since))
+                    .map(ListedPull::from),
+            );
+            let Some(next) = page.next.take().filter(|_| !reached_older) else {
+                return Ok(out);
+            };
+            let path = next
+                .path_and_query()
+                .map(|p| p.as_str().to_string())
+                .unwrap_or_default();
+            page = self
+                .crab
+                .get(path, None::<&()>)
+                .await
+                .map_err(|e| GitHubError::from_octocrab(what, e))?;
+        }
+    }
+
+    /// The open pull requests into `branch`, every page.
+    pub async fn open_pulls(&self, branch: &str) -> Result<Vec<ListedPull>, GitHubError> {
+        let base = encode_query(branch);
+        let pulls: Vec<WireListedPull> = self
+            .all(
+                format!("/repos/{}/pulls?state=open&base={base}", self.repo),
+                "the open pull requests",
+            )
+            .await?;
+        Ok(pulls.into_iter().map(ListedPull::from).collect())
     }
 
     pub async fn pull_files(&self, number: u64) -> Result<Vec<ChangedFile>, GitHubError> {
@@ -575,4 +636,31 @@ fn decode_content(
             status: 200,
             message: format!("undecodable content: {e}"),
         })
+}
+
+impl From<WireListedPull> for ListedPull {
+    fn from(p: WireListedPull) -> ListedPull {
+        ListedPull {
+            number: p.number,
+            state: p.state,
+            merged_at: p.merged_at,
+            updated_at: p.updated_at,
+            merge_commit_sha: p.merge_commit_sha,
+            head_sha: p.head.sha,
+            base_ref: p.base.ref_,
+        }
+    }
+}
+
+/// Percent-encodes a query value (a branch name may hold `/`, `#`, `&`, `+`).
+fn encode_query(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }

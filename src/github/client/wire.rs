@@ -225,3 +225,18 @@ pub(super) struct WireRate {
     pub remaining: u64,
     pub reset: i64,
 }
+
+/// A pull request as a list (`GET /repos/{o}/{r}/pulls`) shows it: catch-up reads only these.
+#[derive(Deserialize)]
+pub(super) struct WireListedPull {
+    pub number: u64,
+    pub state: String,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub merged_at: Option<OffsetDateTime>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub updated_at: Option<OffsetDateTime>,
+    #[serde(default)]
+    pub merge_commit_sha: Option<String>,
+    pub head: WireRef,
+    pub base: WireRef,
+}

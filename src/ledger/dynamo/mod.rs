@@ -302,6 +302,27 @@ impl Store for DynamoLedger {
         self.query_all(&q).await?.iter().map(read_intent).collect()
     }
 
+    async fn all_intents(&self) -> Result<Vec<Intent>, LedgerError> {
+        let mut found = Vec::new();
+        for state in [
+            IntentState::Pending,
+            IntentState::Creating,
+            IntentState::Stored,
+            IntentState::Issued,
+            IntentState::NotIssued,
+        ] {
+            for item in self
+                .query_all(&Query::list(intent_list(state), None))
+                .await?
+            {
+                found.push(read_intent(&item)?);
+            }
+        }
+        // Least recently changed first, then by path (the table keeps no creation time).
+        found.sort_by(|a, b| (a.updated_at_ms, &a.path).cmp(&(b.updated_at_ms, &b.path)));
+        Ok(found)
+    }
+
     async fn unfinished_intents(&self) -> Result<Vec<Intent>, LedgerError> {
         let mut found = Vec::new();
         for state in [

@@ -1,0 +1,237 @@
+use time::macros::datetime;
+
+use super::*;
+use crate::ids::{InstallationId, PrNumber, RepoName};
+use crate::ledger::IntentKey;
+
+const NOW: OffsetDateTime = datetime!(2026-06-01 12:00 UTC);
+
+fn log() -> String {
+    // As git prints it: newest first.
+    [
+        "\u{1e}ccc\u{1f}Dana\u{1f}2026-05-01T10:00:00Z\n\nD\trequests/svc-a/ci.toml\n",
+        "\u{1e}bbb\u{1f}Bob\u{1f}2026-03-01T10:00:00Z\n\nA\trequests/svc-b/ci.toml\nM\trequests/svc-a/ci.toml\n",
+        "\u{1e}aaa\u{1f}Bob\u{1f}2026-02-01T10:00:00+00:00\n\nA\trequests/svc-a/ci.toml\n",
+    ]
+    .concat()
+}
+
+fn intent(path: &str, state: IntentState, written: OffsetDateTime) -> Intent {
+    Intent {
+        state,
+        iam_user: iam_user_of_path(path),
+        requester: "bob".into(),
+        approvers: vec!["carol".into()],
+        access_key_id: Some("AKIAEXAMPLE".into()),
+        secret_name: Some("svc-a/access-key-1".into()),
+        expires_at: Some("2026-07-01T00:00:00Z".into()),
+        updated_at_ms: written.unix_timestamp() * 1000,
+        ..Intent::new(
+            IntentKey {
+                repository: RepoName::new("acme/requests".to_string()),
+                pr: PrNumber(4),
+                path: path.into(),
+            },
+            InstallationId(1),
+        )
+    }
+}
+
+fn iam_user_of_path(path: &str) -> String {
+    crate::lifecycle::iam_user_of(path)
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn facts(aws: AwsKey) -> KeyFacts {
+    KeyFacts {
+        aws,
+        tag_expiry: None,
+        last_used: Some(None),
+    }
+}
+
+#[test]
+fn the_git_history_becomes_request_files_with_their_adding_and_deleting_commits() {
+    let files = request_files(&parse_git_log(&log()));
+    assert_eq!(files.len(), 2, "{files:?}");
+    assert_eq!(files[0].path, "requests/svc-a/ci.toml");
+    assert_eq!(files[0].added.commit, "aaa");
+    assert_eq!(files[0].added.date, Some(datetime!(2026-02-01 10:00 UTC)));
+    assert_eq!(
+        files[0].deleted.as_ref().map(|d| d.commit.as_str()),
+        Some("ccc")
+    );
+    assert_eq!(files[1].path, "requests/svc-b/ci.toml");
+    assert!(files[1].deleted.is_none());
+}
+
+#[test]
+fn an_intent_belongs_to_the_latest_addition_of_its_path_before_it_was_written() {
+    let changes = parse_git_log(
+        "\u{1e}c2\u{1f}B\u{1f}2026-04-01T00:00:00Z\n\nA\tp\n\u{1e}c1\u{1f}B\u{1f}2026-01-01T00:00:00Z\n\nA\tp\n",
+    );
+    let files = request_files(&changes);
+    let old = intent("p", IntentState::Issued, datetime!(2026-01-02 00:00 UTC));
+    let new = intent("p", IntentState::Issued, datetime!(2026-04-02 00:00 UTC));
+    let stray = intent("q", IntentState::Issued, datetime!(2026-04-02 00:00 UTC));
+    let (of_file, unmatched) = match_intents(&files, &[old, new, stray]);
+    assert_eq!(of_file, [Some(0), Some(1)]);
+    assert_eq!(
+        unmatched,
+        [2],
+        "an intent no history explains is listed, not dropped"
+    );
+}
+
+#[test]
+fn states_follow_the_ledger_first_and_aws_for_issued_keys() {
+    let t = datetime!(2026-01-01 00:00 UTC);
+    let far = Some(datetime!(2026-12-01 00:00 UTC));
+    let issued = intent("p", IntentState::Issued, t);
+    let st =
+        |i: Option<&Intent>, stage, aws, exp| state_of(true, i, stage, &facts(aws), exp, NOW, 7);
+    assert_eq!(st(None, None, AwsKey::Unknown, None), State::NeverIssued);
+    assert_eq!(st(Some(&issued), None, AwsKey::Active, far), State::Active);
+    assert_eq!(
+        st(
+            Some(&issued),
+            None,
+            AwsKey::Active,
+            Some(NOW + Duration::days(3))
+        ),
+        State::Expiring
+    );
+    assert_eq!(
+        st(Some(&issued), None, AwsKey::Inactive, far),
+        State::Inactive
+    );
+    assert_eq!(st(Some(&issued), None, AwsKey::Absent, far), State::Deleted);
+    assert_eq!(
+        st(Some(&issued), Some(Stage::Revoked), AwsKey::Absent, far),
+        State::Revoked
+    );
+    assert_eq!(
+        st(Some(&issued), None, AwsKey::Unknown, far),
+        State::Unknown
+    );
+    let mut refused = intent("p", IntentState::NotIssued, t);
+    refused.outcome = Some("refused: no approval".into());
+    assert_eq!(
+        st(Some(&refused), None, AwsKey::Unknown, None),
+        State::Refused
+    );
+    refused.outcome = Some("AccessDenied".into());
+    assert_eq!(
+        st(Some(&refused), None, AwsKey::Unknown, None),
+        State::Failed
+    );
+    assert_eq!(
+        state_of(false, None, None, &KeyFacts::UNKNOWN, None, NOW, 7),
+        State::Unknown,
+        "without a ledger nothing is known, never `never issued`"
+    );
+}
+
+#[test]
+fn the_secret_tag_can_only_shorten_a_keys_life() {
+    let a = datetime!(2026-07-01 00:00 UTC);
+    let b = datetime!(2026-06-02 00:00 UTC);
+    assert_eq!(effective_expiry(Some(a), Some(b)), Some(b));
+    assert_eq!(effective_expiry(Some(b), Some(a)), Some(b));
+    assert_eq!(effective_expiry(None, Some(a)), Some(a));
+    assert_eq!(effective_expiry(None, None), None);
+}
+
+#[test]
+fn an_active_key_past_its_expiry_is_drift_and_says_so() {
+    let files = request_files(&parse_git_log(&log()));
+    let i = intent("requests/svc-a/ci.toml", IntentState::Issued, NOW);
+    let mut key = facts(AwsKey::Active);
+    key.tag_expiry = Some(NOW - Duration::hours(1));
+    let j = Joined {
+        file: Some(&files[0]),
+        path: files[0].path.clone(),
+        intent: Some(&i),
+        stage: None,
+        key,
+    };
+    let r = row(&j, true, NOW, 7);
+    assert!(r.drift);
+    assert_eq!(r.state, State::Active);
+    assert!(table(std::slice::from_ref(&r)).contains("active (PAST EXPIRY)"));
+    assert!(csv(&[r]).lines().nth(1).unwrap().ends_with(",true"));
+    let mut fine = j.clone();
+    fine.key.aws = AwsKey::Inactive;
+    assert!(
+        !row(&fine, true, NOW, 7).drift,
+        "deactivated at expiry is no drift"
+    );
+}
+
+#[test]
+fn what_no_source_says_is_printed_unknown() {
+    let files = request_files(&parse_git_log(&log()));
+    let j = Joined {
+        file: Some(&files[1]),
+        path: files[1].path.clone(),
+        intent: None,
+        stage: None,
+        key: KeyFacts::UNKNOWN,
+    };
+    let r = row(&j, false, NOW, 7);
+    let t = table(std::slice::from_ref(&r));
+    let line = t.lines().nth(1).unwrap();
+    assert!(
+        line.contains("requests/svc-b/ci.toml") && line.contains("bbb"),
+        "{line}"
+    );
+    assert!(line.contains("unknown"), "{line}");
+    assert!(!line.contains("never issued"), "{line}");
+    let json: serde_json::Value = serde_json::from_str(&json(&[r])).unwrap();
+    assert_eq!(json[0]["state"], "unknown");
+    assert_eq!(json[0]["requested_by"], serde_json::Value::Null);
+}
+
+#[test]
+fn csv_quotes_what_would_break_a_field() {
+    let files = request_files(&parse_git_log(&log()));
+    let mut i = intent("requests/svc-a/ci.toml", IntentState::Issued, NOW);
+    i.approvers = vec!["carol".into(), "dave,jr".into()];
+    let j = Joined {
+        file: Some(&files[0]),
+        path: files[0].path.clone(),
+        intent: Some(&i),
+        stage: None,
+        key: facts(AwsKey::Active),
+    };
+    let out = csv(&[row(&j, true, NOW, 7)]);
+    assert!(out.contains("\"carol dave,jr\""), "{out}");
+    assert_eq!(out.lines().count(), 2);
+}
+
+#[test]
+fn filters_walk_back_from_a_key_and_narrow_by_user_and_date() {
+    let files = request_files(&parse_git_log(&log()));
+    let i = intent("requests/svc-a/ci.toml", IntentState::Issued, NOW);
+    let j = Joined {
+        file: Some(&files[0]),
+        path: files[0].path.clone(),
+        intent: Some(&i),
+        stage: None,
+        key: facts(AwsKey::Active),
+    };
+    let r = row(&j, true, NOW, 7);
+    let f = |key: Option<&str>, user: Option<&str>, since: Option<OffsetDateTime>| Filter {
+        key: key.map(Into::into),
+        user: user.map(Into::into),
+        since,
+    };
+    assert!(f(Some("AKIAEXAMPLE"), None, None).keeps(&r));
+    assert!(!f(Some("AKIAOTHER"), None, None).keeps(&r));
+    assert!(f(None, Some("SVC-A"), None).keeps(&r));
+    assert!(f(None, Some("bob"), None).keeps(&r), "the requester");
+    assert!(!f(None, Some("mallory"), None).keeps(&r));
+    assert!(f(None, None, Some(datetime!(2026-02-01 00:00 UTC))).keeps(&r));
+    assert!(!f(None, None, Some(datetime!(2026-03-01 00:00 UTC))).keeps(&r));
+}

@@ -1,0 +1,137 @@
+//! `keygate reconcile` (DESIGN §5): one catch-up pass from a shell, cron or a schedule, then
+//! the worker runs what it queued until nothing is due, exactly as `serve` would.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::sync::Notify;
+
+use super::lifecycle::{open_existing_ledger, runtime};
+use crate::aws::Aws;
+use crate::config::Settings;
+use crate::ledger::{DeliveryState, Store, now_ms};
+use crate::startup::build_workflow;
+use crate::worker::{Handler, RetryPolicy, Worker, WorkerSettings};
+use crate::workflow::catchup::{CatchUp, catch_up};
+
+/// What `keygate reconcile` did: the pass, and how each delivery it queued ended.
+#[derive(Debug, Clone)]
+pub struct Reconciled {
+    pub pass: CatchUp,
+    /// Each queued delivery and where it stands after the run (`done`, `failed`, or
+    /// `queued` when it waits for a retry that `serve` or the next run makes).
+    pub outcomes: Vec<(String, DeliveryState)>,
+}
+
+/// One catch-up pass on the ledger at `store.path`, then the deliveries it queued are run.
+pub async fn run_reconcile(settings: &Settings, aws: Aws) -> anyhow::Result<Reconciled> {
+    let ledger = open_existing_ledger(settings)?;
+    ledger.resume_interrupted().await?;
+    let workflow = Arc::new(build_workflow(settings, aws, ledger.clone())?);
+    let pass = catch_up(&workflow)
+        .await
+        .context("catch-up cannot list the pull requests")?;
+    let wake = Arc::new(Notify::new());
+    let handler: Handler = {
+        let wf = workflow.clone();
+        Arc::new(move |job| {
+            let wf = wf.clone();
+            Box::pin(async move { wf.handle(job).await })
+        })
+    };
+    let worker = Worker {
+        ledger: ledger.clone(),
+        handler,
+        wake: wake.clone(),
+        settings: WorkerSettings {
+            concurrency: settings.server.concurrency as usize,
+            retry: RetryPolicy {
+                retry_for: Duration::from_secs(settings.server.retry_for_secs),
+                max_attempts: settings.server.max_attempts,
+            },
+            first_backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(settings.server.max_backoff_secs),
+            poll: Duration::from_millis(200),
+            orphan_sweep: Duration::from_secs(30),
+        },
+    };
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let grace = Duration::from_secs(settings.server.shutdown_timeout_secs);
+    let running = tokio::spawn(worker.run(stop_rx, grace));
+    wake.notify_one();
+    // Until nothing runs and nothing is due now: a delivery waiting for a retry is left to
+    // `serve` (or the next run), which picks it up from the ledger.
+    loop {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let stats = ledger.stats().await?;
+        let due = ledger.next_due_ms().await?;
+        if stats.running == 0 && due.is_none_or(|d| d > now_ms()) {
+            break;
+        }
+    }
+    let _ = stop_tx.send(true);
+    let _ = running.await;
+    let mut outcomes = Vec::new();
+    for id in &pass.deliveries {
+        let state = ledger
+            .delivery(id.clone())
+            .await?
+            .map_or(DeliveryState::Queued, |d| d.state);
+        outcomes.push((id.to_string(), state));
+    }
+    Ok(Reconciled { pass, outcomes })
+}
+
+/// `keygate reconcile`: exit 0 when everything it queued was done, 1 when something failed
+/// or waits for a retry.
+pub fn reconcile_command(settings: &Settings) -> anyhow::Result<ExitCode> {
+    let done = runtime()?.block_on(async {
+        let aws = Aws::from_env().await;
+        run_reconcile(settings, aws).await
+    })?;
+    let list = |v: &[u64]| {
+        if v.is_empty() {
+            "none".to_string()
+        } else {
+            v.iter()
+                .map(|n| format!("#{n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    };
+    let p = &done.pass;
+    println!(
+        "merges keygate had missed, processed now: {}",
+        list(&p.settled)
+    );
+    println!(
+        "open pull requests whose check run was refreshed: {}",
+        list(&p.refreshed)
+    );
+    println!(
+        "merges the ledger knew already (left alone): {}",
+        list(&p.known)
+    );
+    println!(
+        "merged before the watermark (never issued): {}",
+        list(&p.before_watermark)
+    );
+    let mut unfinished = false;
+    for (id, state) in &done.outcomes {
+        if *state != DeliveryState::Done {
+            unfinished = true;
+            let what = match state {
+                DeliveryState::Failed => "failed; see the pull request's comment and the log",
+                _ => "not finished; `keygate serve` or the next run retries it",
+            };
+            println!("delivery {id}: {what}");
+        }
+    }
+    Ok(if unfinished {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
