@@ -7,6 +7,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use serde::Serialize;
 
+#[cfg(feature = "service")]
 pub mod lifecycle;
 
 use crate::config::Settings;
@@ -18,6 +19,14 @@ use crate::request::{CompiledRules, Diagnostic, PathKind, classify, parse_reques
     name = "keygate",
     version,
     about = "A GitOps approval gate for AWS IAM access keys"
+)]
+#[cfg_attr(
+    not(feature = "service"),
+    command(
+        after_help = "This keygate was built without the `service` feature: it only \
+        validates request files and shows owners. Build with default features for `serve`, \
+        `sweep` and `revoke`."
+    )
 )]
 pub struct Cli {
     /// Configuration file (else KEYGATE_CONFIG, else ./keygate.toml if present).
@@ -66,14 +75,17 @@ pub enum Command {
         format: Format,
     },
     /// Run the GitHub App webhook service.
+    #[cfg(feature = "service")]
     Serve,
     /// Warn about, deactivate and delete expired keys once (`serve` does it on a timer).
+    #[cfg(feature = "service")]
     Sweep {
         /// Print what would be done, and change nothing.
         #[arg(long)]
         dry_run: bool,
     },
     /// Revoke a key keygate issued at once, with your own AWS credentials (incidents).
+    #[cfg(feature = "service")]
     Revoke {
         /// The access key ID (AKIA…).
         #[arg(long, value_name = "AKIA…")]
@@ -102,6 +114,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             codeowners,
             format,
         } => owners(&paths, codeowners.as_deref(), format),
+        #[cfg(feature = "service")]
         Command::Serve => {
             let settings = Settings::load(cli.config.as_deref(), env)?;
             settings.service()?;
@@ -112,10 +125,12 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             rt.block_on(crate::startup::run(settings))?;
             Ok(ExitCode::SUCCESS)
         }
+        #[cfg(feature = "service")]
         Command::Sweep { dry_run } => {
             let settings = Settings::load(cli.config.as_deref(), env)?;
             lifecycle::sweep_command(&settings, dry_run)
         }
+        #[cfg(feature = "service")]
         Command::Revoke { key, reason } => {
             let settings = Settings::load(cli.config.as_deref(), env)?;
             lifecycle::revoke_command(&settings, &key, &reason)
