@@ -7,8 +7,11 @@ use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use serde::Serialize;
 
+#[cfg(feature = "service")]
 pub mod audit;
+#[cfg(feature = "service")]
 pub mod lifecycle;
+#[cfg(feature = "service")]
 pub mod reconcile;
 
 use crate::config::Settings;
@@ -20,6 +23,14 @@ use crate::request::{CompiledRules, Diagnostic, PathKind, classify, parse_reques
     name = "keygate",
     version,
     about = "A GitOps approval gate for AWS IAM access keys"
+)]
+#[cfg_attr(
+    not(feature = "service"),
+    command(
+        after_help = "This keygate was built without the `service` feature: it only \
+        validates request files and shows owners. Build with default features for `serve`, \
+        `sweep` and `revoke`."
+    )
 )]
 pub struct Cli {
     /// Configuration file (else KEYGATE_CONFIG, else ./keygate.toml if present).
@@ -68,14 +79,17 @@ pub enum Command {
         format: Format,
     },
     /// Run the GitHub App webhook service.
+    #[cfg(feature = "service")]
     Serve,
     /// Warn about, deactivate and delete expired keys once (`serve` does it on a timer).
+    #[cfg(feature = "service")]
     Sweep {
         /// Print what would be done, and change nothing.
         #[arg(long)]
         dry_run: bool,
     },
     /// Revoke a key keygate issued at once, with your own AWS credentials (incidents).
+    #[cfg(feature = "service")]
     Revoke {
         /// The access key ID (AKIA…).
         #[arg(long, value_name = "AKIA…")]
@@ -84,14 +98,18 @@ pub enum Command {
         #[arg(long)]
         reason: String,
     },
+    #[cfg(feature = "service")]
     /// Create the DynamoDB table the configuration names when it is missing; change nothing
     /// that exists.
     Init,
+    #[cfg(feature = "service")]
     /// Check the deployment from where it runs: one line per check, with the fix.
     Doctor,
+    #[cfg(feature = "service")]
     /// Process merges keygate missed while it was down, and refresh open pull requests'
     /// check runs (`serve` does it at start and on a timer).
     Reconcile,
+    #[cfg(feature = "service")]
     /// For every request file in the history of the requests folder: who asked, who
     /// approved, the merge, the key, its expiry, state and last use.
     Audit(audit::AuditArgs),
@@ -115,6 +133,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             codeowners,
             format,
         } => owners(&paths, codeowners.as_deref(), format),
+        #[cfg(feature = "service")]
         Command::Serve => {
             let settings = Settings::load(cli.config.as_deref(), env)?;
             settings.service()?;
@@ -125,14 +144,17 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             rt.block_on(crate::startup::run(settings))?;
             Ok(ExitCode::SUCCESS)
         }
+        #[cfg(feature = "service")]
         Command::Sweep { dry_run } => {
             let settings = Settings::load(cli.config.as_deref(), env)?;
             lifecycle::sweep_command(&settings, dry_run)
         }
+        #[cfg(feature = "service")]
         Command::Revoke { key, reason } => {
             let settings = Settings::load(cli.config.as_deref(), env)?;
             lifecycle::revoke_command(&settings, &key, &reason)
         }
+        #[cfg(feature = "service")]
         Command::Init => {
             let settings = Settings::load(cli.config.as_deref(), env)?;
             let rt = tokio::runtime::Builder::new_multi_thread()
@@ -148,11 +170,14 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        #[cfg(feature = "service")]
         Command::Doctor => doctor_command(cli.config.as_deref(), env),
+        #[cfg(feature = "service")]
         Command::Reconcile => {
             let settings = Settings::load(cli.config.as_deref(), env)?;
             reconcile::reconcile_command(&settings)
         }
+        #[cfg(feature = "service")]
         Command::Audit(args) => {
             let settings = Settings::load(cli.config.as_deref(), env)?;
             audit::audit_command(&settings, &args)
@@ -162,6 +187,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 /// `keygate doctor`: exit 0, or 1 when a check failed. A configuration that does not load
 /// is a failed check here, not a usage error: the doctor's job is to say what is wrong.
+#[cfg(feature = "service")]
 fn doctor_command(
     config: Option<&Path>,
     env: impl Iterator<Item = (String, String)>,

@@ -42,19 +42,30 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("keygate: {e:#}");
             // Configuration and usage problems, and a ledger another keygate holds, exit 2.
-            let locked = e.chain().any(|c| {
-                matches!(
-                    c.downcast_ref::<keygate::ledger::LedgerError>(),
-                    Some(keygate::ledger::LedgerError::Locked { .. })
-                )
-            });
-            if locked || e.downcast_ref::<keygate::config::ConfigError>().is_some() {
+            if ledger_locked(&e) || e.downcast_ref::<keygate::config::ConfigError>().is_some() {
                 ExitCode::from(2)
             } else {
                 ExitCode::from(1)
             }
         }
     }
+}
+
+/// Whether the error says another keygate holds the ledger.
+#[cfg(feature = "service")]
+fn ledger_locked(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<keygate::ledger::LedgerError>(),
+            Some(keygate::ledger::LedgerError::Locked { .. })
+        )
+    })
+}
+
+/// A keygate without the service has no ledger to find locked.
+#[cfg(not(feature = "service"))]
+fn ledger_locked(_: &anyhow::Error) -> bool {
+    false
 }
 
 #[cfg(test)]
