@@ -41,6 +41,7 @@
 mod deliveries;
 mod io;
 mod item;
+mod lives;
 pub mod schema;
 #[cfg(test)]
 mod tests;
@@ -357,29 +358,19 @@ impl Store for DynamoLedger {
         Ok(!self.query_all(&q).await?.is_empty())
     }
 
-    // The key lifecycle (DESIGN §5) is not on DynamoDB yet: fail loudly rather than let
-    // keys outlive their expiry in silence.
     async fn keys_to_sweep(&self) -> Result<Vec<KeyLife>, LedgerError> {
-        Err(lifecycle_not_here(self.table()))
+        self.lives_to_sweep().await
     }
 
-    async fn key_life(&self, _access_key_id: String) -> Result<Option<KeyLife>, LedgerError> {
-        Err(lifecycle_not_here(self.table()))
+    async fn key_life(&self, access_key_id: String) -> Result<Option<KeyLife>, LedgerError> {
+        self.life(&access_key_id).await
     }
 
     async fn record_lifecycle_step(
         &self,
-        _life: KeyLife,
-        _from: Progress,
+        life: KeyLife,
+        from: Progress,
     ) -> Result<(), LedgerError> {
-        Err(lifecycle_not_here(self.table()))
-    }
-}
-
-fn lifecycle_not_here(table: &str) -> LedgerError {
-    LedgerError::Dynamo {
-        operation: "the key lifecycle",
-        table: table.to_string(),
-        message: "expiry and revocation are not on the DynamoDB ledger yet; run keygate on SQLite for them".into(),
+        self.record_step(life, from).await
     }
 }
