@@ -665,4 +665,60 @@ mod tests {
         assert_eq!(c.condition(), Some("#state = :from"));
         assert_eq!(c.names.get("#owner").map(String::as_str), Some("owner"));
     }
+
+    fn life() -> KeyLife {
+        KeyLife {
+            access_key_id: "AKIAX".into(),
+            iam_user: "alice".into(),
+            secret_name: None,
+            expires_at: None,
+            request: crate::ledger::IntentKey {
+                repository: RepoName::new("acme/r"),
+                pr: PrNumber(3),
+                path: "requests/a.toml".into(),
+            },
+            requester: "bob".into(),
+            installation: None,
+            progress: Progress::ACTIVE.begin(Step::Deactivate),
+            revocation: None,
+            updated_at_ms: 0,
+        }
+    }
+
+    #[test]
+    fn a_life_step_keeps_the_first_identity_and_moves_only_from_what_was_read() {
+        let first = life_step(&life(), Progress::ACTIVE, 5);
+        assert!(
+            first
+                .expression()
+                .contains("#iam_user = if_not_exists(#iam_user, :set_iam_user)"),
+            "{}",
+            first.expression()
+        );
+        assert!(
+            first
+                .condition()
+                .is_some_and(|c| c.contains("attribute_not_exists(#pk)")),
+            "no item yet counts as active"
+        );
+        let begun = life().progress;
+        let next = life_step(&life(), begun, 6);
+        assert_eq!(
+            next.condition(),
+            Some("#stage = :from_stage AND #pending = :from_pending"),
+            "a begun step is only finished by whoever read it begun"
+        );
+        assert_eq!(next.values.get(":from_pending"), Some(&s("deactivate")));
+    }
+
+    #[test]
+    fn a_key_over_leaves_the_live_partition() {
+        assert_eq!(life_list(Progress::ACTIVE.begin(Step::Delete)), LIVE_KEYS);
+        let deleted = Progress::ACTIVE
+            .begin(Step::Deactivate)
+            .finish(Step::Deactivate);
+        let deleted = deleted.begin(Step::Delete).finish(Step::Delete);
+        assert!(deleted.is_over(), "{deleted:?}");
+        assert_eq!(life_list(deleted), OVER_KEYS);
+    }
 }

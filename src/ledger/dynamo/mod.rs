@@ -13,6 +13,7 @@
 //! | delivery | `DELIVERY#<delivery id>` | `DELIVERY` | the event, `state`, `attempts`, `next_attempt_at`, `owner` and `lease_until` while running; created once forever (`attribute_not_exists(pk)`) |
 //! | pull-request lock | `PR#<repo>#<number>` | `LOCK` | `running` = the one delivery of this pull request that is running |
 //! | intent | `INTENT#<repo>#<number>` | `PATH#<path>` | one request's issuance; moved only from the state it was read in |
+//! | key life | `KEY#<access key id>` | `LIFE` | an issued key's `stage`, `pending` step and revocation after its first lifecycle step, its identity and `created_at` written once; moved only from the progress it was read in (no item = active) |
 //! | note | `NOTE#<note key>` | `NOTE` | `value`: a comment or check-run ID, a notice sent |
 //! | meta | `META` | `created_at` | `value`: when the ledger was first opened (ms) |
 //!
@@ -21,7 +22,8 @@
 //!
 //! - `by_state` (`by_state_pk`, `by_state_sk`): `delivery#<state>` ordered by
 //!   `<next attempt>#<received>#<id>` (zero-padded milliseconds) — the work queue is the
-//!   `delivery#queued` partition read up to now; and `intent#<state>` ordered by creation.
+//!   `delivery#queued` partition read up to now; `intent#<state>` ordered by creation; and
+//!   `key#live` / `key#over` (key lives whose life is not over / is over) ordered by creation.
 //! - `by_pr` (`by_pr_pk` = `<repo>#<number>`, `by_pr_sk` = `<state>#<work>#<id>`): one pull
 //!   request's deliveries, for coalescing, the failure cascade and the pushers.
 //!
@@ -36,7 +38,9 @@
 //!
 //! Known cost: `stats` (the readiness probe) counts the `by_state` partitions with
 //! `Select=COUNT` queries, whose read cost grows with the deliveries kept, and `done` ones are
-//! kept forever (a delivery ID is recorded once forever).
+//! kept forever (a delivery ID is recorded once forever). Likewise the key sweep reads every
+//! `stored` and `issued` intent (a key issued and never stepped has no life item), and the
+//! `key#over` partition whenever one of those keys is not live.
 
 mod deliveries;
 mod io;
