@@ -250,7 +250,7 @@ async fn a_second_serve_on_the_same_ledger_is_refused_naming_the_holder() {
 }
 
 #[tokio::test]
-async fn init_creates_the_dynamodb_ledger_that_serve_then_issues_on() {
+async fn init_creates_the_dynamodb_ledger_that_serve_issues_on_and_revoke_revokes_on() {
     let gh = repository().await;
     let aws = AwsWorld::new().await;
     let dir = tempfile::tempdir().unwrap();
@@ -323,6 +323,38 @@ async fn init_creates_the_dynamodb_ledger_that_serve_then_issues_on() {
     assert!(
         !dir.path().join("ledger.db").exists(),
         "no SQLite file on the DynamoDB backend"
+    );
+
+    // The key's life is on the DynamoDB ledger too: an operator revokes it at once.
+    drop(serving);
+    let keys = aws.access_keys(&user).await;
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    let revoke = [
+        "revoke",
+        "--key",
+        &keys[0],
+        "--reason",
+        "pasted in a public gist",
+    ];
+    let (code, out, err) = run(&revoke).await;
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("deactivated, deleted"), "{out}");
+    assert!(
+        aws.access_keys(&user).await.is_empty(),
+        "deactivated and deleted"
+    );
+    let events: Vec<String> = aws
+        .notices()
+        .await
+        .iter()
+        .map(|n| n.event().to_string())
+        .collect();
+    assert_eq!(events, ["revoked"]);
+    let (code, out, err) = run(&revoke).await;
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(
+        out.contains("already revoked"),
+        "the ledger remembers: {out}"
     );
 }
 
