@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::aws::Aws;
-use crate::config::Settings;
+use crate::config::{Settings, StoreBackend};
 use crate::ledger::{Ledger, Revocation, Store};
 use crate::startup::{build_workflow, lifecycle_rules};
 use crate::workflow::sweep::{SweepLine, revoke_key, sweep};
@@ -22,9 +22,26 @@ pub(super) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("cannot start the async runtime")
 }
 
-/// The ledger a command works on: it must exist (`serve` creates it), so a mistyped
-/// `store.path` never starts an empty ledger whose creation time would move the watermark.
-pub fn open_existing_ledger(settings: &Settings) -> anyhow::Result<Ledger> {
+/// The ledger a command works on: it must exist (`serve` creates the SQLite file, `keygate
+/// init` the DynamoDB table), so a mistyped `store.path` or `store.table` never starts an
+/// empty ledger whose creation time would move the watermark.
+pub async fn open_existing_ledger(settings: &Settings, aws: &Aws) -> anyhow::Result<Ledger> {
+    let table = match settings.store.backend {
+        StoreBackend::Sqlite => None,
+        StoreBackend::Dynamodb => Some(
+            settings
+                .store
+                .table
+                .as_deref()
+                .context("store.table is required when store.backend = \"dynamodb\"")?,
+        ),
+    };
+    if let Some(table) = table {
+        // A missing table is an error that names it and `keygate init`.
+        return Ledger::open_dynamo(aws.dynamodb(), table)
+            .await
+            .context("cannot open the ledger");
+    }
     let path = &settings.store.path;
     if !path.exists() {
         anyhow::bail!(
@@ -43,7 +60,7 @@ pub async fn run_sweep(
     now: OffsetDateTime,
     dry_run: bool,
 ) -> anyhow::Result<Vec<SweepLine>> {
-    let ledger = open_existing_ledger(settings)?;
+    let ledger = open_existing_ledger(settings, &aws).await?;
     let workflow = build_workflow(settings, aws, ledger)?;
     let rules = lifecycle_rules(settings);
     Ok(sweep(&workflow, &rules, now, dry_run).await?)
@@ -122,7 +139,7 @@ pub async fn run_revoke(
     access_key_id: &str,
     reason: &str,
 ) -> anyhow::Result<Revoked> {
-    let ledger = open_existing_ledger(settings)?;
+    let ledger = open_existing_ledger(settings, &aws).await?;
     let Some(mut life) = ledger.key_life(access_key_id.to_string()).await? else {
         anyhow::bail!(
             "keygate's ledger has no key {access_key_id}: keygate revokes only keys it issued. \

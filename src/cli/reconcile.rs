@@ -27,7 +27,7 @@ pub struct Reconciled {
 
 /// One catch-up pass on the ledger at `store.path`, then the deliveries it queued are run.
 pub async fn run_reconcile(settings: &Settings, aws: Aws) -> anyhow::Result<Reconciled> {
-    let ledger = open_existing_ledger(settings)?;
+    let ledger = open_existing_ledger(settings, &aws).await?;
     ledger.resume_interrupted().await?;
     let workflow = Arc::new(build_workflow(settings, aws, ledger.clone())?);
     let pass = catch_up(&workflow)

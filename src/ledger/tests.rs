@@ -664,5 +664,8 @@ suite!(
         an_intent_is_claimed_once,
         an_intent_moves_only_from_the_state_it_was_read_in,
         notes_are_kept_per_key,
+        an_issued_key_is_swept_until_its_life_is_over,
+        a_lifecycle_step_moves_only_from_the_progress_it_was_read_in,
+        a_key_known_only_from_its_secret_tags_gets_a_life_of_its_own,
     ]
 );

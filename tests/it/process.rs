@@ -159,11 +159,12 @@ async fn a_crash_between_creating_the_key_and_storing_it_leaves_one_key_and_one_
     let user = aws.iam_user("svc").await;
     let pr = gh.open_pr("bob", &[(&path(&user), &valid_request(&user))]);
     gh.review(pr, "carol", Approve);
-    gh.merge(pr);
 
-    // The first CreateSecret never answers; keygate is killed while it waits.
+    // The first CreateSecret never answers; keygate is killed while it waits. keygate runs
+    // (its ledger exists) before the merge: a merge older than the ledger never issues.
     aws.proxy.inject("CreateSecret", Fault::Hang, 1);
     let mut first = Serving::traced(&dir, &aws, "first.log").await;
+    gh.merge(pr);
     let merged = payloads::pull_request_event(&gh, pr, "closed");
     let d = payloads::delivery("pull_request", &merged, WEBHOOK_SECRET.as_bytes());
     let http = reqwest::Client::new();
@@ -250,7 +251,7 @@ async fn a_second_serve_on_the_same_ledger_is_refused_naming_the_holder() {
 }
 
 #[tokio::test]
-async fn init_creates_the_dynamodb_ledger_that_serve_then_issues_on() {
+async fn init_creates_the_dynamodb_ledger_that_serve_issues_on_and_revoke_revokes_on() {
     let gh = repository().await;
     let aws = AwsWorld::new().await;
     let dir = tempfile::tempdir().unwrap();
@@ -293,9 +294,11 @@ async fn init_creates_the_dynamodb_ledger_that_serve_then_issues_on() {
     let user = aws.iam_user("svc").await;
     let pr = gh.open_pr("bob", &[(&path(&user), &valid_request(&user))]);
     gh.review(pr, "carol", Approve);
-    gh.merge(pr);
     let http = reqwest::Client::new();
+    // Serving first: the ledger's watermark is when serve first opened it, and a merge
+    // older than that never issues.
     let serving = Serving::start(&dir, &aws, "serve.log", &[], &[]).await;
+    gh.merge(pr);
     let d = payloads::delivery(
         "pull_request",
         &payloads::pull_request_event(&gh, pr, "closed"),
@@ -323,6 +326,38 @@ async fn init_creates_the_dynamodb_ledger_that_serve_then_issues_on() {
     assert!(
         !dir.path().join("ledger.db").exists(),
         "no SQLite file on the DynamoDB backend"
+    );
+
+    // The key's life is on the DynamoDB ledger too: an operator revokes it at once.
+    drop(serving);
+    let keys = aws.access_keys(&user).await;
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    let revoke = [
+        "revoke",
+        "--key",
+        &keys[0],
+        "--reason",
+        "pasted in a public gist",
+    ];
+    let (code, out, err) = run(&revoke).await;
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("deactivated, deleted"), "{out}");
+    assert!(
+        aws.access_keys(&user).await.is_empty(),
+        "deactivated and deleted"
+    );
+    let events: Vec<String> = aws
+        .notices()
+        .await
+        .iter()
+        .map(|n| n.event().to_string())
+        .collect();
+    assert_eq!(events, ["revoked"]);
+    let (code, out, err) = run(&revoke).await;
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(
+        out.contains("already revoked"),
+        "the ledger remembers: {out}"
     );
 }
 

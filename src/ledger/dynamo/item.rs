@@ -7,8 +7,12 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use super::super::{DeliveryState, Intent, IntentState, LedgerError, NewDelivery, NoteKey};
+use super::super::{
+    DeliveryState, Intent, IntentKey, IntentState, KeyLife, LedgerError, NewDelivery, NoteKey,
+    Revocation,
+};
 use crate::ids::{CommitSha, DeliveryId, InstallationId, PrNumber, RepoName};
+use crate::lifecycle::{Progress, Stage, Step};
 use crate::work::{Activity, PrEvent, Sender};
 
 pub(super) type Item = HashMap<String, AttributeValue>;
@@ -70,6 +74,11 @@ pub(super) fn note_key(k: &NoteKey) -> Item {
     key(format!("NOTE#{}", k.stored()), "NOTE")
 }
 
+/// An issued key's life after issuing (DESIGN §5), keyed by its access key ID.
+pub(super) fn life_key(access_key_id: &str) -> Item {
+    key(format!("KEY#{access_key_id}"), "LIFE")
+}
+
 pub(super) fn meta_key() -> Item {
     key("META".into(), "created_at")
 }
@@ -87,6 +96,16 @@ pub(super) fn delivery_list(state: DeliveryState) -> String {
 /// `by_state_pk` of an intent in `state`.
 pub(super) fn intent_list(state: IntentState) -> String {
     format!("intent#{}", state.as_str())
+}
+
+/// `by_state_pk` of key lives not over: the sweep reads this one partition.
+pub(super) const LIVE_KEYS: &str = "key#live";
+/// `by_state_pk` of key lives that are over (deleted or revoked), kept for audit.
+pub(super) const OVER_KEYS: &str = "key#over";
+
+/// `by_state_pk` of a key life at `p`.
+pub(super) fn life_list(p: Progress) -> &'static str {
+    if p.is_over() { OVER_KEYS } else { LIVE_KEYS }
 }
 
 /// `by_state_sk` of a delivery: the order `claim_work` takes them in (due time, then arrival,
@@ -283,6 +302,146 @@ pub(super) fn read_intent(item: &Item) -> Result<Intent, LedgerError> {
     })
 }
 
+/// The write of one lifecycle step of `life`, applied only while the stored progress is
+/// still `from` (no item counting as [`Progress::ACTIVE`]). The key's identity and creation
+/// time are written once, by the first step, as SQLite's `key_lives` keeps them.
+pub(super) fn life_step(life: &KeyLife, from: Progress, now_ms: i64) -> Change {
+    let opt = |v: &Option<String>| v.as_deref().map(s);
+    let r = life.revocation.as_ref();
+    let mut c = Change::default()
+        .set_if_absent("access_key_id", s(life.access_key_id.as_str()))
+        .set_if_absent("iam_user", s(life.iam_user.as_str()))
+        .set_if_absent("repository", s(life.request.repository.key()))
+        .set_if_absent("pr_number", n(life.request.pr.get() as i64))
+        .set_if_absent("path", s(life.request.path.as_str()))
+        .set_if_absent("requester", s(life.requester.as_str()))
+        .set_if_absent("created_at", n(now_ms))
+        .set_if_absent(
+            BY_STATE_SK,
+            s(format!("{}#{}", ordinal(now_ms), life.access_key_id)),
+        );
+    for (attr, v) in [
+        ("secret_name", opt(&life.secret_name)),
+        ("expires_at", opt(&life.expires_at)),
+        (
+            "installation_id",
+            life.installation.map(|i| n(i.get() as i64)),
+        ),
+    ] {
+        if let Some(v) = v {
+            c = c.set_if_absent(attr, v);
+        }
+    }
+    let c = c
+        .set("stage", s(life.progress.stage.as_str()))
+        .set_or_remove("pending", life.progress.pending.map(|p| s(p.as_str())))
+        .set_or_remove("revoked_by", r.map(|r| s(r.by.as_str())))
+        .set_or_remove("revoked_reason", r.map(|r| s(r.reason.as_str())))
+        .set_or_remove(
+            "revoked_in_pr",
+            r.and_then(|r| r.pr).map(|p| n(p.get() as i64)),
+        )
+        .set("updated_at", n(now_ms))
+        .set(BY_STATE_PK, s(life_list(life.progress)));
+    let stage = vec![(":from_stage", s(from.stage.as_str()))];
+    match (from == Progress::ACTIVE, from.pending) {
+        (true, _) => c.when(
+            "attribute_not_exists(#pk) OR (#stage = :from_stage AND attribute_not_exists(#pending))",
+            &[PK, "stage", "pending"],
+            stage,
+        ),
+        (false, None) => c.when(
+            "#stage = :from_stage AND attribute_not_exists(#pending)",
+            &["stage", "pending"],
+            stage,
+        ),
+        (false, Some(step)) => c.when(
+            "#stage = :from_stage AND #pending = :from_pending",
+            &["stage", "pending"],
+            [stage, vec![(":from_pending", s(step.as_str()))]].concat(),
+        ),
+    }
+}
+
+/// A life item's progress.
+pub(super) fn read_progress(item: &Item) -> Result<Progress, LedgerError> {
+    let stage = get_s(item, "stage")?;
+    let stage = Stage::parse(stage).ok_or_else(|| corrupt(item, "stage", "is no key stage"))?;
+    let pending = match opt_s_ref(item, "pending")? {
+        None => None,
+        Some(p) => Some(Step::parse(p).ok_or_else(|| corrupt(item, "pending", "is no key step"))?),
+    };
+    Ok(Progress { stage, pending })
+}
+
+fn read_revocation(item: &Item) -> Result<Option<Revocation>, LedgerError> {
+    let Some(by) = opt_s(item, "revoked_by")? else {
+        return Ok(None);
+    };
+    Ok(Some(Revocation {
+        by,
+        reason: opt_s(item, "revoked_reason")?.unwrap_or_default(),
+        pr: opt_n(item, "revoked_in_pr")?.map(|p| PrNumber(p as u64)),
+    }))
+}
+
+/// A life item, read alone (its intent gone): its creation time and the life.
+pub(super) fn read_life(item: &Item) -> Result<(i64, KeyLife), LedgerError> {
+    let life = KeyLife {
+        access_key_id: get_s(item, "access_key_id")?.to_string(),
+        iam_user: get_s(item, "iam_user")?.to_string(),
+        secret_name: opt_s(item, "secret_name")?,
+        expires_at: opt_s(item, "expires_at")?,
+        request: IntentKey {
+            repository: RepoName::new(get_s(item, "repository")?),
+            pr: PrNumber(get_n(item, "pr_number")? as u64),
+            path: get_s(item, "path")?.to_string(),
+        },
+        requester: get_s(item, "requester")?.to_string(),
+        installation: opt_n(item, "installation_id")?.map(|i| InstallationId(i as u64)),
+        progress: read_progress(item)?,
+        revocation: read_revocation(item)?,
+        updated_at_ms: get_n(item, "updated_at")?,
+    };
+    Ok((get_n(item, "created_at")?, life))
+}
+
+/// The life of the key `intent` issued: who and what from the intent, progress and
+/// revocation from its life item (active when there is none yet), as SQLite joins them.
+pub(super) fn join_life(intent: &Intent, life: Option<&Item>) -> Result<KeyLife, LedgerError> {
+    let access_key_id = intent.access_key_id.clone().ok_or_else(|| {
+        LedgerError::Corrupt(format!("the intent for {} has no access key", intent.path))
+    })?;
+    let (progress, revocation, updated_at_ms) = match life {
+        Some(item) => (
+            read_progress(item)?,
+            read_revocation(item)?,
+            get_n(item, "updated_at")?,
+        ),
+        None => (Progress::ACTIVE, None, intent.updated_at_ms),
+    };
+    Ok(KeyLife {
+        access_key_id,
+        iam_user: intent.iam_user.clone(),
+        secret_name: intent.secret_name.clone(),
+        expires_at: intent.expires_at.clone(),
+        request: intent.key(),
+        requester: intent.requester.clone(),
+        installation: Some(intent.installation),
+        progress,
+        revocation,
+        updated_at_ms,
+    })
+}
+
+/// How a progress reads in [`LedgerError::Moved`].
+pub(super) fn describe(p: Progress) -> String {
+    match p.pending {
+        Some(step) => format!("{}, {step} begun", p.stage),
+        None => p.stage.to_string(),
+    }
+}
+
 fn corrupt(item: &Item, name: &str, what: &str) -> LedgerError {
     let pk = item
         .get(PK)
@@ -361,6 +520,16 @@ impl Change {
         let name = self.name(attr);
         let value = format!(":set_{attr}");
         self.sets.push(format!("{name} = {value}"));
+        self.values.insert(value, v);
+        self
+    }
+
+    /// `attr = v` unless `attr` is already there.
+    pub fn set_if_absent(mut self, attr: &str, v: AttributeValue) -> Change {
+        let name = self.name(attr);
+        let value = format!(":set_{attr}");
+        self.sets
+            .push(format!("{name} = if_not_exists({name}, {value})"));
         self.values.insert(value, v);
         self
     }
@@ -495,5 +664,61 @@ mod tests {
         assert_eq!(c.expression(), "SET #state = :set_state REMOVE #owner");
         assert_eq!(c.condition(), Some("#state = :from"));
         assert_eq!(c.names.get("#owner").map(String::as_str), Some("owner"));
+    }
+
+    fn life() -> KeyLife {
+        KeyLife {
+            access_key_id: "AKIAX".into(),
+            iam_user: "alice".into(),
+            secret_name: None,
+            expires_at: None,
+            request: crate::ledger::IntentKey {
+                repository: RepoName::new("acme/r"),
+                pr: PrNumber(3),
+                path: "requests/a.toml".into(),
+            },
+            requester: "bob".into(),
+            installation: None,
+            progress: Progress::ACTIVE.begin(Step::Deactivate),
+            revocation: None,
+            updated_at_ms: 0,
+        }
+    }
+
+    #[test]
+    fn a_life_step_keeps_the_first_identity_and_moves_only_from_what_was_read() {
+        let first = life_step(&life(), Progress::ACTIVE, 5);
+        assert!(
+            first
+                .expression()
+                .contains("#iam_user = if_not_exists(#iam_user, :set_iam_user)"),
+            "{}",
+            first.expression()
+        );
+        assert!(
+            first
+                .condition()
+                .is_some_and(|c| c.contains("attribute_not_exists(#pk)")),
+            "no item yet counts as active"
+        );
+        let begun = life().progress;
+        let next = life_step(&life(), begun, 6);
+        assert_eq!(
+            next.condition(),
+            Some("#stage = :from_stage AND #pending = :from_pending"),
+            "a begun step is only finished by whoever read it begun"
+        );
+        assert_eq!(next.values.get(":from_pending"), Some(&s("deactivate")));
+    }
+
+    #[test]
+    fn a_key_over_leaves_the_live_partition() {
+        assert_eq!(life_list(Progress::ACTIVE.begin(Step::Delete)), LIVE_KEYS);
+        let deleted = Progress::ACTIVE
+            .begin(Step::Deactivate)
+            .finish(Step::Deactivate);
+        let deleted = deleted.begin(Step::Delete).finish(Step::Delete);
+        assert!(deleted.is_over(), "{deleted:?}");
+        assert_eq!(life_list(deleted), OVER_KEYS);
     }
 }

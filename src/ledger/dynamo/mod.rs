@@ -13,6 +13,7 @@
 //! | delivery | `DELIVERY#<delivery id>` | `DELIVERY` | the event, `state`, `attempts`, `next_attempt_at`, `owner` and `lease_until` while running; created once forever (`attribute_not_exists(pk)`) |
 //! | pull-request lock | `PR#<repo>#<number>` | `LOCK` | `running` = the one delivery of this pull request that is running |
 //! | intent | `INTENT#<repo>#<number>` | `PATH#<path>` | one request's issuance; moved only from the state it was read in |
+//! | key life | `KEY#<access key id>` | `LIFE` | an issued key's `stage`, `pending` step and revocation after its first lifecycle step, its identity and `created_at` written once; moved only from the progress it was read in (no item = active) |
 //! | note | `NOTE#<note key>` | `NOTE` | `value`: a comment or check-run ID, a notice sent |
 //! | meta | `META` | `created_at` | `value`: when the ledger was first opened (ms) |
 //!
@@ -21,7 +22,8 @@
 //!
 //! - `by_state` (`by_state_pk`, `by_state_sk`): `delivery#<state>` ordered by
 //!   `<next attempt>#<received>#<id>` (zero-padded milliseconds) — the work queue is the
-//!   `delivery#queued` partition read up to now; and `intent#<state>` ordered by creation.
+//!   `delivery#queued` partition read up to now; `intent#<state>` ordered by creation; and
+//!   `key#live` / `key#over` (key lives whose life is not over / is over) ordered by creation.
 //! - `by_pr` (`by_pr_pk` = `<repo>#<number>`, `by_pr_sk` = `<state>#<work>#<id>`): one pull
 //!   request's deliveries, for coalescing, the failure cascade and the pushers.
 //!
@@ -36,11 +38,14 @@
 //!
 //! Known cost: `stats` (the readiness probe) counts the `by_state` partitions with
 //! `Select=COUNT` queries, whose read cost grows with the deliveries kept, and `done` ones are
-//! kept forever (a delivery ID is recorded once forever).
+//! kept forever (a delivery ID is recorded once forever). Likewise the key sweep reads every
+//! `stored` and `issued` intent (a key issued and never stepped has no life item), and the
+//! `key#over` partition whenever one of those keys is not live.
 
 mod deliveries;
 mod io;
 mod item;
+mod lives;
 pub mod schema;
 #[cfg(test)]
 mod tests;
@@ -388,29 +393,19 @@ impl Store for DynamoLedger {
         Ok(!self.query_all(&q).await?.is_empty())
     }
 
-    // The key lifecycle (DESIGN §5) is not on DynamoDB yet: fail loudly rather than let
-    // keys outlive their expiry in silence.
     async fn keys_to_sweep(&self) -> Result<Vec<KeyLife>, LedgerError> {
-        Err(lifecycle_not_here(self.table()))
+        self.lives_to_sweep().await
     }
 
-    async fn key_life(&self, _access_key_id: String) -> Result<Option<KeyLife>, LedgerError> {
-        Err(lifecycle_not_here(self.table()))
+    async fn key_life(&self, access_key_id: String) -> Result<Option<KeyLife>, LedgerError> {
+        self.life(&access_key_id).await
     }
 
     async fn record_lifecycle_step(
         &self,
-        _life: KeyLife,
-        _from: Progress,
+        life: KeyLife,
+        from: Progress,
     ) -> Result<(), LedgerError> {
-        Err(lifecycle_not_here(self.table()))
-    }
-}
-
-fn lifecycle_not_here(table: &str) -> LedgerError {
-    LedgerError::Dynamo {
-        operation: "the key lifecycle",
-        table: table.to_string(),
-        message: "expiry and revocation are not on the DynamoDB ledger yet; run keygate on SQLite for them".into(),
+        self.record_step(life, from).await
     }
 }
