@@ -1,0 +1,110 @@
+//! The SQLite ledger's schema, versioned in code: each migration moves it one version up,
+//! and a ledger made by a newer keygate is refused rather than misread.
+
+use rusqlite::{Connection, params};
+
+use super::super::{LedgerError, now_ms};
+
+/// Each entry moves the schema one version up. Never edit a released entry; append.
+pub(super) const MIGRATIONS: &[&str] = &[
+    // 1: deliveries, intents, remembered values (comment and check-run ids, notices sent),
+    //    and the ledger's creation time, which catch-up must never reach back before.
+    r#"
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE deliveries (
+        guid TEXT PRIMARY KEY,
+        event TEXT NOT NULL,
+        action TEXT NOT NULL,
+        repository TEXT NOT NULL,
+        installation_id INTEGER NOT NULL,
+        pr_number INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        received_at INTEGER NOT NULL,
+        state TEXT NOT NULL DEFAULT 'queued',
+        coalesced_into TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at INTEGER NOT NULL,
+        last_error TEXT,
+        finished_at INTEGER
+    ) WITHOUT ROWID;
+    CREATE INDEX deliveries_due ON deliveries (state, next_attempt_at);
+    CREATE INDEX deliveries_pr ON deliveries (repository, pr_number, state, kind);
+    CREATE TABLE intents (
+        repository TEXT NOT NULL,
+        pr_number INTEGER NOT NULL,
+        path TEXT NOT NULL,
+        state TEXT NOT NULL,
+        iam_user TEXT NOT NULL,
+        requester TEXT NOT NULL,
+        approvers TEXT NOT NULL,
+        installation_id INTEGER NOT NULL,
+        keys_before TEXT,
+        access_key_id TEXT,
+        secret_name TEXT,
+        secret_arn TEXT,
+        expires_at TEXT,
+        outcome TEXT,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (repository, pr_number, path)
+    );
+    CREATE TABLE notes (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    "#,
+    // 2: who sent each delivery: the sender of a `synchronize` pushed to the pull request.
+    r#"
+    ALTER TABLE deliveries ADD COLUMN sender_id INTEGER;
+    ALTER TABLE deliveries ADD COLUMN sender_login TEXT;
+    "#,
+    // 3: the merge commit a `closed` delivery names (a hint, checked when the work runs).
+    r#"
+    ALTER TABLE deliveries ADD COLUMN merge_sha TEXT;
+    "#,
+    // 4: the life of each issued key after issuing (DESIGN §5): the stage reached, the step
+    //    begun and not yet confirmed, who revoked it and why. Keyed by access key ID, so a
+    //    key known only from its secret's tags has a record too.
+    r#"
+    CREATE TABLE key_lives (
+        access_key_id TEXT PRIMARY KEY,
+        iam_user TEXT NOT NULL,
+        secret_name TEXT,
+        expires_at TEXT,
+        repository TEXT NOT NULL,
+        pr_number INTEGER NOT NULL,
+        path TEXT NOT NULL,
+        requester TEXT NOT NULL,
+        installation_id INTEGER,
+        stage TEXT NOT NULL,
+        pending TEXT,
+        revoked_by TEXT,
+        revoked_reason TEXT,
+        revoked_in_pr INTEGER,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+    );
+    CREATE INDEX intents_access_key ON intents (access_key_id);
+    "#,
+];
+
+pub(super) fn migrate(conn: &mut Connection) -> Result<(), LedgerError> {
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let known = MIGRATIONS.len() as i64;
+    if version > known {
+        return Err(LedgerError::TooNew {
+            found: version,
+            known,
+        });
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        if i == 0 {
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES ('created_at', ?1)",
+                params![now_ms().to_string()],
+            )?;
+        }
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
