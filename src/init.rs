@@ -24,11 +24,7 @@ pub async fn run(settings: &Settings, aws: &Aws) -> anyhow::Result<Vec<String>> 
             settings.store.path.display()
         )),
         StoreBackend::Dynamodb => {
-            let table = settings
-                .store
-                .table
-                .as_deref()
-                .context("store.table is required when store.backend = \"dynamodb\"")?;
+            let table = crate::startup::dynamo_table(settings)?;
             let client = aws.dynamodb();
             let outcome = ensure_table(&client, table)
                 .await

@@ -283,6 +283,16 @@ fn rolls_back_at_start(backend: StoreBackend) -> bool {
     }
 }
 
+/// The DynamoDB table `store.table` names (the configuration check already requires it
+/// with `store.backend = "dynamodb"`).
+pub fn dynamo_table(settings: &Settings) -> anyhow::Result<&str> {
+    settings
+        .store
+        .table
+        .as_deref()
+        .context("store.table is required when store.backend = \"dynamodb\"")
+}
+
 /// Opens the configured ledger and puts back in the queue what a stop interrupted.
 pub async fn open_ledger(settings: &Settings, aws: &Aws) -> anyhow::Result<Ledger> {
     // The SQS work queue is configured but not built: refuse rather than run without it.
@@ -299,12 +309,7 @@ pub async fn open_ledger(settings: &Settings, aws: &Aws) -> anyhow::Result<Ledge
             )
         })?,
         StoreBackend::Dynamodb => {
-            // The configuration check requires store.table with this backend.
-            let table = settings
-                .store
-                .table
-                .as_deref()
-                .context("store.table is required when store.backend = \"dynamodb\"")?;
+            let table = dynamo_table(settings)?;
             // Never created here (DESIGN §8): a missing table is a start-up error.
             Ledger::open_dynamo(aws.dynamodb(), table)
                 .await

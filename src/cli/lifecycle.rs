@@ -28,13 +28,7 @@ pub(super) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 pub async fn open_existing_ledger(settings: &Settings, aws: &Aws) -> anyhow::Result<Ledger> {
     let table = match settings.store.backend {
         StoreBackend::Sqlite => None,
-        StoreBackend::Dynamodb => Some(
-            settings
-                .store
-                .table
-                .as_deref()
-                .context("store.table is required when store.backend = \"dynamodb\"")?,
-        ),
+        StoreBackend::Dynamodb => Some(crate::startup::dynamo_table(settings)?),
     };
     if let Some(table) = table {
         // A missing table is an error that names it and `keygate init`.
