@@ -13,6 +13,7 @@ mod holes;
 mod issue;
 mod least_privilege;
 mod lifecycle;
+mod lifecycle_crash;
 mod metrics;
 mod process;
 mod readers;

@@ -81,7 +81,7 @@ async fn a_bad_configuration_is_refused_naming_key_and_file() {
 }
 
 /// Waits (20 s at most) until `done` holds; `what` says what never happened.
-async fn eventually(mut done: impl FnMut() -> bool, what: &str) {
+pub(crate) async fn eventually(mut done: impl FnMut() -> bool, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while !done() {
         assert!(Instant::now() < deadline, "{what}");
@@ -90,15 +90,15 @@ async fn eventually(mut done: impl FnMut() -> bool, what: &str) {
 }
 
 /// `keygate serve` running as its own process; killed if a test ends before it stops.
-struct Serving {
-    child: Child,
-    url: String,
+pub(crate) struct Serving {
+    pub(crate) child: Child,
+    pub(crate) url: String,
 }
 
 impl Serving {
     /// Starts `keygate serve` with `args` and `env` in `dir`, everything it prints going to
     /// the file `log`; it answers `/healthz` when this returns.
-    async fn start(
+    pub(crate) async fn start(
         dir: &TempDir,
         aws: &AwsWorld,
         log: &str,
@@ -131,7 +131,7 @@ impl Serving {
     }
 
     /// Sends SIGTERM and waits (20 s at most) for the process to exit.
-    async fn terminate(&mut self) -> ExitStatus {
+    pub(crate) async fn terminate(&mut self) -> ExitStatus {
         let pid = self.child.id().to_string();
         let term = Command::new("kill").args(["-TERM", &pid]).status();
         assert!(term.unwrap().success());

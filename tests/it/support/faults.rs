@@ -18,6 +18,9 @@ pub enum Fault {
     Fail { status: u16, code: &'static str },
     /// Never answer (the caller is killed meanwhile).
     Hang,
+    /// Let moto do the work, then never answer: the caller is killed after AWS acted and
+    /// before it heard so.
+    HangAfterForward,
     /// Let moto do the work, then answer with this error: the answer was lost.
     FailAfterForward { status: u16, code: &'static str },
 }
@@ -133,7 +136,7 @@ async fn forward(
             return Response::default();
         }
         Some(Fault::Fail { status, code }) => return error(status, code),
-        Some(Fault::FailAfterForward { .. }) | None => {}
+        Some(Fault::FailAfterForward { .. } | Fault::HangAfterForward) | None => {}
     }
     let url = format!(
         "{}{}",
@@ -149,6 +152,9 @@ async fn forward(
         }
     }
     let sent = req.send().await;
+    if let Some(Fault::HangAfterForward) = fault {
+        std::future::pending::<()>().await;
+    }
     if let (Some(Fault::FailAfterForward { status, code }), Ok(_)) = (&fault, &sent) {
         return error(*status, code);
     }
