@@ -79,13 +79,22 @@ async fn killed_mid_sweep_ends_as_an_uninterrupted_run(
     // never issues.
     let http = reqwest::Client::new();
     let mut first = Serving::start(&dir, &aws, "first.log", &[], &[]).await;
+    // Catch-up at start refreshes the open pull request (its `requested` notice) as queued
+    // work: done before the merge, so the merge alone decides what follows.
+    settle(&http, &first.url).await;
     gh.merge(pr);
     let merged = payloads::pull_request_event(&gh, pr, "closed");
     let d = payloads::delivery("pull_request", &merged, WEBHOOK_SECRET.as_bytes());
     assert_eq!(post(&http, &first.url, &d).await, 202);
     settle(&http, &first.url).await;
     let (key, secret) = aws.one_key_held_by_its_secret(&user, "issued").await;
-    assert_eq!(events(&aws).await, ["issued"]);
+    let told = events(&aws).await;
+    assert_eq!(told.last().map(String::as_str), Some("issued"), "{told:?}");
+    assert_eq!(
+        told.iter().filter(|e| *e == "issued").count(),
+        1,
+        "{told:?}"
+    );
     let comments_at_issue = gh.comments(pr).len();
 
     // The next sweep (one a second) finds the key expired; its `operation` never answers.
