@@ -157,6 +157,9 @@ pub enum State {
     NeverIssued,
     #[serde(rename = "unknown")]
     Unknown,
+    /// A key with keygate's tag, active, whose request file is nowhere in the history.
+    #[serde(rename = "active, no request file")]
+    ActiveNoRequestFile,
 }
 
 impl State {
@@ -171,6 +174,7 @@ impl State {
             State::Failed => "failed",
             State::NeverIssued => "never issued",
             State::Unknown => "unknown",
+            State::ActiveNoRequestFile => "active, no request file",
         }
     }
 }
@@ -329,6 +333,90 @@ pub fn row(j: &Joined<'_>, ledger_read: bool, now: OffsetDateTime, warn_days: u3
     }
 }
 
+/// A secret keygate tagged (`keygate:access-key-id`), as `ListSecrets` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaggedSecret {
+    pub name: String,
+    pub tags: std::collections::BTreeMap<String, String>,
+}
+
+impl TaggedSecret {
+    fn tag(&self, key: &str) -> Option<String> {
+        self.tags.get(key).filter(|v| !v.is_empty()).cloned()
+    }
+
+    pub fn access_key_id(&self) -> Option<String> {
+        self.tag(crate::aws::ACCESS_KEY_TAG)
+    }
+
+    /// The request path its `keygate:request` tag names.
+    pub fn request(&self) -> Option<String> {
+        self.tag("keygate:request")
+    }
+
+    /// The IAM user holding its key: the request path's folder.
+    pub fn iam_user(&self) -> Option<String> {
+        self.request()
+            .and_then(|p| crate::lifecycle::iam_user_of(&p).map(str::to_string))
+    }
+
+    /// Made for `repository` (a secret without the tag, or an audit with no configured
+    /// repository, cannot rule it out).
+    pub fn of_repository(&self, repository: Option<&str>) -> bool {
+        match (self.tag("keygate:repository"), repository) {
+            (Some(tagged), Some(configured)) => tagged.eq_ignore_ascii_case(configured),
+            _ => true,
+        }
+    }
+}
+
+/// The drift row for a secret keygate tagged whose key AWS says is active while no request
+/// file in the history (`files`) ever had the path its `keygate:request` tag names (DESIGN
+/// §5: "an active key with a `keygate:` tag but no request file"). `None` when the key is
+/// not known to be active (never guessed), when the path is in the history, or when the
+/// secret belongs to another repository's keygate.
+pub fn no_request_file(
+    secret: &TaggedSecret,
+    key: &KeyFacts,
+    files: &[RequestFile],
+    repository: Option<&str>,
+) -> Option<Row> {
+    let access_key_id = secret.access_key_id()?;
+    if key.aws != AwsKey::Active || !secret.of_repository(repository) {
+        return None;
+    }
+    let path = secret.request();
+    if let Some(p) = &path
+        && files.iter().any(|f| &f.path == p)
+    {
+        return None;
+    }
+    Some(Row {
+        path: path.unwrap_or_else(|| "unknown".into()),
+        iam_user: secret.iam_user().unwrap_or_default(),
+        merged_at: None,
+        merge_commit: None,
+        pr: secret.tag("keygate:pr").and_then(|p| p.parse().ok()),
+        requested_by: secret.tag("keygate:requester"),
+        approved_by: secret
+            .tags
+            .get("keygate:approvers")
+            .map(|a| a.split_whitespace().map(str::to_string).collect()),
+        access_key_id: Some(access_key_id),
+        secret: Some(secret.name.clone()),
+        expires_at: key
+            .tag_expiry
+            .and_then(rfc3339)
+            .or_else(|| secret.tag(crate::aws::EXPIRES_TAG)),
+        state: State::ActiveNoRequestFile,
+        last_used: key
+            .last_used
+            .map(|u| u.and_then(rfc3339).unwrap_or_else(|| "never".to_string())),
+        deleted_in: None,
+        drift: true,
+    })
+}
+
 /// Which intent each request file issued from: an intent is written at merge, so it belongs
 /// to the latest addition of its path made before the intent was last written. Returns, for
 /// each file, the index of its intent; and the intents no file in the history explains.
@@ -431,7 +519,7 @@ fn cells(r: &Row) -> [String; 12] {
         r.access_key_id.clone().unwrap_or_else(|| "-".into()),
         r.secret.clone().unwrap_or_else(|| "-".into()),
         u(&r.expires_at),
-        if r.drift {
+        if r.drift && r.state != State::ActiveNoRequestFile {
             format!("{} (PAST EXPIRY)", r.state.as_str())
         } else {
             r.state.as_str().to_string()

@@ -235,3 +235,76 @@ fn filters_walk_back_from_a_key_and_narrow_by_user_and_date() {
     assert!(f(None, None, Some(datetime!(2026-02-01 00:00 UTC))).keeps(&r));
     assert!(!f(None, None, Some(datetime!(2026-03-01 00:00 UTC))).keeps(&r));
 }
+
+fn tagged(request: Option<&str>, repository: &str) -> TaggedSecret {
+    let mut tags = std::collections::BTreeMap::from([
+        (
+            "keygate:access-key-id".to_string(),
+            "AKIAUNTRACKED".to_string(),
+        ),
+        ("keygate:repository".to_string(), repository.to_string()),
+        ("keygate:pr".to_string(), "9".to_string()),
+        ("keygate:requester".to_string(), "mallory".to_string()),
+        ("keygate:approvers".to_string(), "carol dave".to_string()),
+    ]);
+    if let Some(r) = request {
+        tags.insert("keygate:request".into(), r.into());
+    }
+    TaggedSecret {
+        name: "svc-x/access-key-1".into(),
+        tags,
+    }
+}
+
+#[test]
+fn an_active_tagged_key_whose_request_file_is_not_in_the_history_is_drift() {
+    let files = request_files(&parse_git_log(&log()));
+    let secret = tagged(Some("requests/svc-x/ci.toml"), "acme/requests");
+    let r = no_request_file(
+        &secret,
+        &facts(AwsKey::Active),
+        &files,
+        Some("acme/requests"),
+    )
+    .expect("a drift row");
+    assert!(r.drift);
+    assert_eq!(r.state, State::ActiveNoRequestFile);
+    assert_eq!(r.state.as_str(), "active, no request file");
+    assert_eq!(r.path, "requests/svc-x/ci.toml");
+    assert_eq!(r.iam_user, "svc-x");
+    assert_eq!(r.access_key_id.as_deref(), Some("AKIAUNTRACKED"));
+    assert_eq!(r.secret.as_deref(), Some("svc-x/access-key-1"));
+    assert_eq!(r.pr, Some(9));
+    assert_eq!(r.requested_by.as_deref(), Some("mallory"));
+    let table = table(&[r]);
+    assert!(table.contains("active, no request file"), "{table}");
+    assert!(!table.contains("PAST EXPIRY"), "{table}");
+}
+
+#[test]
+fn a_tagged_key_is_drift_only_when_active_and_its_file_never_existed_here() {
+    let files = request_files(&parse_git_log(&log()));
+    let repo = Some("acme/requests");
+    // Its request file is in the history (even deleted later): the rows already say so.
+    let known = tagged(Some("requests/svc-a/ci.toml"), "acme/requests");
+    assert_eq!(
+        no_request_file(&known, &facts(AwsKey::Active), &files, repo),
+        None
+    );
+    // Not active, or not known to be: no drift, never a guess.
+    let missing = tagged(Some("requests/svc-x/ci.toml"), "acme/requests");
+    for aws in [AwsKey::Inactive, AwsKey::Absent, AwsKey::Unknown] {
+        assert_eq!(no_request_file(&missing, &facts(aws), &files, repo), None);
+    }
+    // Another repository's keygate made it: its requests are not in this clone.
+    let other = tagged(Some("requests/svc-x/ci.toml"), "acme/other");
+    assert_eq!(
+        no_request_file(&other, &facts(AwsKey::Active), &files, repo),
+        None
+    );
+    // No request tag at all: no request file can explain it.
+    let untagged = tagged(None, "acme/requests");
+    let r = no_request_file(&untagged, &facts(AwsKey::Active), &files, repo).unwrap();
+    assert_eq!(r.path, "unknown");
+    assert!(r.drift);
+}

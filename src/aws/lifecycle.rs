@@ -110,6 +110,52 @@ impl Aws {
         }
     }
 
+    /// Every secret carrying the `keygate:access-key-id` tag (`ListSecrets` filtered by tag
+    /// key), with its tags. For `keygate audit`, which runs with the operator's read-only
+    /// credentials: keygate's own role is never granted `ListSecrets` (DESIGN §5 acts on keys
+    /// it recorded; only the audit looks for keys it did not).
+    pub async fn keygate_secrets(&self) -> Result<Vec<SecretFacts>, AwsError> {
+        use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType};
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = self
+                .call(
+                    "ListSecrets",
+                    self.secrets
+                        .list_secrets()
+                        .filters(
+                            Filter::builder()
+                                .key(FilterNameStringType::TagKey)
+                                .values(ACCESS_KEY_TAG)
+                                .build(),
+                        )
+                        .include_planned_deletion(true)
+                        .set_next_token(token.take())
+                        .send(),
+                )
+                .await?;
+            for s in page.secret_list() {
+                let tags = tags(s.tags());
+                // The filter matches tag keys by prefix: keep the exact key only.
+                if !tags.contains_key(ACCESS_KEY_TAG) {
+                    continue;
+                }
+                out.push(SecretFacts {
+                    name: s.name().unwrap_or_default().to_string(),
+                    arn: s.arn().unwrap_or_default().to_string(),
+                    tags,
+                    version_ids: Vec::new(),
+                    scheduled_for_deletion: s.deleted_date().is_some(),
+                });
+            }
+            match page.next_token() {
+                Some(t) if !t.is_empty() => token = Some(t.to_string()),
+                _ => return Ok(out),
+            }
+        }
+    }
+
     /// The user's access keys and whether each is active (`None`: no such user).
     pub async fn access_key_statuses(
         &self,

@@ -13,8 +13,8 @@ use time::macros::format_description;
 
 use super::lifecycle::runtime;
 use crate::audit::{
-    AwsKey, Filter, GIT_LOG_FORMAT, Joined, KeyFacts, Row, match_intents, parse_git_log,
-    request_files, row,
+    AwsKey, Filter, GIT_LOG_FORMAT, Joined, KeyFacts, Row, State, TaggedSecret, match_intents,
+    no_request_file, parse_git_log, request_files, row,
 };
 use crate::aws::Aws;
 use crate::aws::EXPIRES_TAG;
@@ -77,12 +77,9 @@ pub fn git_history(repo: &Path, requests_dir: &str) -> anyhow::Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// What AWS says of one key: read-only calls, each unknown when it fails.
-async fn key_facts(aws: &Aws, intent: &Intent) -> KeyFacts {
-    let Some(key) = intent.access_key_id.as_deref() else {
-        return KeyFacts::UNKNOWN;
-    };
-    let aws_key = match aws.access_key_statuses(&intent.iam_user).await {
+/// What AWS says of `key` of `user` (`ListAccessKeys`): unknown when it cannot be asked.
+async fn aws_key(aws: &Aws, user: &str, key: &str) -> AwsKey {
+    match aws.access_key_statuses(user).await {
         Ok(None) => AwsKey::Absent,
         Ok(Some(keys)) => match keys.iter().find(|k| k.access_key_id == key) {
             Some(k) if k.active => AwsKey::Active,
@@ -93,7 +90,23 @@ async fn key_facts(aws: &Aws, intent: &Intent) -> KeyFacts {
             tracing::warn!(error = %e, access_key_id = key, "cannot list the user's keys");
             AwsKey::Unknown
         }
+    }
+}
+
+/// When AWS last saw a key it holds used; unknown for a key it does not hold.
+async fn last_used(aws: &Aws, aws_key: AwsKey, key: &str) -> Option<Option<OffsetDateTime>> {
+    match aws_key {
+        AwsKey::Active | AwsKey::Inactive => aws.access_key_last_used(key).await.ok(),
+        AwsKey::Absent | AwsKey::Unknown => None,
+    }
+}
+
+/// What AWS says of one key: read-only calls, each unknown when it fails.
+async fn key_facts(aws: &Aws, intent: &Intent) -> KeyFacts {
+    let Some(key) = intent.access_key_id.as_deref() else {
+        return KeyFacts::UNKNOWN;
     };
+    let aws_key = aws_key(aws, &intent.iam_user, key).await;
     let tag_expiry = match intent.secret_name.as_deref() {
         Some(name) => match aws.describe_secret(name).await {
             Ok(facts) => facts
@@ -106,15 +119,53 @@ async fn key_facts(aws: &Aws, intent: &Intent) -> KeyFacts {
         },
         None => None,
     };
-    let last_used = match aws_key {
-        AwsKey::Active | AwsKey::Inactive => aws.access_key_last_used(key).await.ok(),
-        AwsKey::Absent | AwsKey::Unknown => None,
-    };
     KeyFacts {
         aws: aws_key,
         tag_expiry,
-        last_used,
+        last_used: last_used(aws, aws_key, key).await,
     }
+}
+
+/// Drift rows for keys keygate tagged that are active without a request file in `files`
+/// (DESIGN §5). Listing the secrets is required: an audit that could not look must not
+/// read as all clear.
+async fn untracked_keys(
+    settings: &Settings,
+    aws: &Aws,
+    files: &[crate::audit::RequestFile],
+) -> anyhow::Result<Vec<Row>> {
+    let secrets = aws.keygate_secrets().await.context(
+        "cannot list the secrets keygate tagged (secretsmanager:ListSecrets with the operator's read-only credentials): the audit needs them to find active keys without a request file",
+    )?;
+    let repository = settings.github.repository.as_deref();
+    let mut rows = Vec::new();
+    for s in secrets {
+        let secret = TaggedSecret {
+            name: s.name,
+            tags: s.tags,
+        };
+        let (Some(key), Some(user)) = (secret.access_key_id(), secret.iam_user()) else {
+            continue;
+        };
+        if !secret.of_repository(repository)
+            || secret
+                .request()
+                .is_some_and(|p| files.iter().any(|f| f.path == p))
+        {
+            continue;
+        }
+        let state = aws_key(aws, &user, &key).await;
+        let facts = KeyFacts {
+            aws: state,
+            tag_expiry: secret
+                .tags
+                .get(EXPIRES_TAG)
+                .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok()),
+            last_used: last_used(aws, state, &key).await,
+        };
+        rows.extend(no_request_file(&secret, &facts, files, repository));
+    }
+    Ok(rows)
 }
 
 /// The audit's rows for the clone at `repo`, at `now`, filtered.
@@ -181,14 +232,28 @@ pub async fn run_audit(
         j.key = key_facts(aws, intent).await;
     }
     let warn_days = settings.lifecycle.warn_days;
-    Ok(joined
+    let mut rows: Vec<Row> = joined
         .iter()
         .map(|j| row(j, ledger.is_some(), now, warn_days))
-        .filter(|r| filter.keeps(r))
-        .collect())
+        .collect();
+    for drift in untracked_keys(settings, aws, &files).await? {
+        // A ledger intent whose file is not in the history already has a row: mark it.
+        match rows
+            .iter_mut()
+            .find(|r| r.access_key_id.is_some() && r.access_key_id == drift.access_key_id)
+        {
+            Some(r) => {
+                r.state = drift.state;
+                r.drift = true;
+            }
+            None => rows.push(drift),
+        }
+    }
+    Ok(rows.into_iter().filter(|r| filter.keeps(r)).collect())
 }
 
-/// `keygate audit`: exit 0, 1 when a key keygate issued is past its expiry yet active, and 2
+/// `keygate audit`: exit 0, 1 when a key keygate issued is past its expiry yet active or a
+/// key keygate tagged is active without a request file, and 2
 /// when it cannot audit at all (not a clone, a bad option, a ledger it cannot read), so a
 /// schedule never mistakes "could not look" for drift or for all clear.
 pub fn audit_command(settings: &Settings, args: &AuditArgs) -> anyhow::Result<ExitCode> {
@@ -225,6 +290,16 @@ fn audit(settings: &Settings, args: &AuditArgs) -> anyhow::Result<ExitCode> {
     }
     let drift: Vec<&Row> = rows.iter().filter(|r| r.drift).collect();
     for r in &drift {
+        if r.state == State::ActiveNoRequestFile {
+            eprintln!(
+                "keygate audit: {} of IAM user {} is active, but no request file in the history is {} (secret {})",
+                r.access_key_id.as_deref().unwrap_or("a key"),
+                r.iam_user,
+                r.path,
+                r.secret.as_deref().unwrap_or("unknown")
+            );
+            continue;
+        }
         eprintln!(
             "keygate audit: {} of IAM user {} is past its expiry ({}) yet active",
             r.access_key_id.as_deref().unwrap_or("a key"),

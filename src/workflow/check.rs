@@ -1,7 +1,10 @@
 //! Pull-request feedback before merge: one `keygate` check run per head commit, judged by
 //! the same `policy::assess` the issuer uses at merge (DESIGN §4, last point).
 
+use std::collections::BTreeMap;
+
 use super::facts::Moment;
+use super::render::revocation::Revocations;
 use super::render::{self, Outcome, Report};
 use super::{StepError, Workflow};
 use crate::github::client::{Annotation, CheckOutput, RepoClient};
@@ -29,16 +32,31 @@ pub(super) async fn on_activity(
     // Before merge, owners come from the base branch's current head.
     let facts = wf.judge(gh, listing, Moment::Open).await?;
     let a = &facts.assessment;
+    let keys = live_keys(wf, &facts.changes.removed).await?;
+    let revocations = Revocations {
+        changes: &facts.changes,
+        pr_problems: &a.pr_problems,
+        decision: facts.revocation.as_ref(),
+        keys: &keys,
+    };
     let (status, conclusion) = if !facts.changes.touches_requests() {
         ("completed", Some("success"))
     } else if a.needs_fixing() {
         ("completed", Some("failure"))
     } else if a.issuable() {
         ("completed", Some("success"))
+    } else if revocations.only_deletions() && revocations.ready() {
+        // Merging now revokes, under the same rule `revoke::on_merged` applies.
+        ("completed", Some("success"))
     } else {
         ("in_progress", None)
     };
-    let (title, summary) = render::check_summary(&facts.changes, a, &facts.requests);
+    let (title, summary) = render::check_summary_with(
+        &facts.changes,
+        a,
+        &facts.requests,
+        (!facts.changes.removed.is_empty()).then_some(&revocations),
+    );
     let annotations = a
         .files
         .iter()
@@ -145,6 +163,28 @@ pub(super) async fn on_activity(
         }
     }
     Ok(())
+}
+
+/// The live access key IDs the ledger records for each deleted request path of this
+/// repository: what merging the deletion would revoke.
+async fn live_keys(
+    wf: &Workflow,
+    removed: &[String],
+) -> Result<BTreeMap<String, Vec<String>>, StepError> {
+    let mut keys: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    if removed.is_empty() {
+        return Ok(keys);
+    }
+    for life in wf.ledger.keys_to_sweep().await? {
+        if life.request.repository.key() == wf.settings.repository.key()
+            && removed.contains(&life.request.path)
+        {
+            keys.entry(life.request.path.clone())
+                .or_default()
+                .push(life.access_key_id.clone());
+        }
+    }
+    Ok(keys)
 }
 
 /// One check run per head commit: created once, then updated. A run that completed is

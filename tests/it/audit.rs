@@ -10,7 +10,7 @@ use keygate::cli::audit::run_audit;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::support::app::WEBHOOK_SECRET;
+use crate::support::app::{WEBHOOK_SECRET, unique};
 use crate::support::github::ReviewState::Approve;
 use crate::support::moto::sdk_config;
 use crate::support::world::{open_request, path, request, world};
@@ -85,6 +85,11 @@ async fn audit_walks_back_from_a_key_to_its_request_and_flags_one_active_past_ex
         .unwrap();
     // The README's example output is this table (`--nocapture`).
     println!("{}", keygate::audit::table(&rows));
+    // Other tests' keys on the shared moto have no request file in this clone: drift here.
+    let rows: Vec<_> = rows
+        .into_iter()
+        .filter(|r| r.state != State::ActiveNoRequestFile)
+        .collect();
     assert_eq!(rows.len(), 2, "{rows:#?}");
     let ghost = rows.iter().find(|r| r.iam_user == "ghost-user").unwrap();
     assert_eq!(ghost.state, State::NeverIssued);
@@ -135,4 +140,105 @@ async fn audit_walks_back_from_a_key_to_its_request_and_flags_one_active_past_ex
         .unwrap();
     assert!(rows[0].drift, "{rows:#?}");
     assert_eq!(rows[0].expires_at, Some(past.format(&Rfc3339).unwrap()));
+}
+
+#[tokio::test]
+async fn an_active_key_keygate_tagged_without_a_request_file_is_drift_and_exits_1() {
+    let mut app = world().await;
+    app.shutdown().await;
+    let settings = keygate::config::Settings::load(
+        Some(&app.dir.path().join("keygate.toml")),
+        vec![(
+            "KEYGATE_GITHUB_WEBHOOK_SECRET".to_string(),
+            WEBHOOK_SECRET.to_string(),
+        )],
+    )
+    .unwrap();
+    // A key and a secret with keygate's tags, made outside keygate: no request file asked.
+    let user = app.aws.iam_user("untracked").await;
+    let key = app
+        .aws
+        .iam
+        .create_access_key()
+        .user_name(&user)
+        .send()
+        .await
+        .unwrap()
+        .access_key
+        .unwrap()
+        .access_key_id;
+    let secret = unique("untracked/access-key");
+    let tag = |k: &str, v: &str| Tag::builder().key(k).value(v).build();
+    app.aws
+        .secrets
+        .create_secret()
+        .name(&secret)
+        .secret_string("{}")
+        .tags(tag("keygate:access-key-id", &key))
+        .tags(tag("keygate:request", &path(&user)))
+        .tags(tag(
+            "keygate:repository",
+            settings.github.repository.as_deref().unwrap(),
+        ))
+        .tags(tag("keygate:requester", "mallory"))
+        .send()
+        .await
+        .unwrap();
+    let clone = clone_with(&[(path("someone-else"), request("someone-else", "backups"))]);
+    let aws = keygate::aws::Aws::from_config(&sdk_config(&app.aws.proxy.url).await);
+    let by_key = Filter {
+        key: Some(key.clone()),
+        ..Filter::default()
+    };
+
+    let rows = run_audit(
+        &settings,
+        &aws,
+        clone.path(),
+        &by_key,
+        OffsetDateTime::now_utc(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(rows.len(), 1, "{rows:#?}");
+    let r = &rows[0];
+    assert_eq!(r.state, State::ActiveNoRequestFile);
+    assert!(r.drift);
+    assert_eq!(r.path, path(&user));
+    assert_eq!(r.iam_user, user);
+    assert_eq!(r.secret.as_deref(), Some(secret.as_str()));
+    assert_eq!(r.requested_by.as_deref(), Some("mallory"));
+
+    // As an auditor runs it, in the clone: the row, and exit 1.
+    // Off the test's runtime: keygate's AWS proxy answers on it.
+    let mut audit = Command::new(env!("CARGO_BIN_EXE_keygate"));
+    audit
+        .current_dir(clone.path())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("AWS_ENDPOINT_URL", &app.aws.proxy.url)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("KEYGATE_GITHUB_WEBHOOK_SECRET", WEBHOOK_SECRET)
+        .arg("--config")
+        .arg(app.dir.path().join("keygate.toml"))
+        .args(["audit", "--key", &key]);
+    let out = tokio::task::spawn_blocking(move || audit.output())
+        .await
+        .unwrap()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    let line = stdout
+        .lines()
+        .find(|l| l.contains(&key))
+        .unwrap_or_default();
+    assert!(
+        line.contains("active, no request file") && line.contains(&user),
+        "{stdout}"
+    );
+    assert!(stderr.contains("no request file"), "{stderr}");
 }

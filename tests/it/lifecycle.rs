@@ -361,6 +361,43 @@ async fn a_merged_approved_deletion_of_a_request_file_revokes_its_key() {
 }
 
 #[tokio::test]
+async fn the_check_run_on_a_deletion_says_merging_revokes_the_key_and_turns_green_once_an_owner_approves()
+ {
+    let app = world().await;
+    let (_, user, key, _) = issued(&app).await;
+    let revoking = app
+        .gh
+        .open_pr_with_changes("bob", &[Change::Delete(&path(&user))]);
+    app.pr_action(revoking, "opened").await;
+
+    let run = app.head_check(revoking);
+    assert_eq!(run.status, "in_progress", "no owner approved yet");
+    let summary = run.summary.clone().unwrap_or_default();
+    assert!(
+        summary.contains(&format!("Merging revokes this request's live key: `{key}`")),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("Still needed") && summary.contains("@acme/security"),
+        "{summary}"
+    );
+
+    app.submit_review(revoking, "dave", Approve).await;
+    let run = app.head_check(revoking);
+    assert_eq!(run.conclusion.as_deref(), Some("success"));
+    let title = run.title.clone().unwrap_or_default();
+    assert!(title.contains("merging now revokes"), "{title}");
+    let summary = run.summary.clone().unwrap_or_default();
+    assert!(
+        summary.contains(&key) && summary.contains("@dave"),
+        "{summary}"
+    );
+    assert!(!summary.contains("Still needed"), "{summary}");
+    // The check run only says so: the key lives until the merge.
+    assert_eq!(app.aws.access_keys(&user).await, [key]);
+}
+
+#[tokio::test]
 async fn a_deletion_without_an_owner_approval_revokes_nothing_and_says_why() {
     let app = world().await;
     let (_, user, key, _) = issued(&app).await;

@@ -9,6 +9,7 @@
 pub mod lifecycle;
 pub mod md;
 pub mod plain;
+pub mod revocation;
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -387,6 +388,17 @@ pub fn check_summary(
     a: &Assessment,
     requests: &[(String, Result<Request, Vec<Diagnostic>>)],
 ) -> (String, String) {
+    check_summary_with(changes, a, requests, None)
+}
+
+/// [`check_summary`], saying also what merging revokes when the pull request deletes
+/// request files (DESIGN §5): a pull request that only deletes them is about that.
+pub fn check_summary_with(
+    changes: &Changes,
+    a: &Assessment,
+    requests: &[(String, Result<Request, Vec<Diagnostic>>)],
+    revocations: Option<&revocation::Revocations<'_>>,
+) -> (String, String) {
     if !changes.touches_requests() {
         return (
             "No request files".into(),
@@ -403,6 +415,8 @@ pub fn check_summary(
             "{n} problem{} to fix before this can be merged",
             if n == 1 { "" } else { "s" }
         )
+    } else if let Some(r) = revocations.filter(|r| r.only_deletions()) {
+        r.title()
     } else if a.issuable() {
         "Approved: merging now issues the key".to_string()
     } else {
@@ -497,6 +511,9 @@ pub fn check_summary(
             }
         }
         s.push('\n');
+    }
+    if let Some(r) = revocations {
+        s.push_str(&r.section());
     }
     s.push_str("keygate checks the approval again on its own when the pull request is merged.\n");
     (
