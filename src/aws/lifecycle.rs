@@ -26,6 +26,15 @@ pub struct SecretFacts {
     pub scheduled_for_deletion: bool,
 }
 
+/// A secret as `ListSecrets` shows it: metadata and tags, never its value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedSecret {
+    pub name: String,
+    pub arn: String,
+    pub created: Option<OffsetDateTime>,
+    pub tags: BTreeMap<String, String>,
+}
+
 /// An access key as IAM lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyStatus {
@@ -106,6 +115,44 @@ impl Aws {
                 } else {
                     Err(e)
                 }
+            }
+        }
+    }
+
+    /// Every secret with a tag whose key is `tag_key` (`ListSecrets`, all pages), those
+    /// scheduled for deletion included: their tags still say whose key they held.
+    pub async fn secrets_tagged(&self, tag_key: &str) -> Result<Vec<ListedSecret>, AwsError> {
+        let filter = aws_sdk_secretsmanager::types::Filter::builder()
+            .key(aws_sdk_secretsmanager::types::FilterNameStringType::TagKey)
+            .values(tag_key)
+            .build();
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = self
+                .call(
+                    "ListSecrets",
+                    self.secrets
+                        .list_secrets()
+                        .filters(filter.clone())
+                        .include_planned_deletion(true)
+                        .set_next_token(token.take())
+                        .send(),
+                )
+                .await?;
+            out.extend(page.secret_list().iter().map(|s| {
+                ListedSecret {
+                    name: s.name().unwrap_or_default().to_string(),
+                    arn: s.arn().unwrap_or_default().to_string(),
+                    created: s
+                        .created_date()
+                        .and_then(|d| OffsetDateTime::from_unix_timestamp(d.secs()).ok()),
+                    tags: tags(s.tags()),
+                }
+            }));
+            match page.next_token() {
+                Some(t) if !t.is_empty() => token = Some(t.to_string()),
+                _ => return Ok(out),
             }
         }
     }
