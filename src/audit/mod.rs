@@ -1,10 +1,15 @@
 //! `keygate audit` (DESIGN §5) as pure functions over plain data: the history of the
 //! requests folder (from `git log`), the ledger's intents and key lives, and what AWS says of
 //! each key, joined into one row per request file; then printed as a table, JSON or CSV.
-//! What no source says is `unknown`: the audit never guesses.
+//! Without a ledger, the tags of keygate's secrets ([`TaggedSecret`]) and the pull requests
+//! on GitHub ([`PullMerge`]) stand in for it. What no source says is `unknown`: the audit
+//! never guesses.
 
+mod tagged;
 #[cfg(test)]
 mod tests;
+
+pub use tagged::{TaggedSecret, match_tagged};
 
 use serde::Serialize;
 use time::format_description::well_known::Rfc3339;
@@ -224,6 +229,18 @@ pub fn state_of(
         IntentState::Pending | IntentState::Creating => return State::Unknown,
         IntentState::Stored | IntentState::Issued => {}
     }
+    key_state(key, stage, expiry, now, warn_days)
+}
+
+/// An issued key's state from its life stage (when a ledger knows it) and AWS: all the
+/// no-ledger audit has for a key found through its secret's tags.
+pub fn key_state(
+    key: &KeyFacts,
+    stage: Option<Stage>,
+    expiry: Option<OffsetDateTime>,
+    now: OffsetDateTime,
+    warn_days: u32,
+) -> State {
     if stage == Some(Stage::Revoked) {
         return State::Revoked;
     }
@@ -256,6 +273,8 @@ pub struct Row {
     pub approved_by: Option<Vec<String>>,
     pub access_key_id: Option<String>,
     pub secret: Option<String>,
+    /// The secret's ARN, when it was found through its tags.
+    pub secret_arn: Option<String>,
     pub expires_at: Option<String>,
     pub state: State,
     /// `never`, a time, or unknown (`None`).
@@ -274,31 +293,52 @@ pub struct Joined<'a> {
     pub intent: Option<&'a Intent>,
     pub stage: Option<Stage>,
     pub key: KeyFacts,
+    /// The secret whose tags name this request (the no-ledger audit).
+    pub tagged: Option<&'a TaggedSecret>,
+    /// What GitHub says of the pull request's merge; `None` when it was not asked or could
+    /// not answer.
+    pub pull: Option<PullMerge>,
+}
+
+/// A merged pull request as the GitHub API shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullMerge {
+    pub merge_commit: Option<String>,
+    pub merged_at: Option<OffsetDateTime>,
 }
 
 fn rfc3339(t: OffsetDateTime) -> Option<String> {
     t.format(&Rfc3339).ok()
 }
 
-/// The row for one request file.
+/// The row for one request file. Without a ledger (`ledger_read` false), the facts come from
+/// the secret's tags ([`Joined::tagged`]) and the state from AWS alone; the merge commit and
+/// time come from GitHub when it answered, else from the commit that added the file.
 pub fn row(j: &Joined<'_>, ledger_read: bool, now: OffsetDateTime, warn_days: u32) -> Row {
     let ledger_expiry = j
         .intent
         .and_then(|i| i.expires_at.as_deref())
         .and_then(|e| OffsetDateTime::parse(e, &Rfc3339).ok());
-    let expiry = effective_expiry(ledger_expiry, j.key.tag_expiry);
-    let state = state_of(
-        ledger_read,
-        j.intent,
-        j.stage,
-        &j.key,
-        expiry,
-        now,
-        warn_days,
-    );
-    let issued = j
-        .intent
-        .is_some_and(|i| matches!(i.state, IntentState::Stored | IntentState::Issued));
+    let tag_expiry = j.key.tag_expiry.or(j.tagged.and_then(|t| t.expires_at));
+    let expiry = effective_expiry(ledger_expiry, tag_expiry);
+    // Only without a ledger do the tags decide: with one, a key it does not know stays as
+    // the ledger says.
+    let tagged = j.tagged.filter(|_| !ledger_read);
+    let state = match tagged {
+        Some(_) => key_state(&j.key, None, expiry, now, warn_days),
+        None => state_of(
+            ledger_read,
+            j.intent,
+            j.stage,
+            &j.key,
+            expiry,
+            now,
+            warn_days,
+        ),
+    };
+    let issued = tagged.is_some()
+        || j.intent
+            .is_some_and(|i| matches!(i.state, IntentState::Stored | IntentState::Issued));
     let drift = issued && j.key.aws == AwsKey::Active && expiry.is_some_and(|e| e <= now);
     let iam_user = j
         .intent
@@ -306,19 +346,36 @@ pub fn row(j: &Joined<'_>, ledger_read: bool, now: OffsetDateTime, warn_days: u3
         .filter(|u| !u.is_empty())
         .or_else(|| crate::lifecycle::iam_user_of(&j.path).map(str::to_string))
         .unwrap_or_default();
+    let pull = j.pull.as_ref();
     Row {
         path: j.path.clone(),
         iam_user,
-        merged_at: j.file.and_then(|f| f.added.date).and_then(rfc3339),
-        merge_commit: j.file.map(|f| f.added.commit.clone()),
-        pr: j.intent.map(|i| i.pr.get()),
+        merged_at: pull
+            .and_then(|p| p.merged_at)
+            .or(j.file.and_then(|f| f.added.date))
+            .and_then(rfc3339),
+        merge_commit: pull
+            .and_then(|p| p.merge_commit.clone())
+            .or(j.file.map(|f| f.added.commit.clone())),
+        pr: j.intent.map(|i| i.pr.get()).or(tagged.and_then(|t| t.pr)),
         requested_by: j
             .intent
             .map(|i| i.requester.clone())
-            .filter(|r| !r.is_empty()),
-        approved_by: j.intent.map(|i| i.approvers.clone()),
-        access_key_id: j.intent.and_then(|i| i.access_key_id.clone()),
-        secret: j.intent.and_then(|i| i.secret_name.clone()),
+            .filter(|r| !r.is_empty())
+            .or(tagged.and_then(|t| t.requester.clone())),
+        approved_by: j
+            .intent
+            .map(|i| i.approvers.clone())
+            .or(tagged.and_then(|t| t.approvers.clone())),
+        access_key_id: j
+            .intent
+            .and_then(|i| i.access_key_id.clone())
+            .or(tagged.map(|t| t.access_key_id.clone())),
+        secret: j
+            .intent
+            .and_then(|i| i.secret_name.clone())
+            .or(tagged.map(|t| t.name.clone())),
+        secret_arn: tagged.map(|t| t.arn.clone()).filter(|a| !a.is_empty()),
         expires_at: expiry.and_then(rfc3339),
         state,
         last_used: j
@@ -333,43 +390,6 @@ pub fn row(j: &Joined<'_>, ledger_read: bool, now: OffsetDateTime, warn_days: u3
     }
 }
 
-/// A secret keygate tagged (`keygate:access-key-id`), as `ListSecrets` shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TaggedSecret {
-    pub name: String,
-    pub tags: std::collections::BTreeMap<String, String>,
-}
-
-impl TaggedSecret {
-    fn tag(&self, key: &str) -> Option<String> {
-        self.tags.get(key).filter(|v| !v.is_empty()).cloned()
-    }
-
-    pub fn access_key_id(&self) -> Option<String> {
-        self.tag(crate::aws::ACCESS_KEY_TAG)
-    }
-
-    /// The request path its `keygate:request` tag names.
-    pub fn request(&self) -> Option<String> {
-        self.tag("keygate:request")
-    }
-
-    /// The IAM user holding its key: the request path's folder.
-    pub fn iam_user(&self) -> Option<String> {
-        self.request()
-            .and_then(|p| crate::lifecycle::iam_user_of(&p).map(str::to_string))
-    }
-
-    /// Made for `repository` (a secret without the tag, or an audit with no configured
-    /// repository, cannot rule it out).
-    pub fn of_repository(&self, repository: Option<&str>) -> bool {
-        match (self.tag("keygate:repository"), repository) {
-            (Some(tagged), Some(configured)) => tagged.eq_ignore_ascii_case(configured),
-            _ => true,
-        }
-    }
-}
-
 /// The drift row for a secret keygate tagged whose key AWS says is active while no request
 /// file in the history (`files`) ever had the path its `keygate:request` tag names (DESIGN
 /// §5: "an active key with a `keygate:` tag but no request file"). `None` when the key is
@@ -381,33 +401,26 @@ pub fn no_request_file(
     files: &[RequestFile],
     repository: Option<&str>,
 ) -> Option<Row> {
-    let access_key_id = secret.access_key_id()?;
     if key.aws != AwsKey::Active || !secret.of_repository(repository) {
         return None;
     }
-    let path = secret.request();
-    if let Some(p) = &path
+    if let Some(p) = &secret.path
         && files.iter().any(|f| &f.path == p)
     {
         return None;
     }
     Some(Row {
-        path: path.unwrap_or_else(|| "unknown".into()),
+        path: secret.path.clone().unwrap_or_else(|| "unknown".into()),
         iam_user: secret.iam_user().unwrap_or_default(),
         merged_at: None,
         merge_commit: None,
-        pr: secret.tag("keygate:pr").and_then(|p| p.parse().ok()),
-        requested_by: secret.tag("keygate:requester"),
-        approved_by: secret
-            .tags
-            .get("keygate:approvers")
-            .map(|a| a.split_whitespace().map(str::to_string).collect()),
-        access_key_id: Some(access_key_id),
+        pr: secret.pr,
+        requested_by: secret.requester.clone(),
+        approved_by: secret.approvers.clone(),
+        access_key_id: Some(secret.access_key_id.clone()),
         secret: Some(secret.name.clone()),
-        expires_at: key
-            .tag_expiry
-            .and_then(rfc3339)
-            .or_else(|| secret.tag(crate::aws::EXPIRES_TAG)),
+        secret_arn: Some(secret.arn.clone()).filter(|a| !a.is_empty()),
+        expires_at: key.tag_expiry.or(secret.expires_at).and_then(rfc3339),
         state: State::ActiveNoRequestFile,
         last_used: key
             .last_used
@@ -424,15 +437,31 @@ pub fn match_intents(
     files: &[RequestFile],
     intents: &[Intent],
 ) -> (Vec<Option<usize>>, Vec<usize>) {
+    match_by_path(
+        files,
+        intents.iter().map(|i| {
+            (
+                i.path.as_str(),
+                OffsetDateTime::from_unix_timestamp(i.updated_at_ms.div_euclid(1000)).ok(),
+            )
+        }),
+    )
+}
+
+/// The matching of [`match_intents`] over plain `(path, written)` pairs: each pair belongs to
+/// the latest addition of its path made before it was written (a later pair for the same
+/// addition replaces an earlier one). Returns each file's pair, and the pairs no file explains.
+fn match_by_path<'p>(
+    files: &[RequestFile],
+    records: impl Iterator<Item = (&'p str, Option<OffsetDateTime>)>,
+) -> (Vec<Option<usize>>, Vec<usize>) {
     let mut of_file = vec![None; files.len()];
     let mut unmatched = Vec::new();
-    for (i, intent) in intents.iter().enumerate() {
-        let written =
-            OffsetDateTime::from_unix_timestamp(intent.updated_at_ms.div_euclid(1000)).ok();
+    for (i, (path, written)) in records.enumerate() {
         let file = files
             .iter()
             .enumerate()
-            .filter(|(_, f)| f.path == intent.path)
+            .filter(|(_, f)| f.path == path)
             .filter(|(_, f)| match (f.added.date, written) {
                 (Some(added), Some(w)) => added <= w + Duration::seconds(1),
                 _ => false,
@@ -440,7 +469,6 @@ pub fn match_intents(
             .map(|(n, _)| n)
             .next_back();
         match file {
-            // A later intent for the same addition (a re-run) replaces an earlier one.
             Some(n) => of_file[n] = Some(i),
             None => unmatched.push(i),
         }

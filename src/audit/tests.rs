@@ -154,6 +154,8 @@ fn an_active_key_past_its_expiry_is_drift_and_says_so() {
         path: files[0].path.clone(),
         intent: Some(&i),
         stage: None,
+        tagged: None,
+        pull: None,
         key,
     };
     let r = row(&j, true, NOW, 7);
@@ -177,6 +179,8 @@ fn what_no_source_says_is_printed_unknown() {
         path: files[1].path.clone(),
         intent: None,
         stage: None,
+        tagged: None,
+        pull: None,
         key: KeyFacts::UNKNOWN,
     };
     let r = row(&j, false, NOW, 7);
@@ -203,6 +207,8 @@ fn csv_quotes_what_would_break_a_field() {
         path: files[0].path.clone(),
         intent: Some(&i),
         stage: None,
+        tagged: None,
+        pull: None,
         key: facts(AwsKey::Active),
     };
     let out = csv(&[row(&j, true, NOW, 7)]);
@@ -219,6 +225,8 @@ fn filters_walk_back_from_a_key_and_narrow_by_user_and_date() {
         path: files[0].path.clone(),
         intent: Some(&i),
         stage: None,
+        tagged: None,
+        pull: None,
         key: facts(AwsKey::Active),
     };
     let r = row(&j, true, NOW, 7);
@@ -250,10 +258,13 @@ fn tagged(request: Option<&str>, repository: &str) -> TaggedSecret {
     if let Some(r) = request {
         tags.insert("keygate:request".into(), r.into());
     }
-    TaggedSecret {
-        name: "svc-x/access-key-1".into(),
-        tags,
-    }
+    TaggedSecret::from_tags(
+        "svc-x/access-key-1",
+        "arn:aws:secretsmanager:us-east-1:1:secret:svc-x/access-key-1-XyZw",
+        Some(datetime!(2026-05-20 10:00 UTC)),
+        &tags,
+    )
+    .expect("it has keygate's access-key-id tag")
 }
 
 #[test]
@@ -307,4 +318,175 @@ fn a_tagged_key_is_drift_only_when_active_and_its_file_never_existed_here() {
     let r = no_request_file(&untagged, &facts(AwsKey::Active), &files, repo).unwrap();
     assert_eq!(r.path, "unknown");
     assert!(r.drift);
+}
+
+fn tags(pairs: &[(&str, &str)]) -> std::collections::BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn keygate_tags() -> std::collections::BTreeMap<String, String> {
+    tags(&[
+        ("keygate:access-key-id", "AKIATAGGED"),
+        ("keygate:repository", "acme/requests"),
+        ("keygate:pr", "17"),
+        ("keygate:request", "requests/svc-b/ci.toml"),
+        ("keygate:requester", "bob"),
+        ("keygate:approvers", "carol dave"),
+        ("keygate:expires-at", "2026-07-01T00:00:00Z"),
+    ])
+}
+
+fn secret() -> TaggedSecret {
+    TaggedSecret::from_tags(
+        "svc-b/access-key-1",
+        "arn:aws:secretsmanager:us-east-1:1:secret:svc-b/access-key-1-AbCd",
+        Some(datetime!(2026-03-01 10:05 UTC)),
+        &keygate_tags(),
+    )
+    .unwrap()
+}
+
+#[test]
+fn a_secrets_tags_say_who_asked_who_approved_and_when_the_key_ends() {
+    let s = secret();
+    assert_eq!(s.access_key_id, "AKIATAGGED");
+    assert_eq!(s.pr, Some(17));
+    assert_eq!(s.path.as_deref(), Some("requests/svc-b/ci.toml"));
+    assert_eq!(s.requester.as_deref(), Some("bob"));
+    assert_eq!(
+        s.approvers,
+        Some(vec!["carol".to_string(), "dave".to_string()])
+    );
+    assert_eq!(s.expires_at, Some(datetime!(2026-07-01 00:00 UTC)));
+    assert!(s.belongs_to("ACME/requests"));
+    assert!(!s.belongs_to("acme/other"), "another keygate's key");
+
+    let mut t = keygate_tags();
+    t.remove("keygate:access-key-id");
+    assert_eq!(
+        TaggedSecret::from_tags("x", "arn", None, &t),
+        None,
+        "no key ID: not a key keygate issued"
+    );
+    let mut t = keygate_tags();
+    t.insert("keygate:pr".into(), "seventeen".into());
+    t.insert("keygate:expires-at".into(), "soon".into());
+    t.remove("keygate:requester");
+    let s = TaggedSecret::from_tags("x", "arn", None, &t).unwrap();
+    assert_eq!(
+        (s.pr, s.expires_at, s.requester),
+        (None, None, None),
+        "unknown, never a default"
+    );
+}
+
+#[test]
+fn a_secret_belongs_to_the_latest_addition_of_its_request_made_before_it() {
+    let changes = parse_git_log(
+        "\u{1e}c2\u{1f}B\u{1f}2026-04-01T00:00:00Z\n\nA\tp\n\u{1e}c1\u{1f}B\u{1f}2026-01-01T00:00:00Z\n\nA\tp\n",
+    );
+    let files = request_files(&changes);
+    let mut old = secret();
+    old.path = Some("p".into());
+    old.created = Some(datetime!(2026-01-02 00:00 UTC));
+    let mut new = old.clone();
+    new.created = Some(datetime!(2026-04-02 00:00 UTC));
+    let mut untagged = old.clone();
+    untagged.path = None;
+    let (of_file, unmatched) = match_tagged(&files, &[old, new, untagged]);
+    assert_eq!(of_file, [Some(0), Some(1)]);
+    assert_eq!(unmatched, [2]);
+}
+
+#[test]
+fn without_a_ledger_the_row_comes_from_the_tags_iam_and_github() {
+    let files = request_files(&parse_git_log(&log()));
+    let s = secret();
+    let j = Joined {
+        file: Some(&files[1]),
+        path: files[1].path.clone(),
+        intent: None,
+        stage: None,
+        tagged: Some(&s),
+        pull: None,
+        key: facts(AwsKey::Active),
+    };
+    let r = row(&j, false, NOW, 7);
+    assert_eq!(r.state, State::Active, "IAM says active");
+    assert_eq!(r.pr, Some(17));
+    assert_eq!(r.requested_by.as_deref(), Some("bob"));
+    assert_eq!(
+        r.approved_by,
+        Some(vec!["carol".to_string(), "dave".to_string()])
+    );
+    assert_eq!(r.access_key_id.as_deref(), Some("AKIATAGGED"));
+    assert_eq!(r.secret.as_deref(), Some("svc-b/access-key-1"));
+    assert!(
+        r.secret_arn
+            .as_deref()
+            .is_some_and(|a| a.ends_with("-AbCd"))
+    );
+    assert_eq!(r.expires_at.as_deref(), Some("2026-07-01T00:00:00Z"));
+    assert_eq!(
+        r.merge_commit.as_deref(),
+        Some("bbb"),
+        "GitHub silent: the commit that added the file"
+    );
+    assert!(!r.drift);
+
+    let github = Joined {
+        pull: Some(PullMerge {
+            merge_commit: Some("m17".into()),
+            merged_at: Some(datetime!(2026-03-01 09:59 UTC)),
+        }),
+        ..j.clone()
+    };
+    let r = row(&github, false, NOW, 7);
+    assert_eq!(r.merge_commit.as_deref(), Some("m17"));
+    assert_eq!(r.merged_at.as_deref(), Some("2026-03-01T09:59:00Z"));
+
+    let gone = Joined {
+        key: facts(AwsKey::Absent),
+        ..j.clone()
+    };
+    assert_eq!(row(&gone, false, NOW, 7).state, State::Deleted);
+    let unreachable = Joined {
+        key: KeyFacts::UNKNOWN,
+        ..j.clone()
+    };
+    assert_eq!(row(&unreachable, false, NOW, 7).state, State::Unknown);
+
+    // Neither a file in this clone nor GitHub: the merge is unknown.
+    let orphan = Joined {
+        file: None,
+        ..j.clone()
+    };
+    let r = row(&orphan, false, NOW, 7);
+    assert_eq!((r.merge_commit, r.merged_at), (None, None));
+}
+
+#[test]
+fn without_a_ledger_a_tagged_key_active_past_its_tag_expiry_is_drift() {
+    let mut s = secret();
+    s.expires_at = Some(NOW - Duration::hours(1));
+    let j = Joined {
+        file: None,
+        path: "requests/svc-b/ci.toml".into(),
+        intent: None,
+        stage: None,
+        tagged: Some(&s),
+        pull: None,
+        key: facts(AwsKey::Active),
+    };
+    assert!(row(&j, false, NOW, 7).drift);
+    let inactive = Joined {
+        key: facts(AwsKey::Inactive),
+        ..j.clone()
+    };
+    let r = row(&inactive, false, NOW, 7);
+    assert!(!r.drift);
+    assert_eq!(r.state, State::Inactive);
 }

@@ -26,6 +26,15 @@ pub struct SecretFacts {
     pub scheduled_for_deletion: bool,
 }
 
+/// A secret as `ListSecrets` shows it: metadata and tags, never its value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedSecret {
+    pub name: String,
+    pub arn: String,
+    pub created: Option<OffsetDateTime>,
+    pub tags: BTreeMap<String, String>,
+}
+
 /// An access key as IAM lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyStatus {
@@ -110,12 +119,16 @@ impl Aws {
         }
     }
 
-    /// Every secret carrying the `keygate:access-key-id` tag (`ListSecrets` filtered by tag
-    /// key), with its tags. For `keygate audit`, which runs with the operator's read-only
-    /// credentials: keygate's own role is never granted `ListSecrets` (DESIGN §5 acts on keys
-    /// it recorded; only the audit looks for keys it did not).
-    pub async fn keygate_secrets(&self) -> Result<Vec<SecretFacts>, AwsError> {
-        use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType};
+    /// Every secret with a tag whose key is `tag_key` (`ListSecrets`, all pages), those
+    /// scheduled for deletion included: their tags still say whose key they held. For
+    /// `keygate audit`, which runs with the operator's read-only credentials: keygate's own
+    /// role is never granted `ListSecrets` (DESIGN §5 acts on keys it recorded; only the audit
+    /// looks for keys it did not).
+    pub async fn secrets_tagged(&self, tag_key: &str) -> Result<Vec<ListedSecret>, AwsError> {
+        let filter = aws_sdk_secretsmanager::types::Filter::builder()
+            .key(aws_sdk_secretsmanager::types::FilterNameStringType::TagKey)
+            .values(tag_key)
+            .build();
         let mut out = Vec::new();
         let mut token: Option<String> = None;
         loop {
@@ -124,12 +137,7 @@ impl Aws {
                     "ListSecrets",
                     self.secrets
                         .list_secrets()
-                        .filters(
-                            Filter::builder()
-                                .key(FilterNameStringType::TagKey)
-                                .values(ACCESS_KEY_TAG)
-                                .build(),
-                        )
+                        .filters(filter.clone())
                         .include_planned_deletion(true)
                         .set_next_token(token.take())
                         .send(),
@@ -138,15 +146,16 @@ impl Aws {
             for s in page.secret_list() {
                 let tags = tags(s.tags());
                 // The filter matches tag keys by prefix: keep the exact key only.
-                if !tags.contains_key(ACCESS_KEY_TAG) {
+                if !tags.contains_key(tag_key) {
                     continue;
                 }
-                out.push(SecretFacts {
+                out.push(ListedSecret {
                     name: s.name().unwrap_or_default().to_string(),
                     arn: s.arn().unwrap_or_default().to_string(),
+                    created: s
+                        .created_date()
+                        .and_then(|d| OffsetDateTime::from_unix_timestamp(d.secs()).ok()),
                     tags,
-                    version_ids: Vec::new(),
-                    scheduled_for_deletion: s.deleted_date().is_some(),
                 });
             }
             match page.next_token() {

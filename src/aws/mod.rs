@@ -26,7 +26,7 @@ fn gone_is_done<T>(result: Result<T, AwsError>) -> Result<(), AwsError> {
     }
 }
 use error::classify;
-pub use lifecycle::{ACCESS_KEY_TAG, EXPIRES_TAG, KeyStatus, SecretFacts};
+pub use lifecycle::{ACCESS_KEY_TAG, EXPIRES_TAG, KeyStatus, ListedSecret, SecretFacts};
 pub use tags::{tag_key, tag_value};
 
 use crate::metrics::Metrics;

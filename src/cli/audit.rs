@@ -1,6 +1,9 @@
 //! `keygate audit` (DESIGN §5): reads `git log` of the requests folder in the clone it runs
 //! in, the ledger (when one is at `store.path`) and AWS (read-only calls), and prints one
-//! row per request file. The joining and printing are pure ([`crate::audit`]).
+//! row per request file. Without a ledger (none at `store.path`, or `--no-ledger`) it
+//! rebuilds the issued keys from the tags of keygate's secrets and asks GitHub (read-only,
+//! as the App) for each pull request's merge. The joining and printing are pure
+//! ([`crate::audit`]).
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -13,12 +16,13 @@ use time::macros::format_description;
 
 use super::lifecycle::runtime;
 use crate::audit::{
-    AwsKey, Filter, GIT_LOG_FORMAT, Joined, KeyFacts, Row, State, TaggedSecret, match_intents,
-    no_request_file, parse_git_log, request_files, row,
+    AwsKey, Filter, GIT_LOG_FORMAT, Joined, KeyFacts, PullMerge, RequestFile, Row, State,
+    TaggedSecret, match_intents, match_tagged, no_request_file, parse_git_log, request_files, row,
 };
 use crate::aws::Aws;
-use crate::aws::EXPIRES_TAG;
+use crate::aws::{ACCESS_KEY_TAG, EXPIRES_TAG};
 use crate::config::Settings;
+use crate::github::client::{GitHubApp, RepoClient};
 use crate::ledger::{Intent, Ledger, Store};
 use crate::request::{PathKind, classify};
 
@@ -42,6 +46,10 @@ pub struct AuditArgs {
     /// Only requests merged on or after this date (YYYY-MM-DD or RFC 3339).
     #[arg(long, value_name = "DATE")]
     pub since: Option<String>,
+    /// Do not read the ledger even if one is at store.path: rebuild from the secrets' tags,
+    /// the GitHub API and git log (what an auditor's clone has).
+    #[arg(long)]
+    pub no_ledger: bool,
 }
 
 /// `--since` as a time: a date is its midnight UTC.
@@ -77,36 +85,11 @@ pub fn git_history(repo: &Path, requests_dir: &str) -> anyhow::Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// What AWS says of `key` of `user` (`ListAccessKeys`): unknown when it cannot be asked.
-async fn aws_key(aws: &Aws, user: &str, key: &str) -> AwsKey {
-    match aws.access_key_statuses(user).await {
-        Ok(None) => AwsKey::Absent,
-        Ok(Some(keys)) => match keys.iter().find(|k| k.access_key_id == key) {
-            Some(k) if k.active => AwsKey::Active,
-            Some(_) => AwsKey::Inactive,
-            None => AwsKey::Absent,
-        },
-        Err(e) => {
-            tracing::warn!(error = %e, access_key_id = key, "cannot list the user's keys");
-            AwsKey::Unknown
-        }
-    }
-}
-
-/// When AWS last saw a key it holds used; unknown for a key it does not hold.
-async fn last_used(aws: &Aws, aws_key: AwsKey, key: &str) -> Option<Option<OffsetDateTime>> {
-    match aws_key {
-        AwsKey::Active | AwsKey::Inactive => aws.access_key_last_used(key).await.ok(),
-        AwsKey::Absent | AwsKey::Unknown => None,
-    }
-}
-
 /// What AWS says of one key: read-only calls, each unknown when it fails.
 async fn key_facts(aws: &Aws, intent: &Intent) -> KeyFacts {
     let Some(key) = intent.access_key_id.as_deref() else {
         return KeyFacts::UNKNOWN;
     };
-    let aws_key = aws_key(aws, &intent.iam_user, key).await;
     let tag_expiry = match intent.secret_name.as_deref() {
         Some(name) => match aws.describe_secret(name).await {
             Ok(facts) => facts
@@ -120,124 +103,88 @@ async fn key_facts(aws: &Aws, intent: &Intent) -> KeyFacts {
         None => None,
     };
     KeyFacts {
-        aws: aws_key,
         tag_expiry,
-        last_used: last_used(aws, aws_key, key).await,
+        ..iam_facts(aws, &intent.iam_user, key).await
     }
+}
+
+/// IAM's word on `key` of `user` (`ListAccessKeys`, `GetAccessKeyLastUsed`), unknown where a
+/// call fails.
+async fn iam_facts(aws: &Aws, user: &str, key: &str) -> KeyFacts {
+    let aws_key = match aws.access_key_statuses(user).await {
+        Ok(None) => AwsKey::Absent,
+        Ok(Some(keys)) => match keys.iter().find(|k| k.access_key_id == key) {
+            Some(k) if k.active => AwsKey::Active,
+            Some(_) => AwsKey::Inactive,
+            None => AwsKey::Absent,
+        },
+        Err(e) => {
+            tracing::warn!(error = %e, access_key_id = key, "cannot list the user's keys");
+            AwsKey::Unknown
+        }
+    };
+    let last_used = match aws_key {
+        AwsKey::Active | AwsKey::Inactive => aws.access_key_last_used(key).await.ok(),
+        AwsKey::Absent | AwsKey::Unknown => None,
+    };
+    KeyFacts {
+        aws: aws_key,
+        tag_expiry: None,
+        last_used,
+    }
+}
+
+/// Every secret keygate tagged (`keygate:access-key-id`) in this repository, read from its
+/// tags. Listing them is required: an audit that could not look must not read as all clear
+/// (exit 2).
+async fn keygate_secrets(settings: &Settings, aws: &Aws) -> anyhow::Result<Vec<TaggedSecret>> {
+    let listed = aws.secrets_tagged(ACCESS_KEY_TAG).await.with_context(|| {
+        format!(
+            "cannot list the secrets tagged {ACCESS_KEY_TAG} (secretsmanager:ListSecrets with the operator's read-only credentials): the audit needs them to find keys without a ledger record or a request file"
+        )
+    })?;
+    let repository = settings.github.repository.as_deref();
+    Ok(listed
+        .iter()
+        .filter_map(|s| TaggedSecret::from_tags(&s.name, &s.arn, s.created, &s.tags))
+        .filter(|t| t.of_repository(repository))
+        .collect())
 }
 
 /// Drift rows for keys keygate tagged that are active without a request file in `files`
-/// (DESIGN §5). Listing the secrets is required: an audit that could not look must not
-/// read as all clear.
+/// (DESIGN §5), asking IAM only of keys whose request path is not in the history.
 async fn untracked_keys(
     settings: &Settings,
     aws: &Aws,
-    files: &[crate::audit::RequestFile],
-) -> anyhow::Result<Vec<Row>> {
-    let secrets = aws.keygate_secrets().await.context(
-        "cannot list the secrets keygate tagged (secretsmanager:ListSecrets with the operator's read-only credentials): the audit needs them to find active keys without a request file",
-    )?;
+    secrets: &[TaggedSecret],
+    files: &[RequestFile],
+) -> Vec<Row> {
     let repository = settings.github.repository.as_deref();
     let mut rows = Vec::new();
-    for s in secrets {
-        let secret = TaggedSecret {
-            name: s.name,
-            tags: s.tags,
-        };
-        let (Some(key), Some(user)) = (secret.access_key_id(), secret.iam_user()) else {
+    for secret in secrets {
+        let Some(user) = secret.iam_user() else {
             continue;
         };
-        if !secret.of_repository(repository)
-            || secret
-                .request()
-                .is_some_and(|p| files.iter().any(|f| f.path == p))
+        if secret
+            .path
+            .as_deref()
+            .is_some_and(|p| files.iter().any(|f| f.path == p))
         {
             continue;
         }
-        let state = aws_key(aws, &user, &key).await;
         let facts = KeyFacts {
-            aws: state,
-            tag_expiry: secret
-                .tags
-                .get(EXPIRES_TAG)
-                .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok()),
-            last_used: last_used(aws, state, &key).await,
+            tag_expiry: secret.expires_at,
+            ..iam_facts(aws, &user, &secret.access_key_id).await
         };
-        rows.extend(no_request_file(&secret, &facts, files, repository));
+        rows.extend(no_request_file(secret, &facts, files, repository));
     }
-    Ok(rows)
+    rows
 }
 
-/// The audit's rows for the clone at `repo`, at `now`, filtered.
-pub async fn run_audit(
-    settings: &Settings,
-    aws: &Aws,
-    repo: &Path,
-    filter: &Filter,
-    now: OffsetDateTime,
-) -> anyhow::Result<Vec<Row>> {
-    let rules = settings
-        .request_rules()
-        .compile()
-        .map_err(anyhow::Error::msg)?;
-    let history = git_history(repo, &rules.requests_dir)?;
-    let changes: Vec<_> = parse_git_log(&history)
-        .into_iter()
-        .filter(|c| matches!(classify(&c.path, &rules), PathKind::Request { .. }))
-        .collect();
-    let files = request_files(&changes);
-    // The ledger when one is here; otherwise every ledger fact is unknown.
-    let ledger = if settings.store.path.exists() {
-        Some(Ledger::open_sqlite(&settings.store.path).with_context(|| {
-            format!(
-                "cannot open the ledger at {}",
-                settings.store.path.display()
-            )
-        })?)
-    } else {
-        eprintln!(
-            "keygate audit: no ledger at {} (store.path): requesters, approvers, keys and states are unknown",
-            settings.store.path.display()
-        );
-        None
-    };
-    let intents = match &ledger {
-        Some(l) => l.all_intents().await?,
-        None => Vec::new(),
-    };
-    let (of_file, unmatched) = match_intents(&files, &intents);
-    let mut joined: Vec<Joined<'_>> = files
-        .iter()
-        .zip(&of_file)
-        .map(|(f, i)| Joined {
-            file: Some(f),
-            path: f.path.clone(),
-            intent: i.map(|i| &intents[i]),
-            stage: None,
-            key: KeyFacts::UNKNOWN,
-        })
-        .collect();
-    joined.extend(unmatched.iter().map(|&i| Joined {
-        file: None,
-        path: intents[i].path.clone(),
-        intent: Some(&intents[i]),
-        stage: None,
-        key: KeyFacts::UNKNOWN,
-    }));
-    for j in &mut joined {
-        let Some(intent) = j.intent else { continue };
-        if let (Some(l), Some(key)) = (&ledger, intent.access_key_id.clone()) {
-            j.stage = l.key_life(key).await?.map(|life| life.progress.stage);
-        }
-        j.key = key_facts(aws, intent).await;
-    }
-    let warn_days = settings.lifecycle.warn_days;
-    let mut rows: Vec<Row> = joined
-        .iter()
-        .map(|j| row(j, ledger.is_some(), now, warn_days))
-        .collect();
-    for drift in untracked_keys(settings, aws, &files).await? {
-        // A ledger intent whose file is not in the history already has a row: mark it.
+/// Adds the drift rows of [`untracked_keys`]: a key that already has a row (a ledger intent,
+/// or a tagged secret, whose file is not in the history) is marked; any other gets its own.
+fn mark_untracked(rows: &mut Vec<Row>, untracked: Vec<Row>) {
+    for drift in untracked {
         match rows
             .iter_mut()
             .find(|r| r.access_key_id.is_some() && r.access_key_id == drift.access_key_id)
@@ -249,7 +196,234 @@ pub async fn run_audit(
             None => rows.push(drift),
         }
     }
+}
+
+/// Whether `run_audit_with` may read the ledger at `store.path`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LedgerUse {
+    /// The ledger when one is there (the default).
+    IfPresent,
+    /// Never (`--no-ledger`): rebuild from the secrets' tags.
+    Never,
+}
+
+/// The audit's rows for the clone at `repo`, at `now`, filtered; the ledger when one is at
+/// `store.path`.
+pub async fn run_audit(
+    settings: &Settings,
+    aws: &Aws,
+    repo: &Path,
+    filter: &Filter,
+    now: OffsetDateTime,
+) -> anyhow::Result<Vec<Row>> {
+    run_audit_with(settings, aws, repo, filter, now, LedgerUse::IfPresent).await
+}
+
+/// [`run_audit`], choosing whether the ledger may be read.
+pub async fn run_audit_with(
+    settings: &Settings,
+    aws: &Aws,
+    repo: &Path,
+    filter: &Filter,
+    now: OffsetDateTime,
+    ledger_use: LedgerUse,
+) -> anyhow::Result<Vec<Row>> {
+    let rules = settings
+        .request_rules()
+        .compile()
+        .map_err(anyhow::Error::msg)?;
+    let history = git_history(repo, &rules.requests_dir)?;
+    let changes: Vec<_> = parse_git_log(&history)
+        .into_iter()
+        .filter(|c| matches!(classify(&c.path, &rules), PathKind::Request { .. }))
+        .collect();
+    let files = request_files(&changes);
+    if ledger_use == LedgerUse::Never || !settings.store.path.exists() {
+        if ledger_use == LedgerUse::IfPresent {
+            eprintln!(
+                "keygate audit: no ledger at {} (store.path): rebuilding from the secrets' tags, GitHub and git log",
+                settings.store.path.display()
+            );
+        }
+        return audit_without_ledger(settings, aws, &files, filter, now).await;
+    }
+    let ledger = Ledger::open_sqlite(&settings.store.path).with_context(|| {
+        format!(
+            "cannot open the ledger at {}",
+            settings.store.path.display()
+        )
+    })?;
+    let intents = ledger.all_intents().await?;
+    let (of_file, unmatched) = match_intents(&files, &intents);
+    let mut joined: Vec<Joined<'_>> = files
+        .iter()
+        .zip(&of_file)
+        .map(|(f, i)| Joined {
+            file: Some(f),
+            path: f.path.clone(),
+            intent: i.map(|i| &intents[i]),
+            stage: None,
+            key: KeyFacts::UNKNOWN,
+            tagged: None,
+            pull: None,
+        })
+        .collect();
+    joined.extend(unmatched.iter().map(|&i| Joined {
+        file: None,
+        path: intents[i].path.clone(),
+        intent: Some(&intents[i]),
+        stage: None,
+        key: KeyFacts::UNKNOWN,
+        tagged: None,
+        pull: None,
+    }));
+    for j in &mut joined {
+        let Some(intent) = j.intent else { continue };
+        if let Some(key) = intent.access_key_id.clone() {
+            j.stage = ledger.key_life(key).await?.map(|life| life.progress.stage);
+        }
+        j.key = key_facts(aws, intent).await;
+    }
+    let warn_days = settings.lifecycle.warn_days;
+    let mut rows: Vec<Row> = joined
+        .iter()
+        .map(|j| row(j, true, now, warn_days))
+        .collect();
+    let secrets = keygate_secrets(settings, aws).await?;
+    mark_untracked(
+        &mut rows,
+        untracked_keys(settings, aws, &secrets, &files).await,
+    );
     Ok(rows.into_iter().filter(|r| filter.keeps(r)).collect())
+}
+
+/// The rows with no ledger: the issued keys rebuilt from the tags of keygate's secrets in
+/// this repository, their state from IAM, each pull request's merge from GitHub. A secret
+/// listing that fails ends the audit (exit 2): without it no key could be found, and a
+/// table of unknowns must not pass for all clear.
+async fn audit_without_ledger(
+    settings: &Settings,
+    aws: &Aws,
+    files: &[RequestFile],
+    filter: &Filter,
+    now: OffsetDateTime,
+) -> anyhow::Result<Vec<Row>> {
+    let secrets = keygate_secrets(settings, aws).await?;
+    let (of_file, unmatched) = match_tagged(files, &secrets);
+    let mut joined: Vec<Joined<'_>> = files
+        .iter()
+        .zip(&of_file)
+        .map(|(f, t)| Joined {
+            file: Some(f),
+            path: f.path.clone(),
+            intent: None,
+            stage: None,
+            key: KeyFacts::UNKNOWN,
+            tagged: t.map(|t| &secrets[t]),
+            pull: None,
+        })
+        .collect();
+    joined.extend(unmatched.iter().map(|&t| {
+        Joined {
+            file: None,
+            path: secrets[t]
+                .path
+                .clone()
+                .unwrap_or_else(|| "unknown".to_string()),
+            intent: None,
+            stage: None,
+            key: KeyFacts::UNKNOWN,
+            tagged: Some(&secrets[t]),
+            pull: None,
+        }
+    }));
+    let mut github = PullReader::new(settings);
+    for j in &mut joined {
+        let Some(t) = j.tagged else { continue };
+        if let Some(user) = crate::lifecycle::iam_user_of(&j.path) {
+            j.key = iam_facts(aws, user, &t.access_key_id).await;
+        }
+        if let Some(pr) = t.pr {
+            j.pull = github.merge_of(pr).await;
+        }
+    }
+    let warn_days = settings.lifecycle.warn_days;
+    let mut rows: Vec<Row> = joined
+        .iter()
+        .map(|j| row(j, false, now, warn_days))
+        .collect();
+    mark_untracked(
+        &mut rows,
+        untracked_keys(settings, aws, &secrets, files).await,
+    );
+    Ok(rows.into_iter().filter(|r| filter.keeps(r)).collect())
+}
+
+/// Reads pull requests' merges from GitHub as the App, read-only. When GitHub is not
+/// configured or cannot be reached it says so once and answers `None` (unknown) from then on.
+struct PullReader<'s> {
+    settings: &'s Settings,
+    client: Option<Option<RepoClient>>,
+}
+
+impl<'s> PullReader<'s> {
+    fn new(settings: &'s Settings) -> PullReader<'s> {
+        PullReader {
+            settings,
+            client: None,
+        }
+    }
+
+    async fn client(&mut self) -> Option<&RepoClient> {
+        if self.client.is_none() {
+            self.client = Some(match self.connect().await {
+                Ok(c) => Some(c),
+                Err(why) => {
+                    eprintln!(
+                        "keygate audit: GitHub cannot be asked ({why}): merges not in this clone's history print as unknown"
+                    );
+                    None
+                }
+            });
+        }
+        self.client.as_ref().and_then(Option::as_ref)
+    }
+
+    async fn connect(&self) -> Result<RepoClient, String> {
+        let s = self.settings;
+        let (Some(app_id), Some(repository), Some(key)) = (
+            s.github.app_id,
+            s.github.repository.as_deref(),
+            s.private_key.as_ref(),
+        ) else {
+            return Err(
+                "github.app_id, github.repository and the App's private key are not all configured"
+                    .into(),
+            );
+        };
+        let app = GitHubApp::new(&s.github.api_url, app_id, key).map_err(|e| e.to_string())?;
+        let installation = app
+            .repo_installation(repository)
+            .await
+            .map_err(|e| e.to_string())?;
+        app.repo(installation.id, repository)
+            .map_err(|e| e.to_string())
+    }
+
+    /// The merge of pull request `number`; `None` when GitHub did not answer.
+    async fn merge_of(&mut self, number: u64) -> Option<PullMerge> {
+        let client = self.client().await?;
+        match client.pull(number).await {
+            Ok(p) => Some(PullMerge {
+                merge_commit: p.merge_commit_sha.filter(|_| p.merged),
+                merged_at: p.merged_at,
+            }),
+            Err(e) => {
+                tracing::warn!(error = %e, pr = number, "cannot read the pull request");
+                None
+            }
+        }
+    }
 }
 
 /// `keygate audit`: exit 0, 1 when a key keygate issued is past its expiry yet active or a
@@ -274,12 +448,18 @@ fn audit(settings: &Settings, args: &AuditArgs) -> anyhow::Result<ExitCode> {
     };
     let rows = runtime()?.block_on(async {
         let aws = Aws::from_env().await;
-        run_audit(
+        let ledger_use = if args.no_ledger {
+            LedgerUse::Never
+        } else {
+            LedgerUse::IfPresent
+        };
+        run_audit_with(
             settings,
             &aws,
             Path::new("."),
             &filter,
             OffsetDateTime::now_utc(),
+            ledger_use,
         )
         .await
     })?;
@@ -312,4 +492,47 @@ fn audit(settings: &Settings, args: &AuditArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    fn drift_row(key: &str) -> Row {
+        let tags = BTreeMap::from([
+            (ACCESS_KEY_TAG.to_string(), key.to_string()),
+            (
+                "keygate:request".to_string(),
+                "requests/svc-x/ci.toml".to_string(),
+            ),
+        ]);
+        let secret = TaggedSecret::from_tags("svc-x/access-key-1", "", None, &tags).unwrap();
+        let active = KeyFacts {
+            aws: AwsKey::Active,
+            ..KeyFacts::UNKNOWN
+        };
+        no_request_file(&secret, &active, &[], None).unwrap()
+    }
+
+    #[test]
+    fn an_untracked_key_marks_the_row_it_already_has_and_adds_one_for_any_other() {
+        // The row the ledger or the tags already gave the key: active, not yet drift.
+        let mut known = drift_row("AKIAKNOWN");
+        known.state = State::Active;
+        known.drift = false;
+        let mut rows = vec![known];
+
+        mark_untracked(
+            &mut rows,
+            vec![drift_row("AKIAKNOWN"), drift_row("AKIAOTHER")],
+        );
+
+        assert_eq!(rows.len(), 2, "one row per key: {rows:#?}");
+        assert_eq!(rows[0].state, State::ActiveNoRequestFile);
+        assert!(rows[0].drift);
+        assert_eq!(rows[1].access_key_id.as_deref(), Some("AKIAOTHER"));
+        assert!(rows[1].drift);
+    }
 }

@@ -1,5 +1,6 @@
 //! `keygate audit` (DESIGN §5) on moto, the stopped app's ledger and a clone made here: from
-//! an access key ID back to its request, requester, approvers and state.
+//! an access key ID back to its request, requester, approvers and state; and the same from a
+//! clone with no ledger, through the secrets' tags and the GitHub API.
 
 use std::path::Path;
 use std::process::Command;
@@ -10,7 +11,7 @@ use keygate::cli::audit::run_audit;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::support::app::{WEBHOOK_SECRET, unique};
+use crate::support::app::{WEBHOOK_SECRET, unique, write_config};
 use crate::support::github::ReviewState::Approve;
 use crate::support::moto::sdk_config;
 use crate::support::world::{open_request, path, request, world};
@@ -241,4 +242,79 @@ async fn an_active_key_keygate_tagged_without_a_request_file_is_drift_and_exits_
         "{stdout}"
     );
     assert!(stderr.contains("no request file"), "{stderr}");
+}
+
+#[tokio::test]
+async fn audit_with_no_ledger_rebuilds_the_key_from_its_secrets_tags_and_github() {
+    let mut app = world().await;
+    let (pr, user) = open_request(&app, "bob").await;
+    app.gh.review(pr, "carol", Approve);
+    app.merge(pr).await;
+    let (key, secret) = app.aws.one_key_held_by_its_secret(&user, "issued").await;
+    app.shutdown().await;
+    let expiry = app
+        .aws
+        .secrets
+        .describe_secret()
+        .secret_id(&secret)
+        .send()
+        .await
+        .unwrap()
+        .tags()
+        .iter()
+        .find(|t| t.key() == Some("keygate:expires-at"))
+        .and_then(|t| t.value())
+        .unwrap()
+        .to_string();
+    // An auditor's clone: the request's history, keygate's configuration, no ledger.
+    let clone = clone_with(&[(path(&user), request(&user, "backups"))]);
+    write_config(
+        clone.path(),
+        &app.gh,
+        &app.aws,
+        "[github]\nprivate_key_file = \"app.pem\"\n[store]\npath = \"nowhere/ledger.db\"\n",
+    );
+    // Async: the GitHub stand-in and the AWS proxy answer on this test's runtime.
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_keygate"))
+        .current_dir(clone.path())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", clone.path())
+        .env("AWS_ENDPOINT_URL", &app.aws.proxy.url)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("KEYGATE_GITHUB_WEBHOOK_SECRET", WEBHOOK_SECRET)
+        .args(["audit", "--format", "json", "--key", &key])
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(stderr.contains("no ledger"), "{stderr}");
+    assert!(!clone.path().join("nowhere").exists(), "no ledger is made");
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{rows:#?}");
+    let r = &rows[0];
+    assert_eq!(r["path"], path(&user));
+    assert_eq!(r["access_key_id"], key);
+    assert_eq!(r["requested_by"], "bob");
+    assert_eq!(r["approved_by"], serde_json::json!(["carol"]));
+    assert_eq!(r["pr"], pr);
+    assert_eq!(r["expires_at"], expiry);
+    assert_eq!(r["secret"], secret);
+    assert_eq!(r["state"], "active", "from IAM");
+    assert_eq!(r["last_used"], "never");
+    assert_eq!(
+        r["merge_commit"].as_str(),
+        app.gh.merge_commit_sha(pr).as_deref(),
+        "the merge as GitHub records it"
+    );
+    assert!(r["merged_at"].is_string(), "{r:#?}");
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("SecretAccessKey"),
+        "never a secret value"
+    );
 }
