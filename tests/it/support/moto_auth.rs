@@ -14,10 +14,20 @@ use aws_lc_rs::{digest, hmac};
 use axum::http::{HeaderMap, HeaderValue};
 
 /// The key keygate signs with.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Signer {
     pub access_key_id: String,
     pub secret_access_key: String,
+}
+
+/// Never prints the secret access key, even in a test's failure message.
+impl std::fmt::Debug for Signer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Signer")
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &"[redacted]")
+            .finish()
+    }
 }
 
 /// Signs a form-encoded request again over the encoding moto hashes; other requests, and
@@ -70,6 +80,8 @@ pub fn resign_form(
             canonical_request.as_bytes()
         ))
     );
+    // SigV4's derived signing key: it only feeds the HMACs below and is never printed; the
+    // signature that leaves this function reveals nothing of it.
     let mut key = format!("AWS4{}", signer.secret_access_key).into_bytes();
     for part in scope.split('/') {
         key = sign(&key, part.as_bytes());
