@@ -264,7 +264,7 @@ impl Asked {
         if self.reason != before.reason {
             out.push(format!(
                 "the reason was \"{}\"",
-                crate::workflow::render::plain_line(&before.reason)
+                render::plain::line(&before.reason)
             ));
         }
         if self.expires_in_days != before.expires_in_days {

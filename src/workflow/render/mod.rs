@@ -572,8 +572,3 @@ pub fn retrying_comment(reason: &str, until_ms: i64) -> String {
         md::prose(reason)
     )
 }
-
-/// One line of plain text (SNS notices are e-mail): no control or line-separator characters.
-pub fn plain_line(s: &str) -> String {
-    plain::line(s)
-}
