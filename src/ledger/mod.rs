@@ -117,6 +117,21 @@ pub struct Job {
     pub received_at_ms: i64,
 }
 
+/// What asking for one named delivery found: a queue message names the delivery, and the
+/// ledger, not the queue, says whether it is this process's to run now (DESIGN §8).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Taken {
+    /// Claimed by this process: run it and record its outcome.
+    Job(Job),
+    /// Queued, but a retry waits until `at_ms`.
+    NotDue { at_ms: i64 },
+    /// It, or another delivery of its pull request, is running on a live lease: look again
+    /// about `until_ms`.
+    Busy { until_ms: i64 },
+    /// Nothing to run: done, failed, covered by another delivery, or unknown.
+    Over,
+}
+
 /// What became of one attempt.
 #[derive(Debug, Clone)]
 pub enum Finish {
@@ -460,6 +475,20 @@ pub trait Store: Send + Sync {
         limit: usize,
     ) -> impl Future<Output = Result<Vec<Job>, LedgerError>> + Send;
 
+    /// Claims the delivery `id` when it is queued, due and its pull request has nothing
+    /// running; a running delivery whose lease lapsed is taken over. What a queue message
+    /// asks for, so a message that comes twice or late runs nothing twice.
+    fn claim_delivery(
+        &self,
+        id: DeliveryId,
+        now_ms: i64,
+    ) -> impl Future<Output = Result<Taken, LedgerError>> + Send;
+
+    /// Queued deliveries that were due by `before_ms`, oldest first, with their attempts so
+    /// far: with an external queue, work whose message was lost or never sent.
+    fn overdue(&self, before_ms: i64)
+    -> impl Future<Output = Result<Vec<Job>, LedgerError>> + Send;
+
     /// Records what became of an attempt. A delivery that fails for good takes the
     /// deliveries coalesced into it along.
     fn finish_work(
@@ -611,6 +640,12 @@ impl Store for Ledger {
     }
     async fn claim_work(&self, now_ms: i64, limit: usize) -> Result<Vec<Job>, LedgerError> {
         delegate!(self, b => b.claim_work(now_ms, limit))
+    }
+    async fn claim_delivery(&self, id: DeliveryId, now_ms: i64) -> Result<Taken, LedgerError> {
+        delegate!(self, b => b.claim_delivery(id, now_ms))
+    }
+    async fn overdue(&self, before_ms: i64) -> Result<Vec<Job>, LedgerError> {
+        delegate!(self, b => b.overdue(before_ms))
     }
     async fn finish_work(
         &self,

@@ -13,7 +13,7 @@ use tokio::sync::oneshot;
 
 use super::{
     Claim, DeliveryState, DeliveryStatus, Finish, Inserted, Intent, IntentState, Job, KeyLife,
-    LedgerError, NewDelivery, NoteKey, Stats, Store, now_ms,
+    LedgerError, NewDelivery, NoteKey, Stats, Store, Taken, now_ms,
 };
 use crate::ids::{CommitSha, DeliveryId, InstallationId, PrNumber, RepoName};
 use crate::lifecycle::Progress;
@@ -166,6 +166,14 @@ impl Store for SqliteLedger {
 
     async fn claim_work(&self, now: i64, limit: usize) -> Result<Vec<Job>, LedgerError> {
         self.run(move |c| c.claim_due(now, limit)).await
+    }
+
+    async fn claim_delivery(&self, id: DeliveryId, now: i64) -> Result<Taken, LedgerError> {
+        self.run(move |c| c.claim_named(id.as_str(), now)).await
+    }
+
+    async fn overdue(&self, before: i64) -> Result<Vec<Job>, LedgerError> {
+        self.run(move |c| c.overdue(before)).await
     }
 
     async fn finish_work(
@@ -477,47 +485,61 @@ impl Conn {
                received_at, sender_id, sender_login, merge_sha",
         )?;
         let rows = stmt
-            .query_map(params![now, limit as i64], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, i64>(4)?,
-                    r.get::<_, i64>(5)?,
-                    r.get::<_, i64>(6)?,
-                    r.get::<_, i64>(7)?,
-                    r.get::<_, Option<i64>>(8)?,
-                    r.get::<_, Option<String>>(9)?,
-                    r.get::<_, Option<String>>(10)?,
-                ))
-            })?
+            .query_map(params![now, limit as i64], JobRow::read)?
             .collect::<Result<Vec<_>, _>>()?;
-        rows.into_iter()
-            .map(
-                |(guid, event, action, repo, inst, pr, attempts, received, sid, slogin, merge)| {
-                    let activity = Activity::from_event(&event, &action).ok_or_else(|| {
-                        LedgerError::Corrupt(format!("delivery {guid} is `{event}.{action}`"))
-                    })?;
-                    Ok(Job {
-                        id: DeliveryId::new(guid),
-                        event: PrEvent {
-                            repository: RepoName::new(repo),
-                            installation: InstallationId(inst as u64),
-                            pr: PrNumber(pr as u64),
-                            activity,
-                            sender: sid.zip(slogin).map(|(id, login)| Sender {
-                                id: id as u64,
-                                login,
-                            }),
-                            merge_commit: merge.map(CommitSha::new),
-                        },
-                        attempts: attempts as u32,
-                        received_at_ms: received,
-                    })
-                },
+        rows.into_iter().map(JobRow::job).collect()
+    }
+
+    /// One named delivery, claimed when it is queued, due and alone on its pull request.
+    /// One process holds a SQLite ledger, so nothing runs on a lapsed lease here.
+    fn claim_named(&mut self, id: &str, now: i64) -> Result<Taken, LedgerError> {
+        let found: Option<(String, i64)> = self
+            .0
+            .query_row(
+                "SELECT state, next_attempt_at FROM deliveries WHERE guid = ?1",
+                params![id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )
-            .collect()
+            .optional()?;
+        let Some((state, next)) = found else {
+            return Ok(Taken::Over);
+        };
+        let busy = Taken::Busy {
+            until_ms: now + 1_000,
+        };
+        match DeliveryState::parse(&state)? {
+            DeliveryState::Queued if next > now => return Ok(Taken::NotDue { at_ms: next }),
+            DeliveryState::Queued => {}
+            DeliveryState::Running => return Ok(busy),
+            _ => return Ok(Taken::Over),
+        }
+        let mut stmt = self.0.prepare_cached(
+            "UPDATE deliveries SET state = 'running', attempts = attempts + 1 \
+             WHERE guid = ?1 AND state = 'queued' \
+               AND NOT EXISTS (SELECT 1 FROM deliveries r WHERE r.state = 'running' \
+                               AND r.repository = deliveries.repository \
+                               AND r.pr_number = deliveries.pr_number) \
+             RETURNING guid, event, action, repository, installation_id, pr_number, attempts, \
+               received_at, sender_id, sender_login, merge_sha",
+        )?;
+        let row = stmt.query_row(params![id], JobRow::read).optional()?;
+        match row {
+            Some(row) => Ok(Taken::Job(row.job()?)),
+            None => Ok(busy),
+        }
+    }
+
+    fn overdue(&mut self, before: i64) -> Result<Vec<Job>, LedgerError> {
+        let mut stmt = self.0.prepare_cached(
+            "SELECT guid, event, action, repository, installation_id, pr_number, attempts, \
+               received_at, sender_id, sender_login, merge_sha FROM deliveries \
+             WHERE state = 'queued' AND next_attempt_at <= ?1 \
+             ORDER BY next_attempt_at, received_at, guid",
+        )?;
+        let rows = stmt
+            .query_map(params![before], JobRow::read)?
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.into_iter().map(JobRow::job).collect()
     }
 
     fn finish(&mut self, guid: &str, finish: &Finish, now: i64) -> Result<(), LedgerError> {
@@ -699,4 +721,65 @@ fn intent_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<IntentRow> {
             updated_at_ms: r.get("updated_at")?,
         },
     })
+}
+
+/// A delivery row as the work reads it back (the columns `claim_due` returns).
+struct JobRow {
+    guid: String,
+    event: String,
+    action: String,
+    repository: String,
+    installation: i64,
+    pr: i64,
+    attempts: i64,
+    received_at: i64,
+    sender_id: Option<i64>,
+    sender_login: Option<String>,
+    merge_sha: Option<String>,
+}
+
+impl JobRow {
+    fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRow> {
+        Ok(JobRow {
+            guid: r.get(0)?,
+            event: r.get(1)?,
+            action: r.get(2)?,
+            repository: r.get(3)?,
+            installation: r.get(4)?,
+            pr: r.get(5)?,
+            attempts: r.get(6)?,
+            received_at: r.get(7)?,
+            sender_id: r.get(8)?,
+            sender_login: r.get(9)?,
+            merge_sha: r.get(10)?,
+        })
+    }
+
+    fn job(self) -> Result<Job, LedgerError> {
+        let activity = Activity::from_event(&self.event, &self.action).ok_or_else(|| {
+            LedgerError::Corrupt(format!(
+                "delivery {} is `{}.{}`",
+                self.guid, self.event, self.action
+            ))
+        })?;
+        Ok(Job {
+            id: DeliveryId::new(self.guid),
+            event: PrEvent {
+                repository: RepoName::new(self.repository),
+                installation: InstallationId(self.installation as u64),
+                pr: PrNumber(self.pr as u64),
+                activity,
+                sender: self
+                    .sender_id
+                    .zip(self.sender_login)
+                    .map(|(id, login)| Sender {
+                        id: id as u64,
+                        login,
+                    }),
+                merge_commit: self.merge_sha.map(CommitSha::new),
+            },
+            attempts: self.attempts as u32,
+            received_at_ms: self.received_at,
+        })
+    }
 }

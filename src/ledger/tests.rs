@@ -227,6 +227,60 @@ async fn a_retry_waits_until_its_time(l: Ledger) {
     assert_eq!(l.claim_work(later, 1).await.unwrap().len(), 1);
 }
 
+async fn taken(l: &Ledger, id: &str, now: i64) -> Taken {
+    l.claim_delivery(DeliveryId::new(id), now).await.unwrap()
+}
+
+async fn a_message_claims_only_the_delivery_it_names_and_only_when_it_may_run(l: Ledger) {
+    l.record_delivery(closed("a")).await.unwrap();
+    l.record_delivery(review("b")).await.unwrap();
+    let now = now_ms();
+    assert_eq!(taken(&l, "nobody", now).await, Taken::Over, "unknown");
+    let Taken::Job(job) = taken(&l, "a", now).await else {
+        panic!("a is queued and due");
+    };
+    assert_eq!((job.id.as_str(), job.attempts), ("a", 1));
+    assert!(
+        matches!(taken(&l, "a", now).await, Taken::Busy { .. }),
+        "a message that comes twice runs nothing twice"
+    );
+    assert!(
+        matches!(taken(&l, "b", now).await, Taken::Busy { .. }),
+        "b's pull request is busy with a"
+    );
+    let later = now + 60_000;
+    retry(&l, "a", later, now).await;
+    assert_eq!(taken(&l, "a", now).await, Taken::NotDue { at_ms: later });
+    let Taken::Job(b) = taken(&l, "b", now).await else {
+        panic!("a waits for its retry, so b may run");
+    };
+    l.finish_work(b.id, Finish::Done, now).await.unwrap();
+    assert_eq!(taken(&l, "b", now).await, Taken::Over, "done");
+    assert!(matches!(taken(&l, "a", later).await, Taken::Job(j) if j.attempts == 2));
+}
+
+async fn queued_work_past_its_time_is_listed_as_overdue(l: Ledger) {
+    l.record_delivery(closed("a")).await.unwrap();
+    l.record_delivery(on_pr(closed("b"), 8)).await.unwrap();
+    let now = now_ms();
+    assert!(l.overdue(now - 60_000).await.unwrap().is_empty(), "not yet");
+    let mut ids: Vec<String> = l
+        .overdue(now + 1)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|j| j.id.as_str().to_string())
+        .collect();
+    ids.sort();
+    assert_eq!(ids, ["a", "b"]);
+    let Taken::Job(_) = taken(&l, "a", now).await else {
+        panic!("a is due");
+    };
+    let left = l.overdue(now + 1).await.unwrap();
+    assert_eq!(left.len(), 1, "running work is not overdue");
+    assert_eq!((left[0].id.as_str(), left[0].attempts), ("b", 0));
+}
+
 async fn the_senders_of_pushes_are_remembered_per_pull_request(l: Ledger) {
     let push = |id: &str, pr: u64, login: &str, uid: u64| NewDelivery {
         id: DeliveryId::new(id),
@@ -636,6 +690,8 @@ suite!(
         a_delivery_behind_an_unstarted_one_for_the_same_work_is_coalesced,
         orphaned_running_deliveries_are_queued_again_but_live_ones_are_kept,
         a_retry_waits_until_its_time,
+        a_message_claims_only_the_delivery_it_names_and_only_when_it_may_run,
+        queued_work_past_its_time_is_listed_as_overdue,
         the_senders_of_pushes_are_remembered_per_pull_request,
         an_intent_is_claimed_once,
         an_intent_moves_only_from_the_state_it_was_read_in,
@@ -660,6 +716,8 @@ suite!(
         a_delivery_behind_an_unstarted_one_for_the_same_work_is_coalesced,
         orphaned_running_deliveries_are_queued_again_but_live_ones_are_kept,
         a_retry_waits_until_its_time,
+        a_message_claims_only_the_delivery_it_names_and_only_when_it_may_run,
+        queued_work_past_its_time_is_listed_as_overdue,
         the_senders_of_pushes_are_remembered_per_pull_request,
         an_intent_is_claimed_once,
         an_intent_moves_only_from_the_state_it_was_read_in,

@@ -7,7 +7,7 @@ use super::io::Query;
 use super::item::*;
 use super::{DynamoLedger, LEASE_MS, TRIES};
 use crate::ids::{DeliveryId, PrNumber};
-use crate::ledger::{DeliveryState, Finish, Inserted, Job, LedgerError, NewDelivery};
+use crate::ledger::{DeliveryState, Finish, Inserted, Job, LedgerError, NewDelivery, Taken};
 use crate::work::PrEvent;
 
 impl DynamoLedger {
@@ -293,6 +293,93 @@ impl DynamoLedger {
             }
         }
         Ok(jobs)
+    }
+
+    /// Claims one named delivery (a queue message's), taking over a running one whose
+    /// lease lapsed; see [`Taken`].
+    pub(super) async fn claim_one(&self, id: &DeliveryId, now: i64) -> Result<Taken, LedgerError> {
+        for _ in 0..TRIES {
+            let Some(item) = self.get(delivery_key(id)).await? else {
+                return Ok(Taken::Over);
+            };
+            let row = DeliveryRow::read(&item)?;
+            match row.state {
+                DeliveryState::Queued if row.next_attempt_at > now => {
+                    return Ok(Taken::NotDue {
+                        at_ms: row.next_attempt_at,
+                    });
+                }
+                DeliveryState::Queued => {
+                    if self.try_claim(&row, now).await? {
+                        return Ok(Taken::Job(Job {
+                            id: row.id,
+                            event: row.event,
+                            attempts: row.attempts + 1,
+                            received_at_ms: row.received_at,
+                        }));
+                    }
+                    // The pull request's lock is held, or the row moved: see who holds it.
+                    if let Some(until_ms) = self.pr_busy_until(&row, now).await? {
+                        return Ok(Taken::Busy { until_ms });
+                    }
+                }
+                DeliveryState::Running => match row.lease_until {
+                    Some(until_ms) if until_ms >= now => return Ok(Taken::Busy { until_ms }),
+                    // Its runner stopped renewing the lease: put it back, then claim it.
+                    _ => {
+                        self.leave_running(&row, DynamoLedger::requeue_change(&row))
+                            .await?;
+                    }
+                },
+                DeliveryState::Coalesced | DeliveryState::Done | DeliveryState::Failed => {
+                    return Ok(Taken::Over);
+                }
+            }
+        }
+        // Kept changing under us: the message comes back and asks again.
+        Ok(Taken::Busy {
+            until_ms: now + 1_000,
+        })
+    }
+
+    /// Until when another delivery holds `row`'s pull request: `None` when nothing holds it
+    /// any more (a lapsed holder is put back in the queue, a stale lock cleared), so the
+    /// caller tries to claim again.
+    async fn pr_busy_until(&self, row: &DeliveryRow, now: i64) -> Result<Option<i64>, LedgerError> {
+        let lock = lock_key(&row.event.repository, row.event.pr);
+        let Some(held) = self.get(lock.clone()).await? else {
+            return Ok(None);
+        };
+        let Some(holder) = get_s(&held, "running").ok().map(str::to_string) else {
+            return Ok(None);
+        };
+        let holder_row = match self
+            .get(delivery_key(&DeliveryId::new(holder.as_str())))
+            .await?
+        {
+            Some(item) => Some(DeliveryRow::read(&item)?),
+            None => None,
+        };
+        match holder_row {
+            Some(h) if h.state == DeliveryState::Running => match h.lease_until {
+                Some(until) if until >= now => Ok(Some(until)),
+                _ => {
+                    self.leave_running(&h, DynamoLedger::requeue_change(&h))
+                        .await?;
+                    Ok(None)
+                }
+            },
+            // The lock names a delivery that is not running: release it.
+            _ => {
+                let release = Change::default().remove("running").remove("since").when(
+                    "#running = :id",
+                    &["running"],
+                    vec![(":id", s(holder.as_str()))],
+                );
+                let _ = self.transact(vec![self.update(lock, release)?]).await?;
+                Ok(None)
+            }
+        }
     }
 
     pub(super) async fn finish(

@@ -60,7 +60,7 @@ use self::io::{Query, dynamo_error};
 use self::item::*;
 use super::{
     Claim, DeliveryState, DeliveryStatus, Finish, Inserted, Intent, IntentState, Job, KeyLife,
-    LedgerError, NewDelivery, NoteKey, Stats, Store, now_ms,
+    LedgerError, NewDelivery, NoteKey, Stats, Store, Taken, now_ms,
 };
 use crate::ids::{DeliveryId, PrNumber, RepoName};
 use crate::lifecycle::Progress;
@@ -155,6 +155,27 @@ impl Store for DynamoLedger {
 
     async fn claim_work(&self, now: i64, limit: usize) -> Result<Vec<Job>, LedgerError> {
         self.claim(now, limit).await
+    }
+
+    async fn claim_delivery(&self, id: DeliveryId, now: i64) -> Result<Taken, LedgerError> {
+        self.claim_one(&id, now).await
+    }
+
+    async fn overdue(&self, before: i64) -> Result<Vec<Job>, LedgerError> {
+        let q = Query::list(delivery_list(DeliveryState::Queued), Some(due_by(before)));
+        self.query_all(&q)
+            .await?
+            .iter()
+            .map(|item| {
+                let row = DeliveryRow::read(item)?;
+                Ok(Job {
+                    id: row.id,
+                    event: row.event,
+                    attempts: row.attempts,
+                    received_at_ms: row.received_at,
+                })
+            })
+            .collect()
     }
 
     async fn finish_work(

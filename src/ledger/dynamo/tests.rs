@@ -245,3 +245,53 @@ async fn a_table_of_another_shape_is_refused_and_left_untouched() {
     let indexes = described.unwrap().table.unwrap().global_secondary_indexes;
     assert!(indexes.unwrap_or_default().is_empty(), "left untouched");
 }
+
+#[tokio::test]
+async fn a_message_for_work_whose_replica_stopped_renewing_is_taken_over_after_the_lease() {
+    let (a, b) = two_replicas().await;
+    let now = now_ms();
+    a.record_delivery(delivery("m", 7, Activity::Closed, now))
+        .await
+        .unwrap();
+    a.record_delivery(delivery("r", 7, Activity::ReviewSubmitted, now))
+        .await
+        .unwrap();
+    let Taken::Job(_) = a.claim_delivery(DeliveryId::new("m"), now).await.unwrap() else {
+        panic!("m is due");
+    };
+    // Replica A dies holding m. Until its lease lapses, B's messages wait.
+    let within = now + LEASE_MS / 2;
+    assert_eq!(
+        b.claim_delivery(DeliveryId::new("m"), within)
+            .await
+            .unwrap(),
+        Taken::Busy {
+            until_ms: now + LEASE_MS
+        }
+    );
+    assert_eq!(
+        b.claim_delivery(DeliveryId::new("r"), within)
+            .await
+            .unwrap(),
+        Taken::Busy {
+            until_ms: now + LEASE_MS
+        },
+        "the pull request is A's until then"
+    );
+    // After it, the redelivered message of either delivery finds the pull request free.
+    let after = now + LEASE_MS + 1;
+    let Taken::Job(job) = b.claim_delivery(DeliveryId::new("r"), after).await.unwrap() else {
+        panic!("A's lease lapsed");
+    };
+    assert_eq!(job.id, DeliveryId::new("r"));
+    assert_eq!(
+        state(&b, "m").await,
+        DeliveryState::Queued,
+        "m waits its turn"
+    );
+    b.finish_work(job.id, Finish::Done, after).await.unwrap();
+    let Taken::Job(m) = b.claim_delivery(DeliveryId::new("m"), after).await.unwrap() else {
+        panic!("m is B's now");
+    };
+    assert_eq!(m.attempts, 2, "the interrupted attempt counts");
+}
