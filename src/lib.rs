@@ -29,6 +29,8 @@ pub mod lifecycle;
 #[cfg(feature = "service")]
 pub mod metrics;
 #[cfg(feature = "service")]
+pub mod queue;
+#[cfg(feature = "service")]
 pub mod server;
 #[cfg(feature = "service")]
 pub mod startup;

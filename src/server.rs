@@ -18,12 +18,12 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use tokio::sync::Notify;
 
 use crate::github::webhook::{SignatureKey, Triage, triage};
 use crate::ids::{BranchName, DeliveryId, RepoName};
 use crate::ledger::{Inserted, Ledger, NewDelivery, Store, now_ms};
 use crate::metrics::{DeliveryOutcome, LedgerFigures, Metrics};
+use crate::queue::{AcceptError, WorkQueue, accept};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -31,8 +31,8 @@ pub struct AppState {
     pub ledger: Ledger,
     pub repository: RepoName,
     pub branch: BranchName,
-    /// Wakes the worker when a delivery is queued.
-    pub wake: Arc<Notify>,
+    /// Where accepted work goes: the in-process worker's wake-up, or SQS.
+    pub queue: WorkQueue,
     /// Bytes of webhook bodies held before their signature is checked, shared by all requests.
     pub unverified: UnverifiedBudget,
     pub limits: HttpLimits,
@@ -134,7 +134,7 @@ async fn receive(state: &AppState, headers: &HeaderMap, body: Body) -> (Response
         event: work,
         received_at_ms: now_ms(),
     };
-    match state.ledger.record_delivery(d).await {
+    match accept(&state.ledger, &state.queue, d).await {
         Ok(Inserted::Queued) => {
             tracing::info!(
                 delivery = guid,
@@ -144,7 +144,6 @@ async fn receive(state: &AppState, headers: &HeaderMap, body: Body) -> (Response
                 outcome = "queued",
                 "delivery accepted"
             );
-            state.wake.notify_one();
             (
                 reply(StatusCode::ACCEPTED, "queued\n"),
                 DeliveryOutcome::Queued,
@@ -180,10 +179,15 @@ async fn receive(state: &AppState, headers: &HeaderMap, body: Body) -> (Response
             )
         }
         Err(e) => {
-            // Not written, so not accepted: GitHub marks the delivery failed and it can be redelivered.
-            tracing::error!(delivery = guid, error = %e, "cannot record the delivery");
+            // Not durable everywhere, so not accepted: GitHub marks the delivery failed and
+            // it can be redelivered (a recorded one is announced again then).
+            tracing::error!(delivery = guid, error = %e, "cannot accept the delivery");
+            let text = match e {
+                AcceptError::Ledger(_) => "ledger unavailable\n",
+                AcceptError::Queue(_) => "work queue unavailable\n",
+            };
             (
-                reply(StatusCode::SERVICE_UNAVAILABLE, "ledger unavailable\n"),
+                reply(StatusCode::SERVICE_UNAVAILABLE, text),
                 DeliveryOutcome::Unavailable,
             )
         }

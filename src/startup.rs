@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use tokio::sync::Notify;
 
 use crate::aws::Aws;
 use crate::config::{QueueBackend, Settings, StoreBackend};
@@ -16,6 +15,7 @@ use crate::ledger::{Ledger, Store};
 use crate::lifecycle::{LifecycleRules, SecretDeletion, Timing};
 use crate::metrics::Metrics;
 use crate::policy::approval::ApprovalRules;
+use crate::queue::{Consumer, ConsumerSettings, SqsQueue, Taker, WorkQueue};
 use crate::server::{AppState, HttpLimits, UnverifiedBudget, serve};
 use crate::worker::{Handler, RetryPolicy, Worker, WorkerSettings};
 use crate::workflow::catchup::catch_up;
@@ -49,7 +49,13 @@ pub async fn run_with(
         retry_for: Duration::from_secs(settings.server.retry_for_secs),
         max_attempts: settings.server.max_attempts,
     };
-    let workflow = Arc::new(build_workflow(&settings, aws, ledger.clone())?);
+    let queue = open_queue(&settings, &aws).await?;
+    let workflow = Arc::new(build_workflow(
+        &settings,
+        aws,
+        ledger.clone(),
+        queue.clone(),
+    )?);
     let metrics = workflow.metrics.clone();
     let rules = lifecycle_rules(&settings);
     // On a shared DynamoDB ledger a `creating` intent may be another live replica's work in
@@ -71,10 +77,9 @@ pub async fn run_with(
     // The first expiry pass before the first delivery: a key past its end never waits
     // for a timer.
     sweep_pass(&workflow, &rules).await;
-    let wake = Arc::new(Notify::new());
     // The first catch-up before the first delivery too (DESIGN §5), bounded so a GitHub that
     // does not answer delays the start by seconds, not minutes; the timer tries again.
-    if tokio::time::timeout(FIRST_CATCH_UP_LIMIT, catch_up_pass(&workflow, &wake))
+    if tokio::time::timeout(FIRST_CATCH_UP_LIMIT, catch_up_pass(&workflow))
         .await
         .is_err()
     {
@@ -85,37 +90,57 @@ pub async fn run_with(
     }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let grace = Duration::from_secs(settings.server.shutdown_timeout_secs);
-    let worker = Worker {
-        ledger: ledger.clone(),
-        handler: handler(workflow.clone()),
-        wake: wake.clone(),
-        settings: WorkerSettings {
-            concurrency: settings.server.concurrency as usize,
-            retry,
-            first_backoff: Duration::from_secs(1),
-            max_backoff: Duration::from_secs(settings.server.max_backoff_secs),
-            poll: Duration::from_secs(1),
-            orphan_sweep: Duration::from_secs(30),
-        },
+    let worker_settings = WorkerSettings {
+        concurrency: settings.server.concurrency as usize,
+        retry,
+        first_backoff: Duration::from_secs(1),
+        max_backoff: Duration::from_secs(settings.server.max_backoff_secs),
+        poll: Duration::from_secs(1),
+        orphan_sweep: Duration::from_secs(30),
     };
+    let work = handler(workflow.clone());
     let lifecycle = tokio::spawn(lifecycle_timers(
         workflow,
         rules,
         Timers {
             sweep_every: Duration::from_secs(settings.lifecycle.sweep_interval_secs),
             reconcile_every: Duration::from_secs(settings.lifecycle.reconcile_interval_secs),
-            wake: wake.clone(),
         },
         stop_rx.clone(),
     ));
-    let worker = tokio::spawn(worker.run(stop_rx, grace));
+    let worker = match &queue {
+        WorkQueue::Local(wake) => {
+            let worker = Worker {
+                ledger: ledger.clone(),
+                handler: work,
+                wake: wake.clone(),
+                settings: worker_settings,
+            };
+            tokio::spawn(worker.run(stop_rx, grace))
+        }
+        WorkQueue::Sqs(sqs) => {
+            let consumer = Consumer {
+                queue: sqs.clone(),
+                settings: ConsumerSettings {
+                    concurrency: worker_settings.concurrency,
+                    ..ConsumerSettings::default()
+                },
+                taker: Taker {
+                    ledger: ledger.clone(),
+                    handler: work,
+                    settings: worker_settings,
+                },
+            };
+            tokio::spawn(consumer.run(stop_rx, grace))
+        }
+    };
 
     let state = AppState {
         key: Arc::new(SignatureKey::new(service.webhook_secret)),
         ledger,
         repository,
         branch,
-        wake,
+        queue,
         unverified: UnverifiedBudget::new(settings.server.max_unverified_bytes as usize),
         limits: HttpLimits::default(),
         metrics,
@@ -137,7 +162,12 @@ pub async fn run_with(
 
 /// The workflow as `serve` and the lifecycle commands use it, with its own [`Metrics`] that
 /// its GitHub and AWS clients count into.
-pub fn build_workflow(settings: &Settings, aws: Aws, ledger: Ledger) -> anyhow::Result<Workflow> {
+pub fn build_workflow(
+    settings: &Settings,
+    aws: Aws,
+    ledger: Ledger,
+    queue: WorkQueue,
+) -> anyhow::Result<Workflow> {
     let metrics = Metrics::new();
     let service = settings.service()?;
     let retry = RetryPolicy {
@@ -155,6 +185,7 @@ pub fn build_workflow(settings: &Settings, aws: Aws, ledger: Ledger) -> anyhow::
         aws: aws.with_metrics(metrics.clone()),
         metrics,
         ledger,
+        queue,
         settings: WorkflowSettings {
             repository: RepoName::new(service.repository.to_string()),
             branch: BranchName::new(settings.github.branch.clone()),
@@ -204,7 +235,7 @@ fn handler(workflow: Arc<Workflow>) -> Handler {
 }
 
 /// One expiry pass inside `serve`: failures are logged, the next pass tries again.
-async fn sweep_pass(workflow: &Workflow, rules: &LifecycleRules) {
+pub async fn sweep_pass(workflow: &Workflow, rules: &LifecycleRules) {
     match sweep(workflow, rules, time::OffsetDateTime::now_utc(), false).await {
         Ok(lines) => {
             let failed = lines
@@ -220,8 +251,8 @@ async fn sweep_pass(workflow: &Workflow, rules: &LifecycleRules) {
 }
 
 /// One catch-up pass inside `serve` (DESIGN §5): failures are logged, the next pass tries
-/// again; what it queued wakes the worker.
-async fn catch_up_pass(workflow: &Workflow, wake: &Notify) {
+/// again; what it queued is announced on the work queue as it is recorded.
+pub async fn catch_up_pass(workflow: &Workflow) {
     match catch_up(workflow).await {
         Ok(done) => {
             if done.queued_work() {
@@ -230,7 +261,6 @@ async fn catch_up_pass(workflow: &Workflow, wake: &Notify) {
                     refreshes = done.refreshed.len(),
                     "catch-up queued missed deliveries"
                 );
-                wake.notify_one();
             }
         }
         Err(e) => {
@@ -246,7 +276,6 @@ const FIRST_CATCH_UP_LIMIT: Duration = Duration::from_secs(15);
 struct Timers {
     sweep_every: Duration,
     reconcile_every: Duration,
-    wake: Arc<Notify>,
 }
 
 /// The in-process schedule (DESIGN §8): the sweep every `sweep_every` and catch-up every
@@ -266,7 +295,7 @@ async fn lifecycle_timers(
     loop {
         tokio::select! {
             _ = sweep_tick.tick() => sweep_pass(&workflow, &rules).await,
-            _ = reconcile_tick.tick() => catch_up_pass(&workflow, &timers.wake).await,
+            _ = reconcile_tick.tick() => catch_up_pass(&workflow).await,
             _ = stop.changed() => return,
         }
     }
@@ -293,14 +322,22 @@ pub fn dynamo_table(settings: &Settings) -> anyhow::Result<&str> {
         .context("store.table is required when store.backend = \"dynamodb\"")
 }
 
+/// The configured work queue: in process, or the SQS FIFO queue `queue.url` names,
+/// checked to exist (never created here, DESIGN §8).
+pub async fn open_queue(settings: &Settings, aws: &Aws) -> anyhow::Result<WorkQueue> {
+    match (settings.queue.backend, settings.queue.url.as_deref()) {
+        (QueueBackend::Local, _) => Ok(WorkQueue::local()),
+        (QueueBackend::Sqs, Some(url)) => {
+            Ok(WorkQueue::Sqs(SqsQueue::open(aws.clone(), url).await?))
+        }
+        (QueueBackend::Sqs, None) => {
+            anyhow::bail!("queue.url is required when queue.backend = \"sqs\"")
+        }
+    }
+}
+
 /// Opens the configured ledger and puts back in the queue what a stop interrupted.
 pub async fn open_ledger(settings: &Settings, aws: &Aws) -> anyhow::Result<Ledger> {
-    // The SQS work queue is configured but not built: refuse rather than run without it.
-    if settings.queue.backend != QueueBackend::Local {
-        anyhow::bail!(
-            "queue.backend = \"sqs\" is not available in this keygate yet; use \"local\" (the DynamoDB ledger is its own queue)"
-        );
-    }
     let ledger = match settings.store.backend {
         StoreBackend::Sqlite => Ledger::open_sqlite(&settings.store.path).with_context(|| {
             format!(

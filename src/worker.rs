@@ -189,7 +189,7 @@ fn lock(
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-async fn attempt(handler: &Handler, job: Job, settings: &WorkerSettings) -> Finish {
+pub(crate) async fn attempt(handler: &Handler, job: Job, settings: &WorkerSettings) -> Finish {
     let attempts = job.attempts;
     let again = settings.retry.allows_another(&job, now_ms());
     // A panic in the work is caught here, so the delivery is retried, not left running.

@@ -13,6 +13,7 @@ use zeroize::Zeroizing;
 mod error;
 mod lifecycle;
 pub mod policy;
+pub mod sqs;
 pub mod tags;
 
 pub use error::AwsError;

@@ -11,6 +11,7 @@ use time::format_description::well_known::Rfc3339;
 use crate::aws::Aws;
 use crate::config::{Settings, StoreBackend};
 use crate::ledger::{Ledger, Revocation, Store};
+use crate::queue::WorkQueue;
 use crate::startup::{build_workflow, lifecycle_rules};
 use crate::workflow::sweep::{SweepLine, revoke_key, sweep};
 
@@ -55,7 +56,7 @@ pub async fn run_sweep(
     dry_run: bool,
 ) -> anyhow::Result<Vec<SweepLine>> {
     let ledger = open_existing_ledger(settings, &aws).await?;
-    let workflow = build_workflow(settings, aws, ledger)?;
+    let workflow = build_workflow(settings, aws, ledger, WorkQueue::local())?;
     let rules = lifecycle_rules(settings);
     Ok(sweep(&workflow, &rules, now, dry_run).await?)
 }
@@ -141,7 +142,7 @@ pub async fn run_revoke(
         );
     };
     let by = operator(&aws).await;
-    let workflow = build_workflow(settings, aws, ledger)?;
+    let workflow = build_workflow(settings, aws, ledger, WorkQueue::local())?;
     let rules = lifecycle_rules(settings);
     let revocation = Revocation {
         by: by.clone(),

@@ -6,13 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use tokio::sync::Notify;
 
 use super::lifecycle::{open_existing_ledger, runtime};
 use crate::aws::Aws;
 use crate::config::Settings;
 use crate::ledger::{DeliveryState, Store, now_ms};
-use crate::startup::build_workflow;
+use crate::startup::{build_workflow, open_queue};
 use crate::worker::{Handler, RetryPolicy, Worker, WorkerSettings};
 use crate::workflow::catchup::{CatchUp, catch_up};
 
@@ -29,11 +28,14 @@ pub struct Reconciled {
 pub async fn run_reconcile(settings: &Settings, aws: Aws) -> anyhow::Result<Reconciled> {
     let ledger = open_existing_ledger(settings, &aws).await?;
     ledger.resume_interrupted().await?;
-    let workflow = Arc::new(build_workflow(settings, aws, ledger.clone())?);
+    // In SQS mode catch-up announces what it queues there too; this run works it off from
+    // the ledger itself, and those messages find it done.
+    let queue = open_queue(settings, &aws).await?;
+    let wake = queue.wake().unwrap_or_default();
+    let workflow = Arc::new(build_workflow(settings, aws, ledger.clone(), queue)?);
     let pass = catch_up(&workflow)
         .await
         .context("catch-up cannot list the pull requests")?;
-    let wake = Arc::new(Notify::new());
     let handler: Handler = {
         let wf = workflow.clone();
         Arc::new(move |job| {

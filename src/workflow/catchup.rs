@@ -117,11 +117,15 @@ pub async fn catch_up(wf: &Workflow) -> Result<CatchUp, StepError> {
             sender: None,
             merge_commit: (activity == Activity::Closed).then(|| commit.clone()),
         };
-        wf.ledger.record_delivery(NewDelivery {
-            id,
-            event,
-            received_at_ms: now_ms(),
-        })
+        crate::queue::accept(
+            &wf.ledger,
+            &wf.queue,
+            NewDelivery {
+                id,
+                event,
+                received_at_ms: now_ms(),
+            },
+        )
     };
     let mut done = CatchUp::default();
     for pull in gh.closed_pulls_since(branch, mark).await? {

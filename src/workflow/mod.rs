@@ -44,6 +44,8 @@ pub struct Workflow {
     pub github: GitHubApp,
     pub aws: Aws,
     pub ledger: Ledger,
+    /// Where catch-up puts the work it finds (the worker's wake-up, or SQS).
+    pub queue: crate::queue::WorkQueue,
     /// The counters `GET /metrics` shows (issuances are counted as intents reach an end).
     pub metrics: crate::metrics::Metrics,
     pub settings: WorkflowSettings,
@@ -81,6 +83,15 @@ pub enum StepError {
     /// Whether a step happened is not known yet (IAM is eventually consistent): look again.
     #[error("{0}")]
     Uncertain(String),
+}
+
+impl From<crate::queue::AcceptError> for StepError {
+    fn from(e: crate::queue::AcceptError) -> StepError {
+        match e {
+            crate::queue::AcceptError::Ledger(e) => StepError::Ledger(e),
+            crate::queue::AcceptError::Queue(e) => StepError::Aws(e),
+        }
+    }
 }
 
 impl StepError {
