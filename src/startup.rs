@@ -120,7 +120,7 @@ pub async fn run_with(
         }
         WorkQueue::Sqs(sqs) => {
             let consumer = Consumer {
-                queue: sqs.clone(),
+                queue: (**sqs).clone(),
                 settings: ConsumerSettings {
                     concurrency: worker_settings.concurrency,
                     ..ConsumerSettings::default()
@@ -327,9 +327,9 @@ pub fn dynamo_table(settings: &Settings) -> anyhow::Result<&str> {
 pub async fn open_queue(settings: &Settings, aws: &Aws) -> anyhow::Result<WorkQueue> {
     match (settings.queue.backend, settings.queue.url.as_deref()) {
         (QueueBackend::Local, _) => Ok(WorkQueue::local()),
-        (QueueBackend::Sqs, Some(url)) => {
-            Ok(WorkQueue::Sqs(SqsQueue::open(aws.clone(), url).await?))
-        }
+        (QueueBackend::Sqs, Some(url)) => Ok(WorkQueue::Sqs(Box::new(
+            SqsQueue::open(aws.clone(), url).await?,
+        ))),
         (QueueBackend::Sqs, None) => {
             anyhow::bail!("queue.url is required when queue.backend = \"sqs\"")
         }

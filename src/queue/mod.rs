@@ -31,7 +31,7 @@ pub enum WorkQueue {
     /// In process: the ledger is the queue; a new delivery wakes the worker.
     Local(Arc<Notify>),
     /// An SQS FIFO queue shared by replicas and Lambda.
-    Sqs(SqsQueue),
+    Sqs(Box<SqsQueue>),
 }
 
 /// Why a delivery could not be accepted: nothing is promised to GitHub then (`503`).

@@ -11,7 +11,7 @@ use keygate::server::{AppState, HttpLimits, UnverifiedBudget};
 use secrecy::SecretString;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Notify, oneshot};
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::support::app::{TestApp, WEBHOOK_SECRET, post};
@@ -175,7 +175,7 @@ impl Limited {
             ledger: Ledger::open_sqlite(&dir.path().join("ledger.db")).unwrap(),
             repository: RepoName::new(gh.repo().to_string()),
             branch: BranchName::new("main".to_string()),
-            wake: Arc::new(Notify::new()),
+            queue: keygate::queue::WorkQueue::local(),
             unverified: budget.clone(),
             limits,
             metrics: Default::default(),
