@@ -10,7 +10,8 @@ use std::path::Path;
 use crate::aws::Aws;
 use crate::config::{QueueBackend, Settings, StoreBackend};
 use crate::github::client::{GitHubApp, GitHubError, RepoInstallation};
-use crate::ledger::{LedgerError, SqliteLedger};
+use crate::ledger::{Ledger, LedgerError, SqliteLedger};
+use crate::queue::{QueueError, SqsQueue};
 
 /// How one check came out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -163,8 +164,8 @@ pub async fn run(settings: &Settings, aws: &Aws) -> Vec<Check> {
         .await,
     );
     checks.extend(aws_checks(aws, service.sns_topic_arn).await);
-    checks.push(ledger(settings));
-    checks.push(queue(settings));
+    checks.push(ledger(settings, aws).await);
+    checks.extend(queue(settings, aws).await);
     checks
 }
 
@@ -345,14 +346,29 @@ async fn aws_checks(aws: &Aws, topic: &str) -> Vec<Check> {
 
 /// Opens the ledger without waiting; another keygate holding it is a healthy sign, not a
 /// failure. Its folder must take new files (SQLite writes its journal beside it).
-fn ledger(settings: &Settings) -> Check {
+async fn ledger(settings: &Settings, aws: &Aws) -> Check {
     const NAME: &str = "ledger";
-    if settings.store.backend != StoreBackend::Sqlite {
-        return Check::fail(
-            NAME,
-            "store.backend = \"dynamodb\" is not available in this keygate yet",
-            "use store.backend = \"sqlite\"",
-        );
+    if settings.store.backend == StoreBackend::Dynamodb {
+        let table = settings.store.table.as_deref().unwrap_or_default();
+        // Opening reads the table's shape and writes its creation mark conditionally: IAM
+        // judges the write before the condition, so a ledger that opens is writable.
+        return match Ledger::open_dynamo(aws.dynamodb(), table).await {
+            Ok(_) => Check::ok(
+                NAME,
+                format!("DynamoDB table `{table}` has the ledger's shape and is writable"),
+            ),
+            Err(e @ LedgerError::MissingTable { .. }) => Check::fail(
+                NAME,
+                e.to_string(),
+                "run `keygate init`, or deploy the CloudFormation template",
+            ),
+            Err(e) => Check::fail(
+                NAME,
+                e.to_string(),
+                "keygate's role needs dynamodb:DescribeTable, GetItem, PutItem, UpdateItem, \
+                 Query and TransactWriteItems on the table and its indexes",
+            ),
+        };
     }
     let path = &settings.store.path;
     let fix = format!(
@@ -407,16 +423,67 @@ fn probe_folder(ledger: &Path) -> Result<(), String> {
     Ok(())
 }
 
-fn queue(settings: &Settings) -> Check {
-    const NAME: &str = "dead-letter queue";
-    match settings.queue.backend {
-        QueueBackend::Local => Check::ok(NAME, "not used (queue.backend = \"local\")"),
-        _ => Check::fail(
-            NAME,
-            "queue.backend = \"sqs\" is not available in this keygate yet",
-            "use queue.backend = \"local\"",
+async fn queue(settings: &Settings, aws: &Aws) -> Vec<Check> {
+    const QUEUE: &str = "work queue";
+    const DEAD: &str = "dead-letter queue";
+    let url = match (settings.queue.backend, settings.queue.url.as_deref()) {
+        (QueueBackend::Sqs, Some(url)) => url,
+        _ => {
+            return vec![
+                Check::ok(QUEUE, "in process (queue.backend = \"local\")"),
+                Check::ok(DEAD, "not used (queue.backend = \"local\")"),
+            ];
+        }
+    };
+    let sqs = match SqsQueue::open(aws.clone(), url).await {
+        Ok(q) => q,
+        Err(e) => {
+            let fix = match &e {
+                QueueError::Missing { .. } => {
+                    "run `keygate init`, or deploy the CloudFormation template".to_string()
+                }
+                QueueError::NotFifo { .. } => {
+                    "point queue.url at a FIFO queue (keygate init creates one)".to_string()
+                }
+                QueueError::Unreadable { source, .. } => format!(
+                    "{}; keygate's role needs sqs:GetQueueAttributes on the queue",
+                    source.public_summary()
+                ),
+            };
+            return vec![
+                Check::fail(QUEUE, e.to_string(), fix),
+                Check::skipped(DEAD, QUEUE),
+            ];
+        }
+    };
+    let mut out = vec![Check::ok(QUEUE, format!("SQS FIFO queue {url}"))];
+    let Some(dead) = sqs.dead_letter_url() else {
+        out.push(Check::with(
+            DEAD,
+            Verdict::Warn,
+            "the work queue has no redrive policy: work that fails for good is recorded in the ledger only",
+            "give the queue a dead-letter queue (keygate init and the template do)",
+        ));
+        return out;
+    };
+    out.push(match aws.queue_facts(dead).await {
+        Ok(f) if f.waiting + f.in_flight == 0 => Check::ok(DEAD, format!("{dead} is empty")),
+        Ok(f) => Check::fail(
+            DEAD,
+            format!(
+                "{dead} holds {} message(s): work that failed for good",
+                f.waiting + f.in_flight
+            ),
+            "read each message's error (aws sqs receive-message), fix the cause, then \
+             redeliver the delivery from the App's advanced settings and delete the message",
         ),
-    }
+        Err(e) => Check::fail(
+            DEAD,
+            format!("cannot read {dead}: {}", e.public_summary()),
+            "keygate's role needs sqs:GetQueueAttributes on the dead-letter queue",
+        ),
+    });
+    out
 }
 
 #[cfg(test)]

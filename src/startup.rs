@@ -123,6 +123,8 @@ pub async fn run_with(
                 queue: (**sqs).clone(),
                 settings: ConsumerSettings {
                     concurrency: worker_settings.concurrency,
+                    visibility: Duration::from_secs(settings.queue.lease_secs),
+                    renew_every: Duration::from_secs(settings.queue.lease_secs) / 4,
                     ..ConsumerSettings::default()
                 },
                 taker: Taker {
@@ -351,6 +353,7 @@ pub async fn open_ledger(settings: &Settings, aws: &Aws) -> anyhow::Result<Ledge
             Ledger::open_dynamo(aws.dynamodb(), table)
                 .await
                 .context("cannot open the ledger")?
+                .with_lease(Duration::from_secs(settings.queue.lease_secs))
         }
     };
     let requeued = ledger.resume_interrupted().await?;

@@ -19,6 +19,7 @@ pub struct Received {
 /// What keygate reads of a queue: enough to check it is the queue it needs.
 #[derive(Debug, Clone, Default)]
 pub struct QueueFacts {
+    pub arn: Option<String>,
     pub fifo: bool,
     pub visibility_timeout_secs: Option<u32>,
     /// The redrive policy's dead-letter queue, if the queue has one.
@@ -59,6 +60,7 @@ impl Aws {
         let redrive: Option<serde_json::Value> =
             get(QueueAttributeName::RedrivePolicy).and_then(|v| serde_json::from_str(&v).ok());
         Ok(QueueFacts {
+            arn: get(QueueAttributeName::QueueArn),
             fifo: get(QueueAttributeName::FifoQueue).as_deref() == Some("true"),
             visibility_timeout_secs: number(QueueAttributeName::VisibilityTimeout)
                 .map(|v| v as u32),

@@ -185,6 +185,12 @@ impl Settings {
     }
 
     fn check_store_and_queue(&self) -> Result<(), ConfigError> {
+        if !(4..=43_200).contains(&self.queue.lease_secs) {
+            return Err(self.invalid(
+                "queue.lease_secs",
+                "must be between 4 and 43200 (SQS's longest visibility, 12 hours)",
+            ));
+        }
         match (&self.store.table, self.store.backend) {
             (Some(t), _) if t.trim().is_empty() => {
                 return Err(self.invalid("store.table", NOT_EMPTY));
@@ -208,11 +214,28 @@ impl Settings {
                     ),
                 ))
             }
+            (Some(url), QueueBackend::Sqs) if !url.trim_end_matches('/').ends_with(".fifo") => {
+                Err(self.invalid(
+                    "queue.url",
+                    format!(
+                        "`{url}` is not a FIFO queue (its name must end in .fifo): keygate \
+                         needs one so that one pull request's work runs in order"
+                    ),
+                ))
+            }
             (None, QueueBackend::Sqs) => Err(ConfigError::invalid(
                 "queue.url",
                 &self.source("queue.backend"),
                 "is required when queue.backend = \"sqs\"",
             )),
+            (_, QueueBackend::Sqs) if self.store.backend == StoreBackend::Sqlite => {
+                Err(ConfigError::invalid(
+                    "queue.backend",
+                    &self.source("queue.backend"),
+                    "= \"sqs\" shares work between replicas, which needs a ledger they share: \
+                     set store.backend = \"dynamodb\" and store.table, or use queue.backend = \"local\"",
+                ))
+            }
             _ => Ok(()),
         }
     }

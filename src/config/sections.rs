@@ -227,6 +227,10 @@ pub struct QueueSection {
     pub backend: QueueBackend,
     /// The SQS FIFO queue URL (required with backend `sqs`).
     pub url: Option<String>,
+    /// How long a replica's hold on work (the message's visibility and the ledger's lease)
+    /// lasts without renewal; renewed every quarter of it while the work runs. A replica
+    /// that dies loses its work to the others after this.
+    pub lease_secs: u64,
 }
 
 impl Default for QueueSection {
@@ -234,6 +238,7 @@ impl Default for QueueSection {
         QueueSection {
             backend: QueueBackend::Local,
             url: None,
+            lease_secs: 120,
         }
     }
 }

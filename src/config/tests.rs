@@ -472,6 +472,28 @@ fn a_remote_backend_needs_its_table_or_queue() {
 }
 
 #[test]
+fn a_shared_queue_needs_a_fifo_queue_and_a_shared_ledger() {
+    let e = error(
+        "[store]\nbackend = \"dynamodb\"\ntable = \"k\"\n\
+         [queue]\nbackend = \"sqs\"\nurl = \"https://sqs.us-east-1.amazonaws.com/1/k\"\n",
+        &[],
+    );
+    assert_mentions(&e, &["queue.url", ".fifo", "in order"]);
+    let e = error(
+        "[queue]\nbackend = \"sqs\"\nurl = \"https://sqs.us-east-1.amazonaws.com/1/k.fifo\"\n",
+        &[],
+    );
+    assert_mentions(
+        &e,
+        &[
+            "queue.backend",
+            "store.backend = \"dynamodb\"",
+            "keygate.toml",
+        ],
+    );
+}
+
+#[test]
 fn a_bad_value_names_key_and_file() {
     let e = error("[policy]\ndefault_expiry_days = 400\n", &[]);
     assert_mentions(&e, &["policy.default_expiry_days", "keygate.toml"]);

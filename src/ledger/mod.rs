@@ -610,6 +610,14 @@ impl Ledger {
     }
 
     /// Opens the DynamoDB ledger in `table`, which `keygate init` created.
+    /// Leases of `lease` on running work (DynamoDB; one process holds a SQLite ledger).
+    pub fn with_lease(self, lease: std::time::Duration) -> Ledger {
+        match self {
+            Ledger::Dynamo(d) => Ledger::Dynamo(d.with_lease(lease)),
+            other => other,
+        }
+    }
+
     pub async fn open_dynamo(
         client: aws_sdk_dynamodb::Client,
         table: &str,

@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use super::io::Query;
 use super::item::*;
-use super::{DynamoLedger, LEASE_MS, TRIES};
+use super::{DynamoLedger, TRIES};
 use crate::ids::{DeliveryId, PrNumber};
 use crate::ledger::{DeliveryState, Finish, Inserted, Job, LedgerError, NewDelivery, Taken};
 use crate::work::PrEvent;
@@ -114,7 +114,7 @@ impl DynamoLedger {
         let claim = DynamoLedger::to_state(row, DeliveryState::Running)
             .set("attempts", n(i64::from(row.attempts) + 1))
             .set("owner", s(self.me()))
-            .set("lease_until", n(now + LEASE_MS))
+            .set("lease_until", n(now + self.lease_ms()))
             .when(
                 "#state = :queued AND #attempts = :attempts AND #next_attempt_at <= :now",
                 &["state", "attempts", "next_attempt_at"],
@@ -479,7 +479,7 @@ impl DynamoLedger {
             if mine && keep.contains(&row.id) {
                 // Still at work on it: renew the lease so no other replica takes it.
                 let renew = Change::default()
-                    .set("lease_until", n(now + LEASE_MS))
+                    .set("lease_until", n(now + self.lease_ms()))
                     .when(
                         "#state = :running AND #owner = :me",
                         &["state", "owner"],

@@ -86,6 +86,8 @@ struct Inner {
     table: String,
     /// Names this handle on the deliveries it runs.
     owner: String,
+    /// How long a delivery this handle runs stays its own without renewal.
+    lease_ms: i64,
 }
 
 impl DynamoLedger {
@@ -102,6 +104,7 @@ impl DynamoLedger {
                 client,
                 table,
                 owner: uuid::Uuid::new_v4().to_string(),
+                lease_ms: LEASE_MS,
             }),
         };
         ledger.remember_creation().await?;
@@ -118,6 +121,22 @@ impl DynamoLedger {
 
     fn me(&self) -> &str {
         &self.inner.owner
+    }
+
+    fn lease_ms(&self) -> i64 {
+        self.inner.lease_ms
+    }
+
+    /// The same ledger with leases of `lease` (`queue.lease_secs`) instead of [`LEASE_MS`].
+    pub fn with_lease(self, lease: std::time::Duration) -> DynamoLedger {
+        DynamoLedger {
+            inner: Arc::new(Inner {
+                client: self.inner.client.clone(),
+                table: self.inner.table.clone(),
+                owner: self.inner.owner.clone(),
+                lease_ms: lease.as_millis() as i64,
+            }),
+        }
     }
 
     /// The ledger's creation time, written once: catch-up must never reach back before it.
