@@ -203,6 +203,7 @@ struct Inner {
     queue_depth: Family<StateLabel, Gauge>,
     oldest_queued_age: Gauge<f64, AtomicU64>,
     keys: Family<StateLabel, Gauge>,
+    github_clock_skew: Gauge,
 }
 
 /// keygate's counters and gauges; cheap to clone, all clones count together.
@@ -272,6 +273,13 @@ impl Metrics {
             "Issued keys whose life is not over, by state",
             keys.clone(),
         );
+        let github_clock_skew = Gauge::default();
+        registry.register(
+            "github_clock_skew_seconds",
+            "How far GitHub's clock is ahead of this host's (negative: behind), as last measured \
+             when GitHub refused the App's JWT; keygate signs on GitHub's clock",
+            github_clock_skew.clone(),
+        );
         Metrics(Arc::new(Inner {
             registry,
             deliveries,
@@ -282,6 +290,7 @@ impl Metrics {
             queue_depth,
             oldest_queued_age,
             keys,
+            github_clock_skew,
         }))
     }
 
@@ -314,6 +323,11 @@ impl Metrics {
             status,
         };
         self.0.github_calls.get_or_create(&labels).inc();
+    }
+
+    /// GitHub's clock was measured `seconds` ahead of this host's (negative: behind).
+    pub fn github_clock_skew(&self, seconds: i64) {
+        self.0.github_clock_skew.set(seconds);
     }
 
     /// An AWS call; `status` is `ok` or the error code.

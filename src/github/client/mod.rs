@@ -1,13 +1,15 @@
 //! A GitHub App client over octocrab at `github.api_url`. It returns our own small types;
 //! it makes no business decisions.
 //!
-//! Authentication (DESIGN §4): octocrab signs an RS256 JWT with jsonwebtoken (`iss` = App ID,
-//! `iat` 60 s in the past, `exp` 9 minutes ahead) and exchanges it for an installation
-//! token, which it caches until 30 s before `expires_at`. The token is asked for the
-//! configured repository only (`"repositories": [name]`), so a leaked token or a confused
-//! call cannot reach the installation's other repositories. We keep one client per
-//! installation and repository so that cache lives as long as the process.
+//! Authentication (DESIGN §4, [`auth`]): keygate signs an RS256 JWT (`iss` = App ID, `iat`
+//! 60 s in the past, `exp` ten minutes after `iat`) on GitHub's clock as it knows it, and
+//! exchanges it for an installation token, which it keeps until 30 s before `expires_at`. The
+//! token is asked for the configured repository only (`"repositories": [name]`), so a leaked
+//! token or a confused call cannot reach the installation's other repositories. We keep one
+//! token per installation and repository for as long as the process lives.
 
+mod auth;
+mod clock;
 mod repo;
 mod setup;
 mod wire;
@@ -16,8 +18,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use axum::http::Method;
 use octocrab::Octocrab;
-use octocrab::models::{AppId, InstallationId};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -25,6 +27,8 @@ use time::OffsetDateTime;
 use crate::facts::{Account, EntryKind, Pusher};
 use crate::metrics::Metrics;
 
+use auth::{AppAuth, InstallationToken};
+use clock::GitHubClock;
 pub use repo::RepoClient;
 pub use setup::{CodeownersError, RepoInstallation};
 
@@ -140,16 +144,12 @@ pub(crate) fn short_error(e: &octocrab::Error) -> String {
 /// The App: creates per-installation clients.
 #[derive(Clone)]
 pub struct GitHubApp {
-    app: Octocrab,
-    app_id: u64,
-    /// One client per installation and repository (`owner/name`, lower case), and the lock
-    /// that makes one token refresh at a time. Shared, never cloned: octocrab copies its
-    /// token cache when an `Octocrab` is cloned, so a clone's fresh token would be lost and
-    /// every delivery would mint a new one.
-    installations: Arc<Mutex<HashMap<(u64, String), Installation>>>,
+    auth: Arc<AppAuth>,
+    /// One installation token per installation and repository (`owner/name`, lower case),
+    /// shared by every client for that repository, so deliveries reuse it until it runs out.
+    installations: Arc<Mutex<Tokens>>,
     /// `<slug>[bot]`, read once from `GET /app`: the author of keygate's own comments.
     bot_login: Arc<tokio::sync::OnceCell<String>>,
-    metrics: Metrics,
 }
 
 impl GitHubApp {
@@ -164,28 +164,33 @@ impl GitHubApp {
                     "the private key is not an RSA key in PEM form ({e}); use the .pem file GitHub generated for the App"
                 ))
             })?;
-        let app = Octocrab::builder()
+        // No credentials here: keygate puts the App's JWT or an installation token on each
+        // request itself.
+        let http = Octocrab::builder()
             .base_uri(api_url)
             .map_err(|e| {
                 GitHubError::Setup(format!("github.api_url `{api_url}`: {}", short_error(&e)))
             })?
-            .app(AppId(app_id), key)
             .set_connect_timeout(Some(Duration::from_secs(10)))
             .set_read_timeout(Some(Duration::from_secs(30)))
             .build()
             .map_err(|e| GitHubError::Setup(short_error(&e)))?;
         Ok(GitHubApp {
-            app,
-            app_id,
+            auth: Arc::new(AppAuth {
+                http,
+                key,
+                app_id,
+                clock: GitHubClock::default(),
+                metrics: Metrics::default(),
+            }),
             installations: Arc::new(Mutex::new(HashMap::new())),
             bot_login: Arc::default(),
-            metrics: Metrics::default(),
         })
     }
 
     /// Counts this App's calls into `metrics` (by default into counters nobody reads).
     pub fn with_metrics(mut self, metrics: Metrics) -> GitHubApp {
-        self.metrics = metrics;
+        Arc::make_mut(&mut self.auth).metrics = metrics;
         self
     }
 
@@ -193,13 +198,10 @@ impl GitHubApp {
     pub async fn bot_login(&self) -> Result<String, GitHubError> {
         self.bot_login
             .get_or_try_init(|| async {
-                let app = self
-                    .app
-                    .get("/app", None::<&()>)
-                    .await
-                    .map_err(|e| GitHubError::from_octocrab("the App (GET /app)", e));
-                self.metrics.github_call("GET", "/app", status_label(&app));
-                let app: wire::WireApp = app?;
+                let app: wire::WireApp = self
+                    .auth
+                    .call(Method::GET, "/app", None, "the App (GET /app)")
+                    .await?;
                 Ok(format!("{}[bot]", app.slug))
             })
             .await
@@ -214,36 +216,27 @@ impl GitHubApp {
             .lock()
             .map_err(|_| GitHubError::Setup("installation cache poisoned".into()))?;
         let key = (installation_id, repository.to_ascii_lowercase());
-        let (crab, token_lock) = match cache.get(&key) {
-            Some(c) => c.clone(),
-            None => {
-                let c = self
-                    .app
-                    .installation_builder(InstallationId(installation_id))
-                    .repositories(vec![repository_name(repository).to_string()])
-                    .build()
-                    .map_err(|e| GitHubError::Setup(short_error(&e)))?;
-                let entry = (Arc::new(c), TokenLock::default());
-                cache.insert(key, entry.clone());
-                entry
-            }
-        };
+        let token = cache
+            .entry(key)
+            .or_insert_with(|| {
+                Arc::new(InstallationToken::new(
+                    self.auth.clone(),
+                    installation_id,
+                    repository_name(repository),
+                ))
+            })
+            .clone();
         Ok(RepoClient::new(
-            crab,
+            token,
             repository,
-            self.app_id,
-            token_lock,
-            self.metrics.clone(),
+            self.auth.app_id,
+            self.auth.metrics.clone(),
         ))
     }
 }
 
-/// One installation's client and its token lock.
-type Installation = (Arc<Octocrab>, TokenLock);
-
-/// Serialises installation-token refreshes: requests sent side by side must not each mint a
-/// token when the cached one runs out.
-pub(crate) type TokenLock = Arc<tokio::sync::Mutex<()>>;
+/// Installation tokens by installation ID and repository.
+type Tokens = HashMap<(u64, String), Arc<InstallationToken>>;
 
 /// A pull request as the workflow needs it.
 #[derive(Debug, Clone)]

@@ -1,15 +1,16 @@
 //! The calls keygate makes for one repository, as one installation. Each returns keygate's
 //! own small types.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use octocrab::{Octocrab, Page};
 use time::OffsetDateTime;
 
+use super::auth::InstallationToken;
 use super::wire::*;
 use super::{
-    CheckOutput, CommentInfo, FileEntry, GitHubError, ListedPull, PullCommit, PullInfo, TokenLock,
-    encode_path,
+    CheckOutput, CommentInfo, FileEntry, GitHubError, ListedPull, PullCommit, PullInfo, encode_path,
 };
 use crate::facts::{ChangedFile, EntryKind, FileStatus, Pusher, Review, ReviewState};
 use crate::metrics::Metrics;
@@ -35,28 +36,54 @@ fn next_link(headers: &axum::http::HeaderMap) -> Option<String> {
 /// Calls for one repository, as one installation.
 #[derive(Clone)]
 pub struct RepoClient {
-    crab: Arc<Octocrab>,
+    token: Arc<InstallationToken>,
     repo: String,
     app_id: u64,
-    token_lock: TokenLock,
     metrics: Metrics,
+}
+
+/// GitHub answered `401`: it does not take the credentials the request carried.
+fn unauthorized(e: &octocrab::Error) -> bool {
+    matches!(e, octocrab::Error::GitHub { source, .. } if source.status_code.as_u16() == 401)
 }
 
 impl RepoClient {
     pub(super) fn new(
-        crab: Arc<Octocrab>,
+        token: Arc<InstallationToken>,
         repository: &str,
         app_id: u64,
-        token_lock: TokenLock,
         metrics: Metrics,
     ) -> RepoClient {
         RepoClient {
-            crab,
+            token,
             repo: repository.to_string(),
             app_id,
-            token_lock,
             metrics,
         }
+    }
+
+    /// Sends `request` with the installation's token: the outer error is a token that could
+    /// not be had (the request never went out), the inner one GitHub's answer. A `401` means
+    /// GitHub stopped taking the token before it said it would (revoked, the installation
+    /// changed): one new token, one more try.
+    async fn send<T, F, Fut>(
+        &self,
+        what: &str,
+        request: F,
+    ) -> Result<Result<T, GitHubError>, GitHubError>
+    where
+        F: Fn(Arc<Octocrab>) -> Fut,
+        Fut: Future<Output = Result<T, octocrab::Error>>,
+    {
+        let crab = self.token.client().await?;
+        let answer = match request(crab.clone()).await {
+            Err(e) if unauthorized(&e) => {
+                self.token.forget(&crab).await;
+                request(self.token.client().await?).await
+            }
+            answer => answer,
+        };
+        Ok(answer.map_err(|e| GitHubError::from_octocrab(what, e)))
     }
 
     /// Counts one call by its route's shape and answer, and hands its result back: every
@@ -75,12 +102,7 @@ impl RepoClient {
     /// Makes sure the installation token is fresh before requests go out side by side: one
     /// refresh, under a lock, instead of one per request.
     pub async fn warm(&self) -> Result<(), GitHubError> {
-        let _one_at_a_time = self.token_lock.lock().await;
-        self.crab
-            .installation_token()
-            .await
-            .map(|_| ())
-            .map_err(|e| GitHubError::from_octocrab("the installation token", e))
+        self.token.client().await.map(|_| ())
     }
 
     pub fn repository(&self) -> &str {
@@ -92,11 +114,13 @@ impl RepoClient {
         route: String,
         what: &str,
     ) -> Result<T, GitHubError> {
+        let path = route.as_str();
         let result = self
-            .crab
-            .get(&route, None::<&()>)
-            .await
-            .map_err(|e| GitHubError::from_octocrab(what, e));
+            .send(
+                what,
+                |crab| async move { crab.get(path, None::<&()>).await },
+            )
+            .await?;
         self.counted("GET", &route, result)
     }
 
@@ -108,11 +132,12 @@ impl RepoClient {
         route: String,
         what: &str,
     ) -> Result<Vec<T>, GitHubError> {
+        let path = route.as_str();
         let first = self
-            .crab
-            .get(&route, Some(&[("per_page", "100")]))
-            .await
-            .map_err(|e| GitHubError::from_octocrab(what, e));
+            .send(what, |crab| async move {
+                crab.get(path, Some(&[("per_page", "100")])).await
+            })
+            .await?;
         let mut page: Page<T> = self.counted("GET", &route, first)?;
         let mut items = page.take_items();
         while let Some(next) = page.next.take() {
@@ -120,12 +145,14 @@ impl RepoClient {
                 .path_and_query()
                 .map(|p| p.as_str().to_string())
                 .unwrap_or_default();
+            let path = path.as_str();
             let next = self
-                .crab
-                .get(&path, None::<&()>)
-                .await
-                .map_err(|e| GitHubError::from_octocrab(what, e));
-            page = self.counted("GET", &path, next)?;
+                .send(
+                    what,
+                    |crab| async move { crab.get(path, None::<&()>).await },
+                )
+                .await?;
+            page = self.counted("GET", path, next)?;
             items.extend(page.take_items());
         }
         Ok(items)
@@ -179,11 +206,14 @@ impl RepoClient {
             ("direction", "desc"),
             ("per_page", "100"),
         ];
+        let route = format!("/repos/{}/pulls", self.repo);
+        let route = route.as_str();
         let mut page: Page<WireListedPull> = self
-            .crab
-            .get(format!("/repos/{}/pulls", self.repo), Some(&query))
-            .await
-            .map_err(|e| GitHubError::from_octocrab(what, e))?;
+            .send(
+                what,
+                |crab| async move { crab.get(route, Some(&query)).await },
+            )
+            .await??;
         let mut out = Vec::new();
         loop {
             let items = page.take_items();
@@ -203,11 +233,13 @@ impl RepoClient {
                 .path_and_query()
                 .map(|p| p.as_str().to_string())
                 .unwrap_or_default();
+            let path = path.as_str();
             page = self
-                .crab
-                .get(path, None::<&()>)
-                .await
-                .map_err(|e| GitHubError::from_octocrab(what, e))?;
+                .send(
+                    what,
+                    |crab| async move { crab.get(path, None::<&()>).await },
+                )
+                .await??;
         }
     }
 
@@ -315,24 +347,16 @@ impl RepoClient {
         let mut paths = Vec::new();
         // GitHub lists at most 3,000 files of a commit: 30 pages of 100.
         for _ in 0..MAX_COMMIT_FILE_PAGES {
-            let response = async {
-                let response = self
-                    .crab
-                    ._get(route.as_str())
-                    .await
-                    .map_err(|e| GitHubError::from_octocrab(what, e))?;
-                octocrab::map_github_error(response)
-                    .await
-                    .map_err(|e| GitHubError::from_octocrab(what, e))
-            }
-            .await;
-            let response = self.counted("GET", &route, response)?;
-            let next = next_link(response.headers());
+            let path = route.as_str();
             let body = self
-                .crab
-                .body_to_string(response)
-                .await
-                .map_err(|e| GitHubError::from_octocrab(what, e))?;
+                .send(what, |crab| async move {
+                    let response = crab._get(path).await?;
+                    let response = octocrab::map_github_error(response).await?;
+                    let next = next_link(response.headers());
+                    Ok((next, crab.body_to_string(response).await?))
+                })
+                .await?;
+            let (next, body) = self.counted("GET", &route, body)?;
             let c: WireCommitFiles =
                 serde_json::from_str(&body).map_err(|e| GitHubError::Status {
                     what: what.into(),
@@ -446,11 +470,13 @@ impl RepoClient {
             axum::http::header::ACCEPT,
             axum::http::HeaderValue::from_static("application/vnd.github.v3.repository+json"),
         );
+        let (route, headers) = (&route, &headers);
         let answer: Result<WireTeamRepo, _> = self
-            .crab
-            .get_with_headers(route, None::<&()>, Some(headers))
-            .await
-            .map_err(|e| GitHubError::from_octocrab("a team's permission", e));
+            .send("a team's permission", |crab| async move {
+                crab.get_with_headers(route, None::<&()>, Some(headers.clone()))
+                    .await
+            })
+            .await?;
         match answer {
             Ok(t) => {
                 let p = t.permissions.unwrap_or_default();
@@ -530,23 +556,27 @@ impl RepoClient {
 
     pub async fn create_comment(&self, number: u64, body: &str) -> Result<u64, GitHubError> {
         let route = format!("/repos/{}/issues/{number}/comments", self.repo);
+        let body = &serde_json::json!({ "body": body });
+        let route = route.as_str();
         let c = self
-            .crab
-            .post(&route, Some(&serde_json::json!({ "body": body })))
-            .await
-            .map_err(|e| GitHubError::from_octocrab("a new comment", e));
-        let c: WireId = self.counted("POST", &route, c)?;
+            .send("a new comment", |crab| async move {
+                crab.post(route, Some(body)).await
+            })
+            .await?;
+        let c: WireId = self.counted("POST", route, c)?;
         Ok(c.id)
     }
 
     pub async fn update_comment(&self, id: u64, body: &str) -> Result<(), GitHubError> {
         let route = format!("/repos/{}/issues/comments/{id}", self.repo);
+        let body = &serde_json::json!({ "body": body });
+        let route = route.as_str();
         let c = self
-            .crab
-            .patch(&route, Some(&serde_json::json!({ "body": body })))
-            .await
-            .map_err(|e| GitHubError::from_octocrab("the comment update", e));
-        let _: WireId = self.counted("PATCH", &route, c)?;
+            .send("the comment update", |crab| async move {
+                crab.patch(route, Some(body)).await
+            })
+            .await?;
+        let _: WireId = self.counted("PATCH", route, c)?;
         Ok(())
     }
 
@@ -593,21 +623,23 @@ impl RepoClient {
         let run: WireId = match id {
             Some(id) => {
                 let route = format!("/repos/{}/check-runs/{id}", self.repo);
+                let (route, body) = (route.as_str(), &body);
                 let run = self
-                    .crab
-                    .patch(&route, Some(&body))
-                    .await
-                    .map_err(|e| GitHubError::from_octocrab("the check run update", e));
-                self.counted("PATCH", &route, run)?
+                    .send("the check run update", |crab| async move {
+                        crab.patch(route, Some(body)).await
+                    })
+                    .await?;
+                self.counted("PATCH", route, run)?
             }
             None => {
                 let route = format!("/repos/{}/check-runs", self.repo);
+                let (route, body) = (route.as_str(), &body);
                 let run = self
-                    .crab
-                    .post(&route, Some(&body))
-                    .await
-                    .map_err(|e| GitHubError::from_octocrab("a new check run", e));
-                self.counted("POST", &route, run)?
+                    .send("a new check run", |crab| async move {
+                        crab.post(route, Some(body)).await
+                    })
+                    .await?;
+                self.counted("POST", route, run)?
             }
         };
         Ok(run.id)

@@ -4,9 +4,10 @@
 
 use std::collections::BTreeMap;
 
+use axum::http::Method;
 use serde::Deserialize;
 
-use super::{GitHubApp, GitHubError, RepoClient, status_label};
+use super::{GitHubApp, GitHubError, RepoClient};
 
 /// The App's installation on a repository, as `GET /repos/{owner}/{repo}/installation`
 /// tells it.
@@ -46,14 +47,9 @@ impl GitHubApp {
         repository: &str,
     ) -> Result<RepoInstallation, GitHubError> {
         let route = format!("/repos/{repository}/installation");
-        let found = self
-            .app
-            .get(&route, None::<&()>)
+        self.auth
+            .call(Method::GET, &route, None, "the App's installation")
             .await
-            .map_err(|e| GitHubError::from_octocrab("the App's installation", e));
-        self.metrics
-            .github_call("GET", &route, status_label(&found));
-        found
     }
 }
 

@@ -33,7 +33,7 @@ pub use model::{
     Account, AccountKind, Annotation, Change, CheckRunView, CommentView, MergeMethod, ReviewState,
     Signature,
 };
-use model::{CheckRun, Failure, ROLES, World, now};
+use model::{CheckRun, Failure, ROLES, World};
 
 /// A throwaway RSA key for the test GitHub App. It protects nothing: it exists
 /// so keygate's real JWT code signs and the stand-in verifies, as GitHub would.
@@ -63,6 +63,37 @@ QMHip+8cFI6MbifgjvRSI+n9Zo5w2X0pVohUmo8U0nT2hUd+sydK4yjOfeVqJPBZ
 3XHhAoGAPlp2Fu8cwmpFH5jAjrfQSS+x845GseE0ByVwTAaZaEOT+of0Y2m1Q4IM
 0JYSSQE4a9bdjPDJO5hNBRo7tHt9VxvLsUp6Gs7QDrjBP09Km1aBFvx9NJqPb/+q
 dwUbaXmceRInyqfhN1imrsAKGCXXIAcCHMyYEqHHhwS2nkcpw+c=
+-----END RSA PRIVATE KEY-----
+";
+
+/// Another throwaway RSA key, which GitHub does not know for the App: a key mixed up with
+/// another App's.
+pub const NOT_THE_APPS_PRIVATE_KEY: &str = "-----BEGIN RSA PRIVATE KEY-----
+MIIEowIBAAKCAQEAnwumCOuhtmazcTI96ECWQMUIuOLkRGzEDiykv+/K4af85RT+
+I07YEGWgg9TKhtcg1e1jf0y+Ire1q4GrD4+FKh7cVuKVf1sIVOWNicrIrWyj1VPy
+CgK0oc4wSwYT/35NXv7kn87BB1kvKW7Unp4EMjLeEvrBe4Q7WYEeSOXaY7opKWKJ
+anAEV0TLQer5zfRAgqev21zbWYOldXXkhr/OXd5B2xXe5pInXeU8g8M2m+x7wWSD
+bGNVWOLt0zuD+ZJVsler0e6DKF9lOJuMontoGDLSf61DaVLg1twgOhCMIl+uNQgd
+BMgh1sSvO0pPc4Pf0qkz1Je5TnTL+jTcvEb8JwIDAQABAoIBABVY7mm/Gt8NLOOy
+Ly4H0UMTT0blqWbnxG70ng5nJK+iKSckaLIbiJO22FMpkh+EK5ObP+Ibzl+BkgBZ
+sLivdlu/daqx0ggck2M1xogqsEHa1aiyEkg2scEQGFpRkAiYjtED3HL4wN74IQTq
+K964be7A9h7NCoBGMOMkGgkF1QjSgvcEyeQqXtLNUvnBPi8Ohtb1QRlFZtT9dE7z
+qgf/nW1NKNnM9CYRqC7l1bhIJNkd6fK9PWsJ5WRPpIqmO4VCR4Vy8qwvxomvjyEf
+5IOJDUKONnRRU6zYenwZTK9v/6EPv69HEmdM2fYpSTlJFi0jtyqfuXS9nx/SCGq9
+y1l3M60CgYEA3z5WOsOjoeKqvgS54vHTDG2V2njb2rpRIKXG52WRQU2N3nDbnXCJ
+B227I3CHglC3WjXv/byrSrDuREYpaUSuhU8BhgFsXs5QLdRDq5l53ExGCu0GHtcb
+ltIJ4FRBMcXED0fTNDEHnSSFUB4S8kAh1UWgTKrqjH1hs/sepPc6GQMCgYEAtmHa
+AZbqVNSbR84z/J2Cc9EzLu6wySQhECvWXWzM5lpCywVdMdjQrFOxxTLIxlgizyL4
+xhx3O3+iGlRIpuh3H2UGfZzeFbMnZDCc67BUMEQiLq6cuXCc2OF0GESMOeVsFttu
+oQU/eGZtqZIcpisqJ9FxfrcKHiaWcN4QWd7KPQ0CgYEAvvKa3vin5bfzQ0TXmn4t
+ftvc6Vmm85eZ/MrPLu15KNolFraBolC3ZFs/TjjaL2TK76Zi+C2AdgqQQmWg1iGh
+BPVm4DAneZAOlKSSnRxRV1UGNCI4sfhb6M0PFYn7mY8G++r7hBDL6mVqgfS3T+37
+Amjji7BFnpVAFKoetAui7fECgYAwOBi6WNsliHxxdJwcCszFsCa3HtZQp6OyMdTg
+KHbX5D9Ki+WC2074cLxMZcvdXMn/N8DMKBSB/5GtImF+93EfNMeNiF7TH+WnQI8M
+ZTcs96aN7w5ynMprMNhP3jewyu5T8LoECm4od/RAY+f9KuZfVqmKFfyv0gXuW1e5
+WwTfNQKBgDVRaCHu5F70Vg/2cPQ3N8rSLL70Z4p0Nw8TJ45/V85sGMQi77WrdkSP
+na2b16i3O8hF4Fr62eGdT8ka92Rhu5GeZ090u1PxwqR7nYyJnTkGA4c8RVQ2kn2P
+AJFkijU4G9TsetPPg2w7WkHAxAhaJ5ctUq7MmoEy93nKwl0vqsQq
 -----END RSA PRIVATE KEY-----
 ";
 
@@ -606,8 +637,9 @@ impl GitHub {
     /// Makes every installation token issued so far invalid (GitHub answers
     /// `401 Bad credentials`), so the next call must get a new one.
     pub fn expire_tokens(&self) {
-        let past = now() - time::Duration::seconds(1);
-        for t in self.world().tokens.values_mut() {
+        let mut world = self.world();
+        let past = world.github_now() - time::Duration::seconds(1);
+        for t in world.tokens.values_mut() {
             t.expires_at = past;
         }
     }
@@ -629,17 +661,41 @@ impl GitHub {
 
     /// Shifts the timestamps of everything recorded from now on (commits,
     /// pull requests, reviews, comments, check runs) by `seconds`; negative
-    /// is the past, e.g. a merge before keygate was installed. Tokens and
-    /// JWT checks keep the real clock.
+    /// is the past, e.g. a merge before keygate was installed. Tokens, JWT
+    /// checks and the `Date` header keep GitHub's clock
+    /// ([`set_clock_ahead_of_keygates`](Self::set_clock_ahead_of_keygates)).
     pub fn set_clock_offset(&self, seconds: i64) {
         self.world().clock_offset = time::Duration::seconds(seconds);
     }
 
-    /// Makes GitHub's clock `seconds` ahead of keygate's (negative: behind) when it checks
-    /// the App's JWT, as when keygate's host clock is off: GitHub then refuses the JWT for
-    /// its `iat` or `exp` claim, as it does.
-    pub fn set_jwt_clock_offset(&self, seconds: i64) {
-        self.world().jwt_clock_offset = time::Duration::seconds(seconds);
+    /// Makes GitHub's clock `seconds` ahead of keygate's (negative: behind), as when
+    /// keygate's host clock is off: GitHub checks the App's JWT (refusing it for its `iat`
+    /// or `exp` claim) and its tokens' expiry on its own clock, and its `Date` header says
+    /// that clock's time.
+    pub fn set_clock_ahead_of_keygates(&self, seconds: i64) {
+        self.world().skew = time::Duration::seconds(seconds);
+    }
+
+    /// The status of each request made with the App's JWT (token exchanges, `/app…`, a
+    /// repository's installation), in order.
+    pub fn app_jwt_answers(&self) -> Vec<u16> {
+        let world = self.world();
+        let with_jwt = world.requests.iter().filter(|r| {
+            let path = r.path_query.split('?').next().unwrap_or_default();
+            path.starts_with("/app") || path.ends_with("/installation")
+        });
+        with_jwt.map(|r| r.status).collect()
+    }
+
+    /// The status of each installation-token exchange
+    /// (`POST /app/installations/{id}/access_tokens`), in order.
+    pub fn token_exchanges(&self) -> Vec<u16> {
+        let world = self.world();
+        let exchanges = world
+            .requests
+            .iter()
+            .filter(|r| r.method == "POST" && r.path_query.ends_with("/access_tokens"));
+        exchanges.map(|r| r.status).collect()
     }
 
     /// Caps `per_page` on every list, so pagination is exercised.

@@ -2,7 +2,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 use super::http::Query;
-use super::model::World;
+use super::model::{World, now};
 use super::*;
 use octocrab::models::{AppId, InstallationId, repos::DiffEntryStatus};
 
@@ -59,6 +59,34 @@ fn jwts_are_checked_as_github_checks_them() {
         let got = jwt_message(&world, auth).unwrap_or_default();
         assert_eq!(got, "A JSON web token could not be decoded", "{auth}");
     }
+}
+
+#[test]
+fn githubs_own_clock_checks_jwts_and_dates_its_answers() {
+    let mut world = World::new("http://127.0.0.1:1".into());
+    world.skew = time::Duration::minutes(15);
+    let ours = OffsetDateTime::now_utc().unix_timestamp();
+    let theirs = ours + 15 * 60;
+    let on_our_clock = jwt(json!({ "iss": APP_ID, "iat": ours - 60, "exp": ours + 540 }));
+    let got = jwt_message(&world, &on_our_clock).unwrap_or_default();
+    assert!(got.contains("'Expiration time' claim"), "{got}");
+    let on_theirs = jwt(json!({ "iss": APP_ID, "iat": theirs - 60, "exp": theirs + 540 }));
+    assert_eq!(jwt_message(&world, &on_theirs), None);
+
+    let format = time::macros::format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
+    let date = world.date_header();
+    let dated = time::PrimitiveDateTime::parse(&date, format).unwrap();
+    let apart = dated.assume_utc().unix_timestamp() - theirs;
+    assert!(
+        (-1..=1).contains(&apart),
+        "{date} is GitHub's clock: {apart}"
+    );
+
+    world.skew = -time::Duration::minutes(15);
+    let got = jwt_message(&world, &on_our_clock).unwrap_or_default();
+    assert!(got.contains("'Issued at' claim"), "{got}");
 }
 
 #[test]

@@ -3,10 +3,9 @@
 
 use rand::RngExt as _;
 use serde_json::{Value, json};
-use time::OffsetDateTime;
 
 use super::super::json::permissions;
-use super::super::model::{Installation, Token, World, now, ts};
+use super::super::model::{Installation, Token, World, ts};
 use super::super::{APP_ID, TEST_APP_PUBLIC_KEY};
 use super::{Answer, AppRoute, DOCS_TOKEN, Reply, strip_scheme};
 
@@ -45,7 +44,7 @@ impl World {
         let bad_iat = "'Issued at' claim ('iat') must be an Integer representing the time that the assertion was issued.";
         let bad_exp = "'Expiration time' claim ('exp') must be a numeric value representing the future time at which the assertion expires.";
         // GitHub's clock, which keygate's may be off from.
-        let now = (OffsetDateTime::now_utc() + self.jwt_clock_offset).unix_timestamp();
+        let now = self.github_now().unix_timestamp();
         let (Some(iat), Some(exp)) = (claims["iat"].as_i64(), claims["exp"].as_i64()) else {
             return fail(if claims["iat"].is_i64() {
                 bad_exp
@@ -71,7 +70,7 @@ impl World {
         }
         let token = strip_scheme(auth, "token").or_else(|| strip_scheme(auth, "bearer"));
         match token.and_then(|t| self.tokens.get(t)) {
-            Some(t) if t.expires_at > OffsetDateTime::now_utc() => Ok(t.installation),
+            Some(t) if t.expires_at > self.github_now() => Ok(t.installation),
             _ => Err(Reply::error(401, "Bad credentials", "")),
         }
     }
@@ -110,7 +109,7 @@ impl World {
             .map(char::from)
             .collect();
         let token = format!("ghs_{random}");
-        let expires_at = now() + self.token_lifetime;
+        let expires_at = self.github_now() + self.token_lifetime;
         let issued = Token {
             installation,
             expires_at,

@@ -17,6 +17,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
+use time::format_description::FormatItem;
+use time::macros::format_description;
 
 use super::model::{Logged, World};
 use route::{AppRoute, Route, route};
@@ -105,7 +107,10 @@ pub(crate) async fn serve(State(state): State<Shared>, request: Request) -> Resp
         })
     };
     // A round trip as far away as GitHub is, when a benchmark asks for one.
-    let latency = state.lock().unwrap_or_else(|e| e.into_inner()).latency;
+    let (latency, date) = {
+        let world = state.lock().unwrap_or_else(|e| e.into_inner());
+        (world.latency, world.date_header())
+    };
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
@@ -134,6 +139,7 @@ pub(crate) async fn serve(State(state): State<Shared>, request: Request) -> Resp
         );
     }
     h.insert("x-github-media-type", HeaderValue::from_static("github.v3"));
+    h.insert(header::DATE, HeaderValue::from_str(&date).expect("date"));
     for (name, value) in reply.headers {
         h.insert(name, HeaderValue::from_str(&value).expect("header value"));
     }
@@ -183,7 +189,17 @@ pub(crate) struct Call<'a> {
 /// A handler's outcome: the error side is already GitHub's error reply.
 pub(crate) type Answer = Result<Reply, Reply>;
 
+/// RFC 7231's IMF-fixdate, as GitHub's `Date` header has it.
+const IMF_FIXDATE: &[FormatItem<'static>] = format_description!(
+    "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+);
+
 impl World {
+    /// The `Date` header of an answer sent now: GitHub's own clock.
+    pub(crate) fn date_header(&self) -> String {
+        self.github_now().format(IMF_FIXDATE).expect("IMF-fixdate")
+    }
+
     pub(crate) fn handle(
         &mut self,
         method: &str,

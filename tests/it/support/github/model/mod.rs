@@ -147,8 +147,9 @@ pub(crate) struct World {
     pub(crate) tokens_issued: usize,
     /// The `repositories` each token request named (`None`: the whole installation).
     pub(crate) token_scopes: Vec<Option<Vec<String>>>,
-    /// How far GitHub's clock is ahead of this machine's when it checks an App JWT.
-    pub(crate) jwt_clock_offset: time::Duration,
+    /// How far GitHub's clock is ahead of keygate's (negative: behind). GitHub checks JWTs
+    /// and tokens, and dates its answers (`Date`), on its own clock.
+    pub(crate) skew: time::Duration,
     pub(crate) token_lifetime: time::Duration,
     pub(crate) requests: Vec<Logged>,
     /// Added to every answer (benchmarks: GitHub is not on loopback).
@@ -372,7 +373,7 @@ impl World {
             tokens: HashMap::new(),
             tokens_issued: 0,
             token_scopes: Vec::new(),
-            jwt_clock_offset: time::Duration::ZERO,
+            skew: time::Duration::ZERO,
             token_lifetime: time::Duration::hours(1),
             requests: Vec::new(),
             latency: std::time::Duration::ZERO,
@@ -385,6 +386,11 @@ impl World {
         };
         world.app_bot = world.account(&format!("{APP_SLUG}[bot]"), AccountKind::Bot);
         world
+    }
+
+    /// What time it is on GitHub's own clock.
+    pub(crate) fn github_now(&self) -> OffsetDateTime {
+        now() + self.skew
     }
 
     /// The time GitHub records for what happens now.
