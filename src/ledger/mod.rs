@@ -627,11 +627,13 @@ impl Ledger {
 }
 
 /// Forwards each call to the backend in use.
+/// Calls the backend. DynamoDB's futures hold the SDK's and are large: boxed, so a caller's
+/// future (and the stack that polls it) stays small however many ledger steps it awaits.
 macro_rules! delegate {
     ($self:ident, $b:ident => $call:expr) => {
         match $self {
             Ledger::Sqlite($b) => $call.await,
-            Ledger::Dynamo($b) => $call.await,
+            Ledger::Dynamo($b) => Box::pin($call).await,
         }
     };
 }

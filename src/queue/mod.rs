@@ -130,8 +130,10 @@ pub async fn take(taker: &Taker, delivery: &DeliveryId) -> Disposition {
     let job = match taker.ledger.claim_delivery(delivery.clone(), now).await {
         Ok(Taken::Job(job)) => job,
         Ok(Taken::Over) => return Disposition::Delete,
-        Ok(Taken::NotDue { at_ms }) | Ok(Taken::Busy { until_ms: at_ms }) => {
-            return Disposition::Hide(wait_until(at_ms, now));
+        Ok(Taken::NotDue { at_ms }) => return Disposition::Hide(wait_until(at_ms, now)),
+        // The work that holds the pull request usually ends long before its lease does.
+        Ok(Taken::Busy { until_ms }) => {
+            return Disposition::Hide(wait_until(until_ms, now).min(BUSY_LOOK_AGAIN));
         }
         Err(e) => {
             tracing::error!(%delivery, error = %e, "cannot read the ledger; the message comes back");
@@ -157,6 +159,9 @@ pub async fn take(taker: &Taker, delivery: &DeliveryId) -> Disposition {
         }
     }
 }
+
+/// How soon a message whose pull request is busy looks again.
+const BUSY_LOOK_AGAIN: Duration = Duration::from_secs(2);
 
 /// How long a message hides when the ledger could not be read or written.
 const LEDGER_BACKOFF: Duration = Duration::from_secs(30);

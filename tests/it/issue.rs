@@ -334,6 +334,20 @@ async fn calls_to_issue(app: &TestApp, pr: u64) -> (Vec<String>, Vec<String>) {
     (github, aws)
 }
 
+/// DynamoDB's and SQS's operations: the shared ledger's and queue's calls.
+const LEDGER_AND_QUEUE_CALLS: [&str; 10] = [
+    "GetItem",
+    "Query",
+    "TransactWriteItems",
+    "PutItem",
+    "DescribeTable",
+    "SendMessage",
+    "ReceiveMessage",
+    "DeleteMessage",
+    "ChangeMessageVisibility",
+    "GetQueueAttributes",
+];
+
 /// The README states these numbers; this test keeps them true.
 #[tokio::test]
 async fn one_single_file_request_costs_a_known_number_of_calls() {
@@ -341,7 +355,17 @@ async fn one_single_file_request_costs_a_known_number_of_calls() {
     let (pr, _) = app.request_pr("bob").await;
     app.approve(pr, "carol");
 
-    let (github, aws) = calls_to_issue(&app, pr).await;
+    let (github, calls) = calls_to_issue(&app, pr).await;
+    // On DynamoDB and SQS the ledger and the queue are AWS calls too; their number depends on
+    // timing (long polls, lease renewals), so they are reported, not pinned.
+    let (ledger_and_queue, aws): (Vec<String>, Vec<String>) = calls
+        .into_iter()
+        .partition(|op| LEDGER_AND_QUEUE_CALLS.contains(&op.as_str()));
+    println!(
+        "ledger and queue calls ({}): {}",
+        ledger_and_queue.len(),
+        ledger_and_queue.join(", ")
+    );
     let expected = [
         "GetUser",
         "ListAccessKeys",

@@ -4,7 +4,7 @@
 
 use aws_sdk_secretsmanager::types::Tag;
 use keygate::cli::lifecycle::{Revoked, run_revoke, run_sweep};
-use keygate::ledger::{Ledger, Store};
+use keygate::ledger::Store;
 use keygate::lifecycle::{Stage, Step};
 use keygate::workflow::sweep::SweepLine;
 use time::OffsetDateTime;
@@ -98,7 +98,7 @@ async fn active(app: &TestApp, user: &str, key: &str) -> Option<bool> {
 }
 
 async fn stage(app: &TestApp, key: &str) -> Stage {
-    let ledger = Ledger::open_sqlite(&app.dir.path().join("ledger.db")).unwrap();
+    let ledger = app.ledger().await;
     ledger
         .key_life(key.into())
         .await
@@ -301,7 +301,7 @@ async fn an_operator_revokes_a_key_at_once_and_the_ledger_says_who_and_why() {
     let last = app.gh.comments(pr).last().cloned().unwrap();
     assert!(last.contains("revoked") && last.contains(&key), "{last}");
 
-    let ledger = Ledger::open_sqlite(&app.dir.path().join("ledger.db")).unwrap();
+    let ledger = app.ledger().await;
     let life = ledger.key_life(key.clone()).await.unwrap().unwrap();
     drop(ledger);
     assert_eq!(life.progress.stage, Stage::Revoked);

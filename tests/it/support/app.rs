@@ -308,6 +308,24 @@ pub fn write_config(dir: &Path, gh: &GitHub, aws: &AwsWorld, extra: &str) -> Pat
     path
 }
 
+/// Whether the stories run on the shared backends: `KEYGATE_TEST_BACKEND=aws` is DynamoDB
+/// with an SQS FIFO queue (on moto), made by `keygate init` as an operator would; unset or
+/// `local` is SQLite with the in-process queue. `./scripts/test` runs the stories both ways.
+pub fn on_shared_backend() -> bool {
+    std::env::var("KEYGATE_TEST_BACKEND").as_deref() == Ok("aws")
+}
+
+/// The `[store]` and `[queue]` of a fresh DynamoDB table and SQS queue pair on `aws`'s
+/// moto.
+pub fn shared_backend_config(aws: &AwsWorld) -> String {
+    let name = unique("kg");
+    format!(
+        "[store]\nbackend = \"dynamodb\"\ntable = \"{name}\"\n\
+         [queue]\nbackend = \"sqs\"\nurl = \"{}/123456789012/{name}-work.fifo\"\n",
+        aws.proxy.url
+    )
+}
+
 fn settings_env() -> Vec<(String, String)> {
     vec![(
         "KEYGATE_GITHUB_WEBHOOK_SECRET".into(),
@@ -347,12 +365,17 @@ impl TestApp {
         credentials: (&str, &str),
     ) -> TestApp {
         let dir = tempfile::tempdir().unwrap();
+        let extra = if on_shared_backend() && !extra.contains("[store]") {
+            format!("{}{extra}", shared_backend_config(&aws))
+        } else {
+            extra.to_string()
+        };
         let mut app = TestApp {
             url: String::new(),
             gh: gh.clone(),
             aws,
             dir,
-            extra: extra.to_string(),
+            extra,
             credentials: (credentials.0.to_string(), credentials.1.to_string()),
             stop: None,
             task: None,
@@ -362,7 +385,33 @@ impl TestApp {
         app
     }
 
+    /// The ledger this app runs on, as a second handle (as another replica would hold it).
+    pub async fn ledger(&self) -> keygate::ledger::Ledger {
+        let path = self.dir.path().join("keygate.toml");
+        let settings = keygate::config::Settings::load(Some(&path), settings_env()).unwrap();
+        match settings.store.backend {
+            keygate::config::StoreBackend::Sqlite => {
+                keygate::ledger::Ledger::open_sqlite(&self.dir.path().join(&settings.store.path))
+                    .unwrap()
+            }
+            keygate::config::StoreBackend::Dynamodb => {
+                let sdk = sdk_config_as(&self.aws.proxy.url, "testing", "testing").await;
+                let table = settings.store.table.unwrap();
+                keygate::ledger::Ledger::open_dynamo(aws_sdk_dynamodb::Client::new(&sdk), &table)
+                    .await
+                    .unwrap()
+            }
+        }
+    }
+
     async fn boot(&mut self) {
+        if std::env::var_os("KEYGATE_TEST_LOG").is_some() {
+            // For reading a failing story: keygate's log among the test's output.
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::from_env("KEYGATE_TEST_LOG"))
+                .with_test_writer()
+                .try_init();
+        }
         let path = write_config(
             self.dir.path(),
             &self.gh,
@@ -377,6 +426,10 @@ impl TestApp {
         )
         .await;
         let aws = keygate::aws::Aws::from_config(&sdk);
+        if settings.store.backend == keygate::config::StoreBackend::Dynamodb {
+            // What `keygate init` makes; a restart finds it there and leaves it.
+            keygate::init::run(&settings, &aws).await.unwrap();
+        }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         self.url = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = oneshot::channel::<()>();
