@@ -141,6 +141,7 @@ pub async fn take(taker: &Taker, delivery: &DeliveryId) -> Disposition {
         }
     };
     let (id, event, attempts) = (job.id.clone(), job.event.clone(), job.attempts);
+    tracing::info!(%delivery, attempt = attempts, "work taken");
     let finish = attempt(&taker.handler, job, &taker.settings).await;
     let disposition = match &finish {
         Finish::Done => Disposition::Delete,

@@ -18,6 +18,7 @@ mod metrics;
 mod process;
 mod readers;
 mod reconcile;
+mod replicas;
 mod retries;
 mod schema;
 mod webhook;

@@ -28,7 +28,7 @@ fn free_port() -> u16 {
 
 /// `keygate` in `dir` with no environment but AWS at `aws_endpoint` (moto's credentials) and
 /// the webhook secret.
-fn keygate(dir: &std::path::Path, aws_endpoint: &str) -> Command {
+pub(crate) fn keygate(dir: &std::path::Path, aws_endpoint: &str) -> Command {
     let mut c = Command::new(BIN);
     c.current_dir(dir)
         .env_clear()
@@ -368,7 +368,7 @@ async fn init_creates_the_dynamodb_ledger_that_serve_issues_on_and_revoke_revoke
 /// Runs `c` to its end and returns its exit code, stdout and stderr. Waits without blocking
 /// the test's runtime (the AWS proxy serves on it), and never for more than 30 s: a command
 /// that kept running would hang the test.
-async fn run_to_end(
+pub(crate) async fn run_to_end(
     mut c: Command,
     dir: &std::path::Path,
     label: String,

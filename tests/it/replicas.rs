@@ -1,0 +1,115 @@
+//! Several replicas (DESIGN §8): two `keygate serve` processes on one DynamoDB table and one
+//! SQS FIFO queue. Killing the one that holds the work loses nothing and issues nothing twice.
+
+use std::time::{Duration, Instant};
+
+use crate::process::{Serving, keygate, run_to_end};
+use crate::support::app::{
+    AwsWorld, WEBHOOK_SECRET, post, settle, shared_backend_config, write_config,
+};
+use crate::support::github::ReviewState::Approve;
+use crate::support::payloads;
+use crate::support::story::valid_request;
+use crate::support::world::{path, repository};
+
+/// Which of `logs` (in `dir`) says it took `delivery`'s work, waiting up to 30 s.
+async fn holder(dir: &std::path::Path, logs: &[&str], delivery: &str) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        for (i, log) in logs.iter().enumerate() {
+            let text = std::fs::read_to_string(dir.join(log)).unwrap_or_default();
+            if text
+                .lines()
+                .any(|l| l.contains("work taken") && l.contains(delivery))
+            {
+                return i;
+            }
+        }
+        assert!(Instant::now() < deadline, "no replica took {delivery}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn killing_the_replica_that_holds_the_work_loses_nothing_and_issues_nothing_twice() {
+    let gh = repository().await;
+    let aws = AwsWorld::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    // A short lease, so the survivor takes the work over within the test's patience.
+    let shared = format!("{}lease_secs = 4\n", shared_backend_config(&aws));
+    write_config(
+        dir.path(),
+        &gh,
+        &aws,
+        &format!("[github]\nprivate_key_file = \"app.pem\"\n{shared}"),
+    );
+    let mut init = keygate(dir.path(), &aws.proxy.url);
+    init.arg("init");
+    let (code, out, err) = run_to_end(init, dir.path(), "init".into()).await;
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("created SQS FIFO queue"), "{out}");
+
+    let user = aws.iam_user("svc").await;
+    let pr = gh.open_pr("bob", &[(&path(&user), &valid_request(&user))]);
+    gh.review(pr, "carol", Approve);
+    let logs = ["a.log", "b.log"];
+    let mut replicas = vec![
+        Serving::start(&dir, &aws, logs[0], &[], &[]).await,
+        Serving::start(&dir, &aws, logs[1], &[], &[]).await,
+    ];
+    let http = reqwest::Client::new();
+    settle(&http, &replicas[0].url).await;
+    assert_eq!(
+        aws.notices()
+            .await
+            .iter()
+            .map(|n| n.event().to_string())
+            .collect::<Vec<_>>(),
+        ["requested"],
+        "both replicas caught up at start; the request was announced once"
+    );
+
+    // Each GitHub call takes a while, so the work is still running when its holder dies.
+    gh.set_latency(Duration::from_millis(250));
+    gh.merge(pr);
+    let d = payloads::delivery(
+        "pull_request",
+        &payloads::pull_request_event(&gh, pr, "closed"),
+        WEBHOOK_SECRET.as_bytes(),
+    );
+    // GitHub sends once; a load balancer that retries sends the same delivery to both.
+    let answers = (
+        post(&http, &replicas[0].url, &d).await,
+        post(&http, &replicas[1].url, &d).await,
+    );
+    assert_eq!(answers, (202, 200), "accepted once, then known");
+    let held_by = holder(dir.path(), &logs, &d.id).await;
+    replicas[held_by].child.kill().unwrap();
+    replicas[held_by].child.wait().unwrap();
+    let survivor = &replicas[1 - held_by];
+
+    // The survivor takes the work over once the dead replica's lease lapses, and finishes it.
+    gh.set_latency(Duration::ZERO);
+    settle(&http, &survivor.url).await;
+    aws.one_key_held_by_its_secret(&user, "issued once, by the survivor")
+        .await;
+    let survivor_log = std::fs::read_to_string(dir.path().join(logs[1 - held_by])).unwrap();
+    assert!(
+        survivor_log
+            .lines()
+            .any(|l| l.contains("work taken") && l.contains(&d.id) && l.contains("attempt=2")),
+        "the survivor ran the interrupted delivery's second attempt:\n{survivor_log}"
+    );
+    let events: Vec<String> = aws
+        .notices()
+        .await
+        .iter()
+        .map(|n| n.event().to_string())
+        .collect();
+    assert_eq!(events, ["issued"], "every notice exactly once");
+    let comment = gh.comments(pr).last().cloned().unwrap_or_default();
+    assert!(
+        comment.contains("issued") || comment.contains("Issued"),
+        "{comment}"
+    );
+}
