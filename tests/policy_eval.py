@@ -292,13 +292,15 @@ ALLOWED = (
         ("sns:Publish", TOPIC, None, "the stack's topic"),
         ("sns:GetTopicAttributes", TOPIC, None, "keygate doctor checks the topic"),
         ("sqs:GetQueueAttributes", DEAD_QUEUE, None, "the dead-letter queue's depth"),
+        ("sqs:SendMessage", DEAD_QUEUE, None, "work that failed for good, with its reason"),
         ("logs:CreateLogStream", f"{LOG_GROUP}:log-stream:2026/01/01/[$LATEST]abc", None, "own log group"),
         ("logs:PutLogEvents", f"{LOG_GROUP}:log-stream:2026/01/01/[$LATEST]abc", None, "own log group"),
         ("secretsmanager:GetSecretValue", APP_KEY_SECRET, None, "the App's private key"),
         ("secretsmanager:GetSecretValue", WEBHOOK_SECRET, None, "the webhook secret"),
     ]
     + [(a, TABLE, None, "the ledger table") for a in TABLE_ACTIONS]
-    + [("dynamodb:Query", f"{TABLE}/index/due", None, "the ledger's due index")]
+    + [("dynamodb:Query", f"{TABLE}/index/by_state", None, "the ledger's index by state")]
+    + [("dynamodb:Query", f"{TABLE}/index/by_pr", None, "the ledger's index by pull request")]
     + [(a, QUEUE, None, "the work queue") for a in QUEUE_ACTIONS]
 )
 
@@ -339,7 +341,6 @@ DENIED = (
         ("dynamodb:Scan", TABLE, None, "a scan of the ledger"),
         ("dynamodb:DeleteTable", TABLE, None, "deleting the ledger"),
         ("dynamodb:Query", f"{TABLE}/index/other", None, "another index"),
-        ("sqs:SendMessage", DEAD_QUEUE, None, "writing to the dead-letter queue"),
         ("sqs:ReceiveMessage", DEAD_QUEUE, None, "reading the dead-letter queue"),
         ("sqs:SendMessage", OTHER_QUEUE, None, "another queue"),
         ("sqs:PurgeQueue", QUEUE, None, "purging the work queue"),
