@@ -11,7 +11,7 @@ use crate::config::{QueueBackend, Settings, StoreBackend};
 use crate::github::client::GitHubApp;
 use crate::github::webhook::SignatureKey;
 use crate::ids::{BranchName, RepoName};
-use crate::ledger::{Ledger, Store};
+use crate::ledger::{Ledger, Store, now_ms};
 use crate::lifecycle::{LifecycleRules, SecretDeletion, Timing};
 use crate::metrics::Metrics;
 use crate::policy::approval::ApprovalRules;
@@ -76,12 +76,23 @@ pub async fn run_with(
     }
     // The first expiry pass before the first delivery: a key past its end never waits
     // for a timer.
-    sweep_pass(&workflow, &rules).await;
+    sweep_pass(
+        &workflow,
+        &rules,
+        pass_hold(settings.lifecycle.sweep_interval_secs),
+    )
+    .await;
     // The first catch-up before the first delivery too (DESIGN §5), bounded so a GitHub that
     // does not answer delays the start by seconds, not minutes; the timer tries again.
-    if tokio::time::timeout(FIRST_CATCH_UP_LIMIT, catch_up_pass(&workflow))
-        .await
-        .is_err()
+    if tokio::time::timeout(
+        FIRST_CATCH_UP_LIMIT,
+        catch_up_pass(
+            &workflow,
+            pass_hold(settings.lifecycle.reconcile_interval_secs),
+        ),
+    )
+    .await
+    .is_err()
     {
         tracing::error!(
             limit_secs = FIRST_CATCH_UP_LIMIT.as_secs(),
@@ -139,7 +150,7 @@ pub async fn run_with(
 
     let state = AppState {
         key: Arc::new(SignatureKey::new(service.webhook_secret)),
-        ledger,
+        ledger: ledger.clone(),
         repository,
         branch,
         queue,
@@ -158,6 +169,11 @@ pub async fn run_with(
     let _ = stop_tx.send(true);
     let _ = worker.await;
     let _ = lifecycle.await;
+    // Hand the scheduled passes on at once rather than when their leases lapse.
+    for pass in ["sweep", "reconcile"] {
+        let now = now_ms();
+        let _ = ledger.lease_pass(pass, now, now).await;
+    }
     tracing::info!("stopped");
     Ok(())
 }
@@ -236,8 +252,39 @@ fn handler(workflow: Arc<Workflow>) -> Handler {
     })
 }
 
-/// One expiry pass inside `serve`: failures are logged, the next pass tries again.
-pub async fn sweep_pass(workflow: &Workflow, rules: &LifecycleRules) {
+/// How much longer than its interval a replica holds a scheduled pass: its next tick renews
+/// the lease before it lapses, and another replica takes the pass over only when it stops.
+const PASS_SLACK: Duration = Duration::from_secs(30);
+
+fn pass_hold(interval_secs: u64) -> Duration {
+    Duration::from_secs(interval_secs) + PASS_SLACK
+}
+
+/// Whether this process runs the scheduled pass `pass` now (DESIGN §8: one replica at a
+/// time), holding it for `hold`. A lease that cannot be read skips the pass: the next tick,
+/// or another replica, runs it.
+async fn runs_pass(workflow: &Workflow, pass: &'static str, hold: Duration) -> bool {
+    let now = now_ms();
+    let until = now + hold.as_millis() as i64;
+    match workflow.ledger.lease_pass(pass, now, until).await {
+        Ok(true) => true,
+        Ok(false) => {
+            tracing::debug!(pass, "another replica runs this pass now");
+            false
+        }
+        Err(e) => {
+            tracing::error!(pass, error = %e, "cannot take the pass's lease; skipping it this time");
+            false
+        }
+    }
+}
+
+/// One expiry pass, on one replica at a time (held for `hold`): failures are logged, the
+/// next pass tries again.
+pub async fn sweep_pass(workflow: &Workflow, rules: &LifecycleRules, hold: Duration) {
+    if !runs_pass(workflow, "sweep", hold).await {
+        return;
+    }
     match sweep(workflow, rules, time::OffsetDateTime::now_utc(), false).await {
         Ok(lines) => {
             let failed = lines
@@ -254,7 +301,10 @@ pub async fn sweep_pass(workflow: &Workflow, rules: &LifecycleRules) {
 
 /// One catch-up pass inside `serve` (DESIGN §5): failures are logged, the next pass tries
 /// again; what it queued is announced on the work queue as it is recorded.
-pub async fn catch_up_pass(workflow: &Workflow) {
+pub async fn catch_up_pass(workflow: &Workflow, hold: Duration) {
+    if !runs_pass(workflow, "reconcile", hold).await {
+        return;
+    }
     match catch_up(workflow).await {
         Ok(done) => {
             if done.queued_work() {
@@ -296,8 +346,8 @@ async fn lifecycle_timers(
     reconcile_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = sweep_tick.tick() => sweep_pass(&workflow, &rules).await,
-            _ = reconcile_tick.tick() => catch_up_pass(&workflow).await,
+            _ = sweep_tick.tick() => sweep_pass(&workflow, &rules, timers.sweep_every + PASS_SLACK).await,
+            _ = reconcile_tick.tick() => catch_up_pass(&workflow, timers.reconcile_every + PASS_SLACK).await,
             _ = stop.changed() => return,
         }
     }

@@ -489,6 +489,17 @@ pub trait Store: Send + Sync {
     fn overdue(&self, before_ms: i64)
     -> impl Future<Output = Result<Vec<Job>, LedgerError>> + Send;
 
+    /// Takes the lease on the scheduled pass `pass` (the expiry sweep, catch-up) for this
+    /// handle until `until_ms`: `true` when it is this handle's now (it was free, had lapsed,
+    /// or was already this handle's), `false` while another handle holds it. So each pass
+    /// runs on one replica at a time, and on another once its runner dies.
+    fn lease_pass(
+        &self,
+        pass: &'static str,
+        now_ms: i64,
+        until_ms: i64,
+    ) -> impl Future<Output = Result<bool, LedgerError>> + Send;
+
     /// Records what became of an attempt. A delivery that fails for good takes the
     /// deliveries coalesced into it along.
     fn finish_work(
@@ -656,6 +667,14 @@ impl Store for Ledger {
     }
     async fn overdue(&self, before_ms: i64) -> Result<Vec<Job>, LedgerError> {
         delegate!(self, b => b.overdue(before_ms))
+    }
+    async fn lease_pass(
+        &self,
+        pass: &'static str,
+        now_ms: i64,
+        until_ms: i64,
+    ) -> Result<bool, LedgerError> {
+        delegate!(self, b => b.lease_pass(pass, now_ms, until_ms))
     }
     async fn finish_work(
         &self,

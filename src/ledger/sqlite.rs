@@ -176,6 +176,16 @@ impl Store for SqliteLedger {
         self.run(move |c| c.overdue(before)).await
     }
 
+    /// One process holds a SQLite ledger (its file lock): every pass is its own.
+    async fn lease_pass(
+        &self,
+        _pass: &'static str,
+        _now: i64,
+        _until: i64,
+    ) -> Result<bool, LedgerError> {
+        Ok(true)
+    }
+
     async fn finish_work(
         &self,
         id: DeliveryId,

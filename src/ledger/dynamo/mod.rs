@@ -180,6 +180,24 @@ impl Store for DynamoLedger {
         self.claim_one(&id, now).await
     }
 
+    async fn lease_pass(
+        &self,
+        pass: &'static str,
+        now: i64,
+        until: i64,
+    ) -> Result<bool, LedgerError> {
+        let take = Change::default()
+            .set("holder", s(self.me()))
+            .set("until", n(until))
+            .when(
+                "attribute_not_exists(#holder) OR #until < :now OR #holder = :me",
+                &["holder", "until"],
+                vec![(":now", n(now)), (":me", s(self.me()))],
+            );
+        let key = key(format!("PASS#{pass}"), "LEASE");
+        Ok(self.transact(vec![self.update(key, take)?]).await?.is_ok())
+    }
+
     async fn overdue(&self, before: i64) -> Result<Vec<Job>, LedgerError> {
         let q = Query::list(delivery_list(DeliveryState::Queued), Some(due_by(before)));
         self.query_all(&q)
@@ -212,9 +230,21 @@ impl Store for DynamoLedger {
 
     async fn stats(&self) -> Result<Stats, LedgerError> {
         let count = |state| self.count_list(state);
+        // The counts are separate queries, not one snapshot: a delivery that moves between
+        // `running` and `queued` while they run would be in neither. Counting `running` on
+        // both sides of `queued` sees such a move, and the counts are taken again.
+        let (mut queued, mut running) = (0, 0);
+        for _ in 0..TRIES {
+            let before = count(DeliveryState::Running).await?;
+            queued = count(DeliveryState::Queued).await?;
+            running = count(DeliveryState::Running).await?;
+            if before == running {
+                break;
+            }
+        }
         Ok(Stats {
-            queued: count(DeliveryState::Queued).await?,
-            running: count(DeliveryState::Running).await?,
+            queued,
+            running,
             done: count(DeliveryState::Done).await? + count(DeliveryState::Coalesced).await?,
             failed: count(DeliveryState::Failed).await?,
         })
