@@ -53,7 +53,7 @@ async fn killing_the_replica_that_holds_the_work_loses_nothing_and_issues_nothin
     let pr = gh.open_pr("bob", &[(&path(&user), &valid_request(&user))]);
     gh.review(pr, "carol", Approve);
     let logs = ["a.log", "b.log"];
-    let mut replicas = vec![
+    let mut replicas = [
         Serving::start(&dir, &aws, logs[0], &[], &[]).await,
         Serving::start(&dir, &aws, logs[1], &[], &[]).await,
     ];
