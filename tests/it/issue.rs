@@ -536,3 +536,76 @@ async fn a_pull_request_that_cannot_be_read_fails_closed_on_both_channels() {
     app.merge(pr).await;
     app.expect_failed(pr, &user, &["could not finish"]).await;
 }
+
+/// On DynamoDB and SQS (`KEYGATE_TEST_BACKEND=aws`; a no-op on the embedded backend): what
+/// accepting a delivery and issuing its key cost in ledger and queue calls. The README's
+/// figures come from this test's output.
+#[tokio::test]
+async fn on_the_shared_backends_accepting_costs_four_calls_and_issuing_a_bounded_few() {
+    if !crate::support::app::on_shared_backend() {
+        return;
+    }
+    let app = world().await;
+    let (pr, user) = app.request_pr("bob").await;
+    app.approve(pr, "carol");
+    app.settle().await;
+    app.aws.notices().await;
+    app.gh.merge(pr);
+    let before = app.aws.proxy.operations().len();
+    assert_eq!(app.pr_event(pr, "closed").await, 202);
+    let accepted = app.aws.proxy.operations().len();
+    // Waits through the test's own clients (not keygate's proxy) so that /readyz's counting
+    // queries stay out of the figures.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut events = Vec::new();
+    while !events.iter().any(|e| e == "issued") {
+        assert!(std::time::Instant::now() < deadline, "never issued");
+        events.extend(
+            app.aws
+                .notices()
+                .await
+                .iter()
+                .map(|n| n.event().to_string()),
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // The message is deleted after the notice: wait for it.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let ops = app.aws.proxy.operations();
+    let ingest = &ops[before..accepted];
+    println!("accepting ({}): {}", ingest.len(), ingest.join(", "));
+    assert_eq!(
+        ingest,
+        ["GetItem", "Query", "TransactWriteItems", "SendMessage"],
+        "read it, look for work to join, write it, announce it"
+    );
+    let work: Vec<&String> = ops[accepted..]
+        .iter()
+        // An idle long poll or lease upkeep may fall in the window; they are not the work's.
+        .filter(|op| *op != "ReceiveMessage" && *op != "ChangeMessageVisibility")
+        .collect();
+    let ledger_and_queue = work
+        .iter()
+        .filter(|op| LEDGER_AND_QUEUE_CALLS.contains(&op.as_str()))
+        .count();
+    println!(
+        "issuing ({} calls, {ledger_and_queue} of them ledger and queue): {}",
+        work.len(),
+        work.iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let count = |name: &str| work.iter().filter(|op| op.as_str() == name).count();
+    assert_eq!(count("CreateAccessKey"), 1);
+    assert_eq!(
+        count("DeleteMessage"),
+        1,
+        "the message, once the work is done"
+    );
+    assert!(
+        ledger_and_queue <= 30,
+        "the ledger's steps grew: {ledger_and_queue}"
+    );
+    app.aws.one_key_held_by_its_secret(&user, "issued").await;
+}
