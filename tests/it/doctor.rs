@@ -29,6 +29,11 @@ async fn doctor_in(
         aws,
         &format!("[github]\nprivate_key_file = \"app.pem\"\n{extra}"),
     );
+    keygate_in(dir, "doctor").await
+}
+
+/// `keygate <command>` in `dir` (configured there) against moto; its exit code and output.
+async fn keygate_in(dir: &std::path::Path, command: &str) -> (i32, String) {
     let out = tokio::process::Command::new(BIN)
         .current_dir(dir)
         .env_clear()
@@ -38,7 +43,7 @@ async fn doctor_in(
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .env("KEYGATE_GITHUB_WEBHOOK_SECRET", WEBHOOK_SECRET)
-        .arg("doctor")
+        .arg(command)
         .output()
         .await
         .unwrap();
@@ -72,6 +77,7 @@ async fn a_healthy_setup_passes_every_check_and_warns_it_cannot_see_the_required
         "codeowners",
         "aws identity",
         "sns topic",
+        "work queue",
         "dead-letter queue",
     ] {
         assert!(line(&text, name).starts_with("[ok  ]"), "{text}");
@@ -90,7 +96,7 @@ async fn a_healthy_setup_passes_every_check_and_warns_it_cannot_see_the_required
         "{text}"
     );
     let report = text.split("--- stderr ---").next().unwrap_or_default();
-    assert_eq!(report.lines().count(), 9, "one line per check:\n{text}");
+    assert_eq!(report.lines().count(), 10, "one line per check:\n{text}");
 }
 
 #[tokio::test]
@@ -250,6 +256,60 @@ async fn a_configuration_that_does_not_load_is_a_failed_check() {
     let config = line(&text, "configuration");
     assert!(
         config.starts_with("[FAIL]") && config.contains("policy.min_approvals"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn on_dynamodb_and_sqs_doctor_sends_to_init_then_to_the_dead_letters() {
+    let (gh, aws) = (repository().await, AwsWorld::new().await);
+    let dir = tempfile::tempdir().unwrap();
+    let name = crate::support::app::unique("kg");
+    let queue = format!("{}/123456789012/{name}-work.fifo", moto().url);
+    let extra = format!(
+        "[store]\nbackend = \"dynamodb\"\ntable = \"{name}\"\n[queue]\nbackend = \"sqs\"\nurl = \"{queue}\"\n"
+    );
+    let (code, text) = doctor_in(dir.path(), &gh, &aws, &extra).await;
+    assert_eq!(code, 1, "{text}");
+    for name in ["ledger", "work queue"] {
+        let l = line(&text, name);
+        assert!(
+            l.starts_with("[FAIL]") && l.contains("keygate init"),
+            "{text}"
+        );
+    }
+    assert!(
+        line(&text, "dead-letter queue").starts_with("[skip]"),
+        "{text}"
+    );
+
+    let (code, out) = keygate_in(dir.path(), "init").await;
+    assert_eq!(code, 0, "{out}");
+    let (code, text) = doctor_in(dir.path(), &gh, &aws, &extra).await;
+    assert_eq!(code, 0, "{text}");
+    assert!(line(&text, "ledger").starts_with("[ok  ]"), "{text}");
+    assert!(line(&text, "work queue").contains(&queue), "{text}");
+    assert!(
+        line(&text, "dead-letter queue").contains("is empty"),
+        "{text}"
+    );
+
+    // Work that failed for good lands in the dead-letter queue: doctor says so, and how to act.
+    let dead = queue.replace("-work.fifo", "-dead.fifo");
+    aws.sqs
+        .send_message()
+        .queue_url(&dead)
+        .message_body(r#"{"message":"{}","error":"gave up"}"#)
+        .message_group_id("g")
+        .message_deduplication_id("d")
+        .send()
+        .await
+        .unwrap();
+    let (code, text) = doctor_in(dir.path(), &gh, &aws, &extra).await;
+    assert_eq!(code, 1, "{text}");
+    let l = line(&text, "dead-letter queue");
+    assert!(
+        l.starts_with("[FAIL]") && l.contains("1 message") && l.contains("redeliver"),
         "{text}"
     );
 }

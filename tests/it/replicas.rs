@@ -113,3 +113,36 @@ async fn killing_the_replica_that_holds_the_work_loses_nothing_and_issues_nothin
         "{comment}"
     );
 }
+
+#[tokio::test]
+async fn serve_never_creates_the_queue_and_names_the_missing_one() {
+    let gh = repository().await;
+    let aws = AwsWorld::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let shared = shared_backend_config(&aws);
+    write_config(
+        dir.path(),
+        &gh,
+        &aws,
+        &format!("[github]\nprivate_key_file = \"app.pem\"\n{shared}"),
+    );
+    // The table is there (made by hand); the queue is not.
+    let table = shared
+        .lines()
+        .find_map(|l| l.strip_prefix("table = "))
+        .unwrap()
+        .trim_matches('"')
+        .to_string();
+    let sdk = crate::support::moto::sdk_config(&aws.proxy.url).await;
+    keygate::ledger::dynamo::ensure_table(&aws_sdk_dynamodb::Client::new(&sdk), &table)
+        .await
+        .unwrap();
+    let mut serve = keygate(dir.path(), &aws.proxy.url);
+    serve.arg("serve");
+    let (code, _, err) = run_to_end(serve, dir.path(), "serve".into()).await;
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("queue.url") && err.contains("does not exist") && err.contains("keygate init"),
+        "{err}"
+    );
+}
