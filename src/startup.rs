@@ -136,6 +136,7 @@ pub async fn run_with(
                     concurrency: worker_settings.concurrency,
                     visibility: Duration::from_secs(settings.queue.lease_secs),
                     renew_every: Duration::from_secs(settings.queue.lease_secs) / 4,
+                    receive_wait: Duration::from_secs(settings.queue.receive_wait_secs),
                     ..ConsumerSettings::default()
                 },
                 taker: Taker {

@@ -185,6 +185,12 @@ impl Settings {
     }
 
     fn check_store_and_queue(&self) -> Result<(), ConfigError> {
+        if !(1..=20).contains(&self.queue.receive_wait_secs) {
+            return Err(self.invalid(
+                "queue.receive_wait_secs",
+                "must be between 1 and 20 (SQS's longest long poll)",
+            ));
+        }
         if !(4..=43_200).contains(&self.queue.lease_secs) {
             return Err(self.invalid(
                 "queue.lease_secs",

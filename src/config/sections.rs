@@ -231,6 +231,9 @@ pub struct QueueSection {
     /// lasts without renewal; renewed every quarter of it while the work runs. A replica
     /// that dies loses its work to the others after this.
     pub lease_secs: u64,
+    /// How long one `ReceiveMessage` waits for work (SQS long polling, 1–20 s): longer means
+    /// fewer calls from an idle replica.
+    pub receive_wait_secs: u64,
 }
 
 impl Default for QueueSection {
@@ -239,6 +242,7 @@ impl Default for QueueSection {
             backend: QueueBackend::Local,
             url: None,
             lease_secs: 120,
+            receive_wait_secs: 5,
         }
     }
 }

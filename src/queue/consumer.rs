@@ -33,8 +33,7 @@ impl Default for ConsumerSettings {
     fn default() -> Self {
         ConsumerSettings {
             concurrency: 4,
-            // Long polling, but not SQS's longest: an idle replica asks 12 times a minute
-            // (about $0.01 a day), and a stand-in that answers a long poll late costs seconds.
+            // `queue.receive_wait_secs`.
             receive_wait: Duration::from_secs(5),
             visibility: Duration::from_secs(120),
             renew_every: Duration::from_secs(30),
