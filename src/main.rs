@@ -21,7 +21,11 @@ fn is_transport(target: &str) -> bool {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let args = keygate::cli::arguments(
+        std::env::args_os().collect(),
+        std::env::var_os("AWS_LAMBDA_RUNTIME_API"),
+    );
+    let cli = Cli::parse_from(args);
     let wanted = std::env::var("KEYGATE_LOG").unwrap_or_else(|_| "info".into());
     let levels = EnvFilter::try_new(&wanted).unwrap_or_else(|_| EnvFilter::new("info"));
     // A second, fixed filter: no directive, however specific, lifts the transport cap.
