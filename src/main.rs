@@ -10,9 +10,10 @@ use tracing_subscriber::{EnvFilter, filter, fmt};
 /// Target prefixes of crates that see raw requests and responses. A CreateSecret request body
 /// holds a secret access key, and the SigV4 signer (`aws_sigv4`, driven by `aws_runtime`)
 /// traces whole canonical requests, so these never log below `info`, whatever KEYGATE_LOG
-/// asks for. `aws_` covers every AWS SDK crate, present and future.
-const TRANSPORT: [&str; 8] = [
-    "aws_", "hyper", "h2", "rustls", "octocrab", "tower", "reqwest", "http",
+/// asks for. `aws_` covers every AWS SDK crate, present and future; `lambda_` the Lambda
+/// runtime, which traces every event it receives whole (webhooks with their signatures).
+const TRANSPORT: [&str; 9] = [
+    "aws_", "hyper", "h2", "rustls", "octocrab", "tower", "reqwest", "http", "lambda_",
 ];
 
 /// Whether a log target belongs to a transport crate, and so is capped at `info`.
@@ -101,6 +102,8 @@ mod tests {
             "tower::buffer",
             "tower_http::trace",
             "http_body_util",
+            "lambda_runtime::layers::api_response",
+            "lambda_runtime_api_client",
         ] {
             assert!(is_transport(target), "{target}");
         }
