@@ -1,5 +1,6 @@
 //! The subcommands and their output formats.
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -110,9 +111,25 @@ pub enum Command {
     /// check runs (`serve` does it at start and on a timer).
     Reconcile,
     #[cfg(feature = "service")]
+    /// Serve AWS Lambda invocations (function URL, SQS work queue, schedule); what the
+    /// `bootstrap` of a Lambda function runs, also with no arguments under Lambda.
+    Lambda,
+    #[cfg(feature = "service")]
     /// For every request file in the history of the requests folder: who asked, who
     /// approved, the merge, the key, its expiry, state and last use.
     Audit(audit::AuditArgs),
+}
+
+/// The command line as given, or `keygate lambda` when there is none and the Lambda
+/// runtime started the process (`AWS_LAMBDA_RUNTIME_API` is set): a custom runtime's
+/// `bootstrap` is run without arguments.
+pub fn arguments(args: Vec<OsString>, lambda_runtime_api: Option<OsString>) -> Vec<OsString> {
+    let started_by_lambda = lambda_runtime_api.is_some_and(|v| !v.is_empty());
+    if args.len() == 1 && started_by_lambda && cfg!(feature = "service") {
+        let program = args.into_iter().next().unwrap_or_else(|| "keygate".into());
+        return vec![program, "lambda".into()];
+    }
+    args
 }
 
 /// Exit codes: 0 all good, 1 problems found, 2 usage or configuration error.
@@ -177,6 +194,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let settings = Settings::load(cli.config.as_deref(), env)?;
             reconcile::reconcile_command(&settings)
         }
+        #[cfg(feature = "service")]
+        Command::Lambda => crate::lambda::run(cli.config.as_deref(), env.collect()),
         #[cfg(feature = "service")]
         Command::Audit(args) => {
             let settings = Settings::load(cli.config.as_deref(), env)?;
@@ -470,6 +489,32 @@ fn owners(paths: &[String], file: Option<&Path>, format: Format) -> anyhow::Resu
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn args(list: &[&str]) -> Vec<OsString> {
+        list.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    #[cfg(feature = "service")]
+    fn bootstrap_without_arguments_under_the_lambda_runtime_serves_lambda() {
+        let api = Some(OsString::from("127.0.0.1:9001"));
+        assert_eq!(
+            arguments(args(&["/var/task/bootstrap"]), api.clone()),
+            args(&["/var/task/bootstrap", "lambda"])
+        );
+        assert_eq!(
+            arguments(args(&["keygate", "doctor"]), api),
+            args(&["keygate", "doctor"]),
+            "a command given is the command run"
+        );
+    }
+
+    #[test]
+    fn without_the_lambda_runtime_no_arguments_stay_no_arguments() {
+        assert_eq!(arguments(args(&["keygate"]), None), args(&["keygate"]));
+        let empty = Some(OsString::new());
+        assert_eq!(arguments(args(&["keygate"]), empty), args(&["keygate"]));
+    }
 
     #[test]
     fn github_annotations_escape_what_would_break_them() {

@@ -23,6 +23,8 @@ pub mod github;
 #[cfg(feature = "service")]
 pub mod init;
 #[cfg(feature = "service")]
+pub mod lambda;
+#[cfg(feature = "service")]
 pub mod ledger;
 #[cfg(feature = "service")]
 pub mod lifecycle;

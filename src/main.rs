@@ -10,9 +10,10 @@ use tracing_subscriber::{EnvFilter, filter, fmt};
 /// Target prefixes of crates that see raw requests and responses. A CreateSecret request body
 /// holds a secret access key, and the SigV4 signer (`aws_sigv4`, driven by `aws_runtime`)
 /// traces whole canonical requests, so these never log below `info`, whatever KEYGATE_LOG
-/// asks for. `aws_` covers every AWS SDK crate, present and future.
-const TRANSPORT: [&str; 8] = [
-    "aws_", "hyper", "h2", "rustls", "octocrab", "tower", "reqwest", "http",
+/// asks for. `aws_` covers every AWS SDK crate, present and future; `lambda_` the Lambda
+/// runtime, which traces every event it receives whole (webhooks with their signatures).
+const TRANSPORT: [&str; 9] = [
+    "aws_", "hyper", "h2", "rustls", "octocrab", "tower", "reqwest", "http", "lambda_",
 ];
 
 /// Whether a log target belongs to a transport crate, and so is capped at `info`.
@@ -21,7 +22,11 @@ fn is_transport(target: &str) -> bool {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let args = keygate::cli::arguments(
+        std::env::args_os().collect(),
+        std::env::var_os("AWS_LAMBDA_RUNTIME_API"),
+    );
+    let cli = Cli::parse_from(args);
     let wanted = std::env::var("KEYGATE_LOG").unwrap_or_else(|_| "info".into());
     let levels = EnvFilter::try_new(&wanted).unwrap_or_else(|_| EnvFilter::new("info"));
     // A second, fixed filter: no directive, however specific, lifts the transport cap.
@@ -97,6 +102,8 @@ mod tests {
             "tower::buffer",
             "tower_http::trace",
             "http_body_util",
+            "lambda_runtime::layers::api_response",
+            "lambda_runtime_api_client",
         ] {
             assert!(is_transport(target), "{target}");
         }

@@ -18,6 +18,8 @@ use prometheus_client::registry::Registry;
 
 use crate::lifecycle::{Progress, Stage};
 
+pub mod emf;
+
 /// What became of a webhook delivery at the door.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeliveryOutcome {

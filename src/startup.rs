@@ -240,8 +240,8 @@ pub fn lifecycle_rules(settings: &Settings) -> LifecycleRules {
     }
 }
 
-/// The worker's handler: each delivery runs on the shared workflow.
-fn handler(workflow: Arc<Workflow>) -> Handler {
+/// The worker's handler: each delivery runs on the shared workflow (Lambda's too).
+pub(crate) fn handler(workflow: Arc<Workflow>) -> Handler {
     Arc::new(move |job| {
         let wf = workflow.clone();
         Box::pin(async move {

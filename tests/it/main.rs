@@ -11,6 +11,7 @@ mod cli;
 mod doctor;
 mod holes;
 mod issue;
+mod lambda;
 mod least_privilege;
 mod lifecycle;
 mod lifecycle_crash;

@@ -1,8 +1,10 @@
 pub mod app;
 pub mod faults;
 pub mod github;
+pub mod lambda;
 pub mod moto;
 pub mod moto_auth;
 pub mod payloads;
+pub mod runtime_api;
 pub mod story;
 pub mod world;
