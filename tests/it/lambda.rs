@@ -12,6 +12,8 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tokio::io::AsyncReadExt;
 
+use keygate::ledger::Store;
+
 use crate::support::app::WEBHOOK_SECRET;
 use crate::support::faults::Fault;
 use crate::support::github::ReviewState::Approve;
@@ -478,4 +480,106 @@ async fn measure_cold_start_and_peak_memory() {
         ms(cold[cold.len() / 2]),
         ms(cold[cold.len() - 1])
     );
+}
+
+#[tokio::test]
+async fn an_invocation_killed_mid_work_loses_nothing_and_the_next_one_issues_once() {
+    let mut world = LambdaWorld::new(&repository().await).await;
+    // A short lease on running work, so the next invocation takes it over within the test.
+    world
+        .env
+        .push(("KEYGATE_QUEUE_LEASE_SECS".into(), "4".into()));
+    let user = world.aws.iam_user("svc").await;
+    let pr = world
+        .gh
+        .open_pr("bob", &[(&path(&user), &valid_request(&user))]);
+    world.gh.review(pr, "carol", Approve);
+    let table = world
+        .env
+        .iter()
+        .find(|(k, _)| k == "KEYGATE_STORE_TABLE")
+        .map(|(_, v)| v.clone())
+        .unwrap();
+    let sdk = crate::support::moto::sdk_config(&crate::support::moto::moto().url).await;
+    let ledger = keygate::ledger::Ledger::open_dynamo(aws_sdk_dynamodb::Client::new(&sdk), &table)
+        .await
+        .unwrap();
+    let api = RuntimeApi::start().await;
+    let mut first = bootstrap(&world, &api).spawn().unwrap();
+    let d = merged(&world, pr);
+    let Answer::Response(answer) = api.call(function_url_event(&d, false)).await else {
+        panic!("the webhook failed")
+    };
+    assert_eq!(answer["statusCode"], 202, "{answer}");
+
+    // The batch goes to the first instance, whose GitHub calls are slow; it dies mid-work.
+    let messages = world.receive_work().await;
+    assert_eq!(messages.len(), 1);
+    world.gh.set_latency(Duration::from_millis(300));
+    api.invoke(world.sqs_event(&messages));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while ledger.stats().await.unwrap().running == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the first instance never took the work"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    first.start_kill().unwrap();
+    first.wait().await.unwrap();
+    world.gh.set_latency(Duration::ZERO);
+    // Its invocation never answered: SQS shows the message again once its time is up.
+    for m in &messages {
+        world
+            .aws
+            .sqs
+            .change_message_visibility()
+            .queue_url(&world.work_queue)
+            .receipt_handle(m.receipt_handle().unwrap())
+            .visibility_timeout(0)
+            .send()
+            .await
+            .unwrap();
+    }
+
+    // A new instance takes the batches that follow until the work is done.
+    let _second = bootstrap(&world, &api).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let messages = world.receive_work().await;
+        if messages.is_empty() {
+            let s = ledger.stats().await.unwrap();
+            if s.queued == 0 && s.running == 0 {
+                break;
+            }
+        } else {
+            let Answer::Response(answer) = api.call(world.sqs_event(&messages)).await else {
+                panic!("the batch failed")
+            };
+            world.acknowledge(&messages, &answer).await;
+        }
+        assert!(Instant::now() < deadline, "the work was never finished");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    world
+        .aws
+        .one_key_held_by_its_secret(&user, "issued once, by the next instance")
+        .await;
+    let status = ledger
+        .delivery(keygate::ids::DeliveryId::new(d.id.as_str()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        status.attempts, 2,
+        "the killed attempt, then the one that finished"
+    );
+    let issued = world
+        .aws
+        .notices()
+        .await
+        .iter()
+        .filter(|n| n.event() == "issued")
+        .count();
+    assert_eq!(issued, 1, "announced once");
 }
