@@ -23,15 +23,21 @@ use crate::support::runtime_api::{Answer, RuntimeApi};
 use crate::support::story::valid_request;
 use crate::support::world::{path, repository};
 
-/// A world with an approved request waiting for its merge, and the function started (its
-/// ledger exists before the merge: a merge older than the ledger never issues).
-async fn approved() -> (LambdaWorld, keygate::lambda::Lambda, u64, String) {
-    let world = LambdaWorld::new(&repository().await).await;
+/// An approved request for a new IAM user, waiting for its merge: (user, pull request).
+async fn requested(world: &LambdaWorld) -> (String, u64) {
     let user = world.aws.iam_user("svc").await;
     let pr = world
         .gh
         .open_pr("bob", &[(&path(&user), &valid_request(&user))]);
     world.gh.review(pr, "carol", Approve);
+    (user, pr)
+}
+
+/// A world with an approved request waiting for its merge, and the function started (its
+/// ledger exists before the merge: a merge older than the ledger never issues).
+async fn approved() -> (LambdaWorld, keygate::lambda::Lambda, u64, String) {
+    let world = LambdaWorld::new(&repository().await).await;
+    let (user, pr) = requested(&world).await;
     let lambda = world.start().await;
     (world, lambda, pr, user)
 }
@@ -319,11 +325,7 @@ fn bootstrap_of(bin: &str, world: &LambdaWorld, api: &RuntimeApi) -> tokio::proc
 #[tokio::test]
 async fn the_bootstrap_binary_serves_a_webhook_and_its_work_through_the_runtime_api() {
     let world = LambdaWorld::new(&repository().await).await;
-    let user = world.aws.iam_user("svc").await;
-    let pr = world
-        .gh
-        .open_pr("bob", &[(&path(&user), &valid_request(&user))]);
-    world.gh.review(pr, "carol", Approve);
+    let (user, pr) = requested(&world).await;
     let api = RuntimeApi::start().await;
     let mut function = bootstrap(&world, &api).spawn().unwrap();
 
@@ -420,11 +422,7 @@ async fn measure_cold_start_and_peak_memory() {
         .and_then(|n| n.parse().ok())
         .unwrap_or(10);
     let world = LambdaWorld::new(&repository().await).await;
-    let user = world.aws.iam_user("svc").await;
-    let pr = world
-        .gh
-        .open_pr("bob", &[(&path(&user), &valid_request(&user))]);
-    world.gh.review(pr, "carol", Approve);
+    let (user, pr) = requested(&world).await;
 
     let mut cold = Vec::new();
     for run in 0..runs {
@@ -489,11 +487,7 @@ async fn an_invocation_killed_mid_work_loses_nothing_and_the_next_one_issues_onc
     world
         .env
         .push(("KEYGATE_QUEUE_LEASE_SECS".into(), "4".into()));
-    let user = world.aws.iam_user("svc").await;
-    let pr = world
-        .gh
-        .open_pr("bob", &[(&path(&user), &valid_request(&user))]);
-    world.gh.review(pr, "carol", Approve);
+    let (user, pr) = requested(&world).await;
     let table = world
         .env
         .iter()
