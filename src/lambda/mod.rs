@@ -141,7 +141,12 @@ impl Lambda {
         for job in jobs {
             match self
                 .queue
-                .announce(&Announce::new(&job.id, &job.event, job.attempts))
+                .announce(&Announce::new(
+                    &job.id,
+                    &job.event,
+                    job.attempts,
+                    job.received_at_ms,
+                ))
                 .await
             {
                 Ok(()) => {

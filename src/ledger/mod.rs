@@ -182,6 +182,8 @@ pub struct DeliveryStatus {
     pub state: DeliveryState,
     pub attempts: u32,
     pub last_error: Option<String>,
+    /// When it was accepted (again, for a failed delivery redelivered).
+    pub received_at_ms: i64,
 }
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]

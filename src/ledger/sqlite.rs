@@ -227,18 +227,19 @@ impl Store for SqliteLedger {
 
     async fn delivery(&self, id: DeliveryId) -> Result<Option<DeliveryStatus>, LedgerError> {
         self.run(move |c| {
-            let row: Option<(String, i64, Option<String>)> =
+            let row: Option<(String, i64, Option<String>, i64)> =
                 c.0.query_row(
-                    "SELECT state, attempts, last_error FROM deliveries WHERE guid = ?1",
+                    "SELECT state, attempts, last_error, received_at FROM deliveries WHERE guid = ?1",
                     params![id.as_str()],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
                 )
                 .optional()?;
-            row.map(|(state, attempts, last_error)| {
+            row.map(|(state, attempts, last_error, received_at_ms)| {
                 Ok(DeliveryStatus {
                     state: DeliveryState::parse(&state)?,
                     attempts: attempts as u32,
                     last_error,
+                    received_at_ms,
                 })
             })
             .transpose()

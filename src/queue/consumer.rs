@@ -203,7 +203,7 @@ async fn upkeep(
         match taker.ledger.overdue(before).await {
             Ok(jobs) => {
                 for job in jobs {
-                    let a = Announce::new(&job.id, &job.event, job.attempts);
+                    let a = Announce::new(&job.id, &job.event, job.attempts, job.received_at_ms);
                     match queue.announce(&a).await {
                         Ok(()) => {
                             tracing::info!(delivery = %job.id, "announced overdue work again")

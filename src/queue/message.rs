@@ -15,15 +15,24 @@ pub struct Announce {
     pub pr: PrNumber,
     /// Attempts so far: each retry is announced afresh under its own deduplication ID.
     pub attempts: u32,
+    /// When the ledger accepted the delivery: a failed delivery that GitHub's Redeliver
+    /// queues again is accepted anew, and its message must not be taken for the old one.
+    pub received_at_ms: i64,
 }
 
 impl Announce {
-    pub fn new(delivery: &DeliveryId, event: &PrEvent, attempts: u32) -> Announce {
+    pub fn new(
+        delivery: &DeliveryId,
+        event: &PrEvent,
+        attempts: u32,
+        received_at_ms: i64,
+    ) -> Announce {
         Announce {
             delivery: delivery.clone(),
             repository: event.repository.clone(),
             pr: event.pr,
             attempts,
+            received_at_ms,
         }
     }
 
@@ -33,6 +42,7 @@ impl Announce {
             repository: self.repository.to_string(),
             pr: self.pr.get(),
             attempts: self.attempts,
+            received_at_ms: self.received_at_ms,
         };
         serde_json::to_string(&wire).unwrap_or_default()
     }
@@ -45,6 +55,7 @@ impl Announce {
             repository: RepoName::new(wire.repository),
             pr: PrNumber(wire.pr),
             attempts: wire.attempts,
+            received_at_ms: wire.received_at_ms,
         })
     }
 
@@ -54,12 +65,15 @@ impl Announce {
         fifo_id(&format!("{}#{}", self.repository.key(), self.pr.get()))
     }
 
-    /// `MessageDeduplicationId`: the delivery ID, and the attempt for a retry. The same
-    /// announcement sent twice within SQS's five minutes is one message.
+    /// `MessageDeduplicationId`: the delivery ID with when it was accepted, and the attempt
+    /// for a retry. The same announcement sent twice within SQS's five minutes is one
+    /// message; a redelivery accepted anew, or a retry, is another.
     pub fn dedupe(&self) -> String {
+        let id = self.delivery.as_str();
+        let at = self.received_at_ms;
         match self.attempts {
-            0 => fifo_id(self.delivery.as_str()),
-            n => fifo_id(&format!("{}#{n}", self.delivery.as_str())),
+            0 => fifo_id(&format!("{id}@{at}")),
+            n => fifo_id(&format!("{id}@{at}#{n}")),
         }
     }
 }
@@ -72,6 +86,7 @@ struct Wire {
     repository: String,
     pr: u64,
     attempts: u32,
+    received_at_ms: i64,
 }
 
 /// A FIFO group or deduplication ID for `s`: `s` itself when SQS accepts it (1–128

@@ -77,7 +77,7 @@ pub async fn accept(
     queue: &WorkQueue,
     d: NewDelivery,
 ) -> Result<Inserted, AcceptError> {
-    let announce = Announce::new(&d.id, &d.event, 0);
+    let announce = Announce::new(&d.id, &d.event, 0, d.received_at_ms);
     let inserted = ledger.record_delivery(d).await?;
     match inserted {
         Inserted::Queued => queue.announce(&announce).await?,
@@ -91,6 +91,7 @@ pub async fn accept(
                     queue
                         .announce(&Announce {
                             attempts: s.attempts,
+                            received_at_ms: s.received_at_ms,
                             ..announce
                         })
                         .await?;
@@ -140,12 +141,19 @@ pub async fn take(taker: &Taker, delivery: &DeliveryId) -> Disposition {
             return Disposition::Hide(LEDGER_BACKOFF);
         }
     };
-    let (id, event, attempts) = (job.id.clone(), job.event.clone(), job.attempts);
+    let (id, event, attempts, received) = (
+        job.id.clone(),
+        job.event.clone(),
+        job.attempts,
+        job.received_at_ms,
+    );
     tracing::info!(%delivery, attempt = attempts, "work taken");
     let finish = attempt(&taker.handler, job, &taker.settings).await;
     let disposition = match &finish {
         Finish::Done => Disposition::Delete,
-        Finish::Retry { .. } => Disposition::Replace(Announce::new(&id, &event, attempts)),
+        Finish::Retry { .. } => {
+            Disposition::Replace(Announce::new(&id, &event, attempts, received))
+        }
         Finish::Failed { error } => Disposition::DeadLetter {
             error: error.clone(),
         },

@@ -18,15 +18,17 @@ fn merge_of(pr: u64) -> PrEvent {
 
 #[test]
 fn a_message_names_its_delivery_and_reads_back_as_written() {
-    let a = Announce::new(&DeliveryId::new("72d3162e-cc78"), &merge_of(7), 0);
+    let a = Announce::new(&DeliveryId::new("72d3162e-cc78"), &merge_of(7), 0, 1_700);
     assert_eq!(
         a.body(),
-        r#"{"delivery":"72d3162e-cc78","repository":"Acme/Access-Requests","pr":7,"attempts":0}"#
+        r#"{"delivery":"72d3162e-cc78","repository":"Acme/Access-Requests","pr":7,"attempts":0,"received_at_ms":1700}"#
     );
     assert_eq!(Announce::parse(&a.body()), Some(a));
     assert_eq!(Announce::parse("hello"), None, "not keygate's");
     assert_eq!(
-        Announce::parse(r#"{"delivery":"x","repository":"a/b","pr":1,"attempts":0,"run":"rm"}"#),
+        Announce::parse(
+            r#"{"delivery":"x","repository":"a/b","pr":1,"attempts":0,"received_at_ms":1,"run":"rm"}"#
+        ),
         None,
         "nothing unknown is taken"
     );
@@ -34,26 +36,35 @@ fn a_message_names_its_delivery_and_reads_back_as_written() {
 
 #[test]
 fn one_pull_request_is_one_group_whatever_the_spelling_and_each_retry_its_own_message() {
-    let first = Announce::new(&DeliveryId::new("d1"), &merge_of(7), 0);
+    let first = Announce::new(&DeliveryId::new("d1"), &merge_of(7), 0, 1_700);
     let mut other_spelling = merge_of(7);
     other_spelling.repository = RepoName::new("acme/access-requests");
-    let second = Announce::new(&DeliveryId::new("d2"), &other_spelling, 0);
+    let second = Announce::new(&DeliveryId::new("d2"), &other_spelling, 0, 1_700);
     assert_eq!(first.group(), "acme/access-requests#7");
     assert_eq!(first.group(), second.group());
     assert_ne!(
         first.group(),
-        Announce::new(&DeliveryId::new("d3"), &merge_of(8), 0).group()
+        Announce::new(&DeliveryId::new("d3"), &merge_of(8), 0, 1_700).group()
     );
     assert_eq!(
         first.dedupe(),
-        "d1",
-        "the delivery ID: a repeat is one message"
+        "d1@1700",
+        "the delivery ID as accepted: a repeat is one message"
     );
     let retry = Announce {
         attempts: 2,
         ..first.clone()
     };
-    assert_eq!(retry.dedupe(), "d1#2");
+    assert_eq!(retry.dedupe(), "d1@1700#2");
+    let redelivered = Announce {
+        received_at_ms: 9_000,
+        ..first.clone()
+    };
+    assert_ne!(
+        redelivered.dedupe(),
+        first.dedupe(),
+        "GitHub's Redeliver of a failed delivery is new work, not a repeat SQS may drop"
+    );
 }
 
 #[test]

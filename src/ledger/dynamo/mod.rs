@@ -269,6 +269,7 @@ impl Store for DynamoLedger {
             state: row.state,
             attempts: row.attempts,
             last_error: row.last_error,
+            received_at_ms: row.received_at,
         }))
     }
 
