@@ -146,3 +146,36 @@ async fn serve_never_creates_the_queue_and_names_the_missing_one() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn a_delivery_the_queue_refused_is_not_accepted_and_its_redelivery_issues_once() {
+    let gh = repository().await;
+    let aws = AwsWorld::new().await;
+    let shared = shared_backend_config(&aws);
+    let app =
+        crate::support::app::TestApp::start_on(&gh, &shared, aws, ("testing", "testing")).await;
+    let (pr, user) = app.request_pr("bob").await;
+    app.approve(pr, "carol");
+    app.settle().await;
+    app.gh.merge(pr);
+    let d = payloads::delivery(
+        "pull_request",
+        &payloads::pull_request_event(&app.gh, pr, "closed"),
+        WEBHOOK_SECRET.as_bytes(),
+    );
+    // SQS refuses the message, the SDK's retries included: the delivery is in the ledger but
+    // not on the queue, so it is not accepted.
+    app.aws.proxy.fail("SendMessage", 500, "InternalError", 3);
+    assert_eq!(
+        app.redeliver(&d).await,
+        503,
+        "not durable everywhere: not accepted"
+    );
+    app.expect_no_key(&user).await;
+    // GitHub's Redeliver sends the same ID: known, announced again, and worked off once.
+    assert_eq!(app.redeliver(&d).await, 200);
+    app.settle().await;
+    app.aws
+        .one_key_held_by_its_secret(&user, "issued once, after the redelivery")
+        .await;
+}
