@@ -124,7 +124,7 @@ async fn keygate_allowed(actions: &[String]) -> TestApp {
         .unwrap();
     aws.proxy.enforce_as(Signer {
         access_key_id: key.access_key_id.clone(),
-        secret_access_key: key.secret_access_key.clone(),
+        secret_access_key: key.secret_access_key.clone().into(),
     });
     let credentials = (key.access_key_id.as_str(), key.secret_access_key.as_str());
     TestApp::start_on(&repository().await, "", aws, credentials).await

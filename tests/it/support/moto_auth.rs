@@ -12,22 +12,15 @@
 
 use aws_lc_rs::{digest, hmac};
 use axum::http::{HeaderMap, HeaderValue};
+use secrecy::{ExposeSecret, SecretString};
+use zeroize::Zeroizing;
 
-/// The key keygate signs with.
-#[derive(Clone)]
+/// The key keygate signs with. The secret access key is a `SecretString`: its `Debug` is
+/// redacted, so no failure message or log can print it.
+#[derive(Clone, Debug)]
 pub struct Signer {
     pub access_key_id: String,
-    pub secret_access_key: String,
-}
-
-/// Never prints the secret access key, even in a test's failure message.
-impl std::fmt::Debug for Signer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Signer")
-            .field("access_key_id", &self.access_key_id)
-            .field("secret_access_key", &"[redacted]")
-            .finish()
-    }
+    pub secret_access_key: SecretString,
 }
 
 /// Signs a form-encoded request again over the encoding moto hashes; other requests, and
@@ -80,11 +73,13 @@ pub fn resign_form(
             canonical_request.as_bytes()
         ))
     );
-    // SigV4's derived signing key: it only feeds the HMACs below and is never printed; the
-    // signature that leaves this function reveals nothing of it.
-    let mut key = format!("AWS4{}", signer.secret_access_key).into_bytes();
-    for part in scope.split('/') {
-        key = sign(&key, part.as_bytes());
+    // SigV4's derived signing key: built in a buffer that is wiped when dropped, fed only to
+    // the HMACs below, never formatted; the signature that leaves reveals nothing of it.
+    let mut seed = Zeroizing::new(b"AWS4".to_vec());
+    seed.extend_from_slice(signer.secret_access_key.expose_secret().as_bytes());
+    let mut key = Zeroizing::new(sign(&seed, scope.split('/').next().unwrap_or("").as_bytes()));
+    for part in scope.split('/').skip(1) {
+        key = Zeroizing::new(sign(&key, part.as_bytes()));
     }
     let signature = hex::encode(sign(&key, string_to_sign.as_bytes()));
     let auth = format!(
