@@ -75,9 +75,9 @@ pub fn queue_names(url: &str) -> anyhow::Result<(String, String)> {
     Ok((name.to_string(), dead))
 }
 
-/// Creates the work queue and its dead-letter queue when missing; a queue that exists is
-/// checked and left as it is.
-async fn ensure_queues(aws: &Aws, url: &str) -> anyhow::Result<Vec<String>> {
+/// Creates the work queue `url` names and its dead-letter queue when missing; a queue that
+/// exists is checked and left as it is. Returns one line per queue saying what was done.
+pub async fn ensure_queues(aws: &Aws, url: &str) -> anyhow::Result<Vec<String>> {
     let (name, dead) = queue_names(url)?;
     let mut done = Vec::new();
     if aws.queue_url(&name).await?.is_some() {

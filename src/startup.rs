@@ -134,10 +134,8 @@ pub async fn run_with(
                 queue: (**sqs).clone(),
                 settings: ConsumerSettings {
                     concurrency: worker_settings.concurrency,
-                    visibility: Duration::from_secs(settings.queue.lease_secs),
-                    renew_every: Duration::from_secs(settings.queue.lease_secs) / 4,
+                    lease: Duration::from_secs(settings.queue.lease_secs),
                     receive_wait: Duration::from_secs(settings.queue.receive_wait_secs),
-                    ..ConsumerSettings::default()
                 },
                 taker: Taker {
                     ledger: ledger.clone(),

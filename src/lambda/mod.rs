@@ -21,11 +21,11 @@ pub use shape::{Pass, Shape, UnknownShape, classify};
 pub use sqs::{Record, Settled, groups, run_batch};
 pub use start::{PRIVATE_KEY_ARN_VAR, SecretArns, WEBHOOK_SECRET_ARN_VAR, fits_lambda};
 
-use crate::ledger::{Store, now_ms};
+use crate::ledger::now_ms;
 use crate::lifecycle::LifecycleRules;
 use crate::metrics::Metrics;
 use crate::metrics::emf::{self, Figures};
-use crate::queue::{Announce, SqsQueue, Taker};
+use crate::queue::{SqsQueue, Taker, announce_overdue};
 use crate::startup::{catch_up_pass, sweep_pass};
 use crate::workflow::Workflow;
 
@@ -68,10 +68,6 @@ impl From<InvokeError> for lambda_runtime::Diagnostic {
     }
 }
 
-/// How long queued work may be overdue before the reconcile pass announces it again: its
-/// message was lost (as `serve`'s consumer does every half minute).
-const OVERDUE_AFTER_MS: i64 = 60_000;
-
 /// How long a scheduled pass holds its lease in the ledger: the function's timeout, so two
 /// invocations of one schedule (a retry, a late one) never run it side by side.
 const PASS_HOLD: std::time::Duration = std::time::Duration::from_secs(120);
@@ -93,7 +89,7 @@ impl Lambda {
             }
             Shape::Scheduled(Pass::Reconcile) => {
                 catch_up_pass(&self.workflow, PASS_HOLD).await;
-                let announced = self.announce_overdue().await;
+                let announced = announce_overdue(&self.taker.ledger, &self.queue).await;
                 Ok(json!({"keygate": "reconcile", "done": true, "announced": announced}))
             }
         }
@@ -126,39 +122,6 @@ impl Lambda {
             );
         }
         Ok(sqs::batch_response(&again))
-    }
-
-    /// Announces queued work whose message was lost; returns how many.
-    async fn announce_overdue(&self) -> usize {
-        let jobs = match self.taker.ledger.overdue(now_ms() - OVERDUE_AFTER_MS).await {
-            Ok(jobs) => jobs,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot look for overdue work");
-                return 0;
-            }
-        };
-        let mut announced = 0;
-        for job in jobs {
-            match self
-                .queue
-                .announce(&Announce::new(
-                    &job.id,
-                    &job.event,
-                    job.attempts,
-                    job.received_at_ms,
-                ))
-                .await
-            {
-                Ok(()) => {
-                    announced += 1;
-                    tracing::info!(delivery = %job.id, "announced overdue work again");
-                }
-                Err(e) => {
-                    tracing::error!(delivery = %job.id, error = %e, "cannot announce overdue work")
-                }
-            }
-        }
-        announced
     }
 
     /// The EMF lines for what the counters did since the last report.

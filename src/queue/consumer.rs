@@ -14,32 +14,16 @@ use tracing::Instrument;
 use super::{Announce, Disposition, SqsQueue, Taker, take};
 use crate::aws::sqs::Received;
 use crate::ids::DeliveryId;
-use crate::ledger::{Store, now_ms};
+use crate::ledger::Store;
 
 #[derive(Debug, Clone)]
 pub struct ConsumerSettings {
     pub concurrency: usize,
-    /// How long one `ReceiveMessage` waits for a message (long polling, at most 20 s).
+    /// How long one `ReceiveMessage` waits for a message (`queue.receive_wait_secs`).
     pub receive_wait: Duration,
-    /// How long a received message stays hidden; renewed every `renew_every` while its
-    /// work runs.
-    pub visibility: Duration,
-    pub renew_every: Duration,
-    /// Queued work this long past its time is announced again: its message was lost.
-    pub overdue_after: Duration,
-}
-
-impl Default for ConsumerSettings {
-    fn default() -> Self {
-        ConsumerSettings {
-            concurrency: 4,
-            // `queue.receive_wait_secs`.
-            receive_wait: Duration::from_secs(5),
-            visibility: Duration::from_secs(120),
-            renew_every: Duration::from_secs(30),
-            overdue_after: Duration::from_secs(60),
-        }
-    }
+    /// How long a received message stays hidden (`queue.lease_secs`, as the ledger's lease
+    /// on the work); both are renewed every quarter of it while the work runs.
+    pub lease: Duration,
 }
 
 pub struct Consumer {
@@ -84,7 +68,7 @@ impl Consumer {
                 self.queue.url(),
                 free.min(10) as i32,
                 self.settings.receive_wait.as_secs() as i32,
-                self.settings.visibility.as_secs() as i32,
+                self.settings.lease.as_secs() as i32,
             );
             let messages = tokio::select! {
                 r = receive => r,
@@ -176,7 +160,7 @@ async fn upkeep(
     holding: Held,
     mut stop: watch::Receiver<bool>,
 ) {
-    let mut tick = tokio::time::interval(settings.renew_every);
+    let mut tick = tokio::time::interval(settings.lease / 4);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
@@ -187,7 +171,7 @@ async fn upkeep(
             .iter()
             .map(|(d, r)| (d.clone(), r.clone()))
             .collect();
-        let secs = settings.visibility.as_secs() as i32;
+        let secs = settings.lease.as_secs() as i32;
         for (delivery, receipt) in &now_held {
             if let Err(e) = queue.aws().hide_message(queue.url(), receipt, secs).await {
                 tracing::warn!(%delivery, error = %e, "cannot extend the message's lease");
@@ -199,22 +183,6 @@ async fn upkeep(
         if let Err(e) = taker.ledger.requeue_orphans(keep).await {
             tracing::error!(error = %e, "cannot renew the work's leases");
         }
-        let before = now_ms() - settings.overdue_after.as_millis() as i64;
-        match taker.ledger.overdue(before).await {
-            Ok(jobs) => {
-                for job in jobs {
-                    let a = Announce::new(&job.id, &job.event, job.attempts, job.received_at_ms);
-                    match queue.announce(&a).await {
-                        Ok(()) => {
-                            tracing::info!(delivery = %job.id, "announced overdue work again")
-                        }
-                        Err(e) => {
-                            tracing::error!(delivery = %job.id, error = %e, "cannot announce overdue work")
-                        }
-                    }
-                }
-            }
-            Err(e) => tracing::error!(error = %e, "cannot look for overdue work"),
-        }
+        super::announce_overdue(&taker.ledger, &queue).await;
     }
 }

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{DeliveryId, PrNumber, RepoName};
+use crate::ledger::Job;
 use crate::work::PrEvent;
 
 /// "Delivery `delivery` is queued in the ledger": the whole of a work message. The body
@@ -34,6 +35,11 @@ impl Announce {
             attempts,
             received_at_ms,
         }
+    }
+
+    /// The announcement of `job` as the ledger holds it (attempts so far).
+    pub fn of(job: &Job) -> Announce {
+        Announce::new(&job.id, &job.event, job.attempts, job.received_at_ms)
     }
 
     pub fn body(&self) -> String {

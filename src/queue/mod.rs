@@ -102,6 +102,36 @@ pub async fn accept(
     Ok(inserted)
 }
 
+/// How long queued work may wait past its time before it is announced again: its message
+/// was lost, or never sent (the queue refused it and GitHub was answered `503`).
+pub const OVERDUE_AFTER: Duration = Duration::from_secs(60);
+
+/// Announces again the queued work that waited [`OVERDUE_AFTER`] past its time; returns
+/// how many. `serve`'s consumers do it every renewal, Lambda at each catch-up pass.
+pub async fn announce_overdue(ledger: &Ledger, queue: &SqsQueue) -> usize {
+    let before = now_ms() - OVERDUE_AFTER.as_millis() as i64;
+    let jobs = match ledger.overdue(before).await {
+        Ok(jobs) => jobs,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot look for overdue work");
+            return 0;
+        }
+    };
+    let mut announced = 0;
+    for job in &jobs {
+        match queue.announce(&Announce::of(job)).await {
+            Ok(()) => {
+                announced += 1;
+                tracing::info!(delivery = %job.id, "announced overdue work again");
+            }
+            Err(e) => {
+                tracing::error!(delivery = %job.id, error = %e, "cannot announce overdue work")
+            }
+        }
+    }
+    announced
+}
+
 /// What to do with a message once its delivery was asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Disposition {
@@ -141,19 +171,12 @@ pub async fn take(taker: &Taker, delivery: &DeliveryId) -> Disposition {
             return Disposition::Hide(LEDGER_BACKOFF);
         }
     };
-    let (id, event, attempts, received) = (
-        job.id.clone(),
-        job.event.clone(),
-        job.attempts,
-        job.received_at_ms,
-    );
-    tracing::info!(%delivery, attempt = attempts, "work taken");
+    tracing::info!(%delivery, attempt = job.attempts, "work taken");
+    let (id, next) = (job.id.clone(), Announce::of(&job));
     let finish = attempt(&taker.handler, job, &taker.settings).await;
     let disposition = match &finish {
         Finish::Done => Disposition::Delete,
-        Finish::Retry { .. } => {
-            Disposition::Replace(Announce::new(&id, &event, attempts, received))
-        }
+        Finish::Retry { .. } => Disposition::Replace(next),
         Finish::Failed { error } => Disposition::DeadLetter {
             error: error.clone(),
         },

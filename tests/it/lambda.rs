@@ -12,6 +12,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tokio::io::AsyncReadExt;
 
+use aws_sdk_sqs::types::Message;
 use keygate::ledger::Store;
 
 use crate::support::app::WEBHOOK_SECRET;
@@ -22,6 +23,25 @@ use crate::support::payloads;
 use crate::support::runtime_api::{Answer, RuntimeApi};
 use crate::support::story::valid_request;
 use crate::support::world::{path, repository};
+
+/// The merge of `pr`, its delivery sent through the function URL of the function serving
+/// `api`, and accepted; returns the delivery.
+async fn merged_through(world: &LambdaWorld, api: &RuntimeApi, pr: u64) -> payloads::Delivery {
+    let d = merged(world, pr);
+    let Answer::Response(answer) = api.call(function_url_event(&d, false)).await else {
+        panic!("the webhook failed")
+    };
+    assert_eq!(answer["statusCode"], 202, "{answer}");
+    d
+}
+
+/// `messages` as one SQS batch to the function serving `api`; its answer.
+async fn batch(world: &LambdaWorld, api: &RuntimeApi, messages: &[Message]) -> Value {
+    let Answer::Response(answer) = api.call(world.sqs_event(messages)).await else {
+        panic!("a batch failed")
+    };
+    answer
+}
 
 /// An approved request for a new IAM user, waiting for its merge: (user, pull request).
 async fn requested(world: &LambdaWorld) -> (String, u64) {
@@ -329,15 +349,9 @@ async fn the_bootstrap_binary_serves_a_webhook_and_its_work_through_the_runtime_
     let api = RuntimeApi::start().await;
     let mut function = bootstrap(&world, &api).spawn().unwrap();
 
-    let d = merged(&world, pr);
-    let Answer::Response(answer) = api.call(function_url_event(&d, false)).await else {
-        panic!("the webhook failed")
-    };
-    assert_eq!(answer["statusCode"], 202, "{answer}");
+    merged_through(&world, &api, pr).await;
     let messages = world.receive_work().await;
-    let Answer::Response(answer) = api.call(world.sqs_event(&messages)).await else {
-        panic!("the batch failed")
-    };
+    let answer = batch(&world, &api, &messages).await;
     let again = world.acknowledge(&messages, &answer).await;
     assert_eq!(again, Vec::<String>::new());
     // An attempt that failed for a while (a slow moment on a loaded machine) announced its
@@ -351,9 +365,7 @@ async fn the_bootstrap_binary_serves_a_webhook_and_its_work_through_the_runtime_
             tokio::time::sleep(Duration::from_millis(200)).await;
             continue;
         }
-        let Answer::Response(answer) = api.call(world.sqs_event(&messages)).await else {
-            panic!("a batch failed")
-        };
+        let answer = batch(&world, &api, &messages).await;
         world.acknowledge(&messages, &answer).await;
         batches += 1;
     }
@@ -472,15 +484,9 @@ async fn measure_cold_start_and_peak_memory() {
         };
         cold.push(ready - started);
         if run == 0 {
-            let d = merged(&world, pr);
-            let Answer::Response(answer) = api.call(function_url_event(&d, false)).await else {
-                panic!("the webhook failed")
-            };
-            assert_eq!(answer["statusCode"], 202, "{answer}");
+            merged_through(&world, &api, pr).await;
             let messages = world.receive_work().await;
-            let Answer::Response(answer) = api.call(world.sqs_event(&messages)).await else {
-                panic!("the batch failed")
-            };
+            let answer = batch(&world, &api, &messages).await;
             assert_eq!(
                 world.acknowledge(&messages, &answer).await,
                 Vec::<String>::new()
@@ -528,11 +534,7 @@ async fn an_invocation_killed_mid_work_loses_nothing_and_the_next_one_issues_onc
         .unwrap();
     let api = RuntimeApi::start().await;
     let mut first = bootstrap(&world, &api).spawn().unwrap();
-    let d = merged(&world, pr);
-    let Answer::Response(answer) = api.call(function_url_event(&d, false)).await else {
-        panic!("the webhook failed")
-    };
-    assert_eq!(answer["statusCode"], 202, "{answer}");
+    let d = merged_through(&world, &api, pr).await;
 
     // The batch goes to the first instance, whose GitHub calls are slow; it dies mid-work.
     let messages = world.receive_work().await;
@@ -575,9 +577,7 @@ async fn an_invocation_killed_mid_work_loses_nothing_and_the_next_one_issues_onc
                 break;
             }
         } else {
-            let Answer::Response(answer) = api.call(world.sqs_event(&messages)).await else {
-                panic!("the batch failed")
-            };
+            let answer = batch(&world, &api, &messages).await;
             world.acknowledge(&messages, &answer).await;
         }
         assert!(Instant::now() < deadline, "the work was never finished");

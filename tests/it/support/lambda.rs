@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_sqs::types::{Message, MessageSystemAttributeName, QueueAttributeName};
+use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
 use base64::Engine;
 use serde_json::{Value, json};
 
@@ -32,7 +32,13 @@ impl LambdaWorld {
         keygate::ledger::dynamo::ensure_table(&aws_sdk_dynamodb::Client::new(&sdk), &table)
             .await
             .unwrap();
-        let (work_queue, dead_letters) = fifo_queue_with_dead_letters(&aws.sqs).await;
+        // The work queue and its dead-letter queue, made as `keygate init` makes them.
+        let name = unique("work");
+        let work_queue = format!("{}/123456789012/{name}-work.fifo", moto().url);
+        keygate::init::ensure_queues(&keygate::aws::Aws::from_config(&sdk), &work_queue)
+            .await
+            .unwrap();
+        let dead_letters = work_queue.replace("-work.fifo", "-dead.fifo");
         let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
         let secret = |name: String, value: &str| {
             let secrets = secrets.clone();
@@ -265,41 +271,4 @@ pub fn function_url_get(path: &str) -> Value {
         },
         "isBase64Encoded": false,
     })
-}
-
-/// A FIFO work queue and its dead-letter queue (redrive after 5 receives), as the template
-/// makes them. Returns their URLs.
-async fn fifo_queue_with_dead_letters(sqs: &aws_sdk_sqs::Client) -> (String, String) {
-    let fifo = |name: String| {
-        sqs.create_queue()
-            .queue_name(format!("{name}.fifo"))
-            .attributes(QueueAttributeName::FifoQueue, "true")
-            .attributes(QueueAttributeName::VisibilityTimeout, "30")
-    };
-    let dlq = fifo(unique("work-dlq"))
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
-    let dlq_arn = sqs
-        .get_queue_attributes()
-        .queue_url(&dlq)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap()
-        .attributes
-        .unwrap()
-        .remove(&QueueAttributeName::QueueArn)
-        .unwrap();
-    let redrive = json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "5"}).to_string();
-    let work = fifo(unique("work"))
-        .attributes(QueueAttributeName::RedrivePolicy, redrive)
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
-    (work, dlq)
 }

@@ -77,7 +77,10 @@ pub fn resign_form(
     // the HMACs below, never formatted; the signature that leaves reveals nothing of it.
     let mut seed = Zeroizing::new(b"AWS4".to_vec());
     seed.extend_from_slice(signer.secret_access_key.expose_secret().as_bytes());
-    let mut key = Zeroizing::new(sign(&seed, scope.split('/').next().unwrap_or("").as_bytes()));
+    let mut key = Zeroizing::new(sign(
+        &seed,
+        scope.split('/').next().unwrap_or("").as_bytes(),
+    ));
     for part in scope.split('/').skip(1) {
         key = Zeroizing::new(sign(&key, part.as_bytes()));
     }
