@@ -129,10 +129,7 @@ impl SqsQueue {
         });
         let (group, dedupe) = match &announce {
             Some(a) => (a.group(), format!("{}#failed", a.dedupe())),
-            None => (
-                super::fifo_id("unreadable"),
-                super::fifo_id(&format!("unreadable#{body}")),
-            ),
+            None => ("unreadable".to_string(), format!("unreadable#{body}")),
         };
         let message = Outgoing {
             body: record.to_string(),

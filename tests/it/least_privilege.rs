@@ -6,7 +6,13 @@
 
 use std::collections::BTreeSet;
 
+use keygate::cli::lifecycle::{Revoked, run_revoke, run_sweep};
+use keygate::ledger::Store;
+use keygate::lifecycle::Step;
+use keygate::workflow::sweep::SweepLine;
 use serde_json::{Value, json};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 use tokio::sync::OnceCell;
 
 use crate::support::app::{AwsWorld, TestApp, unique};
@@ -138,12 +144,17 @@ async fn approved_merge(app: &TestApp) -> (u64, String) {
     (pr, user)
 }
 
+/// Operations IAM never refuses, so no policy grants them: `sts:GetCallerIdentity` (keygate
+/// asks it who it is when it writes a secret's resource policy or deletes a secret).
+const NEEDS_NO_PERMISSION: [&str; 1] = ["GetCallerIdentity"];
+
 /// The policy actions whose operation keygate called (`CreateSecret` is
 /// `secretsmanager:CreateSecret`).
 fn actions_called(app: &TestApp, actions: &[String]) -> Vec<String> {
     let called: BTreeSet<String> = app.aws.proxy.operations().into_iter().collect();
     let unknown: Vec<&String> = called
         .iter()
+        .filter(|op| !NEEDS_NO_PERMISSION.contains(&op.as_str()))
         .filter(|op| !actions.iter().any(|a| a.ends_with(&format!(":{op}"))))
         .collect();
     assert!(
@@ -175,6 +186,108 @@ async fn the_policy_files_actions_suffice_to_issue_a_key() {
         assert!(
             called.iter().any(|a| a == needed),
             "{needed} was not called: {called:?}"
+        );
+    }
+}
+
+/// The issued key's life under `app`'s own credentials, the app stopped: the expiry sweep
+/// an hour after the key's end (it deactivates the key), then an operator's revocation
+/// (it deletes key and secret). Returns the sweep's lines and the revocation's outcome.
+async fn expire_then_revoke(
+    app: &mut TestApp,
+    key: &str,
+) -> (anyhow::Result<Vec<SweepLine>>, anyhow::Result<Revoked>) {
+    app.shutdown().await;
+    let ledger = app.ledger().await;
+    let life = ledger.key_life(key.to_string()).await.unwrap().unwrap();
+    drop(ledger);
+    let ends = OffsetDateTime::parse(life.expires_at.as_deref().unwrap(), &Rfc3339).unwrap();
+    let (settings, aws) = (app.settings(), app.keygate_aws().await);
+    let swept = run_sweep(
+        &settings,
+        aws.clone(),
+        ends + time::Duration::hours(1),
+        false,
+    )
+    .await;
+    let revoked = run_revoke(&settings, aws, key, "rotated by the least-privilege story").await;
+    (swept, revoked)
+}
+
+#[tokio::test]
+async fn the_policy_files_actions_suffice_to_expire_and_revoke_the_key() {
+    let actions = policy_actions();
+    let mut app = keygate_allowed(&actions).await;
+    let (pr, user) = approved_merge(&app).await;
+    let issued = app.expect_issued_and_announced(pr, &user).await;
+
+    let (swept, revoked) = expire_then_revoke(&mut app, &issued.key).await;
+    let swept = swept.unwrap();
+    assert_eq!(swept.len(), 1, "{swept:?}");
+    assert_eq!(swept[0].step, Step::Deactivate);
+    assert_eq!(swept[0].result, Some(Ok(())), "{swept:?}");
+    revoked.unwrap();
+    assert!(
+        app.aws.access_keys(&user).await.is_empty(),
+        "revoked: deleted"
+    );
+    let called = actions_called(&app, &actions);
+    for needed in [
+        "iam:UpdateAccessKey",
+        "iam:DeleteAccessKey",
+        "secretsmanager:DeleteSecret",
+    ] {
+        assert!(
+            called.iter().any(|a| a == needed),
+            "{needed} was not called: {called:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn without_any_one_action_the_keys_life_uses_its_step_fails_naming_access_denied() {
+    let actions = policy_actions();
+    let mut app = keygate_allowed(&actions).await;
+    let (pr, user) = approved_merge(&app).await;
+    let before = actions_called(&app, &actions);
+    let issued = app.expect_issued_and_announced(pr, &user).await;
+    let (_, revoked) = expire_then_revoke(&mut app, &issued.key).await;
+    revoked.unwrap();
+    // The actions only the key's life uses; those issuing uses are covered above.
+    let life_only: Vec<String> = actions_called(&app, &actions)
+        .into_iter()
+        .filter(|a| !before.contains(a))
+        .collect();
+    assert!(
+        life_only.iter().any(|a| a == "iam:UpdateAccessKey"),
+        "the sweep did not run: {life_only:?}"
+    );
+    println!("the key's life alone uses: {}", life_only.join(", "));
+    drop(app);
+
+    for missing in &life_only {
+        let fewer: Vec<String> = actions.iter().filter(|a| *a != missing).cloned().collect();
+        let mut app = keygate_allowed(&fewer).await;
+        let (pr, user) = approved_merge(&app).await;
+        let issued = app.expect_issued_and_announced(pr, &user).await;
+        let (swept, revoked) = expire_then_revoke(&mut app, &issued.key).await;
+        let operation = missing.rsplit(':').next().unwrap();
+        // The pass as a whole, one of its steps, or the revocation fails.
+        let failures: Vec<String> = match swept {
+            Ok(lines) => lines
+                .iter()
+                .filter_map(|l| l.result.clone()?.err())
+                .collect(),
+            Err(e) => vec![format!("{e:#}")],
+        }
+        .into_iter()
+        .chain(revoked.err().map(|e| format!("{e:#}")))
+        .collect();
+        assert!(
+            failures
+                .iter()
+                .any(|f| f.contains("AccessDenied") && f.contains(operation)),
+            "without {missing}, no step failed naming {operation} and AccessDenied: {failures:?}"
         );
     }
 }

@@ -385,10 +385,21 @@ impl TestApp {
         app
     }
 
+    /// The settings this app runs with, as `keygate` commands in its folder load them.
+    pub fn settings(&self) -> keygate::config::Settings {
+        let path = self.dir.path().join("keygate.toml");
+        keygate::config::Settings::load(Some(&path), settings_env()).unwrap()
+    }
+
+    /// AWS as this app's keygate sees it: its proxy, signed with its own credentials.
+    pub async fn keygate_aws(&self) -> keygate::aws::Aws {
+        let (id, secret) = &self.credentials;
+        keygate::aws::Aws::from_config(&sdk_config_as(&self.aws.proxy.url, id, secret).await)
+    }
+
     /// The ledger this app runs on, as a second handle (as another replica would hold it).
     pub async fn ledger(&self) -> keygate::ledger::Ledger {
-        let path = self.dir.path().join("keygate.toml");
-        let settings = keygate::config::Settings::load(Some(&path), settings_env()).unwrap();
+        let settings = self.settings();
         match settings.store.backend {
             keygate::config::StoreBackend::Sqlite => {
                 keygate::ledger::Ledger::open_sqlite(&self.dir.path().join(&settings.store.path))
