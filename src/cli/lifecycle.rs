@@ -96,10 +96,11 @@ pub fn print_sweep(
                 format!("FAILED: {why}")
             }
         };
+        let step = l.step.map_or("read-secret", |s| s.as_str());
         writeln!(
             out,
-            "{} {} {} (IAM user {}, request {}, expires {expires})",
-            l.step, l.access_key_id, result, l.iam_user, l.request
+            "{step} {} {} (IAM user {}, request {}, expires {expires})",
+            l.access_key_id, result, l.iam_user, l.request
         )?;
     }
     let what = if dry_run { "due" } else { "taken" };

@@ -23,14 +23,17 @@ pub struct SweepLine {
     pub access_key_id: String,
     pub iam_user: String,
     pub request: String,
-    pub step: Step,
+    /// `None`: the key's secret could not be read, so its expiry tag is unknown this pass.
+    pub step: Option<Step>,
     pub expires_at: Option<OffsetDateTime>,
     /// `None` on a dry run; the public reason when the step failed.
     pub result: Option<Result<(), String>>,
 }
 
 /// One pass. Steps of one key stop at its first failure (the next pass resumes it); other
-/// keys go on. Errors only when the keys cannot be listed at all.
+/// keys go on, also past a key whose secret cannot be read (DESIGN §5: an error on one key
+/// is reported and retried, and the pass goes on). Errors only when the keys cannot be
+/// listed at all.
 #[instrument(skip_all, fields(dry_run))]
 pub async fn sweep(
     wf: &Workflow,
@@ -42,17 +45,7 @@ pub async fn sweep(
     // tags (another deployment's, or a ledger that was lost) is for `keygate audit` to
     // show, not for this sweep to act on.
     let mut lives = wf.ledger.keys_to_sweep().await?;
-    // Each key's own secret, described by name: scoped to the secret prefix, unlike
-    // ListSecrets (which IAM can only grant on "*"), and nothing at all to ask when no key
-    // is live.
-    let mut secrets: Vec<SecretFacts> = Vec::new();
-    for name in lives.iter().filter_map(|l| l.secret_name.as_deref()) {
-        if let Some(s) = wf.aws.describe_secret(name).await? {
-            secrets.push(s);
-        }
-    }
-    let by_name: HashMap<&str, &SecretFacts> =
-        secrets.iter().map(|s| (s.name.as_str(), s)).collect();
+    let (secrets, mut out) = read_secrets(wf, &lives).await;
     let facts: Vec<KeyFacts> = lives
         .iter()
         .map(|l| KeyFacts {
@@ -61,16 +54,14 @@ pub async fn sweep(
             tag_expires_at: l
                 .secret_name
                 .as_deref()
-                .and_then(|n| by_name.get(n))
+                .and_then(|n| secrets.get(n))
                 .and_then(|s| s.tags.get(EXPIRES_TAG))
                 .and_then(|t| parse_time(t)),
             progress: l.progress,
         })
         .collect();
-    let planned = plan(&facts, now, rules.timing);
-    let mut out = Vec::new();
     let mut failed: Vec<String> = Vec::new();
-    for p in planned {
+    for p in plan(&facts, now, rules.timing) {
         let Some(life) = lives
             .iter_mut()
             .find(|l| l.access_key_id == p.access_key_id)
@@ -81,7 +72,7 @@ pub async fn sweep(
             access_key_id: p.access_key_id.clone(),
             iam_user: life.iam_user.clone(),
             request: life.request.path.clone(),
-            step: p.step,
+            step: Some(p.step),
             expires_at: p.expires_at,
             result: None,
         };
@@ -99,6 +90,45 @@ pub async fn sweep(
         out.push(line);
     }
     Ok(out)
+}
+
+/// Each key's own secret, described by name: scoped to the secret prefix, unlike
+/// ListSecrets (which IAM can only grant on "*"), and nothing at all to ask when no key is
+/// live. A secret that cannot be read is reported as a failed line: its key is then planned
+/// by the ledger's expiry alone, which the tag could only bring forward, so nothing is done
+/// to it early, and the next pass reads it again.
+async fn read_secrets(
+    wf: &Workflow,
+    lives: &[KeyLife],
+) -> (HashMap<String, SecretFacts>, Vec<SweepLine>) {
+    let mut secrets = HashMap::new();
+    let mut unread = Vec::new();
+    for life in lives {
+        let Some(name) = life.secret_name.as_deref() else {
+            continue;
+        };
+        match wf.aws.describe_secret(name).await {
+            Ok(Some(s)) => {
+                secrets.insert(name.to_string(), s);
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::error!(access_key_id = %life.access_key_id, secret = %name, error = %e, "cannot read the key's secret; its expiry tag is unknown this pass");
+                unread.push(SweepLine {
+                    access_key_id: life.access_key_id.clone(),
+                    iam_user: life.iam_user.clone(),
+                    request: life.request.path.clone(),
+                    step: None,
+                    expires_at: life.expires_at.as_deref().and_then(parse_time),
+                    result: Some(Err(format!(
+                        "cannot read its secret `{name}`: {}",
+                        e.public_summary()
+                    ))),
+                });
+            }
+        }
+    }
+    (secrets, unread)
 }
 
 /// Writes `life` with `to`, from the progress it was read in.

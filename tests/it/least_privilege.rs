@@ -224,7 +224,7 @@ async fn the_policy_files_actions_suffice_to_expire_and_revoke_the_key() {
     let (swept, revoked) = expire_then_revoke(&mut app, &issued.key).await;
     let swept = swept.unwrap();
     assert_eq!(swept.len(), 1, "{swept:?}");
-    assert_eq!(swept[0].step, Step::Deactivate);
+    assert_eq!(swept[0].step, Some(Step::Deactivate));
     assert_eq!(swept[0].result, Some(Ok(())), "{swept:?}");
     revoked.unwrap();
     assert!(

@@ -78,7 +78,7 @@ async fn sweep(app: &mut TestApp, dry_run: bool) -> Vec<(Step, String)> {
     }
     lines
         .into_iter()
-        .map(|l| (l.step, l.access_key_id))
+        .filter_map(|l| Some((l.step?, l.access_key_id)))
         .collect()
 }
 
@@ -473,4 +473,67 @@ async fn reconcile_since_moves_the_watermark_back() {
     app.gh.review(pr, "carol", Approve);
     app.merge(pr).await;
     assert_eq!(app.aws.access_keys(&user).await.len(), 1);
+}
+
+#[tokio::test]
+async fn one_secret_that_cannot_be_read_does_not_stop_the_sweep_for_every_other_key() {
+    let mut app = world().await;
+    let (first_pr, first_user) = open_request(&app, "bob").await;
+    app.gh.review(first_pr, "carol", Approve);
+    app.merge(first_pr).await;
+    let (first_key, first_secret) = app
+        .aws
+        .one_key_held_by_its_secret(&first_user, "issued")
+        .await;
+    let (second_pr, second_user) = open_request(&app, "bob").await;
+    app.gh.review(second_pr, "carol", Approve);
+    app.merge(second_pr).await;
+    let (second_key, second_secret) = app
+        .aws
+        .one_key_held_by_its_secret(&second_user, "issued")
+        .await;
+    expire_in(&app, &first_secret, -time::Duration::hours(1)).await;
+    expire_in(&app, &second_secret, -time::Duration::hours(1)).await;
+    app.aws.notices().await;
+    app.shutdown().await;
+
+    // The first key's secret is described first (oldest first), and AWS refuses it.
+    app.aws
+        .proxy
+        .fail("DescribeSecret", 400, "AccessDeniedException", 1);
+    let lines = run_sweep(
+        &settings(&app),
+        aws(&app).await,
+        OffsetDateTime::now_utc(),
+        false,
+    )
+    .await
+    .unwrap();
+    let failed: Vec<_> = lines
+        .iter()
+        .filter(|l| matches!(l.result, Some(Err(_))))
+        .map(|l| l.access_key_id.clone())
+        .collect();
+    assert_eq!(failed, [first_key.clone()], "reported: {lines:?}");
+    assert_eq!(
+        active(&app, &second_user, &second_key).await,
+        Some(false),
+        "the pass went on with the other key"
+    );
+    assert_eq!(active(&app, &first_user, &first_key).await, Some(true));
+
+    // The next pass, AWS answering again, catches up with the first key.
+    let lines = run_sweep(
+        &settings(&app),
+        aws(&app).await,
+        OffsetDateTime::now_utc(),
+        false,
+    )
+    .await
+    .unwrap();
+    assert!(
+        lines.iter().all(|l| matches!(l.result, Some(Ok(())))),
+        "{lines:?}"
+    );
+    assert_eq!(active(&app, &first_user, &first_key).await, Some(false));
 }
