@@ -19,7 +19,7 @@ use crate::github::client::{FileEntry, GitHubError, PullCommit, PullInfo, RepoCl
 use crate::ledger::{Job, Store};
 use crate::policy::approval::{
     Access, Decision, Memberships, Permission, Permissions, PullFacts, decide, membership_queries,
-    permission_queries, request_expired,
+    permission_queries, pull_expired,
 };
 use crate::policy::changes::Changes;
 use crate::policy::codeowners::{CodeOwners, LOCATIONS, MAX_SIZE};
@@ -369,7 +369,7 @@ impl Workflow {
                 decided_at,
             )
         });
-        let expired = self.expired(&pr, &assessment, decided_at);
+        let expired = self.expired(&pr, &assessment, revocation.as_ref(), decided_at);
         if expired {
             assessment.pr_problems.push(format!(
                 "expired: the requests waited more than {} hours (policy.request_ttl_hours) for their approvals; open a new pull request",
@@ -386,19 +386,20 @@ impl Workflow {
         })
     }
 
-    /// Did the requests wait too long for their approvals? Approved in time means the last
-    /// needed approval came before the deadline.
-    fn expired(&self, pr: &PullInfo, a: &Assessment, at: OffsetDateTime) -> bool {
-        let ttl = self.settings.approval.request_ttl_hours;
+    /// Did the pull request wait too long for its approvals (DESIGN §2.7)? Both halves
+    /// count: what it adds and what it deletes.
+    fn expired(
+        &self,
+        pr: &PullInfo,
+        a: &Assessment,
+        revocation: Option<&Decision>,
+        at: OffsetDateTime,
+    ) -> bool {
         let Some(opened) = pr.created_at else {
             return false;
         };
-        let in_time = a
-            .decision
-            .as_ref()
-            .and_then(|d| d.approved_at())
-            .is_some_and(|t| !request_expired(opened, t, ttl, false));
-        request_expired(opened, at, ttl, in_time)
+        let ttl = self.settings.approval.request_ttl_hours;
+        pull_expired(opened, &[a.decision.as_ref(), revocation], at, ttl)
     }
 
     /// A request path at the approved head, at the content commit (the merge, or the head

@@ -514,7 +514,11 @@ async fn one_secret_that_cannot_be_read_does_not_stop_the_sweep_for_every_other_
         .filter(|l| matches!(l.result, Some(Err(_))))
         .map(|l| l.access_key_id.clone())
         .collect();
-    assert_eq!(failed, std::slice::from_ref(&first_key), "reported: {lines:?}");
+    assert_eq!(
+        failed,
+        std::slice::from_ref(&first_key),
+        "reported: {lines:?}"
+    );
     assert_eq!(
         active(&app, &second_user, &second_key).await,
         Some(false),

@@ -1,8 +1,9 @@
 //! The approval window (DESIGN §2.7): an approval cannot be banked for later, and a request
 //! nobody approved in time ends as the original's approval step did.
 
+use crate::support::github::Change;
 use crate::support::github::ReviewState::Approve;
-use crate::support::world::{open_request, world_with};
+use crate::support::world::{open_request, path, world_with};
 
 #[tokio::test]
 async fn an_approval_older_than_the_window_does_not_count_at_merge() {
@@ -51,4 +52,56 @@ async fn a_request_nobody_approved_in_time_is_rejected_and_never_issues() {
     app.gh.review(pr, "carol", Approve);
     app.merge(pr).await;
     app.expect_refused(pr, &user, &["expired"]).await;
+}
+
+#[tokio::test]
+async fn a_revocation_approved_in_time_revokes_when_merged_however_late() {
+    let app = world_with("[policy]\nrequest_ttl_hours = 24\n").await;
+    let (pr, user) = open_request(&app, "bob").await;
+    app.gh.review(pr, "carol", Approve);
+    app.merge(pr).await;
+    let (key, _) = app.aws.one_key_held_by_its_secret(&user, "issued").await;
+    app.aws.notices().await;
+
+    // Opened and approved two days ago, merged only now.
+    app.gh.set_clock_offset(-2 * 24 * 3600);
+    let revoking = app
+        .gh
+        .open_pr_with_changes("bob", &[Change::Delete(&path(&user))]);
+    app.gh.review(revoking, "dave", Approve);
+    app.gh.set_clock_offset(0);
+    app.merge(revoking).await;
+
+    assert!(app.aws.access_keys(&user).await.is_empty(), "revoked");
+    let comment = app.comment(revoking);
+    assert!(
+        comment.contains("revoked") && comment.contains(&key),
+        "{comment}"
+    );
+    assert_eq!(app.notice_events().await, ["revoked"]);
+}
+
+#[tokio::test]
+async fn a_revocation_nobody_approved_in_time_is_refused_as_expired() {
+    let app = world_with("[policy]\nrequest_ttl_hours = 24\n").await;
+    let (pr, user) = open_request(&app, "bob").await;
+    app.gh.review(pr, "carol", Approve);
+    app.merge(pr).await;
+    let (key, _) = app.aws.one_key_held_by_its_secret(&user, "issued").await;
+    app.aws.notices().await;
+
+    app.gh.set_clock_offset(-2 * 24 * 3600);
+    let revoking = app
+        .gh
+        .open_pr_with_changes("bob", &[Change::Delete(&path(&user))]);
+    app.gh.set_clock_offset(0);
+    app.gh.review(revoking, "dave", Approve);
+    app.merge(revoking).await;
+
+    assert_eq!(app.aws.access_keys(&user).await, [key], "not revoked");
+    assert!(
+        app.comment(revoking).contains("expired"),
+        "{}",
+        app.comment(revoking)
+    );
 }

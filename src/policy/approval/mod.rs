@@ -149,6 +149,33 @@ pub fn request_expired(
         && after_hours(opened_at, request_ttl_hours).is_some_and(|deadline| deadline < now)
 }
 
+/// Has a pull request waited longer than `request_ttl_hours` for the approvals it needs
+/// (DESIGN §2.7)? `halves` are the decisions over what it adds and what it deletes; a half
+/// with no files is not there. The pull request was completed by the approval that
+/// completed its last half: one completed in time is never expired, however late it merges.
+/// `at` is the merge, or now before it.
+pub fn pull_expired(
+    opened_at: OffsetDateTime,
+    halves: &[Option<&Decision>],
+    at: OffsetDateTime,
+    request_ttl_hours: u64,
+) -> bool {
+    let present: Vec<&Decision> = halves
+        .iter()
+        .flatten()
+        .copied()
+        .filter(|d| !d.files.is_empty())
+        .collect();
+    let completed = present
+        .iter()
+        .map(|d| d.approved_at())
+        .collect::<Option<Vec<_>>>()
+        .and_then(|times| times.into_iter().max());
+    let in_time =
+        completed.is_some_and(|t| !request_expired(opened_at, t, request_ttl_hours, false));
+    request_expired(opened_at, at, request_ttl_hours, in_time)
+}
+
 /// `at` plus `hours`; `None` when that is beyond any date (so: never).
 fn after_hours(at: OffsetDateTime, hours: u64) -> Option<OffsetDateTime> {
     let seconds = i64::try_from(hours.saturating_mul(3600)).unwrap_or(i64::MAX);

@@ -264,3 +264,45 @@ fn approved_request_or_zero_window_never_expires() {
     assert!(!request_expired(OPENED, much_later, 0, false));
     assert!(!request_expired(OPENED, much_later, u64::MAX, false));
 }
+
+// -- pull_expired ----------------------------------------------------------------------------
+
+#[test]
+fn a_deletion_only_pull_request_approved_in_time_never_expires() {
+    let deletions = owned_by(&["@bob"])
+        .approves(&bob())
+        .submitted(Some(datetime!(2025-06-01 10:00 UTC)))
+        .decide();
+    let no_additions = Decision { files: Vec::new() };
+    let much_later = datetime!(2025-06-09 00:00 UTC);
+    assert!(!pull_expired(
+        OPENED,
+        &[Some(&no_additions), Some(&deletions)],
+        much_later,
+        24
+    ));
+    assert!(
+        pull_expired(OPENED, &[Some(&no_additions), None], much_later, 24),
+        "nothing approved at all: expired"
+    );
+}
+
+#[test]
+fn a_mixed_pull_request_is_completed_by_the_approval_of_its_last_half() {
+    let additions = owned_by(&["@bob"])
+        .approves(&bob())
+        .submitted(Some(datetime!(2025-06-01 10:00 UTC)))
+        .decide();
+    let late = owned_by(&["@carol"])
+        .approves(&carol())
+        .submitted(Some(datetime!(2025-06-03 10:00 UTC)))
+        .decide();
+    let at = datetime!(2025-06-04 00:00 UTC);
+    assert!(pull_expired(
+        OPENED,
+        &[Some(&additions), Some(&late)],
+        at,
+        24
+    ));
+    assert!(!pull_expired(OPENED, &[Some(&additions), None], at, 24));
+}
