@@ -99,3 +99,22 @@ pub struct Blob {
     pub kind: EntryKind,
     pub sha: String,
 }
+
+/// What git keeps of a commit when it is rebased: its message and its author's name, e-mail
+/// and date. GitHub's "Rebase and merge" writes new commits with the same authorship, which
+/// is how the commits it wrote are told from a squash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authorship {
+    pub message: String,
+    /// `name <email> date`, as the commit object records them.
+    pub author: String,
+}
+
+/// A commit as the single-commit API shows it: its parents (first parent first) and its
+/// authorship when GitHub gave it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommitInfo {
+    pub sha: String,
+    pub parents: Vec<String>,
+    pub authorship: Option<Authorship>,
+}

@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-use crate::facts::Pusher;
+use crate::facts::{Authorship, CommitInfo, Pusher};
 use crate::policy::approval::ApprovalRules;
 use crate::request::{PathKind, RequestRules, classify};
 
@@ -27,6 +27,8 @@ pub struct CommitFacts {
     /// Paths the commit changed against its first parent (renames give both names); empty
     /// when the caller did not read them.
     pub files: Vec<String>,
+    /// Its message and author, which a rebase merge writes again.
+    pub authorship: Option<Authorship>,
 }
 
 impl CommitFacts {
@@ -40,6 +42,40 @@ impl CommitFacts {
             && self.parents[1..]
                 .iter()
                 .all(|p| !pull_commits.iter().any(|c| c.sha.eq_ignore_ascii_case(p)))
+    }
+}
+
+/// Where the base a merged pull request landed on is, from its merge commit (DESIGN §2.1:
+/// "the base before the merge", whichever merge method made it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Landing {
+    /// The merge commit's first parent: a merge commit, a squash, or a rebase of one commit.
+    FirstParent,
+    /// A rebase merge wrote the pull request's own commits again on top of the base: the
+    /// merge commit is the last of them. These are their authorships, newest first (the
+    /// merge commit's included); the base is the first parent of the oldest.
+    Rebased(Vec<Authorship>),
+}
+
+/// How the pull request landed. A rebase is told from a squash by its merge commit: one
+/// parent, and the message and authorship (author date included) of the pull request's
+/// last own commit, which a squash never keeps. A rebase drops merge commits.
+pub fn landing(merge: &CommitInfo, commits: &[CommitFacts]) -> Landing {
+    let rebased: Vec<Authorship> = commits
+        .iter()
+        .rev()
+        .filter(|c| c.parents.len() <= 1)
+        .filter_map(|c| c.authorship.clone())
+        .collect();
+    let own = commits.iter().filter(|c| c.parents.len() <= 1).count();
+    let looks_rebased = merge.parents.len() == 1
+        && rebased.len() == own
+        && own > 1
+        && merge.authorship.as_ref() == rebased.first();
+    if looks_rebased {
+        Landing::Rebased(rebased)
+    } else {
+        Landing::FirstParent
     }
 }
 

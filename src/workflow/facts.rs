@@ -14,16 +14,16 @@ use futures_util::future::try_join_all;
 use time::OffsetDateTime;
 
 use super::{StepError, Workflow};
-use crate::facts::{Blob, ChangedFile, Pusher, Review};
+use crate::facts::{Blob, ChangedFile, CommitInfo, Pusher, Review};
 use crate::github::client::{FileEntry, GitHubError, PullCommit, PullInfo, RepoClient};
 use crate::ledger::{Job, Store};
 use crate::policy::approval::{
-    Access, Decision, Memberships, Permission, Permissions, PullFacts, decide, membership_queries,
-    permission_queries, pull_expired,
+    Access, Decision, FileOwnership, Memberships, Permission, Permissions, PullFacts, decide,
+    membership_queries, permission_queries, pull_expired,
 };
 use crate::policy::changes::Changes;
 use crate::policy::codeowners::{CodeOwners, LOCATIONS, MAX_SIZE};
-use crate::policy::history::{self, CommitFacts};
+use crate::policy::history::{self, CommitFacts, Landing, landing};
 use crate::policy::integrity::{Integrity, RequestBlobs};
 use crate::policy::{Assessment, OwnersFile, assess, ownerships};
 use crate::request::{Diagnostic, Request, parse_request};
@@ -48,8 +48,8 @@ pub(crate) struct Listing {
     senders: Vec<Sender>,
     /// Open: the configured branch's head.
     base_head: Option<String>,
-    /// Merged: the merge commit the delivery named, and its parents.
-    merge_parents: Option<(String, Vec<String>)>,
+    /// Merged: the merge commit the delivery named, as read.
+    merge_commit: Option<CommitInfo>,
 }
 
 /// Everything a decision about one pull request needs, and the decision.
@@ -103,12 +103,9 @@ impl Workflow {
                 Moment::Merged => Ok::<_, StepError>(None),
             }
         };
-        let merge_parents = async {
+        let merge_commit = async {
             match (moment, &job.event.merge_commit) {
-                (Moment::Merged, Some(sha)) => {
-                    let parents = gh.commit_parents(sha.as_str()).await?;
-                    Ok(Some((sha.to_string(), parents)))
-                }
+                (Moment::Merged, Some(sha)) => Ok(Some(gh.commit(sha.as_str()).await?)),
                 _ => Ok::<_, StepError>(None),
             }
         };
@@ -127,12 +124,11 @@ impl Workflow {
                 step(gh.base_changes(n)),
                 senders,
                 base_head,
-                merge_parents,
+                merge_commit,
             )
         });
         let pr = pr.map_err(|error| Unlisted { pr: None, error })?;
-        let (files, reviews, commits, base_changes, senders, base_head, merge_parents) = match rest
-        {
+        let (files, reviews, commits, base_changes, senders, base_head, merge_commit) = match rest {
             Ok(rest) => rest,
             Err(error) => {
                 return Err(Unlisted {
@@ -149,7 +145,7 @@ impl Workflow {
             base_changes,
             senders,
             base_head,
-            merge_parents,
+            merge_commit,
         })
     }
 
@@ -160,36 +156,13 @@ impl Workflow {
         listing: Listing,
         moment: Moment,
     ) -> Result<Facts, StepError> {
-        let Listing {
-            pr,
-            files,
-            reviews,
-            commits,
-            base_changes,
-            senders,
-            base_head,
-            merge_parents,
-        } = listing;
-        let rules = &self.settings.rules;
-        let mut changes = Changes::sort(&files, rules);
+        let pr = listing.pr.clone();
+        let mut changes = Changes::sort(&listing.files, &self.settings.rules);
         let decided_at = match moment {
             Moment::Merged => pr.merged_at.unwrap_or_else(OffsetDateTime::now_utc),
             Moment::Open => OffsetDateTime::now_utc(),
         };
-        let mut facts = PullFacts {
-            base_ref: pr.base_ref.clone(),
-            reviews,
-            synchronize_senders: senders
-                .into_iter()
-                .map(|s| Pusher {
-                    id: Some(s.id),
-                    login: Some(s.login),
-                })
-                .collect(),
-            base_changed_at: base_changes.into_iter().max(),
-            merged_at: pr.merged_at,
-            ..PullFacts::new(pr.author.clone(), pr.head_sha.clone())
-        };
+        let mut facts = pull_facts(&pr, &listing);
         if !changes.touches_requests() {
             let assessment = assess(
                 &changes,
@@ -209,56 +182,119 @@ impl Workflow {
                 revocation: None,
             });
         }
-
-        // Which commits the owners and the contents come from.
-        let head = pr.head_sha.clone();
-        let (owners_commit, content_commit) = match moment {
-            Moment::Open => (
-                base_head.unwrap_or_else(|| pr.base_sha.clone()),
-                head.clone(),
-            ),
-            Moment::Merged => {
-                let merge = pr.merge_commit_sha.clone().ok_or_else(|| {
-                    StepError::GitHub(GitHubError::Status {
-                        what: "the pull request".into(),
-                        status: 200,
-                        message: "merged, but GitHub gives no merge commit".into(),
-                    })
-                })?;
-                // The delivery's merge commit is only a hint: used when it is the one the
-                // pull request names, read again otherwise.
-                let parents = match merge_parents {
-                    Some((sha, parents)) if sha == merge => parents,
-                    _ => gh.commit_parents(&merge).await?,
-                };
-                let base_before = parents
-                    .first()
-                    .cloned()
-                    .unwrap_or_else(|| pr.base_sha.clone());
-                (base_before, merge)
-            }
-        };
+        let mut commits = commit_facts(listing.commits);
+        let (owners_commit, content_commit) = self
+            .commits_to_read(
+                gh,
+                &pr,
+                moment,
+                listing.base_head,
+                listing.merge_commit,
+                &commits,
+            )
+            .await?;
         changes.integrity = Integrity {
-            files_listed: files.len(),
+            files_listed: listing.files.len(),
             changed_files: pr.changed_files,
             requests_added: changes.added.len(),
             max_requests: self.settings.max_requests_per_pr,
             blobs: Vec::new(),
         };
-        // Once the pull request is refused for its shape, reading more changes nothing.
+        let (owners, requests) = self
+            .read_contents(
+                gh,
+                &pr,
+                &mut changes,
+                &mut commits,
+                &owners_commit,
+                &content_commit,
+            )
+            .await?;
+        changes.read_history(&commits, pr.commits, &self.settings.rules);
+        facts.pushers = history::pushers(&commits);
+        let paths: Vec<String> = requests.iter().map(|(p, _)| p.clone()).collect();
+        let owned = ownerships(&paths, &owners);
+        // Deleted request files are revocations, approved by the owners of their paths.
+        let owned_removed = ownerships(&changes.removed, &owners);
+        let all_owned: Vec<_> = owned.iter().chain(&owned_removed).cloned().collect();
+        let access = self.access(gh, &all_owned, &facts).await?;
+        let rules = &self.settings.approval;
+        let mut assessment = assess(
+            &changes, &owners, &requests, &facts, &access, rules, decided_at,
+        );
+        let revocation = (!owned_removed.is_empty())
+            .then(|| decide(&owned_removed, &facts, &access, rules, decided_at));
+        let expired = self.expired(&pr, &assessment, revocation.as_ref(), decided_at);
+        if expired {
+            assessment.pr_problems.push(format!(
+                "expired: the requests waited more than {} hours (policy.request_ttl_hours) for their approvals; open a new pull request",
+                rules.request_ttl_hours
+            ));
+        }
+        Ok(Facts {
+            pr,
+            changes,
+            requests,
+            assessment,
+            expired,
+            revocation,
+        })
+    }
+
+    /// Which commits the owners and the contents come from: before merge, the base branch's
+    /// head and the pull request's head; at merge, the base the pull request landed on and
+    /// the merge commit.
+    async fn commits_to_read(
+        &self,
+        gh: &RepoClient,
+        pr: &PullInfo,
+        moment: Moment,
+        base_head: Option<String>,
+        merge_commit: Option<CommitInfo>,
+        commits: &[CommitFacts],
+    ) -> Result<(String, String), StepError> {
+        if moment == Moment::Open {
+            let owners = base_head.unwrap_or_else(|| pr.base_sha.clone());
+            return Ok((owners, pr.head_sha.clone()));
+        }
+        let merge = pr
+            .merge_commit_sha
+            .clone()
+            .ok_or_else(|| unknown_merge("merged, but GitHub gives no merge commit"))?;
+        // The delivery's merge commit is only a hint: used when it is the one the pull
+        // request names, read again otherwise.
+        let merge_commit = match merge_commit {
+            Some(c) if c.sha == merge => c,
+            _ => gh.commit(&merge).await?,
+        };
+        let base = landed_on(gh, merge_commit, commits).await?;
+        Ok((base.unwrap_or_else(|| pr.base_sha.clone()), merge))
+    }
+
+    /// Round 2: CODEOWNERS at the base, each request at the head, at the merge and on the
+    /// base, and each commit's files; the requests parsed, their blobs noted in `changes`.
+    /// Once the pull request is refused for its shape, reading more changes nothing.
+    async fn read_contents(
+        &self,
+        gh: &RepoClient,
+        pr: &PullInfo,
+        changes: &mut Changes,
+        commits: &mut [CommitFacts],
+        owners_commit: &str,
+        content_commit: &str,
+    ) -> Result<(OwnersFile, ParsedRequests), StepError> {
         let refused = !changes.problems(&self.settings.approval).is_empty();
         let read_requests = !changes.integrity.too_many_requests();
         let read_commits = !refused && commits.len() > 1;
-
-        // Round 2.
-        let owners = self.codeowners(gh, &owners_commit);
+        let head = pr.head_sha.as_str();
+        let owners = self.codeowners(gh, owners_commit);
         let entries =
             async {
                 if !read_requests {
                     return Ok(Vec::new());
                 }
                 try_join_all(changes.added.iter().map(|path| {
-                    self.request_entries(gh, path, &head, &content_commit, &owners_commit)
+                    self.request_entries(gh, path, head, content_commit, owners_commit)
                 }))
                 .await
             };
@@ -268,19 +304,21 @@ impl Workflow {
             }
             try_join_all(commits.iter().map(|c| step(gh.commit_files(&c.sha)))).await
         };
-        let (owners, entries, mut commit_files) = tokio::try_join!(owners, entries, commit_files)?;
-
+        let (owners, entries, commit_files) = tokio::try_join!(owners, entries, commit_files)?;
+        for (c, files) in commits.iter_mut().zip(commit_files) {
+            c.files = files;
+        }
         let mut requests = Vec::with_capacity(entries.len());
         for (path, (at_head, at_merge, on_base)) in changes.added.iter().zip(entries) {
             let parsed = match at_merge.as_ref().and_then(|e| e.content.as_deref()) {
-                Some(bytes) => parse_request(path, bytes, rules),
+                Some(bytes) => parse_request(path, bytes, &self.settings.rules),
                 None => Err(vec![Diagnostic {
                     path: path.clone(),
                     line: None,
                     column: None,
                     message: format!(
                         "the file is not a regular file in commit {}; push it again",
-                        super::short(&content_commit)
+                        super::short(content_commit)
                     ),
                 }]),
             };
@@ -292,35 +330,21 @@ impl Workflow {
                 on_base: on_base.is_some(),
             });
         }
-        let commits: Vec<CommitFacts> = commits
-            .into_iter()
-            .enumerate()
-            .map(|(i, c)| CommitFacts {
-                files: commit_files
-                    .get_mut(i)
-                    .map(std::mem::take)
-                    .unwrap_or_default(),
-                author: history::person(c.author),
-                committer: history::person(c.committer),
-                parents: c.parents,
-                verified: c.verified,
-                sha: c.sha,
-            })
-            .collect();
-        changes.read_history(&commits, pr.commits, rules);
-        facts.pushers = history::pushers(&commits);
+        Ok((owners, requests))
+    }
 
-        // Round 3: who of the reviewers belongs to an owning team, and who may write. Both
-        // are asked side by side: a team's permission is asked for every team a reviewer
-        // might belong to, before the membership answer says whether they do.
-        let paths: Vec<String> = requests.iter().map(|(p, _)| p.clone()).collect();
-        let owned = ownerships(&paths, &owners);
-        // Deleted request files are revocations, approved by the owners of their paths.
-        let owned_removed = ownerships(&changes.removed, &owners);
-        let all_owned: Vec<_> = owned.iter().chain(&owned_removed).cloned().collect();
-        let asked = membership_queries(&all_owned, &facts);
+    /// Round 3: who of the reviewers belongs to an owning team, and who may write. Both are
+    /// asked side by side: a team's permission is asked for every team a reviewer might
+    /// belong to, before the membership answer says whether they do.
+    async fn access(
+        &self,
+        gh: &RepoClient,
+        owned: &[FileOwnership],
+        facts: &PullFacts,
+    ) -> Result<Access, StepError> {
+        let asked = membership_queries(owned, facts);
         let might: Memberships = asked.iter().cloned().collect();
-        let perms = permission_queries(&all_owned, &facts, &might);
+        let perms = permission_queries(owned, facts, &might);
         let memberships = try_join_all(asked.iter().map(|(org, slug, login)| async move {
             let active = gh.team_membership(org, slug, login).await? == Some(true);
             Ok::<_, StepError>(active.then(|| (org.clone(), slug.clone(), login.clone())))
@@ -334,55 +358,22 @@ impl Workflow {
         }));
         let (memberships, users, teams) = tokio::try_join!(memberships, users, teams)?;
         let mut permissions = Permissions::new();
+        // An account GitHub does not know has no access.
+        let known =
+            |p: Option<String>| p.map_or(Some(Permission::None), |p| Permission::from_github(&p));
         for (login, p) in users {
-            // An account GitHub does not know has no access.
-            let p = p.map_or(Some(Permission::None), |p| Permission::from_github(&p));
-            if let Some(p) = p {
+            if let Some(p) = known(p) {
                 permissions.insert_user(&login, p);
             }
         }
         for (org, slug, p) in teams {
-            let p = p.map_or(Some(Permission::None), |p| Permission::from_github(&p));
-            if let Some(p) = p {
+            if let Some(p) = known(p) {
                 permissions.insert_team(&org, &slug, p);
             }
         }
-        let access = Access {
+        Ok(Access {
             memberships: memberships.into_iter().flatten().collect(),
             permissions,
-        };
-        let mut assessment = assess(
-            &changes,
-            &owners,
-            &requests,
-            &facts,
-            &access,
-            &self.settings.approval,
-            decided_at,
-        );
-        let revocation = (!owned_removed.is_empty()).then(|| {
-            decide(
-                &owned_removed,
-                &facts,
-                &access,
-                &self.settings.approval,
-                decided_at,
-            )
-        });
-        let expired = self.expired(&pr, &assessment, revocation.as_ref(), decided_at);
-        if expired {
-            assessment.pr_problems.push(format!(
-                "expired: the requests waited more than {} hours (policy.request_ttl_hours) for their approvals; open a new pull request",
-                self.settings.approval.request_ttl_hours
-            ));
-        }
-        Ok(Facts {
-            pr,
-            changes,
-            requests,
-            assessment,
-            expired,
-            revocation,
         })
     }
 
@@ -461,4 +452,77 @@ fn blob(e: FileEntry) -> Blob {
         kind: e.kind,
         sha: e.sha,
     }
+}
+
+/// Each added request file's parse result, by path.
+type ParsedRequests = Vec<(String, Result<Request, Vec<Diagnostic>>)>;
+
+/// What the decision needs of the pull request itself and its reviews and pushes.
+fn pull_facts(pr: &PullInfo, listing: &Listing) -> PullFacts {
+    PullFacts {
+        base_ref: pr.base_ref.clone(),
+        reviews: listing.reviews.clone(),
+        synchronize_senders: listing
+            .senders
+            .iter()
+            .map(|s| Pusher {
+                id: Some(s.id),
+                login: Some(s.login.clone()),
+            })
+            .collect(),
+        base_changed_at: listing.base_changes.iter().max().copied(),
+        merged_at: pr.merged_at,
+        ..PullFacts::new(pr.author.clone(), pr.head_sha.clone())
+    }
+}
+
+/// The pull request's commits as policy reads them (their files are read in round 2).
+fn commit_facts(commits: Vec<PullCommit>) -> Vec<CommitFacts> {
+    commits
+        .into_iter()
+        .map(|c| CommitFacts {
+            author: history::person(c.author),
+            committer: history::person(c.committer),
+            parents: c.parents,
+            verified: c.verified,
+            sha: c.sha,
+            files: Vec::new(),
+            authorship: c.authorship,
+        })
+        .collect()
+}
+
+/// The base commit a merged pull request landed on (DESIGN §2.1), whichever merge method
+/// made it: for a rebase merge, the commits it wrote are walked back, each checked to be
+/// the pull request's own commit written again; `None` when the merge commit has no parent.
+async fn landed_on(
+    gh: &RepoClient,
+    merge: CommitInfo,
+    commits: &[CommitFacts],
+) -> Result<Option<String>, StepError> {
+    let Landing::Rebased(written) = landing(&merge, commits) else {
+        return Ok(merge.parents.first().cloned());
+    };
+    let mut at = merge;
+    for expected in written.iter().skip(1) {
+        let Some(parent) = at.parents.first() else {
+            return Err(unknown_merge("a rebased commit has no parent"));
+        };
+        at = gh.commit(parent).await?;
+        if at.authorship.as_ref() != Some(expected) {
+            return Err(unknown_merge(
+                "the commits the rebase merge wrote are not the pull request's own; keygate cannot tell which base commit it landed on",
+            ));
+        }
+    }
+    Ok(at.parents.first().cloned())
+}
+
+/// A merge keygate cannot place on the base branch: permanent, so nothing is issued.
+fn unknown_merge(why: &str) -> StepError {
+    StepError::GitHub(GitHubError::Status {
+        what: "the pull request".into(),
+        status: 200,
+        message: why.into(),
+    })
 }

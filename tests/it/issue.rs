@@ -620,3 +620,37 @@ async fn on_the_shared_backends_accepting_costs_four_calls_and_issuing_a_bounded
     );
     app.aws.one_key_held_by_its_secret(&user, "issued").await;
 }
+
+#[tokio::test]
+async fn a_rebase_merge_of_a_request_pull_request_with_two_commits_issues() {
+    let app = world().await;
+    let (pr, user) = app.request_pr("bob").await;
+    app.amend_request(
+        pr,
+        "bob",
+        &user,
+        "Nightly backups copy to S3, and restore tests",
+    );
+    app.approve(pr, "carol");
+    app.gh.rebase_merge(pr);
+    app.pr_action(pr, "closed").await;
+    // The merge's first parent is the pull request's own first commit, rebased: the file is
+    // there already, yet the base the pull request landed on did not have it.
+    app.expect_issued(&user).await;
+}
+
+#[tokio::test]
+async fn a_squash_merge_of_a_request_pull_request_with_two_commits_issues() {
+    let app = world().await;
+    let (pr, user) = app.request_pr("bob").await;
+    app.amend_request(
+        pr,
+        "bob",
+        &user,
+        "Nightly backups copy to S3, and restore tests",
+    );
+    app.approve(pr, "carol");
+    app.gh.squash_merge(pr);
+    app.pr_action(pr, "closed").await;
+    app.expect_issued(&user).await;
+}

@@ -289,6 +289,8 @@ pub struct PullCommit {
     pub parents: Vec<String>,
     /// GitHub verified its signature.
     pub verified: bool,
+    /// Its message and author, which a rebase merge keeps.
+    pub authorship: Option<crate::facts::Authorship>,
 }
 
 /// A path at a commit: what it is, its git object ID, and a regular file's bytes.

@@ -12,7 +12,7 @@ use super::wire::*;
 use super::{
     CheckOutput, CommentInfo, FileEntry, GitHubError, ListedPull, PullCommit, PullInfo, encode_path,
 };
-use crate::facts::{ChangedFile, EntryKind, FileStatus, Pusher, Review, ReviewState};
+use crate::facts::{ChangedFile, CommitInfo, EntryKind, FileStatus, Pusher, Review, ReviewState};
 use crate::metrics::Metrics;
 
 /// GitHub lists at most 3,000 files of one commit.
@@ -330,6 +330,7 @@ impl RepoClient {
                     author: person(c.author),
                     committer: person(c.committer),
                     parents: c.parents.into_iter().map(|p| p.sha).collect(),
+                    authorship: c.commit.as_ref().and_then(|g| g.authorship()),
                     verified: c
                         .commit
                         .and_then(|g| g.verification)
@@ -497,14 +498,19 @@ impl RepoClient {
         }
     }
 
-    pub async fn commit_parents(&self, sha: &str) -> Result<Vec<String>, GitHubError> {
+    /// One commit: its parents and authorship (the merge commit, or one a rebase wrote).
+    pub async fn commit(&self, sha: &str) -> Result<CommitInfo, GitHubError> {
         let c: WireCommit = self
             .get(
                 format!("/repos/{}/commits/{sha}", self.repo),
                 "the merge commit",
             )
             .await?;
-        Ok(c.parents.into_iter().map(|p| p.sha).collect())
+        Ok(CommitInfo {
+            authorship: c.commit.as_ref().and_then(|g| g.authorship()),
+            sha: c.sha,
+            parents: c.parents.into_iter().map(|p| p.sha).collect(),
+        })
     }
 
     pub async fn branch_head(&self, branch: &str) -> Result<String, GitHubError> {

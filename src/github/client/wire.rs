@@ -89,6 +89,32 @@ pub(super) struct WireVerification {
 pub(super) struct WireGitCommit {
     #[serde(default)]
     pub verification: Option<WireVerification>,
+    #[serde(default)]
+    pub message: Option<String>,
+    #[serde(default)]
+    pub author: Option<WireGitPerson>,
+}
+
+/// A commit object's author or committer as git records it.
+#[derive(Deserialize)]
+pub(super) struct WireGitPerson {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub email: String,
+    #[serde(default)]
+    pub date: String,
+}
+
+impl WireGitCommit {
+    /// Its authorship, when GitHub gave the message and the author.
+    pub fn authorship(&self) -> Option<crate::facts::Authorship> {
+        let (message, a) = (self.message.as_ref()?, self.author.as_ref()?);
+        Some(crate::facts::Authorship {
+            message: message.clone(),
+            author: format!("{} <{}> {}", a.name, a.email, a.date),
+        })
+    }
 }
 
 #[derive(Deserialize)]
@@ -115,7 +141,10 @@ pub(super) struct WireParent {
 
 #[derive(Deserialize)]
 pub(super) struct WireCommit {
+    pub sha: String,
     pub parents: Vec<WireParent>,
+    #[serde(default)]
+    pub commit: Option<WireGitCommit>,
 }
 
 #[derive(Deserialize)]

@@ -25,6 +25,26 @@ fn commit(sha: &str, parents: &[&str], files: &[&str]) -> CommitFacts {
         committer: by(1, "alice"),
         verified: true,
         files: files.iter().map(|f| f.to_string()).collect(),
+        authorship: Some(authored(sha)),
+    }
+}
+
+/// The authorship of the commit `sha`: alice, at a time of its own.
+fn authored(sha: &str) -> Authorship {
+    Authorship {
+        message: format!("commit {sha}"),
+        author: format!(
+            "alice <alice@example.com> 2026-01-01T00:00:0{}Z",
+            sha.len() % 10
+        ),
+    }
+}
+
+fn merge_commit(parents: &[&str], authorship: Option<Authorship>) -> CommitInfo {
+    CommitInfo {
+        sha: "m".into(),
+        parents: parents.iter().map(|p| p.to_string()).collect(),
+        authorship,
     }
 }
 
@@ -197,4 +217,49 @@ fn changes_take_in_the_history_as_facts_and_policy_phrases_the_refusals() {
     assert_eq!(problems.len(), 2, "{problems:?}");
     assert!(problems[0].starts_with("commit `bbbbbbb` was written by an e-mail address"));
     assert!(problems[1].contains("`CODEOWNERS`"), "{}", problems[1]);
+}
+
+#[test]
+fn a_merge_commit_or_a_squash_landed_on_its_first_parent() {
+    let commits = [commit("a1", &["base"], &[]), commit("a22", &["a1"], &[])];
+    let merge = merge_commit(&["base", "a22"], Some(authored("a22")));
+    assert_eq!(landing(&merge, &commits), Landing::FirstParent);
+    let squash = merge_commit(&["base"], Some(authored("squashed")));
+    assert_eq!(landing(&squash, &commits), Landing::FirstParent);
+}
+
+#[test]
+fn a_rebase_of_two_commits_landed_two_commits_back() {
+    let commits = [commit("a1", &["base"], &[]), commit("a22", &["a1"], &[])];
+    let tip = merge_commit(&["rebased-a1"], Some(authored("a22")));
+    assert_eq!(
+        landing(&tip, &commits),
+        Landing::Rebased(vec![authored("a22"), authored("a1")])
+    );
+}
+
+#[test]
+fn a_rebase_leaves_out_the_base_merged_into_the_pull_request() {
+    let commits = [
+        commit("a1", &["base"], &[]),
+        commit("up", &["a1", "newer-base"], &[]),
+        commit("a333", &["up"], &[]),
+    ];
+    let tip = merge_commit(&["rebased-a1"], Some(authored("a333")));
+    assert_eq!(
+        landing(&tip, &commits),
+        Landing::Rebased(vec![authored("a333"), authored("a1")])
+    );
+}
+
+#[test]
+fn one_commit_or_an_unknown_authorship_lands_on_the_first_parent() {
+    let one = [commit("a1", &["base"], &[])];
+    let tip = merge_commit(&["base"], Some(authored("a1")));
+    assert_eq!(landing(&tip, &one), Landing::FirstParent);
+    let two = [commit("a1", &["base"], &[]), commit("a22", &["a1"], &[])];
+    assert_eq!(
+        landing(&merge_commit(&["x"], None), &two),
+        Landing::FirstParent
+    );
 }

@@ -2,6 +2,7 @@
 //! verification) and the contents API's files, symlinks and submodules.
 
 use serde_json::{Value, json};
+use time::OffsetDateTime;
 
 use super::super::WEB_FLOW;
 use super::super::git::{Entry, FileChange, Tree, github_base64, sub_tree_sha, tree_sha};
@@ -46,8 +47,8 @@ impl World {
             "sha": c.sha,
             "node_id": node_id("C", c.seq),
             "commit": {
-                "author": git_user(&c.author, c),
-                "committer": git_user(&c.committer, c),
+                "author": git_user(&c.author, c.author_date),
+                "committer": git_user(&c.committer, c.date),
                 "message": c.message,
                 "tree": { "sha": tree_sha, "url": self.api(&format!("/repos/{full}/git/trees/{tree_sha}")) },
                 "url": self.api(&format!("/repos/{full}/git/commits/{}", c.sha)),
@@ -196,23 +197,23 @@ impl World {
 }
 
 /// `name`, `email` and `date` as git records them (web-flow is "GitHub").
-fn git_user(a: &Account, c: &Commit) -> Value {
+fn git_user(a: &Account, date: OffsetDateTime) -> Value {
     let (name, email) = if a.login == WEB_FLOW {
         ("GitHub".to_string(), "noreply@github.com".to_string())
     } else {
         let email = format!("{}+{}@users.noreply.github.com", a.id, a.login);
         (a.login.clone(), email)
     };
-    json!({ "name": name, "email": email, "date": ts(c.date) })
+    json!({ "name": name, "email": email, "date": ts(date) })
 }
 
 /// `commit.verification` as GitHub reports it. A signed commit carries the
 /// signature and the signed payload (the commit object's text).
 pub(crate) fn verification_json(c: &Commit) -> Value {
     let payload = || {
-        let person = |a: &Account| {
-            let user = git_user(a, c);
-            let when = c.date.unix_timestamp();
+        let person = |a: &Account, date: OffsetDateTime| {
+            let user = git_user(a, date);
+            let when = date.unix_timestamp();
             format!(
                 "{} <{}> {when} +0000",
                 user["name"].as_str().unwrap_or_default(),
@@ -223,8 +224,8 @@ pub(crate) fn verification_json(c: &Commit) -> Value {
         format!(
             "tree {}\n{parents}author {}\ncommitter {}\n\n{}\n",
             tree_sha(&c.tree),
-            person(&c.author),
-            person(&c.committer),
+            person(&c.author, c.author_date),
+            person(&c.committer, c.date),
             c.message
         )
     };

@@ -209,7 +209,10 @@ pub(crate) struct Commit {
     pub(crate) author: Account,
     pub(crate) committer: Account,
     pub(crate) message: String,
+    /// When it was committed.
     pub(crate) date: OffsetDateTime,
+    /// When it was authored: a rebase keeps the original's, as git does.
+    pub(crate) author_date: OffsetDateTime,
     pub(crate) signature: Signature,
 }
 
@@ -495,8 +498,22 @@ impl World {
         committer: &Account,
         message: &str,
     ) -> String {
+        self.make_commit_authored(parents, tree, author, committer, message, None)
+    }
+
+    /// [`Self::make_commit`], keeping an earlier author date (`authored`) as a rebase does.
+    pub(crate) fn make_commit_authored(
+        &mut self,
+        parents: Vec<String>,
+        tree: Tree,
+        author: &Account,
+        committer: &Account,
+        message: &str,
+        authored: Option<OffsetDateTime>,
+    ) -> String {
         self.next_commit += 1;
         let seq = self.next_commit;
+        let now = self.stamp();
         let sha = sha1_hex(format!("commit {seq}\n{}\n{message}", parents.join(" ")).as_bytes());
         self.commits.insert(
             sha.clone(),
@@ -508,7 +525,8 @@ impl World {
                 author: author.clone(),
                 committer: committer.clone(),
                 message: message.to_string(),
-                date: self.stamp(),
+                date: now,
+                author_date: authored.unwrap_or(now),
                 // GitHub signs the commits it makes itself.
                 signature: if committer.login == WEB_FLOW {
                     Signature::Valid

@@ -245,11 +245,18 @@ impl World {
                     let changes =
                         diff_trees(&self.commits[&parent_in_pr].tree, &self.commits[c].tree);
                     let tree = apply_diff(&self.commits[&tip].tree, &changes);
-                    let (author, message) = {
+                    let (author, message, authored) = {
                         let orig = &self.commits[c];
-                        (orig.author.clone(), orig.message.clone())
+                        (orig.author.clone(), orig.message.clone(), orig.author_date)
                     };
-                    tip = self.make_commit(vec![tip], tree, &author, &web_flow, &message);
+                    tip = self.make_commit_authored(
+                        vec![tip],
+                        tree,
+                        &author,
+                        &web_flow,
+                        &message,
+                        Some(authored),
+                    );
                     parent_in_pr = c.clone();
                 }
                 tip
