@@ -7,6 +7,7 @@ pub mod changes;
 pub mod codeowners;
 pub mod history;
 pub mod integrity;
+pub mod verdict;
 
 use serde::Serialize;
 use time::OffsetDateTime;

@@ -10,6 +10,7 @@ use super::{StepError, Workflow};
 use crate::github::client::{Annotation, CheckOutput, RepoClient};
 use crate::ids::{CommitSha, PrNumber};
 use crate::ledger::{Job, NoteKey, Store};
+use crate::policy::verdict::{CheckConclusion, Half, MergeVerdict};
 use crate::work::NoticeEvent;
 
 pub const CHECK_NAME: &str = "keygate";
@@ -33,23 +34,18 @@ pub(super) async fn on_activity(
     let facts = wf.judge(gh, listing, Moment::Open).await?;
     let a = &facts.assessment;
     let keys = live_keys(wf, &facts.changes.removed).await?;
+    // The same verdict the merge acts on: both halves, each by its own owners.
+    let verdict = MergeVerdict::of(&facts.changes, a, facts.revocation.as_ref());
     let revocations = Revocations {
         changes: &facts.changes,
-        pr_problems: &a.pr_problems,
+        ready: verdict.deletions == Half::Acts,
         decision: facts.revocation.as_ref(),
         keys: &keys,
     };
-    let (status, conclusion) = if !facts.changes.touches_requests() {
-        ("completed", Some("success"))
-    } else if a.needs_fixing() {
-        ("completed", Some("failure"))
-    } else if a.issuable() {
-        ("completed", Some("success"))
-    } else if revocations.only_deletions() && revocations.ready() {
-        // Merging now revokes, under the same rule `revoke::on_merged` applies.
-        ("completed", Some("success"))
-    } else {
-        ("in_progress", None)
+    let (status, conclusion) = match verdict.conclusion() {
+        CheckConclusion::Success => ("completed", Some("success")),
+        CheckConclusion::Failure => ("completed", Some("failure")),
+        CheckConclusion::Waiting => ("in_progress", None),
     };
     let (title, summary) = render::check_summary_with(
         &facts.changes,

@@ -17,6 +17,7 @@ use crate::ids::DeliveryId;
 use crate::ids::{CommitSha, PrNumber};
 use crate::ledger::{Claim, Intent, IntentKey, IntentState, Job, NewDelivery, Store, now_ms};
 use crate::policy::changes::Changes;
+use crate::policy::verdict::{Half, MergeVerdict};
 use crate::request::{Request, SecretNameInputs, render_secret_name};
 use crate::work::NoticeEvent;
 use crate::work::{Activity, PrEvent};
@@ -164,7 +165,10 @@ async fn merged(
                 IntentState::Creating | IntentState::Stored | IntentState::Issued
             )
         });
-    if facts.assessment.issuable() || started {
+    // Each half by its own owners (DESIGN §2.1): the additions issue first, then the
+    // deletions revoke; a half that was not approved is refused and announced.
+    let verdict = MergeVerdict::of(&facts.changes, &facts.assessment, facts.revocation.as_ref());
+    if verdict.additions == Half::Acts || started {
         for (path, parsed) in &facts.requests {
             let Ok(request) = parsed else { continue };
             let outcome = issue_one(wf, pr, request, &approvers, job).await?;
@@ -180,7 +184,7 @@ async fn merged(
             record_refusal(wf, pr, r, job).await?;
         }
     }
-    let revocations = super::revoke::on_merged(wf, &facts, &reports).await?;
+    let revocations = super::revoke::on_merged(wf, &facts, verdict.deletions).await?;
     reports.extend(revocations);
     // The comment and the notices are separate steps: a comment GitHub refuses must not
     // keep a stored key from being announced on SNS, nor the other way round.
@@ -241,13 +245,13 @@ fn refusals(changes: &Changes, a: &crate::policy::Assessment) -> Vec<Report> {
             }
         })
         .collect();
-    if out.is_empty() && !a.pr_problems.is_empty() {
+    // Deletions are refused, each with these problems, as revocations.
+    if out.is_empty() && !a.pr_problems.is_empty() && changes.removed.is_empty() {
         let path = changes
             .rewritten
             .first()
             .map(|(p, _)| p.clone())
             .or_else(|| changes.misplaced.first().map(|d| d.path.clone()))
-            .or_else(|| changes.removed.first().cloned())
             .unwrap_or_else(|| "(this pull request)".into());
         out.push(Report {
             path,

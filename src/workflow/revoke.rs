@@ -14,22 +14,17 @@ use crate::ids::PrNumber;
 use crate::ledger::{Revocation, Store};
 use crate::lifecycle::iam_user_of;
 use crate::policy::approval::Verdict;
+use crate::policy::verdict::Half;
 
 /// Reports for the request files the merged pull request deleted (none when it deleted
-/// none), skipping paths `already` reported. Revokes only when the whole pull request may
-/// (nothing else changed, no problem found) and every deleted path is approved.
+/// none). Revokes when the deletions half acts (`policy::verdict`: no problem with the pull
+/// request, every deleted path approved by its owners); otherwise each is refused with why.
 pub(super) async fn on_merged(
     wf: &Workflow,
     facts: &Facts,
-    already: &[Report],
+    deletions: Half,
 ) -> Result<Vec<Report>, StepError> {
-    let removed: Vec<String> = facts
-        .changes
-        .removed
-        .iter()
-        .filter(|p| !already.iter().any(|r| &r.path == *p))
-        .cloned()
-        .collect();
+    let removed = &facts.changes.removed;
     if removed.is_empty() {
         return Ok(Vec::new());
     }
@@ -45,37 +40,36 @@ pub(super) async fn on_merged(
             })
             .collect()
     };
-    let mut reasons = facts.assessment.pr_problems.clone();
-    if !facts.changes.added.is_empty() {
-        reasons.push("a pull request that revokes keys must only delete request files: add new requests in a pull request of their own".into());
-    }
-    if !reasons.is_empty() {
-        return Ok(refuse(reasons));
-    }
-    let Some(decision) = &facts.revocation else {
-        return Ok(refuse(vec![
-            "keygate did not judge the deletions; redeliver the pull request's `closed` event"
-                .into(),
-        ]));
+    let decision = match (&facts.revocation, deletions) {
+        (Some(decision), Half::Acts) => decision,
+        _ if !facts.assessment.pr_problems.is_empty() => {
+            return Ok(refuse(facts.assessment.pr_problems.clone()));
+        }
+        (None, _) => {
+            return Ok(refuse(vec![
+                "keygate did not judge the deletions; redeliver the pull request's `closed` event"
+                    .into(),
+            ]));
+        }
+        (Some(decision), _) => {
+            let unapproved: Vec<String> = decision
+                .files
+                .iter()
+                .filter(|f| f.verdict != Verdict::Approved)
+                .flat_map(|f| {
+                    f.reasons()
+                        .into_iter()
+                        .map(move |r| format!("`{}`: {r}", f.path))
+                })
+                .collect();
+            return Ok(refuse(unapproved));
+        }
     };
-    let unapproved: Vec<String> = decision
-        .files
-        .iter()
-        .filter(|f| f.verdict != Verdict::Approved)
-        .flat_map(|f| {
-            f.reasons()
-                .into_iter()
-                .map(move |r| format!("`{}`: {r}", f.path))
-        })
-        .collect();
-    if decision.files.len() != removed.len() || !unapproved.is_empty() {
-        return Ok(refuse(unapproved));
-    }
     let approvers: Vec<String> = decision.approvers().into_iter().map(|a| a.login).collect();
     let pr = &facts.pr;
     let mut reports = Vec::new();
     let live = wf.ledger.keys_to_sweep().await?;
-    for path in &removed {
+    for path in removed {
         let mut revoked = Vec::new();
         for life in live.iter().filter(|l| {
             &l.request.path == path && l.request.repository.key() == wf.settings.repository.key()

@@ -421,11 +421,11 @@ async fn a_deletion_without_an_owner_approval_revokes_nothing_and_says_why() {
 }
 
 #[tokio::test]
-async fn a_deletion_beside_a_new_request_revokes_nothing() {
+async fn a_deletion_beside_a_new_request_revokes_while_the_new_one_issues() {
     let app = world().await;
     let (_, user, key, _) = issued(&app).await;
     let other = app.aws.iam_user("svc").await;
-    let revoking = app.gh.open_pr_with_changes(
+    let replacing = app.gh.open_pr_with_changes(
         "bob",
         &[
             Change::Delete(&path(&user)),
@@ -435,12 +435,14 @@ async fn a_deletion_beside_a_new_request_revokes_nothing() {
             ),
         ],
     );
-    app.gh.review(revoking, "dave", Approve);
-    app.merge(revoking).await;
+    // dave is an owner of both paths: both halves are approved.
+    app.gh.review(replacing, "dave", Approve);
+    app.merge(replacing).await;
 
-    assert_eq!(app.aws.access_keys(&user).await, [key], "not revoked");
-    let comment = app.comment(revoking);
-    assert!(comment.contains("only delete request files"), "{comment}");
+    assert!(app.aws.access_keys(&user).await.is_empty(), "revoked");
+    app.expect_issued(&other).await;
+    let comment = app.comment(replacing);
+    assert!(comment.contains("revoked") && comment.contains(&key), "{comment}");
 }
 
 #[tokio::test]

@@ -16,6 +16,7 @@ mod least_privilege;
 mod lifecycle;
 mod lifecycle_crash;
 mod metrics;
+mod mixed;
 mod process;
 mod readers;
 mod reconcile;

@@ -405,33 +405,7 @@ pub fn check_summary_with(
             "This pull request adds no request file, so keygate has nothing to check.".into(),
         );
     }
-    let title = if a.needs_fixing() {
-        let n = a.pr_problems.len()
-            + a.files
-                .iter()
-                .filter(|f| !f.problems.is_empty() && !f.waiting_for_approval)
-                .count();
-        format!(
-            "{n} problem{} to fix before this can be merged",
-            if n == 1 { "" } else { "s" }
-        )
-    } else if let Some(r) = revocations.filter(|r| r.only_deletions()) {
-        r.title()
-    } else if a.issuable() {
-        "Approved: merging now issues the key".to_string()
-    } else {
-        let waiting: Vec<String> = a
-            .files
-            .iter()
-            .filter_map(|f| {
-                f.approval
-                    .as_ref()
-                    .filter(|d| d.verdict != Verdict::Approved)
-            })
-            .map(|d| d.explain())
-            .collect();
-        format!("Waiting for approval: {}", waiting.join("; "))
-    };
+    let title = check_title(a, revocations);
     let mut s = String::new();
     if !a.pr_problems.is_empty() {
         s.push_str("### This pull request cannot issue anything\n\n");
@@ -520,6 +494,58 @@ pub fn check_summary_with(
         truncate(&plain::line(&title), 200),
         truncate_lines(&s, 60_000),
     )
+}
+
+/// The check run's title: what to fix, what merging now does, or what it waits for. A pull
+/// request that adds and deletes requests waits for both halves.
+fn check_title(a: &Assessment, revocations: Option<&revocation::Revocations<'_>>) -> String {
+    if a.needs_fixing() {
+        let n = a.pr_problems.len()
+            + a.files
+                .iter()
+                .filter(|f| !f.problems.is_empty() && !f.waiting_for_approval)
+                .count();
+        return format!(
+            "{n} problem{} to fix before this can be merged",
+            if n == 1 { "" } else { "s" }
+        );
+    }
+    if let Some(r) = revocations.filter(|r| r.only_deletions()) {
+        return r.title();
+    }
+    let mut waiting: Vec<String> = a
+        .files
+        .iter()
+        .filter_map(|f| {
+            f.approval
+                .as_ref()
+                .filter(|d| d.verdict != Verdict::Approved)
+        })
+        .map(|d| d.explain())
+        .collect();
+    if let Some(r) = revocations.filter(|r| !r.ready) {
+        let deletions: Vec<String> = r
+            .decision
+            .iter()
+            .flat_map(|d| &d.files)
+            .filter(|f| f.verdict != Verdict::Approved)
+            .map(|f| format!("to revoke {}, {}", f.path, f.explain()))
+            .collect();
+        if deletions.is_empty() {
+            waiting.push(format!("merging would revoke {}", r.what()));
+        }
+        waiting.extend(deletions);
+    }
+    if !waiting.is_empty() {
+        return format!("Waiting for approval: {}", waiting.join("; "));
+    }
+    match revocations {
+        Some(r) => format!(
+            "Approved: merging now issues the key and revokes {}",
+            r.what()
+        ),
+        None => "Approved: merging now issues the key".to_string(),
+    }
 }
 
 /// Each item as code, comma-separated: reader ARNs come from the pull request.

@@ -12,8 +12,8 @@ use crate::policy::changes::Changes;
 /// Everything the revocation part of a check run shows, as plain data.
 pub struct Revocations<'a> {
     pub changes: &'a Changes,
-    /// Problems that refuse the whole pull request (`Assessment::pr_problems`).
-    pub pr_problems: &'a [String],
+    /// Merging now revokes (`policy::verdict`: the deletions half acts).
+    pub ready: bool,
     /// The §2 decision over the deleted paths (`Facts::revocation`).
     pub decision: Option<&'a Decision>,
     /// Live access key IDs per deleted path, from the ledger's key lives.
@@ -21,18 +21,6 @@ pub struct Revocations<'a> {
 }
 
 impl Revocations<'_> {
-    /// Merging would revoke: the same rule `revoke::on_merged` applies at merge — only
-    /// deletions, no problem, and every deleted path approved by its owners.
-    pub fn ready(&self) -> bool {
-        let removed = &self.changes.removed;
-        !removed.is_empty()
-            && self.changes.added.is_empty()
-            && self.pr_problems.is_empty()
-            && self
-                .decision
-                .is_some_and(|d| d.files.len() == removed.len() && d.approved())
-    }
-
     /// Deletions only: the pull request exists to revoke, so the check run is about that.
     pub fn only_deletions(&self) -> bool {
         !self.changes.removed.is_empty() && self.changes.added.is_empty()
@@ -40,16 +28,18 @@ impl Revocations<'_> {
 
     /// The check run's title for a pull request that only deletes request files.
     pub fn title(&self) -> String {
-        let n = self.changes.removed.len();
-        let files = if n == 1 {
-            "1 request file".to_string()
+        if self.ready {
+            format!("Approved: merging now revokes {}", self.what())
         } else {
-            format!("{n} request files")
-        };
-        if self.ready() {
-            format!("Approved: merging now revokes the keys of {files}")
-        } else {
-            format!("Waiting for approval: merging would revoke the keys of {files}")
+            format!("Waiting for approval: merging would revoke {}", self.what())
+        }
+    }
+
+    /// What merging revokes: "the keys of 2 request files".
+    pub fn what(&self) -> String {
+        match self.changes.removed.len() {
+            1 => "the keys of 1 request file".to_string(),
+            n => format!("the keys of {n} request files"),
         }
     }
 
@@ -59,13 +49,6 @@ impl Revocations<'_> {
         let mut s = String::new();
         if self.changes.removed.is_empty() {
             return s;
-        }
-        if !self.changes.added.is_empty() {
-            s.push_str(
-                "### Deleted request files are not revoked by this pull request\n\n\
-                 - A pull request that revokes keys must only delete request files: \
-                 add new requests in a pull request of their own.\n\n",
-            );
         }
         for path in &self.changes.removed {
             let _ = writeln!(s, "### Revoking {}\n", md::code(path));
@@ -182,11 +165,10 @@ mod tests {
         )]);
         let r = Revocations {
             changes: &c,
-            pr_problems: &[],
+            ready: true,
             decision: Some(&d),
             keys: &keys,
         };
-        assert!(r.ready());
         insta::assert_snapshot!(format!("{}\n---\n{}", r.title(), r.section()), @r"
 Approved: merging now revokes the keys of 2 request files
 ---
@@ -220,11 +202,10 @@ Approved: merging now revokes the keys of 2 request files
         )]);
         let r = Revocations {
             changes: &c,
-            pr_problems: &[],
+            ready: false,
             decision: Some(&d),
             keys: &keys,
         };
-        assert!(!r.ready());
         insta::assert_snapshot!(format!("{}\n---\n{}", r.title(), r.section()), @r"
 Waiting for approval: merging would revoke the keys of 1 request file
 ---
@@ -238,7 +219,7 @@ Waiting for approval: merging would revoke the keys of 1 request file
     }
 
     #[test]
-    fn deletions_mixed_with_new_requests_never_revoke() {
+    fn deletions_beside_new_requests_are_shown_as_revocations_too() {
         let c = changes(&["requests/alice/ci.toml"], &["requests/alice/new.toml"]);
         let d = Decision {
             files: vec![file(
@@ -250,39 +231,16 @@ Waiting for approval: merging would revoke the keys of 1 request file
         let keys = BTreeMap::new();
         let r = Revocations {
             changes: &c,
-            pr_problems: &[],
+            ready: true,
             decision: Some(&d),
             keys: &keys,
         };
-        assert!(!r.ready());
         assert!(!r.only_deletions());
-        assert!(r.section().contains("not revoked by this pull request"));
-    }
-
-    #[test]
-    fn a_problem_with_the_pull_request_stops_an_approved_revocation() {
-        let c = changes(&["requests/alice/ci.toml"], &[]);
-        let d = Decision {
-            files: vec![file(
-                "requests/alice/ci.toml",
-                &["carol"],
-                Verdict::Approved,
-            )],
-        };
-        let keys = BTreeMap::new();
-        let problems = ["it also changes README.md".to_string()];
-        let r = Revocations {
-            changes: &c,
-            pr_problems: &problems,
-            decision: Some(&d),
-            keys: &keys,
-        };
-        assert!(!r.ready());
-        let none = Revocations {
-            decision: None,
-            pr_problems: &[],
-            ..r
-        };
-        assert!(!none.ready());
+        assert!(
+            r.section()
+                .starts_with("### Revoking `requests/alice/ci.toml`"),
+            "{}",
+            r.section()
+        );
     }
 }
