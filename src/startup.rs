@@ -222,7 +222,6 @@ pub fn build_workflow(
             max_requests_per_pr: settings.policy.max_requests_per_pr,
             lifecycle: lifecycle_rules(settings),
         },
-        user_locks: Default::default(),
     })
 }
 

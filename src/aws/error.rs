@@ -65,6 +65,10 @@ impl AwsError {
     pub fn is_limit_exceeded(&self) -> bool {
         self.code == "LimitExceeded" || self.code == "LimitExceededException"
     }
+    /// The name is taken (`CreateSecret` of a name that exists).
+    pub fn is_already_exists(&self) -> bool {
+        self.code == "ResourceExistsException" || self.code == "EntityAlreadyExists"
+    }
     pub fn is_not_found(&self) -> bool {
         self.code == "NoSuchEntity" || self.code == "ResourceNotFoundException"
     }

@@ -6,13 +6,13 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
-use aws_sdk_secretsmanager::types::Tag;
 use aws_sdk_sns::types::MessageAttributeValue;
 use zeroize::Zeroizing;
 
 mod error;
 mod lifecycle;
 pub mod policy;
+mod secrets;
 pub mod sqs;
 pub mod tags;
 
@@ -28,6 +28,7 @@ fn gone_is_done<T>(result: Result<T, AwsError>) -> Result<(), AwsError> {
 }
 use error::classify;
 pub use lifecycle::{ACCESS_KEY_TAG, EXPIRES_TAG, KeyStatus, ListedSecret, SecretFacts};
+pub use secrets::{Ownership, READERS_TAG, StoredSecret, TOKEN_TAG};
 pub use tags::{tag_key, tag_value};
 
 use crate::metrics::Metrics;
@@ -50,7 +51,7 @@ pub struct NewKey {
 
 impl NewKey {
     /// `{"AccessKeyId": ..., "SecretAccessKey": ...}`, as the original Lambda stored it.
-    fn secret_json(&self) -> Zeroizing<String> {
+    pub(crate) fn secret_json(&self) -> Zeroizing<String> {
         let v = serde_json::json!({
             "AccessKeyId": self.access_key_id,
             "SecretAccessKey": self.secret.0.as_str(),
@@ -58,20 +59,6 @@ impl NewKey {
         Zeroizing::new(v.to_string())
     }
 }
-
-#[derive(Debug, Clone)]
-pub struct StoredSecret {
-    pub name: String,
-    pub arn: String,
-    /// The secret was created for a request that names readers ([`READERS_TAG`]), so it is
-    /// complete only once its resource policy is on.
-    pub for_readers: bool,
-}
-
-/// The tag that marks a secret created for a request with `readers`: set atomically with
-/// the secret by `CreateSecret`, so after a crash keygate can tell that the secret still
-/// needs its resource policy before it counts as stored. Its value lists the readers.
-pub const READERS_TAG: &str = "keygate:readers";
 
 /// A notice for SNS.
 #[derive(Debug, Clone)]
@@ -270,42 +257,6 @@ impl Aws {
         )
     }
 
-    /// Stores the key. `token` makes a retried call idempotent.
-    pub async fn create_secret(
-        &self,
-        name: &str,
-        key: &NewKey,
-        token: &str,
-        kms_key_id: Option<&str>,
-        tags: &BTreeMap<String, String>,
-    ) -> Result<StoredSecret, AwsError> {
-        let value = key.secret_json();
-        let mut req = self
-            .secrets
-            .create_secret()
-            .name(name)
-            .client_request_token(token)
-            .description("AWS access key issued by keygate")
-            .secret_string(value.as_str());
-        if let Some(kms) = kms_key_id {
-            req = req.kms_key_id(kms);
-        }
-        for (k, v) in tags {
-            let (key, key_changed) = tag_key(k);
-            let (value, value_changed) = tag_value(v);
-            if key_changed || value_changed {
-                tracing::warn!(tag = %key, "a tag was changed to fit Secrets Manager's rules");
-            }
-            req = req.tags(Tag::builder().key(key).value(value).build());
-        }
-        let out = self.call("CreateSecret", req.send()).await?;
-        Ok(StoredSecret {
-            name: out.name().unwrap_or(name).to_string(),
-            arn: out.arn().unwrap_or_default().to_string(),
-            for_readers: tags.contains_key(READERS_TAG),
-        })
-    }
-
     /// The `aws:PrincipalArn` patterns that name keygate itself, for a readers policy
     /// ([`policy::own_principal_patterns`]).
     pub async fn own_principal_patterns(&self) -> Result<Vec<String>, AwsError> {
@@ -317,93 +268,6 @@ impl Aws {
 
     /// Puts `document` as the secret's resource policy, with `BlockPublicPolicy`: AWS refuses
     /// a document that would let anyone outside the account read the secret.
-    pub async fn put_resource_policy(
-        &self,
-        secret_id: &str,
-        document: &str,
-    ) -> Result<(), AwsError> {
-        self.call(
-            "PutResourcePolicy",
-            self.secrets
-                .put_resource_policy()
-                .secret_id(secret_id)
-                .resource_policy(document)
-                .block_public_policy(true)
-                .send(),
-        )
-        .await?;
-        Ok(())
-    }
-
-    /// The secret's resource policy, `None` when it has none.
-    pub async fn resource_policy(&self, secret_id: &str) -> Result<Option<String>, AwsError> {
-        let out = self
-            .call(
-                "GetResourcePolicy",
-                self.secrets
-                    .get_resource_policy()
-                    .secret_id(secret_id)
-                    .send(),
-            )
-            .await?;
-        Ok(out
-            .resource_policy()
-            .filter(|p| !p.trim().is_empty())
-            .map(str::to_string))
-    }
-
-    /// Deletes the secret at once, without the recovery window: used only for a secret
-    /// keygate just created whose key is being deleted too. Gone already is fine.
-    pub async fn delete_secret_now(&self, secret_id: &str) -> Result<(), AwsError> {
-        gone_is_done(
-            self.call(
-                "DeleteSecret",
-                self.secrets
-                    .delete_secret()
-                    .secret_id(secret_id)
-                    .force_delete_without_recovery(true)
-                    .send(),
-            )
-            .await,
-        )
-    }
-
-    /// The secret `name` if it exists and was created with `token` (its version ID): a
-    /// secret of the same name that someone else made is not ours to claim. A secret
-    /// scheduled for deletion is no longer stored: nobody can read it.
-    pub async fn find_own_secret(
-        &self,
-        name: &str,
-        token: &str,
-    ) -> Result<Option<StoredSecret>, AwsError> {
-        match self
-            .call(
-                "DescribeSecret",
-                self.secrets.describe_secret().secret_id(name).send(),
-            )
-            .await
-        {
-            Ok(out) => {
-                let ours = out
-                    .version_ids_to_stages()
-                    .is_some_and(|v| v.contains_key(token));
-                let live = out.deleted_date().is_none();
-                Ok((ours && live).then(|| StoredSecret {
-                    name: out.name().unwrap_or(name).to_string(),
-                    arn: out.arn().unwrap_or_default().to_string(),
-                    for_readers: out.tags().iter().any(|t| t.key() == Some(READERS_TAG)),
-                }))
-            }
-            Err(e) => {
-                if e.is_not_found() {
-                    Ok(None)
-                } else {
-                    Err(e)
-                }
-            }
-        }
-    }
-
     pub async fn publish(&self, topic_arn: &str, notice: &Notice) -> Result<String, AwsError> {
         let mut req = self
             .sns

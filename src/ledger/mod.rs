@@ -19,9 +19,11 @@ use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
+use time::OffsetDateTime;
 
 use crate::ids::{CommitSha, DeliveryId, InstallationId, PrNumber, RepoName};
 use crate::lifecycle::Progress;
+use crate::lifecycle::request::RequestLife;
 use crate::work::{NoticeEvent, PrEvent, Sender};
 
 pub use dynamo::DynamoLedger;
@@ -51,6 +53,9 @@ pub enum LedgerError {
         expected: IntentState,
         found: String,
     },
+    /// Another worker wrote the request's life since it was read: read it again.
+    #[error("the life of request {path} moved since it was read; another worker acts on it")]
+    LifeMoved { path: String },
     /// Another worker moved the key's life since it was read: this one must not act on it.
     #[error(
         "the life of key {access_key_id} moved since it was read (now {found}); another worker acts on it"
@@ -202,18 +207,6 @@ pub struct IntentKey {
     pub path: String,
 }
 
-impl IntentKey {
-    /// A stable token for AWS `ClientRequestToken` (32–64 characters).
-    pub fn token(&self) -> String {
-        use aws_lc_rs::digest;
-        let d = digest::digest(
-            &digest::SHA256,
-            format!("{}\n{}\n{}", self.repository.key(), self.pr, self.path).as_bytes(),
-        );
-        hex::encode(&d.as_ref()[..24])
-    }
-}
-
 /// Where an issuance stands. Each step is written before the next AWS call, and an intent
 /// moves only from the state it was read in ([`Store::advance_intent`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
@@ -281,6 +274,12 @@ pub struct Intent {
     pub secret_arn: Option<String>,
     pub expires_at: Option<String>,
     pub outcome: Option<String>,
+    /// When the pull request merged (GitHub's clock): a deletion merged at or after it ends
+    /// this request's key (DESIGN §5, one life per request). `None` in earlier ledgers.
+    pub merged_at: Option<OffsetDateTime>,
+    /// The `ClientRequestToken` of the secret's first version: random, recorded before
+    /// `CreateSecret`, so nobody can plant a secret keygate would take for its own (§3).
+    pub secret_token: Option<String>,
     pub updated_at_ms: i64,
 }
 
@@ -302,6 +301,8 @@ impl Intent {
             secret_arn: None,
             expires_at: None,
             outcome: None,
+            merged_at: None,
+            secret_token: None,
             updated_at_ms: 0,
         }
     }
@@ -354,6 +355,8 @@ pub struct KeyLife {
     pub expires_at: Option<String>,
     /// The request that issued it.
     pub request: IntentKey,
+    /// When that request's pull request merged, if the ledger knows.
+    pub request_merged_at: Option<OffsetDateTime>,
     pub requester: String,
     /// The installation that issued it: needed to comment on its pull request.
     pub installation: Option<InstallationId>,
@@ -458,7 +461,8 @@ pub trait Store: Send + Sync {
     ) -> impl Future<Output = Result<Inserted, LedgerError>> + Send;
 
     /// At start: puts the deliveries that were running when the process stopped back in the
-    /// queue. Returns how many.
+    /// queue, and (on a ledger one process holds) ends the leases it held. Returns how many
+    /// deliveries.
     fn resume_interrupted(&self) -> impl Future<Output = Result<usize, LedgerError>> + Send;
 
     /// Puts `running` deliveries back in the queue except those in `keep` (the ones this
@@ -594,6 +598,41 @@ pub trait Store: Send + Sync {
         &self,
         life: KeyLife,
         from: Progress,
+    ) -> impl Future<Output = Result<(), LedgerError>> + Send;
+
+    // --- DESIGN §5: one life per request, §3: one issuance per IAM user ---
+
+    /// The life of the request file at `path`, or `None` before its first write.
+    fn request_life(
+        &self,
+        repository: RepoName,
+        path: String,
+    ) -> impl Future<Output = Result<Option<RequestLife>, LedgerError>> + Send;
+
+    /// Writes `life` only if the stored version is still `life.version` (0: none stored);
+    /// the stored version becomes one more. Otherwise [`LedgerError::LifeMoved`].
+    fn put_request_life(
+        &self,
+        life: RequestLife,
+    ) -> impl Future<Output = Result<(), LedgerError>> + Send;
+
+    /// Takes the lease `name` for `holder` until `until_ms` when it is free, lapsed or
+    /// already `holder`'s: `Some` with the value its last holder left, else `None`.
+    fn take_lease(
+        &self,
+        name: String,
+        holder: String,
+        now_ms: i64,
+        until_ms: i64,
+    ) -> impl Future<Output = Result<Option<Option<String>>, LedgerError>> + Send;
+
+    /// Gives the lease `name` up, leaving `value` for its next holder; a lease `holder` no
+    /// longer holds is left alone.
+    fn release_lease(
+        &self,
+        name: String,
+        holder: String,
+        value: Option<String>,
     ) -> impl Future<Output = Result<(), LedgerError>> + Send;
 
     /// When this ledger was created (ms since the epoch): catch-up never reaches back
@@ -742,6 +781,33 @@ impl Store for Ledger {
         from: Progress,
     ) -> Result<(), LedgerError> {
         delegate!(self, b => b.record_lifecycle_step(life, from))
+    }
+    async fn request_life(
+        &self,
+        repository: RepoName,
+        path: String,
+    ) -> Result<Option<RequestLife>, LedgerError> {
+        delegate!(self, b => b.request_life(repository, path))
+    }
+    async fn put_request_life(&self, life: RequestLife) -> Result<(), LedgerError> {
+        delegate!(self, b => b.put_request_life(life))
+    }
+    async fn take_lease(
+        &self,
+        name: String,
+        holder: String,
+        now_ms: i64,
+        until_ms: i64,
+    ) -> Result<Option<Option<String>>, LedgerError> {
+        delegate!(self, b => b.take_lease(name, holder, now_ms, until_ms))
+    }
+    async fn release_lease(
+        &self,
+        name: String,
+        holder: String,
+        value: Option<String>,
+    ) -> Result<(), LedgerError> {
+        delegate!(self, b => b.release_lease(name, holder, value))
     }
     async fn watermark(&self) -> Result<i64, LedgerError> {
         delegate!(self, b => b.watermark())

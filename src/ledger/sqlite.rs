@@ -17,10 +17,13 @@ use super::{
 };
 use crate::ids::{CommitSha, DeliveryId, InstallationId, PrNumber, RepoName};
 use crate::lifecycle::Progress;
+use crate::lifecycle::request::RequestLife;
 use crate::work::{Activity, PrEvent, Sender};
+use time::OffsetDateTime;
 
 mod lifecycle;
 mod lock;
+mod requests;
 mod schema;
 
 use schema::migrate;
@@ -142,6 +145,9 @@ impl Store for SqliteLedger {
 
     async fn resume_interrupted(&self) -> Result<usize, LedgerError> {
         self.run(|c| {
+            // The process that held this ledger stopped: its leases end with it, rather
+            // than block the next issuance for an IAM user until they lapse.
+            c.0.execute("DELETE FROM leases WHERE name LIKE 'user#%'", [])?;
             Ok(c.0.execute(
                 "UPDATE deliveries SET state = 'queued' WHERE state = 'running'",
                 [],
@@ -353,6 +359,39 @@ impl Store for SqliteLedger {
         from: Progress,
     ) -> Result<(), LedgerError> {
         self.run(move |c| c.record_step(&life, from)).await
+    }
+
+    async fn request_life(
+        &self,
+        repository: RepoName,
+        path: String,
+    ) -> Result<Option<RequestLife>, LedgerError> {
+        self.run(move |c| c.request_life(&repository, &path)).await
+    }
+
+    async fn put_request_life(&self, life: RequestLife) -> Result<(), LedgerError> {
+        self.run(move |c| c.put_request_life(&life)).await
+    }
+
+    async fn take_lease(
+        &self,
+        name: String,
+        holder: String,
+        now: i64,
+        until: i64,
+    ) -> Result<Option<Option<String>>, LedgerError> {
+        self.run(move |c| c.take_lease(&name, &holder, now, until))
+            .await
+    }
+
+    async fn release_lease(
+        &self,
+        name: String,
+        holder: String,
+        value: Option<String>,
+    ) -> Result<(), LedgerError> {
+        self.run(move |c| c.release_lease(&name, &holder, value.as_deref()))
+            .await
     }
 
     async fn watermark(&self) -> Result<i64, LedgerError> {
@@ -634,7 +673,7 @@ impl Conn {
         let n = self.0.execute(
             "UPDATE intents SET state = ?4, iam_user = ?5, requester = ?6, approvers = ?7, \
              access_key_id = ?8, secret_name = ?9, secret_arn = ?10, expires_at = ?11, outcome = ?12, \
-             updated_at = ?13, keys_before = ?14 \
+             updated_at = ?13, keys_before = ?14, merged_at = ?16, secret_token = ?17 \
              WHERE repository = ?1 AND pr_number = ?2 AND path = ?3 AND state = ?15",
             params![
                 i.repository.key(),
@@ -652,6 +691,8 @@ impl Conn {
                 now_ms(),
                 i.keys_before.as_ref().map(|k| k.join(",")),
                 from.as_str(),
+                i.merged_at.map(OffsetDateTime::unix_timestamp),
+                i.secret_token,
             ],
         )?;
         if n == 1 {
@@ -729,9 +770,16 @@ fn intent_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<IntentRow> {
             secret_arn: r.get("secret_arn")?,
             expires_at: r.get("expires_at")?,
             outcome: r.get("outcome")?,
+            merged_at: seconds(r.get("merged_at")?),
+            secret_token: r.get("secret_token")?,
             updated_at_ms: r.get("updated_at")?,
         },
     })
+}
+
+/// A time stored as seconds since the epoch.
+fn seconds(v: Option<i64>) -> Option<OffsetDateTime> {
+    v.and_then(|s| OffsetDateTime::from_unix_timestamp(s).ok())
 }
 
 /// A delivery row as the work reads it back (the columns `claim_due` returns).

@@ -7,6 +7,8 @@ use std::fmt;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+pub mod request;
+
 #[cfg(test)]
 mod tests;
 

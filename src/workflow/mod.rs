@@ -5,6 +5,7 @@ pub mod catchup;
 mod check;
 mod facts;
 mod issue;
+pub(crate) mod life;
 mod reconcile;
 pub mod render;
 mod revoke;
@@ -49,26 +50,6 @@ pub struct Workflow {
     /// The counters `GET /metrics` shows (issuances are counted as intents reach an end).
     pub metrics: crate::metrics::Metrics,
     pub settings: WorkflowSettings,
-    /// One issuance per IAM user at a time: a rollback compares the user's keys with the
-    /// ones listed before, so another issuance for that user must not run in between.
-    pub(crate) user_locks: UserLocks,
-}
-
-/// Per-IAM-user async locks (IAM user names compare without regard to case). Each holds
-/// the `{timestamp}` last used for that user, so two secrets never get the same name.
-#[derive(Default)]
-pub struct UserLocks(
-    std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<String>>>>,
-);
-
-impl UserLocks {
-    pub(crate) async fn lock(&self, user: &str) -> tokio::sync::OwnedMutexGuard<String> {
-        let m = {
-            let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-            map.entry(user.to_lowercase()).or_default().clone()
-        };
-        m.lock_owned().await
-    }
 }
 
 /// Errors of one attempt, classified for the retry decision.

@@ -1,6 +1,6 @@
-//! Revocation by pull request (DESIGN §5): a merged pull request whose changes are only
-//! deletions of merged request files, approved under §2 by the owners of those paths,
-//! revokes each file's keys at once.
+//! Revocation by pull request (DESIGN §5): a merged pull request that deletes merged
+//! request files (alone, or beside additions), approved under §2 by the owners of those
+//! paths, records each deletion in the request's life and revokes each file's keys at once.
 //!
 //! The approval is judged here with the same pure `approval::decide` that judges a new
 //! request, over the deleted paths: owners from CODEOWNERS just before the merge, reviews
@@ -67,12 +67,26 @@ pub(super) async fn on_merged(
     };
     let approvers: Vec<String> = decision.approvers().into_iter().map(|a| a.login).collect();
     let pr = &facts.pr;
+    let Some(deletion) = super::life::merge_mark(pr) else {
+        return Ok(refuse(vec![
+            "GitHub gives no time for this merge, so keygate cannot place it among the merges of these request files".into(),
+        ]));
+    };
+    // Recorded before the live keys are read: an addition still being issued either sees
+    // this deletion and revokes its own key, or has stored it by now and is listed here.
+    for path in removed {
+        super::life::record_deletion(wf, path, deletion).await?;
+    }
     let mut reports = Vec::new();
     let live = wf.ledger.keys_to_sweep().await?;
     for path in removed {
         let mut revoked = Vec::new();
+        // Merge order decides: a key of an addition merged after this deletion (the path
+        // was added again) is not this deletion's to end.
         for life in live.iter().filter(|l| {
-            &l.request.path == path && l.request.repository.key() == wf.settings.repository.key()
+            &l.request.path == path
+                && l.request.repository.key() == wf.settings.repository.key()
+                && l.request_merged_at.is_none_or(|a| a <= deletion.merged_at)
         }) {
             let mut life = life.clone();
             let revocation = Revocation {

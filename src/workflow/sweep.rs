@@ -152,7 +152,6 @@ pub(crate) async fn run_step(
     p: &Planned,
 ) -> Result<(), StepError> {
     let step = p.step;
-    let _one_at_a_time = wf.user_locks.lock(&life.iam_user).await;
     if life.progress.pending != Some(step) {
         record(wf, life, life.progress.begin(step)).await?;
     }
@@ -278,7 +277,6 @@ pub(crate) async fn revoke_key(
         return Ok(false);
     }
     if life.progress.pending != Some(Step::Revoke) {
-        let _one_at_a_time = wf.user_locks.lock(&life.iam_user).await;
         life.revocation = Some(revocation);
         record(wf, life, life.progress.begin(Step::Revoke)).await?;
     }

@@ -266,20 +266,90 @@ async fn the_same_delivery_twice_and_a_redelivery_issue_one_key() {
 }
 
 #[tokio::test]
-async fn a_secret_that_cannot_be_stored_leaves_no_key_behind() {
-    // A predictable name lets the test take it first, so CreateSecret fails for real.
+async fn a_secret_name_someone_else_took_is_never_adopted_and_leaves_no_key_behind() {
+    // A predictable name lets the test take it first, so CreateSecret fails for real; with
+    // no `{timestamp}` in the name there is no next second to try.
     let app = world_with("[aws]\nsecret_name = \"{iam_user}/pr-{pr}\"\n").await;
     let (pr, user) = app.request_pr("bob").await;
-    let taken = app
-        .aws
-        .secrets
-        .create_secret()
-        .name(format!("{user}/pr-{pr}"));
-    taken.secret_string("taken").send().await.unwrap();
+    let name = format!("{user}/pr-{pr}");
+    let planted = serde_json::json!({"AccessKeyId": "AKIAPLANTED", "SecretAccessKey": "x"});
+    let taken = app.aws.secrets.create_secret().name(&name);
+    taken
+        .secret_string(planted.to_string())
+        .send()
+        .await
+        .unwrap();
     app.approve(pr, "carol");
     app.merge(pr).await;
-    // The new key was deleted again.
-    app.expect_failed(pr, &user, &["could not be stored"]).await;
+    // The new key was deleted again, and the secret keygate did not make is left as it was.
+    app.expect_failed(pr, &user, &["taken by a secret keygate did not make"])
+        .await;
+    assert_eq!(app.aws.secret(&name).await, Some(planted));
+}
+
+#[tokio::test]
+async fn secrets_planted_at_the_names_keygate_would_render_are_never_announced_as_the_key() {
+    let app = world().await;
+    let (pr, user) = app.request_pr("bob").await;
+    // An insider allowed to create secrets under the prefix plants the names of the coming
+    // seconds, tagged as keygate tags its own, holding a key of their choosing, with the
+    // token an earlier keygate derived from public facts (repository, PR, path).
+    let planted = serde_json::json!({"AccessKeyId": "AKIAPLANTED", "SecretAccessKey": "x"});
+    let public = format!("{}\n{pr}\n{}", app.gh.repo().to_lowercase(), path(&user));
+    let guessed = &hex::encode(aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA256,
+        public.as_bytes(),
+    ))[..48];
+    let now = time::OffsetDateTime::now_utc();
+    let mut names = Vec::new();
+    for second in -2..45 {
+        let t = now + time::Duration::seconds(second);
+        let name = format!(
+            "{user}/access-key-{:04}{:02}{:02}{:02}{:02}{:02}",
+            t.year(),
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second()
+        );
+        let tag = |k: &str, v: &str| {
+            aws_sdk_secretsmanager::types::Tag::builder()
+                .key(k)
+                .value(v)
+                .build()
+        };
+        app.aws
+            .secrets
+            .create_secret()
+            .name(&name)
+            .client_request_token(guessed)
+            .secret_string(planted.to_string())
+            .tags(tag("keygate:repository", app.gh.repo()))
+            .tags(tag("keygate:pr", &pr.to_string()))
+            .tags(tag("keygate:request", &path(&user)))
+            .send()
+            .await
+            .unwrap();
+        names.push(name);
+    }
+    app.approve(pr, "carol");
+    app.merge(pr).await;
+
+    app.expect_failed(pr, &user, &["taken by a secret keygate did not make"])
+        .await;
+    assert!(
+        app.aws.access_keys(&user).await.is_empty(),
+        "the real key was deleted"
+    );
+    assert!(!app.comment(pr).contains("AKIAPLANTED"));
+    for name in &names {
+        assert_eq!(
+            app.aws.secret(name).await.as_ref(),
+            Some(&planted),
+            "{name} untouched"
+        );
+    }
 }
 
 #[tokio::test]

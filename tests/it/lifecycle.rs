@@ -442,7 +442,10 @@ async fn a_deletion_beside_a_new_request_revokes_while_the_new_one_issues() {
     assert!(app.aws.access_keys(&user).await.is_empty(), "revoked");
     app.expect_issued(&other).await;
     let comment = app.comment(replacing);
-    assert!(comment.contains("revoked") && comment.contains(&key), "{comment}");
+    assert!(
+        comment.contains("revoked") && comment.contains(&key),
+        "{comment}"
+    );
 }
 
 #[tokio::test]

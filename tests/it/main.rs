@@ -13,6 +13,7 @@ mod holes;
 mod issue;
 mod lambda;
 mod least_privilege;
+mod life;
 mod lifecycle;
 mod lifecycle_crash;
 mod metrics;

@@ -56,7 +56,11 @@ async fn a_pull_request_that_replaces_a_request_issues_the_new_key_and_revokes_t
 
     app.submit_review(pr, "erin", Approve).await;
     assert_eq!(app.head_check(pr).conclusion.as_deref(), Some("success"));
-    assert_eq!(app.notice_events().await, ["requested"], "approvers were asked");
+    assert_eq!(
+        app.notice_events().await,
+        ["requested"],
+        "approvers were asked"
+    );
 
     app.merge(pr).await;
     app.expect_issued(&new).await;

@@ -6,6 +6,7 @@
 use serde_json::{Value, json};
 
 use crate::support::app::TestApp;
+use crate::support::faults::Fault;
 use crate::support::story::valid_request;
 use crate::support::world::world_with;
 
@@ -191,4 +192,36 @@ async fn a_policy_that_went_on_although_aws_answered_an_error_completes_the_issu
     assert_eq!(app.aws.proxy.count("PutResourcePolicy"), 1);
     assert_eq!(app.aws.proxy.count("DeleteSecret"), 0);
     assert!(app.comment(pr).contains("access key issued"));
+}
+
+#[tokio::test]
+async fn a_secret_for_readers_holds_no_key_until_its_policy_is_on() {
+    let app = world_with(ALLOW_READERS).await;
+    let (pr, user) = approved_request_with_readers(&app, &[CI_ROLE]).await;
+    // The policy's call is slow: meanwhile, the secret must hold nothing anyone could read.
+    let hold = std::time::Duration::from_secs(3);
+    app.aws
+        .proxy
+        .inject("PutResourcePolicy", Fault::Hold(hold), 1);
+    app.gh.merge(pr);
+    assert_eq!(app.pr_event(pr, "closed").await, 202);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while app.aws.proxy.count("PutResourcePolicy") == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the policy was never put"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let names = app.aws.secrets_named(&format!("{user}/")).await;
+    assert_eq!(names.len(), 1, "{names:?}");
+    assert_eq!(
+        app.aws.secret(&names[0]).await,
+        None,
+        "the key is not in AWS before the policy that guards it"
+    );
+
+    app.settle().await;
+    let (_, secret) = app.aws.one_key_held_by_its_secret(&user, "issued").await;
+    assert!(resource_policy(&app, &secret).await.is_some());
 }

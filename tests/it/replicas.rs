@@ -7,6 +7,7 @@ use crate::process::{Serving, keygate, run_to_end};
 use crate::support::app::{
     AwsWorld, WEBHOOK_SECRET, post, settle, shared_backend_config, write_config,
 };
+use crate::support::faults::Fault;
 use crate::support::github::ReviewState::Approve;
 use crate::support::payloads;
 use crate::support::story::valid_request;
@@ -178,4 +179,86 @@ async fn a_delivery_the_queue_refused_is_not_accepted_and_its_redelivery_issues_
     app.aws
         .one_key_held_by_its_secret(&user, "issued once, after the redelivery")
         .await;
+}
+
+#[tokio::test]
+async fn two_replicas_issuing_for_one_user_never_delete_each_others_keys() {
+    let gh = repository().await;
+    let aws = AwsWorld::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let shared = shared_backend_config(&aws);
+    write_config(
+        dir.path(),
+        &gh,
+        &aws,
+        &format!("[github]\nprivate_key_file = \"app.pem\"\n{shared}"),
+    );
+    let mut init = keygate(dir.path(), &aws.proxy.url);
+    init.arg("init");
+    let (code, out, err) = run_to_end(init, dir.path(), "init".into()).await;
+    assert_eq!(code, Some(0), "{out}{err}");
+
+    // Two pull requests ask for keys for one IAM user; both are approved and merged.
+    let user = aws.iam_user("svc").await;
+    let files = [
+        format!("requests/{user}/a.toml"),
+        format!("requests/{user}/b.toml"),
+    ];
+    let prs: Vec<u64> = files
+        .iter()
+        .map(|f| gh.open_pr("bob", &[(f.as_str(), &valid_request(&user))]))
+        .collect();
+    let replicas = [
+        Serving::start(&dir, &aws, "a.log", &[], &[]).await,
+        Serving::start(&dir, &aws, "b.log", &[], &[]).await,
+    ];
+    let http = reqwest::Client::new();
+    settle(&http, &replicas[0].url).await;
+    for pr in &prs {
+        gh.review(*pr, "carol", Approve);
+        gh.merge(*pr);
+    }
+    // The first CreateAccessKey makes its key, but its answer is lost, slowly: the other
+    // replica works meanwhile.
+    aws.proxy.inject(
+        "CreateAccessKey",
+        Fault::FailAfterForwardHeld {
+            hold: Duration::from_secs(3),
+            status: 500,
+            code: "InternalFailure",
+        },
+        1,
+    );
+    for (pr, replica) in prs.iter().zip(&replicas) {
+        let d = payloads::delivery(
+            "pull_request",
+            &payloads::pull_request_event(&gh, *pr, "closed"),
+            WEBHOOK_SECRET.as_bytes(),
+        );
+        assert_eq!(post(&http, &replica.url, &d).await, 202);
+    }
+    settle(&http, &replicas[0].url).await;
+    settle(&http, &replicas[1].url).await;
+
+    // Both keys issued and each held by its secret: no rollback deleted the other's key.
+    let mut keys = aws.access_keys(&user).await;
+    keys.sort();
+    let mut held = Vec::new();
+    for name in aws.secrets_named(&format!("{user}/")).await {
+        let value = aws
+            .secret(&name)
+            .await
+            .expect("a stored secret holds its key");
+        held.push(value["AccessKeyId"].as_str().unwrap().to_string());
+    }
+    held.sort();
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    assert_eq!(
+        keys, held,
+        "every key is held by a secret, every secret by a live key"
+    );
+    for pr in &prs {
+        let comment = gh.comments(*pr).last().cloned().unwrap_or_default();
+        assert!(comment.contains("access key issued"), "#{pr}: {comment}");
+    }
 }

@@ -79,6 +79,16 @@ pub(super) fn life_key(access_key_id: &str) -> Item {
     key(format!("KEY#{access_key_id}"), "LIFE")
 }
 
+/// One request file's life (DESIGN §5), keyed by repository and path.
+pub(super) fn request_key(repository: &RepoName, path: &str) -> Item {
+    key(format!("REQUEST#{}#{path}", repository.key()), "LIFE")
+}
+
+/// A lease (one issuance per IAM user at a time, §3), by name.
+pub(super) fn lease_key(name: &str) -> Item {
+    key(format!("LEASE#{name}"), "LEASE")
+}
+
 pub(super) fn meta_key() -> Item {
     key("META".into(), "created_at")
 }
@@ -278,6 +288,8 @@ pub(super) fn intent_fields(i: &Intent) -> Vec<(&'static str, Option<AttributeVa
         ("secret_arn", opt(&i.secret_arn)),
         ("expires_at", opt(&i.expires_at)),
         ("outcome", opt(&i.outcome)),
+        ("merged_at", i.merged_at.map(|t| n(t.unix_timestamp()))),
+        ("secret_token", opt(&i.secret_token)),
         ("updated_at", Some(n(i.updated_at_ms))),
     ]
 }
@@ -298,6 +310,9 @@ pub(super) fn read_intent(item: &Item) -> Result<Intent, LedgerError> {
         secret_arn: opt_s(item, "secret_arn")?,
         expires_at: opt_s(item, "expires_at")?,
         outcome: opt_s(item, "outcome")?,
+        merged_at: opt_n(item, "merged_at")?
+            .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok()),
+        secret_token: opt_s(item, "secret_token")?,
         updated_at_ms: get_n(item, "updated_at")?,
     })
 }
@@ -398,6 +413,7 @@ pub(super) fn read_life(item: &Item) -> Result<(i64, KeyLife), LedgerError> {
             path: get_s(item, "path")?.to_string(),
         },
         requester: get_s(item, "requester")?.to_string(),
+        request_merged_at: None,
         installation: opt_n(item, "installation_id")?.map(|i| InstallationId(i as u64)),
         progress: read_progress(item)?,
         revocation: read_revocation(item)?,
@@ -426,6 +442,7 @@ pub(super) fn join_life(intent: &Intent, life: Option<&Item>) -> Result<KeyLife,
         secret_name: intent.secret_name.clone(),
         expires_at: intent.expires_at.clone(),
         request: intent.key(),
+        request_merged_at: intent.merged_at,
         requester: intent.requester.clone(),
         installation: Some(intent.installation),
         progress,
@@ -678,6 +695,7 @@ mod tests {
                 path: "requests/a.toml".into(),
             },
             requester: "bob".into(),
+            request_merged_at: None,
             installation: None,
             progress: Progress::ACTIVE.begin(Step::Deactivate),
             revocation: None,

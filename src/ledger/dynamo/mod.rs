@@ -15,6 +15,8 @@
 //! | intent | `INTENT#<repo>#<number>` | `PATH#<path>` | one request's issuance; moved only from the state it was read in |
 //! | key life | `KEY#<access key id>` | `LIFE` | an issued key's `stage`, `pending` step and revocation after its first lifecycle step, its identity and `created_at` written once; moved only from the progress it was read in (no item = active) |
 //! | note | `NOTE#<note key>` | `NOTE` | `value`: a comment or check-run ID, a notice sent |
+//! | request life | `REQUEST#<repo>#<path>` | `LIFE` | the latest merges that added and deleted the file (`added_pr`, `added_at`, `deleted_pr`, `deleted_at`); written only from the `version` read |
+//! | lease | `LEASE#<name>` (`user#<iam user>`) | `LEASE` | `holder`, `until`, and the `value` its last holder left (the last secret-name timestamp) |
 //! | meta | `META` | `created_at` | `value`: when the ledger was first opened (ms) |
 //!
 //! `<repo>` is the lower-case `owner/name`. Two global secondary indexes, both projecting all
@@ -46,6 +48,7 @@ mod deliveries;
 mod io;
 mod item;
 mod lives;
+mod requests;
 pub mod schema;
 #[cfg(test)]
 mod tests;
@@ -178,6 +181,40 @@ impl Store for DynamoLedger {
 
     async fn claim_delivery(&self, id: DeliveryId, now: i64) -> Result<Taken, LedgerError> {
         self.claim_one(&id, now).await
+    }
+
+    async fn request_life(
+        &self,
+        repository: RepoName,
+        path: String,
+    ) -> Result<Option<crate::lifecycle::request::RequestLife>, LedgerError> {
+        self.read_request_life(&repository, &path).await
+    }
+
+    async fn put_request_life(
+        &self,
+        life: crate::lifecycle::request::RequestLife,
+    ) -> Result<(), LedgerError> {
+        self.write_request_life(&life).await
+    }
+
+    async fn take_lease(
+        &self,
+        name: String,
+        holder: String,
+        now: i64,
+        until: i64,
+    ) -> Result<Option<Option<String>>, LedgerError> {
+        self.take(&name, &holder, now, until).await
+    }
+
+    async fn release_lease(
+        &self,
+        name: String,
+        holder: String,
+        value: Option<String>,
+    ) -> Result<(), LedgerError> {
+        self.give_back(&name, &holder, value).await
     }
 
     async fn lease_pass(

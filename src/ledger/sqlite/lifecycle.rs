@@ -14,7 +14,7 @@ const LIVES: &str = "\
     SELECT i.access_key_id AS access_key_id, i.iam_user AS iam_user, \
       i.secret_name AS secret_name, i.expires_at AS expires_at, i.repository AS repository, \
       i.pr_number AS pr_number, i.path AS path, i.requester AS requester, \
-      i.installation_id AS installation_id, k.stage AS stage, k.pending AS pending, \
+      i.installation_id AS installation_id, i.merged_at AS merged_at, k.stage AS stage, k.pending AS pending, \
       k.revoked_by AS revoked_by, k.revoked_reason AS revoked_reason, \
       k.revoked_in_pr AS revoked_in_pr, COALESCE(k.updated_at, i.updated_at) AS updated_at, \
       i.created_at AS created_at \
@@ -23,7 +23,9 @@ const LIVES: &str = "\
       AND (?1 IS NULL OR i.access_key_id = ?1) \
     UNION ALL \
     SELECT k.access_key_id, k.iam_user, k.secret_name, k.expires_at, k.repository, \
-      k.pr_number, k.path, k.requester, k.installation_id, k.stage, k.pending, k.revoked_by, \
+      k.pr_number, k.path, k.requester, k.installation_id, \
+      (SELECT i.merged_at FROM intents i WHERE i.repository = k.repository \
+       AND i.pr_number = k.pr_number AND i.path = k.path), k.stage, k.pending, k.revoked_by, \
       k.revoked_reason, k.revoked_in_pr, k.updated_at, k.created_at \
     FROM key_lives k WHERE (?1 IS NULL OR k.access_key_id = ?1) \
       AND NOT EXISTS (SELECT 1 FROM intents i WHERE i.access_key_id = k.access_key_id \
@@ -46,6 +48,7 @@ impl Conn {
                         path: r.get("path")?,
                     },
                     requester: r.get("requester")?,
+                    request_merged_at: super::seconds(r.get("merged_at")?),
                     installation: r
                         .get::<_, Option<i64>>("installation_id")?
                         .map(|i| InstallationId(i as u64)),

@@ -83,6 +83,31 @@ pub(super) const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX intents_access_key ON intents (access_key_id);
     "#,
+    // 5: one life per request (DESIGN §5): the merges that added and deleted each request
+    //    file, so merge order decides; when each intent's pull request merged; the random
+    //    token of its secret (§3); and leases, so one issuance per IAM user runs at a time
+    //    across processes.
+    r#"
+    ALTER TABLE intents ADD COLUMN merged_at INTEGER;
+    ALTER TABLE intents ADD COLUMN secret_token TEXT;
+    CREATE TABLE request_lives (
+        repository TEXT NOT NULL,
+        path TEXT NOT NULL,
+        added_pr INTEGER,
+        added_at INTEGER,
+        deleted_pr INTEGER,
+        deleted_at INTEGER,
+        version INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (repository, path)
+    );
+    CREATE TABLE leases (
+        name TEXT PRIMARY KEY,
+        holder TEXT NOT NULL,
+        until INTEGER NOT NULL,
+        value TEXT
+    );
+    "#,
 ];
 
 pub(super) fn migrate(conn: &mut Connection) -> Result<(), LedgerError> {

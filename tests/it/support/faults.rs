@@ -23,6 +23,15 @@ pub enum Fault {
     HangAfterForward,
     /// Let moto do the work, then answer with this error: the answer was lost.
     FailAfterForward { status: u16, code: &'static str },
+    /// Hold the call this long, then let moto do it: a slow answer.
+    Hold(std::time::Duration),
+    /// Let moto do the work, hold the answer this long, then answer with this error: an
+    /// answer lost slowly, so other work runs meanwhile.
+    FailAfterForwardHeld {
+        hold: std::time::Duration,
+        status: u16,
+        code: &'static str,
+    },
 }
 
 #[derive(Default)]
@@ -136,7 +145,13 @@ async fn forward(
             return Response::default();
         }
         Some(Fault::Fail { status, code }) => return error(status, code),
-        Some(Fault::FailAfterForward { .. } | Fault::HangAfterForward) | None => {}
+        Some(Fault::Hold(wait)) => tokio::time::sleep(wait).await,
+        Some(
+            Fault::FailAfterForward { .. }
+            | Fault::HangAfterForward
+            | Fault::FailAfterForwardHeld { .. },
+        )
+        | None => {}
     }
     let url = format!(
         "{}{}",
@@ -156,6 +171,10 @@ async fn forward(
         std::future::pending::<()>().await;
     }
     if let (Some(Fault::FailAfterForward { status, code }), Ok(_)) = (&fault, &sent) {
+        return error(*status, code);
+    }
+    if let (Some(Fault::FailAfterForwardHeld { hold, status, code }), Ok(_)) = (&fault, &sent) {
+        tokio::time::sleep(*hold).await;
         return error(*status, code);
     }
     match sent {

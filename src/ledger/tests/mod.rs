@@ -1,9 +1,12 @@
 //! The ledger's contract, checked through [`Store`] only, so every backend runs the same
 //! suite: add a backend to `suite!` at the bottom.
 
+mod requests;
+
 use super::*;
 use crate::lifecycle::Progress;
 use crate::work::Activity;
+use requests::*;
 
 fn event(pr: u64, activity: Activity) -> PrEvent {
     PrEvent {
@@ -63,7 +66,7 @@ async fn retry(l: &Ledger, id: &str, at_ms: i64, now: i64) {
         .unwrap();
 }
 
-fn alice_intent() -> Intent {
+pub(super) fn alice_intent() -> Intent {
     let key = IntentKey {
         repository: RepoName::new("Acme/R"),
         pr: PrNumber(3),
@@ -513,6 +516,7 @@ async fn a_key_known_only_from_its_secret_tags_gets_a_life_of_its_own(l: Ledger)
             path: "requests/carol/ci.toml".into(),
         },
         requester: "dan".into(),
+        request_merged_at: None,
         installation: None,
         progress: Progress::ACTIVE.begin(Step::Deactivate),
         revocation: None,
@@ -557,22 +561,6 @@ async fn a_merge_is_known_by_its_delivery_or_its_intents(l: Ledger) {
             .await
             .unwrap()
     );
-}
-
-#[test]
-fn the_idempotency_token_is_stable_and_fits_aws_limits() {
-    let k = IntentKey {
-        repository: RepoName::new("Acme/R"),
-        pr: PrNumber(3),
-        path: "requests/a/b.toml".into(),
-    };
-    let t = k.token();
-    assert_eq!(t.len(), 48);
-    let lower = IntentKey {
-        repository: RepoName::new("acme/r"),
-        ..k.clone()
-    };
-    assert_eq!(t, lower.token());
 }
 
 #[test]
@@ -701,6 +689,9 @@ suite!(
         a_key_known_only_from_its_secret_tags_gets_a_life_of_its_own,
         the_watermark_is_when_the_ledger_was_created,
         a_merge_is_known_by_its_delivery_or_its_intents,
+        a_request_life_is_written_only_from_the_version_read,
+        a_lease_has_one_holder_until_it_lapses_or_is_given_back,
+        an_intent_keeps_when_its_merge_happened_and_its_secret_token,
     ]
 );
 
@@ -725,5 +716,8 @@ suite!(
         an_issued_key_is_swept_until_its_life_is_over,
         a_lifecycle_step_moves_only_from_the_progress_it_was_read_in,
         a_key_known_only_from_its_secret_tags_gets_a_life_of_its_own,
+        a_request_life_is_written_only_from_the_version_read,
+        a_lease_has_one_holder_until_it_lapses_or_is_given_back,
+        an_intent_keeps_when_its_merge_happened_and_its_secret_token,
     ]
 );

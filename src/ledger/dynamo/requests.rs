@@ -1,0 +1,113 @@
+//! One life per request (DESIGN §5) and leases (§3) on DynamoDB: a `REQUEST#<repo>#<path>`
+//! item written only from the version read, and `LEASE#<name>` items taken with a condition
+//! on their holder and time.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use time::OffsetDateTime;
+
+use super::DynamoLedger;
+use super::item::*;
+use crate::ids::{PrNumber, RepoName};
+use crate::ledger::{LedgerError, now_ms};
+use crate::lifecycle::request::{MergeMark, RequestLife};
+
+impl DynamoLedger {
+    pub(super) async fn read_request_life(
+        &self,
+        repository: &RepoName,
+        path: &str,
+    ) -> Result<Option<RequestLife>, LedgerError> {
+        let Some(item) = self.get(request_key(repository, path)).await? else {
+            return Ok(None);
+        };
+        Ok(Some(RequestLife {
+            repository: RepoName::new(repository.key().to_string()),
+            path: path.to_string(),
+            added: mark(opt_n(&item, "added_pr")?, opt_n(&item, "added_at")?),
+            deleted: mark(opt_n(&item, "deleted_pr")?, opt_n(&item, "deleted_at")?),
+            version: get_n(&item, "version")?.max(0) as u64,
+        }))
+    }
+
+    pub(super) async fn write_request_life(&self, life: &RequestLife) -> Result<(), LedgerError> {
+        let at = |m: Option<MergeMark>| m.map(|m| n(m.merged_at.unix_timestamp()));
+        let pr = |m: Option<MergeMark>| m.map(|m| n(m.pr.get() as i64));
+        let change = Change::default()
+            .set_or_remove("added_pr", pr(life.added))
+            .set_or_remove("added_at", at(life.added))
+            .set_or_remove("deleted_pr", pr(life.deleted))
+            .set_or_remove("deleted_at", at(life.deleted))
+            .set("version", n(life.version as i64 + 1))
+            .set("updated_at", n(now_ms()));
+        let change = if life.version == 0 {
+            change.when("attribute_not_exists(#version)", &["version"], vec![])
+        } else {
+            change.when(
+                "#version = :read",
+                &["version"],
+                vec![(":read", n(life.version as i64))],
+            )
+        };
+        let key = request_key(&life.repository, &life.path);
+        match self.transact(vec![self.update(key, change)?]).await? {
+            Ok(()) => Ok(()),
+            Err(_) => Err(LedgerError::LifeMoved {
+                path: life.path.clone(),
+            }),
+        }
+    }
+
+    pub(super) async fn take(
+        &self,
+        name: &str,
+        holder: &str,
+        now: i64,
+        until: i64,
+    ) -> Result<Option<Option<String>>, LedgerError> {
+        let take = Change::default()
+            .set("holder", s(holder))
+            .set("until", n(until))
+            .when(
+                "attribute_not_exists(#holder) OR #until < :now OR #holder = :me",
+                &["holder", "until"],
+                vec![(":now", n(now)), (":me", s(holder))],
+            );
+        if self
+            .transact(vec![self.update(lease_key(name), take)?])
+            .await?
+            .is_err()
+        {
+            return Ok(None);
+        }
+        let item = self.get(lease_key(name)).await?;
+        Ok(Some(match item {
+            Some(item) => opt_s(&item, "value")?,
+            None => None,
+        }))
+    }
+
+    pub(super) async fn give_back(
+        &self,
+        name: &str,
+        holder: &str,
+        value: Option<String>,
+    ) -> Result<(), LedgerError> {
+        let mut give = Change::default().set("until", n(0));
+        if let Some(v) = value {
+            give = give.set("value", AttributeValue::S(v));
+        }
+        let give = give.when("#holder = :me", &["holder"], vec![(":me", s(holder))]);
+        // A lease this holder no longer holds is another's now: left alone.
+        let _ = self
+            .transact(vec![self.update(lease_key(name), give)?])
+            .await?;
+        Ok(())
+    }
+}
+
+fn mark(pr: Option<i64>, at: Option<i64>) -> Option<MergeMark> {
+    Some(MergeMark {
+        pr: PrNumber(pr? as u64),
+        merged_at: OffsetDateTime::from_unix_timestamp(at?).ok()?,
+    })
+}

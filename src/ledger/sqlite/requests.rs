@@ -1,0 +1,137 @@
+//! One life per request (DESIGN §5) and the leases that keep one issuance per IAM user at a
+//! time (§3), in SQLite.
+
+use rusqlite::{OptionalExtension, params};
+
+use super::{Conn, seconds};
+use crate::ids::{PrNumber, RepoName};
+use crate::ledger::{LedgerError, now_ms};
+use crate::lifecycle::request::{MergeMark, RequestLife};
+
+impl Conn {
+    pub(super) fn request_life(
+        &mut self,
+        repository: &RepoName,
+        path: &str,
+    ) -> Result<Option<RequestLife>, LedgerError> {
+        let row = self
+            .0
+            .query_row(
+                "SELECT added_pr, added_at, deleted_pr, deleted_at, version FROM request_lives \
+                 WHERE repository = ?1 AND path = ?2",
+                params![repository.key(), path],
+                |r| {
+                    Ok((
+                        mark(r.get(0)?, r.get(1)?),
+                        mark(r.get(2)?, r.get(3)?),
+                        r.get::<_, i64>(4)?,
+                    ))
+                },
+            )
+            .optional()?;
+        Ok(row.map(|(added, deleted, version)| RequestLife {
+            repository: RepoName::new(repository.key().to_string()),
+            path: path.to_string(),
+            added,
+            deleted,
+            version: version.max(0) as u64,
+        }))
+    }
+
+    pub(super) fn put_request_life(&mut self, life: &RequestLife) -> Result<(), LedgerError> {
+        let at = |m: Option<MergeMark>| m.map(|m| m.merged_at.unix_timestamp());
+        let pr = |m: Option<MergeMark>| m.map(|m| m.pr.get() as i64);
+        let next = life.version as i64 + 1;
+        let n = if life.version == 0 {
+            self.0.execute(
+                "INSERT INTO request_lives (repository, path, added_pr, added_at, deleted_pr, \
+                 deleted_at, version, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+                 ON CONFLICT DO NOTHING",
+                params![
+                    life.repository.key(),
+                    life.path,
+                    pr(life.added),
+                    at(life.added),
+                    pr(life.deleted),
+                    at(life.deleted),
+                    next,
+                    now_ms()
+                ],
+            )?
+        } else {
+            self.0.execute(
+                "UPDATE request_lives SET added_pr = ?3, added_at = ?4, deleted_pr = ?5, \
+                 deleted_at = ?6, version = ?7, updated_at = ?8 \
+                 WHERE repository = ?1 AND path = ?2 AND version = ?9",
+                params![
+                    life.repository.key(),
+                    life.path,
+                    pr(life.added),
+                    at(life.added),
+                    pr(life.deleted),
+                    at(life.deleted),
+                    next,
+                    now_ms(),
+                    life.version as i64
+                ],
+            )?
+        };
+        if n == 1 {
+            Ok(())
+        } else {
+            Err(LedgerError::LifeMoved {
+                path: life.path.clone(),
+            })
+        }
+    }
+
+    pub(super) fn take_lease(
+        &mut self,
+        name: &str,
+        holder: &str,
+        now: i64,
+        until: i64,
+    ) -> Result<Option<Option<String>>, LedgerError> {
+        let tx = self.0.transaction()?;
+        let held: Option<(String, i64, Option<String>)> = tx
+            .query_row(
+                "SELECT holder, until, value FROM leases WHERE name = ?1",
+                params![name],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        let value = match held {
+            Some((h, u, _)) if h != holder && u >= now => return Ok(None),
+            Some((_, _, value)) => value,
+            None => None,
+        };
+        tx.execute(
+            "INSERT INTO leases (name, holder, until, value) VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, until = excluded.until",
+            params![name, holder, until, value],
+        )?;
+        tx.commit()?;
+        Ok(Some(value))
+    }
+
+    pub(super) fn release_lease(
+        &mut self,
+        name: &str,
+        holder: &str,
+        value: Option<&str>,
+    ) -> Result<(), LedgerError> {
+        self.0.execute(
+            "UPDATE leases SET until = 0, value = COALESCE(?3, value) \
+             WHERE name = ?1 AND holder = ?2",
+            params![name, holder, value],
+        )?;
+        Ok(())
+    }
+}
+
+fn mark(pr: Option<i64>, at: Option<i64>) -> Option<MergeMark> {
+    Some(MergeMark {
+        pr: PrNumber(pr? as u64),
+        merged_at: seconds(Some(at?))?,
+    })
+}

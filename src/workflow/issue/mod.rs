@@ -1,0 +1,400 @@
+//! A closed pull request: verify at merge, issue in the order of DESIGN §3, tell people.
+//! Or, closed without merge: the rejection notice.
+
+mod create;
+mod rollback;
+
+use tracing::instrument;
+
+use super::facts::{Listing, Moment, Unlisted};
+use super::life;
+use super::render::{self, Outcome, PrRef, Report};
+use super::sweep::revoke_key;
+use super::{StepError, Workflow};
+use crate::github::client::{PullInfo, RepoClient};
+use crate::ids::{CommitSha, PrNumber};
+use crate::ledger::{Intent, IntentKey, IntentState, Job, Revocation, Store, now_ms};
+use crate::policy::changes::Changes;
+use crate::policy::verdict::{Half, MergeVerdict};
+use crate::work::NoticeEvent;
+use crate::worker::JobError;
+use create::issue_one;
+
+pub use rollback::recover_intents;
+
+pub(super) async fn on_closed(wf: &Workflow, gh: &RepoClient, job: &Job) -> Result<(), JobError> {
+    let (pr, outcome) = match wf.list(gh, job, Moment::Merged).await {
+        Ok(listing) => {
+            let pr = listing.pr.clone();
+            // Branch names are exact, as git refs are (DESIGN §2.1).
+            if pr.base_ref != wf.settings.branch.as_str() {
+                tracing::info!(base = %pr.base_ref, "the pull request is not into the configured branch; ignored");
+                return Ok(());
+            }
+            if !pr.merged {
+                return rejected(wf, gh, &pr).await.map_err(JobError::from);
+            }
+            // Merged before keygate's watermark: history, never issued (DESIGN §5).
+            if let Some(report) = super::reconcile::before_watermark(wf, &pr)
+                .await
+                .map_err(JobError::from)?
+            {
+                let pr_ref = wf.pr_ref(&pr, &[]);
+                wf.put_comment(
+                    gh,
+                    pr.number,
+                    &render::comment(std::slice::from_ref(&report)),
+                )
+                .await?;
+                let key = wf.notice_key(NoticeEvent::Refused, pr.number, &report.path, None);
+                wf.publish_once(key, &render::notice(&report, &pr_ref))
+                    .await?;
+                return Ok(());
+            }
+            (pr, merged(wf, gh, listing, job).await)
+        }
+        // Not even the pull request could be read: nothing to announce it on.
+        Err(Unlisted { pr: None, error }) => return Err(error.into()),
+        Err(Unlisted {
+            pr: Some(pr),
+            error,
+        }) => {
+            if pr.base_ref != wf.settings.branch.as_str() || !pr.merged {
+                return Err(error.into());
+            }
+            (pr, Err(error))
+        }
+    };
+    let (number, url, requester) = (pr.number, pr.html_url.clone(), pr.author.login.clone());
+    match outcome {
+        Ok(()) => Ok(()),
+        Err(e) if e.is_transient() && wf.settings.retry.allows_another(job, now_ms()) => {
+            // Say so while it lasts: the requester sees why nothing happened yet. Best
+            // effort: GitHub may be what fails.
+            let until = job.received_at_ms + wf.settings.retry.retry_for.as_millis() as i64;
+            let text = render::retrying_comment(&render::public_reason(&e), until);
+            if let Err(c) = wf.put_comment(gh, number, &text).await {
+                tracing::warn!(error = %c, "cannot say on the pull request that issuing is retried");
+            }
+            Err(e.into())
+        }
+        Err(e) => {
+            // Fail closed, and say so: nothing more is issued for what did not finish. A key
+            // already stored is live, and the text says so rather than "nothing issued".
+            // Public words only: GitHub's and AWS's own messages go to the log (the
+            // worker logs the error returned below).
+            let stored: Vec<String> = wf
+                .ledger
+                .intents_of_pr(wf.settings.repository.clone(), PrNumber(number))
+                .await
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|i| matches!(i.state, IntentState::Stored | IntentState::Issued))
+                .filter_map(|i| i.secret_name)
+                .collect();
+            let done = if stored.is_empty() {
+                "Nothing more was issued.".to_string()
+            } else {
+                format!(
+                    "Keys stored before that are live: {}; nothing else was issued.",
+                    stored
+                        .iter()
+                        .map(|s| format!("`{s}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            };
+            let why = format!(
+                "keygate could not finish: {}. {done} Once the cause is fixed, redeliver this pull request's `closed` event from the GitHub App's advanced settings.",
+                render::public_reason(&e)
+            );
+            let report = Report {
+                path: "(this pull request)".into(),
+                iam_user: None,
+                outcome: Outcome::Failed { why },
+            };
+            let _ = wf
+                .put_comment(gh, number, &render::comment(std::slice::from_ref(&report)))
+                .await;
+            let pr_ref = PrRef {
+                repository: wf.settings.repository.as_str(),
+                number,
+                url: &url,
+                requester: &requester,
+                approvers: &[],
+            };
+            let key = wf.notice_key(NoticeEvent::Failed, number, &report.path, None);
+            if let Err(publish) = wf
+                .publish_once(key, &render::notice(&report, &pr_ref))
+                .await
+            {
+                tracing::error!(error = %publish, "cannot publish the failure notice");
+            }
+            Err(JobError::Permanent(e.to_string()))
+        }
+    }
+}
+
+#[instrument(skip_all, fields(pr = listing.pr.number))]
+async fn merged(
+    wf: &Workflow,
+    gh: &RepoClient,
+    listing: Listing,
+    job: &Job,
+) -> Result<(), StepError> {
+    let facts = wf.judge(gh, listing, Moment::Merged).await?;
+    if !facts.changes.touches_requests() {
+        tracing::info!("no request files; nothing to do");
+        return Ok(());
+    }
+    let pr = &facts.pr;
+    let approvers = facts.assessment.approvers();
+    let pr_ref = wf.pr_ref(pr, &approvers);
+    let mut reports = Vec::new();
+    // An earlier attempt that got as far as creating a key had verified the approval: finish
+    // it rather than judge again (a team change since then must not strand a stored key).
+    let started = wf
+        .ledger
+        .intents_of_pr(wf.settings.repository.clone(), PrNumber(pr.number))
+        .await?
+        .iter()
+        .any(|i| {
+            matches!(
+                i.state,
+                IntentState::Creating | IntentState::Stored | IntentState::Issued
+            )
+        });
+    // Each half by its own owners (DESIGN §2.1): the additions issue first, then the
+    // deletions revoke; a half that was not approved is refused and announced.
+    let verdict = MergeVerdict::of(&facts.changes, &facts.assessment, facts.revocation.as_ref());
+    if verdict.additions == Half::Acts || started {
+        for (path, parsed) in &facts.requests {
+            let Ok(request) = parsed else { continue };
+            let outcome = issue_one(wf, pr, request, &approvers, job).await?;
+            reports.push(Report {
+                path: path.clone(),
+                iam_user: Some(request.iam_user.clone()),
+                outcome,
+            });
+        }
+    } else {
+        reports = refusals(&facts.changes, &facts.assessment);
+        for r in &reports {
+            record_refusal(wf, pr, r, job).await?;
+        }
+    }
+    ended_meanwhile(wf, pr, &mut reports).await?;
+    let revocations = super::revoke::on_merged(wf, &facts, verdict.deletions).await?;
+    reports.extend(revocations);
+    // The comment and the notices are separate steps: a comment GitHub refuses must not
+    // keep a stored key from being announced on SNS, nor the other way round.
+    let commented = wf
+        .put_comment(gh, pr.number, &render::comment(&reports))
+        .await;
+    if let Err(e) = &commented {
+        tracing::error!(error = %e, "cannot write keygate's comment");
+    }
+    let mut published = Vec::new();
+    let mut unpublished = None;
+    for r in &reports {
+        let key = wf.notice_key(r.outcome.event(), pr.number, &r.path, None);
+        match wf.publish_once(key, &render::notice(r, &pr_ref)).await {
+            Ok(()) => published.push(r.path.clone()),
+            Err(e) => {
+                tracing::error!(error = %e, request = %r.path, "cannot publish the notice");
+                unpublished.get_or_insert(e);
+            }
+        }
+    }
+    // Announced: the issuance is complete.
+    let intents = wf
+        .ledger
+        .intents_of_pr(wf.settings.repository.clone(), PrNumber(pr.number))
+        .await?;
+    for mut intent in intents {
+        // Announced: issued, or revoked at once because its file was deleted meanwhile.
+        let announced = published.contains(&intent.path);
+        if announced && intent.state == IntentState::Stored {
+            advance(wf, &mut intent, IntentState::Issued).await?;
+        }
+    }
+    commented?;
+    match unpublished {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// One refusal report per request file (or per problem file when none was added).
+fn refusals(changes: &Changes, a: &crate::policy::Assessment) -> Vec<Report> {
+    let mut out: Vec<Report> = a
+        .files
+        .iter()
+        .map(|f| {
+            let mut reasons = a.pr_problems.clone();
+            reasons.extend(f.problems.iter().cloned());
+            if reasons.is_empty() {
+                reasons.push("another request in this pull request was refused, and keygate issues all of a pull request's requests or none".into());
+            }
+            Report {
+                path: f.path.clone(),
+                iam_user: f.request.as_ref().map(|r| r.iam_user.clone()),
+                outcome: Outcome::Refused { reasons },
+            }
+        })
+        .collect();
+    // Deletions are refused, each with these problems, as revocations.
+    if out.is_empty() && !a.pr_problems.is_empty() && changes.removed.is_empty() {
+        let path = changes
+            .rewritten
+            .first()
+            .map(|(p, _)| p.clone())
+            .or_else(|| changes.misplaced.first().map(|d| d.path.clone()))
+            .unwrap_or_else(|| "(this pull request)".into());
+        out.push(Report {
+            path,
+            iam_user: None,
+            outcome: Outcome::Refused {
+                reasons: a.pr_problems.clone(),
+            },
+        });
+    }
+    out
+}
+
+/// A deletion merged after this pull request, heard of while its keys were being issued
+/// (DESIGN §5): each key made meanwhile for a deleted file is revoked at once, and the
+/// requester is told why nothing stays live.
+async fn ended_meanwhile(
+    wf: &Workflow,
+    pr: &PullInfo,
+    reports: &mut [Report],
+) -> Result<(), StepError> {
+    for r in reports.iter_mut() {
+        let Outcome::Issued { access_key_id, .. } = &r.outcome else {
+            continue;
+        };
+        let Some(deletion) = life::deleted_since(wf, &r.path, pr.merged_at).await? else {
+            continue;
+        };
+        let id = access_key_id.clone();
+        if let Some(mut key) = wf.ledger.key_life(id.clone()).await? {
+            let revocation = Revocation {
+                by: format!("the merge of #{}", deletion.pr),
+                reason: format!(
+                    "its request file was deleted by pull request #{}",
+                    deletion.pr
+                ),
+                pr: Some(deletion.pr),
+            };
+            revoke_key(wf, &wf.settings.lifecycle, &mut key, revocation).await?;
+        }
+        r.outcome = Outcome::Failed {
+            why: format!(
+                "`{}` was deleted by the merge of #{} while its key was being issued: the key made meanwhile (`{id}`) was revoked at once, and nothing stays live. To ask for a key again, open a new pull request with a new request file.",
+                r.path, deletion.pr
+            ),
+        };
+    }
+    Ok(())
+}
+
+fn base_intent(
+    wf: &Workflow,
+    pr: &PullInfo,
+    path: &str,
+    iam_user: &str,
+    approvers: &[String],
+    job: &Job,
+) -> Intent {
+    let key = IntentKey {
+        repository: wf.settings.repository.clone(),
+        pr: PrNumber(pr.number),
+        path: path.to_string(),
+    };
+    Intent {
+        iam_user: iam_user.to_string(),
+        requester: pr.author.login.clone(),
+        approvers: approvers.to_vec(),
+        ..Intent::new(key, job.event.installation)
+    }
+}
+
+/// Moves `intent` to `to`, only from the state it was read in: a second worker that read
+/// it earlier cannot overwrite this one's step (DESIGN §8).
+pub(super) async fn advance(
+    wf: &Workflow,
+    intent: &mut Intent,
+    to: IntentState,
+) -> Result<(), StepError> {
+    let from = intent.state;
+    intent.state = to;
+    intent.updated_at_ms = now_ms();
+    if let Err(e) = wf.ledger.advance_intent(intent.clone(), from).await {
+        intent.state = from;
+        return Err(e.into());
+    }
+    wf.metrics.intent_moved(
+        &from.to_string(),
+        &to.to_string(),
+        intent.outcome.as_deref(),
+    );
+    Ok(())
+}
+
+async fn record_refusal(
+    wf: &Workflow,
+    pr: &PullInfo,
+    r: &Report,
+    job: &Job,
+) -> Result<(), StepError> {
+    let mut intent = base_intent(
+        wf,
+        pr,
+        &r.path,
+        r.iam_user.as_deref().unwrap_or(""),
+        &[],
+        job,
+    );
+    intent = wf.ledger.claim_intent(intent).await?.into_intent();
+    if intent.state != IntentState::Pending {
+        return Ok(());
+    }
+    intent.outcome = Some(format!("refused: {}", outcome_text(&r.outcome)));
+    advance(wf, &mut intent, IntentState::NotIssued).await
+}
+
+fn outcome_text(o: &Outcome) -> String {
+    match o {
+        Outcome::Refused { reasons } => reasons.join("; "),
+        Outcome::Failed { why } => why.clone(),
+        other => other.event().to_string(),
+    }
+}
+
+/// Closed without merge: tell requester and approvers the request was rejected.
+async fn rejected(wf: &Workflow, gh: &RepoClient, pr: &PullInfo) -> Result<(), StepError> {
+    let files = gh.pull_files(pr.number).await?;
+    let changes = Changes::sort(&files, &wf.settings.rules);
+    if changes.added.is_empty() {
+        return Ok(());
+    }
+    let pr_ref = wf.pr_ref(pr, &[]);
+    let reports: Vec<Report> = changes
+        .added
+        .iter()
+        .map(|path| Report {
+            path: path.clone(),
+            iam_user: path.split('/').rev().nth(1).map(str::to_string),
+            outcome: Outcome::Rejected { why: None },
+        })
+        .collect();
+    wf.put_comment(gh, pr.number, &render::comment(&reports))
+        .await?;
+    let head = CommitSha::new(pr.head_sha.clone());
+    for r in &reports {
+        let key = wf.notice_key(NoticeEvent::Rejected, pr.number, &r.path, Some(&head));
+        wf.publish_once(key, &render::notice(r, &pr_ref)).await?;
+    }
+    Ok(())
+}

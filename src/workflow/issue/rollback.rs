@@ -1,0 +1,187 @@
+//! Undoing an interrupted issuance (DESIGN §3.4): no key may exist whose secret nobody
+//! holds, and a rollback deletes only what this intent made.
+
+use super::advance;
+use super::create::ownership;
+use crate::aws::{StoredSecret, policy};
+use crate::ids::DeliveryId;
+use crate::ledger::{Intent, IntentState, NewDelivery, Store, now_ms};
+use crate::work::{Activity, PrEvent};
+use crate::workflow::{StepError, Workflow};
+
+/// Undoes an interrupted creation. When this intent's secret turns out to hold the key
+/// (and, made for readers, to carry the policy that keeps everyone else out), the issuance
+/// is complete instead (`Stored`). An incomplete secret of this intent's is deleted with
+/// the key, and the request issues afresh. A secret is this intent's only with its recorded
+/// token and its request's tags: a name someone else took is never claimed.
+pub(super) async fn rollback(wf: &Workflow, intent: &mut Intent) -> Result<(), StepError> {
+    if let Some(stored) = own_secret(wf, intent).await? {
+        if stored.has_value && guarded(wf, &stored).await? {
+            intent.secret_arn = Some(stored.arn);
+            return advance(wf, intent, IntentState::Stored).await;
+        }
+        wf.aws.delete_secret_now(&stored.name).await?;
+        tracing::warn!(secret = %stored.name, "deleted an incomplete secret of this issuance (without its value, or for readers without its resource policy)");
+    }
+    let user = intent.iam_user.clone();
+    match intent.access_key_id.take() {
+        Some(id) => {
+            wf.aws.delete_access_key(&user, &id).await?;
+            tracing::info!(access_key_id = %id, "deleted the key whose secret was not stored");
+        }
+        None => delete_what_the_lost_call_made(wf, intent).await?,
+    }
+    advance(wf, intent, IntentState::Pending).await
+}
+
+/// This intent's secret, when one exists under its recorded name.
+async fn own_secret(wf: &Workflow, intent: &Intent) -> Result<Option<StoredSecret>, StepError> {
+    let (Some(name), Some(token), Some(_)) = (
+        intent.secret_name.as_deref(),
+        intent.secret_token.as_deref(),
+        intent.access_key_id.as_deref(),
+    ) else {
+        return Ok(None);
+    };
+    Ok(wf.aws.own_secret(name, &ownership(intent, token)).await?)
+}
+
+/// A secret made for readers counts only with keygate's deny statement on.
+async fn guarded(wf: &Workflow, stored: &StoredSecret) -> Result<bool, StepError> {
+    if !stored.for_readers {
+        return Ok(true);
+    }
+    let document = wf.aws.resource_policy(&stored.name).await?;
+    Ok(document.is_some_and(|p| policy::has_readers_deny(&p)))
+}
+
+/// The answer to CreateAccessKey was lost (or a crash came before its ID was written
+/// down): the key it made, if any, is one absent from the list taken before and created
+/// inside that call's time window — never a key someone else made meanwhile, nor one
+/// another intent recorded (DESIGN §3: a rollback never deletes a key another intent
+/// stored).
+async fn delete_what_the_lost_call_made(wf: &Workflow, intent: &Intent) -> Result<(), StepError> {
+    let user = &intent.iam_user;
+    let before = intent.keys_before.clone().unwrap_or_default();
+    let window = creation_window(intent.updated_at_ms);
+    let keys = match wf.aws.list_access_keys_dated(user).await {
+        Ok(keys) => keys,
+        Err(e) if e.is_not_found() => Vec::new(),
+        Err(e) => return Err(e.into()),
+    };
+    let mut ours = Vec::new();
+    for id in keys_made_by_the_call(&before, &window, keys) {
+        if wf.ledger.key_life(id.clone()).await?.is_some() {
+            tracing::warn!(access_key_id = %id, "a key another issuance recorded is left alone");
+            continue;
+        }
+        ours.push(id);
+    }
+    if ours.is_empty() && now_ms() < window.end + IAM_VISIBILITY_MS {
+        // IAM is eventually consistent: a key made a moment ago may not be listed yet.
+        // Look again later, and create nothing meanwhile.
+        return Err(StepError::Uncertain(format!(
+            "a key CreateAccessKey may have made for `{user}` is not visible yet; keygate looks again before it creates another"
+        )));
+    }
+    for id in &ours {
+        wf.aws.delete_access_key(user, id).await?;
+        tracing::info!(access_key_id = %id, "deleted a key left by an interrupted issuance");
+    }
+    Ok(())
+}
+
+/// The keys the lost `CreateAccessKey` call can have made: not listed before it, and created
+/// inside its time window.
+fn keys_made_by_the_call(
+    before: &[String],
+    window: &std::ops::Range<i64>,
+    keys: Vec<(String, Option<i64>)>,
+) -> Vec<String> {
+    keys.into_iter()
+        .filter(|(id, created)| {
+            !before.contains(id) && created.is_some_and(|c| window.contains(&c))
+        })
+        .map(|(id, _)| id)
+        .collect()
+}
+
+/// How long IAM may take to list a new key: within this time after the creation window,
+/// an empty list proves nothing.
+const IAM_VISIBILITY_MS: i64 = 60_000;
+
+/// When a key made by the `CreateAccessKey` call of an intent that turned `Creating` at
+/// `creating_at_ms` can have been created: clocks differ a little, and the call itself is
+/// bounded by the SDK's timeouts.
+fn creation_window(creating_at_ms: i64) -> std::ops::Range<i64> {
+    (creating_at_ms - 60_000)..(creating_at_ms + 300_000)
+}
+
+/// At start: roll back every issuance a crash interrupted, before any delivery runs again.
+pub async fn recover_intents(wf: &Workflow) -> Result<usize, StepError> {
+    let unfinished = wf.ledger.unfinished_intents().await?;
+    let mut n = 0;
+    let mut announce = std::collections::BTreeSet::new();
+    for mut intent in unfinished {
+        match intent.state {
+            // On a ledger this process holds alone, before any work runs: no other
+            // issuance for the user can be under way (the stopped process's leases ended
+            // when the ledger resumed its work).
+            IntentState::Creating => {
+                tracing::warn!(request = %intent.path, pr = %intent.pr, "rolling back an interrupted issuance");
+                rollback(wf, &mut intent).await?;
+                n += 1;
+            }
+            // Stored but never announced: the pull request's work runs again and tells.
+            IntentState::Stored => {
+                announce.insert((intent.repository.clone(), intent.pr, intent.installation));
+            }
+            _ => {}
+        }
+    }
+    for (repository, pr, installation) in announce {
+        let d = NewDelivery {
+            id: DeliveryId::new(format!(
+                "keygate-announce-{}-{pr}-{}",
+                repository.key(),
+                now_ms()
+            )),
+            event: PrEvent {
+                repository,
+                installation,
+                pr,
+                activity: Activity::Closed,
+                sender: None,
+                merge_commit: None,
+            },
+            received_at_ms: now_ms(),
+        };
+        tracing::warn!(pr = %d.event.pr, "a stored key was never announced; its pull request runs again");
+        wf.ledger.record_delivery(d).await?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rollback_deletes_only_a_key_the_lost_call_can_have_made() {
+        let creating_at = 1_000_000_000;
+        let window = creation_window(creating_at);
+        let keys = vec![
+            ("AKIAOLD".to_string(), Some(creating_at - 3_600_000)),
+            ("AKIAMINE".to_string(), Some(creating_at + 2_000)),
+            ("AKIALATER".to_string(), Some(creating_at + 3_600_000)),
+            ("AKIANODATE".to_string(), None),
+        ];
+        let before = vec!["AKIAOLD".to_string()];
+        assert_eq!(
+            keys_made_by_the_call(&before, &window, keys),
+            ["AKIAMINE"],
+            "not the one listed before, not one made an hour later by someone else"
+        );
+    }
+}
