@@ -164,23 +164,7 @@ impl Workflow {
         };
         let mut facts = pull_facts(&pr, &listing);
         if !changes.touches_requests() {
-            let assessment = assess(
-                &changes,
-                &OwnersFile::Missing,
-                &[],
-                &facts,
-                &Access::default(),
-                &self.settings.approval,
-                decided_at,
-            );
-            return Ok(Facts {
-                pr,
-                changes,
-                requests: Vec::new(),
-                assessment,
-                expired: false,
-                revocation: None,
-            });
+            return Ok(self.not_ours(pr, changes, &facts, decided_at));
         }
         let mut commits = commit_facts(listing.commits);
         let (owners_commit, content_commit) = self
@@ -226,10 +210,9 @@ impl Workflow {
             .then(|| decide(&owned_removed, &facts, &access, rules, decided_at));
         let expired = self.expired(&pr, &assessment, revocation.as_ref(), decided_at);
         if expired {
-            assessment.pr_problems.push(format!(
-                "expired: the requests waited more than {} hours (policy.request_ttl_hours) for their approvals; open a new pull request",
-                rules.request_ttl_hours
-            ));
+            assessment
+                .pr_problems
+                .push(expired_problem(rules.request_ttl_hours));
         }
         Ok(Facts {
             pr,
@@ -239,6 +222,27 @@ impl Workflow {
             expired,
             revocation,
         })
+    }
+
+    /// A pull request that touches no request file: nothing of keygate's to judge.
+    fn not_ours(
+        &self,
+        pr: PullInfo,
+        changes: Changes,
+        facts: &PullFacts,
+        at: OffsetDateTime,
+    ) -> Facts {
+        let none = Access::default();
+        let rules = &self.settings.approval;
+        let assessment = assess(&changes, &OwnersFile::Missing, &[], facts, &none, rules, at);
+        Facts {
+            pr,
+            changes,
+            requests: Vec::new(),
+            assessment,
+            expired: false,
+            revocation: None,
+        }
     }
 
     /// Which commits the owners and the contents come from: before merge, the base branch's
@@ -525,4 +529,11 @@ fn unknown_merge(why: &str) -> StepError {
         status: 200,
         message: why.into(),
     })
+}
+
+/// Why a pull request that waited too long for its approvals is refused.
+fn expired_problem(request_ttl_hours: u64) -> String {
+    format!(
+        "expired: the requests waited more than {request_ttl_hours} hours (policy.request_ttl_hours) for their approvals; open a new pull request"
+    )
 }

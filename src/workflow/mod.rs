@@ -6,7 +6,6 @@ mod check;
 mod facts;
 mod issue;
 pub(crate) mod life;
-mod reconcile;
 pub mod render;
 mod revoke;
 pub mod sweep;
