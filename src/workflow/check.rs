@@ -101,7 +101,7 @@ async fn reject_expired(wf: &Workflow, gh: &RepoClient, facts: &Facts) -> Result
         .assessment
         .pr_problems
         .last()
-        .cloned()
+        .map(render::problem::problem)
         .unwrap_or_default();
     let reports: Vec<Report> = facts
         .changes

@@ -25,6 +25,7 @@ use crate::policy::changes::Changes;
 use crate::policy::codeowners::{CodeOwners, LOCATIONS, MAX_SIZE};
 use crate::policy::history::{self, CommitFacts, Landing, landing};
 use crate::policy::integrity::{Integrity, RequestBlobs};
+use crate::policy::problem::Problem;
 use crate::policy::{Assessment, OwnersFile, assess, ownerships};
 use crate::request::{Diagnostic, Request, parse_request};
 use crate::work::Sender;
@@ -210,9 +211,9 @@ impl Workflow {
             .then(|| decide(&owned_removed, &facts, &access, rules, decided_at));
         let expired = self.expired(&pr, &assessment, revocation.as_ref(), decided_at);
         if expired {
-            assessment
-                .pr_problems
-                .push(expired_problem(rules.request_ttl_hours));
+            assessment.pr_problems.push(Problem::Expired {
+                request_ttl_hours: rules.request_ttl_hours,
+            });
         }
         Ok(Facts {
             pr,
@@ -529,11 +530,4 @@ fn unknown_merge(why: &str) -> StepError {
         status: 200,
         message: why.into(),
     })
-}
-
-/// Why a pull request that waited too long for its approvals is refused.
-fn expired_problem(request_ttl_hours: u64) -> String {
-    format!(
-        "expired: the requests waited more than {request_ttl_hours} hours (policy.request_ttl_hours) for their approvals; open a new pull request"
-    )
 }

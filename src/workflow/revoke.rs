@@ -105,7 +105,9 @@ pub(super) async fn on_merged(
 fn refusal(facts: &Facts, deletions: Half) -> Result<&Decision, Vec<String>> {
     match (&facts.revocation, deletions) {
         (Some(decision), Half::Acts) => Ok(decision),
-        _ if !facts.assessment.pr_problems.is_empty() => Err(facts.assessment.pr_problems.clone()),
+        _ if !facts.assessment.pr_problems.is_empty() => Err(super::render::problem::problems(
+            &facts.assessment.pr_problems,
+        )),
         (None, _) => Err(vec![
             "keygate did not judge the deletions; redeliver the pull request's `closed` event"
                 .into(),

@@ -244,7 +244,7 @@ fn refusals(changes: &Changes, a: &crate::policy::Assessment) -> Vec<Report> {
         .files
         .iter()
         .map(|f| {
-            let mut reasons = a.pr_problems.clone();
+            let mut reasons = render::problem::problems(&a.pr_problems);
             reasons.extend(f.problems.iter().cloned());
             if reasons.is_empty() {
                 reasons.push("another request in this pull request was refused, and keygate issues all of a pull request's requests or none".into());
@@ -268,7 +268,7 @@ fn refusals(changes: &Changes, a: &crate::policy::Assessment) -> Vec<Report> {
             path,
             iam_user: None,
             outcome: Outcome::Refused {
-                reasons: a.pr_problems.clone(),
+                reasons: render::problem::problems(&a.pr_problems),
             },
         });
     }

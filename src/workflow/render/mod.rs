@@ -9,6 +9,7 @@
 pub mod lifecycle;
 pub mod md;
 pub mod plain;
+pub mod problem;
 pub mod revocation;
 
 use std::collections::BTreeMap;
@@ -410,7 +411,7 @@ pub fn check_summary_with(
     if !a.pr_problems.is_empty() {
         s.push_str("### This pull request cannot issue anything\n\n");
         for p in &a.pr_problems {
-            let _ = writeln!(s, "- {}", md::prose(p));
+            let _ = writeln!(s, "- {}", md::prose(&problem::problem(p)));
         }
         s.push('\n');
     }
