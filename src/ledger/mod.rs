@@ -25,7 +25,7 @@ use crate::lifecycle::Progress;
 use crate::work::{NoticeEvent, PrEvent, Sender};
 
 pub use dynamo::DynamoLedger;
-pub use sqlite::{LOCK_WAIT, SqliteLedger};
+pub use sqlite::{BackupReport, LOCK_WAIT, SqliteLedger, backup};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {

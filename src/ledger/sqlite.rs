@@ -19,9 +19,12 @@ use crate::ids::{CommitSha, DeliveryId, InstallationId, PrNumber, RepoName};
 use crate::lifecycle::Progress;
 use crate::work::{Activity, PrEvent, Sender};
 
+mod backup;
 mod lifecycle;
 mod lock;
 mod schema;
+
+pub use backup::{BackupReport, backup};
 
 use schema::migrate;
 
