@@ -148,6 +148,7 @@ pub enum Command {
 /// A revocation's reason: it goes to the ledger and the notice, so it must say something.
 /// Refused by the argument parser, so a short one is a usage error (exit 2), not the exit 1
 /// that means "not a key keygate issued".
+#[cfg(feature = "service")]
 fn revoke_reason(raw: &str) -> Result<String, String> {
     let reason = raw.trim();
     if reason.chars().count() < 3 {
