@@ -199,7 +199,9 @@ pub fn build_workflow(
     .with_metrics(metrics.clone());
     Ok(Workflow {
         github,
-        aws: aws.with_metrics(metrics.clone()),
+        aws: aws
+            .with_metrics(metrics.clone())
+            .with_chat_notices(settings.aws.chat_notices),
         metrics,
         ledger,
         queue,

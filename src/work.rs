@@ -115,6 +115,18 @@ pub enum NoticeEvent {
 }
 
 impl NoticeEvent {
+    /// Every event, in the order the documentation lists them.
+    pub const ALL: [NoticeEvent; 8] = [
+        NoticeEvent::Requested,
+        NoticeEvent::Issued,
+        NoticeEvent::Failed,
+        NoticeEvent::Refused,
+        NoticeEvent::Rejected,
+        NoticeEvent::Expiring,
+        NoticeEvent::Expired,
+        NoticeEvent::Revoked,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             NoticeEvent::Requested => "requested",

@@ -19,8 +19,8 @@ use crate::audit::{
     AwsKey, Filter, GIT_LOG_FORMAT, Joined, KeyFacts, PullMerge, RequestFile, Row, State,
     TaggedSecret, match_intents, match_tagged, no_request_file, parse_git_log, request_files, row,
 };
+use crate::aws::ACCESS_KEY_TAG;
 use crate::aws::Aws;
-use crate::aws::{ACCESS_KEY_TAG, EXPIRES_TAG};
 use crate::config::Settings;
 use crate::github::client::{GitHubApp, RepoClient};
 use crate::ledger::{Intent, Ledger, Store};
@@ -85,23 +85,18 @@ pub fn git_history(repo: &Path, requests_dir: &str) -> anyhow::Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// What AWS says of one key: read-only calls, each unknown when it fails.
-async fn key_facts(aws: &Aws, intent: &Intent) -> KeyFacts {
+/// What AWS says of one key: read-only calls, each unknown when it fails. The expiry tag
+/// comes from the secrets already listed (`ListSecrets` returns their tags), so the audit
+/// needs no `DescribeSecret`; a secret not among them (deleted) has no tag to shorten the
+/// expiry.
+async fn key_facts(aws: &Aws, intent: &Intent, secrets: &[TaggedSecret]) -> KeyFacts {
     let Some(key) = intent.access_key_id.as_deref() else {
         return KeyFacts::UNKNOWN;
     };
-    let tag_expiry = match intent.secret_name.as_deref() {
-        Some(name) => match aws.describe_secret(name).await {
-            Ok(facts) => facts
-                .and_then(|f| f.tags.get(EXPIRES_TAG).cloned())
-                .and_then(|t| OffsetDateTime::parse(&t, &Rfc3339).ok()),
-            Err(e) => {
-                tracing::warn!(error = %e, secret = name, "cannot read the secret's tags");
-                None
-            }
-        },
-        None => None,
-    };
+    let tag_expiry = secrets
+        .iter()
+        .find(|s| Some(s.name.as_str()) == intent.secret_name.as_deref() || s.access_key_id == key)
+        .and_then(|s| s.expires_at);
     KeyFacts {
         tag_expiry,
         ..iam_facts(aws, &intent.iam_user, key).await
@@ -277,19 +272,19 @@ pub async fn run_audit_with(
         tagged: None,
         pull: None,
     }));
+    let secrets = keygate_secrets(settings, aws).await?;
     for j in &mut joined {
         let Some(intent) = j.intent else { continue };
         if let Some(key) = intent.access_key_id.clone() {
             j.stage = ledger.key_life(key).await?.map(|life| life.progress.stage);
         }
-        j.key = key_facts(aws, intent).await;
+        j.key = key_facts(aws, intent, &secrets).await;
     }
     let warn_days = settings.lifecycle.warn_days;
     let mut rows: Vec<Row> = joined
         .iter()
         .map(|j| row(j, true, now, warn_days))
         .collect();
-    let secrets = keygate_secrets(settings, aws).await?;
     mark_untracked(
         &mut rows,
         untracked_keys(settings, aws, &secrets, &files).await,

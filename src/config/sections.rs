@@ -56,6 +56,12 @@ pub struct GitHubSection {
     pub private_key_file: Option<PathBuf>,
     /// File holding the webhook secret. Or `KEYGATE_GITHUB_WEBHOOK_SECRET`.
     pub webhook_secret_file: Option<PathBuf>,
+    /// ARN of a Secrets Manager secret holding the App's private key (PEM, as text), read
+    /// at start instead of `private_key_file`, in every mode (DESIGN §11).
+    pub private_key_secret_arn: Option<String>,
+    /// ARN of a Secrets Manager secret holding the webhook secret (text), read at start
+    /// instead of `webhook_secret_file`.
+    pub webhook_secret_arn: Option<String>,
     /// `owner/name` of the repository holding the requests.
     pub repository: Option<String>,
     /// Branch whose merges issue keys.
@@ -69,6 +75,8 @@ impl Default for GitHubSection {
             app_id: None,
             private_key_file: None,
             webhook_secret_file: None,
+            private_key_secret_arn: None,
+            webhook_secret_arn: None,
             repository: None,
             branch: "main".into(),
         }
@@ -165,6 +173,10 @@ pub struct AwsSection {
     pub secret_name: String,
     /// KMS key for the secrets (absent: the account's `aws/secretsmanager` key).
     pub kms_key_id: Option<String>,
+    /// Publish every notice with SNS's per-protocol message structure: e-mail and SQS get
+    /// the text, HTTPS subscriptions (Amazon Q Developer in chat applications) a custom
+    /// notification for chat (DESIGN §11).
+    pub chat_notices: bool,
 }
 
 impl Default for AwsSection {
@@ -173,6 +185,7 @@ impl Default for AwsSection {
             sns_topic_arn: None,
             secret_name: "{iam_user}/access-key-{timestamp}".into(),
             kms_key_id: None,
+            chat_notices: false,
         }
     }
 }

@@ -27,7 +27,7 @@ use crate::lifecycle::request::RequestLife;
 use crate::work::{NoticeEvent, PrEvent, Sender};
 
 pub use dynamo::DynamoLedger;
-pub use sqlite::{LOCK_WAIT, SqliteLedger};
+pub use sqlite::{BackupReport, LOCK_WAIT, SqliteLedger, backup};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {

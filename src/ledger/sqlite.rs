@@ -21,10 +21,13 @@ use crate::lifecycle::request::RequestLife;
 use crate::work::{Activity, PrEvent, Sender};
 use time::OffsetDateTime;
 
+mod backup;
 mod lifecycle;
 mod lock;
 mod requests;
 mod schema;
+
+pub use backup::{BackupReport, backup};
 
 use schema::migrate;
 

@@ -5,6 +5,9 @@ use rusqlite::{Connection, params};
 
 use super::super::{LedgerError, now_ms};
 
+#[cfg(test)]
+mod tests;
+
 /// Each entry moves the schema one version up. Never edit a released entry; append.
 pub(super) const MIGRATIONS: &[&str] = &[
     // 1: deliveries, intents, remembered values (comment and check-run ids, notices sent),

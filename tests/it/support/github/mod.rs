@@ -137,11 +137,18 @@ impl GitHub {
     /// starts with org `acme`, repository `acme/access-requests` (branch `main`
     /// holding `README.md`) and installation 1 of the App on `acme`.
     pub async fn start() -> GitHub {
+        GitHub::start_under("").await
+    }
+
+    /// [`GitHub::start`], with the REST API served under `prefix` (GitHub Enterprise
+    /// Server's `/api/v3`): `url` ends with it, and a call outside it is unknown.
+    pub async fn start_under(prefix: &str) -> GitHub {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind the GitHub stand-in");
-        let url = format!("http://{}", listener.local_addr().expect("local addr"));
-        let state = Arc::new(Mutex::new(World::new(url.clone())));
+        let host = format!("http://{}", listener.local_addr().expect("local addr"));
+        let url = format!("{host}{prefix}");
+        let state = Arc::new(Mutex::new(World::new(host, prefix)));
         {
             let mut world = state.lock().unwrap();
             world.create_repo(DEFAULT_REPO, "main");

@@ -132,6 +132,9 @@ pub struct CommentView {
 
 pub(crate) struct World {
     pub(crate) base_url: String,
+    /// The path the REST API is served under: empty as on github.com, `/api/v3` as on
+    /// GitHub Enterprise Server. `base_url` ends with it.
+    pub(crate) prefix: String,
     /// One counter for every numeric ID, so IDs of different kinds never collide.
     pub(crate) next_id: u64,
     pub(crate) next_commit: u64,
@@ -356,9 +359,10 @@ pub(crate) struct Failure {
 }
 
 impl World {
-    pub(crate) fn new(base_url: String) -> World {
+    pub(crate) fn new(base_url: String, prefix: &str) -> World {
         let mut world = World {
-            base_url,
+            base_url: format!("{base_url}{prefix}"),
+            prefix: prefix.to_string(),
             next_id: 1000,
             next_commit: 0,
             accounts: BTreeMap::new(),
