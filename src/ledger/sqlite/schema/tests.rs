@@ -69,7 +69,7 @@ fn ledger_at(version: usize, path: &std::path::Path) {
 
 #[tokio::test]
 async fn a_ledger_from_every_earlier_schema_opens_and_reads_back() {
-    assert_eq!(MIGRATIONS.len(), 4, "a new schema: add its rows above");
+    assert_eq!(MIGRATIONS.len(), 5, "a new schema: add its rows above");
     for version in 1..MIGRATIONS.len() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("keygate.db");
@@ -107,6 +107,17 @@ async fn a_ledger_from_every_earlier_schema_opens_and_reads_back() {
         );
         assert_eq!(i.approvers, vec!["carol", "dave"], "{version}");
         assert_eq!(i.installation, InstallationId(7), "{version}");
+        // Schema 5: what earlier ledgers did not record is unknown, never guessed.
+        assert_eq!(
+            (i.merged_at, i.secret_token.as_deref()),
+            (None, None),
+            "{version}"
+        );
+        let life = ledger
+            .request_life(repo.clone(), "requests/svc/ci.toml".into())
+            .await
+            .unwrap();
+        assert_eq!(life, None, "{version}");
         let comment = NoteKey::Comment {
             repository: repo.clone(),
             pr: PrNumber(3),
