@@ -676,6 +676,12 @@ impl GitHub {
         self.world().skew = time::Duration::seconds(seconds);
     }
 
+    /// Stops GitHub's clock at `at` (its JWT checks, tokens and `Date` header), as a GitHub,
+    /// or a proxy in front of it, whose clock is wrong; `None` starts it again.
+    pub fn stop_clock_at(&self, at: Option<time::OffsetDateTime>) {
+        self.world().stopped_at = at;
+    }
+
     /// The status of each request made with the App's JWT (token exchanges, `/app…`, a
     /// repository's installation), in order.
     pub fn app_jwt_answers(&self) -> Vec<u16> {
