@@ -25,6 +25,8 @@ pub mod emf;
 pub enum DeliveryOutcome {
     Queued,
     Coalesced,
+    /// A push to a pull request into another branch: its sender recorded, no work.
+    Recorded,
     Duplicate,
     Ignored,
     RefusedSignature,
@@ -37,10 +39,11 @@ pub enum DeliveryOutcome {
 }
 
 impl DeliveryOutcome {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             DeliveryOutcome::Queued => "queued",
             DeliveryOutcome::Coalesced => "coalesced",
+            DeliveryOutcome::Recorded => "recorded",
             DeliveryOutcome::Duplicate => "duplicate",
             DeliveryOutcome::Ignored => "ignored",
             DeliveryOutcome::RefusedSignature => "refused_signature",

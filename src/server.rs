@@ -24,6 +24,7 @@ use crate::ids::{BranchName, DeliveryId, RepoName};
 use crate::ledger::{Inserted, Ledger, NewDelivery, Store, now_ms};
 use crate::metrics::{DeliveryOutcome, LedgerFigures, Metrics};
 use crate::queue::{AcceptError, WorkQueue, accept};
+use crate::work::PrEvent;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -108,8 +109,9 @@ async fn receive(state: &AppState, headers: &HeaderMap, body: Body) -> (Response
             DeliveryOutcome::Malformed,
         );
     }
-    let work = match triage(event, body, &state.repository, &state.branch) {
-        Ok(Triage::Work(e)) => e,
+    match triage(event, body, &state.repository, &state.branch) {
+        Ok(Triage::Work(work)) => accept_work(state, guid, event, work).await,
+        Ok(Triage::Pusher(push)) => record_pusher(state, guid, push).await,
         Ok(Triage::Ignore(why)) => {
             tracing::info!(
                 delivery = guid,
@@ -118,66 +120,40 @@ async fn receive(state: &AppState, headers: &HeaderMap, body: Body) -> (Response
                 why,
                 "delivery ignored"
             );
-            return (reply(StatusCode::OK, "ignored\n"), DeliveryOutcome::Ignored);
+            (reply(StatusCode::OK, "ignored\n"), DeliveryOutcome::Ignored)
         }
         Err(e) => {
             tracing::warn!(delivery = guid, event, error = %e, "unparsable delivery");
-            return (
+            (
                 reply(StatusCode::BAD_REQUEST, "unparsable payload\n"),
                 DeliveryOutcome::Malformed,
-            );
+            )
         }
-    };
+    }
+}
+
+/// A delivery with work to do: in the ledger (and the queue) before its `202`.
+async fn accept_work(
+    state: &AppState,
+    guid: &str,
+    event: &str,
+    work: PrEvent,
+) -> (Response, DeliveryOutcome) {
     let (action, pr) = (work.activity.action(), work.pr);
     let d = NewDelivery {
         id: DeliveryId::new(guid),
         event: work,
         received_at_ms: now_ms(),
     };
-    match accept(&state.ledger, &state.queue, d).await {
-        Ok(Inserted::Queued) => {
-            tracing::info!(
-                delivery = guid,
-                event,
-                action,
-                %pr,
-                outcome = "queued",
-                "delivery accepted"
-            );
-            (
-                reply(StatusCode::ACCEPTED, "queued\n"),
-                DeliveryOutcome::Queued,
-            )
-        }
-        Ok(Inserted::Coalesced) => {
-            // The queued delivery it joined is already on the worker's schedule.
-            tracing::info!(
-                delivery = guid,
-                event,
-                action,
-                %pr,
-                outcome = "coalesced",
-                "delivery accepted"
-            );
-            (
-                reply(StatusCode::ACCEPTED, "queued\n"),
-                DeliveryOutcome::Coalesced,
-            )
-        }
-        Ok(Inserted::Duplicate) => {
-            tracing::info!(
-                delivery = guid,
-                event,
-                action,
-                %pr,
-                outcome = "duplicate",
-                "delivery seen before"
-            );
-            (
-                reply(StatusCode::OK, "already received\n"),
-                DeliveryOutcome::Duplicate,
-            )
-        }
+    let (outcome, status, text) = match accept(&state.ledger, &state.queue, d).await {
+        // A coalesced delivery's queued twin is already on the worker's schedule.
+        Ok(Inserted::Queued) => (DeliveryOutcome::Queued, StatusCode::ACCEPTED, "queued\n"),
+        Ok(Inserted::Coalesced) => (DeliveryOutcome::Coalesced, StatusCode::ACCEPTED, "queued\n"),
+        Ok(Inserted::Duplicate) => (
+            DeliveryOutcome::Duplicate,
+            StatusCode::OK,
+            "already received\n",
+        ),
         Err(e) => {
             // Not durable everywhere, so not accepted: GitHub marks the delivery failed and
             // it can be redelivered (a recorded one is announced again then).
@@ -186,12 +162,61 @@ async fn receive(state: &AppState, headers: &HeaderMap, body: Body) -> (Response
                 AcceptError::Ledger(_) => "ledger unavailable\n",
                 AcceptError::Queue(_) => "work queue unavailable\n",
             };
-            (
-                reply(StatusCode::SERVICE_UNAVAILABLE, text),
-                DeliveryOutcome::Unavailable,
-            )
+            return unavailable(text);
+        }
+    };
+    tracing::info!(
+        delivery = guid,
+        event,
+        action,
+        %pr,
+        outcome = outcome.as_str(),
+        "delivery accepted"
+    );
+    (reply(status, text), outcome)
+}
+
+/// A push to a pull request into another branch: its sender in the ledger before the `202`,
+/// no work queued (DESIGN §2.4).
+async fn record_pusher(state: &AppState, guid: &str, push: PrEvent) -> (Response, DeliveryOutcome) {
+    let pr = push.pr;
+    let d = NewDelivery {
+        id: DeliveryId::new(guid),
+        event: push,
+        received_at_ms: now_ms(),
+    };
+    match state.ledger.record_push(d).await {
+        Ok(new) => {
+            let outcome = if new {
+                DeliveryOutcome::Recorded
+            } else {
+                DeliveryOutcome::Duplicate
+            };
+            tracing::info!(
+                delivery = guid,
+                %pr,
+                outcome = outcome.as_str(),
+                "a push to a pull request into another branch: its sender recorded"
+            );
+            let status = if new {
+                StatusCode::ACCEPTED
+            } else {
+                StatusCode::OK
+            };
+            (reply(status, "recorded\n"), outcome)
+        }
+        Err(e) => {
+            tracing::error!(delivery = guid, error = %e, "cannot record the push");
+            unavailable("ledger unavailable\n")
         }
     }
+}
+
+fn unavailable(text: &'static str) -> (Response, DeliveryOutcome) {
+    (
+        reply(StatusCode::SERVICE_UNAVAILABLE, text),
+        DeliveryOutcome::Unavailable,
+    )
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {

@@ -51,6 +51,10 @@ impl std::fmt::Debug for SignatureKey {
 pub enum Triage {
     /// Work to do: store and queue.
     Work(PrEvent),
+    /// A push to a pull request of the repository into another branch: no work, but its
+    /// sender is recorded (DESIGN §2.4), since the pull request may be retargeted to the
+    /// configured branch later, and whoever pushed must not count as its approver then.
+    Pusher(PrEvent),
     /// A valid delivery keygate has nothing to do for; the reason is logged.
     Ignore(&'static str),
 }
@@ -136,7 +140,8 @@ pub fn triage(
     if &repo != repository {
         return Ok(Triage::Ignore("another repository"));
     }
-    if pr.base.ref_ != branch.as_str() {
+    let elsewhere = pr.base.ref_ != branch.as_str();
+    if elsewhere && (activity != Activity::Synchronize || env.sender.is_none()) {
         return Ok(Triage::Ignore("a pull request into another branch"));
     }
     let Some(installation) = env.installation else {
@@ -144,7 +149,7 @@ pub fn triage(
             "no `installation`: is the webhook the GitHub App's?".into(),
         ));
     };
-    Ok(Triage::Work(PrEvent {
+    let event = PrEvent {
         repository: repo,
         installation: InstallationId(installation.id),
         pr: PrNumber(pr.number),
@@ -157,7 +162,12 @@ pub fn triage(
             id: s.id,
             login: s.login.into_owned(),
         }),
-    }))
+    };
+    Ok(if elsewhere {
+        Triage::Pusher(event)
+    } else {
+        Triage::Work(event)
+    })
 }
 
 #[cfg(test)]
@@ -241,6 +251,38 @@ mod tests {
         assert_eq!(
             t("ping", b"{\"zen\":\"x\"}", "a/b", "main").unwrap(),
             Triage::Ignore("ping")
+        );
+    }
+
+    #[test]
+    fn a_push_to_a_pull_request_into_another_branch_records_its_sender_only() {
+        let mut body: serde_json::Value = serde_json::from_str(CLOSED).unwrap();
+        body["action"] = "synchronize".into();
+        let body = serde_json::to_vec(&body).unwrap();
+        let Triage::Pusher(e) = t("pull_request", &body, "codertocat/hello-world", "main").unwrap()
+        else {
+            panic!("not recorded");
+        };
+        assert_eq!(e.activity, Activity::Synchronize);
+        assert_eq!(e.sender.map(|s| s.login).as_deref(), Some("Codertocat"));
+        assert!(matches!(
+            t("pull_request", &body, "codertocat/hello-world", "master").unwrap(),
+            Triage::Work(_)
+        ));
+        // Other repositories, and other actions into another branch, stay ignored.
+        assert!(matches!(
+            t("pull_request", &body, "acme/other", "main").unwrap(),
+            Triage::Ignore(_)
+        ));
+        assert_eq!(
+            t(
+                "pull_request",
+                CLOSED.as_bytes(),
+                "Codertocat/Hello-World",
+                "main"
+            )
+            .unwrap(),
+            Triage::Ignore("a pull request into another branch")
         );
     }
 

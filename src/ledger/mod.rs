@@ -525,6 +525,16 @@ pub trait Store: Send + Sync {
         id: DeliveryId,
     ) -> impl Future<Output = Result<Option<DeliveryStatus>, LedgerError>> + Send;
 
+    /// Records a `synchronize` of a pull request of the repository whose base is another
+    /// branch (DESIGN §2.4): done at once, no work queued; its sender is among the
+    /// [`Store::pushers`] of the pull request from then on, so a pull request retargeted to
+    /// the configured branch later still knows who pushed while it pointed elsewhere. One
+    /// write. `false` when the delivery ID was recorded before.
+    fn record_push(
+        &self,
+        delivery: NewDelivery,
+    ) -> impl Future<Output = Result<bool, LedgerError>> + Send;
+
     /// The senders of the `synchronize` deliveries recorded for a pull request: accounts
     /// GitHub says pushed to it.
     fn pushers(
@@ -654,6 +664,9 @@ macro_rules! delegate {
 impl Store for Ledger {
     async fn record_delivery(&self, d: NewDelivery) -> Result<Inserted, LedgerError> {
         delegate!(self, b => b.record_delivery(d))
+    }
+    async fn record_push(&self, d: NewDelivery) -> Result<bool, LedgerError> {
+        delegate!(self, b => b.record_push(d))
     }
     async fn resume_interrupted(&self) -> Result<usize, LedgerError> {
         delegate!(self, b => b.resume_interrupted())

@@ -141,6 +141,10 @@ impl Store for SqliteLedger {
         }
     }
 
+    async fn record_push(&self, d: NewDelivery) -> Result<bool, LedgerError> {
+        self.run(move |c| c.record_push(&d)).await
+    }
+
     async fn resume_interrupted(&self) -> Result<usize, LedgerError> {
         self.run(|c| {
             Ok(c.0.execute(

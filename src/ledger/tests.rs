@@ -5,6 +5,9 @@ use super::*;
 use crate::lifecycle::Progress;
 use crate::work::Activity;
 
+mod pushes;
+use pushes::*;
+
 fn event(pr: u64, activity: Activity) -> PrEvent {
     PrEvent {
         repository: RepoName::new("acme/access-requests"),
@@ -693,6 +696,7 @@ suite!(
         a_message_claims_only_the_delivery_it_names_and_only_when_it_may_run,
         queued_work_past_its_time_is_listed_as_overdue,
         the_senders_of_pushes_are_remembered_per_pull_request,
+        a_push_into_another_branch_names_its_sender_and_queues_nothing,
         an_intent_is_claimed_once,
         an_intent_moves_only_from_the_state_it_was_read_in,
         notes_are_kept_per_key,
@@ -719,6 +723,7 @@ suite!(
         a_message_claims_only_the_delivery_it_names_and_only_when_it_may_run,
         queued_work_past_its_time_is_listed_as_overdue,
         the_senders_of_pushes_are_remembered_per_pull_request,
+        a_push_into_another_branch_names_its_sender_and_queues_nothing,
         an_intent_is_claimed_once,
         an_intent_moves_only_from_the_state_it_was_read_in,
         notes_are_kept_per_key,

@@ -164,6 +164,11 @@ impl Store for DynamoLedger {
         self.record(d).await
     }
 
+    async fn record_push(&self, d: NewDelivery) -> Result<bool, LedgerError> {
+        let create = vec![self.create(new_delivery(&d, DeliveryState::Done, None))?];
+        Ok(self.transact(create).await?.is_ok())
+    }
+
     async fn resume_interrupted(&self) -> Result<usize, LedgerError> {
         self.requeue_at(&HashSet::new(), now_ms()).await
     }

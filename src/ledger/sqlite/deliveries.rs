@@ -88,6 +88,30 @@ impl Conn {
         Ok(out)
     }
 
+    /// A push to a pull request into another branch: recorded `done`, for its sender alone.
+    pub(super) fn record_push(&mut self, d: &NewDelivery) -> Result<bool, LedgerError> {
+        let e = &d.event;
+        let n = self.0.execute(
+            "INSERT INTO deliveries (guid, event, action, repository, installation_id, \
+             pr_number, kind, received_at, next_attempt_at, state, finished_at, sender_id, \
+             sender_login) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, 'done', ?8, ?9, ?10) \
+             ON CONFLICT (guid) DO NOTHING",
+            params![
+                d.id.as_str(),
+                e.activity.event(),
+                e.activity.action(),
+                e.repository.key(),
+                e.installation.get() as i64,
+                e.pr.get() as i64,
+                e.activity.work().as_str(),
+                d.received_at_ms,
+                e.sender.as_ref().map(|s| s.id as i64),
+                e.sender.as_ref().map(|s| s.login.as_str()),
+            ],
+        )?;
+        Ok(n == 1)
+    }
+
     pub(super) fn claim_due(&mut self, now: i64, limit: usize) -> Result<Vec<Job>, LedgerError> {
         let mut stmt = self.0.prepare_cached(
             // One delivery per pull request at a time, the oldest due first: two deliveries

@@ -408,6 +408,19 @@ impl GitHub {
         self.push_changes(pr, pusher, &writes(files))
     }
 
+    /// A push by `pusher` of a commit whose author and committer name `author` (git lets
+    /// anyone write any name there); the `synchronize` delivery's sender is `pusher`.
+    pub fn push_authored_as(
+        &self,
+        pr: u64,
+        pusher: &str,
+        author: &str,
+        files: &[(&str, &str)],
+    ) -> String {
+        self.world()
+            .push_authored(&self.repo, pr, pusher, author, &writes(files))
+    }
+
     pub fn push_changes(&self, pr: u64, pusher: &str, changes: &[Change<'_>]) -> String {
         self.world().push(&self.repo, pr, pusher, changes)
     }
@@ -752,7 +765,10 @@ impl GitHub {
         let world = self.world();
         let p = world.repo(&self.repo).pull(pr);
         match action {
-            "synchronize" => world.commits[&p.head_sha].author.clone(),
+            "synchronize" => p
+                .pushed_by
+                .clone()
+                .unwrap_or_else(|| world.commits[&p.head_sha].author.clone()),
             "closed" => p
                 .merged_by
                 .clone()

@@ -232,6 +232,9 @@ pub(crate) struct Pull {
     pub(crate) head_ref: String,
     pub(crate) head_sha: String,
     pub(crate) previous_head: Option<String>,
+    /// Who pushed the head last, when a push made it: the `synchronize` delivery's sender,
+    /// whoever the commit names as its author.
+    pub(crate) pushed_by: Option<Account>,
     pub(crate) base_ref: String,
     pub(crate) base_sha: String,
     /// Where the branch left the base: files are diffed from here (three-dot).

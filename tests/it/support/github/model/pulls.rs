@@ -44,6 +44,7 @@ impl World {
                 head_ref,
                 head_sha: head.clone(),
                 previous_head: None,
+                pushed_by: None,
                 base_ref,
                 base_sha: base_sha.clone(),
                 merge_base: base_sha,
@@ -65,7 +66,21 @@ impl World {
         pusher: &str,
         changes: &[Change<'_>],
     ) -> String {
-        let pusher = self.person(pusher);
+        self.push_authored(repo, pr, pusher, pusher, changes)
+    }
+
+    /// A push by `pusher` of a commit whose author and committer say `author`: git lets
+    /// anyone write any name there; GitHub's `synchronize` names the pusher.
+    pub(crate) fn push_authored(
+        &mut self,
+        repo: &str,
+        pr: u64,
+        pusher: &str,
+        author: &str,
+        changes: &[Change<'_>],
+    ) -> String {
+        let pushed_by = self.person(pusher);
+        let pusher = self.person(author);
         let (head, base_sha) = {
             let r = self.repo(repo);
             let p = r.pull(pr);
@@ -76,6 +91,7 @@ impl World {
         let message = describe(changes);
         let sha = self.make_commit(vec![head], tree, &pusher, &pusher, &message);
         self.set_head(repo, pr, &sha, base_sha);
+        self.repo_mut(repo).pull_mut(pr).pushed_by = Some(pushed_by);
         sha
     }
 
@@ -85,6 +101,7 @@ impl World {
         let r = self.repo_mut(repo);
         let p = r.pull_mut(pr);
         p.previous_head = Some(std::mem::replace(&mut p.head_sha, sha.to_string()));
+        p.pushed_by = None;
         p.base_sha = base_sha;
         p.commits.push(sha.to_string());
         p.timeline.push(TimelineItem::Committed(sha.to_string()));
