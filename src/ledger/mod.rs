@@ -25,7 +25,7 @@ use crate::lifecycle::Progress;
 use crate::work::{NoticeEvent, PrEvent, Sender};
 
 pub use dynamo::DynamoLedger;
-pub use sqlite::{LOCK_WAIT, SqliteLedger};
+pub use sqlite::{LOCK_WAIT, Role, SqliteLedger};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
@@ -73,6 +73,12 @@ pub enum LedgerError {
     NotALedger { table: String, problem: String },
     #[error("the ledger holds a value this keygate cannot read: {0}")]
     Corrupt(String),
+    /// A ledger another keygate holds has an older schema than this keygate, which must not
+    /// migrate it under that keygate.
+    #[error(
+        "the ledger's schema is version {found}, older than this keygate's ({known}), and another keygate has it open: upgrade that keygate first (it migrates the ledger when it starts), or run this command with the keygate that has it open"
+    )]
+    NotMigrated { found: i64, known: i64 },
     /// Another process holds the ledger: one process per SQLite ledger.
     #[error(
         "the ledger {path} is in use by another keygate ({holder}); stop it first, or give this one its own store.path"
@@ -627,9 +633,16 @@ pub enum Ledger {
 }
 
 impl Ledger {
-    /// Opens (creating and migrating) the SQLite ledger at `path`.
+    /// Opens (creating and migrating) the SQLite ledger at `path`, as `keygate serve`.
     pub fn open_sqlite(path: &Path) -> Result<Ledger, LedgerError> {
         Ok(Ledger::Sqlite(SqliteLedger::open(path)?))
+    }
+
+    /// Opens the SQLite ledger at `path` for `role` ([`SqliteLedger::open_as`]).
+    pub fn open_sqlite_as(path: &Path, role: Role) -> Result<Ledger, LedgerError> {
+        Ok(Ledger::Sqlite(SqliteLedger::open_as(
+            path, role, LOCK_WAIT,
+        )?))
     }
 
     /// Opens the DynamoDB ledger in `table`, which `keygate init` created.

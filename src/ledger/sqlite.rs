@@ -24,9 +24,10 @@ mod lifecycle;
 mod lock;
 mod schema;
 
-use schema::migrate;
+use schema::{check_current, migrate};
 
-use lock::lock_exclusively;
+pub use lock::Role;
+use lock::{Access, lock_exclusively, lock_if_free};
 
 /// Largest group commit.
 const MAX_BATCH: usize = 512;
@@ -48,11 +49,33 @@ pub struct SqliteLedger {
 }
 
 impl SqliteLedger {
-    /// Opens (creating and migrating) the ledger at `path` and starts its writer thread.
-    /// One process at a time: while another holds the ledger's lock, this waits up to
-    /// [`LOCK_WAIT`] (a rolling restart's old process is still stopping), then refuses.
+    /// Opens (creating and migrating) the ledger at `path` as `keygate serve` and starts its
+    /// writer thread. One holder at a time: while another holds the ledger's lock, this
+    /// waits up to [`LOCK_WAIT`] (a rolling restart's old process is still stopping), then
+    /// refuses.
     pub fn open(path: &Path) -> Result<SqliteLedger, LedgerError> {
-        SqliteLedger::open_waiting(path, LOCK_WAIT)
+        SqliteLedger::open_as(path, Role::Serve, LOCK_WAIT)
+    }
+
+    /// Opens the ledger at `path` for `role`: its holders ([`Role::Serve`], `Sweep`,
+    /// `Reconcile`, `Doctor`) create, migrate and lock it, waiting at most `wait` for
+    /// another holder; [`Role::Revoke`] writes beside a holder without its lock;
+    /// [`Role::Audit`] reads it read-only. Neither of the last two creates a ledger, nor
+    /// migrates one a holder has open.
+    pub fn open_as(
+        path: &Path,
+        role: Role,
+        wait: std::time::Duration,
+    ) -> Result<SqliteLedger, LedgerError> {
+        let (conn, lock) = match role.access() {
+            Access::Exclusive => {
+                let lock = lock_exclusively(path, wait, role)?;
+                (Conn::open(path)?, Some(lock))
+            }
+            Access::Beside => (Conn::open_beside(path)?, None),
+            Access::ReadOnly => (Conn::open_read_only(path)?, None),
+        };
+        SqliteLedger::start(conn, lock)
     }
 
     /// [`SqliteLedger::open`], waiting at most `wait` for the lock.
@@ -60,8 +83,10 @@ impl SqliteLedger {
         path: &Path,
         wait: std::time::Duration,
     ) -> Result<SqliteLedger, LedgerError> {
-        let lock = lock_exclusively(path, wait)?;
-        let mut conn = Conn::open(path)?;
+        SqliteLedger::open_as(path, Role::Serve, wait)
+    }
+
+    fn start(mut conn: Conn, lock: Option<std::fs::File>) -> Result<SqliteLedger, LedgerError> {
         let (tx, rx) = mpsc::channel::<Cmd>();
         std::thread::Builder::new()
             .name("keygate-ledger".into())
@@ -398,11 +423,42 @@ impl Conn {
             })?;
         }
         let mut conn = Connection::open(path)?;
+        Conn::configure(&conn)?;
+        migrate(&mut conn)?;
+        Ok(Conn(conn))
+    }
+
+    fn configure(conn: &Connection) -> Result<(), LedgerError> {
+        // Long enough for a writer beside (`keygate revoke`) to finish its step.
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        migrate(&mut conn)?;
+        Ok(())
+    }
+
+    /// An existing ledger, written beside its holder: migrated only when no holder runs
+    /// (taking the lock for that moment); otherwise its schema must be this keygate's.
+    fn open_beside(path: &Path) -> Result<Conn, LedgerError> {
+        use rusqlite::OpenFlags;
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let mut conn = Connection::open_with_flags(path, flags)?;
+        Conn::configure(&conn)?;
+        match lock_if_free(path)? {
+            Some(_free) => migrate(&mut conn)?,
+            None => check_current(&conn)?,
+        }
+        Ok(Conn(conn))
+    }
+
+    /// An existing ledger, read only: no lock, no migration. WAL readers never block the
+    /// writer, nor it them.
+    fn open_read_only(path: &Path) -> Result<Conn, LedgerError> {
+        use rusqlite::OpenFlags;
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        check_current(&conn)?;
         Ok(Conn(conn))
     }
 

@@ -5,6 +5,7 @@ use super::*;
 use crate::lifecycle::Progress;
 use crate::work::Activity;
 
+mod beside;
 mod pushes;
 use pushes::*;
 

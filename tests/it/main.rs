@@ -6,6 +6,7 @@ mod support;
 mod approvers;
 mod audit;
 mod auth;
+mod beside;
 mod check;
 mod cli;
 mod doctor;

@@ -1,7 +1,7 @@
 //! Deliveries in SQLite: recording them (with coalescing and redelivery), claiming due work
 //! one pull request at a time, and recording each attempt's outcome.
 
-use rusqlite::{OptionalExtension, params};
+use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
 use super::Conn;
 use crate::ids::{CommitSha, DeliveryId, InstallationId, PrNumber, RepoName};
@@ -13,7 +13,12 @@ impl Conn {
         &mut self,
         batch: &[NewDelivery],
     ) -> Result<Vec<Inserted>, LedgerError> {
-        let tx = self.0.transaction()?;
+        // Immediate: the write lock from the start, waiting for a writer beside (`keygate
+        // revoke`) through the busy timeout. A deferred transaction that read first could not
+        // write once that one had, and its deliveries would be refused.
+        let tx = self
+            .0
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut out = Vec::with_capacity(batch.len());
         {
             let mut seen = tx.prepare_cached("SELECT state FROM deliveries WHERE guid = ?1")?;

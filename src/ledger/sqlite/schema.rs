@@ -108,3 +108,23 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), LedgerError> {
     }
     Ok(())
 }
+
+/// For a ledger another keygate holds, which this one must neither migrate nor misread: its
+/// schema must be exactly this keygate's.
+pub(super) fn check_current(conn: &Connection) -> Result<(), LedgerError> {
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let known = MIGRATIONS.len() as i64;
+    if version > known {
+        return Err(LedgerError::TooNew {
+            found: version,
+            known,
+        });
+    }
+    if version < known {
+        return Err(LedgerError::NotMigrated {
+            found: version,
+            known,
+        });
+    }
+    Ok(())
+}
