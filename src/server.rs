@@ -12,6 +12,8 @@ pub use unverified::{MAX_BODY, UnverifiedBudget};
 
 use std::sync::Arc;
 
+use secrecy::{ExposeSecret, SecretString};
+
 use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
@@ -21,8 +23,8 @@ use axum::routing::{get, post};
 
 use crate::github::webhook::{SignatureKey, Triage, triage};
 use crate::ids::{BranchName, DeliveryId, RepoName};
-use crate::ledger::{Inserted, Ledger, NewDelivery, Store, now_ms};
-use crate::metrics::{DeliveryOutcome, LedgerFigures, Metrics};
+use crate::ledger::{Inserted, Ledger, NewDelivery, NoteKey, Store, now_ms};
+use crate::metrics::{DeliveryOutcome, LedgerFigures, Metrics, parse_key_census};
 use crate::queue::{AcceptError, WorkQueue, accept};
 use crate::work::PrEvent;
 
@@ -39,6 +41,55 @@ pub struct AppState {
     pub limits: HttpLimits,
     /// The counters `GET /metrics` shows; the same ones the workflow and clients count into.
     pub metrics: Metrics,
+    /// Who may read `GET /metrics`.
+    pub metrics_access: MetricsAccess,
+}
+
+/// Who may read `GET /metrics` (DESIGN §4).
+#[derive(Clone)]
+pub enum MetricsAccess {
+    /// Anyone who reaches the listener: `serve` without `server.metrics_token`.
+    Open,
+    /// Only `Authorization: Bearer <token>`; anything else is `401`.
+    Token(Arc<SecretString>),
+    /// Nobody (`404`): a Lambda function URL, which anyone can reach, without a token.
+    Off,
+}
+
+impl MetricsAccess {
+    /// `serve`: behind the operator's own network, open unless a token is set.
+    pub fn for_serve(token: Option<SecretString>) -> MetricsAccess {
+        token.map_or(MetricsAccess::Open, |t| MetricsAccess::Token(Arc::new(t)))
+    }
+
+    /// A Lambda function URL: off unless a token is set.
+    pub fn for_function_url(token: Option<SecretString>) -> MetricsAccess {
+        token.map_or(MetricsAccess::Off, |t| MetricsAccess::Token(Arc::new(t)))
+    }
+
+    /// The refusal for a request with these headers, if it is refused.
+    fn refusal(&self, headers: &HeaderMap) -> Option<Response> {
+        let token = match self {
+            MetricsAccess::Open => return None,
+            MetricsAccess::Off => return Some(reply(StatusCode::NOT_FOUND, "not found\n")),
+            MetricsAccess::Token(token) => token,
+        };
+        let offered = header(headers, "authorization")
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        let expected = token.expose_secret().as_bytes();
+        match aws_lc_rs::constant_time::verify_slices_are_equal(offered.as_bytes(), expected) {
+            Ok(()) => None,
+            Err(_) => Some(
+                (
+                    StatusCode::UNAUTHORIZED,
+                    [(axum::http::header::WWW_AUTHENTICATE, "Bearer")],
+                    "a bearer token is required\n",
+                )
+                    .into_response(),
+            ),
+        }
+    }
 }
 
 pub fn router(state: AppState) -> Router {
@@ -244,17 +295,21 @@ async fn readyz(State(state): State<AppState>) -> Response {
 
 /// `GET /metrics`: the counters, with the ledger's figures read now. Like `/readyz`, a
 /// ledger that cannot be read is a 503 whose cause goes to the log only.
-async fn metrics(State(state): State<AppState>) -> Response {
+async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Some(refused) = state.metrics_access.refusal(&headers) {
+        return refused;
+    }
     let figures = async {
+        // Counts kept as work is written, never a scan of the history (DESIGN §4).
         let stats = state.ledger.stats().await?;
         let oldest = state.ledger.oldest_queued_ms().await?;
-        let keys = state.ledger.keys_to_sweep().await?;
+        let census = state.ledger.note(NoteKey::KeyCensus).await?;
         Ok::<_, crate::ledger::LedgerError>(LedgerFigures {
             queued: stats.queued,
             running: stats.running,
             failed: stats.failed,
             oldest_queued_age_secs: oldest.map(|at| (now_ms() - at) as f64 / 1000.0),
-            keys: keys.iter().map(|k| k.progress).collect(),
+            keys: census.as_deref().and_then(parse_key_census),
         })
     };
     let text = match figures.await {

@@ -395,6 +395,10 @@ pub enum NoteKey {
         path: String,
         revision: Option<String>,
     },
+    /// The keys whose life is not over, by state, as the last expiry sweep counted them
+    /// (see [`crate::metrics::key_census`]): `/metrics` reads this one note rather than
+    /// every key ever issued.
+    KeyCensus,
     /// A lifecycle comment (`expiring`, `expired`, `revoked`) posted once about one key on one
     /// pull request. Unlike keygate's one result comment it is a new comment each time, so the
     /// people on the pull request are notified.
@@ -439,6 +443,7 @@ impl NoteKey {
                 pr,
                 access_key_id,
             } => format!("said:{event}:{}#{pr}:{access_key_id}", repository.key()),
+            NoteKey::KeyCensus => "census:keys".into(),
         }
     }
 }

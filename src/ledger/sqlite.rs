@@ -99,6 +99,26 @@ impl SqliteLedger {
         Ok(SqliteLedger { tx })
     }
 
+    /// Counts the SQLite virtual-machine steps the ledger's connection takes from now on:
+    /// what the tests compare to tell a read of a few rows from a scan of the history.
+    #[cfg(test)]
+    pub(crate) async fn count_steps(
+        &self,
+    ) -> Result<std::sync::Arc<std::sync::atomic::AtomicU64>, LedgerError> {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        let steps = std::sync::Arc::new(AtomicU64::new(0));
+        let counter = steps.clone();
+        self.run(move |c| {
+            let handler = move || {
+                counter.fetch_add(1, Ordering::Relaxed);
+                false
+            };
+            Ok(c.0.progress_handler(1, Some(handler))?)
+        })
+        .await?;
+        Ok(steps)
+    }
+
     /// Runs `f` on the writer thread and returns its result.
     async fn run<T: Send + 'static>(
         &self,

@@ -42,6 +42,7 @@
 //! `stored` and `issued` intent (a key issued and never stepped has no life item), and the
 //! `key#over` partition whenever one of those keys is not live.
 
+mod counts;
 mod deliveries;
 mod io;
 mod item;
@@ -108,6 +109,7 @@ impl DynamoLedger {
             }),
         };
         ledger.remember_creation().await?;
+        ledger.count_once().await?;
         Ok(ledger)
     }
 
@@ -165,7 +167,8 @@ impl Store for DynamoLedger {
     }
 
     async fn record_push(&self, d: NewDelivery) -> Result<bool, LedgerError> {
-        let create = vec![self.create(new_delivery(&d, DeliveryState::Done, None))?];
+        let mut create = vec![self.create(new_delivery(&d, DeliveryState::Done, None))?];
+        create.extend(self.count_move(None, DeliveryState::Done)?);
         Ok(self.transact(create).await?.is_ok())
     }
 
@@ -234,25 +237,7 @@ impl Store for DynamoLedger {
     }
 
     async fn stats(&self) -> Result<Stats, LedgerError> {
-        let count = |state| self.count_list(state);
-        // The counts are separate queries, not one snapshot: a delivery that moves between
-        // `running` and `queued` while they run would be in neither. Counting `running` on
-        // both sides of `queued` sees such a move, and the counts are taken again.
-        let (mut queued, mut running) = (0, 0);
-        for _ in 0..TRIES {
-            let before = count(DeliveryState::Running).await?;
-            queued = count(DeliveryState::Queued).await?;
-            running = count(DeliveryState::Running).await?;
-            if before == running {
-                break;
-            }
-        }
-        Ok(Stats {
-            queued,
-            running,
-            done: count(DeliveryState::Done).await? + count(DeliveryState::Coalesced).await?,
-            failed: count(DeliveryState::Failed).await?,
-        })
+        self.counted().await
     }
 
     async fn oldest_queued_ms(&self) -> Result<Option<i64>, LedgerError> {
