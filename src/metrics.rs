@@ -56,7 +56,8 @@ impl DeliveryOutcome {
 
 /// The webhook events keygate knows by name; any other header value counts as `other`, so a
 /// sender without the secret cannot mint new label values.
-const EVENTS: [&str; 8] = [
+const EVENTS: [&str; 9] = [
+    "merge_group",
     "pull_request",
     "pull_request_review",
     "ping",
@@ -77,7 +78,8 @@ pub fn event_label(header: Option<&str>) -> &'static str {
 
 /// Path segments of GitHub's REST routes that keygate calls; any other segment (an owner,
 /// a repository, a number, a SHA, a login, a team) becomes `*`.
-const ROUTE_WORDS: [&str; 28] = [
+const ROUTE_WORDS: [&str; 29] = [
+    "compare",
     "repos",
     "orgs",
     "app",

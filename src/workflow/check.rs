@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::facts::Moment;
+use super::facts::{Facts, Moment};
 use super::render::revocation::Revocations;
 use super::render::{self, Outcome, Report};
 use super::{StepError, Workflow};
@@ -39,18 +39,7 @@ pub(super) async fn on_activity(
         decision: facts.revocation.as_ref(),
         keys: &keys,
     };
-    let (status, conclusion) = if !facts.changes.touches_requests() {
-        ("completed", Some("success"))
-    } else if a.needs_fixing() {
-        ("completed", Some("failure"))
-    } else if a.issuable() {
-        ("completed", Some("success"))
-    } else if revocations.only_deletions() && revocations.ready() {
-        // Merging now revokes, under the same rule `revoke::on_merged` applies.
-        ("completed", Some("success"))
-    } else {
-        ("in_progress", None)
-    };
+    let (status, conclusion) = verdict(&facts, &revocations);
     let (title, summary) = render::check_summary_with(
         &facts.changes,
         a,
@@ -165,9 +154,30 @@ pub(super) async fn on_activity(
     Ok(())
 }
 
+/// What the `keygate` check says of one pull request: `(status, conclusion)`. The same for
+/// its own head and for a merge group that holds it (`merge_group`).
+pub(super) fn verdict(
+    facts: &Facts,
+    revocations: &Revocations<'_>,
+) -> (&'static str, Option<&'static str>) {
+    let a = &facts.assessment;
+    if !facts.changes.touches_requests() {
+        ("completed", Some("success"))
+    } else if a.needs_fixing() {
+        ("completed", Some("failure"))
+    } else if a.issuable() {
+        ("completed", Some("success"))
+    } else if revocations.only_deletions() && revocations.ready() {
+        // Merging now revokes, under the same rule `revoke::on_merged` applies.
+        ("completed", Some("success"))
+    } else {
+        ("in_progress", None)
+    }
+}
+
 /// The live access key IDs the ledger records for each deleted request path of this
 /// repository: what merging the deletion would revoke.
-async fn live_keys(
+pub(super) async fn live_keys(
     wf: &Workflow,
     removed: &[String],
 ) -> Result<BTreeMap<String, Vec<String>>, StepError> {
@@ -189,7 +199,7 @@ async fn live_keys(
 
 /// One check run per head commit: created once, then updated. A run that completed is
 /// not reopened; a changed verdict on the same commit gets a fresh run.
-async fn put_check(
+pub(super) async fn put_check(
     wf: &Workflow,
     gh: &RepoClient,
     head: &str,

@@ -5,6 +5,7 @@ pub mod catchup;
 mod check;
 mod facts;
 mod issue;
+mod merge_group;
 mod reconcile;
 pub mod render;
 mod revoke;
@@ -136,6 +137,9 @@ impl Workflow {
         let result = match job.event.activity.work() {
             Work::Settle => issue::on_closed(self, &gh, &job).await,
             Work::Refresh => check::on_activity(self, &gh, &job)
+                .await
+                .map_err(JobError::from),
+            Work::Group => merge_group::on_checks_requested(self, &gh, &job)
                 .await
                 .map_err(JobError::from),
         };

@@ -16,6 +16,7 @@ mod lambda;
 mod least_privilege;
 mod lifecycle;
 mod lifecycle_crash;
+mod merge_queue;
 mod metrics;
 mod process;
 mod readers;

@@ -201,7 +201,8 @@ impl DynamoLedger {
     }
 
     pub(super) async fn record(&self, d: NewDelivery) -> Result<Inserted, LedgerError> {
-        let mut coalesce = true;
+        // Each merge group has its own head to report on: never coalesced.
+        let mut coalesce = d.event.activity.work() != crate::work::Work::Group;
         for _ in 0..TRIES {
             if let Some(item) = self.get(delivery_key(&d.id)).await? {
                 let row = DeliveryRow::read(&item)?;

@@ -6,7 +6,7 @@ use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use super::Conn;
 use crate::ids::{CommitSha, DeliveryId, InstallationId, PrNumber, RepoName};
 use crate::ledger::{DeliveryState, Finish, Inserted, Job, LedgerError, NewDelivery, Stats, Taken};
-use crate::work::{Activity, PrEvent, Sender};
+use crate::work::{Activity, PrEvent, Sender, Work};
 
 impl Conn {
     pub(super) fn insert_deliveries(
@@ -55,11 +55,17 @@ impl Conn {
                         // runs, which covers this one. If that one fails for good, so does
                         // this one, and a Redeliver of it runs it again.
                         let kind = e.activity.work().as_str();
-                        let target: Option<String> = queued
-                            .query_row(params![e.repository.key(), e.pr.get() as i64, kind], |r| {
-                                r.get(0)
-                            })
-                            .optional()?;
+                        // Each merge group has its own head to report on: never coalesced.
+                        let target: Option<String> = if e.activity.work() == Work::Group {
+                            None
+                        } else {
+                            queued
+                                .query_row(
+                                    params![e.repository.key(), e.pr.get() as i64, kind],
+                                    |r| r.get(0),
+                                )
+                                .optional()?
+                        };
                         let state = if target.is_some() {
                             "coalesced"
                         } else {

@@ -15,6 +15,7 @@
 //! REST shapes, [`http`] the server (routing, auth, pagination, failure
 //! injection, request-body validation); this file is the tester API.
 
+mod actions;
 mod git;
 mod http;
 mod json;
@@ -408,19 +409,6 @@ impl GitHub {
         self.push_changes(pr, pusher, &writes(files))
     }
 
-    /// A push by `pusher` of a commit whose author and committer name `author` (git lets
-    /// anyone write any name there); the `synchronize` delivery's sender is `pusher`.
-    pub fn push_authored_as(
-        &self,
-        pr: u64,
-        pusher: &str,
-        author: &str,
-        files: &[(&str, &str)],
-    ) -> String {
-        self.world()
-            .push_authored(&self.repo, pr, pusher, author, &writes(files))
-    }
-
     pub fn push_changes(&self, pr: u64, pusher: &str, changes: &[Change<'_>]) -> String {
         self.world().push(&self.repo, pr, pusher, changes)
     }
@@ -670,29 +658,6 @@ impl GitHub {
             path_prefix: path_prefix.to_string(),
             status,
         });
-    }
-
-    /// Shifts the timestamps of everything recorded from now on (commits,
-    /// pull requests, reviews, comments, check runs) by `seconds`; negative
-    /// is the past, e.g. a merge before keygate was installed. Tokens, JWT
-    /// checks and the `Date` header keep GitHub's clock
-    /// ([`set_clock_ahead_of_keygates`](Self::set_clock_ahead_of_keygates)).
-    pub fn set_clock_offset(&self, seconds: i64) {
-        self.world().clock_offset = time::Duration::seconds(seconds);
-    }
-
-    /// Makes GitHub's clock `seconds` ahead of keygate's (negative: behind), as when
-    /// keygate's host clock is off: GitHub checks the App's JWT (refusing it for its `iat`
-    /// or `exp` claim) and its tokens' expiry on its own clock, and its `Date` header says
-    /// that clock's time.
-    pub fn set_clock_ahead_of_keygates(&self, seconds: i64) {
-        self.world().skew = time::Duration::seconds(seconds);
-    }
-
-    /// Stops GitHub's clock at `at` (its JWT checks, tokens and `Date` header), as a GitHub,
-    /// or a proxy in front of it, whose clock is wrong; `None` starts it again.
-    pub fn stop_clock_at(&self, at: Option<time::OffsetDateTime>) {
-        self.world().stopped_at = at;
     }
 
     /// The status of each request made with the App's JWT (token exchanges, `/app…`, a

@@ -291,6 +291,44 @@ impl World {
         sha
     }
 
+    /// A merge queue's group of `prs` into the base of the first: GitHub's merge commit of
+    /// each on top of the one before, starting at the base's head, on a branch
+    /// `gh-readonly-queue/<base>/pr-<last>-<base sha>`. Nothing is merged yet. Returns the
+    /// group's head commit, its branch and the base's head it started from.
+    pub(crate) fn queue_merge_group(
+        &mut self,
+        repo: &str,
+        prs: &[u64],
+    ) -> (String, String, String) {
+        let base_ref = self.repo(repo).pull(prs[0]).base_ref.clone();
+        let base_sha = self.branch_head(repo, &base_ref);
+        let web_flow = self.account(WEB_FLOW, AccountKind::User);
+        let owner = self.repo(repo).owner.login.clone();
+        let mut tip = base_sha.clone();
+        for pr in prs {
+            let (head, merge_base, head_ref, title) = {
+                let p = self.repo(repo).pull(*pr);
+                assert!(p.open, "PR #{pr} is not open");
+                (
+                    p.head_sha.clone(),
+                    p.merge_base.clone(),
+                    p.head_ref.clone(),
+                    p.title.clone(),
+                )
+            };
+            let changes = diff_trees(&self.commits[&merge_base].tree, &self.commits[&head].tree);
+            let tree = apply_diff(&self.commits[&tip].tree, &changes);
+            let message = format!("Merge pull request #{pr} from {owner}/{head_ref}\n\n{title}");
+            tip = self.make_commit(vec![tip, head], tree, &web_flow, &web_flow, &message);
+        }
+        let last = prs[prs.len() - 1];
+        let branch = format!("gh-readonly-queue/{base_ref}/pr-{last}-{base_sha}");
+        self.repo_mut(repo)
+            .branches
+            .insert(branch.clone(), tip.clone());
+        (tip, format!("refs/heads/{branch}"), base_sha)
+    }
+
     pub(crate) fn set_open(&mut self, repo: &str, pr: u64, open: bool) {
         let author = self.repo(repo).pull(pr).author.clone();
         let event = if open { "reopened" } else { "closed" };
