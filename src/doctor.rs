@@ -10,7 +10,7 @@ use std::path::Path;
 use crate::aws::Aws;
 use crate::config::{QueueBackend, Settings, StoreBackend};
 use crate::github::client::{GitHubApp, GitHubError, RepoInstallation};
-use crate::ledger::{Ledger, LedgerError, SqliteLedger};
+use crate::ledger::{Ledger, LedgerError, Role, SqliteLedger};
 use crate::queue::{QueueError, SqsQueue};
 
 /// How one check came out.
@@ -430,7 +430,7 @@ async fn ledger(settings: &Settings, aws: &Aws) -> Check {
             fix: None,
         };
     }
-    match SqliteLedger::open_waiting(path, std::time::Duration::ZERO) {
+    match SqliteLedger::open_as(path, Role::Doctor, std::time::Duration::ZERO) {
         Ok(_) => Check::ok(
             NAME,
             format!("{} opens and its folder is writable", path.display()),
@@ -438,10 +438,7 @@ async fn ledger(settings: &Settings, aws: &Aws) -> Check {
         Err(LedgerError::Locked { holder, .. }) => Check {
             name: NAME,
             verdict: Verdict::Note,
-            detail: format!(
-                "{} is in use by {holder} (a running keygate serve)",
-                path.display()
-            ),
+            detail: format!("{} is in use by {holder}", path.display()),
             fix: None,
         },
         Err(e) => Check::fail(NAME, e.to_string(), fix),

@@ -61,6 +61,9 @@ PARAMETERS = {
     "CodeS3Key": "keygate.zip",
     "Architecture": "arm64",
     "LogRetentionDays": "365",
+    "ReservedConcurrency": "10",
+    "QueueConcurrency": "5",
+    "MetricsToken": "",
 }
 PSEUDO = {
     "AWS::Partition": "aws",

@@ -23,7 +23,7 @@ use crate::aws::ACCESS_KEY_TAG;
 use crate::aws::Aws;
 use crate::config::Settings;
 use crate::github::client::{GitHubApp, RepoClient};
-use crate::ledger::{Intent, Ledger, Store};
+use crate::ledger::{Intent, Ledger, Role, Store};
 use crate::request::{PathKind, classify};
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -242,7 +242,8 @@ pub async fn run_audit_with(
         }
         return audit_without_ledger(settings, aws, &files, filter, now).await;
     }
-    let ledger = Ledger::open_sqlite(&settings.store.path).with_context(|| {
+    // Read-only, beside a running `serve` (DESIGN §5): no lock, no migration.
+    let ledger = Ledger::open_sqlite_as(&settings.store.path, Role::Audit).with_context(|| {
         format!(
             "cannot open the ledger at {}",
             settings.store.path.display()

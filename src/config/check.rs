@@ -64,6 +64,7 @@ impl Settings {
                 "github.webhook_secret_file",
                 &self.github.webhook_secret_file,
             ),
+            ("server.metrics_token_file", &self.server.metrics_token_file),
         ] {
             if path.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
                 return Err(self.invalid(key, NOT_EMPTY));

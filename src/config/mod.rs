@@ -117,6 +117,8 @@ pub struct Settings {
     pub private_key: Option<SecretString>,
     /// The webhook secret, from `KEYGATE_GITHUB_WEBHOOK_SECRET` or its file.
     pub webhook_secret: Option<SecretString>,
+    /// The token `/metrics` asks for, from `KEYGATE_SERVER_METRICS_TOKEN` or its file.
+    pub metrics_token: Option<SecretString>,
     /// The file the settings came from, if any.
     pub file: Option<PathBuf>,
     /// Where each key that was set got its value.
@@ -142,6 +144,10 @@ impl fmt::Debug for Settings {
             .field(
                 "webhook_secret",
                 &self.webhook_secret.as_ref().map(|_| "[redacted]"),
+            )
+            .field(
+                "metrics_token",
+                &self.metrics_token.as_ref().map(|_| "[redacted]"),
             )
             .finish()
     }
@@ -209,6 +215,7 @@ impl Settings {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             private_key: None,
             webhook_secret: None,
+            metrics_token: None,
             file,
             sources,
             warnings: Vec::new(),
@@ -289,14 +296,16 @@ impl Settings {
             return;
         };
         let from_file = |key: &str| matches!(self.sources.get(key), Some(Source::File(_)));
-        let (pk, ws, db) = (
+        let (pk, ws, mt, db) = (
             from_file("github.private_key_file"),
             from_file("github.webhook_secret_file"),
+            from_file("server.metrics_token_file"),
             from_file("store.path"),
         );
         for (p, in_file) in [
             (self.github.private_key_file.as_mut(), pk),
             (self.github.webhook_secret_file.as_mut(), ws),
+            (self.server.metrics_token_file.as_mut(), mt),
             (Some(&mut self.store.path), db),
         ] {
             if let Some(p) = p
@@ -309,10 +318,10 @@ impl Settings {
         }
     }
 
-    /// Reads the private key and the webhook secret (see `secrets` for which source wins).
-    /// A secret kept in Secrets Manager (`*_secret_arn`) is read later, by the commands that
-    /// need it ([`Settings::remote_secrets`]); naming it there and in a file or variable too
-    /// is refused, since keygate could not tell which one is meant.
+    /// Reads the private key, the webhook secret and the metrics token (see `secrets` for
+    /// which source wins). A secret kept in Secrets Manager (`*_secret_arn`) is read later,
+    /// by the commands that need it ([`Settings::remote_secrets`]); naming it there and in a
+    /// file or variable too is refused, since keygate could not tell which one is meant.
     fn load_secrets(&mut self, env: &BTreeMap<String, String>) -> Result<(), ConfigError> {
         for (secret, arn) in [
             (&secrets::PRIVATE_KEY, "github.private_key_secret_arn"),
@@ -346,6 +355,8 @@ impl Settings {
         self.private_key = self.load_secret(&secrets::PRIVATE_KEY, path.as_deref(), env)?;
         let path = self.github.webhook_secret_file.clone();
         self.webhook_secret = self.load_secret(&secrets::WEBHOOK_SECRET, path.as_deref(), env)?;
+        let path = self.server.metrics_token_file.clone();
+        self.metrics_token = self.load_secret(&secrets::METRICS_TOKEN, path.as_deref(), env)?;
         Ok(())
     }
 

@@ -27,6 +27,10 @@ pub struct ServerSection {
     pub max_backoff_secs: u64,
     /// Bytes of request bodies held at once before their signature is checked (DESIGN §4).
     pub max_unverified_bytes: u64,
+    /// A file holding the bearer token `GET /metrics` then asks for (or
+    /// `KEYGATE_SERVER_METRICS_TOKEN`). Without one, `/metrics` is open under `serve` and off
+    /// on a Lambda function URL, which anyone can reach (DESIGN §4).
+    pub metrics_token_file: Option<PathBuf>,
 }
 
 impl Default for ServerSection {
@@ -39,6 +43,7 @@ impl Default for ServerSection {
             max_attempts: None,
             max_backoff_secs: 300,
             max_unverified_bytes: 268_435_456,
+            metrics_token_file: None,
         }
     }
 }

@@ -14,7 +14,7 @@ use crate::config::{ConfigError, QueueBackend, Settings, StoreBackend};
 use crate::github::webhook::SignatureKey;
 use crate::ids::{BranchName, RepoName};
 use crate::queue::{Taker, WorkQueue};
-use crate::server::{AppState, HttpLimits, UnverifiedBudget, router};
+use crate::server::{AppState, HttpLimits, MetricsAccess, UnverifiedBudget, router};
 use crate::startup::{build_workflow, handler, lifecycle_rules, open_ledger, open_queue};
 use crate::worker::{RetryPolicy, WorkerSettings};
 
@@ -122,6 +122,8 @@ impl Lambda {
             unverified: UnverifiedBudget::new(settings.server.max_unverified_bytes as usize),
             limits: HttpLimits::default(),
             metrics: metrics.clone(),
+            // A function URL is open to anyone: /metrics only with a token (DESIGN §4).
+            metrics_access: MetricsAccess::for_function_url(settings.metrics_token.clone()),
         };
         tracing::info!(
             repository = %state.repository,

@@ -49,8 +49,9 @@ pub(super) async fn on_activity(
 }
 
 /// The check run for the judged pull request: its GitHub status, conclusion and output,
-/// from the same verdict the merge acts on (both halves, each by its own owners).
-fn check_run(
+/// from the same verdict the merge acts on (both halves, each by its own owners). The same
+/// for its own head and for a merge group that holds it (`merge_group`).
+pub(super) fn check_run(
     facts: &Facts,
     keys: &BTreeMap<String, Vec<String>>,
 ) -> (&'static str, Option<&'static str>, CheckOutput) {
@@ -174,7 +175,7 @@ async fn ask_approvers(wf: &Workflow, facts: &Facts) -> Result<(), StepError> {
 
 /// The live access key IDs the ledger records for each deleted request path of this
 /// repository: what merging the deletion would revoke.
-async fn live_keys(
+pub(super) async fn live_keys(
     wf: &Workflow,
     removed: &[String],
 ) -> Result<BTreeMap<String, Vec<String>>, StepError> {
@@ -196,7 +197,7 @@ async fn live_keys(
 
 /// One check run per head commit: created once, then updated. A run that completed is
 /// not reopened; a changed verdict on the same commit gets a fresh run.
-async fn put_check(
+pub(super) async fn put_check(
     wf: &Workflow,
     gh: &RepoClient,
     head: &str,

@@ -6,6 +6,7 @@ mod check;
 mod facts;
 mod issue;
 pub(crate) mod life;
+mod merge_group;
 pub mod render;
 mod revoke;
 pub mod sweep;
@@ -116,6 +117,9 @@ impl Workflow {
         let result = match job.event.activity.work() {
             Work::Settle => issue::on_closed(self, &gh, &job).await,
             Work::Refresh => check::on_activity(self, &gh, &job)
+                .await
+                .map_err(JobError::from),
+            Work::Group => merge_group::on_checks_requested(self, &gh, &job)
                 .await
                 .map_err(JobError::from),
         };

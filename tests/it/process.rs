@@ -43,7 +43,7 @@ pub(crate) fn keygate(dir: &std::path::Path, aws_endpoint: &str) -> Command {
 }
 
 /// A directory holding the configuration for `gh` and `aws` and the App's private key.
-fn configured(gh: &GitHub, aws: &AwsWorld) -> TempDir {
+pub(crate) fn configured(gh: &GitHub, aws: &AwsWorld) -> TempDir {
     let dir = tempfile::tempdir().unwrap();
     let key = "[github]\nprivate_key_file = \"app.pem\"\n";
     write_config(dir.path(), gh, aws, key);
