@@ -29,6 +29,8 @@ REFERENCE = re.compile(r"^\s{0,3}\[[^\]]+\]:\s+<?(\S+?)>?(?:\s+.*)?$")
 HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
 FENCE = re.compile(r"^\s{0,3}(```|~~~)")
 SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
+# Pages whose every link must stay inside the repository, web addresses included.
+FRONT_PAGES = {"README.md"}
 # What a reader of this repository cannot follow.
 ELSEWHERE = [
     (re.compile(r"DESIGN\.md"), "a design document outside the repository"),
@@ -98,6 +100,9 @@ def check_file(path: Path, root: Path) -> list[str]:
             if pattern.search(line):
                 problems.append(f"{rel}:{n}: refers to {what}: {line.strip()}")
     for n, target in targets(text):
+        if SCHEME.match(target) and rel.as_posix() in FRONT_PAGES:
+            problems.append(f"{rel}:{n}: {target}: the front page links only inside the repository")
+            continue
         if SCHEME.match(target) or target.startswith("{{"):
             continue
         file_part, _, anchor = target.partition("#")
@@ -145,18 +150,21 @@ def self_test() -> list[str]:
             "# Top\n\n## The `keygate` check run\n\n"
             "[ok](docs/src/a.md#a-title) [ok](#the-keygate-check-run) [ok](docs/src)\n"
             "`[not a link](nowhere.md)`\n```\n[not a link](nowhere.md)\n```\n"
-            "[web](https://example.org/x#y)\n"
         )
+        (root / "docs" / "src" / "web.md").write_text("[web](https://example.org/x#y)\n")
         (root / "docs" / "src" / "a.md").write_text(
             "# A title\n\n[dead](missing.md) [bad anchor](../../README.md#nope)\n"
             "[outside](../../../etc/passwd)\nSee DESIGN.md and issue #12.\n[ref]: b.md\n"
         )
+        (root / "README.md").write_text(
+            (root / "README.md").read_text() + "[away](https://example.org/)\n"
+        )
         _, problems = check(root)
-        want = ["missing.md", "#nope", "outside the repository", "design document", "issue number", "b.md"]
+        want = ["missing.md", "#nope", "outside the repository", "design document", "issue number", "b.md", "front page"]
         for w in want:
             if not any(w in p for p in problems):
                 failures.append(f"self-test: the checker missed {w!r}: {problems}")
-        if any(p.startswith("README.md") for p in problems):
+        if [p for p in problems if p.startswith("README.md") and "front page" not in p]:
             failures.append(f"self-test: a good link was refused: {problems}")
         if len(problems) != len(want):
             failures.append(f"self-test: {len(problems)} problems, {len(want)} expected: {problems}")
