@@ -22,5 +22,6 @@ mod reconcile;
 mod replicas;
 mod retries;
 mod schema;
+mod soak;
 mod webhook;
 mod window;
