@@ -69,10 +69,10 @@ enum Kind {
     Ignored,
     /// A check-run refresh of an open pull request (`202`, mostly coalesced).
     Refresh,
-    /// The `closed` delivery of a merged request pull request (index into `World::merged`).
-    Merged(usize),
+    /// The `closed` delivery of a merged request pull request.
+    Merged,
     /// The `closed` delivery of a request pull request closed without merge.
-    Rejected(usize),
+    Rejected,
 }
 
 /// A delivery body, signed once: only its `X-GitHub-Delivery` changes from send to send.
@@ -173,13 +173,13 @@ fn templates(w: &World) -> Vec<Template> {
             Kind::Refresh,
         ));
     }
-    for (i, (pr, _)) in w.merged.iter().enumerate() {
+    for (pr, _) in &w.merged {
         let payload = payloads::pull_request_event(gh, *pr, "closed");
-        out.push(Template::new("pull_request", &payload, Kind::Merged(i)));
+        out.push(Template::new("pull_request", &payload, Kind::Merged));
     }
-    for (i, (pr, _)) in w.rejected.iter().enumerate() {
+    for (pr, _) in &w.rejected {
         let payload = payloads::pull_request_event(gh, *pr, "closed");
-        out.push(Template::new("pull_request", &payload, Kind::Rejected(i)));
+        out.push(Template::new("pull_request", &payload, Kind::Rejected));
     }
     out
 }
@@ -246,8 +246,8 @@ fn kind_name(kind: Kind) -> &'static str {
     match kind {
         Kind::Ignored => "ignored",
         Kind::Refresh => "refresh",
-        Kind::Merged(_) => "merged",
-        Kind::Rejected(_) => "rejected",
+        Kind::Merged => "merged",
+        Kind::Rejected => "rejected",
     }
 }
 
@@ -372,7 +372,7 @@ async fn load(
             kill = Some((began.elapsed().as_secs_f64(), restart));
         }
         let (template, guid) = next_delivery(&mut mix, &by_kind, &sent_merged, n);
-        if matches!(templates[template].kind, Kind::Merged(_)) {
+        if templates[template].kind == Kind::Merged {
             sent_merged.push((template, guid.clone()));
         }
         let permit = in_flight.clone().acquire_owned().await.unwrap();
@@ -597,19 +597,24 @@ fn memory_curve(samples: &[(f64, usize, u64)], replica: usize, from: f64, to: f6
 async fn soak_every_accepted_delivery_is_processed_once_across_a_kill() {
     let p = Params::from_env();
     let (gh, aws) = (repository().await, AwsWorld::new().await);
-    let dir = tempfile::tempdir().unwrap();
+    let mut dir = tempfile::tempdir().unwrap();
+    // SOAK_KEEP=1 keeps the folder (configuration, ledger, every serve's log) to look into.
+    if std::env::var_os("SOAK_KEEP").is_some() {
+        dir.disable_cleanup(true);
+        println!("soak: keeping {}", dir.path().display());
+    }
     let mut extra = "[github]\nprivate_key_file = \"app.pem\"\n\
                      [server]\nmax_attempts = 1000\nconcurrency = 8\n"
         .to_string();
     let table = p.shared.then(|| {
         let shared = shared_backend_config(&aws);
         extra.push_str(&format!("{shared}lease_secs = 10\n"));
-        let table = shared
+        // `[store]\nbackend = "dynamodb"\ntable = "NAME"…`: the fourth piece between quotes.
+        shared
             .split('"')
             .nth(3)
             .expect("the table's name")
-            .to_string();
-        table
+            .to_string()
     });
     write_config(dir.path(), &gh, &aws, &extra);
     if p.shared {
@@ -643,6 +648,18 @@ async fn soak_every_accepted_delivery_is_processed_once_across_a_kill() {
         Some(table) => dynamo_rows(&w.aws, table, &accepted).await,
         None => sqlite_rows(replicas.dir.path()),
     };
+    let missing: Vec<&Sent> = done
+        .sent
+        .iter()
+        .filter(|s| s.status == Some(202) && !rows.contains_key(&s.guid))
+        .collect();
+    for s in &missing {
+        let kind = kind_name(templates[s.template].kind);
+        println!(
+            "soak: {} ({kind}) answered 202 at {:.2}s, not in the ledger",
+            s.guid, s.at
+        );
+    }
     let states = check_ledger(&accepted, &rows);
     let repeats = check_effects(&w).await;
     let report = Report::new(
