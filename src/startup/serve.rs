@@ -12,7 +12,7 @@ use crate::aws::Aws;
 use crate::config::{Settings, StoreBackend};
 use crate::github::webhook::SignatureKey;
 use crate::ids::{BranchName, RepoName};
-use crate::ledger::{Role, Store, now_ms};
+use crate::ledger::{Pass, Role, Store, now_ms};
 use crate::lifecycle::LifecycleRules;
 use crate::queue::{Consumer, ConsumerSettings, WorkQueue};
 use crate::server::{AppState, HttpLimits, MetricsAccess, UnverifiedBudget, serve};
@@ -75,7 +75,7 @@ pub async fn run_with(
     let _ = work.await;
     let _ = timers.await;
     // Hand the scheduled passes on at once rather than when their leases lapse.
-    for pass in ["sweep", "reconcile"] {
+    for pass in Pass::ALL {
         let now = now_ms();
         let _ = app.ledger.lease_pass(pass, now, now).await;
     }
@@ -160,17 +160,17 @@ const PASS_SLACK: Duration = Duration::from_secs(30);
 /// Whether this process runs the scheduled pass `pass` now (DESIGN §8: one replica at a
 /// time), holding it for `hold`. A lease that cannot be read skips the pass: the next tick,
 /// or another replica, runs it.
-async fn runs_pass(workflow: &Workflow, pass: &'static str, hold: Duration) -> bool {
+async fn runs_pass(workflow: &Workflow, pass: Pass, hold: Duration) -> bool {
     let now = now_ms();
     let until = now + hold.as_millis() as i64;
     match workflow.ledger.lease_pass(pass, now, until).await {
         Ok(true) => true,
         Ok(false) => {
-            tracing::debug!(pass, "another replica runs this pass now");
+            tracing::debug!(pass = pass.as_str(), "another replica runs this pass now");
             false
         }
         Err(e) => {
-            tracing::error!(pass, error = %e, "cannot take the pass's lease; skipping it this time");
+            tracing::error!(pass = pass.as_str(), error = %e, "cannot take the pass's lease; skipping it this time");
             false
         }
     }
@@ -179,7 +179,7 @@ async fn runs_pass(workflow: &Workflow, pass: &'static str, hold: Duration) -> b
 /// One expiry pass, on one replica at a time (held for `hold`): failures are logged, the
 /// next pass tries again.
 pub async fn sweep_pass(workflow: &Workflow, rules: &LifecycleRules, hold: Duration) {
-    if !runs_pass(workflow, "sweep", hold).await {
+    if !runs_pass(workflow, Pass::Sweep, hold).await {
         return;
     }
     match sweep(workflow, rules, time::OffsetDateTime::now_utc(), false).await {
@@ -199,7 +199,7 @@ pub async fn sweep_pass(workflow: &Workflow, rules: &LifecycleRules, hold: Durat
 /// One catch-up pass inside `serve` (DESIGN §5): failures are logged, the next pass tries
 /// again; what it queued is announced on the work queue as it is recorded.
 pub async fn catch_up_pass(workflow: &Workflow, hold: Duration) {
-    if !runs_pass(workflow, "reconcile", hold).await {
+    if !runs_pass(workflow, Pass::Reconcile, hold).await {
         return;
     }
     match catch_up(workflow).await {
