@@ -112,6 +112,12 @@ pub enum NoticeEvent {
     Expired,
     /// A key was revoked: by a merged deletion of its request file, or by an operator.
     Revoked,
+    /// A key was rotated in place: its secret holds a new key (DESIGN §10).
+    Rotated,
+    /// A key AWS has not seen used for `lifecycle.unused_days`: warned, or deactivated.
+    Unused,
+    /// A key was reported leaked and deactivated at once.
+    Leaked,
 }
 
 impl NoticeEvent {
@@ -125,6 +131,9 @@ impl NoticeEvent {
             NoticeEvent::Expiring => "expiring",
             NoticeEvent::Expired => "expired",
             NoticeEvent::Revoked => "revoked",
+            NoticeEvent::Rotated => "rotated",
+            NoticeEvent::Unused => "unused",
+            NoticeEvent::Leaked => "leaked",
         }
     }
 }

@@ -140,6 +140,13 @@ pub struct LifecycleSection {
     /// ledger was created.
     #[serde(with = "rfc3339")]
     pub reconcile_since: Option<time::OffsetDateTime>,
+    /// Days an active key may go unused (AWS's last use, or its creation when never used)
+    /// before `event=unused` and a comment; `warn_days` later it is deactivated unless it
+    /// was used meanwhile. 0 = off (DESIGN §10).
+    pub unused_days: u32,
+    /// Hours a rotated key's predecessor stays active, so consumers that read the secret
+    /// before the rotation keep working (DESIGN §10).
+    pub rotation_overlap_hours: u32,
 }
 
 impl Default for LifecycleSection {
@@ -151,6 +158,8 @@ impl Default for LifecycleSection {
             sweep_interval_secs: 300,
             reconcile_interval_secs: 600,
             reconcile_since: None,
+            unused_days: 0,
+            rotation_overlap_hours: 24,
         }
     }
 }

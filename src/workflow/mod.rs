@@ -9,6 +9,7 @@ pub(crate) mod life;
 mod reconcile;
 pub mod render;
 mod revoke;
+pub mod rotate;
 pub mod sweep;
 
 use std::sync::Arc;

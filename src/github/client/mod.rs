@@ -8,6 +8,7 @@
 //! token or a confused call cannot reach the installation's other repositories. We keep one
 //! token per installation and repository for as long as the process lives.
 
+mod alerts;
 mod auth;
 mod clock;
 mod repo;
@@ -29,6 +30,7 @@ use crate::metrics::Metrics;
 
 use auth::{AppAuth, InstallationToken};
 use clock::GitHubClock;
+pub use alerts::{AlertLocation, SecretAlert};
 pub use repo::RepoClient;
 pub use setup::{CodeownersError, RepoInstallation};
 
