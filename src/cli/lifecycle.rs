@@ -1,5 +1,5 @@
-//! `keygate sweep` and `keygate revoke` (DESIGN §5): the same steps `serve` runs, once,
-//! from a shell, cron or a schedule.
+//! `keygate sweep`, `keygate revoke` (DESIGN §5) and `keygate rotate` (§10): the same steps
+//! `serve` runs, once, from a shell, cron or a schedule.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -13,6 +13,7 @@ use crate::config::{Settings, StoreBackend};
 use crate::ledger::{Ledger, Revocation, Store};
 use crate::queue::WorkQueue;
 use crate::startup::{build_workflow, lifecycle_rules};
+use crate::workflow::rotate::{Rotated, RotationAsk, rotate_key};
 use crate::workflow::sweep::{SweepLine, revoke_key, sweep};
 
 /// A runtime for one command.
@@ -183,4 +184,59 @@ pub fn revoke_command(settings: &Settings, key: &str, reason: &str) -> anyhow::R
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Rotates `access_key_id` now if keygate issued it for a request that rotates: recorded
+/// with who (the operator's AWS identity) and why, announced as a scheduled rotation is.
+pub async fn run_rotate(
+    settings: &Settings,
+    aws: Aws,
+    access_key_id: &str,
+    reason: &str,
+) -> anyhow::Result<Rotated> {
+    let ledger = open_existing_ledger(settings, &aws).await?;
+    let Some(life) = ledger.key_life(access_key_id.to_string()).await? else {
+        anyhow::bail!(
+            "keygate's ledger has no key {access_key_id}: keygate rotates only keys it issued"
+        );
+    };
+    let by = operator(&aws).await;
+    let workflow = build_workflow(settings, aws, ledger, WorkQueue::local())?;
+    let rules = lifecycle_rules(settings);
+    let ask = RotationAsk {
+        by,
+        reason: reason.to_string(),
+    };
+    Ok(rotate_key(&workflow, &rules, &life, ask).await?)
+}
+
+/// `keygate rotate --key AKIA… --reason "…"`: exit 0 once rotated, 1 when it waits or may
+/// not be rotated (the line says why).
+pub fn rotate_command(settings: &Settings, key: &str, reason: &str) -> anyhow::Result<ExitCode> {
+    let reason = reason.trim();
+    if reason.len() < 3 {
+        anyhow::bail!(
+            "--reason must say why the key is rotated; it goes to the ledger and the notice"
+        );
+    }
+    let done = runtime()?.block_on(async {
+        let aws = Aws::from_env().await;
+        run_rotate(settings, aws, key, reason).await
+    })?;
+    match done {
+        Rotated::Done { new_key } => {
+            println!(
+                "keygate rotate: {key} replaced by {new_key} in the same secret; {key} keeps working for lifecycle.rotation_overlap_hours"
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Rotated::Waiting { why } => {
+            println!("keygate rotate: {key} not rotated yet: {why} (every sweep tries again)");
+            Ok(ExitCode::from(1))
+        }
+        Rotated::Refused { why } => {
+            println!("keygate rotate: {key} cannot be rotated: {why}");
+            Ok(ExitCode::from(1))
+        }
+    }
 }

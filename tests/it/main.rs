@@ -23,6 +23,7 @@ mod readers;
 mod reconcile;
 mod replicas;
 mod retries;
+mod rotation;
 mod schema;
 mod webhook;
 mod window;

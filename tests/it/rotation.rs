@@ -1,0 +1,168 @@
+//! Rotation in place (DESIGN §10): a request with `rotate_every_days` gets a new key written
+//! as a new version of the same secret, so a consumer that reads the secret by name gets the
+//! new key each time with nothing to change; the replaced key works through the overlap,
+//! then is retired and deleted while the secret lives on.
+
+use aws_sdk_secretsmanager::types::Tag;
+use keygate::cli::lifecycle::{run_rotate, run_sweep};
+use keygate::lifecycle::Step;
+use keygate::workflow::rotate::Rotated;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::support::app::{TestApp, WEBHOOK_SECRET};
+use crate::support::github::ReviewState::Approve;
+use crate::support::moto::sdk_config;
+use crate::support::world::world_with;
+
+/// A request that rotates every ten days.
+fn rotating(user: &str) -> String {
+    format!(
+        "iam_user = \"{user}\"\nreason = \"The nightly export reads this key by name\"\n\
+         expires_in_days = 30\nrotate_every_days = 10\n"
+    )
+}
+
+fn settings(app: &TestApp) -> keygate::config::Settings {
+    let env = vec![(
+        "KEYGATE_GITHUB_WEBHOOK_SECRET".to_string(),
+        WEBHOOK_SECRET.to_string(),
+    )];
+    keygate::config::Settings::load(Some(&app.dir.path().join("keygate.toml")), env).unwrap()
+}
+
+async fn aws(app: &TestApp) -> keygate::aws::Aws {
+    keygate::aws::Aws::from_config(&sdk_config(&app.aws.proxy.url).await)
+}
+
+/// One `keygate sweep` now, on the stopped app's ledger: the steps it took, each done.
+async fn sweep(app: &mut TestApp) -> Vec<(Step, String)> {
+    app.shutdown().await;
+    let lines = run_sweep(&settings(app), aws(app).await, OffsetDateTime::now_utc(), false)
+        .await
+        .unwrap();
+    for l in &lines {
+        assert!(matches!(l.result, Some(Ok(()))), "{l:?}");
+    }
+    lines
+        .into_iter()
+        .filter_map(|l| Some((l.step?, l.access_key_id)))
+        .collect()
+}
+
+/// What a consumer reading the secret by name gets: the access key ID at `stage`.
+async fn read_by_name(app: &TestApp, secret: &str, stage: &str) -> String {
+    let out = app
+        .aws
+        .secrets
+        .get_secret_value()
+        .secret_id(secret)
+        .version_stage(stage)
+        .send()
+        .await
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(out.secret_string().unwrap()).unwrap();
+    v["AccessKeyId"].as_str().unwrap().to_string()
+}
+
+/// Brings the next rotation forward to now, as an operator may with the secret's tag.
+async fn rotate_now_by_tag(app: &TestApp, secret: &str) {
+    // A tag counts only when it is later than the current key's creation (to the second).
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
+    let tag = Tag::builder()
+        .key("keygate:rotates-at")
+        .value(now.format(&Rfc3339).unwrap())
+        .build();
+    let tagged = app.aws.secrets.tag_resource().secret_id(secret).tags(tag);
+    tagged.send().await.unwrap();
+}
+
+async fn tag(app: &TestApp, secret: &str, key: &str) -> Option<String> {
+    let d = app.aws.secrets.describe_secret().secret_id(secret);
+    let d = d.send().await.unwrap();
+    d.tags()
+        .iter()
+        .find(|t| t.key() == Some(key))
+        .and_then(|t| t.value().map(str::to_string))
+}
+
+#[tokio::test]
+async fn a_key_rotated_twice_is_read_by_the_same_secret_name_each_time() {
+    let config = "[lifecycle]\nrotation_overlap_hours = 0\ndelete_after_days = 0\n";
+    let mut app = world_with(config).await;
+    let (pr, user) = app.request_pr_with("bob", rotating, &[]).await;
+    app.gh.review(pr, "carol", Approve);
+    app.merge(pr).await;
+    let (first, secret) = app.aws.one_key_held_by_its_secret(&user, "issued").await;
+    assert_eq!(app.notice_events().await, ["issued"]);
+    assert_eq!(read_by_name(&app, &secret, "AWSCURRENT").await, first);
+    let scheduled = tag(&app, &secret, "keygate:rotates-at").await.unwrap();
+    assert!(
+        scheduled.as_str() > OffsetDateTime::now_utc().format(&Rfc3339).unwrap().as_str(),
+        "the next rotation is ten days out: {scheduled}"
+    );
+
+    // The schedule, brought forward by the tag: a new key in the same secret.
+    rotate_now_by_tag(&app, &secret).await;
+    assert_eq!(sweep(&mut app).await, [(Step::Rotate, first.clone())]);
+    let second = read_by_name(&app, &secret, "AWSCURRENT").await;
+    assert_ne!(second, first);
+    assert_eq!(read_by_name(&app, &secret, "AWSPREVIOUS").await, first);
+    let mut keys = app.aws.access_keys(&user).await;
+    keys.sort();
+    let mut both = vec![first.clone(), second.clone()];
+    both.sort();
+    assert_eq!(keys, both, "both work through the overlap");
+    assert_eq!(
+        app.aws.secrets_named(&format!("{user}/")).await,
+        [secret.clone()],
+        "still one secret, under the same name"
+    );
+    let notices = app.aws.notices().await;
+    assert_eq!(
+        notices.iter().map(|n| n.event()).collect::<Vec<_>>(),
+        ["rotated"]
+    );
+    assert!(notices[0].message.contains(&second), "{}", notices[0].message);
+    let comment = app.gh.comments(pr).last().cloned().unwrap();
+    assert!(
+        comment.contains("was rotated") && comment.contains(&second) && comment.contains(&first),
+        "{comment}"
+    );
+    assert!(!comment.contains("SecretAccessKey"), "{comment}");
+    assert_eq!(
+        tag(&app, &secret, "keygate:access-key-id").await.as_deref(),
+        Some(second.as_str())
+    );
+
+    // The overlap (0 hours here) is over: the first key is retired and deleted, the secret
+    // stays; nothing is announced for that.
+    assert_eq!(
+        sweep(&mut app).await,
+        [(Step::Retire, first.clone()), (Step::Delete, first.clone())]
+    );
+    assert_eq!(app.aws.access_keys(&user).await, [second.clone()]);
+    assert_eq!(read_by_name(&app, &secret, "AWSCURRENT").await, second);
+    assert!(app.aws.notices().await.is_empty());
+
+    // An operator rotates again now: the consumer reads the third key by the same name.
+    let done = run_rotate(&settings(&app), aws(&app).await, &second, "suspected exposure")
+        .await
+        .unwrap();
+    let Rotated::Done { new_key: third } = done else {
+        panic!("{done:?}")
+    };
+    assert_eq!(read_by_name(&app, &secret, "AWSCURRENT").await, third);
+    assert_eq!(read_by_name(&app, &secret, "AWSPREVIOUS").await, second);
+    let notices = app.aws.notices().await;
+    assert_eq!(
+        notices.iter().map(|n| n.event()).collect::<Vec<_>>(),
+        ["rotated"]
+    );
+    assert!(
+        notices[0].message.contains("suspected exposure"),
+        "{}",
+        notices[0].message
+    );
+}
