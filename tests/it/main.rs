@@ -24,6 +24,7 @@ mod reconcile;
 mod replicas;
 mod retries;
 mod rotation;
+mod rotation_crash;
 mod schema;
 mod webhook;
 mod window;

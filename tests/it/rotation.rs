@@ -166,3 +166,71 @@ async fn a_key_rotated_twice_is_read_by_the_same_secret_name_each_time() {
         notices[0].message
     );
 }
+
+#[tokio::test]
+async fn a_rotation_without_a_free_key_slot_says_so_once_and_goes_through_when_one_frees() {
+    let mut app = world_with("").await;
+    let (pr, user) = app.request_pr_with("bob", rotating, &[]).await;
+    app.gh.review(pr, "carol", Approve);
+    app.merge(pr).await;
+    let (first, secret) = app.aws.one_key_held_by_its_secret(&user, "issued").await;
+    rotate_now_by_tag(&app, &secret).await;
+    sweep(&mut app).await;
+    let second = read_by_name(&app, &secret, "AWSCURRENT").await;
+    app.aws.notices().await;
+
+    // The first key works for 24 hours more: the user holds two keys, the most IAM allows.
+    rotate_now_by_tag(&app, &secret).await;
+    let blocked = || async {
+        let lines = run_sweep(&settings(&app), aws(&app).await, OffsetDateTime::now_utc(), false)
+            .await
+            .unwrap();
+        let line = lines
+            .iter()
+            .find(|l| l.step == Some(Step::Rotate))
+            .unwrap()
+            .clone();
+        assert_eq!(line.access_key_id, second);
+        line.result.unwrap().unwrap_err()
+    };
+    let why = blocked().await;
+    assert!(why.contains("already has 2 access keys"), "{why}");
+    let notices = app.aws.notices().await;
+    assert_eq!(
+        notices.iter().map(|n| n.event()).collect::<Vec<_>>(),
+        ["failed"]
+    );
+    let comment = app.gh.comments(pr).last().cloned().unwrap();
+    assert!(
+        comment.contains("cannot rotate it yet") && comment.contains("2 access keys"),
+        "{comment}"
+    );
+    let comments = app.gh.comments(pr).len();
+    blocked().await;
+    assert!(app.aws.notices().await.is_empty(), "said once");
+    assert_eq!(app.gh.comments(pr).len(), comments);
+    assert_eq!(read_by_name(&app, &secret, "AWSCURRENT").await, second);
+
+    // Someone deletes the first key early: the next pass goes through.
+    app.aws
+        .iam
+        .delete_access_key()
+        .user_name(&user)
+        .access_key_id(&first)
+        .send()
+        .await
+        .unwrap();
+    let steps = sweep(&mut app).await;
+    assert!(steps.contains(&(Step::Rotate, second.clone())), "{steps:?}");
+    let third = read_by_name(&app, &secret, "AWSCURRENT").await;
+    assert_ne!(third, second);
+    assert_eq!(read_by_name(&app, &secret, "AWSPREVIOUS").await, second);
+    let events: Vec<String> = app
+        .aws
+        .notices()
+        .await
+        .iter()
+        .map(|n| n.event().to_string())
+        .collect();
+    assert_eq!(events, ["rotated"]);
+}
