@@ -26,5 +26,6 @@ mod retries;
 mod rotation;
 mod rotation_crash;
 mod schema;
+mod unused;
 mod webhook;
 mod window;
