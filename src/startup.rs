@@ -16,7 +16,7 @@ use crate::lifecycle::{LifecycleRules, SecretDeletion, Timing};
 use crate::metrics::Metrics;
 use crate::policy::approval::ApprovalRules;
 use crate::queue::{Consumer, ConsumerSettings, SqsQueue, Taker, WorkQueue};
-use crate::server::{AppState, HttpLimits, UnverifiedBudget, serve};
+use crate::server::{AppState, HealthAlerts, HttpLimits, UnverifiedBudget, serve};
 use crate::worker::{Handler, RetryPolicy, Worker, WorkerSettings};
 use crate::workflow::catchup::catch_up;
 use crate::workflow::sweep::sweep;
@@ -110,6 +110,11 @@ pub async fn run_with(
         orphan_sweep: Duration::from_secs(30),
     };
     let work = handler(workflow.clone());
+    let health_alerts = settings.alerts_token.clone().map(|token| HealthAlerts {
+        token: Arc::new(token),
+        workflow: workflow.clone(),
+        rules,
+    });
     let lifecycle = tokio::spawn(lifecycle_timers(
         workflow,
         rules,
@@ -156,6 +161,7 @@ pub async fn run_with(
         unverified: UnverifiedBudget::new(settings.server.max_unverified_bytes as usize),
         limits: HttpLimits::default(),
         metrics,
+        health_alerts,
     };
     let addr = listener
         .local_addr()

@@ -1,6 +1,9 @@
 //! The work keygate does, as the webhook edge names it and as the ledger and the workflow use
 //! it. A delivery says which pull request and what happened to it; nothing else from the
-//! payload is trusted later (the pull request is read again when the work runs).
+//! payload is trusted later (the pull request is read again when the work runs). A secret
+//! scanning alert (DESIGN §10) travels the same way: its repository (any the App is
+//! installed on) and its alert number in place of a pull request's, read again through the
+//! API when the work runs.
 
 use std::fmt;
 
@@ -16,6 +19,12 @@ pub enum Activity {
     Closed,
     ReviewSubmitted,
     ReviewDismissed,
+    /// GitHub's secret scanning found a secret (DESIGN §10).
+    SecretAlertCreated,
+    /// A secret scanning alert was reopened.
+    SecretAlertReopened,
+    /// A secret scanning alert's secret was found in a public place.
+    SecretAlertPublic,
 }
 
 /// What keygate does about an activity. Deliveries of one kind for one pull request do the
@@ -26,9 +35,11 @@ pub enum Work {
     Refresh,
     /// The pull request was closed: issue on merge, announce a rejection otherwise.
     Settle,
+    /// A secret scanning alert: deactivate the key it names, if keygate issued it.
+    Contain,
 }
 
-const ACTIVITIES: [(Activity, &str, &str); 7] = [
+const ACTIVITIES: [(Activity, &str, &str); 10] = [
     (Activity::Opened, "pull_request", "opened"),
     (Activity::Synchronize, "pull_request", "synchronize"),
     (Activity::Reopened, "pull_request", "reopened"),
@@ -43,6 +54,21 @@ const ACTIVITIES: [(Activity, &str, &str); 7] = [
         Activity::ReviewDismissed,
         "pull_request_review",
         "dismissed",
+    ),
+    (
+        Activity::SecretAlertCreated,
+        "secret_scanning_alert",
+        "created",
+    ),
+    (
+        Activity::SecretAlertReopened,
+        "secret_scanning_alert",
+        "reopened",
+    ),
+    (
+        Activity::SecretAlertPublic,
+        "secret_scanning_alert",
+        "publicly_leaked",
     ),
 ];
 
@@ -76,6 +102,9 @@ impl Activity {
     pub fn work(self) -> Work {
         match self {
             Activity::Closed => Work::Settle,
+            Activity::SecretAlertCreated
+            | Activity::SecretAlertReopened
+            | Activity::SecretAlertPublic => Work::Contain,
             _ => Work::Refresh,
         }
     }
@@ -93,6 +122,7 @@ impl Work {
         match self {
             Work::Refresh => "activity",
             Work::Settle => "closed",
+            Work::Contain => "leak",
         }
     }
 }

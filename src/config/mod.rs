@@ -114,6 +114,8 @@ pub struct Settings {
     pub private_key: Option<SecretString>,
     /// The webhook secret, from `KEYGATE_GITHUB_WEBHOOK_SECRET` or its file.
     pub webhook_secret: Option<SecretString>,
+    /// The token of `POST /alerts/aws-health`, from `KEYGATE_SERVER_ALERTS_TOKEN` or its file.
+    pub alerts_token: Option<SecretString>,
     /// The file the settings came from, if any.
     pub file: Option<PathBuf>,
     /// Where each key that was set got its value.
@@ -139,6 +141,10 @@ impl fmt::Debug for Settings {
             .field(
                 "webhook_secret",
                 &self.webhook_secret.as_ref().map(|_| "[redacted]"),
+            )
+            .field(
+                "alerts_token",
+                &self.alerts_token.as_ref().map(|_| "[redacted]"),
             )
             .finish()
     }
@@ -206,6 +212,7 @@ impl Settings {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             private_key: None,
             webhook_secret: None,
+            alerts_token: None,
             file,
             sources,
             warnings: Vec::new(),
@@ -253,15 +260,17 @@ impl Settings {
             return;
         };
         let from_file = |key: &str| matches!(self.sources.get(key), Some(Source::File(_)));
-        let (pk, ws, db) = (
+        let (pk, ws, db, at) = (
             from_file("github.private_key_file"),
             from_file("github.webhook_secret_file"),
             from_file("store.path"),
+            from_file("server.alerts_token_file"),
         );
         for (p, in_file) in [
             (self.github.private_key_file.as_mut(), pk),
             (self.github.webhook_secret_file.as_mut(), ws),
             (Some(&mut self.store.path), db),
+            (self.server.alerts_token_file.as_mut(), at),
         ] {
             if let Some(p) = p
                 && in_file
@@ -279,6 +288,8 @@ impl Settings {
         self.private_key = self.load_secret(&secrets::PRIVATE_KEY, path.as_deref(), env)?;
         let path = self.github.webhook_secret_file.clone();
         self.webhook_secret = self.load_secret(&secrets::WEBHOOK_SECRET, path.as_deref(), env)?;
+        let path = self.server.alerts_token_file.clone();
+        self.alerts_token = self.load_secret(&secrets::ALERTS_TOKEN, path.as_deref(), env)?;
         Ok(())
     }
 

@@ -1,4 +1,5 @@
-//! The two secrets: the App's private key and the webhook secret.
+//! The secrets: the App's private key, the webhook secret, and the token of the AWS Health
+//! alerts endpoint.
 //!
 //! Each comes from its environment variable or from the file its key names, never from the
 //! TOML text or the command line. A non-empty variable wins over the file, as every
@@ -17,6 +18,9 @@ pub(super) const PRIVATE_KEY_VAR: &str = "KEYGATE_GITHUB_PRIVATE_KEY";
 /// The webhook secret.
 pub(super) const WEBHOOK_SECRET_VAR: &str = "KEYGATE_GITHUB_WEBHOOK_SECRET";
 
+/// The token `POST /alerts/aws-health` requires (DESIGN §10).
+pub(super) const ALERTS_TOKEN_VAR: &str = "KEYGATE_SERVER_ALERTS_TOKEN";
+
 /// One secret: where it may come from and what to call it in messages.
 pub(super) struct Secret {
     /// `github.private_key`: the name `Settings::source` knows it by.
@@ -34,6 +38,13 @@ pub(super) const PRIVATE_KEY: Secret = Secret {
     var: PRIVATE_KEY_VAR,
     file_key: "github.private_key_file",
     what: "GitHub App private key",
+};
+
+pub(super) const ALERTS_TOKEN: Secret = Secret {
+    key: "server.alerts_token",
+    var: ALERTS_TOKEN_VAR,
+    file_key: "server.alerts_token_file",
+    what: "alerts token",
 };
 
 pub(super) const WEBHOOK_SECRET: Secret = Secret {

@@ -27,6 +27,9 @@ pub struct ServerSection {
     pub max_backoff_secs: u64,
     /// Bytes of request bodies held at once before their signature is checked (DESIGN §4).
     pub max_unverified_bytes: u64,
+    /// File holding the token that `POST /alerts/aws-health` requires (`Authorization:
+    /// Bearer <token>`), or `KEYGATE_SERVER_ALERTS_TOKEN`; without one the endpoint is off.
+    pub alerts_token_file: Option<std::path::PathBuf>,
 }
 
 impl Default for ServerSection {
@@ -39,6 +42,7 @@ impl Default for ServerSection {
             max_attempts: None,
             max_backoff_secs: 300,
             max_unverified_bytes: 268_435_456,
+            alerts_token_file: None,
         }
     }
 }

@@ -8,7 +8,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use crate::ids::{BranchName, CommitSha, InstallationId, PrNumber, RepoName};
-use crate::work::{Activity, PrEvent, Sender};
+use crate::work::{Activity, PrEvent, Sender, Work};
 
 /// Verifies `X-Hub-Signature-256` in constant time.
 pub struct SignatureKey(hmac::Key);
@@ -71,6 +71,13 @@ struct Envelope<'a> {
     pull_request: Option<PullRequest<'a>>,
     #[serde(borrow)]
     sender: Option<SenderJson<'a>>,
+    alert: Option<Alert>,
+}
+
+/// A secret scanning alert as its webhook names it: the secret is not in the payload.
+#[derive(Deserialize)]
+struct Alert {
+    number: u64,
 }
 
 #[derive(Deserialize)]
@@ -127,6 +134,9 @@ pub fn triage(
     let Some(activity) = Activity::from_event(event, action) else {
         return Ok(Triage::Ignore("event or action keygate does not handle"));
     };
+    if activity.work() == Work::Contain {
+        return alert(event, activity, env);
+    }
     let (Some(repo), Some(pr)) = (env.repository, env.pull_request) else {
         return Err(PayloadError(format!(
             "a `{event}` delivery without `repository` or `pull_request`"
@@ -157,6 +167,30 @@ pub fn triage(
             id: s.id,
             login: s.login.into_owned(),
         }),
+    }))
+}
+
+/// A secret scanning alert (DESIGN §10), from any repository the App is installed on: the
+/// leak may be anywhere, and the alert is read through the API with a token scoped to that
+/// repository alone. The alert's number stands where a pull request's would.
+fn alert(event: &str, activity: Activity, env: Envelope<'_>) -> Result<Triage, PayloadError> {
+    let (Some(repo), Some(alert)) = (env.repository, env.alert) else {
+        return Err(PayloadError(format!(
+            "a `{event}` delivery without `repository` or `alert`"
+        )));
+    };
+    let Some(installation) = env.installation else {
+        return Err(PayloadError(
+            "no `installation`: is the webhook the GitHub App's?".into(),
+        ));
+    };
+    Ok(Triage::Work(PrEvent {
+        repository: RepoName::new(repo.full_name.into_owned()),
+        installation: InstallationId(installation.id),
+        pr: PrNumber(alert.number),
+        activity,
+        merge_commit: None,
+        sender: None,
     }))
 }
 
@@ -241,6 +275,35 @@ mod tests {
         assert_eq!(
             t("ping", b"{\"zen\":\"x\"}", "a/b", "main").unwrap(),
             Triage::Ignore("ping")
+        );
+    }
+
+    const ALERT: &str = include_str!("../../tests/fixtures/secret_scanning_alert.reopened.json");
+
+    #[test]
+    fn a_real_secret_scanning_alert_from_any_repository_converts_to_its_number() {
+        // GitHub's published example is a repository webhook's; the App's carries its
+        // installation.
+        let mut payload: serde_json::Value = serde_json::from_str(ALERT).unwrap();
+        payload["installation"] = serde_json::json!({ "id": 42 });
+        let body = payload.to_string();
+        let t = t("secret_scanning_alert", body.as_bytes(), "acme/requests", "main").unwrap();
+        let Triage::Work(e) = t else { panic!("{t:?}") };
+        assert_eq!(e.activity, Activity::SecretAlertReopened);
+        assert_eq!(e.activity.work(), Work::Contain);
+        assert_eq!(e.repository.as_str(), "Codertocat/Hello-World", "not the requests repository");
+        assert_eq!(e.pr, PrNumber(191), "the alert's number");
+        assert_eq!(e.installation, InstallationId(42));
+
+        payload["action"] = "resolved".into();
+        let resolved = payload.to_string();
+        assert!(matches!(
+            t("secret_scanning_alert", resolved.as_bytes(), "a/b", "main").unwrap(),
+            Triage::Ignore(_)
+        ));
+        assert!(
+            t("secret_scanning_alert", ALERT.as_bytes(), "a/b", "main").is_err(),
+            "a repository webhook's delivery (no installation) is not the App's"
         );
     }
 

@@ -13,6 +13,9 @@ pub enum Shape {
     Sqs,
     /// An EventBridge Scheduler input `{"keygate": "sweep" | "reconcile"}`.
     Scheduled(Pass),
+    /// AWS Health's `AWS_RISK_CREDENTIALS_EXPOSED`, from the template's EventBridge rule
+    /// (DESIGN §10): only EventBridge may invoke the function with it.
+    HealthAlert,
 }
 
 /// The passes the schedule runs.
@@ -30,6 +33,7 @@ impl Shape {
             Shape::Sqs => "sqs",
             Shape::Scheduled(Pass::Sweep) => "sweep",
             Shape::Scheduled(Pass::Reconcile) => "reconcile",
+            Shape::HealthAlert => "health_alert",
         }
     }
 }
@@ -60,6 +64,9 @@ pub fn classify(event: &Value) -> Result<Shape, UnknownShape> {
                 records.len()
             ),
         });
+    }
+    if crate::leak::is_health_leak(event) {
+        return Ok(Shape::HealthAlert);
     }
     if let Some(pass) = object.get("keygate") {
         return match (pass.as_str(), object.len()) {

@@ -125,6 +125,8 @@ impl Lambda {
             unverified: UnverifiedBudget::new(settings.server.max_unverified_bytes as usize),
             limits: HttpLimits::default(),
             metrics: metrics.clone(),
+            // EventBridge invokes the function with AWS Health's alerts directly.
+            health_alerts: None,
         };
         tracing::info!(
             repository = %state.repository,

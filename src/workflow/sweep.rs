@@ -498,3 +498,33 @@ pub(crate) async fn revoke_key(
     run_step(wf, rules, life, &p).await?;
     Ok(true)
 }
+
+/// Deactivates a leaked key at once (DESIGN §10): the leak recorded with the step before the
+/// AWS call, then `UpdateAccessKey` `Inactive`, `event=leaked` and a comment saying where it
+/// was found. `Ok(false)`: its life is over, or this leak was already acted on.
+pub(crate) async fn contain_key(
+    wf: &Workflow,
+    rules: &LifecycleRules,
+    life: &mut KeyLife,
+    leak: crate::ledger::Leak,
+) -> Result<bool, StepError> {
+    if life.progress.is_over() {
+        return Ok(false);
+    }
+    let begun = life.progress.pending == Some(Step::Contain);
+    if !begun && life.care.leak.is_some() && life.progress.stage >= Stage::Inactive {
+        return Ok(false);
+    }
+    if !begun {
+        life.care.leak = Some(leak);
+        record(wf, life, life.progress.begin(Step::Contain)).await?;
+    }
+    let p = Planned {
+        access_key_id: life.access_key_id.clone(),
+        step: Step::Contain,
+        expires_at: effective_expiry(life.expires_at.as_deref().and_then(parse_time), None),
+        now: OffsetDateTime::now_utc(),
+    };
+    run_step(wf, rules, life, &p).await?;
+    Ok(true)
+}

@@ -12,6 +12,7 @@ mod doctor;
 mod holes;
 mod issue;
 mod lambda;
+mod leaks;
 mod least_privilege;
 mod life;
 mod lifecycle;
