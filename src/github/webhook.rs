@@ -287,8 +287,10 @@ mod tests {
         let mut payload: serde_json::Value = serde_json::from_str(ALERT).unwrap();
         payload["installation"] = serde_json::json!({ "id": 42 });
         let body = payload.to_string();
-        let t = t("secret_scanning_alert", body.as_bytes(), "acme/requests", "main").unwrap();
-        let Triage::Work(e) = t else { panic!("{t:?}") };
+        let triaged = t("secret_scanning_alert", body.as_bytes(), "acme/requests", "main");
+        let Triage::Work(e) = triaged.unwrap() else {
+            panic!("not work")
+        };
         assert_eq!(e.activity, Activity::SecretAlertReopened);
         assert_eq!(e.activity.work(), Work::Contain);
         assert_eq!(e.repository.as_str(), "Codertocat/Hello-World", "not the requests repository");
