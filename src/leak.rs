@@ -46,7 +46,8 @@ impl LeakReport {
 pub fn is_access_key_id(s: &str) -> bool {
     s.len() == 20
         && (s.starts_with("AKIA") || s.starts_with("ASIA"))
-        && s.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+        && s.bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
 }
 
 /// The access key IDs and the 40-character secret access keys in `text`, in order.
@@ -163,7 +164,10 @@ mod tests {
         let secret = from_github_alert("aws_secret_access_key", SECRET, "x".into());
         assert!(secret.access_key_ids.is_empty());
         assert_eq!(secret.fingerprints, [secret_fingerprint(SECRET)]);
-        assert!(!format!("{secret:?}").contains("wJalr"), "no secret in the report");
+        assert!(
+            !format!("{secret:?}").contains("wJalr"),
+            "no secret in the report"
+        );
         let pair = format!("AKIAIOSFODNN7EXAMPLE:{SECRET}");
         let both = from_github_alert("aws_secret_access_key", &pair, "x".into());
         assert_eq!(both.access_key_ids, ["AKIAIOSFODNN7EXAMPLE"]);
@@ -182,7 +186,11 @@ mod tests {
         let r = from_health_event(&event).unwrap();
         assert_eq!(r.source, LeakSource::AwsHealth);
         assert_eq!(r.access_key_ids, ["AKIAIOSFODNN7EXAMPLE"]);
-        assert!(r.location.contains("AWS_RISK_CREDENTIALS_EXPOSED"), "{}", r.location);
+        assert!(
+            r.location.contains("AWS_RISK_CREDENTIALS_EXPOSED"),
+            "{}",
+            r.location
+        );
         assert!(r.location.contains("123456789012"), "{}", r.location);
         let mut other = event.clone();
         other["detail"]["eventTypeCode"] = "AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED".into();

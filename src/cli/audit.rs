@@ -16,8 +16,9 @@ use time::macros::format_description;
 
 use super::lifecycle::runtime;
 use crate::audit::{
-    AwsKey, Filter, GIT_LOG_FORMAT, Joined, KeyFacts, PullMerge, RequestFile, Row, State,
-    TaggedSecret, match_intents, match_tagged, no_request_file, parse_git_log, request_files, row,
+    AwsKey, Filter, GIT_LOG_FORMAT, Joined, KeyFacts, Lineage, PullMerge, RequestFile, Row, State,
+    TaggedSecret, follow_rotations, match_intents, match_tagged, no_request_file, parse_git_log,
+    request_files, row,
 };
 use crate::aws::Aws;
 use crate::aws::{ACCESS_KEY_TAG, EXPIRES_TAG};
@@ -85,9 +86,10 @@ pub fn git_history(repo: &Path, requests_dir: &str) -> anyhow::Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// What AWS says of one key: read-only calls, each unknown when it fails.
-async fn key_facts(aws: &Aws, intent: &Intent) -> KeyFacts {
-    let Some(key) = intent.access_key_id.as_deref() else {
+/// What AWS says of `key`, the request's key now: read-only calls, each unknown when it
+/// fails.
+async fn key_facts(aws: &Aws, intent: &Intent, key: Option<&str>) -> KeyFacts {
+    let Some(key) = key else {
         return KeyFacts::UNKNOWN;
     };
     let tag_expiry = match intent.secret_name.as_deref() {
@@ -266,6 +268,7 @@ pub async fn run_audit_with(
             key: KeyFacts::UNKNOWN,
             tagged: None,
             pull: None,
+            lineage: Default::default(),
         })
         .collect();
     joined.extend(unmatched.iter().map(|&i| Joined {
@@ -276,13 +279,32 @@ pub async fn run_audit_with(
         key: KeyFacts::UNKNOWN,
         tagged: None,
         pull: None,
+        lineage: Default::default(),
     }));
+    let rotations = ledger.all_rotations().await?;
     for j in &mut joined {
         let Some(intent) = j.intent else { continue };
-        if let Some(key) = intent.access_key_id.clone() {
-            j.stage = ledger.key_life(key).await?.map(|life| life.progress.stage);
+        let Some(first) = intent.access_key_id.clone() else {
+            j.key = key_facts(aws, intent, None).await;
+            continue;
+        };
+        let (current, replaced) = follow_rotations(&first, &rotations);
+        let mut leaked = None;
+        for key in replaced.iter().chain(std::iter::once(&current)) {
+            let life = ledger.key_life(key.clone()).await?;
+            if let Some(leak) = life.as_ref().and_then(|l| l.care.leak.as_ref()) {
+                leaked = Some(format!("{key}: {} ({})", leak.source, leak.location));
+            }
+            if *key == current {
+                j.stage = life.map(|l| l.progress.stage);
+            }
         }
-        j.key = key_facts(aws, intent).await;
+        j.key = key_facts(aws, intent, Some(&current)).await;
+        j.lineage = Lineage {
+            current_key: (!replaced.is_empty()).then_some(current),
+            replaced_keys: replaced,
+            leaked,
+        };
     }
     let warn_days = settings.lifecycle.warn_days;
     let mut rows: Vec<Row> = joined
@@ -321,6 +343,7 @@ async fn audit_without_ledger(
             key: KeyFacts::UNKNOWN,
             tagged: t.map(|t| &secrets[t]),
             pull: None,
+            lineage: Default::default(),
         })
         .collect();
     joined.extend(unmatched.iter().map(|&t| {
@@ -335,6 +358,7 @@ async fn audit_without_ledger(
             key: KeyFacts::UNKNOWN,
             tagged: Some(&secrets[t]),
             pull: None,
+            lineage: Default::default(),
         }
     }));
     let mut github = PullReader::new(settings);

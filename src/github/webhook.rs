@@ -287,13 +287,22 @@ mod tests {
         let mut payload: serde_json::Value = serde_json::from_str(ALERT).unwrap();
         payload["installation"] = serde_json::json!({ "id": 42 });
         let body = payload.to_string();
-        let triaged = t("secret_scanning_alert", body.as_bytes(), "acme/requests", "main");
+        let triaged = t(
+            "secret_scanning_alert",
+            body.as_bytes(),
+            "acme/requests",
+            "main",
+        );
         let Triage::Work(e) = triaged.unwrap() else {
             panic!("not work")
         };
         assert_eq!(e.activity, Activity::SecretAlertReopened);
         assert_eq!(e.activity.work(), Work::Contain);
-        assert_eq!(e.repository.as_str(), "Codertocat/Hello-World", "not the requests repository");
+        assert_eq!(
+            e.repository.as_str(),
+            "Codertocat/Hello-World",
+            "not the requests repository"
+        );
         assert_eq!(e.pr, PrNumber(191), "the alert's number");
         assert_eq!(e.installation, InstallationId(42));
 

@@ -103,15 +103,17 @@ impl Lambda {
     /// AWS Health's exposed credentials (DESIGN §10): every key keygate issued that it names
     /// is deactivated before the invocation returns; a failure makes Lambda try again.
     async fn health_alert(&self, event: &Value) -> Result<Value, InvokeError> {
-        let report = crate::leak::from_health_event(event)
-            .map_err(|e| InvokeError::Alert(e.to_string()))?;
+        let report =
+            crate::leak::from_health_event(event).map_err(|e| InvokeError::Alert(e.to_string()))?;
         let done = crate::workflow::leak::contain(&self.workflow, &self.rules, &report)
             .await
             .map_err(|e| {
                 tracing::error!(error = %e, "cannot act on an AWS Health alert now");
                 InvokeError::Alert(crate::workflow::render::public_reason(&e))
             })?;
-        Ok(json!({"keygate": "health_alert", "keys": report.access_key_ids.len(), "acted_on": done.len()}))
+        Ok(
+            json!({"keygate": "health_alert", "keys": report.access_key_ids.len(), "acted_on": done.len()}),
+        )
     }
 
     async fn http(&self, event: Value) -> Result<Value, InvokeError> {

@@ -4,8 +4,8 @@ use std::path::Path;
 
 use super::{
     Claim, DeliveryStatus, DynamoLedger, Finish, Inserted, Intent, IntentState, Job, KeyLife,
-    LedgerError, NewDelivery, NoteKey, Rotation, RotationClaim, RotationState, SqliteLedger,
-    Stats, Store, Taken,
+    LedgerError, NewDelivery, NoteKey, Rotation, RotationClaim, RotationState, SqliteLedger, Stats,
+    Store, Taken,
 };
 use crate::ids::{DeliveryId, PrNumber, RepoName};
 use crate::lifecycle::Progress;
@@ -196,4 +196,3 @@ impl Store for Ledger {
         delegate!(self, b => b.knows_merge(repository, pr))
     }
 }
-

@@ -13,8 +13,8 @@ use tokio::sync::oneshot;
 
 use super::{
     Claim, DeliveryState, DeliveryStatus, Finish, Inserted, Intent, IntentState, Job, KeyLife,
-    LedgerError, NewDelivery, NoteKey, Rotation, RotationClaim, RotationState, Stats, Store,
-    Taken, now_ms,
+    LedgerError, NewDelivery, NoteKey, Rotation, RotationClaim, RotationState, Stats, Store, Taken,
+    now_ms,
 };
 use crate::ids::{CommitSha, DeliveryId, InstallationId, PrNumber, RepoName};
 use crate::lifecycle::Progress;

@@ -47,14 +47,25 @@ mod tests {
             next_rotation(Some(ISSUED), Some(30), None),
             Some(datetime!(2026-07-01 12:00 UTC))
         );
-        assert_eq!(next_rotation(Some(ISSUED), None, None), None, "never rotates");
-        assert_eq!(next_rotation(None, Some(30), None), None, "creation unknown");
+        assert_eq!(
+            next_rotation(Some(ISSUED), None, None),
+            None,
+            "never rotates"
+        );
+        assert_eq!(
+            next_rotation(None, Some(30), None),
+            None,
+            "creation unknown"
+        );
     }
 
     #[test]
     fn the_tag_brings_a_rotation_forward_but_never_back_nor_from_an_earlier_key() {
         let sooner = datetime!(2026-06-10 00:00 UTC);
-        assert_eq!(next_rotation(Some(ISSUED), Some(30), Some(sooner)), Some(sooner));
+        assert_eq!(
+            next_rotation(Some(ISSUED), Some(30), Some(sooner)),
+            Some(sooner)
+        );
         let later = datetime!(2026-09-01 00:00 UTC);
         assert_eq!(
             next_rotation(Some(ISSUED), Some(30), Some(later)),
@@ -75,12 +86,15 @@ mod tests {
         let at = datetime!(2026-07-01 12:00 UTC);
         assert!(!due(at, end, at - Duration::seconds(1)));
         assert!(due(at, end, at));
-        assert!(due(at, end, at + Duration::days(3)), "a pass that comes late");
-        assert!(!due(end, end, end), "a rotation at the expiry would outlive it");
-        assert!(!due(at, end, end), "past the end nothing rotates");
-        assert_eq!(
-            retirement(at, 24),
-            datetime!(2026-07-02 12:00 UTC)
+        assert!(
+            due(at, end, at + Duration::days(3)),
+            "a pass that comes late"
         );
+        assert!(
+            !due(end, end, end),
+            "a rotation at the expiry would outlive it"
+        );
+        assert!(!due(at, end, end), "past the end nothing rotates");
+        assert_eq!(retirement(at, 24), datetime!(2026-07-02 12:00 UTC));
     }
 }

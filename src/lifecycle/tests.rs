@@ -306,7 +306,10 @@ fn a_rotated_keys_predecessor_is_retired_after_the_overlap_and_deleted_later_nev
     assert_eq!(one(old(Progress::ACTIVE), retires - d(1)), []);
     assert_eq!(one(old(Progress::ACTIVE), retires), [Step::Retire]);
     assert_eq!(one(old(at(Stage::Inactive)), retires + d(6)), []);
-    assert_eq!(one(old(at(Stage::Inactive)), retires + d(7)), [Step::Delete]);
+    assert_eq!(
+        one(old(at(Stage::Inactive)), retires + d(7)),
+        [Step::Delete]
+    );
     assert_eq!(
         one(old(at(Stage::Warned)), EXPIRY - d(1)),
         [Step::Retire, Step::Delete],
@@ -331,9 +334,15 @@ fn an_unused_key_is_warned_then_deactivated_and_a_used_one_is_left_alone() {
         ..key("AKIA1", Progress::ACTIVE)
     };
     let plan_of = |k, now| -> Vec<Step> {
-        steps(&[k], now, timing).into_iter().map(|(_, s)| s).collect()
+        steps(&[k], now, timing)
+            .into_iter()
+            .map(|(_, s)| s)
+            .collect()
     };
-    assert_eq!(plan_of(idle(created, None), created + d(30)), [Step::WarnUnused]);
+    assert_eq!(
+        plan_of(idle(created, None), created + d(30)),
+        [Step::WarnUnused]
+    );
     let warned = Some(created + d(30));
     assert_eq!(
         plan_of(idle(created, warned), created + d(37)),

@@ -83,6 +83,9 @@ mod tests {
         };
         let long_ago = care(CREATED, None);
         assert_eq!(due(&long_ago, CREATED + Duration::days(400), off), None);
-        assert_eq!(due(&Care::default(), CREATED + Duration::days(400), TIMING), None);
+        assert_eq!(
+            due(&Care::default(), CREATED + Duration::days(400), TIMING),
+            None
+        );
     }
 }

@@ -143,7 +143,13 @@ pub fn parse_request(
         ));
     }
 
-    match (iam_user, reason, expires_in_days, readers, rotate_every_days) {
+    match (
+        iam_user,
+        reason,
+        expires_in_days,
+        readers,
+        rotate_every_days,
+    ) {
         (Some(iam_user), Some(reason), Some(expires_in_days), Some(readers), Some(rotate))
             if diagnostics.is_empty() =>
         {

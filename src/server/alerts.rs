@@ -62,7 +62,10 @@ pub(super) async fn aws_health(
         Ok(r) => r,
         Err(why) => {
             tracing::warn!(why = %why, "an alert that is not AWS Health's exposed credentials");
-            return (StatusCode::BAD_REQUEST, "not an AWS_RISK_CREDENTIALS_EXPOSED event\n")
+            return (
+                StatusCode::BAD_REQUEST,
+                "not an AWS_RISK_CREDENTIALS_EXPOSED event\n",
+            )
                 .into_response();
         }
     };
@@ -95,6 +98,9 @@ mod tests {
         assert!(!authorized(Some(b"s3cret-token"), &token));
         assert!(!authorized(None, &token));
         let empty = SecretString::from(String::new());
-        assert!(!authorized(Some(b"Bearer "), &empty), "an empty token is no token");
+        assert!(
+            !authorized(Some(b"Bearer "), &empty),
+            "an empty token is no token"
+        );
     }
 }

@@ -9,8 +9,8 @@ use tracing::instrument;
 
 use super::sweep::contain_key;
 use super::{StepError, Workflow};
-use crate::ledger::{Job, KeyLife, Leak, Store};
 use crate::leak::{LeakReport, from_github_alert};
+use crate::ledger::{Job, KeyLife, Leak, Store};
 use crate::lifecycle::LifecycleRules;
 
 /// What became of one key a report named.
@@ -108,7 +108,10 @@ pub(super) async fn on_github_alert(wf: &Workflow, job: &Job) -> Result<(), Step
     let report = from_github_alert(&alert.secret_type, alert.secret.expose_secret(), location);
     drop(alert);
     if report.is_empty() {
-        tracing::warn!(alert = number, "the alert shows no AWS key keygate can match");
+        tracing::warn!(
+            alert = number,
+            "the alert shows no AWS key keygate can match"
+        );
         return Ok(());
     }
     contain(wf, &wf.settings.lifecycle, &report).await?;

@@ -102,7 +102,8 @@ async fn refusal(wf: &Workflow, life: &KeyLife) -> Result<Option<String>, StepEr
         Some(format!("it was rotated already; `{by}` replaced it"))
     } else if life.care.leak.is_some() {
         Some("it leaked: a replacement needs a new request".into())
-    } else if let Some(d) = life::deleted_since(wf, &life.request.path, life.request_merged_at).await?
+    } else if let Some(d) =
+        life::deleted_since(wf, &life.request.path, life.request_merged_at).await?
     {
         Some(format!(
             "its request file was deleted by the merge of #{}: a deleted request never rotates",
@@ -253,11 +254,7 @@ async fn blocked(wf: &Workflow, r: &mut Rotation, keys: usize) -> Result<String,
 /// From `Stored`: the new key's life (as far along as the one it replaces), the replaced
 /// key marked superseded and retired after the overlap, the secret's tags moved on, people
 /// told; then done. Each part is safe to repeat.
-async fn finish(
-    wf: &Workflow,
-    rules: &LifecycleRules,
-    r: &mut Rotation,
-) -> Result<(), StepError> {
+async fn finish(wf: &Workflow, rules: &LifecycleRules, r: &mut Rotation) -> Result<(), StepError> {
     let (Some(new_key), Some(rotated_at)) = (r.new_access_key_id.clone(), r.rotated_at) else {
         return Err(LedgerError::Corrupt(format!(
             "the rotation of {} is stored without its new key",

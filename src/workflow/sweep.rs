@@ -17,8 +17,8 @@ use crate::aws::{EXPIRES_TAG, ROTATES_TAG, SecretFacts};
 use crate::ids::PrNumber;
 use crate::ledger::{KeyLife, NoteKey, Revocation, Store};
 use crate::lifecycle::{
-    Care, KeyFacts, LifecycleRules, Planned, Progress, Stage, Step, effective_expiry,
-    parse_time, plan, rotation,
+    Care, KeyFacts, LifecycleRules, Planned, Progress, Stage, Step, effective_expiry, parse_time,
+    plan, rotation,
 };
 
 /// One step a sweep did, or would do on a dry run.
@@ -370,14 +370,20 @@ async fn unused_step(
         .aws
         .access_key_last_used(&life.access_key_id)
         .await?
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok());
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        });
     let warned_at = if deactivated {
         life.care.unused_warned_at
     } else {
         Some(p.now)
     };
     let since = warned_at
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
         .unwrap_or_default();
     let event = KeyEvent::Unused {
         unused_days: rules.timing.unused_days,
@@ -425,7 +431,10 @@ pub(crate) async fn tell(
             revoking_pr: Some(n),
             ..
         } => (*n, None),
-        _ => (life.request.pr.get(), Some(occasion(&life.access_key_id, event))),
+        _ => (
+            life.request.pr.get(),
+            Some(occasion(&life.access_key_id, event)),
+        ),
     };
     let note = NoteKey::Notice {
         event: notice_event,

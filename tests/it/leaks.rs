@@ -73,7 +73,10 @@ async fn a_key_pushed_to_another_repository_is_inactive_within_one_delivery() {
         comment.contains("reported leaked") && comment.contains("deploy/env.sh"),
         "{comment}"
     );
-    assert!(comment.contains(&format!("secret-scanning/{alert}")), "{comment}");
+    assert!(
+        comment.contains(&format!("secret-scanning/{alert}")),
+        "{comment}"
+    );
     let scopes = app.gh.token_scopes();
     assert!(
         scopes[scopes_before..].contains(&Some(vec!["app".to_string()])),
@@ -87,7 +90,13 @@ async fn a_key_pushed_to_another_repository_is_inactive_within_one_delivery() {
     assert!(app.aws.notices().await.is_empty());
 
     app.shutdown().await;
-    let life = app.ledger().await.key_life(key.clone()).await.unwrap().unwrap();
+    let life = app
+        .ledger()
+        .await
+        .key_life(key.clone())
+        .await
+        .unwrap()
+        .unwrap();
     let leak = life.care.leak.unwrap();
     assert_eq!(leak.source, "GitHub secret scanning");
     assert!(leak.location.contains("acme/app"), "{}", leak.location);
@@ -134,7 +143,10 @@ async fn a_leaked_key_keygate_did_not_issue_is_only_logged() {
     let event = elsewhere.secret_alert_event(alert, "created");
     assert_eq!(app.deliver("secret_scanning_alert", &event).await, 202);
     app.settle().await;
-    assert!(active(&app, &stranger, &theirs).await, "not keygate's to touch");
+    assert!(
+        active(&app, &stranger, &theirs).await,
+        "not keygate's to touch"
+    );
     assert!(app.aws.notices().await.is_empty());
     assert_eq!(app.gh.comments(pr).len(), comments);
     app.shutdown().await;
@@ -164,7 +176,10 @@ async fn aws_healths_alert_reaches_serve_only_with_the_alerts_token() {
     };
     assert_eq!(post(None).await.status(), 401);
     assert_eq!(post(Some("Bearer guessed")).await.status(), 401);
-    assert!(active(&app, &user, &key).await, "nothing read without the token");
+    assert!(
+        active(&app, &user, &key).await,
+        "nothing read without the token"
+    );
 
     let started = Instant::now();
     let answer = post(Some("Bearer t0ken-for-eventbridge")).await;
@@ -177,9 +192,16 @@ async fn aws_healths_alert_reaches_serve_only_with_the_alerts_token() {
         notices.iter().map(|n| n.event()).collect::<Vec<_>>(),
         ["leaked"]
     );
-    assert!(notices[0].message.contains("AWS Health"), "{}", notices[0].message);
+    assert!(
+        notices[0].message.contains("AWS Health"),
+        "{}",
+        notices[0].message
+    );
     let comment = app.gh.comments(pr).last().cloned().unwrap();
-    assert!(comment.contains("AWS_RISK_CREDENTIALS_EXPOSED"), "{comment}");
+    assert!(
+        comment.contains("AWS_RISK_CREDENTIALS_EXPOSED"),
+        "{comment}"
+    );
 }
 
 #[tokio::test]
@@ -201,9 +223,10 @@ async fn in_lambda_eventbridge_delivers_aws_healths_alert_and_github_alerts_come
     let world = LambdaWorld::new(&repository().await).await;
     let user = world.aws.iam_user("svc").await;
     let path = crate::support::world::path(&user);
-    let pr = world
-        .gh
-        .open_pr("bob", &[(&path, &crate::support::story::valid_request(&user))]);
+    let pr = world.gh.open_pr(
+        "bob",
+        &[(&path, &crate::support::story::valid_request(&user))],
+    );
     world.gh.review(pr, "carol", Approve);
     let lambda = world.start().await;
     world.gh.merge(pr);

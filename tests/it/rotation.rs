@@ -38,9 +38,14 @@ async fn aws(app: &TestApp) -> keygate::aws::Aws {
 /// One `keygate sweep` now, on the stopped app's ledger: the steps it took, each done.
 async fn sweep(app: &mut TestApp) -> Vec<(Step, String)> {
     app.shutdown().await;
-    let lines = run_sweep(&settings(app), aws(app).await, OffsetDateTime::now_utc(), false)
-        .await
-        .unwrap();
+    let lines = run_sweep(
+        &settings(app),
+        aws(app).await,
+        OffsetDateTime::now_utc(),
+        false,
+    )
+    .await
+    .unwrap();
     for l in &lines {
         assert!(matches!(l.result, Some(Ok(()))), "{l:?}");
     }
@@ -124,7 +129,11 @@ async fn a_key_rotated_twice_is_read_by_the_same_secret_name_each_time() {
         notices.iter().map(|n| n.event()).collect::<Vec<_>>(),
         ["rotated"]
     );
-    assert!(notices[0].message.contains(&second), "{}", notices[0].message);
+    assert!(
+        notices[0].message.contains(&second),
+        "{}",
+        notices[0].message
+    );
     let comment = app.gh.comments(pr).last().cloned().unwrap();
     assert!(
         comment.contains("was rotated") && comment.contains(&second) && comment.contains(&first),
@@ -147,9 +156,14 @@ async fn a_key_rotated_twice_is_read_by_the_same_secret_name_each_time() {
     assert!(app.aws.notices().await.is_empty());
 
     // An operator rotates again now: the consumer reads the third key by the same name.
-    let done = run_rotate(&settings(&app), aws(&app).await, &second, "suspected exposure")
-        .await
-        .unwrap();
+    let done = run_rotate(
+        &settings(&app),
+        aws(&app).await,
+        &second,
+        "suspected exposure",
+    )
+    .await
+    .unwrap();
     let Rotated::Done { new_key: third } = done else {
         panic!("{done:?}")
     };
@@ -182,9 +196,14 @@ async fn a_rotation_without_a_free_key_slot_says_so_once_and_goes_through_when_o
     // The first key works for 24 hours more: the user holds two keys, the most IAM allows.
     rotate_now_by_tag(&app, &secret).await;
     let blocked = || async {
-        let lines = run_sweep(&settings(&app), aws(&app).await, OffsetDateTime::now_utc(), false)
-            .await
-            .unwrap();
+        let lines = run_sweep(
+            &settings(&app),
+            aws(&app).await,
+            OffsetDateTime::now_utc(),
+            false,
+        )
+        .await
+        .unwrap();
         let line = lines
             .iter()
             .find(|l| l.step == Some(Step::Rotate))
@@ -233,4 +252,54 @@ async fn a_rotation_without_a_free_key_slot_says_so_once_and_goes_through_when_o
         .map(|n| n.event().to_string())
         .collect();
     assert_eq!(events, ["rotated"]);
+}
+
+#[tokio::test]
+async fn audit_walks_back_from_a_replaced_key_to_the_key_its_secret_holds_and_its_leak() {
+    let mut app = world_with("").await;
+    let (pr, user) = app.request_pr_with("bob", rotating, &[]).await;
+    app.gh.review(pr, "carol", Approve);
+    app.merge(pr).await;
+    let (first, secret) = app.aws.one_key_held_by_its_secret(&user, "issued").await;
+    rotate_now_by_tag(&app, &secret).await;
+    sweep(&mut app).await;
+    let second = read_by_name(&app, &secret, "AWSCURRENT").await;
+    // The new key leaks: the audit shows where, on the request's row.
+    app.restart().await;
+    let elsewhere = app.gh.for_repo("acme/app");
+    let alert = elsewhere.leak("aws_access_key_id", &second, "deploy.sh", 2);
+    let event = elsewhere.secret_alert_event(alert, "created");
+    assert_eq!(app.deliver("secret_scanning_alert", &event).await, 202);
+    app.settle().await;
+    app.shutdown().await;
+
+    let clone = crate::audit::clone_with(&[(crate::support::world::path(&user), rotating(&user))]);
+    let filter = keygate::audit::Filter {
+        key: Some(first.clone()),
+        ..Default::default()
+    };
+    let rows = keygate::cli::audit::run_audit(
+        &settings(&app),
+        &aws(&app).await,
+        clone.path(),
+        &filter,
+        OffsetDateTime::now_utc(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(rows.len(), 1, "{rows:#?}");
+    let r = &rows[0];
+    assert_eq!(r.access_key_id.as_deref(), Some(second.as_str()));
+    assert_eq!(r.replaced_keys, [first.clone()]);
+    assert_eq!(
+        r.state,
+        keygate::audit::State::Inactive,
+        "deactivated for the leak"
+    );
+    let leaked = r.leaked.as_deref().unwrap();
+    assert!(
+        leaked.contains(&second) && leaked.contains("acme/app") && leaked.contains("deploy.sh"),
+        "{leaked}"
+    );
+    println!("{}", keygate::audit::table(&rows));
 }

@@ -63,7 +63,10 @@ async fn killed_mid_rotation_ends_as_one_rotation(operation: &str, fault: Fault)
     assert_eq!(post(&http, &first.url, &d).await, 202);
     settle(&http, &first.url).await;
     let (old, secret) = aws.one_key_held_by_its_secret(&user, "issued").await;
-    assert_eq!(events(&aws).await.last().map(String::as_str), Some("issued"));
+    assert_eq!(
+        events(&aws).await.last().map(String::as_str),
+        Some("issued")
+    );
     let comments_at_issue = gh.comments(pr).len();
 
     // The next sweep (one a second) rotates; its `operation` meets the fault.
@@ -107,13 +110,19 @@ async fn killed_mid_rotation_ends_as_one_rotation(operation: &str, fault: Fault)
     assert!(status.success(), "exit status {status}");
 
     let new = current(&aws, &secret, "AWSCURRENT").await.unwrap();
-    assert_eq!(current(&aws, &secret, "AWSPREVIOUS").await, Some(old.clone()));
+    assert_eq!(
+        current(&aws, &secret, "AWSPREVIOUS").await,
+        Some(old.clone())
+    );
     assert_eq!(versions(&aws, &secret).await, 2, "no stray version");
     let mut keys = aws.access_keys(&user).await;
     keys.sort();
     let mut expected = vec![old.clone(), new.clone()];
     expected.sort();
-    assert_eq!(keys, expected, "one new key; the old one works through the overlap");
+    assert_eq!(
+        keys, expected,
+        "one new key; the old one works through the overlap"
+    );
     assert_eq!(events(&aws).await, ["rotated"], "one notice");
     let comments = gh.comments(pr);
     assert_eq!(comments.len(), comments_at_issue + 1, "{comments:#?}");
@@ -123,7 +132,10 @@ async fn killed_mid_rotation_ends_as_one_rotation(operation: &str, fault: Fault)
     let rotations = ledger.all_rotations().await.unwrap();
     assert_eq!(rotations.len(), 1);
     assert_eq!(rotations[0].state, RotationState::Done);
-    assert_eq!(rotations[0].new_access_key_id.as_deref(), Some(new.as_str()));
+    assert_eq!(
+        rotations[0].new_access_key_id.as_deref(),
+        Some(new.as_str())
+    );
     let replaced = ledger.key_life(old.clone()).await.unwrap().unwrap();
     assert_eq!(replaced.care.superseded_by.as_deref(), Some(new.as_str()));
     let retires = replaced.care.retires_at.unwrap();

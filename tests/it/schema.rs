@@ -136,7 +136,8 @@ fn the_schema_bounds_are_the_parsers_bounds() {
     assert_eq!(p["rotate_every_days"]["minimum"], 1);
     let (user, reason) = (line("iam_user"), line("reason"));
     for (rotate, ok) in [(0, false), (1, true), (30, true), (31, false)] {
-        let text = format!("{user}\n{reason}\nexpires_in_days = 30\nrotate_every_days = {rotate}\n");
+        let text =
+            format!("{user}\n{reason}\nexpires_in_days = 30\nrotate_every_days = {rotate}\n");
         assert_eq!(
             accepts("requests/alice/ci.toml", &text),
             ok,

@@ -100,21 +100,33 @@ async fn an_unused_key_is_warned_then_deactivated_and_used_ones_are_left_alone()
     let warned = sweep_at(&app, now).await;
     assert_eq!(warned.len(), 2, "{warned:?}");
     for key in [&idle, &late] {
-        assert!(warned.contains(&(Step::WarnUnused, key.clone())), "{warned:?}");
+        assert!(
+            warned.contains(&(Step::WarnUnused, key.clone())),
+            "{warned:?}"
+        );
     }
     let notices = app.aws.notices().await;
     assert_eq!(
         notices.iter().map(|n| n.event()).collect::<Vec<_>>(),
         ["unused", "unused"]
     );
-    let users: Vec<&str> = notices.iter().map(|n| n.attributes["iam_user"].as_str()).collect();
+    let users: Vec<&str> = notices
+        .iter()
+        .map(|n| n.attributes["iam_user"].as_str())
+        .collect();
     assert!(users.contains(&idle_user.as_str()) && users.contains(&late_user.as_str()));
     let comment = app.gh.comments(idle_pr).last().cloned().unwrap();
     assert!(
         comment.contains("has not been used for") && comment.contains("in 7 days"),
         "{comment}"
     );
-    assert!(!app.gh.comments(busy_pr).last().unwrap().contains("not been used"));
+    assert!(
+        !app.gh
+            .comments(busy_pr)
+            .last()
+            .unwrap()
+            .contains("not been used")
+    );
     assert!(sweep_at(&app, now).await.is_empty(), "warned once");
 
     // One of the warned keys is used after the warning; a week later only the other goes.
@@ -132,7 +144,11 @@ async fn an_unused_key_is_warned_then_deactivated_and_used_ones_are_left_alone()
         notices.iter().map(|n| n.event()).collect::<Vec<_>>(),
         ["unused"]
     );
-    assert!(notices[0].message.contains("deactivated"), "{}", notices[0].message);
+    assert!(
+        notices[0].message.contains("deactivated"),
+        "{}",
+        notices[0].message
+    );
     let comment = app.gh.comments(idle_pr).last().cloned().unwrap();
     assert!(comment.contains("was deactivated"), "{comment}");
     assert!(sweep_at(&app, week).await.is_empty());

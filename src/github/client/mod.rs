@@ -28,9 +28,9 @@ use time::OffsetDateTime;
 use crate::facts::{Account, EntryKind, Pusher};
 use crate::metrics::Metrics;
 
+pub use alerts::{AlertLocation, SecretAlert};
 use auth::{AppAuth, InstallationToken};
 use clock::GitHubClock;
-pub use alerts::{AlertLocation, SecretAlert};
 pub use repo::RepoClient;
 pub use setup::{CodeownersError, RepoInstallation};
 

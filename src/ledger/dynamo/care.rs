@@ -33,7 +33,10 @@ fn time_of(item: &Item, name: &str) -> Result<Option<OffsetDateTime>, LedgerErro
 /// A key's origin as attributes (an intent's, or a life's written once).
 pub(super) fn origin_fields(
     o: &KeyOrigin,
-) -> [(&'static str, Option<aws_sdk_dynamodb::types::AttributeValue>); 3] {
+) -> [(
+    &'static str,
+    Option<aws_sdk_dynamodb::types::AttributeValue>,
+); 3] {
     [
         ("issued_at", at(o.issued_at)),
         (
@@ -86,7 +89,10 @@ fn rotation_change(r: &Rotation, now: i64) -> Change {
     Change::default()
         .set("state", s(r.state.as_str()))
         .set(BY_STATE_PK, s(rotation_list(r.state)))
-        .set_or_remove("keys_before", r.keys_before.as_ref().map(|k| s(k.join(","))))
+        .set_or_remove(
+            "keys_before",
+            r.keys_before.as_ref().map(|k| s(k.join(","))),
+        )
         .set_or_remove("token", r.token.as_deref().map(s))
         .set_or_remove("new_access_key_id", r.new_access_key_id.as_deref().map(s))
         .set_or_remove("new_fingerprint", r.new_fingerprint.as_deref().map(s))
@@ -110,10 +116,7 @@ fn new_rotation(r: &Rotation, now: i64) -> Item {
         ("created_at", n(now)),
         ("updated_at", n(now)),
         (BY_STATE_PK, s(rotation_list(RotationState::Pending))),
-        (
-            BY_STATE_SK,
-            s(format!("{now:015}#{}", r.access_key_id)),
-        ),
+        (BY_STATE_SK, s(format!("{now:015}#{}", r.access_key_id))),
     ] {
         item.insert(k.into(), v);
     }

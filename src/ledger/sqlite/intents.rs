@@ -63,4 +63,3 @@ pub(super) fn intent_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<IntentRow> {
 pub(super) fn seconds(v: Option<i64>) -> Option<OffsetDateTime> {
     v.and_then(|s| OffsetDateTime::from_unix_timestamp(s).ok())
 }
-

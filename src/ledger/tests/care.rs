@@ -67,9 +67,17 @@ pub(super) async fn a_keys_origin_is_kept_from_its_intent_and_a_successor_is_swe
     let ids: Vec<&str> = swept.iter().map(|k| k.access_key_id.as_str()).collect();
     assert_eq!(ids, ["AKIAALICE", "AKIANEXT"], "oldest first");
     assert_eq!(swept[0].care, replaced.care);
-    assert_eq!(swept[0].origin, origin(), "the first record keeps the origin");
+    assert_eq!(
+        swept[0].origin,
+        origin(),
+        "the first record keeps the origin"
+    );
     assert_eq!(swept[1].origin, successor.origin);
-    assert_eq!(swept[1].request, intent.key(), "the successor serves the same request");
+    assert_eq!(
+        swept[1].request,
+        intent.key(),
+        "the successor serves the same request"
+    );
     assert_eq!(swept[1].secret_name.as_deref(), Some("alice/access-key-1"));
     assert_eq!(
         swept[1].request_merged_at, intent.merged_at,
@@ -82,7 +90,9 @@ pub(super) async fn a_keys_origin_is_kept_from_its_intent_and_a_successor_is_swe
         stage: Stage::Deleted,
         pending: None,
     };
-    l.record_lifecycle_step(over, Progress::ACTIVE).await.unwrap();
+    l.record_lifecycle_step(over, Progress::ACTIVE)
+        .await
+        .unwrap();
     let ids: Vec<String> = l
         .keys_to_sweep()
         .await

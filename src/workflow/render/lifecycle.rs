@@ -60,10 +60,7 @@ pub enum KeyEvent<'a> {
         since: &'a str,
     },
     /// Reported leaked by `source` at `location`, and deactivated at once.
-    Leaked {
-        source: &'a str,
-        location: &'a str,
-    },
+    Leaked { source: &'a str, location: &'a str },
 }
 
 impl KeyEvent<'_> {
@@ -337,7 +334,11 @@ pub fn key_notice(event: &KeyEvent<'_>, key: &KeyRef<'_>) -> Notice {
         } => {
             let seen = last_used.map_or("never".to_string(), plain::line);
             let _ = writeln!(m, "Last used:     {seen}");
-            let what = if *deactivated { "deactivated" } else { "warned" };
+            let what = if *deactivated {
+                "deactivated"
+            } else {
+                "warned"
+            };
             let _ = writeln!(m, "Unused for {unused_days} days or more: {what}.");
         }
         KeyEvent::Leaked { source, location } => {

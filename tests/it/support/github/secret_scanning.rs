@@ -32,7 +32,11 @@ impl World {
     fn alert_for(&self, inst: u64, repo: &str, n: &str) -> Result<&SecretAlert, Reply> {
         let full = self.repo_for(inst, repo, DOCS)?.full_name();
         if self.installation_permissions()["secret_scanning_alerts"].is_null() {
-            return Err(Reply::error(403, "Resource not accessible by integration", DOCS));
+            return Err(Reply::error(
+                403,
+                "Resource not accessible by integration",
+                DOCS,
+            ));
         }
         self.secret_alerts
             .iter()
@@ -42,7 +46,10 @@ impl World {
 
     pub(crate) fn secret_alert(&self, inst: u64, repo: &str, n: &str) -> Answer {
         let a = self.alert_for(inst, repo, n)?;
-        let api = self.api(&format!("/repos/{}/secret-scanning/alerts/{}", a.repo, a.number));
+        let api = self.api(&format!(
+            "/repos/{}/secret-scanning/alerts/{}",
+            a.repo, a.number
+        ));
         Ok(Reply::json(
             200,
             json!({
