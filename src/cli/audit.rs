@@ -200,6 +200,41 @@ fn mark_untracked(rows: &mut Vec<Row>, untracked: Vec<Row>) {
     }
 }
 
+/// Fills in what the ledger and AWS say of the key a request's secret holds now (its
+/// rotations followed, DESIGN §10), and of a leak of any of its keys.
+async fn follow(
+    ledger: &Ledger,
+    aws: &Aws,
+    rotations: &[crate::ledger::Rotation],
+    j: &mut Joined<'_>,
+) -> anyhow::Result<()> {
+    let Some(intent) = j.intent else {
+        return Ok(());
+    };
+    let Some(first) = intent.access_key_id.clone() else {
+        j.key = key_facts(aws, intent, None).await;
+        return Ok(());
+    };
+    let (current, replaced) = follow_rotations(&first, rotations);
+    let mut leaked = None;
+    for key in replaced.iter().chain(std::iter::once(&current)) {
+        let life = ledger.key_life(key.clone()).await?;
+        if let Some(leak) = life.as_ref().and_then(|l| l.care.leak.as_ref()) {
+            leaked = Some(format!("{key}: {} ({})", leak.source, leak.location));
+        }
+        if *key == current {
+            j.stage = life.map(|l| l.progress.stage);
+        }
+    }
+    j.key = key_facts(aws, intent, Some(&current)).await;
+    j.lineage = Lineage {
+        current_key: (!replaced.is_empty()).then_some(current),
+        replaced_keys: replaced,
+        leaked,
+    };
+    Ok(())
+}
+
 /// Whether `run_audit_with` may read the ledger at `store.path`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LedgerUse {
@@ -283,28 +318,7 @@ pub async fn run_audit_with(
     }));
     let rotations = ledger.all_rotations().await?;
     for j in &mut joined {
-        let Some(intent) = j.intent else { continue };
-        let Some(first) = intent.access_key_id.clone() else {
-            j.key = key_facts(aws, intent, None).await;
-            continue;
-        };
-        let (current, replaced) = follow_rotations(&first, &rotations);
-        let mut leaked = None;
-        for key in replaced.iter().chain(std::iter::once(&current)) {
-            let life = ledger.key_life(key.clone()).await?;
-            if let Some(leak) = life.as_ref().and_then(|l| l.care.leak.as_ref()) {
-                leaked = Some(format!("{key}: {} ({})", leak.source, leak.location));
-            }
-            if *key == current {
-                j.stage = life.map(|l| l.progress.stage);
-            }
-        }
-        j.key = key_facts(aws, intent, Some(&current)).await;
-        j.lineage = Lineage {
-            current_key: (!replaced.is_empty()).then_some(current),
-            replaced_keys: replaced,
-            leaked,
-        };
+        follow(&ledger, aws, &rotations, j).await?;
     }
     let warn_days = settings.lifecycle.warn_days;
     let mut rows: Vec<Row> = joined

@@ -314,10 +314,12 @@ pub fn plan(keys: &[KeyFacts], now: OffsetDateTime, timing: Timing) -> Vec<Plann
             if reached < Stage::Inactive && now >= end {
                 push(Step::Deactivate);
             }
-            if reached < Stage::Inactive && k.progress.pending.is_none() && now < end {
-                if let Some(step) = care_due(&k.care, end, now, timing) {
-                    push(step);
-                }
+            if reached < Stage::Inactive
+                && k.progress.pending.is_none()
+                && now < end
+                && let Some(step) = care_due(&k.care, end, now, timing)
+            {
+                push(step);
             }
         }
         if now >= delete_from {

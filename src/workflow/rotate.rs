@@ -102,15 +102,15 @@ async fn refusal(wf: &Workflow, life: &KeyLife) -> Result<Option<String>, StepEr
         Some(format!("it was rotated already; `{by}` replaced it"))
     } else if life.care.leak.is_some() {
         Some("it leaked: a replacement needs a new request".into())
-    } else if let Some(d) =
-        life::deleted_since(wf, &life.request.path, life.request_merged_at).await?
-    {
-        Some(format!(
-            "its request file was deleted by the merge of #{}: a deleted request never rotates",
-            d.pr
-        ))
     } else {
-        None
+        life::deleted_since(wf, &life.request.path, life.request_merged_at)
+            .await?
+            .map(|d| {
+                format!(
+                    "its request file was deleted by the merge of #{}: a deleted request never rotates",
+                    d.pr
+                )
+            })
     })
 }
 

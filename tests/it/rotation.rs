@@ -121,7 +121,7 @@ async fn a_key_rotated_twice_is_read_by_the_same_secret_name_each_time() {
     assert_eq!(keys, both, "both work through the overlap");
     assert_eq!(
         app.aws.secrets_named(&format!("{user}/")).await,
-        [secret.clone()],
+        [secret.as_str()],
         "still one secret, under the same name"
     );
     let notices = app.aws.notices().await;
@@ -151,7 +151,7 @@ async fn a_key_rotated_twice_is_read_by_the_same_secret_name_each_time() {
         sweep(&mut app).await,
         [(Step::Retire, first.clone()), (Step::Delete, first.clone())]
     );
-    assert_eq!(app.aws.access_keys(&user).await, [second.clone()]);
+    assert_eq!(app.aws.access_keys(&user).await, [second.as_str()]);
     assert_eq!(read_by_name(&app, &secret, "AWSCURRENT").await, second);
     assert!(app.aws.notices().await.is_empty());
 
@@ -290,7 +290,7 @@ async fn audit_walks_back_from_a_replaced_key_to_the_key_its_secret_holds_and_it
     assert_eq!(rows.len(), 1, "{rows:#?}");
     let r = &rows[0];
     assert_eq!(r.access_key_id.as_deref(), Some(second.as_str()));
-    assert_eq!(r.replaced_keys, [first.clone()]);
+    assert_eq!(r.replaced_keys, [first.as_str()]);
     assert_eq!(
         r.state,
         keygate::audit::State::Inactive,

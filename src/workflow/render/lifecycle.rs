@@ -167,35 +167,8 @@ fn care_comment(s: &mut String, event: &KeyEvent<'_>, key: &KeyRef<'_>) {
     let id = md::code(key.access_key_id);
     let user = md::code(key.iam_user);
     let path = md::code(key.path);
-    let secret = key
-        .secret_name
-        .map(md::code)
-        .unwrap_or_else(|| "(unknown)".into());
     match event {
-        KeyEvent::Rotated {
-            new_key,
-            by,
-            reason,
-            retires_at,
-            delete_after_days,
-        } => {
-            let _ = write!(
-                s,
-                "**The access key for IAM user {user} was rotated.** The secret {secret} now \
-                 holds the new key {} as its current version (`AWSCURRENT`); whoever reads the \
-                 secret by name gets it, with nothing to change. The previous key {id} \
-                 (`AWSPREVIOUS`) keeps working until {}, then it is deactivated, and deleted {}.\n\n\
-                 - Rotated by: {}\n\
-                 - Reason: {}\n\
-                 - Request: {path} (#{})\n",
-                md::code(new_key),
-                md::text(retires_at),
-                days(*delete_after_days),
-                md::code(by),
-                md::text(reason),
-                key.pr
-            );
-        }
+        KeyEvent::Rotated { .. } => rotated_comment(s, event, key),
         KeyEvent::RotationBlocked { why } => {
             let _ = write!(
                 s,
@@ -206,39 +179,9 @@ fn care_comment(s: &mut String, event: &KeyEvent<'_>, key: &KeyRef<'_>) {
                 key.pr
             );
         }
-        KeyEvent::Unused {
-            unused_days,
-            warn_days,
-            last_used,
-            deactivated,
-            ..
-        } => {
-            let seen = match last_used {
-                Some(t) => format!("AWS last saw it used on {}", md::text(t)),
-                None => "AWS has never seen it used".into(),
-            };
-            if *deactivated {
-                let _ = write!(
-                    s,
-                    "**The access key {id} for IAM user {user} was deactivated: it was not \
-                     used for {unused_days} days** ({seen}), nor in the {warn_days} days after \
-                     the warning. Its secret {secret} still holds it, inactive.\n\n\
-                     To use a key again, add a new request file for {user} in a new pull request.\n\n\
-                     Request: {path} (#{}).\n",
-                    key.pr
-                );
-            } else {
-                let _ = write!(
-                    s,
-                    "**The access key {id} for IAM user {user} has not been used for \
-                     {unused_days} days** ({seen}). keygate deactivates it in {warn_days} days \
-                     unless it is used meanwhile. If nothing needs it, delete its request file \
-                     in a pull request to revoke it now.\n\nRequest: {path} (#{}).\n",
-                    key.pr
-                );
-            }
-        }
+        KeyEvent::Unused { .. } => unused_comment(s, event, key),
         KeyEvent::Leaked { source, location } => {
+            let secret = secret_of(key);
             let _ = write!(
                 s,
                 "**The access key {id} for IAM user {user} was reported leaked and keygate \
@@ -255,6 +198,88 @@ fn care_comment(s: &mut String, event: &KeyEvent<'_>, key: &KeyRef<'_>) {
             );
         }
         KeyEvent::Expiring { .. } | KeyEvent::Expired { .. } | KeyEvent::Revoked { .. } => {}
+    }
+}
+
+fn secret_of(key: &KeyRef<'_>) -> String {
+    key.secret_name
+        .map(md::code)
+        .unwrap_or_else(|| "(unknown)".into())
+}
+
+fn rotated_comment(s: &mut String, event: &KeyEvent<'_>, key: &KeyRef<'_>) {
+    let KeyEvent::Rotated {
+        new_key,
+        by,
+        reason,
+        retires_at,
+        delete_after_days,
+    } = event
+    else {
+        return;
+    };
+    let _ = write!(
+        s,
+        "**The access key for IAM user {} was rotated.** The secret {} now holds the new key \
+         {} as its current version (`AWSCURRENT`); whoever reads the secret by name gets it, \
+         with nothing to change. The previous key {} (`AWSPREVIOUS`) keeps working until {}, \
+         then it is deactivated, and deleted {}.\n\n\
+         - Rotated by: {}\n\
+         - Reason: {}\n\
+         - Request: {} (#{})\n",
+        md::code(key.iam_user),
+        secret_of(key),
+        md::code(new_key),
+        md::code(key.access_key_id),
+        md::text(retires_at),
+        days(*delete_after_days),
+        md::code(by),
+        md::text(reason),
+        md::code(key.path),
+        key.pr
+    );
+}
+
+fn unused_comment(s: &mut String, event: &KeyEvent<'_>, key: &KeyRef<'_>) {
+    let KeyEvent::Unused {
+        unused_days,
+        warn_days,
+        last_used,
+        deactivated,
+        ..
+    } = event
+    else {
+        return;
+    };
+    let (id, user, path) = (
+        md::code(key.access_key_id),
+        md::code(key.iam_user),
+        md::code(key.path),
+    );
+    let seen = match last_used {
+        Some(t) => format!("AWS last saw it used on {}", md::text(t)),
+        None => "AWS has never seen it used".into(),
+    };
+    if *deactivated {
+        let _ = write!(
+            s,
+            "**The access key {id} for IAM user {user} was deactivated: it was not used for \
+             {unused_days} days** ({seen}), nor in the {warn_days} days after the warning. Its \
+             secret {} still holds it, inactive.\n\n\
+             To use a key again, add a new request file for {user} in a new pull request.\n\n\
+             Request: {path} (#{}).\n",
+            secret_of(key),
+            key.pr
+        );
+    } else {
+        let _ = write!(
+            s,
+            "**The access key {id} for IAM user {user} has not been used for {unused_days} \
+             days** ({seen}). keygate deactivates it in {warn_days} days unless it is used \
+             meanwhile. If nothing needs it, delete its request file in a pull request to revoke \
+             it now.\n\nRequest: {path} (#{}).\n",
+            key.pr
+        );
     }
 }
 
@@ -311,6 +336,25 @@ pub fn key_notice(event: &KeyEvent<'_>, key: &KeyRef<'_>) -> Notice {
             }
             let _ = writeln!(m, "Reason:        {}", plain::line(reason));
         }
+        other => care_notice_lines(&mut m, other),
+    }
+    let pr = PrRef {
+        repository: key.repository,
+        number: key.pr,
+        url: "",
+        requester: key.requester,
+        approvers: &[],
+    };
+    Notice {
+        subject: subject(&format!("{title} ({repository}#{})", key.pr)),
+        message: m,
+        attributes: attributes(event.notice_event(), key.iam_user, &pr),
+    }
+}
+
+/// The notice's lines for the events of DESIGN §10.
+fn care_notice_lines(m: &mut String, event: &KeyEvent<'_>) {
+    match event {
         KeyEvent::Rotated {
             new_key,
             by,
@@ -346,18 +390,7 @@ pub fn key_notice(event: &KeyEvent<'_>, key: &KeyRef<'_>) -> Notice {
             let _ = writeln!(m, "Where:         {}", plain::line(location));
             let _ = writeln!(m, "The key was deactivated.");
         }
-    }
-    let pr = PrRef {
-        repository: key.repository,
-        number: key.pr,
-        url: "",
-        requester: key.requester,
-        approvers: &[],
-    };
-    Notice {
-        subject: subject(&format!("{title} ({repository}#{})", key.pr)),
-        message: m,
-        attributes: attributes(event.notice_event(), key.iam_user, &pr),
+        KeyEvent::Expiring { .. } | KeyEvent::Expired { .. } | KeyEvent::Revoked { .. } => {}
     }
 }
 

@@ -165,7 +165,7 @@ pub(crate) struct World {
     /// The required status checks of the protected default branch (`None`: unprotected).
     pub(crate) required_checks: Option<Vec<String>>,
     /// Secret scanning alerts, in every repository.
-    pub(crate) secret_alerts: Vec<crate::support::github::secret_scanning::SecretAlert>,
+    pub(crate) secret_alerts: Vec<super::secret_scanning::SecretAlert>,
 }
 
 pub(crate) struct Repo {
