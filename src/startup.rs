@@ -16,7 +16,7 @@ use crate::lifecycle::{LifecycleRules, SecretDeletion, Timing};
 use crate::metrics::Metrics;
 use crate::policy::approval::ApprovalRules;
 use crate::queue::{Consumer, ConsumerSettings, SqsQueue, Taker, WorkQueue};
-use crate::server::{AppState, HealthAlerts, HttpLimits, UnverifiedBudget, serve};
+use crate::server::{AppState, HealthAlerts, HttpLimits, MetricsAccess, UnverifiedBudget, serve};
 use crate::worker::{Handler, RetryPolicy, Worker, WorkerSettings};
 use crate::workflow::catchup::catch_up;
 use crate::workflow::sweep::sweep;
@@ -161,6 +161,7 @@ pub async fn run_with(
         unverified: UnverifiedBudget::new(settings.server.max_unverified_bytes as usize),
         limits: HttpLimits::default(),
         metrics,
+        metrics_access: MetricsAccess::for_serve(settings.metrics_token.clone()),
         health_alerts,
     };
     let addr = listener
@@ -205,7 +206,9 @@ pub fn build_workflow(
     .with_metrics(metrics.clone());
     Ok(Workflow {
         github,
-        aws: aws.with_metrics(metrics.clone()),
+        aws: aws
+            .with_metrics(metrics.clone())
+            .with_chat_notices(settings.aws.chat_notices),
         metrics,
         ledger,
         queue,

@@ -19,6 +19,8 @@ pub enum Activity {
     Closed,
     ReviewSubmitted,
     ReviewDismissed,
+    /// A merge queue asks for the checks of a merge group (`merge_group` `checks_requested`).
+    MergeGroupChecks,
     /// GitHub's secret scanning found a secret (DESIGN §10).
     SecretAlertCreated,
     /// A secret scanning alert was reopened.
@@ -35,11 +37,14 @@ pub enum Work {
     Refresh,
     /// The pull request was closed: issue on merge, announce a rejection otherwise.
     Settle,
+    /// Judge a merge group for its check run (DESIGN §4, merge queues). Never coalesced:
+    /// each group has its own head commit to report on.
+    Group,
     /// A secret scanning alert: deactivate the key it names, if keygate issued it.
     Contain,
 }
 
-const ACTIVITIES: [(Activity, &str, &str); 10] = [
+const ACTIVITIES: [(Activity, &str, &str); 11] = [
     (Activity::Opened, "pull_request", "opened"),
     (Activity::Synchronize, "pull_request", "synchronize"),
     (Activity::Reopened, "pull_request", "reopened"),
@@ -54,6 +59,11 @@ const ACTIVITIES: [(Activity, &str, &str); 10] = [
         Activity::ReviewDismissed,
         "pull_request_review",
         "dismissed",
+    ),
+    (
+        Activity::MergeGroupChecks,
+        "merge_group",
+        "checks_requested",
     ),
     (
         Activity::SecretAlertCreated,
@@ -102,6 +112,7 @@ impl Activity {
     pub fn work(self) -> Work {
         match self {
             Activity::Closed => Work::Settle,
+            Activity::MergeGroupChecks => Work::Group,
             Activity::SecretAlertCreated
             | Activity::SecretAlertReopened
             | Activity::SecretAlertPublic => Work::Contain,
@@ -122,6 +133,7 @@ impl Work {
         match self {
             Work::Refresh => "activity",
             Work::Settle => "closed",
+            Work::Group => "group",
             Work::Contain => "leak",
         }
     }
@@ -151,6 +163,18 @@ pub enum NoticeEvent {
 }
 
 impl NoticeEvent {
+    /// Every event, in the order the documentation lists them.
+    pub const ALL: [NoticeEvent; 8] = [
+        NoticeEvent::Requested,
+        NoticeEvent::Issued,
+        NoticeEvent::Failed,
+        NoticeEvent::Refused,
+        NoticeEvent::Rejected,
+        NoticeEvent::Expiring,
+        NoticeEvent::Expired,
+        NoticeEvent::Revoked,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             NoticeEvent::Requested => "requested",

@@ -20,11 +20,11 @@ use crate::audit::{
     TaggedSecret, follow_rotations, match_intents, match_tagged, no_request_file, parse_git_log,
     request_files, row,
 };
+use crate::aws::ACCESS_KEY_TAG;
 use crate::aws::Aws;
-use crate::aws::{ACCESS_KEY_TAG, EXPIRES_TAG};
 use crate::config::Settings;
 use crate::github::client::{GitHubApp, RepoClient};
-use crate::ledger::{Intent, Ledger, Store};
+use crate::ledger::{Intent, Ledger, Role, Store};
 use crate::request::{PathKind, classify};
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -86,24 +86,23 @@ pub fn git_history(repo: &Path, requests_dir: &str) -> anyhow::Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// What AWS says of `key`, the request's key now: read-only calls, each unknown when it
-/// fails.
-async fn key_facts(aws: &Aws, intent: &Intent, key: Option<&str>) -> KeyFacts {
+/// What AWS says of `key`, the request's key now (its rotations followed): read-only calls,
+/// each unknown when it fails. The expiry tag comes from the secrets already listed
+/// (`ListSecrets` returns their tags), so the audit needs no `DescribeSecret`; a secret not
+/// among them (deleted) has no tag to shorten the expiry.
+async fn key_facts(
+    aws: &Aws,
+    intent: &Intent,
+    key: Option<&str>,
+    secrets: &[TaggedSecret],
+) -> KeyFacts {
     let Some(key) = key else {
         return KeyFacts::UNKNOWN;
     };
-    let tag_expiry = match intent.secret_name.as_deref() {
-        Some(name) => match aws.describe_secret(name).await {
-            Ok(facts) => facts
-                .and_then(|f| f.tags.get(EXPIRES_TAG).cloned())
-                .and_then(|t| OffsetDateTime::parse(&t, &Rfc3339).ok()),
-            Err(e) => {
-                tracing::warn!(error = %e, secret = name, "cannot read the secret's tags");
-                None
-            }
-        },
-        None => None,
-    };
+    let tag_expiry = secrets
+        .iter()
+        .find(|s| Some(s.name.as_str()) == intent.secret_name.as_deref() || s.access_key_id == key)
+        .and_then(|s| s.expires_at);
     KeyFacts {
         tag_expiry,
         ..iam_facts(aws, &intent.iam_user, key).await
@@ -206,13 +205,14 @@ async fn follow(
     ledger: &Ledger,
     aws: &Aws,
     rotations: &[crate::ledger::Rotation],
+    secrets: &[TaggedSecret],
     j: &mut Joined<'_>,
 ) -> anyhow::Result<()> {
     let Some(intent) = j.intent else {
         return Ok(());
     };
     let Some(first) = intent.access_key_id.clone() else {
-        j.key = key_facts(aws, intent, None).await;
+        j.key = key_facts(aws, intent, None, secrets).await;
         return Ok(());
     };
     let (current, replaced) = follow_rotations(&first, rotations);
@@ -226,7 +226,7 @@ async fn follow(
             j.stage = life.map(|l| l.progress.stage);
         }
     }
-    j.key = key_facts(aws, intent, Some(&current)).await;
+    j.key = key_facts(aws, intent, Some(&current), secrets).await;
     j.lineage = Lineage {
         current_key: (!replaced.is_empty()).then_some(current),
         replaced_keys: replaced,
@@ -284,7 +284,8 @@ pub async fn run_audit_with(
         }
         return audit_without_ledger(settings, aws, &files, filter, now).await;
     }
-    let ledger = Ledger::open_sqlite(&settings.store.path).with_context(|| {
+    // Read-only, beside a running `serve` (DESIGN §5): no lock, no migration.
+    let ledger = Ledger::open_sqlite_as(&settings.store.path, Role::Audit).with_context(|| {
         format!(
             "cannot open the ledger at {}",
             settings.store.path.display()
@@ -316,16 +317,16 @@ pub async fn run_audit_with(
         pull: None,
         lineage: Default::default(),
     }));
+    let secrets = keygate_secrets(settings, aws).await?;
     let rotations = ledger.all_rotations().await?;
     for j in &mut joined {
-        follow(&ledger, aws, &rotations, j).await?;
+        follow(&ledger, aws, &rotations, &secrets, j).await?;
     }
     let warn_days = settings.lifecycle.warn_days;
     let mut rows: Vec<Row> = joined
         .iter()
         .map(|j| row(j, true, now, warn_days))
         .collect();
-    let secrets = keygate_secrets(settings, aws).await?;
     mark_untracked(
         &mut rows,
         untracked_keys(settings, aws, &secrets, &files).await,

@@ -4,8 +4,8 @@ use std::path::Path;
 
 use super::{
     Claim, DeliveryStatus, DynamoLedger, Finish, Inserted, Intent, IntentState, Job, KeyLife,
-    LedgerError, NewDelivery, NoteKey, Rotation, RotationClaim, RotationState, SqliteLedger, Stats,
-    Store, Taken,
+    LOCK_WAIT, LedgerError, NewDelivery, NoteKey, Role, Rotation, RotationClaim, RotationState,
+    SqliteLedger, Stats, Store, Taken,
 };
 use crate::ids::{DeliveryId, PrNumber, RepoName};
 use crate::lifecycle::Progress;
@@ -20,9 +20,16 @@ pub enum Ledger {
 }
 
 impl Ledger {
-    /// Opens (creating and migrating) the SQLite ledger at `path`.
+    /// Opens (creating and migrating) the SQLite ledger at `path`, as `keygate serve`.
     pub fn open_sqlite(path: &Path) -> Result<Ledger, LedgerError> {
         Ok(Ledger::Sqlite(SqliteLedger::open(path)?))
+    }
+
+    /// Opens the SQLite ledger at `path` for `role` ([`SqliteLedger::open_as`]).
+    pub fn open_sqlite_as(path: &Path, role: Role) -> Result<Ledger, LedgerError> {
+        Ok(Ledger::Sqlite(SqliteLedger::open_as(
+            path, role, LOCK_WAIT,
+        )?))
     }
 
     /// Opens the DynamoDB ledger in `table`, which `keygate init` created.
@@ -57,6 +64,9 @@ macro_rules! delegate {
 impl Store for Ledger {
     async fn record_delivery(&self, d: NewDelivery) -> Result<Inserted, LedgerError> {
         delegate!(self, b => b.record_delivery(d))
+    }
+    async fn record_push(&self, d: NewDelivery) -> Result<bool, LedgerError> {
+        delegate!(self, b => b.record_push(d))
     }
     async fn resume_interrupted(&self) -> Result<usize, LedgerError> {
         delegate!(self, b => b.resume_interrupted())

@@ -30,7 +30,7 @@ use crate::work::{NoticeEvent, PrEvent, Sender};
 pub use care::{KeyCare, KeyOrigin, Leak, Rotation, RotationClaim, RotationState};
 pub use dynamo::DynamoLedger;
 pub use handle::Ledger;
-pub use sqlite::{LOCK_WAIT, SqliteLedger};
+pub use sqlite::{BackupReport, LOCK_WAIT, Role, SqliteLedger, backup};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
@@ -90,6 +90,12 @@ pub enum LedgerError {
     NotALedger { table: String, problem: String },
     #[error("the ledger holds a value this keygate cannot read: {0}")]
     Corrupt(String),
+    /// A ledger another keygate holds has an older schema than this keygate, which must not
+    /// migrate it under that keygate.
+    #[error(
+        "the ledger's schema is version {found}, older than this keygate's ({known}), and another keygate has it open: upgrade that keygate first (it migrates the ledger when it starts), or run this command with the keygate that has it open"
+    )]
+    NotMigrated { found: i64, known: i64 },
     /// Another process holds the ledger: one process per SQLite ledger.
     #[error(
         "the ledger {path} is in use by another keygate ({holder}); stop it first, or give this one its own store.path"
@@ -411,6 +417,10 @@ pub enum NoteKey {
         path: String,
         revision: Option<String>,
     },
+    /// The keys whose life is not over, by state, as the last expiry sweep counted them
+    /// (see [`crate::metrics::key_census`]): `/metrics` reads this one note rather than
+    /// every key ever issued.
+    KeyCensus,
     /// A lifecycle comment (`expiring`, `expired`, `revoked`) posted once about one key on one
     /// pull request. Unlike keygate's one result comment it is a new comment each time, so the
     /// people on the pull request are notified.
@@ -455,6 +465,7 @@ impl NoteKey {
                 pr,
                 access_key_id,
             } => format!("said:{event}:{}#{pr}:{access_key_id}", repository.key()),
+            NoteKey::KeyCensus => "census:keys".into(),
         }
     }
 }
@@ -547,6 +558,16 @@ pub trait Store: Send + Sync {
         &self,
         id: DeliveryId,
     ) -> impl Future<Output = Result<Option<DeliveryStatus>, LedgerError>> + Send;
+
+    /// Records a `synchronize` of a pull request of the repository whose base is another
+    /// branch (DESIGN §2.4): done at once, no work queued; its sender is among the
+    /// [`Store::pushers`] of the pull request from then on, so a pull request retargeted to
+    /// the configured branch later still knows who pushed while it pointed elsewhere. One
+    /// write. `false` when the delivery ID was recorded before.
+    fn record_push(
+        &self,
+        delivery: NewDelivery,
+    ) -> impl Future<Output = Result<bool, LedgerError>> + Send;
 
     /// The senders of the `synchronize` deliveries recorded for a pull request: accounts
     /// GitHub says pushed to it.

@@ -7,7 +7,7 @@ mod facts;
 mod issue;
 pub mod leak;
 pub(crate) mod life;
-mod reconcile;
+mod merge_group;
 pub mod render;
 mod revoke;
 pub mod rotate;
@@ -125,6 +125,9 @@ impl Workflow {
         let result = match job.event.activity.work() {
             Work::Settle => issue::on_closed(self, &gh, &job).await,
             Work::Refresh => check::on_activity(self, &gh, &job)
+                .await
+                .map_err(JobError::from),
+            Work::Group => merge_group::on_checks_requested(self, &gh, &job)
                 .await
                 .map_err(JobError::from),
             Work::Contain => Ok(()),

@@ -13,7 +13,7 @@ use super::{StepError, Workflow};
 use crate::ids::PrNumber;
 use crate::ledger::{Revocation, Store};
 use crate::lifecycle::iam_user_of;
-use crate::policy::approval::Verdict;
+use crate::policy::approval::{Decision, Verdict};
 use crate::policy::verdict::Half;
 
 /// Reports for the request files the merged pull request deleted (none when it deleted
@@ -40,32 +40,10 @@ pub(super) async fn on_merged(
             })
             .collect()
     };
-    let decision = match (&facts.revocation, deletions) {
-        (Some(decision), Half::Acts) => decision,
-        _ if !facts.assessment.pr_problems.is_empty() => {
-            return Ok(refuse(facts.assessment.pr_problems.clone()));
-        }
-        (None, _) => {
-            return Ok(refuse(vec![
-                "keygate did not judge the deletions; redeliver the pull request's `closed` event"
-                    .into(),
-            ]));
-        }
-        (Some(decision), _) => {
-            let unapproved: Vec<String> = decision
-                .files
-                .iter()
-                .filter(|f| f.verdict != Verdict::Approved)
-                .flat_map(|f| {
-                    f.reasons()
-                        .into_iter()
-                        .map(move |r| format!("`{}`: {r}", f.path))
-                })
-                .collect();
-            return Ok(refuse(unapproved));
-        }
+    let decision = match refusal(facts, deletions) {
+        Ok(decision) => decision,
+        Err(reasons) => return Ok(refuse(reasons)),
     };
-    let approvers: Vec<String> = decision.approvers().into_iter().map(|a| a.login).collect();
     let pr = &facts.pr;
     let Some(deletion) = super::life::merge_mark(pr) else {
         return Ok(refuse(vec![
@@ -77,31 +55,33 @@ pub(super) async fn on_merged(
     for path in removed {
         super::life::record_deletion(wf, path, deletion).await?;
     }
-    let mut reports = Vec::new();
+    let approvers: Vec<String> = decision.approvers().into_iter().map(|a| a.login).collect();
+    let revocation = Revocation {
+        by: format!(
+            "@{} (approved by {})",
+            pr.author.login,
+            approvers.join(", ")
+        ),
+        reason: format!(
+            "its request file was deleted by pull request #{}",
+            pr.number
+        ),
+        pr: Some(PrNumber(pr.number)),
+    };
     let live = wf.ledger.keys_to_sweep().await?;
+    let mut reports = Vec::new();
     for path in removed {
-        let mut revoked = Vec::new();
         // Merge order decides: a key of an addition merged after this deletion (the path
         // was added again) is not this deletion's to end.
-        for life in live.iter().filter(|l| {
+        let ended = live.iter().filter(|l| {
             &l.request.path == path
                 && l.request.repository.key() == wf.settings.repository.key()
                 && l.request_merged_at.is_none_or(|a| a <= deletion.merged_at)
-        }) {
+        });
+        let mut revoked = Vec::new();
+        for life in ended {
             let mut life = life.clone();
-            let revocation = Revocation {
-                by: format!(
-                    "@{} (approved by {})",
-                    pr.author.login,
-                    approvers.join(", ")
-                ),
-                reason: format!(
-                    "its request file was deleted by pull request #{}",
-                    pr.number
-                ),
-                pr: Some(PrNumber(pr.number)),
-            };
-            if revoke_key(wf, &wf.settings.lifecycle, &mut life, revocation).await? {
+            if revoke_key(wf, &wf.settings.lifecycle, &mut life, revocation.clone()).await? {
                 revoked.push(life.access_key_id.clone());
             }
         }
@@ -118,4 +98,29 @@ pub(super) async fn on_merged(
         });
     }
     Ok(reports)
+}
+
+/// The decision that approves the deletions when their half acts; otherwise why each
+/// deleted file is refused.
+fn refusal(facts: &Facts, deletions: Half) -> Result<&Decision, Vec<String>> {
+    match (&facts.revocation, deletions) {
+        (Some(decision), Half::Acts) => Ok(decision),
+        _ if !facts.assessment.pr_problems.is_empty() => Err(super::render::problem::problems(
+            &facts.assessment.pr_problems,
+        )),
+        (None, _) => Err(vec![
+            "keygate did not judge the deletions; redeliver the pull request's `closed` event"
+                .into(),
+        ]),
+        (Some(decision), _) => Err(decision
+            .files
+            .iter()
+            .filter(|f| f.verdict != Verdict::Approved)
+            .flat_map(|f| {
+                f.reasons()
+                    .into_iter()
+                    .map(move |r| format!("`{}`: {r}", f.path))
+            })
+            .collect()),
+    }
 }

@@ -59,6 +59,11 @@ pub async fn sweep(
     // tags (another deployment's, or a ledger that was lost) is for `keygate audit` to
     // show, not for this sweep to act on.
     let mut lives = wf.ledger.keys_to_sweep().await?;
+    // What `/metrics` shows of the keys, so a scrape never reads them all (DESIGN §4).
+    let census = crate::metrics::key_census(lives.iter().map(|l| l.progress));
+    if let Err(e) = wf.ledger.set_note(NoteKey::KeyCensus, census).await {
+        tracing::warn!(error = %e, "cannot record the keys' census for /metrics");
+    }
     let (secrets, unread) = read_secrets(wf, &lives).await;
     out.extend(unread);
     let usage = read_usage(wf, &lives, rules).await;

@@ -345,11 +345,15 @@ pub fn key_notice(event: &KeyEvent<'_>, key: &KeyRef<'_>) -> Notice {
         requester: key.requester,
         approvers: &[],
     };
-    Notice {
-        subject: subject(&format!("{title} ({repository}#{})", key.pr)),
-        message: m,
-        attributes: attributes(event.notice_event(), key.iam_user, &pr),
-    }
+    super::with_chat(
+        Notice {
+            subject: subject(&format!("{title} ({repository}#{})", key.pr)),
+            message: m,
+            attributes: attributes(event.notice_event(), key.iam_user, &pr),
+            chat: None,
+        },
+        &pr,
+    )
 }
 
 /// The notice's lines for the events of DESIGN §10.
