@@ -15,13 +15,13 @@ use tracing::instrument;
 use super::issue::{delete_keys_a_lost_call_made, random_token};
 use super::life::{self, UserLease};
 use super::render::lifecycle::KeyEvent;
-use super::sweep::tell;
+use super::sweep::{revoke_key, tell};
 use super::{StepError, Workflow};
 use crate::aws::{ACCESS_KEY_TAG, ROTATES_TAG};
 use crate::ledger::{
-    KeyCare, KeyLife, KeyOrigin, LedgerError, Rotation, RotationState, Store, now_ms,
+    KeyCare, KeyLife, KeyOrigin, LedgerError, Revocation, Rotation, RotationState, Store, now_ms,
 };
-use crate::lifecycle::{LifecycleRules, Progress, Stage, rotation};
+use crate::lifecycle::{LifecycleRules, Progress, Stage, Step, rotation};
 
 /// Who asked for a rotation, and why.
 #[derive(Debug, Clone)]
@@ -96,7 +96,10 @@ async fn refusal(wf: &Workflow, life: &KeyLife) -> Result<Option<String>, StepEr
     let p = life.progress;
     Ok(if life.origin.rotate_every_days.is_none() {
         Some("its request does not ask for rotation (`rotate_every_days`)".into())
-    } else if p.is_over() || p.stage >= Stage::Inactive || p.pending.is_some() {
+    } else if p.is_over()
+        || p.stage >= Stage::Inactive
+        || p.pending.is_some_and(|s| s.target() >= Stage::Inactive)
+    {
         Some(format!("its life has moved on ({})", p.stage))
     } else if let Some(by) = &life.care.superseded_by {
         Some(format!("it was rotated already; `{by}` replaced it"))
@@ -123,12 +126,29 @@ async fn drive(
     loop {
         match r.state {
             RotationState::Done => {
-                let new_key = r.new_access_key_id.clone().unwrap_or_default();
-                return Ok(Rotated::Done { new_key });
+                return Ok(match r.new_access_key_id.clone() {
+                    Some(new_key) => Rotated::Done { new_key },
+                    None => Rotated::Refused {
+                        why: r.blocked.clone().unwrap_or_else(|| "it ended".into()),
+                    },
+                });
             }
             RotationState::Stored => finish(wf, rules, r).await?,
             RotationState::Creating => roll_back(wf, r).await?,
             RotationState::Pending => {
+                // Asked for earlier: the key's life may have moved on since (revoked,
+                // leaked, its request deleted). Such a rotation ends without a new key.
+                let life = wf.ledger.key_life(r.access_key_id.clone()).await?;
+                let why = match &life {
+                    Some(life) => refusal(wf, life).await?,
+                    None => Some("keygate has no record of the key".into()),
+                };
+                if let Some(why) = why {
+                    r.blocked = Some(format!("abandoned: {why}"));
+                    advance(wf, r, RotationState::Done).await?;
+                    tracing::info!(why = %why, "a rotation asked for earlier ends without a new key");
+                    return Ok(Rotated::Refused { why });
+                }
                 if let Some(why) = create_and_store(wf, r).await? {
                     return Ok(Rotated::Waiting { why });
                 }
@@ -265,6 +285,11 @@ async fn finish(wf: &Workflow, rules: &LifecycleRules, r: &mut Rotation) -> Resu
     let Some(old) = wf.ledger.key_life(r.access_key_id.clone()).await? else {
         return Err(LedgerError::Corrupt(format!("no life of {}", r.access_key_id)).into());
     };
+    let ended = old.progress.is_over()
+        || old.progress.pending == Some(Step::Revoke)
+        || life::deleted_since(wf, &old.request.path, old.request_merged_at)
+            .await?
+            .is_some();
     let successor = KeyLife {
         access_key_id: new_key.clone(),
         progress: Progress {
@@ -288,6 +313,9 @@ async fn finish(wf: &Workflow, rules: &LifecycleRules, r: &mut Rotation) -> Resu
     {
         Ok(()) | Err(LedgerError::Moved { .. }) => {}
         Err(e) => return Err(e.into()),
+    }
+    if ended {
+        return end_with_its_request(wf, rules, r, &new_key).await;
     }
     let retires_at = rotation::retirement(rotated_at, rules.rotation_overlap_hours);
     if old.care.superseded_by.is_none() {
@@ -317,6 +345,29 @@ async fn finish(wf: &Workflow, rules: &LifecycleRules, r: &mut Rotation) -> Resu
     tell(wf, &old, None, &event).await?;
     advance(wf, r, RotationState::Done).await?;
     tracing::info!(new_access_key_id = %new_key, retires_at = %retires, "rotated in place");
+    Ok(())
+}
+
+/// The request ended (revoked, deleted) while its key was being rotated: the new key, which
+/// no revocation could see yet, is revoked too, and the rotation is done. No key outlives
+/// its request.
+async fn end_with_its_request(
+    wf: &Workflow,
+    rules: &LifecycleRules,
+    r: &mut Rotation,
+    new_key: &str,
+) -> Result<(), StepError> {
+    if let Some(mut successor) = wf.ledger.key_life(new_key.to_string()).await? {
+        let revocation = Revocation {
+            by: "keygate".into(),
+            reason: "its request ended while its key was being rotated".into(),
+            pr: None,
+        };
+        revoke_key(wf, rules, &mut successor, revocation).await?;
+    }
+    r.blocked = Some("abandoned: the request ended during the rotation".into());
+    advance(wf, r, RotationState::Done).await?;
+    tracing::warn!(new_access_key_id = %new_key, "the request ended during its rotation; the new key was revoked");
     Ok(())
 }
 

@@ -50,7 +50,7 @@ pub async fn sweep(
     if !dry_run {
         for (id, result) in resume_rotations(wf, rules).await? {
             if let Some(life) = wf.ledger.key_life(id.clone()).await? {
-                out.push(rotation_line(&life, result));
+                out.extend(rotation_line(&life, result));
             }
             resumed.push(id);
         }
@@ -95,7 +95,7 @@ pub async fn sweep(
             }
             if p.step == Step::Rotate {
                 let result = rotate_key(wf, rules, life, RotationAsk::scheduled()).await;
-                out.push(rotation_line(life, result));
+                out.extend(rotation_line(life, result));
                 continue;
             }
             let result = run_step(wf, rules, life, &p).await;
@@ -110,24 +110,29 @@ pub async fn sweep(
     Ok(out)
 }
 
-/// A sweep line for a rotation: done, or why it waits or was refused.
-fn rotation_line(life: &KeyLife, result: Result<Rotated, StepError>) -> SweepLine {
+/// A sweep line for a rotation: done, or why it waits or failed; none for a rotation that
+/// may no longer happen (its key revoked, leaked or rotated already), which is logged.
+fn rotation_line(life: &KeyLife, result: Result<Rotated, StepError>) -> Option<SweepLine> {
     let result = match result {
         Ok(Rotated::Done { .. }) => Ok(()),
-        Ok(Rotated::Waiting { why } | Rotated::Refused { why }) => Err(why),
+        Ok(Rotated::Waiting { why }) => Err(why),
+        Ok(Rotated::Refused { why }) => {
+            tracing::info!(access_key_id = %life.access_key_id, why = %why, "no rotation");
+            return None;
+        }
         Err(e) => {
             tracing::error!(access_key_id = %life.access_key_id, error = %e, "the rotation failed; the next pass resumes it");
             Err(super::render::public_reason(&e))
         }
     };
-    SweepLine {
+    Some(SweepLine {
         access_key_id: life.access_key_id.clone(),
         iam_user: life.iam_user.clone(),
         request: life.request.path.clone(),
         step: Some(Step::Rotate),
         expires_at: life.expires_at.as_deref().and_then(parse_time),
         result: Some(result),
-    }
+    })
 }
 
 /// What the plan needs to know about one key: its expiries, its progress and its care.

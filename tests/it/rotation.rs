@@ -303,3 +303,48 @@ async fn audit_walks_back_from_a_replaced_key_to_the_key_its_secret_holds_and_it
     );
     println!("{}", keygate::audit::table(&rows));
 }
+
+#[tokio::test]
+async fn a_rotation_waiting_for_a_slot_is_dropped_when_its_key_is_revoked_meanwhile() {
+    let mut app = world_with("").await;
+    let (pr, user) = app.request_pr_with("bob", rotating, &[]).await;
+    app.gh.review(pr, "carol", Approve);
+    app.merge(pr).await;
+    let (first, secret) = app.aws.one_key_held_by_its_secret(&user, "issued").await;
+    // Someone else's key takes the second slot: the rotation waits.
+    let made = app.aws.iam.create_access_key().user_name(&user);
+    let theirs = made.send().await.unwrap().access_key.unwrap().access_key_id;
+    rotate_now_by_tag(&app, &secret).await;
+    app.shutdown().await;
+    let lines = run_sweep(
+        &settings(&app),
+        aws(&app).await,
+        OffsetDateTime::now_utc(),
+        false,
+    )
+    .await
+    .unwrap();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.step == Some(Step::Rotate) && matches!(l.result, Some(Err(_)))),
+        "{lines:?}"
+    );
+
+    // The key is revoked in an incident; the slot frees; nothing rotates any more.
+    keygate::cli::lifecycle::run_revoke(&settings(&app), aws(&app).await, &first, "incident")
+        .await
+        .unwrap();
+    let done = sweep(&mut app).await;
+    assert!(!done.iter().any(|(s, _)| *s == Step::Rotate), "{done:?}");
+    assert_eq!(
+        app.aws.access_keys(&user).await,
+        [theirs.as_str()],
+        "no new key for a revoked request"
+    );
+    let again = sweep(&mut app).await;
+    assert!(
+        again.is_empty(),
+        "the dropped rotation is not tried again: {again:?}"
+    );
+}

@@ -141,9 +141,16 @@ async fn a_ledger_from_every_earlier_schema_opens_and_reads_back() {
         assert_eq!(life.progress.stage, Stage::Active, "{version}");
         // Schema 7: when the key was made, its rotation and fingerprint are unknown (never
         // rotated, never matched by a secret), nothing happened to it since, no rotation.
-        assert_eq!(life.origin, crate::ledger::KeyOrigin::default(), "{version}");
+        assert_eq!(
+            life.origin,
+            crate::ledger::KeyOrigin::default(),
+            "{version}"
+        );
         assert_eq!(life.care, crate::ledger::KeyCare::default(), "{version}");
-        assert!(ledger.all_rotations().await.unwrap().is_empty(), "{version}");
+        assert!(
+            ledger.all_rotations().await.unwrap().is_empty(),
+            "{version}"
+        );
         assert_eq!(ledger.keys_to_sweep().await.unwrap().len(), 1, "{version}");
         let pushers = ledger.pushers(repo, PrNumber(3)).await.unwrap();
         let logins: Vec<&str> = pushers.iter().map(|p| p.login.as_str()).collect();
