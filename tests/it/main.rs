@@ -34,6 +34,7 @@ mod rotation;
 mod rotation_crash;
 mod schema;
 mod secrets;
+mod soak;
 mod unused;
 mod webhook;
 mod webhook_examples;
