@@ -33,7 +33,7 @@ use crate::request::{CompiledRules, Diagnostic, PathKind, classify, parse_reques
     command(
         after_help = "This keygate was built without the `service` feature: it only \
         validates request files and shows owners. Build with default features for `serve`, \
-        `sweep` and `revoke`."
+        `sweep`, `revoke` and `rotate`."
     )
 )]
 pub struct Cli {
@@ -110,6 +110,17 @@ pub enum Command {
         /// Why (at least 3 characters): recorded in the ledger and sent in the `revoked`
         /// notice.
         #[arg(long, value_parser = revoke_reason)]
+        reason: String,
+    },
+    /// Rotate a key of a request that rotates now, in place (a suspected exposure): a new
+    /// key in the same secret; the old one keeps working for the overlap.
+    #[cfg(feature = "service")]
+    Rotate {
+        /// The access key ID (AKIA…) to replace.
+        #[arg(long, value_name = "AKIA…")]
+        key: String,
+        /// Why: recorded in the ledger and sent in the `rotated` notice.
+        #[arg(long)]
         reason: String,
     },
     #[cfg(feature = "service")]
@@ -211,6 +222,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Revoke { key, reason } => {
             let settings = with_remote_secrets(Settings::load(cli.config.as_deref(), env)?)?;
             lifecycle::revoke_command(&settings, &key, &reason)
+        }
+        #[cfg(feature = "service")]
+        Command::Rotate { key, reason } => {
+            let settings = Settings::load(cli.config.as_deref(), env)?;
+            lifecycle::rotate_command(&settings, &key, &reason)
         }
         #[cfg(feature = "service")]
         Command::Init => {

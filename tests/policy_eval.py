@@ -261,6 +261,8 @@ IAM_ACTIONS = [
 SECRET_ACTIONS = [
     "secretsmanager:CreateSecret",
     "secretsmanager:DescribeSecret",
+    # A secret's value after its readers' policy, and each rotation's new version (§10).
+    "secretsmanager:PutSecretValue",
     "secretsmanager:TagResource",
     "secretsmanager:PutResourcePolicy",
     "secretsmanager:GetResourcePolicy",
@@ -330,7 +332,6 @@ DENIED = (
     + [(a, secret("keygate/ci", account=OTHER_ACCOUNT), None, "another account") for a in SECRET_ACTIONS]
     + [
         ("secretsmanager:GetSecretValue", ISSUED, None, "keygate never reads a key it issued"),
-        ("secretsmanager:PutSecretValue", ISSUED, None, "nor rewrites one"),
         ("secretsmanager:UpdateSecret", ISSUED, None, "nor changes one"),
         ("secretsmanager:DeleteResourcePolicy", ISSUED, None, "nor opens one up"),
         ("secretsmanager:GetSecretValue", secret("payroll/db-password"), None, "another secret"),

@@ -28,7 +28,9 @@ fn gone_is_done<T>(result: Result<T, AwsError>) -> Result<(), AwsError> {
     }
 }
 use error::classify;
-pub use lifecycle::{ACCESS_KEY_TAG, EXPIRES_TAG, KeyStatus, ListedSecret, SecretFacts};
+pub use lifecycle::{
+    ACCESS_KEY_TAG, EXPIRES_TAG, KeyStatus, ListedSecret, ROTATES_TAG, SecretFacts,
+};
 pub use secrets::{Ownership, READERS_TAG, StoredSecret, TOKEN_TAG};
 pub use tags::{tag_key, tag_value};
 
@@ -59,6 +61,18 @@ impl NewKey {
         });
         Zeroizing::new(v.to_string())
     }
+
+    /// The SHA-256 of its secret access key, in hex: recorded so that a leak report that
+    /// shows only the secret finds its key (DESIGN §10). The secret cannot be recovered from it.
+    pub fn fingerprint(&self) -> String {
+        secret_fingerprint(self.secret.0.as_str())
+    }
+}
+
+/// The fingerprint of a secret access key, as [`NewKey::fingerprint`] records it.
+pub fn secret_fingerprint(secret_access_key: &str) -> String {
+    use aws_lc_rs::digest;
+    hex::encode(digest::digest(&digest::SHA256, secret_access_key.trim().as_bytes()).as_ref())
 }
 
 /// A notice for SNS.
@@ -338,5 +352,10 @@ mod tests {
             serde_json::from_str::<serde_json::Value>(&k.secret_json()).unwrap()["SecretAccessKey"],
             "wJalrXUtnFEMI/K7MDENG"
         );
+        let fp = k.fingerprint();
+        assert_eq!(fp, secret_fingerprint("wJalrXUtnFEMI/K7MDENG"));
+        assert_eq!(fp.len(), 64);
+        assert!(!fp.contains("wJalr"), "a fingerprint is not the secret");
+        assert_ne!(fp, secret_fingerprint("wJalrXUtnFEMI/K7MDENH"));
     }
 }

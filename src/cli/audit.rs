@@ -16,8 +16,9 @@ use time::macros::format_description;
 
 use super::lifecycle::runtime;
 use crate::audit::{
-    AwsKey, Filter, GIT_LOG_FORMAT, Joined, KeyFacts, PullMerge, RequestFile, Row, State,
-    TaggedSecret, match_intents, match_tagged, no_request_file, parse_git_log, request_files, row,
+    AwsKey, Filter, GIT_LOG_FORMAT, Joined, KeyFacts, Lineage, PullMerge, RequestFile, Row, State,
+    TaggedSecret, follow_rotations, match_intents, match_tagged, no_request_file, parse_git_log,
+    request_files, row,
 };
 use crate::aws::ACCESS_KEY_TAG;
 use crate::aws::Aws;
@@ -85,12 +86,17 @@ pub fn git_history(repo: &Path, requests_dir: &str) -> anyhow::Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// What AWS says of one key: read-only calls, each unknown when it fails. The expiry tag
-/// comes from the secrets already listed (`ListSecrets` returns their tags), so the audit
-/// needs no `DescribeSecret`; a secret not among them (deleted) has no tag to shorten the
-/// expiry.
-async fn key_facts(aws: &Aws, intent: &Intent, secrets: &[TaggedSecret]) -> KeyFacts {
-    let Some(key) = intent.access_key_id.as_deref() else {
+/// What AWS says of `key`, the request's key now (its rotations followed): read-only calls,
+/// each unknown when it fails. The expiry tag comes from the secrets already listed
+/// (`ListSecrets` returns their tags), so the audit needs no `DescribeSecret`; a secret not
+/// among them (deleted) has no tag to shorten the expiry.
+async fn key_facts(
+    aws: &Aws,
+    intent: &Intent,
+    key: Option<&str>,
+    secrets: &[TaggedSecret],
+) -> KeyFacts {
+    let Some(key) = key else {
         return KeyFacts::UNKNOWN;
     };
     let tag_expiry = secrets
@@ -193,6 +199,42 @@ fn mark_untracked(rows: &mut Vec<Row>, untracked: Vec<Row>) {
     }
 }
 
+/// Fills in what the ledger and AWS say of the key a request's secret holds now (its
+/// rotations followed, DESIGN §10), and of a leak of any of its keys.
+async fn follow(
+    ledger: &Ledger,
+    aws: &Aws,
+    rotations: &[crate::ledger::Rotation],
+    secrets: &[TaggedSecret],
+    j: &mut Joined<'_>,
+) -> anyhow::Result<()> {
+    let Some(intent) = j.intent else {
+        return Ok(());
+    };
+    let Some(first) = intent.access_key_id.clone() else {
+        j.key = key_facts(aws, intent, None, secrets).await;
+        return Ok(());
+    };
+    let (current, replaced) = follow_rotations(&first, rotations);
+    let mut leaked = None;
+    for key in replaced.iter().chain(std::iter::once(&current)) {
+        let life = ledger.key_life(key.clone()).await?;
+        if let Some(leak) = life.as_ref().and_then(|l| l.care.leak.as_ref()) {
+            leaked = Some(format!("{key}: {} ({})", leak.source, leak.location));
+        }
+        if *key == current {
+            j.stage = life.map(|l| l.progress.stage);
+        }
+    }
+    j.key = key_facts(aws, intent, Some(&current), secrets).await;
+    j.lineage = Lineage {
+        current_key: (!replaced.is_empty()).then_some(current),
+        replaced_keys: replaced,
+        leaked,
+    };
+    Ok(())
+}
+
 /// Whether `run_audit_with` may read the ledger at `store.path`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LedgerUse {
@@ -262,6 +304,7 @@ pub async fn run_audit_with(
             key: KeyFacts::UNKNOWN,
             tagged: None,
             pull: None,
+            lineage: Default::default(),
         })
         .collect();
     joined.extend(unmatched.iter().map(|&i| Joined {
@@ -272,14 +315,12 @@ pub async fn run_audit_with(
         key: KeyFacts::UNKNOWN,
         tagged: None,
         pull: None,
+        lineage: Default::default(),
     }));
     let secrets = keygate_secrets(settings, aws).await?;
+    let rotations = ledger.all_rotations().await?;
     for j in &mut joined {
-        let Some(intent) = j.intent else { continue };
-        if let Some(key) = intent.access_key_id.clone() {
-            j.stage = ledger.key_life(key).await?.map(|life| life.progress.stage);
-        }
-        j.key = key_facts(aws, intent, &secrets).await;
+        follow(&ledger, aws, &rotations, &secrets, j).await?;
     }
     let warn_days = settings.lifecycle.warn_days;
     let mut rows: Vec<Row> = joined
@@ -317,6 +358,7 @@ async fn audit_without_ledger(
             key: KeyFacts::UNKNOWN,
             tagged: t.map(|t| &secrets[t]),
             pull: None,
+            lineage: Default::default(),
         })
         .collect();
     joined.extend(unmatched.iter().map(|&t| {
@@ -331,6 +373,7 @@ async fn audit_without_ledger(
             key: KeyFacts::UNKNOWN,
             tagged: Some(&secrets[t]),
             pull: None,
+            lineage: Default::default(),
         }
     }));
     let mut github = PullReader::new(settings);

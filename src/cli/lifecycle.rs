@@ -1,5 +1,5 @@
-//! `keygate sweep` and `keygate revoke` (DESIGN §5): the same steps `serve` runs, once,
-//! from a shell, cron or a schedule.
+//! `keygate sweep`, `keygate revoke` (DESIGN §5) and `keygate rotate` (§10): the same steps
+//! `serve` runs, once, from a shell, cron or a schedule.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -12,6 +12,7 @@ use crate::aws::Aws;
 use crate::config::Settings;
 use crate::ledger::{Revocation, Role, Store};
 use crate::startup::{App, lifecycle_rules};
+use crate::workflow::rotate::{Rotated, RotationAsk, rotate_key};
 use crate::workflow::sweep::{SweepLine, revoke_key, sweep};
 
 /// A runtime for one command.
@@ -151,4 +152,58 @@ pub fn revoke_command(settings: &Settings, key: &str, reason: &str) -> anyhow::R
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Rotates `access_key_id` now if keygate issued it for a request that rotates: recorded
+/// with who (the operator's AWS identity) and why, announced as a scheduled rotation is.
+pub async fn run_rotate(
+    settings: &Settings,
+    aws: Aws,
+    access_key_id: &str,
+    reason: &str,
+) -> anyhow::Result<Rotated> {
+    let by = operator(&aws).await;
+    let app = App::build(settings, aws, Role::Rotate).await?;
+    let Some(life) = app.ledger.key_life(access_key_id.to_string()).await? else {
+        anyhow::bail!(
+            "keygate's ledger has no key {access_key_id}: keygate rotates only keys it issued"
+        );
+    };
+    let rules = lifecycle_rules(settings);
+    let ask = RotationAsk {
+        by,
+        reason: reason.to_string(),
+    };
+    Ok(rotate_key(&app.workflow, &rules, &life, ask).await?)
+}
+
+/// `keygate rotate --key AKIA… --reason "…"`: exit 0 once rotated, 1 when it waits or may
+/// not be rotated (the line says why).
+pub fn rotate_command(settings: &Settings, key: &str, reason: &str) -> anyhow::Result<ExitCode> {
+    let reason = reason.trim();
+    if reason.len() < 3 {
+        anyhow::bail!(
+            "--reason must say why the key is rotated; it goes to the ledger and the notice"
+        );
+    }
+    let done = runtime()?.block_on(async {
+        let aws = Aws::from_env().await;
+        run_rotate(settings, aws, key, reason).await
+    })?;
+    match done {
+        Rotated::Done { new_key } => {
+            println!(
+                "keygate rotate: {key} replaced by {new_key} in the same secret; {key} keeps working for lifecycle.rotation_overlap_hours"
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Rotated::Waiting { why } => {
+            println!("keygate rotate: {key} not rotated yet: {why} (every sweep tries again)");
+            Ok(ExitCode::from(1))
+        }
+        Rotated::Refused { why } => {
+            println!("keygate rotate: {key} cannot be rotated: {why}");
+            Ok(ExitCode::from(1))
+        }
+    }
 }

@@ -119,6 +119,8 @@ pub struct Settings {
     pub webhook_secret: Option<SecretString>,
     /// The token `/metrics` asks for, from `KEYGATE_SERVER_METRICS_TOKEN` or its file.
     pub metrics_token: Option<SecretString>,
+    /// The token of `POST /alerts/aws-health`, from `KEYGATE_SERVER_ALERTS_TOKEN` or its file.
+    pub alerts_token: Option<SecretString>,
     /// The file the settings came from, if any.
     pub file: Option<PathBuf>,
     /// Where each key that was set got its value.
@@ -148,6 +150,10 @@ impl fmt::Debug for Settings {
             .field(
                 "metrics_token",
                 &self.metrics_token.as_ref().map(|_| "[redacted]"),
+            )
+            .field(
+                "alerts_token",
+                &self.alerts_token.as_ref().map(|_| "[redacted]"),
             )
             .finish()
     }
@@ -216,6 +222,7 @@ impl Settings {
             private_key: None,
             webhook_secret: None,
             metrics_token: None,
+            alerts_token: None,
             file,
             sources,
             warnings: Vec::new(),
@@ -296,17 +303,19 @@ impl Settings {
             return;
         };
         let from_file = |key: &str| matches!(self.sources.get(key), Some(Source::File(_)));
-        let (pk, ws, mt, db) = (
+        let (pk, ws, mt, db, at) = (
             from_file("github.private_key_file"),
             from_file("github.webhook_secret_file"),
             from_file("server.metrics_token_file"),
             from_file("store.path"),
+            from_file("server.alerts_token_file"),
         );
         for (p, in_file) in [
             (self.github.private_key_file.as_mut(), pk),
             (self.github.webhook_secret_file.as_mut(), ws),
             (self.server.metrics_token_file.as_mut(), mt),
             (Some(&mut self.store.path), db),
+            (self.server.alerts_token_file.as_mut(), at),
         ] {
             if let Some(p) = p
                 && in_file
@@ -357,6 +366,8 @@ impl Settings {
         self.webhook_secret = self.load_secret(&secrets::WEBHOOK_SECRET, path.as_deref(), env)?;
         let path = self.server.metrics_token_file.clone();
         self.metrics_token = self.load_secret(&secrets::METRICS_TOKEN, path.as_deref(), env)?;
+        let path = self.server.alerts_token_file.clone();
+        self.alerts_token = self.load_secret(&secrets::ALERTS_TOKEN, path.as_deref(), env)?;
         Ok(())
     }
 

@@ -32,6 +32,9 @@ pub struct ServerSection {
     /// `KEYGATE_SERVER_METRICS_TOKEN`). Without one, `/metrics` is open under `serve` and off
     /// on a Lambda function URL, which anyone can reach (DESIGN §4).
     pub metrics_token_file: Option<PathBuf>,
+    /// File holding the token that `POST /alerts/aws-health` requires (`Authorization:
+    /// Bearer <token>`), or `KEYGATE_SERVER_ALERTS_TOKEN`; without one the endpoint is off.
+    pub alerts_token_file: Option<PathBuf>,
 }
 
 impl ServerSection {
@@ -60,6 +63,7 @@ impl Default for ServerSection {
             max_backoff_secs: 300,
             max_unverified_bytes: 268_435_456,
             metrics_token_file: None,
+            alerts_token_file: None,
         }
     }
 }
@@ -169,6 +173,13 @@ pub struct LifecycleSection {
     /// ledger was created.
     #[serde(with = "rfc3339")]
     pub reconcile_since: Option<time::OffsetDateTime>,
+    /// Days an active key may go unused (AWS's last use, or its creation when never used)
+    /// before `event=unused` and a comment; `warn_days` later it is deactivated unless it
+    /// was used meanwhile. 0 = off (DESIGN §10).
+    pub unused_days: u32,
+    /// Hours a rotated key's predecessor stays active, so consumers that read the secret
+    /// before the rotation keep working (DESIGN §10).
+    pub rotation_overlap_hours: u32,
 }
 
 impl LifecycleSection {
@@ -191,6 +202,8 @@ impl Default for LifecycleSection {
             sweep_interval_secs: 300,
             reconcile_interval_secs: 600,
             reconcile_since: None,
+            unused_days: 0,
+            rotation_overlap_hours: 24,
         }
     }
 }

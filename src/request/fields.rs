@@ -258,6 +258,34 @@ impl Checked<'_> {
         days
     }
 
+    /// `rotate_every_days`: 1..`expires_in_days` (a rotation after the expiry would never
+    /// happen, so asking for one is a mistake worth saying).
+    pub(super) fn rotation(
+        &self,
+        value: &DeInteger<'_>,
+        at: usize,
+        expires_in_days: u32,
+        out: &mut Vec<Diagnostic>,
+    ) -> Option<u32> {
+        let days = i128::from_str_radix(value.as_str(), value.radix())
+            .ok()
+            .and_then(|n| u32::try_from(n).ok())
+            .filter(|n| (1..=expires_in_days).contains(n));
+        if days.is_none() {
+            let written = self.text.get(value_span(self.text, at)).unwrap_or_default();
+            out.push(self.at(
+                at,
+                format!(
+                    "`rotate_every_days` must be between 1 and the key's `expires_in_days` \
+                     ({expires_in_days}), found {}: choose a number in that range, or leave the \
+                     field out for a key that is never rotated",
+                    quote(written)
+                ),
+            ));
+        }
+        days
+    }
+
     /// The request name only matters when the template uses `{request}`.
     pub(super) fn request_name(&self, out: &mut Vec<Diagnostic>) {
         let template = &self.rules.secret_name_template;

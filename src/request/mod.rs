@@ -39,7 +39,13 @@ pub use secret_name::{SecretNameInputs, render_secret_name};
 pub const MAX_FILE_BYTES: usize = 64 * 1024;
 
 /// The fields a request file may hold, in the order the documentation lists them.
-pub const FIELDS: [&str; 4] = ["iam_user", "reason", "expires_in_days", "readers"];
+pub const FIELDS: [&str; 5] = [
+    "iam_user",
+    "reason",
+    "expires_in_days",
+    "readers",
+    "rotate_every_days",
+];
 
 /// Bounds of `reason`: at least this many visible characters (not spaces, not control or
 /// format characters), so a reason cannot be padded out with text nobody can see...
@@ -74,6 +80,9 @@ pub struct Request {
     /// IAM user or role ARNs allowed to read the secret, in file order; empty when the file
     /// names none.
     pub readers: Vec<String>,
+    /// Rotation in place every this many days (DESIGN §10), 1..`expires_in_days`; `None`
+    /// when the file does not ask for it.
+    pub rotate_every_days: Option<u32>,
 }
 
 impl Request {

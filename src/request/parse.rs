@@ -109,6 +109,13 @@ pub fn parse_request(
         Field::Present(Some((value, at))) => checked.expiry(value, at, &mut field_diagnostics),
         Field::Present(None) => None,
     };
+    let rotate_every_days = match (fields.rotate_every_days, expires_in_days) {
+        (Field::Missing, _) => Some(None),
+        (Field::Present(Some((value, at))), Some(expires)) => checked
+            .rotation(value, at, expires, &mut field_diagnostics)
+            .map(Some),
+        (Field::Present(_), _) => None,
+    };
     let readers = match fields.readers {
         Field::Missing => Some(Vec::new()),
         Field::Present(Some((items, at))) => checked.readers(items, at, &mut field_diagnostics),
@@ -136,8 +143,14 @@ pub fn parse_request(
         ));
     }
 
-    match (iam_user, reason, expires_in_days, readers) {
-        (Some(iam_user), Some(reason), Some(expires_in_days), Some(readers))
+    match (
+        iam_user,
+        reason,
+        expires_in_days,
+        readers,
+        rotate_every_days,
+    ) {
+        (Some(iam_user), Some(reason), Some(expires_in_days), Some(readers), Some(rotate))
             if diagnostics.is_empty() =>
         {
             Ok(Request {
@@ -146,6 +159,7 @@ pub fn parse_request(
                 reason,
                 expires_in_days,
                 readers,
+                rotate_every_days: rotate,
             })
         }
         _ => Err(diagnostics),
@@ -279,6 +293,7 @@ struct Fields<'t> {
     iam_user: Field<(&'t str, usize)>,
     reason: Field<(&'t str, Range<usize>)>,
     expires_in_days: Field<(&'t DeInteger<'t>, usize)>,
+    rotate_every_days: Field<(&'t DeInteger<'t>, usize)>,
     readers: Field<(&'t [Spanned<DeValue<'t>>], usize)>,
     diagnostics: Vec<Diagnostic>,
 }
@@ -290,6 +305,7 @@ fn read_fields<'t>(path: &str, text: &str, table: &'t DeTable<'t>) -> Fields<'t>
         iam_user: Field::Missing,
         reason: Field::Missing,
         expires_in_days: Field::Missing,
+        rotate_every_days: Field::Missing,
         readers: Field::Missing,
         diagnostics: Vec::new(),
     };
@@ -342,6 +358,18 @@ fn read_fields<'t>(path: &str, text: &str, table: &'t DeTable<'t>) -> Fields<'t>
                     fields.expires_in_days = Field::Present(None);
                 }
             },
+            "rotate_every_days" => match found {
+                DeValue::Integer(i) => fields.rotate_every_days = Field::Present(Some((i, at))),
+                other => {
+                    wrong_type(format!(
+                        "`rotate_every_days` must be an integer, found {}: write a whole number \
+                         of days without quotes, e.g. `rotate_every_days = 30`, or leave the \
+                         field out for a key that is never rotated",
+                        describe_value(other)
+                    ));
+                    fields.rotate_every_days = Field::Present(None);
+                }
+            },
             "readers" => match found {
                 DeValue::Array(items) => fields.readers = Field::Present(Some((&items[..], at))),
                 other => {
@@ -389,7 +417,7 @@ fn unknown_field_message(key: &str, value: &DeValue<'_>) -> String {
     }
 }
 
-/// "`iam_user`, `reason`, `expires_in_days` and `readers`".
+/// "`iam_user`, `reason`, `expires_in_days`, `readers` and `rotate_every_days`".
 fn allowed_fields() -> String {
     let quoted: Vec<String> = FIELDS.iter().map(|f| format!("`{f}`")).collect();
     match quoted.split_last() {

@@ -159,9 +159,11 @@ pub fn lifecycle_rules(settings: &Settings) -> LifecycleRules {
         timing: Timing {
             warn_days: settings.lifecycle.warn_days,
             delete_after_days: settings.lifecycle.delete_after_days,
+            unused_days: settings.lifecycle.unused_days,
         },
         deletion: SecretDeletion::from_days(settings.lifecycle.secret_recovery_days),
         reconcile_since: settings.lifecycle.reconcile_since,
+        rotation_overlap_hours: settings.lifecycle.rotation_overlap_hours,
     }
 }
 

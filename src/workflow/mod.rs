@@ -5,10 +5,12 @@ pub mod catchup;
 mod check;
 mod facts;
 mod issue;
+pub mod leak;
 pub(crate) mod life;
 mod merge_group;
 pub mod render;
 mod revoke;
+pub mod rotate;
 pub mod sweep;
 
 use std::sync::Arc;
@@ -107,6 +109,12 @@ impl Workflow {
     }
 
     pub async fn handle(&self, job: Job) -> Result<(), JobError> {
+        if job.event.activity.work() == Work::Contain {
+            // A leak, from any repository the App is installed on (DESIGN §10).
+            return leak::on_github_alert(self, &job)
+                .await
+                .map_err(JobError::from);
+        }
         let gh = self
             .github
             .repo(
@@ -122,6 +130,7 @@ impl Workflow {
             Work::Group => merge_group::on_checks_requested(self, &gh, &job)
                 .await
                 .map_err(JobError::from),
+            Work::Contain => Ok(()),
         };
         match result {
             // Wait for GitHub's rate limit to reset rather than spend retries against it.

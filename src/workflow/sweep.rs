@@ -1,7 +1,9 @@
-//! The expiry sweep (DESIGN §5): gather every key keygate's ledger says it issued with its
-//! secret's expiry tag, let `lifecycle::plan` say what is due, then act, each step
-//! recorded before its AWS calls. Also the one revocation step, shared by
-//! `keygate revoke`, revoking pull requests and a sweep that finds one half done.
+//! The expiry sweep (DESIGN §5, §10): gather every key keygate's ledger says it issued with
+//! its secret's tags and, when unused keys are watched, AWS's last use; let
+//! `lifecycle::plan` say what is due, then act, each step recorded before its AWS calls.
+//! Rotations a crash or a wait left unfinished are resumed first. Also the one revocation
+//! step, shared by `keygate revoke`, revoking pull requests and a sweep that finds one half
+//! done, and the one way keygate tells people about a key's life.
 
 use std::collections::HashMap;
 
@@ -9,12 +11,14 @@ use time::OffsetDateTime;
 use tracing::instrument;
 
 use super::render::lifecycle::{KeyEvent, KeyRef, key_comment, key_notice};
+use super::rotate::{Rotated, RotationAsk, resume_rotations, rotate_key};
 use super::{StepError, Workflow};
-use crate::aws::{EXPIRES_TAG, SecretFacts};
+use crate::aws::{EXPIRES_TAG, ROTATES_TAG, SecretFacts};
 use crate::ids::PrNumber;
 use crate::ledger::{KeyLife, NoteKey, Revocation, Store};
 use crate::lifecycle::{
-    KeyFacts, LifecycleRules, Planned, Progress, Step, effective_expiry, parse_time, plan,
+    Care, KeyFacts, LifecycleRules, Planned, Progress, Stage, Step, effective_expiry, parse_time,
+    plan, rotation,
 };
 
 /// One step a sweep did, or would do on a dry run.
@@ -41,6 +45,16 @@ pub async fn sweep(
     now: OffsetDateTime,
     dry_run: bool,
 ) -> Result<Vec<SweepLine>, StepError> {
+    let mut out = Vec::new();
+    let mut resumed = Vec::new();
+    if !dry_run {
+        for (id, result) in resume_rotations(wf, rules).await? {
+            if let Some(life) = wf.ledger.key_life(id.clone()).await? {
+                out.extend(rotation_line(&life, result));
+            }
+            resumed.push(id);
+        }
+    }
     // Only keys this keygate's ledger recorded: a secret that merely carries keygate's
     // tags (another deployment's, or a ledger that was lost) is for `keygate audit` to
     // show, not for this sweep to act on.
@@ -50,20 +64,12 @@ pub async fn sweep(
     if let Err(e) = wf.ledger.set_note(NoteKey::KeyCensus, census).await {
         tracing::warn!(error = %e, "cannot record the keys' census for /metrics");
     }
-    let (secrets, mut out) = read_secrets(wf, &lives).await;
+    let (secrets, unread) = read_secrets(wf, &lives).await;
+    out.extend(unread);
+    let usage = read_usage(wf, &lives, rules).await;
     let facts: Vec<KeyFacts> = lives
         .iter()
-        .map(|l| KeyFacts {
-            access_key_id: l.access_key_id.clone(),
-            ledger_expires_at: l.expires_at.as_deref().and_then(parse_time),
-            tag_expires_at: l
-                .secret_name
-                .as_deref()
-                .and_then(|n| secrets.get(n))
-                .and_then(|s| s.tags.get(EXPIRES_TAG))
-                .and_then(|t| parse_time(t)),
-            progress: l.progress,
-        })
+        .map(|l| key_facts(l, &secrets, &usage))
         .collect();
     let mut failed: Vec<String> = Vec::new();
     for p in plan(&facts, now, rules.timing) {
@@ -82,7 +88,14 @@ pub async fn sweep(
             result: None,
         };
         if !dry_run {
-            if failed.contains(&p.access_key_id) {
+            if failed.contains(&p.access_key_id)
+                || (p.step == Step::Rotate && resumed.contains(&p.access_key_id))
+            {
+                continue;
+            }
+            if p.step == Step::Rotate {
+                let result = rotate_key(wf, rules, life, RotationAsk::scheduled()).await;
+                out.extend(rotation_line(life, result));
                 continue;
             }
             let result = run_step(wf, rules, life, &p).await;
@@ -95,6 +108,114 @@ pub async fn sweep(
         out.push(line);
     }
     Ok(out)
+}
+
+/// A sweep line for a rotation: done, or why it waits or failed; none for a rotation that
+/// may no longer happen (its key revoked, leaked or rotated already), which is logged.
+fn rotation_line(life: &KeyLife, result: Result<Rotated, StepError>) -> Option<SweepLine> {
+    let result = match result {
+        Ok(Rotated::Done { .. }) => Ok(()),
+        Ok(Rotated::Waiting { why }) => Err(why),
+        Ok(Rotated::Refused { why }) => {
+            tracing::info!(access_key_id = %life.access_key_id, why = %why, "no rotation");
+            return None;
+        }
+        Err(e) => {
+            tracing::error!(access_key_id = %life.access_key_id, error = %e, "the rotation failed; the next pass resumes it");
+            Err(super::render::public_reason(&e))
+        }
+    };
+    Some(SweepLine {
+        access_key_id: life.access_key_id.clone(),
+        iam_user: life.iam_user.clone(),
+        request: life.request.path.clone(),
+        step: Some(Step::Rotate),
+        expires_at: life.expires_at.as_deref().and_then(parse_time),
+        result: Some(result),
+    })
+}
+
+/// What the plan needs to know about one key: its expiries, its progress and its care.
+fn key_facts(
+    l: &KeyLife,
+    secrets: &HashMap<String, SecretFacts>,
+    usage: &HashMap<String, OffsetDateTime>,
+) -> KeyFacts {
+    let tag = |name: &str| {
+        l.secret_name
+            .as_deref()
+            .and_then(|n| secrets.get(n))
+            .and_then(|s| s.tags.get(name))
+            .and_then(|t| parse_time(t))
+    };
+    let replaced = l.care.superseded_by.is_some();
+    KeyFacts {
+        access_key_id: l.access_key_id.clone(),
+        ledger_expires_at: l.expires_at.as_deref().and_then(parse_time),
+        tag_expires_at: tag(EXPIRES_TAG),
+        progress: l.progress,
+        care: Care {
+            retires_at: l.care.retires_at.filter(|_| replaced),
+            rotates_at: (!replaced && l.care.leak.is_none())
+                .then(|| {
+                    rotation::next_rotation(
+                        l.origin.issued_at,
+                        l.origin.rotate_every_days,
+                        tag(ROTATES_TAG),
+                    )
+                })
+                .flatten(),
+            last_active: usage.get(&l.access_key_id).copied(),
+            unused_warned_at: l.care.unused_warned_at,
+        },
+    }
+}
+
+/// When each live key was last active, when unused keys are watched: AWS's last use, else
+/// its creation (a key never used counts from it). A key whose use cannot be read is left
+/// out this pass (nothing is done to it for want of use), and logged.
+async fn read_usage(
+    wf: &Workflow,
+    lives: &[KeyLife],
+    rules: &LifecycleRules,
+) -> HashMap<String, OffsetDateTime> {
+    let mut out = HashMap::new();
+    if rules.timing.unused_days == 0 {
+        return out;
+    }
+    for l in lives {
+        let p = l.progress;
+        if p.stage >= Stage::Inactive || p.pending.is_some() || l.care.superseded_by.is_some() {
+            continue;
+        }
+        match last_active(wf, l).await {
+            Ok(Some(t)) => {
+                out.insert(l.access_key_id.clone(), t);
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(access_key_id = %l.access_key_id, error = %e, "cannot read when the key was last used; its use is not judged this pass");
+            }
+        }
+    }
+    out
+}
+
+/// The key's last use, else its creation (from the ledger, or from IAM for a key an
+/// earlier keygate issued).
+async fn last_active(wf: &Workflow, l: &KeyLife) -> Result<Option<OffsetDateTime>, StepError> {
+    if let Some(used) = wf.aws.access_key_last_used(&l.access_key_id).await? {
+        return Ok(Some(used));
+    }
+    if let Some(issued) = l.origin.issued_at {
+        return Ok(Some(issued));
+    }
+    let keys = wf.aws.list_access_keys_dated(&l.iam_user).await?;
+    Ok(keys
+        .into_iter()
+        .find(|(id, _)| *id == l.access_key_id)
+        .and_then(|(_, created)| created)
+        .and_then(|ms| OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000)).ok()))
 }
 
 /// Each key's own secret, described by name: scoped to the secret prefix, unlike
@@ -112,6 +233,9 @@ async fn read_secrets(
         let Some(name) = life.secret_name.as_deref() else {
             continue;
         };
+        if secrets.contains_key(name) {
+            continue; // a rotated key and its successor share one secret
+        }
         match wf.aws.describe_secret(name).await {
             Ok(Some(s)) => {
                 secrets.insert(name.to_string(), s);
@@ -163,55 +287,142 @@ pub(crate) async fn run_step(
     let aws = &wf.aws;
     let (user, id) = (life.iam_user.clone(), life.access_key_id.clone());
     let delete_after_days = rules.timing.delete_after_days;
+    let expires = p.expires_at;
     match step {
-        Step::Warn => tell(wf, life, p, &KeyEvent::Expiring { delete_after_days }).await?,
+        Step::Warn => tell(wf, life, expires, &KeyEvent::Expiring { delete_after_days }).await?,
         Step::Deactivate => {
             aws.deactivate_access_key(&user, &id).await?;
             tracing::info!("deactivated at expiry");
-            tell(wf, life, p, &KeyEvent::Expired { delete_after_days }).await?;
+            tell(wf, life, expires, &KeyEvent::Expired { delete_after_days }).await?;
         }
-        Step::Delete | Step::Revoke => {
-            if step == Step::Revoke {
-                aws.deactivate_access_key(&user, &id).await?;
-            }
-            aws.delete_access_key(&user, &id).await?;
-            if let Some(name) = &life.secret_name {
-                aws.delete_secret(name, rules.deletion).await?;
-            }
-            tracing::info!("key and secret deleted");
-            if step == Step::Revoke {
-                let r = life.revocation.clone().unwrap_or(Revocation {
-                    by: "keygate".into(),
-                    reason: "revoked".into(),
-                    pr: None,
-                });
-                let event = KeyEvent::Revoked {
-                    by: &r.by,
-                    reason: &r.reason,
-                    revoking_pr: r.pr.map(PrNumber::get),
-                };
-                tell(wf, life, p, &event).await?;
-            }
+        Step::Retire => {
+            aws.deactivate_access_key(&user, &id).await?;
+            tracing::info!(superseded_by = ?life.care.superseded_by, "a rotated key's predecessor retired after the overlap");
         }
+        Step::WarnUnused | Step::DeactivateUnused => {
+            return unused_step(wf, rules, life, p).await;
+        }
+        Step::Contain => {
+            aws.deactivate_access_key(&user, &id).await?;
+            tracing::warn!("a leaked key deactivated");
+            let leak = life.care.leak.clone().unwrap_or(crate::ledger::Leak {
+                source: "a leak report".into(),
+                location: "(not recorded)".into(),
+                reported_at: p.now,
+            });
+            let event = KeyEvent::Leaked {
+                source: &leak.source,
+                location: &leak.location,
+            };
+            tell(wf, life, expires, &event).await?;
+        }
+        Step::Delete | Step::Revoke => end_key(wf, rules, life, step, expires).await?,
+        // Never a recorded step: a rotation is a record of its own (`rotate`).
+        Step::Rotate => return Ok(()),
     }
     record(wf, life, life.progress.finish(step)).await
 }
 
-/// The notice (once; a failure fails the step, which is retried) and a comment on the
-/// request's pull request (once; best effort: the notice is what subscribers rely on).
-async fn tell(
+/// Deletes the key (deactivated first when revoked) and its secret, unless the secret holds
+/// the key's successor: a rotated key's secret is never deleted with it (DESIGN §10).
+async fn end_key(
     wf: &Workflow,
+    rules: &LifecycleRules,
     life: &KeyLife,
-    p: &Planned,
-    event: &KeyEvent<'_>,
+    step: Step,
+    expires: Option<OffsetDateTime>,
 ) -> Result<(), StepError> {
-    let expires = p
-        .expires_at
+    let aws = &wf.aws;
+    let (user, id) = (&life.iam_user, &life.access_key_id);
+    if step == Step::Revoke {
+        aws.deactivate_access_key(user, id).await?;
+    }
+    aws.delete_access_key(user, id).await?;
+    match (&life.secret_name, &life.care.superseded_by) {
+        (Some(name), None) => aws.delete_secret(name, rules.deletion).await?,
+        (Some(_), Some(by)) => {
+            tracing::info!(superseded_by = %by, "the secret holds the key's successor: kept");
+        }
+        (None, _) => {}
+    }
+    tracing::info!("key deleted");
+    if step == Step::Revoke {
+        let r = life.revocation.clone().unwrap_or(Revocation {
+            by: "keygate".into(),
+            reason: "revoked".into(),
+            pr: None,
+        });
+        let event = KeyEvent::Revoked {
+            by: &r.by,
+            reason: &r.reason,
+            revoking_pr: r.pr.map(PrNumber::get),
+        };
+        tell(wf, life, expires, &event).await?;
+    }
+    Ok(())
+}
+
+/// The unused warning (recorded with its time), or the deactivation of a key still unused.
+async fn unused_step(
+    wf: &Workflow,
+    rules: &LifecycleRules,
+    life: &mut KeyLife,
+    p: &Planned,
+) -> Result<(), StepError> {
+    let deactivated = p.step == Step::DeactivateUnused;
+    if deactivated {
+        wf.aws
+            .deactivate_access_key(&life.iam_user, &life.access_key_id)
+            .await?;
+        tracing::info!("deactivated: unused");
+    }
+    let last_used = wf
+        .aws
+        .access_key_last_used(&life.access_key_id)
+        .await?
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        });
+    let warned_at = if deactivated {
+        life.care.unused_warned_at
+    } else {
+        Some(p.now)
+    };
+    let since = warned_at
         .and_then(|t| {
             t.format(&time::format_description::well_known::Rfc3339)
                 .ok()
         })
-        .or_else(|| life.expires_at.clone());
+        .unwrap_or_default();
+    let event = KeyEvent::Unused {
+        unused_days: rules.timing.unused_days,
+        warn_days: rules.timing.warn_days,
+        last_used: last_used.as_deref(),
+        deactivated,
+        since: &since,
+    };
+    tell(wf, life, p.expires_at, &event).await?;
+    life.care.unused_warned_at = warned_at;
+    record(wf, life, life.progress.finish(p.step)).await
+}
+
+/// The notice (once; a failure fails the step, which is retried) and a comment on the
+/// request's pull request (once; best effort: the notice is what subscribers rely on).
+/// Each is sent once per key and event, and per [`KeyEvent::occasion`] for an event that
+/// can come again.
+pub(crate) async fn tell(
+    wf: &Workflow,
+    life: &KeyLife,
+    expires_at: Option<OffsetDateTime>,
+    event: &KeyEvent<'_>,
+) -> Result<(), StepError> {
+    let expires = expires_at
+        .or_else(|| effective_expiry(life.expires_at.as_deref().and_then(parse_time), None))
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        });
     let key = KeyRef {
         repository: life.request.repository.as_str(),
         pr: life.request.pr.get(),
@@ -230,7 +441,10 @@ async fn tell(
             revoking_pr: Some(n),
             ..
         } => (*n, None),
-        _ => (life.request.pr.get(), Some(life.access_key_id.clone())),
+        _ => (
+            life.request.pr.get(),
+            Some(occasion(&life.access_key_id, event)),
+        ),
     };
     let note = NoteKey::Notice {
         event: notice_event,
@@ -248,7 +462,7 @@ async fn tell(
         event: notice_event,
         repository: life.request.repository.clone(),
         pr: life.request.pr,
-        access_key_id: life.access_key_id.clone(),
+        access_key_id: occasion(&life.access_key_id, event),
     };
     let comment = async {
         if wf.ledger.note(said.clone()).await?.is_some() {
@@ -267,6 +481,15 @@ async fn tell(
         tracing::error!(error = %e, pr = %life.request.pr, "cannot comment on the request's pull request");
     }
     Ok(())
+}
+
+/// The key under which a text about `access_key_id` is sent once: the key alone, or with
+/// the event's occasion when the event can come again.
+fn occasion(access_key_id: &str, event: &KeyEvent<'_>) -> String {
+    match event.occasion() {
+        Some(o) => format!("{access_key_id}:{o}"),
+        None => access_key_id.to_string(),
+    }
 }
 
 /// Revokes one key at once: recorded with who and why before any AWS call, then
@@ -289,6 +512,37 @@ pub(crate) async fn revoke_key(
         access_key_id: life.access_key_id.clone(),
         step: Step::Revoke,
         expires_at: effective_expiry(life.expires_at.as_deref().and_then(parse_time), None),
+        now: OffsetDateTime::now_utc(),
+    };
+    run_step(wf, rules, life, &p).await?;
+    Ok(true)
+}
+
+/// Deactivates a leaked key at once (DESIGN §10): the leak recorded with the step before the
+/// AWS call, then `UpdateAccessKey` `Inactive`, `event=leaked` and a comment saying where it
+/// was found. `Ok(false)`: its life is over, or this leak was already acted on.
+pub(crate) async fn contain_key(
+    wf: &Workflow,
+    rules: &LifecycleRules,
+    life: &mut KeyLife,
+    leak: crate::ledger::Leak,
+) -> Result<bool, StepError> {
+    if life.progress.is_over() {
+        return Ok(false);
+    }
+    let begun = life.progress.pending == Some(Step::Contain);
+    if !begun && life.care.leak.is_some() && life.progress.stage >= Stage::Inactive {
+        return Ok(false);
+    }
+    if !begun {
+        life.care.leak = Some(leak);
+        record(wf, life, life.progress.begin(Step::Contain)).await?;
+    }
+    let p = Planned {
+        access_key_id: life.access_key_id.clone(),
+        step: Step::Contain,
+        expires_at: effective_expiry(life.expires_at.as_deref().and_then(parse_time), None),
+        now: OffsetDateTime::now_utc(),
     };
     run_step(wf, rules, life, &p).await?;
     Ok(true)

@@ -42,6 +42,7 @@ fn line(field: &str) -> &'static str {
         "reason" => "reason = \"Nightly backups copy to S3\"",
         "expires_in_days" => "expires_in_days = 30",
         "readers" => "readers = [\"arn:aws:iam::123456789012:role/backup\"]",
+        "rotate_every_days" => "rotate_every_days = 7",
         other => panic!(
             "FIELDS has {other}, which this test does not know: add it here and to the schema"
         ),
@@ -132,6 +133,17 @@ fn the_schema_bounds_are_the_parsers_bounds() {
     assert_eq!(p["reason"]["minLength"], REASON_MIN_CHARS);
     assert_eq!(p["reason"]["maxLength"], REASON_MAX_CHARS);
     assert_eq!(p["expires_in_days"]["minimum"], 1);
+    assert_eq!(p["rotate_every_days"]["minimum"], 1);
+    let (user, reason) = (line("iam_user"), line("reason"));
+    for (rotate, ok) in [(0, false), (1, true), (30, true), (31, false)] {
+        let text =
+            format!("{user}\n{reason}\nexpires_in_days = 30\nrotate_every_days = {rotate}\n");
+        assert_eq!(
+            accepts("requests/alice/ci.toml", &text),
+            ok,
+            "rotate_every_days = {rotate} with expires_in_days = 30"
+        );
+    }
     assert_eq!(p["readers"]["maxItems"], MAX_READERS);
     assert_eq!(
         p["readers"]["uniqueItems"], true,

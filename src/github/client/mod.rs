@@ -8,6 +8,7 @@
 //! token or a confused call cannot reach the installation's other repositories. We keep one
 //! token per installation and repository for as long as the process lives.
 
+mod alerts;
 mod auth;
 mod clock;
 mod repo;
@@ -27,6 +28,7 @@ use time::OffsetDateTime;
 use crate::facts::{Account, EntryKind, Pusher};
 use crate::metrics::Metrics;
 
+pub use alerts::{AlertLocation, SecretAlert};
 use auth::{AppAuth, InstallationToken};
 use clock::GitHubClock;
 pub use repo::RepoClient;

@@ -12,7 +12,7 @@ use super::rollback::rollback;
 use super::{advance, base_intent};
 use crate::aws::{NewKey, Ownership, READERS_TAG, StoredSecret, TOKEN_TAG, policy};
 use crate::github::client::PullInfo;
-use crate::ledger::{Intent, IntentState, Job, Store, now_ms};
+use crate::ledger::{Intent, IntentState, Job, KeyOrigin, Store, now_ms};
 use crate::lifecycle::request::Admission;
 use crate::request::{Request, SecretNameInputs, render_secret_name};
 use crate::workflow::life::{self, UserLease};
@@ -77,6 +77,11 @@ async fn issue_leased(
     intent.keys_before = Some(keys);
     intent.merged_at = pr.merged_at;
     intent.secret_token = Some(random_token());
+    intent.origin = KeyOrigin {
+        issued_at: Some(now),
+        rotate_every_days: request.rotate_every_days,
+        fingerprint: None,
+    };
     lease.last_timestamp = Some(stamp(first));
     advance(wf, &mut intent, IntentState::Creating).await?;
     // 4. The key, then its secret.
@@ -201,6 +206,7 @@ async fn create_key(
         }
     };
     intent.access_key_id = Some(key.access_key_id.clone());
+    intent.origin.fingerprint = Some(key.fingerprint());
     save(wf, intent).await?;
     tracing::info!(access_key_id = %key.access_key_id, "access key created");
     Ok(Ok(key))
@@ -359,6 +365,14 @@ fn secret_tags(
         ),
         (TOKEN_TAG.to_string(), ownership(intent, token).token_tag()),
     ]);
+    let next_rotation = crate::lifecycle::rotation::next_rotation(
+        intent.origin.issued_at,
+        intent.origin.rotate_every_days,
+        None,
+    );
+    if let Some(at) = next_rotation.and_then(|t| t.format(&Rfc3339).ok()) {
+        tags.insert(crate::aws::ROTATES_TAG.to_string(), at);
+    }
     if !request.readers.is_empty() {
         // Written with the secret, in one call: after a crash it tells `rollback` that the
         // secret is complete only with its resource policy.
@@ -462,7 +476,7 @@ fn first_second(now: OffsetDateTime, last_used: Option<&str>) -> OffsetDateTime 
 }
 
 /// A `ClientRequestToken` nobody can compute: 32 random bytes, in hex (64 characters).
-fn random_token() -> String {
+pub(crate) fn random_token() -> String {
     hex::encode(rand::random::<[u8; 32]>())
 }
 

@@ -20,6 +20,8 @@ use crate::work::NoticeEvent;
 use crate::worker::JobError;
 use create::issue_one;
 
+pub(crate) use create::random_token;
+pub(crate) use rollback::delete_keys_a_lost_call_made;
 pub use rollback::recover_intents;
 
 pub(super) async fn on_closed(wf: &Workflow, gh: &RepoClient, job: &Job) -> Result<(), JobError> {

@@ -61,16 +61,28 @@ async fn guarded(wf: &Workflow, stored: &StoredSecret) -> Result<bool, StepError
 /// another intent recorded (DESIGN §3: a rollback never deletes a key another intent
 /// stored).
 async fn delete_what_the_lost_call_made(wf: &Workflow, intent: &Intent) -> Result<(), StepError> {
-    let user = &intent.iam_user;
     let before = intent.keys_before.clone().unwrap_or_default();
-    let window = creation_window(intent.updated_at_ms);
+    delete_keys_a_lost_call_made(wf, &intent.iam_user, &before, intent.updated_at_ms).await
+}
+
+/// Deletes the keys a `CreateAccessKey` call for `user` whose answer was lost can have made:
+/// absent from `before` (listed just before it), created inside its time window (it began
+/// after `creating_at_ms`), and recorded by no other issuance or rotation. Shared by
+/// issuing and rotation in place (DESIGN §10).
+pub(crate) async fn delete_keys_a_lost_call_made(
+    wf: &Workflow,
+    user: &str,
+    before: &[String],
+    creating_at_ms: i64,
+) -> Result<(), StepError> {
+    let window = creation_window(creating_at_ms);
     let keys = match wf.aws.list_access_keys_dated(user).await {
         Ok(keys) => keys,
         Err(e) if e.is_not_found() => Vec::new(),
         Err(e) => return Err(e.into()),
     };
     let mut ours = Vec::new();
-    for id in keys_made_by_the_call(&before, &window, keys) {
+    for id in keys_made_by_the_call(before, &window, keys) {
         if wf.ledger.key_life(id.clone()).await?.is_some() {
             tracing::warn!(access_key_id = %id, "a key another issuance recorded is left alone");
             continue;
@@ -86,7 +98,7 @@ async fn delete_what_the_lost_call_made(wf: &Workflow, intent: &Intent) -> Resul
     }
     for id in &ours {
         wf.aws.delete_access_key(user, id).await?;
-        tracing::info!(access_key_id = %id, "deleted a key left by an interrupted issuance");
+        tracing::info!(access_key_id = %id, "deleted a key left by an interrupted call");
     }
     Ok(())
 }
