@@ -219,17 +219,8 @@ impl Aws {
 
     /// Access key IDs the user holds now.
     pub async fn list_access_keys(&self, user: &str) -> Result<Vec<String>, AwsError> {
-        let out = self
-            .call(
-                "ListAccessKeys",
-                self.iam.list_access_keys().user_name(user).send(),
-            )
-            .await?;
-        Ok(out
-            .access_key_metadata()
-            .iter()
-            .filter_map(|m| m.access_key_id().map(str::to_string))
-            .collect())
+        let keys = self.list_access_keys_dated(user).await?;
+        Ok(keys.into_iter().map(|(id, _)| id).collect())
     }
 
     /// The user's access key IDs with when each was created (milliseconds since the epoch).

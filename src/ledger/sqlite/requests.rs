@@ -41,41 +41,32 @@ impl Conn {
     pub(super) fn put_request_life(&mut self, life: &RequestLife) -> Result<(), LedgerError> {
         let at = |m: Option<MergeMark>| m.map(|m| m.merged_at.unix_timestamp());
         let pr = |m: Option<MergeMark>| m.map(|m| m.pr.get() as i64);
-        let next = life.version as i64 + 1;
-        let n = if life.version == 0 {
-            self.0.execute(
-                "INSERT INTO request_lives (repository, path, added_pr, added_at, deleted_pr, \
-                 deleted_at, version, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
-                 ON CONFLICT DO NOTHING",
-                params![
-                    life.repository.key(),
-                    life.path,
-                    pr(life.added),
-                    at(life.added),
-                    pr(life.deleted),
-                    at(life.deleted),
-                    next,
-                    now_ms()
-                ],
-            )?
-        } else {
-            self.0.execute(
-                "UPDATE request_lives SET added_pr = ?3, added_at = ?4, deleted_pr = ?5, \
-                 deleted_at = ?6, version = ?7, updated_at = ?8 \
-                 WHERE repository = ?1 AND path = ?2 AND version = ?9",
-                params![
-                    life.repository.key(),
-                    life.path,
-                    pr(life.added),
-                    at(life.added),
-                    pr(life.deleted),
-                    at(life.deleted),
-                    next,
-                    now_ms(),
+        // One statement for both: a first write inserts (and finds no row of version 0 to
+        // update), a later one updates only the version it read.
+        let n = self.0.execute(
+            "INSERT INTO request_lives (repository, path, added_pr, added_at, deleted_pr, \
+             deleted_at, version, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?9 + 1, ?7) \
+             ON CONFLICT (repository, path) DO UPDATE SET added_pr = excluded.added_pr, \
+             added_at = excluded.added_at, deleted_pr = excluded.deleted_pr, \
+             deleted_at = excluded.deleted_at, version = excluded.version, \
+             updated_at = excluded.updated_at WHERE request_lives.version = ?8",
+            params![
+                life.repository.key(),
+                life.path,
+                pr(life.added),
+                at(life.added),
+                pr(life.deleted),
+                at(life.deleted),
+                now_ms(),
+                // A first write (version 0) must find no row: no stored version is -1.
+                if life.version == 0 {
+                    -1
+                } else {
                     life.version as i64
-                ],
-            )?
-        };
+                },
+                life.version as i64,
+            ],
+        )?;
         if n == 1 {
             Ok(())
         } else {
