@@ -12,6 +12,7 @@ mod chat;
 mod check;
 mod cli;
 mod doctor;
+mod fuzz_replay;
 mod ghes;
 mod holes;
 mod issue;
