@@ -84,6 +84,15 @@ pub(super) fn overlay(
             continue;
         }
         let source = Source::Env(var.clone());
+        if var.starts_with("KEYGATE_ACCOUNTS_") {
+            // An alias is a table name, which a variable cannot spell unambiguously.
+            return Err(ConfigError::invalid(
+                var,
+                &source,
+                "accounts are configured in the file only, as [accounts.<alias>] tables \
+                 with role_arn, external_id and region; remove the variable",
+            ));
+        }
         let Some(key) = keys.iter().find(|k| k.var() == *var) else {
             let prefix = |k: &KnownKey| format!("KEYGATE_{}_", k.section.to_uppercase());
             let Some(section) = keys.iter().find(|k| var.starts_with(&prefix(k))) else {

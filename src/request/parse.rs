@@ -30,8 +30,15 @@ pub fn parse_request(
 ) -> Result<Request, Vec<Diagnostic>> {
     let dir = rules.requests_dir.trim_matches('/');
     let mut diagnostics = Vec::new();
+    let mut folder_account = None;
     let folder_user = match classify(path, rules) {
-        PathKind::Request { folder_user } => Some(folder_user),
+        PathKind::Request {
+            folder_user,
+            account,
+        } => {
+            folder_account = account;
+            Some(folder_user)
+        }
         PathKind::Misplaced(d) => {
             diagnostics.push(d);
             None
@@ -41,7 +48,8 @@ pub fn parse_request(
                 path,
                 format!(
                     "this is documentation (a .md file), not a request; request files go at \
-                     {dir}/<iam_user>/<name>.toml"
+                     {dir}/{}<name>.toml",
+                    layout_folders(rules)
                 ),
             )]);
         }
@@ -50,7 +58,8 @@ pub fn parse_request(
                 path,
                 format!(
                     "this file is outside the {dir}/ folder, so it is not a request; request \
-                     files go at {dir}/<iam_user>/<name>.toml"
+                     files go at {dir}/{}<name>.toml",
+                    layout_folders(rules)
                 ),
             )]);
         }
@@ -86,7 +95,7 @@ pub fn parse_request(
         return Err(diagnostics);
     }
 
-    let fields = read_fields(path, text, table.get_ref());
+    let fields = read_fields(path, text, table.get_ref(), rules);
     let mut field_diagnostics = fields.diagnostics;
     let iam_user_missing = matches!(fields.iam_user, Field::Missing);
     let reason_missing = matches!(fields.reason, Field::Missing);
@@ -95,6 +104,7 @@ pub fn parse_request(
         text,
         rules,
         folder_user: folder_user.as_deref(),
+        folder_account: folder_account.as_ref(),
     };
     let iam_user = fields
         .iam_user
@@ -114,6 +124,9 @@ pub fn parse_request(
         Field::Present(Some((items, at))) => checked.readers(items, at, &mut field_diagnostics),
         Field::Present(None) => None,
     };
+    if let Field::Present(Some((value, at))) = fields.account {
+        checked.account(value, at, &mut field_diagnostics);
+    }
     if folder_user.is_some() {
         checked.request_name(&mut field_diagnostics);
     }
@@ -146,6 +159,7 @@ pub fn parse_request(
                 reason,
                 expires_in_days,
                 readers,
+                account: folder_account,
             })
         }
         _ => Err(diagnostics),
@@ -280,17 +294,24 @@ struct Fields<'t> {
     reason: Field<(&'t str, Range<usize>)>,
     expires_in_days: Field<(&'t DeInteger<'t>, usize)>,
     readers: Field<(&'t [Spanned<DeValue<'t>>], usize)>,
+    account: Field<(&'t str, usize)>,
     diagnostics: Vec<Diagnostic>,
 }
 
 /// Reads the top-level table: the known fields with the right type, and a diagnostic for every
-/// unknown field and wrong type.
-fn read_fields<'t>(path: &str, text: &str, table: &'t DeTable<'t>) -> Fields<'t> {
+/// unknown field and wrong type. `account` is a known field only with `[accounts]`.
+fn read_fields<'t>(
+    path: &str,
+    text: &str,
+    table: &'t DeTable<'t>,
+    rules: &CompiledRules,
+) -> Fields<'t> {
     let mut fields = Fields {
         iam_user: Field::Missing,
         reason: Field::Missing,
         expires_in_days: Field::Missing,
         readers: Field::Missing,
+        account: Field::Missing,
         diagnostics: Vec::new(),
     };
     for (key, value) in table.iter() {
@@ -353,8 +374,20 @@ fn read_fields<'t>(path: &str, text: &str, table: &'t DeTable<'t>) -> Fields<'t>
                     fields.readers = Field::Present(None);
                 }
             },
+            "account" => match found {
+                DeValue::String(s) => fields.account = Field::Present(Some((s.as_ref(), at))),
+                other => {
+                    wrong_type(format!(
+                        "`account` must be a string, found {}: write the account's alias in \
+                         double quotes, e.g. `account = \"prod\"`, or leave the field out (the \
+                         folder names the account)",
+                        describe_value(other)
+                    ));
+                    fields.account = Field::Present(None);
+                }
+            },
             unknown => {
-                let message = unknown_field_message(unknown, found);
+                let message = unknown_field_message(unknown, found, rules);
                 fields
                     .diagnostics
                     .push(Diagnostic::at(path, text, key.span().start, message));
@@ -364,12 +397,13 @@ fn read_fields<'t>(path: &str, text: &str, table: &'t DeTable<'t>) -> Fields<'t>
     fields
 }
 
-fn unknown_field_message(key: &str, value: &DeValue<'_>) -> String {
-    let allowed = format!("the allowed fields are {}", allowed_fields());
+fn unknown_field_message(key: &str, value: &DeValue<'_>, rules: &CompiledRules) -> String {
+    let known = known_fields(rules);
+    let allowed = format!("the allowed fields are {}", allowed_fields(&known));
     if let DeValue::Table(inner) = value {
         let holds_known = inner
             .iter()
-            .any(|(k, _)| FIELDS.contains(&k.get_ref().as_ref()));
+            .any(|(k, _)| known.contains(&k.get_ref().as_ref()));
         if holds_known {
             return format!(
                 "unknown table {}: the fields belong at the top level of the file, not inside a \
@@ -379,7 +413,7 @@ fn unknown_field_message(key: &str, value: &DeValue<'_>) -> String {
             );
         }
     }
-    match suggest_field(key) {
+    match suggest_field(key, &known) {
         Some(field) => format!(
             "unknown field {}: did you mean `{field}`? {}",
             quote(key),
@@ -389,9 +423,26 @@ fn unknown_field_message(key: &str, value: &DeValue<'_>) -> String {
     }
 }
 
+/// The fields a file may hold under `rules`: `account` only with `[accounts]`.
+fn known_fields(rules: &CompiledRules) -> Vec<&'static str> {
+    FIELDS
+        .into_iter()
+        .filter(|f| *f != "account" || !rules.accounts.is_empty())
+        .collect()
+}
+
+/// The folders of the layout in a message: `<iam_user>/`, or `<account>/<iam_user>/`.
+fn layout_folders(rules: &CompiledRules) -> &'static str {
+    if rules.accounts.is_empty() {
+        "<iam_user>/"
+    } else {
+        "<account>/<iam_user>/"
+    }
+}
+
 /// "`iam_user`, `reason`, `expires_in_days` and `readers`".
-fn allowed_fields() -> String {
-    let quoted: Vec<String> = FIELDS.iter().map(|f| format!("`{f}`")).collect();
+fn allowed_fields(known: &[&str]) -> String {
+    let quoted: Vec<String> = known.iter().map(|f| format!("`{f}`")).collect();
     match quoted.split_last() {
         Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
         _ => quoted.concat(),
@@ -399,13 +450,13 @@ fn allowed_fields() -> String {
 }
 
 /// The known field a mistyped key most likely meant, if any.
-fn suggest_field(key: &str) -> Option<&'static str> {
+fn suggest_field(key: &str, known: &[&'static str]) -> Option<&'static str> {
     if key.chars().count() > 2 * IAM_USER_MAX_CHARS {
         return None;
     }
     let normal = key.trim().to_lowercase().replace(['-', ' '], "_");
     let mut best: Option<(usize, &'static str)> = None;
-    for field in FIELDS {
+    for &field in known {
         let distance = edit_distance(&normal, field);
         let shared_prefix = normal
             .chars()

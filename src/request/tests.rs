@@ -15,6 +15,7 @@ fn valid_request_gets_default_expiry_and_trimmed_reason() {
             reason: "deploy from CI pipeline".to_owned(),
             expires_in_days: 90,
             readers: vec![],
+            account: None,
         }
     );
     assert_eq!(r.name(), "ci");

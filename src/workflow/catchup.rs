@@ -244,6 +244,7 @@ mod tests {
             denied_users: vec![],
             allowed_readers: vec![],
             secret_name_template: "{iam_user}/access-key-{timestamp}".into(),
+            accounts: vec![],
         };
         let file = |path: &str, status: FileStatus| ChangedFile {
             path: path.into(),

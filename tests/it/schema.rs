@@ -29,6 +29,7 @@ fn accepts(path: &str, text: &str) -> bool {
         denied_users: vec![],
         allowed_readers: vec!["arn:aws:iam::123456789012:role/*".into()],
         secret_name_template: "{iam_user}/access-key-{timestamp}".into(),
+        accounts: vec![],
     }
     .compile()
     .unwrap();

@@ -69,6 +69,7 @@ fn request(path: &str, user: &str) -> Request {
         reason: "Nightly backups copy to S3".into(),
         expires_in_days: 30,
         readers: Vec::new(),
+        account: None,
     }
 }
 
