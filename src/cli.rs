@@ -16,6 +16,7 @@ pub mod lifecycle;
 pub mod reconcile;
 
 use crate::config::Settings;
+use crate::ids::AccountAlias;
 use crate::policy::codeowners::{CodeOwners, LOCATIONS};
 use crate::request::{CompiledRules, Diagnostic, PathKind, classify, parse_request};
 
@@ -68,6 +69,8 @@ pub enum Command {
         paths: Vec<PathBuf>,
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
+        #[command(flatten)]
+        accounts: AccountsArg,
     },
     /// Show who owns each path, and which CODEOWNERS line decided it.
     Owners {
@@ -78,6 +81,8 @@ pub enum Command {
         codeowners: Option<PathBuf>,
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
+        #[command(flatten)]
+        accounts: AccountsArg,
     },
     /// Run the GitHub App webhook service.
     #[cfg(feature = "service")]
@@ -120,6 +125,38 @@ pub enum Command {
     Audit(audit::AuditArgs),
 }
 
+/// `--accounts`: the layout of a keygate that serves several AWS accounts, for a machine
+/// without its configuration (the requesters' CI runs the validate-only build there).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct AccountsArg {
+    /// The account aliases of keygate's `[accounts]`, comma-separated (e.g. `prod,dev`):
+    /// request files then live at <requests_dir>/<account>/<iam_user>/<name>.toml. Replaces
+    /// the configuration's list; without it, the configuration's `[accounts]` (if any).
+    #[arg(long, value_name = "ALIAS,…", value_delimiter = ',')]
+    pub accounts: Option<Vec<String>>,
+}
+
+/// The rules request files are judged by: the configuration's, with `--accounts` in place
+/// of its `[accounts]` when given. Compiled once, so every file of a run is judged by the
+/// same globs.
+fn judging_rules(
+    config: Option<&Path>,
+    env: impl Iterator<Item = (String, String)>,
+    accounts: &AccountsArg,
+) -> anyhow::Result<CompiledRules> {
+    let settings = Settings::load(config, env)?;
+    let mut rules = settings.request_rules();
+    if let Some(list) = &accounts.accounts {
+        let aliases: Result<Vec<AccountAlias>, String> =
+            list.iter().map(|a| AccountAlias::parse(a.trim())).collect();
+        rules.accounts = aliases.map_err(|why| anyhow::anyhow!("--accounts: {why}"))?;
+        if rules.accounts.is_empty() {
+            anyhow::bail!("--accounts names no account; leave it out for keygate's own account");
+        }
+    }
+    rules.compile().map_err(anyhow::Error::msg)
+}
+
 /// The command line as given, or `keygate lambda` when there is none and the Lambda
 /// runtime started the process (`AWS_LAMBDA_RUNTIME_API` is set): a custom runtime's
 /// `bootstrap` is run without arguments.
@@ -136,20 +173,23 @@ pub fn arguments(args: Vec<OsString>, lambda_runtime_api: Option<OsString>) -> V
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let env = std::env::vars();
     match cli.command {
-        Command::Validate { paths, format } => {
-            let settings = Settings::load(cli.config.as_deref(), env)?;
-            // Compiled once here, so every file of the run is judged by the same globs.
-            let rules = settings
-                .request_rules()
-                .compile()
-                .map_err(anyhow::Error::msg)?;
+        Command::Validate {
+            paths,
+            format,
+            accounts,
+        } => {
+            let rules = judging_rules(cli.config.as_deref(), env, &accounts)?;
             validate(&rules, &paths, format)
         }
         Command::Owners {
             paths,
             codeowners,
             format,
-        } => owners(&paths, codeowners.as_deref(), format),
+            accounts,
+        } => {
+            let rules = judging_rules(cli.config.as_deref(), env, &accounts)?;
+            owners(&paths, codeowners.as_deref(), format, &rules)
+        }
         #[cfg(feature = "service")]
         Command::Serve => {
             let settings = Settings::load(cli.config.as_deref(), env)?;
@@ -300,7 +340,12 @@ fn validate(rules: &CompiledRules, paths: &[PathBuf], format: Format) -> anyhow:
             PathKind::Outside => {
                 problems.push(Diagnostic::new(
                     &path,
-                    format!("not in the requests folder `{}/`: request files live at {}/<iam_user>/<name>.toml", rules.requests_dir, rules.requests_dir),
+                    format!(
+                        "not in the requests folder `{}/`: request files live at {}/{}<name>.toml",
+                        rules.requests_dir,
+                        rules.requests_dir,
+                        folders(rules)
+                    ),
                 ));
                 continue;
             }
@@ -321,7 +366,7 @@ fn validate(rules: &CompiledRules, paths: &[PathBuf], format: Format) -> anyhow:
             match co.rule_for(&path) {
                 None => problems.push(Diagnostic::new(
                     &path,
-                    format!("no line of {loc} matches this path, so nobody can approve it: add an owner for {}/<iam_user>/", rules.requests_dir),
+                    format!("no line of {loc} matches this path, so nobody can approve it: add an owner for {}/{}", rules.requests_dir, folders(rules)),
                 )),
                 Some(r) if r.owners.is_empty() => problems.push(Diagnostic::new(
                     &path,
@@ -337,6 +382,16 @@ fn validate(rules: &CompiledRules, paths: &[PathBuf], format: Format) -> anyhow:
     } else {
         ExitCode::from(1)
     })
+}
+
+/// The folders of a request path under `rules`: `<iam_user>/`, or with accounts
+/// `<account>/<iam_user>/`.
+fn folders(rules: &CompiledRules) -> &'static str {
+    if rules.accounts.is_empty() {
+        "<iam_user>/"
+    } else {
+        "<account>/<iam_user>/"
+    }
 }
 
 /// Escapes GitHub Actions workflow-command data and property values.
@@ -403,9 +458,17 @@ struct OwnerLine {
     owners: Vec<String>,
     line: Option<usize>,
     pattern: Option<String>,
+    /// With `[accounts]`: the account a request path's folder names.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    account: Option<AccountAlias>,
 }
 
-fn owners(paths: &[String], file: Option<&Path>, format: Format) -> anyhow::Result<ExitCode> {
+fn owners(
+    paths: &[String],
+    file: Option<&Path>,
+    format: Format,
+    rules: &CompiledRules,
+) -> anyhow::Result<ExitCode> {
     let file = match file
         .map(Path::to_path_buf)
         .or_else(|| find_codeowners(Path::new(".")))
@@ -444,6 +507,7 @@ fn owners(paths: &[String], file: Option<&Path>, format: Format) -> anyhow::Resu
                     .unwrap_or_default(),
                 line: rule.map(|r| r.line),
                 pattern: rule.map(|r| r.pattern.clone()),
+                account: crate::request::account_of(&path, rules),
                 path,
             }
         })
@@ -456,22 +520,27 @@ fn owners(paths: &[String], file: Option<&Path>, format: Format) -> anyhow::Resu
         ),
         Format::Text | Format::Github => {
             for l in &lines {
+                let account = l
+                    .account
+                    .as_ref()
+                    .map(|a| format!(" [account {a}]"))
+                    .unwrap_or_default();
                 match (&l.line, &l.pattern) {
                     (Some(line), Some(pattern)) if !l.owners.is_empty() => {
                         println!(
-                            "{}: {} ({}:{line}: {pattern})",
+                            "{}{account}: {} ({}:{line}: {pattern})",
                             l.path,
                             l.owners.join(" "),
                             file.display()
                         )
                     }
                     (Some(line), Some(pattern)) => println!(
-                        "{}: no owner ({}:{line}: `{pattern}` names no owner)",
+                        "{}{account}: no owner ({}:{line}: `{pattern}` names no owner)",
                         l.path,
                         file.display()
                     ),
                     _ => println!(
-                        "{}: no owner (no line of {} matches)",
+                        "{}{account}: no owner (no line of {} matches)",
                         l.path,
                         file.display()
                     ),
