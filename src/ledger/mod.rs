@@ -21,7 +21,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::ids::{CommitSha, DeliveryId, InstallationId, PrNumber, RepoName};
+use crate::ids::{AccountAlias, CommitSha, DeliveryId, InstallationId, PrNumber, RepoName};
 use crate::lifecycle::Progress;
 use crate::lifecycle::request::RequestLife;
 use crate::work::{NoticeEvent, PrEvent, Sender};
@@ -280,6 +280,9 @@ pub struct Intent {
     /// The `ClientRequestToken` of the secret's first version: random, recorded before
     /// `CreateSecret`, so nobody can plant a secret keygate would take for its own (§3).
     pub secret_token: Option<String>,
+    /// The AWS account the key is issued in (DESIGN §9), written when the intent is
+    /// claimed; `None`: keygate's own account.
+    pub account: Option<AccountAlias>,
     pub updated_at_ms: i64,
 }
 
@@ -303,6 +306,7 @@ impl Intent {
             outcome: None,
             merged_at: None,
             secret_token: None,
+            account: None,
             updated_at_ms: 0,
         }
     }
@@ -349,6 +353,9 @@ pub struct Revocation {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyLife {
     pub access_key_id: String,
+    /// The AWS account the key lives in (DESIGN §9); `None`: keygate's own account. Every
+    /// step of its life acts there.
+    pub account: Option<AccountAlias>,
     pub iam_user: String,
     pub secret_name: Option<String>,
     /// The expiry recorded at issue (RFC 3339).

@@ -15,7 +15,7 @@ use super::{
     Claim, DeliveryState, DeliveryStatus, Finish, Inserted, Intent, IntentState, Job, KeyLife,
     LedgerError, NewDelivery, NoteKey, Stats, Store, Taken, now_ms,
 };
-use crate::ids::{CommitSha, DeliveryId, InstallationId, PrNumber, RepoName};
+use crate::ids::{AccountAlias, CommitSha, DeliveryId, InstallationId, PrNumber, RepoName};
 use crate::lifecycle::Progress;
 use crate::lifecycle::request::RequestLife;
 use crate::work::{Activity, PrEvent, Sender};
@@ -634,7 +634,8 @@ impl Conn {
         let now = now_ms();
         let n = self.0.execute(
             "INSERT INTO intents (repository, pr_number, path, state, iam_user, requester, approvers, \
-             installation_id, created_at, updated_at) VALUES (?1, ?2, ?3, 'pending', ?4, ?5, ?6, ?7, ?8, ?8) \
+             installation_id, created_at, updated_at, account) \
+             VALUES (?1, ?2, ?3, 'pending', ?4, ?5, ?6, ?7, ?8, ?8, ?9) \
              ON CONFLICT DO NOTHING",
             params![
                 i.repository.key(),
@@ -644,7 +645,8 @@ impl Conn {
                 i.requester,
                 i.approvers.join(","),
                 i.installation.get() as i64,
-                now
+                now,
+                i.account.as_ref().map(AccountAlias::as_str),
             ],
         )?;
         if n == 1 {
@@ -772,6 +774,9 @@ fn intent_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<IntentRow> {
             outcome: r.get("outcome")?,
             merged_at: seconds(r.get("merged_at")?),
             secret_token: r.get("secret_token")?,
+            account: r
+                .get::<_, Option<String>>("account")?
+                .map(AccountAlias::new),
             updated_at_ms: r.get("updated_at")?,
         },
     })

@@ -4,7 +4,7 @@
 use rusqlite::{OptionalExtension, params};
 
 use super::{Conn, seconds};
-use crate::ids::{PrNumber, RepoName};
+use crate::ids::{AccountAlias, PrNumber, RepoName};
 use crate::ledger::{LedgerError, now_ms};
 use crate::lifecycle::request::{MergeMark, RequestLife};
 
@@ -17,21 +17,23 @@ impl Conn {
         let row = self
             .0
             .query_row(
-                "SELECT added_pr, added_at, deleted_pr, deleted_at, version FROM request_lives \
-                 WHERE repository = ?1 AND path = ?2",
+                "SELECT added_pr, added_at, deleted_pr, deleted_at, version, account \
+                 FROM request_lives WHERE repository = ?1 AND path = ?2",
                 params![repository.key(), path],
                 |r| {
                     Ok((
                         mark(r.get(0)?, r.get(1)?),
                         mark(r.get(2)?, r.get(3)?),
                         r.get::<_, i64>(4)?,
+                        r.get::<_, Option<String>>(5)?,
                     ))
                 },
             )
             .optional()?;
-        Ok(row.map(|(added, deleted, version)| RequestLife {
+        Ok(row.map(|(added, deleted, version, account)| RequestLife {
             repository: RepoName::new(repository.key().to_string()),
             path: path.to_string(),
+            account: account.map(AccountAlias::new),
             added,
             deleted,
             version: version.max(0) as u64,
@@ -45,8 +47,8 @@ impl Conn {
         let n = if life.version == 0 {
             self.0.execute(
                 "INSERT INTO request_lives (repository, path, added_pr, added_at, deleted_pr, \
-                 deleted_at, version, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
-                 ON CONFLICT DO NOTHING",
+                 deleted_at, version, updated_at, account) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT DO NOTHING",
                 params![
                     life.repository.key(),
                     life.path,
@@ -55,7 +57,8 @@ impl Conn {
                     pr(life.deleted),
                     at(life.deleted),
                     next,
-                    now_ms()
+                    now_ms(),
+                    life.account.as_ref().map(AccountAlias::as_str),
                 ],
             )?
         } else {

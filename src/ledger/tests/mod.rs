@@ -1,11 +1,13 @@
 //! The ledger's contract, checked through [`Store`] only, so every backend runs the same
 //! suite: add a backend to `suite!` at the bottom.
 
+mod accounts;
 mod requests;
 
 use super::*;
 use crate::lifecycle::Progress;
 use crate::work::Activity;
+use accounts::*;
 use requests::*;
 
 fn event(pr: u64, activity: Activity) -> PrEvent {
@@ -507,6 +509,7 @@ async fn a_key_known_only_from_its_secret_tags_gets_a_life_of_its_own(l: Ledger)
     use crate::lifecycle::Step;
     let life = KeyLife {
         access_key_id: "AKIATAGGED".into(),
+        account: None,
         iam_user: "carol".into(),
         secret_name: Some("carol/access-key-1".into()),
         expires_at: Some("2026-01-01T00:00:00Z".into()),
@@ -692,6 +695,9 @@ suite!(
         a_request_life_is_written_only_from_the_version_read,
         a_lease_has_one_holder_until_it_lapses_or_is_given_back,
         an_intent_keeps_when_its_merge_happened_and_its_secret_token,
+        an_account_stays_with_the_intent_and_the_life_of_its_key,
+        a_key_known_only_from_its_tags_keeps_its_account,
+        a_request_life_keeps_its_account,
     ]
 );
 
@@ -719,5 +725,8 @@ suite!(
         a_request_life_is_written_only_from_the_version_read,
         a_lease_has_one_holder_until_it_lapses_or_is_given_back,
         an_intent_keeps_when_its_merge_happened_and_its_secret_token,
+        an_account_stays_with_the_intent_and_the_life_of_its_key,
+        a_key_known_only_from_its_tags_keeps_its_account,
+        a_request_life_keeps_its_account,
     ]
 );
