@@ -199,7 +199,10 @@ pub fn build_workflow(
     .with_metrics(metrics.clone());
     Ok(Workflow {
         github,
-        aws: aws.with_metrics(metrics.clone()),
+        // One member per account of `[accounts]` (DESIGN §9), counted with the rest.
+        aws: aws
+            .with_metrics(metrics.clone())
+            .with_accounts(&settings.accounts),
         metrics,
         ledger,
         queue,

@@ -1,6 +1,7 @@
 //! Thin typed AWS calls, all from one SDK configuration: the default credential chain and
 //! region resolution, and `AWS_ENDPOINT_URL` honoured so that moto can stand in for AWS.
-//! No policy lives here.
+//! With `[accounts]`, one member [`Aws`] per account acts there through its issuer role
+//! (`accounts`). No policy lives here.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -9,6 +10,7 @@ use std::sync::Arc;
 use aws_sdk_sns::types::MessageAttributeValue;
 use zeroize::Zeroizing;
 
+pub mod accounts;
 mod error;
 mod lifecycle;
 pub mod policy;
@@ -28,9 +30,10 @@ fn gone_is_done<T>(result: Result<T, AwsError>) -> Result<(), AwsError> {
 }
 use error::classify;
 pub use lifecycle::{ACCESS_KEY_TAG, EXPIRES_TAG, KeyStatus, ListedSecret, SecretFacts};
-pub use secrets::{Ownership, READERS_TAG, StoredSecret, TOKEN_TAG};
+pub use secrets::{ACCOUNT_TAG, Ownership, READERS_TAG, StoredSecret, TOKEN_TAG};
 pub use tags::{tag_key, tag_value};
 
+use crate::ids::AccountAlias;
 use crate::metrics::Metrics;
 
 /// A secret access key: zeroized on drop, never formatted.
@@ -80,6 +83,14 @@ pub struct Aws {
     /// from it too, so one endpoint and one credential chain serve every AWS call.
     config: aws_config::SdkConfig,
     metrics: Metrics,
+    /// The account these clients act in (DESIGN §9): `None` for keygate's own.
+    account: Option<AccountAlias>,
+    /// A member's issuer role, whose cached credentials sign its calls.
+    session: Option<Arc<accounts::RoleSession>>,
+    /// keygate's own clients hold one member per account of `[accounts]`.
+    members: Arc<BTreeMap<AccountAlias, Aws>>,
+    /// The accounts the members were made from, to make them again (`with_metrics`).
+    accounts: crate::config::Accounts,
 }
 
 impl Aws {
@@ -98,6 +109,10 @@ impl Aws {
             caller_arn: Arc::default(),
             config: config.clone(),
             metrics: Metrics::default(),
+            account: None,
+            session: None,
+            members: Arc::default(),
+            accounts: Default::default(),
         }
     }
 
@@ -106,14 +121,22 @@ impl Aws {
         aws_sdk_dynamodb::Client::new(&self.config)
     }
 
-    /// Counts these clients' calls into `metrics` (by default into counters nobody reads).
+    /// Counts these clients' calls, and their members', into `metrics` (by default into
+    /// counters nobody reads).
     pub fn with_metrics(mut self, metrics: Metrics) -> Aws {
         self.metrics = metrics;
-        self
+        if self.members.is_empty() {
+            return self;
+        }
+        let accounts = self.accounts.clone();
+        self.without_members().with_accounts(&accounts)
     }
 
     /// Sends one request, classifies its failure and counts it by operation and answer
-    /// (`ok` or the error code): every AWS call keygate makes goes through here.
+    /// (`ok` or the error code): every AWS call keygate makes goes through here. In a member
+    /// account the issuer role's credentials are made sure of first (`AssumeRole`, counted
+    /// here too, when none are cached): a failure to assume it names the account, and the
+    /// request is never sent. Every failure in a member account names it.
     async fn call<T, E>(
         &self,
         operation: &'static str,
@@ -127,7 +150,30 @@ impl Aws {
     where
         E: aws_sdk_iam::error::ProvideErrorMetadata + std::error::Error + 'static,
     {
-        let result = send.await.map_err(|e| classify(operation, e));
+        if let Some(session) = &self.session {
+            session.credentials().await?;
+        }
+        self.counted(operation, send).await
+    }
+
+    /// [`Aws::call`] with whatever credentials the clients have: the request sent, its
+    /// failure classified, and counted.
+    async fn counted<T, E>(
+        &self,
+        operation: &'static str,
+        send: impl std::future::Future<
+            Output = Result<
+                T,
+                aws_sdk_iam::error::SdkError<E, aws_sdk_iam::config::http::HttpResponse>,
+            >,
+        >,
+    ) -> Result<T, AwsError>
+    where
+        E: aws_sdk_iam::error::ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        let result = send
+            .await
+            .map_err(|e| classify(operation, e).in_account(self.account.as_ref()));
         let status = match &result {
             Ok(_) => "ok",
             Err(e) => e.code().unwrap_or("Unreachable"),

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use crate::aws::{Aws, AwsError};
 use crate::github::client::{GitHubApp, GitHubError, PullInfo, RepoClient};
-use crate::ids::{BranchName, CommitSha, PrNumber, RepoName};
+use crate::ids::{AccountAlias, BranchName, CommitSha, PrNumber, RepoName};
 use crate::ledger::{Job, Ledger, LedgerError, NoteKey, Store};
 use crate::policy::approval::ApprovalRules;
 use crate::request::CompiledRules;
@@ -98,6 +98,14 @@ impl From<StepError> for JobError {
 }
 
 impl Workflow {
+    /// The AWS clients that act in `account` (DESIGN §9): keygate's own for `None`, else
+    /// that member's. Every IAM and Secrets Manager call about a key goes through here with
+    /// the key's account (its intent's, its life's); SNS and the ledger stay in keygate's
+    /// own account.
+    pub(crate) fn aws_in(&self, account: Option<&AccountAlias>) -> Result<&Aws, StepError> {
+        Ok(self.aws.in_account(account)?)
+    }
+
     pub fn into_handler(self) -> Handler {
         let me = Arc::new(self);
         Arc::new(move |job: Job| {

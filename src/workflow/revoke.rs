@@ -75,7 +75,8 @@ pub(super) async fn on_merged(
     // Recorded before the live keys are read: an addition still being issued either sees
     // this deletion and revokes its own key, or has stored it by now and is listed here.
     for path in removed {
-        super::life::record_deletion(wf, path, deletion).await?;
+        let account = crate::request::account_of(path, &wf.settings.rules);
+        super::life::record_deletion(wf, path, account.as_ref(), deletion).await?;
     }
     let mut reports = Vec::new();
     let live = wf.ledger.keys_to_sweep().await?;

@@ -3,7 +3,9 @@
 //! recorded before its AWS calls. Also the one revocation step, shared by
 //! `keygate revoke`, revoking pull requests and a sweep that finds one half done.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+
+use futures_util::future::join_all;
 
 use time::OffsetDateTime;
 use tracing::instrument;
@@ -11,7 +13,7 @@ use tracing::instrument;
 use super::render::lifecycle::{KeyEvent, KeyRef, key_comment, key_notice};
 use super::{StepError, Workflow};
 use crate::aws::{EXPIRES_TAG, SecretFacts};
-use crate::ids::PrNumber;
+use crate::ids::{AccountAlias, PrNumber};
 use crate::ledger::{KeyLife, NoteKey, Revocation, Store};
 use crate::lifecycle::{
     KeyFacts, LifecycleRules, Planned, Progress, Step, effective_expiry, parse_time, plan,
@@ -32,8 +34,9 @@ pub struct SweepLine {
 
 /// One pass. Steps of one key stop at its first failure (the next pass resumes it); other
 /// keys go on, also past a key whose secret cannot be read (DESIGN §5: an error on one key
-/// is reported and retried, and the pass goes on). Errors only when the keys cannot be
-/// listed at all.
+/// is reported and retried, and the pass goes on). Each AWS account's keys are swept side
+/// by side (DESIGN §9), so an account that is down or slow to answer never holds up
+/// another's. Errors only when the keys cannot be listed at all.
 #[instrument(skip_all, fields(dry_run))]
 pub async fn sweep(
     wf: &Workflow,
@@ -44,8 +47,27 @@ pub async fn sweep(
     // Only keys this keygate's ledger recorded: a secret that merely carries keygate's
     // tags (another deployment's, or a ledger that was lost) is for `keygate audit` to
     // show, not for this sweep to act on.
-    let mut lives = wf.ledger.keys_to_sweep().await?;
-    let (secrets, mut out) = read_secrets(wf, &lives).await;
+    let mut by_account: BTreeMap<Option<AccountAlias>, Vec<KeyLife>> = BTreeMap::new();
+    for life in wf.ledger.keys_to_sweep().await? {
+        by_account.entry(life.account.clone()).or_default().push(life);
+    }
+    let passes = by_account
+        .into_values()
+        .map(|lives| sweep_account(wf, rules, now, dry_run, lives));
+    Ok(join_all(passes).await.into_iter().flatten().collect())
+}
+
+/// The pass over one account's keys. Once the account itself fails (its issuer role cannot
+/// be assumed, or `[accounts]` no longer names it), its other steps are not tried this
+/// pass: each is reported failed with the same reason, and the next pass tries again.
+async fn sweep_account(
+    wf: &Workflow,
+    rules: &LifecycleRules,
+    now: OffsetDateTime,
+    dry_run: bool,
+    mut lives: Vec<KeyLife>,
+) -> Vec<SweepLine> {
+    let (secrets, mut out, mut down) = read_secrets(wf, &lives).await;
     let facts: Vec<KeyFacts> = lives
         .iter()
         .map(|l| KeyFacts {
@@ -80,55 +102,80 @@ pub async fn sweep(
             if failed.contains(&p.access_key_id) {
                 continue;
             }
+            if let Some(why) = &down {
+                line.result = Some(Err(format!("not tried: {why}")));
+                out.push(line);
+                continue;
+            }
             let result = run_step(wf, rules, life, &p).await;
             if let Err(e) = &result {
                 tracing::error!(access_key_id = %p.access_key_id, step = %p.step, error = %e, "lifecycle step failed; the next pass resumes it");
                 failed.push(p.access_key_id.clone());
+                if account_down(e) {
+                    down = Some(super::render::public_reason(e));
+                }
             }
             line.result = Some(result.map_err(|e| super::render::public_reason(&e)));
         }
         out.push(line);
     }
-    Ok(out)
+    out
 }
 
-/// Each key's own secret, described by name: scoped to the secret prefix, unlike
-/// ListSecrets (which IAM can only grant on "*"), and nothing at all to ask when no key is
-/// live. A secret that cannot be read is reported as a failed line: its key is then planned
-/// by the ledger's expiry alone, which the tag could only bring forward, so nothing is done
-/// to it early, and the next pass reads it again.
+/// Whether `e` says the account itself failed, not one call in it.
+fn account_down(e: &StepError) -> bool {
+    matches!(e, StepError::Aws(a) if a.is_account_unavailable())
+}
+
+/// Each key's own secret, described by name in the key's account: scoped to the secret
+/// prefix, unlike ListSecrets (which IAM can only grant on "*"), and nothing at all to ask
+/// when no key is live. A secret that cannot be read is reported as a failed line: its key
+/// is then planned by the ledger's expiry alone, which the tag could only bring forward, so
+/// nothing is done to it early, and the next pass reads it again. Once the account itself
+/// fails, no more of its secrets are asked for; the third value says why.
 async fn read_secrets(
     wf: &Workflow,
     lives: &[KeyLife],
-) -> (HashMap<String, SecretFacts>, Vec<SweepLine>) {
+) -> (HashMap<String, SecretFacts>, Vec<SweepLine>, Option<String>) {
     let mut secrets = HashMap::new();
     let mut unread = Vec::new();
+    let mut down: Option<String> = None;
     for life in lives {
         let Some(name) = life.secret_name.as_deref() else {
             continue;
         };
-        match wf.aws.describe_secret(name).await {
+        let read = match &down {
+            Some(why) => Err(format!("not tried: {why}")),
+            None => {
+                let asked = match wf.aws.in_account(life.account.as_ref()) {
+                    Ok(aws) => aws.describe_secret(name).await,
+                    Err(e) => Err(e),
+                };
+                asked.map_err(|e| {
+                    tracing::error!(access_key_id = %life.access_key_id, secret = %name, error = %e, "cannot read the key's secret; its expiry tag is unknown this pass");
+                    if e.is_account_unavailable() {
+                        down = Some(e.public_summary());
+                    }
+                    format!("cannot read its secret `{name}`: {}", e.public_summary())
+                })
+            }
+        };
+        match read {
             Ok(Some(s)) => {
                 secrets.insert(name.to_string(), s);
             }
             Ok(None) => {}
-            Err(e) => {
-                tracing::error!(access_key_id = %life.access_key_id, secret = %name, error = %e, "cannot read the key's secret; its expiry tag is unknown this pass");
-                unread.push(SweepLine {
-                    access_key_id: life.access_key_id.clone(),
-                    iam_user: life.iam_user.clone(),
-                    request: life.request.path.clone(),
-                    step: None,
-                    expires_at: life.expires_at.as_deref().and_then(parse_time),
-                    result: Some(Err(format!(
-                        "cannot read its secret `{name}`: {}",
-                        e.public_summary()
-                    ))),
-                });
-            }
+            Err(why) => unread.push(SweepLine {
+                access_key_id: life.access_key_id.clone(),
+                iam_user: life.iam_user.clone(),
+                request: life.request.path.clone(),
+                step: None,
+                expires_at: life.expires_at.as_deref().and_then(parse_time),
+                result: Some(Err(why)),
+            }),
         }
     }
-    (secrets, unread)
+    (secrets, unread, down)
 }
 
 /// Writes `life` with `to`, from the progress it was read in.
@@ -155,7 +202,7 @@ pub(crate) async fn run_step(
     if life.progress.pending != Some(step) {
         record(wf, life, life.progress.begin(step)).await?;
     }
-    let aws = &wf.aws;
+    let aws = wf.aws_in(life.account.as_ref())?;
     let (user, id) = (life.iam_user.clone(), life.access_key_id.clone());
     let delete_after_days = rules.timing.delete_after_days;
     match step {

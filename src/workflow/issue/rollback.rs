@@ -16,17 +16,20 @@ use crate::workflow::{StepError, Workflow};
 /// token and its request's tags: a name someone else took is never claimed.
 pub(super) async fn rollback(wf: &Workflow, intent: &mut Intent) -> Result<(), StepError> {
     if let Some(stored) = own_secret(wf, intent).await? {
-        if stored.has_value && guarded(wf, &stored).await? {
+        if stored.has_value && guarded(wf, intent, &stored).await? {
             intent.secret_arn = Some(stored.arn);
             return advance(wf, intent, IntentState::Stored).await;
         }
-        wf.aws.delete_secret_now(&stored.name).await?;
+        let aws = wf.aws_in(intent.account.as_ref())?;
+        aws.delete_secret_now(&stored.name).await?;
         tracing::warn!(secret = %stored.name, "deleted an incomplete secret of this issuance (without its value, or for readers without its resource policy)");
     }
     let user = intent.iam_user.clone();
     match intent.access_key_id.take() {
         Some(id) => {
-            wf.aws.delete_access_key(&user, &id).await?;
+            wf.aws_in(intent.account.as_ref())?
+                .delete_access_key(&user, &id)
+                .await?;
             tracing::info!(access_key_id = %id, "deleted the key whose secret was not stored");
         }
         None => delete_what_the_lost_call_made(wf, intent).await?,
@@ -43,15 +46,21 @@ async fn own_secret(wf: &Workflow, intent: &Intent) -> Result<Option<StoredSecre
     ) else {
         return Ok(None);
     };
-    Ok(wf.aws.own_secret(name, &ownership(intent, token)).await?)
+    let aws = wf.aws_in(intent.account.as_ref())?;
+    Ok(aws.own_secret(name, &ownership(intent, token)).await?)
 }
 
 /// A secret made for readers counts only with keygate's deny statement on.
-async fn guarded(wf: &Workflow, stored: &StoredSecret) -> Result<bool, StepError> {
+async fn guarded(
+    wf: &Workflow,
+    intent: &Intent,
+    stored: &StoredSecret,
+) -> Result<bool, StepError> {
     if !stored.for_readers {
         return Ok(true);
     }
-    let document = wf.aws.resource_policy(&stored.name).await?;
+    let aws = wf.aws_in(intent.account.as_ref())?;
+    let document = aws.resource_policy(&stored.name).await?;
     Ok(document.is_some_and(|p| policy::has_readers_deny(&p)))
 }
 
@@ -64,7 +73,8 @@ async fn delete_what_the_lost_call_made(wf: &Workflow, intent: &Intent) -> Resul
     let user = &intent.iam_user;
     let before = intent.keys_before.clone().unwrap_or_default();
     let window = creation_window(intent.updated_at_ms);
-    let keys = match wf.aws.list_access_keys_dated(user).await {
+    let aws = wf.aws_in(intent.account.as_ref())?;
+    let keys = match aws.list_access_keys_dated(user).await {
         Ok(keys) => keys,
         Err(e) if e.is_not_found() => Vec::new(),
         Err(e) => return Err(e.into()),
@@ -85,7 +95,7 @@ async fn delete_what_the_lost_call_made(wf: &Workflow, intent: &Intent) -> Resul
         )));
     }
     for id in &ours {
-        wf.aws.delete_access_key(user, id).await?;
+        aws.delete_access_key(user, id).await?;
         tracing::info!(access_key_id = %id, "deleted a key left by an interrupted issuance");
     }
     Ok(())
