@@ -475,8 +475,14 @@ mod tests {
         ] {
             assert!(public.contains(says), "{says}: {public}");
         }
-        assert!(!public.contains("123456789012") && !public.contains("arn:"), "{public}");
-        assert!(e.to_string().starts_with("in AWS account `prod`: AssumeRole failed"));
+        assert!(
+            !public.contains("123456789012") && !public.contains("arn:"),
+            "{public}"
+        );
+        assert!(
+            e.to_string()
+                .starts_with("in AWS account `prod`: AssumeRole failed")
+        );
     }
 
     #[test]
@@ -498,6 +504,10 @@ mod tests {
         let e = AwsError::keygate("AssumeRole", "UnknownAccount", "x".into())
             .unconfigured(&AccountAlias::new("old"));
         assert!(!e.is_transient());
-        assert!(e.public_summary().contains("[accounts.old]"), "{}", e.public_summary());
+        assert!(
+            e.public_summary().contains("[accounts.old]"),
+            "{}",
+            e.public_summary()
+        );
     }
 }

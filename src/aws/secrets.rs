@@ -238,7 +238,10 @@ mod tests {
         assert!(!owner.owns(&other_pr));
         let mut other_account = mine.clone();
         other_account.insert(ACCOUNT_TAG.into(), "prod".into());
-        assert!(!owner.owns(&other_account), "an intent of keygate's own account");
+        assert!(
+            !owner.owns(&other_account),
+            "an intent of keygate's own account"
+        );
         let prod = AccountAlias::new("prod");
         let in_prod = Ownership {
             account: Some(&prod),

@@ -89,6 +89,7 @@ pub(super) async fn on_activity(
             .map(|path| Report {
                 path: path.clone(),
                 iam_user: path.split('/').rev().nth(1).map(str::to_string),
+                account: crate::request::account_of(path, &wf.settings.rules),
                 outcome: Outcome::Rejected {
                     why: Some(why.clone()),
                 },
@@ -131,6 +132,7 @@ pub(super) async fn on_activity(
             let mut notice = render::requested_notice(
                 &f.path,
                 &r.iam_user,
+                r.account.as_ref(),
                 &r.reason,
                 r.expires_in_days,
                 &pr_ref,

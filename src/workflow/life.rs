@@ -222,12 +222,19 @@ mod tests {
     fn one_user_name_in_two_accounts_is_two_leases() {
         let prod = AccountAlias::new("prod");
         let dev = AccountAlias::new("dev");
-        assert_eq!(lease_name(None, "CI-Deploy"), "user#ci-deploy", "as before accounts");
+        assert_eq!(
+            lease_name(None, "CI-Deploy"),
+            "user#ci-deploy",
+            "as before accounts"
+        );
         assert_eq!(lease_name(Some(&prod), "ci-deploy"), "user#prod#ci-deploy");
         assert_ne!(
             lease_name(Some(&prod), "ci-deploy"),
             lease_name(Some(&dev), "ci-deploy")
         );
-        assert_ne!(lease_name(Some(&prod), "ci-deploy"), lease_name(None, "ci-deploy"));
+        assert_ne!(
+            lease_name(Some(&prod), "ci-deploy"),
+            lease_name(None, "ci-deploy")
+        );
     }
 }

@@ -6,6 +6,7 @@ mod check;
 mod facts;
 mod issue;
 pub(crate) mod life;
+mod outage;
 mod reconcile;
 pub mod render;
 mod revoke;
@@ -64,6 +65,11 @@ pub enum StepError {
     /// Whether a step happened is not known yet (IAM is eventually consistent): look again.
     #[error("{0}")]
     Uncertain(String),
+    /// A failure in one AWS account whose outcome the pull request's comment and notices
+    /// tell already, beside the other accounts' work (DESIGN §9): the attempt ends as the
+    /// inner error says, and nothing more is written about it.
+    #[error(transparent)]
+    Told(Box<StepError>),
 }
 
 impl From<crate::queue::AcceptError> for StepError {
@@ -81,6 +87,7 @@ impl StepError {
             StepError::GitHub(e) => e.is_transient(),
             StepError::Aws(e) => e.is_transient(),
             StepError::Ledger(_) | StepError::Uncertain(_) => true,
+            StepError::Told(e) => e.is_transient(),
         }
     }
 }

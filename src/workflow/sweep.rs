@@ -49,7 +49,10 @@ pub async fn sweep(
     // show, not for this sweep to act on.
     let mut by_account: BTreeMap<Option<AccountAlias>, Vec<KeyLife>> = BTreeMap::new();
     for life in wf.ledger.keys_to_sweep().await? {
-        by_account.entry(life.account.clone()).or_default().push(life);
+        by_account
+            .entry(life.account.clone())
+            .or_default()
+            .push(life);
     }
     let passes = by_account
         .into_values()
@@ -259,6 +262,7 @@ async fn tell(
         pr: life.request.pr.get(),
         path: &life.request.path,
         iam_user: &life.iam_user,
+        account: life.account.as_ref(),
         requester: &life.requester,
         access_key_id: &life.access_key_id,
         secret_name: life.secret_name.as_deref(),

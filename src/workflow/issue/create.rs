@@ -136,19 +136,21 @@ async fn admitted(
     };
     let at = |t: OffsetDateTime| t.format(&Rfc3339).unwrap_or_default();
     let path = &request.path;
-    Ok(match life::admit_addition(wf, path, request.account.as_ref(), mark).await? {
-        Admission::Issue => None,
-        Admission::DeletedSince(d) => Some(format!(
-            "`{path}` was deleted by the merge of #{} at {}, after this pull request merged; keygate heard of that deletion first, and a deleted request never issues a key. To ask for a key again, open a new pull request with a new request file.",
-            d.pr,
-            at(d.merged_at)
-        )),
-        Admission::AddedAgainSince(a) => Some(format!(
-            "`{path}` was deleted and added again since this pull request merged (by #{} at {}): that later request is the one that issues.",
-            a.pr,
-            at(a.merged_at)
-        )),
-    })
+    Ok(
+        match life::admit_addition(wf, path, request.account.as_ref(), mark).await? {
+            Admission::Issue => None,
+            Admission::DeletedSince(d) => Some(format!(
+                "`{path}` was deleted by the merge of #{} at {}, after this pull request merged; keygate heard of that deletion first, and a deleted request never issues a key. To ask for a key again, open a new pull request with a new request file.",
+                d.pr,
+                at(d.merged_at)
+            )),
+            Admission::AddedAgainSince(a) => Some(format!(
+                "`{path}` was deleted and added again since this pull request merged (by #{} at {}): that later request is the one that issues.",
+                a.pr,
+                at(a.merged_at)
+            )),
+        },
+    )
 }
 
 /// The user exists in the request's account, spelt exactly as the folder that chose its

@@ -8,6 +8,7 @@ use tracing::instrument;
 
 use super::facts::{Listing, Moment, Unlisted};
 use super::life;
+use super::outage::{self, Held};
 use super::render::{self, Outcome, PrRef, Report};
 use super::sweep::revoke_key;
 use super::{StepError, Workflow};
@@ -16,6 +17,7 @@ use crate::ids::{CommitSha, PrNumber};
 use crate::ledger::{Intent, IntentKey, IntentState, Job, Revocation, Store, now_ms};
 use crate::policy::changes::Changes;
 use crate::policy::verdict::{Half, MergeVerdict};
+use crate::request::account_of;
 use crate::work::NoticeEvent;
 use crate::worker::JobError;
 use create::issue_one;
@@ -68,6 +70,8 @@ pub(super) async fn on_closed(wf: &Workflow, gh: &RepoClient, job: &Job) -> Resu
     let (number, url, requester) = (pr.number, pr.html_url.clone(), pr.author.login.clone());
     match outcome {
         Ok(()) => Ok(()),
+        // One account failed beside the others' work: the comment and notices say so.
+        Err(StepError::Told(e)) => Err((*e).into()),
         Err(e) if e.is_transient() && wf.settings.retry.allows_another(job, now_ms()) => {
             // Say so while it lasts: the requester sees why nothing happened yet. Best
             // effort: GitHub may be what fails.
@@ -111,6 +115,7 @@ pub(super) async fn on_closed(wf: &Workflow, gh: &RepoClient, job: &Job) -> Resu
             let report = Report {
                 path: "(this pull request)".into(),
                 iam_user: None,
+                account: None,
                 outcome: Outcome::Failed { why },
             };
             let _ = wf
@@ -150,7 +155,6 @@ async fn merged(
     let pr = &facts.pr;
     let approvers = facts.assessment.approvers();
     let pr_ref = wf.pr_ref(pr, &approvers);
-    let mut reports = Vec::new();
     // An earlier attempt that got as far as creating a key had verified the approval: finish
     // it rather than judge again (a team change since then must not strand a stored key).
     let started = wf
@@ -167,38 +171,90 @@ async fn merged(
     // Each half by its own owners (DESIGN §2.1): the additions issue first, then the
     // deletions revoke; a half that was not approved is refused and announced.
     let verdict = MergeVerdict::of(&facts.changes, &facts.assessment, facts.revocation.as_ref());
-    if verdict.additions == Half::Acts || started {
-        for (path, parsed) in &facts.requests {
-            let Ok(request) = parsed else { continue };
-            let outcome = issue_one(wf, pr, request, &approvers, job).await?;
-            reports.push(Report {
-                path: path.clone(),
-                iam_user: Some(request.iam_user.clone()),
-                outcome,
-            });
-        }
+    // One account's failure is held while the other accounts' work goes on (DESIGN §9).
+    let mut held = Held::default();
+    let mut reports = if verdict.additions == Half::Acts || started {
+        issue_all(wf, &facts, &approvers, job, &mut held).await?
     } else {
-        reports = refusals(&facts.changes, &facts.assessment);
+        let reports = refusals(&facts.changes, &facts.assessment, &wf.settings.rules);
         for r in &reports {
             record_refusal(wf, pr, r, job).await?;
         }
-    }
+        reports
+    };
     ended_meanwhile(wf, pr, &mut reports).await?;
-    let revocations = super::revoke::on_merged(wf, &facts, verdict.deletions).await?;
-    reports.extend(revocations);
-    // The comment and the notices are separate steps: a comment GitHub refuses must not
-    // keep a stored key from being announced on SNS, nor the other way round.
+    let revoking = super::revoke::on_merged(wf, &facts, verdict.deletions, job, &mut held);
+    reports.extend(revoking.await?);
+    announce(wf, gh, pr, &reports, &pr_ref).await?;
+    held.end()
+}
+
+/// Issues each approved request of the merged pull request. A request whose AWS account
+/// fails is reported as retried (or failed for good) and held; the others go on.
+async fn issue_all(
+    wf: &Workflow,
+    facts: &super::facts::Facts,
+    approvers: &[String],
+    job: &Job,
+    held: &mut Held,
+) -> Result<Vec<Report>, StepError> {
+    let mut reports = Vec::new();
+    for (path, parsed) in &facts.requests {
+        let Ok(request) = parsed else { continue };
+        let outcome = match issue_one(wf, &facts.pr, request, approvers, job).await {
+            Ok(outcome) => outcome,
+            Err(e) if outage::in_one_account(&e) => {
+                let kept = held.keep(wf, job, e);
+                if kept.retried {
+                    Outcome::Retrying {
+                        why: format!(
+                            "{}. keygate tries again until {} (UTC); the other accounts' requests go on meanwhile.",
+                            kept.why,
+                            outage::retried_until(wf, job)
+                        ),
+                    }
+                } else {
+                    Outcome::Failed {
+                        why: format!(
+                            "{}. Nothing was issued for this request. Once the cause is fixed, redeliver this pull request's `closed` event from the GitHub App's advanced settings.",
+                            kept.why
+                        ),
+                    }
+                }
+            }
+            Err(e) => return Err(e),
+        };
+        reports.push(Report {
+            path: path.clone(),
+            iam_user: Some(request.iam_user.clone()),
+            account: request.account.clone(),
+            outcome,
+        });
+    }
+    Ok(reports)
+}
+
+/// keygate's comment, then one notice per report that is announced; a stored key
+/// announced is issued. The comment and the notices are separate steps: a comment GitHub
+/// refuses must not keep a stored key from being announced on SNS, nor the other way round.
+async fn announce(
+    wf: &Workflow,
+    gh: &RepoClient,
+    pr: &PullInfo,
+    reports: &[Report],
+    pr_ref: &PrRef<'_>,
+) -> Result<(), StepError> {
     let commented = wf
-        .put_comment(gh, pr.number, &render::comment(&reports))
+        .put_comment(gh, pr.number, &render::comment(reports))
         .await;
     if let Err(e) = &commented {
         tracing::error!(error = %e, "cannot write keygate's comment");
     }
     let mut published = Vec::new();
     let mut unpublished = None;
-    for r in &reports {
+    for r in reports.iter().filter(|r| r.outcome.is_announced()) {
         let key = wf.notice_key(r.outcome.event(), pr.number, &r.path, None);
-        match wf.publish_once(key, &render::notice(r, &pr_ref)).await {
+        match wf.publish_once(key, &render::notice(r, pr_ref)).await {
             Ok(()) => published.push(r.path.clone()),
             Err(e) => {
                 tracing::error!(error = %e, request = %r.path, "cannot publish the notice");
@@ -226,7 +282,11 @@ async fn merged(
 }
 
 /// One refusal report per request file (or per problem file when none was added).
-fn refusals(changes: &Changes, a: &crate::policy::Assessment) -> Vec<Report> {
+fn refusals(
+    changes: &Changes,
+    a: &crate::policy::Assessment,
+    rules: &crate::request::RequestRules,
+) -> Vec<Report> {
     let mut out: Vec<Report> = a
         .files
         .iter()
@@ -239,6 +299,7 @@ fn refusals(changes: &Changes, a: &crate::policy::Assessment) -> Vec<Report> {
             Report {
                 path: f.path.clone(),
                 iam_user: f.request.as_ref().map(|r| r.iam_user.clone()),
+                account: account_of(&f.path, rules),
                 outcome: Outcome::Refused { reasons },
             }
         })
@@ -252,6 +313,7 @@ fn refusals(changes: &Changes, a: &crate::policy::Assessment) -> Vec<Report> {
             .or_else(|| changes.misplaced.first().map(|d| d.path.clone()))
             .unwrap_or_else(|| "(this pull request)".into());
         out.push(Report {
+            account: account_of(&path, rules),
             path,
             iam_user: None,
             outcome: Outcome::Refused {
@@ -386,6 +448,7 @@ async fn rejected(wf: &Workflow, gh: &RepoClient, pr: &PullInfo) -> Result<(), S
         .map(|path| Report {
             path: path.clone(),
             iam_user: path.split('/').rev().nth(1).map(str::to_string),
+            account: account_of(path, &wf.settings.rules),
             outcome: Outcome::Rejected { why: None },
         })
         .collect();

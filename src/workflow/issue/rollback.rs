@@ -51,11 +51,7 @@ async fn own_secret(wf: &Workflow, intent: &Intent) -> Result<Option<StoredSecre
 }
 
 /// A secret made for readers counts only with keygate's deny statement on.
-async fn guarded(
-    wf: &Workflow,
-    intent: &Intent,
-    stored: &StoredSecret,
-) -> Result<bool, StepError> {
+async fn guarded(wf: &Workflow, intent: &Intent, stored: &StoredSecret) -> Result<bool, StepError> {
     if !stored.for_readers {
         return Ok(true);
     }

@@ -17,6 +17,7 @@ use std::fmt::Write;
 use super::StepError;
 use crate::aws::Notice;
 use crate::github::client::GitHubError;
+use crate::ids::AccountAlias;
 use crate::policy::Assessment;
 use crate::policy::approval::Verdict;
 use crate::policy::changes::Changes;
@@ -61,6 +62,13 @@ pub enum Outcome {
         access_key_ids: Vec<String>,
         note: Option<String>,
     },
+    /// Not done yet: its AWS account is unavailable for now (DESIGN §9), and keygate
+    /// retries on its own while the other accounts' work goes on. Said in the comment, never
+    /// announced: the notice goes out once it is done or has failed for good. `why` is
+    /// public text, as for `Failed`.
+    Retrying {
+        why: String,
+    },
 }
 
 impl Outcome {
@@ -71,7 +79,14 @@ impl Outcome {
             Outcome::Refused { .. } => NoticeEvent::Refused,
             Outcome::Rejected { .. } => NoticeEvent::Rejected,
             Outcome::Revoked { .. } => NoticeEvent::Revoked,
+            Outcome::Retrying { .. } => NoticeEvent::Failed,
         }
+    }
+
+    /// Whether this outcome is announced (SNS): every one but an attempt still being
+    /// retried.
+    pub fn is_announced(&self) -> bool {
+        !matches!(self, Outcome::Retrying { .. })
     }
 }
 
@@ -103,6 +118,7 @@ pub fn public_reason(e: &StepError) -> String {
         }
         // keygate's own sentence, with no message from AWS or GitHub in it.
         StepError::Uncertain(why) => why.clone(),
+        StepError::Told(e) => public_reason(e),
     }
 }
 
@@ -111,6 +127,9 @@ pub fn public_reason(e: &StepError) -> String {
 pub struct Report {
     pub path: String,
     pub iam_user: Option<String>,
+    /// The AWS account of the request (DESIGN §9); `None`: keygate's own, and no text says
+    /// an account.
+    pub account: Option<AccountAlias>,
     pub outcome: Outcome,
 }
 
@@ -128,11 +147,14 @@ pub fn comment(reports: &[Report]) -> String {
     let mut s = format!("{COMMENT_MARKER}\n### keygate\n");
     for r in reports {
         let path = md::code(&r.path);
-        let user = r
+        let mut user = r
             .iam_user
             .as_deref()
             .map(|u| format!(" for IAM user {}", md::code(u)))
             .unwrap_or_default();
+        if let Some(a) = &r.account {
+            let _ = write!(user, " in AWS account {}", md::code(a.as_str()));
+        }
         match &r.outcome {
             Outcome::Issued {
                 secret_name,
@@ -212,6 +234,13 @@ pub fn comment(reports: &[Report]) -> String {
                     (true, None) => write!(s, "\n**{path}**: nothing to revoke{user}.\n"),
                 };
             }
+            Outcome::Retrying { why } => {
+                let _ = write!(
+                    s,
+                    "\n**{path}**: not done yet{user}, and keygate retries on its own: {}\n",
+                    md::prose(why)
+                );
+            }
         }
     }
     s
@@ -237,10 +266,12 @@ fn subject(text: &str) -> String {
 }
 
 /// The attributes subscribers filter on. Values on one line: a filter policy matches them
-/// exactly, and a valid IAM user name, login or repository passes unchanged.
+/// exactly, and a valid IAM user name, login or repository passes unchanged. `account` only
+/// for a request in a member account (DESIGN §9).
 fn attributes(
     event: NoticeEvent,
     iam_user: &str,
+    account: Option<&AccountAlias>,
     pr: &PrRef<'_>,
 ) -> BTreeMap<&'static str, String> {
     let mut a = BTreeMap::new();
@@ -255,7 +286,17 @@ fn attributes(
     );
     a.insert("requester", plain::line(pr.requester));
     a.insert("repository", plain::line(pr.repository));
+    if let Some(account) = account {
+        a.insert("account", plain::line(account.as_str()));
+    }
     a
+}
+
+/// The notice's line naming the account, for a request in a member account.
+fn account_line(m: &mut String, account: Option<&AccountAlias>) {
+    if let Some(a) = account {
+        let _ = writeln!(m, "AWS account:   {}", plain::line(a.as_str()));
+    }
 }
 
 pub fn notice(report: &Report, pr: &PrRef<'_>) -> Notice {
@@ -269,6 +310,7 @@ pub fn notice(report: &Report, pr: &PrRef<'_>) -> Notice {
         Outcome::Refused { .. } => format!("keygate: request for {who} refused"),
         Outcome::Rejected { .. } => format!("keygate: request for {who} rejected"),
         Outcome::Revoked { .. } => format!("keygate: access key for {who} revoked"),
+        Outcome::Retrying { .. } => format!("keygate: access key for {who} delayed"),
     };
     let repository = plain::line(pr.repository);
     let mut m = String::new();
@@ -278,6 +320,7 @@ pub fn notice(report: &Report, pr: &PrRef<'_>) -> Notice {
         "IAM user:      {}",
         if user.is_empty() { "-" } else { &user }
     );
+    account_line(&mut m, report.account.as_ref());
     let _ = writeln!(m, "Request file:  {}", plain::line(&report.path));
     let _ = writeln!(
         m,
@@ -347,18 +390,23 @@ pub fn notice(report: &Report, pr: &PrRef<'_>) -> Notice {
                 "Its request file was deleted by this merged pull request."
             );
         }
+        Outcome::Retrying { why } => {
+            let _ = writeln!(m, "Retrying:      {}", plain::line(why));
+        }
     }
     Notice {
         subject: subject(&format!("{title} ({repository}#{})", pr.number)),
         message: m,
-        attributes: attributes(event, raw_user, pr),
+        attributes: attributes(event, raw_user, report.account.as_ref(), pr),
     }
 }
 
-/// The notice approvers used to get by e-mail: a valid request is waiting.
+/// The notice approvers used to get by e-mail: a valid request is waiting; `account` for a
+/// request in a member account.
 pub fn requested_notice(
     path: &str,
     iam_user: &str,
+    account: Option<&AccountAlias>,
     reason: &str,
     days: u32,
     pr: &PrRef<'_>,
@@ -369,6 +417,7 @@ pub fn requested_notice(
     let mut m = String::new();
     let _ = writeln!(m, "{title}.\n");
     let _ = writeln!(m, "IAM user:      {user}");
+    account_line(&mut m, account);
     let _ = writeln!(m, "Requester:     @{}", plain::line(pr.requester));
     let _ = writeln!(m, "Expires after: {days} days");
     let _ = writeln!(m, "Request file:  {}", plain::line(path));
@@ -378,7 +427,7 @@ pub fn requested_notice(
     Notice {
         subject: subject(&format!("{title} ({repository}#{})", pr.number)),
         message: m,
-        attributes: attributes(NoticeEvent::Requested, iam_user, pr),
+        attributes: attributes(NoticeEvent::Requested, iam_user, account, pr),
     }
 }
 
@@ -419,6 +468,11 @@ pub fn check_summary_with(
         match parsed {
             Ok(r) => {
                 let _ = writeln!(s, "- IAM user: {}", md::code(&r.iam_user));
+                if let Some(a) = &r.account {
+                    // Each account has its own owners; approvers see which account they
+                    // grant a key in.
+                    let _ = writeln!(s, "- AWS account: {}", md::code(a.as_str()));
+                }
                 // Approvers see what they approve: the reason as the requester wrote it.
                 let _ = writeln!(s, "- Reason: {}", md::text(&r.reason));
                 let _ = writeln!(s, "- Expires: {} days after issue", r.expires_in_days);
