@@ -100,6 +100,10 @@ pub enum Command {
         /// The access key ID (AKIA…).
         #[arg(long, value_name = "AKIA…")]
         key: String,
+        /// The account alias the key must be in (`[accounts]`): a key keygate issued in
+        /// another account is refused, so an incident never revokes the wrong key.
+        #[arg(long, value_name = "ALIAS")]
+        account: Option<String>,
         /// Why: recorded in the ledger and sent in the `revoked` notice.
         #[arg(long)]
         reason: String,
@@ -207,9 +211,13 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             lifecycle::sweep_command(&settings, dry_run)
         }
         #[cfg(feature = "service")]
-        Command::Revoke { key, reason } => {
+        Command::Revoke {
+            key,
+            account,
+            reason,
+        } => {
             let settings = Settings::load(cli.config.as_deref(), env)?;
-            lifecycle::revoke_command(&settings, &key, &reason)
+            lifecycle::revoke_command(&settings, &key, account.as_deref(), &reason)
         }
         #[cfg(feature = "service")]
         Command::Init => {

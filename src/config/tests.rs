@@ -588,7 +588,7 @@ fn a_bad_account_names_its_key_and_the_file() {
 }
 
 #[test]
-fn accounts_cannot_come_from_the_environment() {
+fn accounts_come_from_the_environment_all_at_once_or_not_at_all() {
     let e = error(
         "",
         &[(
@@ -598,6 +598,32 @@ fn accounts_cannot_come_from_the_environment() {
     );
     assert_mentions(
         &e,
-        &["KEYGATE_ACCOUNTS_PROD_ROLE_ARN", "[accounts.<alias>]"],
+        &[
+            "KEYGATE_ACCOUNTS_PROD_ROLE_ARN",
+            "[accounts.<alias>]",
+            "KEYGATE_ACCOUNTS as",
+        ],
     );
+    // Lambda has no file: the whole table in one variable, which wins over the file's.
+    let s = load(
+        ACCOUNTS,
+        &[(
+            "KEYGATE_ACCOUNTS",
+            "{ ops = { role_arn = \"arn:aws:iam::333333333333:role/keygate-issuer\", region = \"eu-central-1\" } }",
+        )],
+    )
+    .unwrap();
+    let aliases: Vec<String> = s.accounts.aliases().iter().map(|a| a.to_string()).collect();
+    assert_eq!(aliases, ["ops"]);
+    assert_eq!(
+        s.source("accounts.ops"),
+        Source::Env("KEYGATE_ACCOUNTS".into())
+    );
+    let e = error(
+        "",
+        &[("KEYGATE_ACCOUNTS", "{ ops = { role_arn = \"nope\" } }")],
+    );
+    assert_mentions(&e, &["accounts.ops.role_arn", "KEYGATE_ACCOUNTS"]);
+    let e = error("", &[("KEYGATE_ACCOUNTS", "prod")]);
+    assert_mentions(&e, &["`accounts`", "KEYGATE_ACCOUNTS", "inline table"]);
 }
