@@ -18,6 +18,7 @@ mod secrets;
 pub mod sqs;
 pub mod tags;
 
+pub use accounts::SESSION_NAME;
 pub use error::AwsError;
 
 /// A removal of something already gone (a deleted key, a missing user) is done, not failed:
@@ -114,6 +115,11 @@ impl Aws {
             members: Arc::default(),
             accounts: Default::default(),
         }
+    }
+
+    /// The region these clients call (a member's own, when `[accounts]` sets one).
+    pub fn region(&self) -> Option<String> {
+        self.config.region().map(|r| r.to_string())
     }
 
     /// A DynamoDB client on the same configuration, for the shared ledger (DESIGN §8).
