@@ -33,7 +33,10 @@ pub(super) struct RoleSession {
     /// keygate's own clients (without members): `AssumeRole` is asked with keygate's own
     /// credentials, and counted as every call is.
     home: Aws,
-    cached: tokio::sync::Mutex<Option<(Credentials, SystemTime)>>,
+    /// The credentials and when they expire; read without waiting.
+    cached: std::sync::Mutex<Option<(Credentials, SystemTime)>>,
+    /// Held while one caller assumes the role, so the others wait for its answer.
+    assuming: tokio::sync::Mutex<()>,
 }
 
 impl RoleSession {
@@ -43,39 +46,60 @@ impl RoleSession {
             role_arn: account.role_arn.clone(),
             external_id: account.external_id.clone(),
             home,
-            cached: tokio::sync::Mutex::new(None),
+            cached: std::sync::Mutex::new(None),
+            assuming: tokio::sync::Mutex::new(()),
         }
     }
 
-    /// The role's credentials: cached ones while they have more than [`REFRESH_BEFORE`]
-    /// left, else a new `AssumeRole`. Callers that arrive while it runs wait for its
-    /// answer rather than ask again. A failure names the account and is retried later, as
-    /// an account that is unavailable for now.
+    /// The cached credentials while they have more than [`REFRESH_BEFORE`] left.
+    fn fresh(&self, now: SystemTime) -> Option<Credentials> {
+        let cached = self.cached.lock().ok()?;
+        cached
+            .as_ref()
+            .filter(|(_, expires)| fresh(*expires, now))
+            .map(|(credentials, _)| credentials.clone())
+    }
+
+    /// The role's credentials: cached ones while they last, else a new `AssumeRole`.
+    /// Callers that arrive while it runs wait for its answer rather than ask again. A
+    /// failure names the account and is retried later, as an account that is unavailable
+    /// for now.
     pub(super) async fn credentials(&self) -> Result<Credentials, AwsError> {
-        let mut cached = self.cached.lock().await;
-        let now = SystemTime::now();
-        if let Some((credentials, expires)) = cached.as_ref()
-            && fresh(*expires, now)
-        {
-            return Ok(credentials.clone());
+        if let Some(credentials) = self.fresh(SystemTime::now()) {
+            return Ok(credentials);
         }
-        let ask = self
+        let _assuming = self.assuming.lock().await;
+        if let Some(credentials) = self.fresh(SystemTime::now()) {
+            return Ok(credentials);
+        }
+        // Boxed: the SDK's future is large, and a cache hit should not carry its frame.
+        let (credentials, expires) = Box::pin(self.assume_role()).await?;
+        if let Ok(mut cached) = self.cached.lock() {
+            *cached = Some((credentials.clone(), expires));
+        }
+        Ok(credentials)
+    }
+
+    /// One `AssumeRole` with keygate's own credentials.
+    async fn assume_role(&self) -> Result<(Credentials, SystemTime), AwsError> {
+        let answer = self
             .home
             .sts
             .assume_role()
             .role_arn(&self.role_arn)
             .role_session_name(SESSION_NAME)
             .set_external_id(self.external_id.clone())
-            .send();
+            .send()
+            .await;
         let out = self
             .home
-            .counted("AssumeRole", ask)
-            .await
+            .finish("AssumeRole", answer)
             .map_err(|e| e.account_unavailable(&self.alias))?;
         let Some(c) = out.credentials() else {
             let e = AwsError::keygate("AssumeRole", "EmptyResponse", "no credentials".into());
             return Err(e.account_unavailable(&self.alias));
         };
+        let now = SystemTime::now();
         let expires = SystemTime::try_from(*c.expiration()).unwrap_or(now);
         let credentials = Credentials::new(
             c.access_key_id(),
@@ -85,8 +109,7 @@ impl RoleSession {
             "keygate-issuer-role",
         );
         tracing::info!(account = %self.alias, "assumed the account's issuer role");
-        *cached = Some((credentials.clone(), expires));
-        Ok(credentials)
+        Ok((credentials, expires))
     }
 }
 
@@ -112,9 +135,13 @@ impl ProvideCredentials for SessionCredentials {
     where
         Self: 'a,
     {
+        // Every call made sure of the credentials before it was sent (`Aws::call`): the
+        // cache answers, without entering the SDK again from inside one of its calls.
+        if let Some(credentials) = self.0.fresh(SystemTime::now()) {
+            return future::ProvideCredentials::ready(Ok(credentials));
+        }
         future::ProvideCredentials::new(async move {
-            self.0
-                .credentials()
+            Box::pin(self.0.credentials())
                 .await
                 .map_err(CredentialsError::provider_error)
         })
@@ -179,7 +206,7 @@ impl Aws {
     /// in keygate's own account.
     pub async fn assume(&self) -> Result<(), AwsError> {
         match &self.session {
-            Some(session) => session.credentials().await.map(drop),
+            Some(session) => Box::pin(session.credentials()).await.map(drop),
             None => Ok(()),
         }
     }

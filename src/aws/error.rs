@@ -171,7 +171,7 @@ impl AwsError {
 
 /// The advice for a denied call in a member account: its issuer role lacks the action.
 const MEMBER_DENIED: &str = "keygate's issuer role in that account lacks a permission; an \
-     operator must grant it (deploy/keygate-member.yaml grants what keygate needs, and \
+     operator must grant it (`deploy/keygate-member.yaml` grants what keygate needs, and \
      keygate's log names the exact action)";
 
 fn is_denied(code: &str) -> bool {
@@ -191,9 +191,9 @@ fn unavailable_summary(a: &AccountAlias, why: Unavailable, e: &AwsError) -> Stri
         Unavailable::Role if e.origin == Origin::Service && is_error_code(&e.code) => format!(
             "keygate could not assume its issuer role in AWS account `{a}` (AssumeRole failed \
              with the AWS error {}): the role is missing, does not trust keygate's role with \
-             the external ID of accounts.{a}, or keygate's own role may not assume it; an \
-             operator must deploy deploy/keygate-member.yaml in that account (`keygate doctor` \
-             checks it). keygate retries on its own, and work in other accounts goes on",
+             the external ID of `accounts.{a}`, or keygate's own role may not assume it; an \
+             operator must deploy `deploy/keygate-member.yaml` in that account (`keygate \
+             doctor` checks it). keygate retries on its own, and work in other accounts goes on",
             e.code
         ),
         Unavailable::Role => format!(

@@ -157,29 +157,24 @@ impl Aws {
         E: aws_sdk_iam::error::ProvideErrorMetadata + std::error::Error + 'static,
     {
         if let Some(session) = &self.session {
-            session.credentials().await?;
+            // Boxed: an AssumeRole's future is large, and every call would carry it inline.
+            Box::pin(session.credentials()).await?;
         }
-        self.counted(operation, send).await
+        self.finish(operation, send.await)
     }
 
-    /// [`Aws::call`] with whatever credentials the clients have: the request sent, its
-    /// failure classified, and counted.
-    async fn counted<T, E>(
+    /// An answer of `operation`: its failure classified (and named by this account), and
+    /// counted. Not an `async fn` wrapping the request: debug builds would give every call
+    /// a second copy of the SDK's large future on the stack.
+    fn finish<T, E>(
         &self,
         operation: &'static str,
-        send: impl std::future::Future<
-            Output = Result<
-                T,
-                aws_sdk_iam::error::SdkError<E, aws_sdk_iam::config::http::HttpResponse>,
-            >,
-        >,
+        answer: Result<T, aws_sdk_iam::error::SdkError<E, aws_sdk_iam::config::http::HttpResponse>>,
     ) -> Result<T, AwsError>
     where
         E: aws_sdk_iam::error::ProvideErrorMetadata + std::error::Error + 'static,
     {
-        let result = send
-            .await
-            .map_err(|e| classify(operation, e).in_account(self.account.as_ref()));
+        let result = answer.map_err(|e| classify(operation, e).in_account(self.account.as_ref()));
         let status = match &result {
             Ok(_) => "ok",
             Err(e) => e.code().unwrap_or("Unreachable"),

@@ -3,6 +3,7 @@
 
 mod support;
 
+mod accounts;
 mod approvers;
 mod audit;
 mod auth;
