@@ -136,8 +136,13 @@ pub struct AccountsArg {
     /// The account aliases of keygate's `[accounts]`, comma-separated (e.g. `prod,dev`):
     /// request files then live at <requests_dir>/<account>/<iam_user>/<name>.toml. Replaces
     /// the configuration's list; without it, the configuration's `[accounts]` (if any).
-    #[arg(long, value_name = "ALIAS,…", value_delimiter = ',')]
-    pub accounts: Option<Vec<String>>,
+    #[arg(long, value_name = "ALIAS,…", value_delimiter = ',', value_parser = account_alias)]
+    pub accounts: Option<Vec<AccountAlias>>,
+}
+
+/// An alias on the command line: a bad one is a usage error (exit 2).
+fn account_alias(s: &str) -> Result<AccountAlias, String> {
+    AccountAlias::parse(s.trim())
 }
 
 /// The rules request files are judged by: the configuration's, with `--accounts` in place
@@ -151,12 +156,10 @@ fn judging_rules(
     let settings = Settings::load(config, env)?;
     let mut rules = settings.request_rules();
     if let Some(list) = &accounts.accounts {
-        let aliases: Result<Vec<AccountAlias>, String> =
-            list.iter().map(|a| AccountAlias::parse(a.trim())).collect();
-        rules.accounts = aliases.map_err(|why| anyhow::anyhow!("--accounts: {why}"))?;
-        if rules.accounts.is_empty() {
-            anyhow::bail!("--accounts names no account; leave it out for keygate's own account");
-        }
+        // As the configuration lists them: sorted, each once.
+        rules.accounts = list.clone();
+        rules.accounts.sort();
+        rules.accounts.dedup();
     }
     rules.compile().map_err(anyhow::Error::msg)
 }
