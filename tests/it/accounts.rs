@@ -318,7 +318,11 @@ async fn keygate_revoke_acts_in_the_keys_account_and_refuses_the_wrong_one() {
             .contains("in AWS account `prod`, not in AWS account `dev`"),
         "{wrong}"
     );
-    assert_eq!(prod.access_keys(&user).await, [key.clone()], "untouched");
+    assert_eq!(
+        prod.access_keys(&user).await,
+        std::slice::from_ref(&key),
+        "untouched"
+    );
     let unknown = run_revoke_in(&settings, app.keygate_aws().await, &key, Some("qa"), reason)
         .await
         .unwrap_err();

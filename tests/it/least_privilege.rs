@@ -76,7 +76,7 @@ async fn enforcing() -> &'static Enforcing {
 }
 
 /// Every action `deploy/iam-policy.json` grants, in file order.
-fn policy_actions() -> Vec<String> {
+pub(crate) fn policy_actions() -> Vec<String> {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/iam-policy.json");
     let text = std::fs::read_to_string(path).unwrap();
     let policy: Value = serde_json::from_str(&text).unwrap();
@@ -95,7 +95,7 @@ fn policy_actions() -> Vec<String> {
 }
 
 /// A policy allowing `actions` on every resource.
-fn policy_document(actions: &[String]) -> String {
+pub(crate) fn policy_document(actions: &[String]) -> String {
     json!({
         "Version": "2012-10-17",
         "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}],

@@ -14,6 +14,7 @@ mod holes;
 mod issue;
 mod lambda;
 mod least_privilege;
+mod least_privilege_member;
 mod life;
 mod lifecycle;
 mod lifecycle_crash;

@@ -418,6 +418,7 @@ async fn record_refusal(
         &[],
         job,
     );
+    intent.account = r.account.clone();
     intent = wf.ledger.claim_intent(intent).await?.into_intent();
     if intent.state != IntentState::Pending {
         return Ok(());

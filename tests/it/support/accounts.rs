@@ -41,8 +41,18 @@ pub struct Member {
 impl Member {
     /// `(alias, account ID)` seen with credentials of that account (a test administrator's
     /// assumed role there).
-    pub async fn at((alias, id): (&'static str, &'static str)) -> Member {
+    pub async fn at(account: (&'static str, &'static str)) -> Member {
         let sts = aws_sdk_sts::Client::new(&sdk_config(&moto().url).await);
+        Member::assumed(&moto().url, &sts, account).await
+    }
+
+    /// `(alias, account ID)` on the moto server at `url`, through the role `test-admin`
+    /// that `sts` (a client of that server) assumes there.
+    pub async fn assumed(
+        url: &str,
+        sts: &aws_sdk_sts::Client,
+        (alias, id): (&'static str, &'static str),
+    ) -> Member {
         let out = sts
             .assume_role()
             .role_arn(format!("arn:aws:iam::{id}:role/test-admin"))
@@ -52,7 +62,7 @@ impl Member {
             .unwrap();
         let c = out.credentials.unwrap();
         let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .endpoint_url(&moto().url)
+            .endpoint_url(url)
             .region(aws_config::Region::new("us-east-1"))
             .credentials_provider(aws_sdk_iam::config::Credentials::new(
                 c.access_key_id(),
