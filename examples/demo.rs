@@ -78,7 +78,8 @@ async fn main() -> anyhow::Result<()> {
 
     // keygate serve, configured from the embedded defaults plus what this demo must name.
     let port = free_port();
-    std::fs::write(dir.path().join("app.pem"), gh.private_key_pem)?;
+    // Written as any secret file should be (mode 600), so keygate has nothing to warn about.
+    write_private(&dir.path().join("app.pem"), gh.private_key_pem)?;
     std::fs::write(
         dir.path().join("keygate.toml"),
         format!(
@@ -262,4 +263,17 @@ async fn wait_port(port: u16) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     anyhow::bail!("nothing listened on port {port} within 30 s")
+}
+
+/// Writes a file only its owner may read.
+fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?
+        .write_all(text.as_bytes())
 }

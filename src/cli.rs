@@ -11,6 +11,9 @@ use serde::Serialize;
 #[cfg(feature = "service")]
 pub mod audit;
 #[cfg(feature = "service")]
+pub mod backup;
+pub mod init_repo;
+#[cfg(feature = "service")]
 pub mod lifecycle;
 #[cfg(feature = "service")]
 pub mod reconcile;
@@ -51,6 +54,15 @@ pub enum LogFormat {
     Json,
 }
 
+/// `keygate owners` prints for people or for tools; it has no annotations to make.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum OwnersFormat {
+    /// `path: owners (CODEOWNERS:line: pattern)`
+    Text,
+    /// JSON for tools
+    Json,
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
 pub enum Format {
     /// `path:line:col: message`
@@ -79,8 +91,8 @@ pub enum Command {
         /// A CODEOWNERS file to use instead of the repository's.
         #[arg(long, value_name = "FILE")]
         codeowners: Option<PathBuf>,
-        #[arg(long, value_enum, default_value_t = Format::Text)]
-        format: Format,
+        #[arg(long, value_enum, default_value_t = OwnersFormat::Text)]
+        format: OwnersFormat,
         #[command(flatten)]
         accounts: AccountsArg,
     },
@@ -104,13 +116,15 @@ pub enum Command {
         /// another account is refused, so an incident never revokes the wrong key.
         #[arg(long, value_name = "ALIAS")]
         account: Option<String>,
-        /// Why: recorded in the ledger and sent in the `revoked` notice.
-        #[arg(long)]
+        /// Why (at least 3 characters): recorded in the ledger and sent in the `revoked`
+        /// notice.
+        #[arg(long, value_parser = revoke_reason)]
         reason: String,
     },
     #[cfg(feature = "service")]
-    /// Create the DynamoDB table the configuration names when it is missing; change nothing
-    /// that exists.
+    /// Create what the configuration names and does not find: the DynamoDB table (with
+    /// point-in-time recovery and deletion protection), the SQS FIFO queue and its
+    /// dead-letter queue; change nothing that exists.
     Init,
     #[cfg(feature = "service")]
     /// Check the deployment from where it runs: one line per check, with the fix.
@@ -127,6 +141,33 @@ pub enum Command {
     /// For every request file in the history of the requests folder: who asked, who
     /// approved, the merge, the key, its expiry, state and last use.
     Audit(audit::AuditArgs),
+    #[cfg(feature = "service")]
+    /// Copy the SQLite ledger (store.path) to FILE with SQLite's online backup, safe while
+    /// `serve` runs; FILE must not exist.
+    Backup {
+        /// Where the copy goes (a new file).
+        file: PathBuf,
+    },
+    /// Write a requests repository's starting files into DIR: `requests/` with a README for
+    /// requesters, a commented CODEOWNERS and a validate workflow that downloads the
+    /// released validate-only keygate and checks its SHA-256 sum.
+    InitRepo(init_repo::InitRepoArgs),
+}
+
+/// A revocation's reason: it goes to the ledger and the notice, so it must say something.
+/// Refused by the argument parser, so a short one is a usage error (exit 2), not the exit 1
+/// that means "not a key keygate issued".
+#[cfg(feature = "service")]
+fn revoke_reason(raw: &str) -> Result<String, String> {
+    let reason = raw.trim();
+    if reason.chars().count() < 3 {
+        return Err(
+            "say why the key is revoked (at least 3 characters); it goes to the \
+                    ledger and the notice"
+                .into(),
+        );
+    }
+    Ok(reason.to_string())
 }
 
 /// `--accounts`: the layout of a keygate that serves several AWS accounts, for a machine
@@ -199,7 +240,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         #[cfg(feature = "service")]
         Command::Serve => {
-            let settings = Settings::load(cli.config.as_deref(), env)?;
+            let settings = with_remote_secrets(Settings::load(cli.config.as_deref(), env)?)?;
             settings.service()?;
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -210,7 +251,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         #[cfg(feature = "service")]
         Command::Sweep { dry_run } => {
-            let settings = Settings::load(cli.config.as_deref(), env)?;
+            let settings = with_remote_secrets(Settings::load(cli.config.as_deref(), env)?)?;
             lifecycle::sweep_command(&settings, dry_run)
         }
         #[cfg(feature = "service")]
@@ -219,7 +260,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             account,
             reason,
         } => {
-            let settings = Settings::load(cli.config.as_deref(), env)?;
+            let settings = with_remote_secrets(Settings::load(cli.config.as_deref(), env)?)?;
             lifecycle::revoke_command(&settings, &key, account.as_deref(), &reason)
         }
         #[cfg(feature = "service")]
@@ -242,17 +283,33 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Doctor => doctor_command(cli.config.as_deref(), env),
         #[cfg(feature = "service")]
         Command::Reconcile => {
-            let settings = Settings::load(cli.config.as_deref(), env)?;
+            let settings = with_remote_secrets(Settings::load(cli.config.as_deref(), env)?)?;
             reconcile::reconcile_command(&settings)
         }
         #[cfg(feature = "service")]
         Command::Lambda => crate::lambda::run(cli.config.as_deref(), env.collect()),
         #[cfg(feature = "service")]
-        Command::Audit(args) => {
+        Command::Backup { file } => {
             let settings = Settings::load(cli.config.as_deref(), env)?;
+            backup::backup_command(&settings, &file)
+        }
+        Command::InitRepo(args) => init_repo::init_repo_command(&args),
+        #[cfg(feature = "service")]
+        Command::Audit(args) => {
+            let settings = with_remote_secrets(Settings::load(cli.config.as_deref(), env)?)?;
             audit::audit_command(&settings, &args)
         }
     }
+}
+
+/// The settings with the App's secrets read from Secrets Manager, when they name ARNs there
+/// (`github.private_key_secret_arn`, `github.webhook_secret_arn`); as loaded otherwise.
+#[cfg(feature = "service")]
+fn with_remote_secrets(mut settings: Settings) -> anyhow::Result<Settings> {
+    if settings.remote_secrets().any() {
+        lifecycle::runtime()?.block_on(crate::aws::app_secrets::load_from_env(&mut settings))?;
+    }
+    Ok(settings)
 }
 
 /// `keygate doctor`: exit 0, or 1 when a check failed. A configuration that does not load
@@ -263,12 +320,13 @@ fn doctor_command(
     env: impl Iterator<Item = (String, String)>,
 ) -> anyhow::Result<ExitCode> {
     use std::io::Write;
-    let checks = match Settings::load(config, env) {
-        Ok(settings) => lifecycle::runtime()?.block_on(async {
+    let checks = match Settings::load(config, env).map(with_remote_secrets) {
+        Ok(Ok(settings)) => lifecycle::runtime()?.block_on(async {
             let aws = crate::aws::Aws::from_env().await;
             crate::doctor::run(&settings, &aws).await
         }),
-        Err(e) => vec![crate::doctor::config_failure(&e)],
+        Ok(Err(e)) => crate::doctor::config_failure_report(&format!("{e:#}")),
+        Err(e) => crate::doctor::config_failure_report(&e),
     };
     let mut out = std::io::stdout().lock();
     for check in &checks {
@@ -477,7 +535,7 @@ struct OwnerLine {
 fn owners(
     paths: &[String],
     file: Option<&Path>,
-    format: Format,
+    format: OwnersFormat,
     rules: &CompiledRules,
 ) -> anyhow::Result<ExitCode> {
     let file = match file
@@ -525,11 +583,11 @@ fn owners(
         .collect();
     problem |= lines.iter().any(|l| l.owners.is_empty());
     match format {
-        Format::Json => println!(
+        OwnersFormat::Json => println!(
             "{}",
             serde_json::to_string_pretty(&lines).unwrap_or_default()
         ),
-        Format::Text | Format::Github => {
+        OwnersFormat::Text => {
             for l in &lines {
                 let account = l
                     .account

@@ -10,7 +10,7 @@ use std::path::Path;
 use crate::aws::Aws;
 use crate::config::{QueueBackend, Settings, StoreBackend};
 use crate::github::client::{GitHubApp, GitHubError, RepoInstallation};
-use crate::ledger::{Ledger, LedgerError, SqliteLedger};
+use crate::ledger::{Ledger, LedgerError, Role, SqliteLedger};
 use crate::queue::{QueueError, SqsQueue};
 
 mod accounts;
@@ -140,15 +140,37 @@ pub fn config_failure(error: &dyn fmt::Display) -> Check {
     )
 }
 
+/// The checks after the configuration, in the order [`run`] makes them.
+pub const AFTER_CONFIGURATION: [&str; 9] = [
+    "github app",
+    "github installation",
+    "codeowners",
+    "required check",
+    "aws identity",
+    "sns topic",
+    "ledger",
+    "work queue",
+    "dead-letter queue",
+];
+
+/// The report when the configuration cannot be used: its failure, then every other check
+/// as skipped, so the operator sees what was not looked at.
+pub fn config_failure_report(error: &dyn fmt::Display) -> Vec<Check> {
+    let mut checks = vec![config_failure(error)];
+    checks.extend(
+        AFTER_CONFIGURATION
+            .iter()
+            .map(|name| Check::skipped(name, "configuration")),
+    );
+    checks
+}
+
 /// Every check after the configuration, in the order an operator fixes things.
 pub async fn run(settings: &Settings, aws: &Aws) -> Vec<Check> {
     let mut checks = Vec::new();
     let service = match settings.service() {
         Ok(s) => s,
-        Err(e) => {
-            checks.push(config_failure(&e));
-            return checks;
-        }
+        Err(e) => return config_failure_report(&e),
     };
     let place = settings
         .file
@@ -325,7 +347,7 @@ async fn aws_checks(aws: &Aws, topic: &str) -> Vec<Check> {
             out.push(Check::fail(
                 IDENTITY,
                 e.to_string(),
-                "give keygate AWS credentials (environment, profile, or an instance/task role) and a region",
+                identity_fix(e.unreachable()),
             ));
             out.push(Check::skipped(TOPIC, IDENTITY));
             return out;
@@ -345,6 +367,25 @@ async fn aws_checks(aws: &Aws, topic: &str) -> Vec<Check> {
         ),
     });
     out
+}
+
+/// What to do when `sts:GetCallerIdentity` failed: a DNS or network failure is not a
+/// credentials problem, and saying so sends the operator the wrong way.
+pub fn identity_fix(cause: Option<crate::aws::Unreachable>) -> String {
+    use crate::aws::Unreachable;
+    let endpoint = "AWS's endpoint (or AWS_ENDPOINT_URL, when set)";
+    match cause {
+        Some(Unreachable::Dns) => format!(
+            "this host cannot resolve the name of {endpoint}: check its DNS resolver and network, and the region"
+        ),
+        Some(Unreachable::Connection | Unreachable::Timeout) => format!(
+            "this host cannot connect to {endpoint}: check the network, a proxy (HTTPS_PROXY) or a firewall"
+        ),
+        Some(Unreachable::Credentials) | None | Some(Unreachable::Other) => {
+            "give keygate AWS credentials (environment, profile, or an instance/task role) and a region"
+                .into()
+        }
+    }
 }
 
 /// Opens the ledger without waiting; another keygate holding it is a healthy sign, not a
@@ -392,7 +433,7 @@ async fn ledger(settings: &Settings, aws: &Aws) -> Check {
             fix: None,
         };
     }
-    match SqliteLedger::open_waiting(path, std::time::Duration::ZERO) {
+    match SqliteLedger::open_as(path, Role::Doctor, std::time::Duration::ZERO) {
         Ok(_) => Check::ok(
             NAME,
             format!("{} opens and its folder is writable", path.display()),
@@ -400,10 +441,7 @@ async fn ledger(settings: &Settings, aws: &Aws) -> Check {
         Err(LedgerError::Locked { holder, .. }) => Check {
             name: NAME,
             verdict: Verdict::Note,
-            detail: format!(
-                "{} is in use by {holder} (a running keygate serve)",
-                path.display()
-            ),
+            detail: format!("{} is in use by {holder}", path.display()),
             fix: None,
         },
         Err(e) => Check::fail(NAME, e.to_string(), fix),
@@ -530,6 +568,37 @@ mod tests {
         let note = Check::with("y", Verdict::Note, "in use", "none");
         assert!(!failed(&[Check::ok("a", "fine"), warn.clone(), note]));
         assert!(failed(&[warn, Check::fail("b", "broken", "mend it")]));
+    }
+
+    #[test]
+    fn a_network_failure_is_not_blamed_on_credentials() {
+        use crate::aws::Unreachable;
+        let dns = identity_fix(Some(Unreachable::Dns));
+        assert!(
+            dns.contains("resolve") && !dns.contains("credentials"),
+            "{dns}"
+        );
+        let refused = identity_fix(Some(Unreachable::Connection));
+        assert!(refused.contains("connect") && !refused.contains("credentials"));
+        assert!(identity_fix(Some(Unreachable::Credentials)).contains("credentials"));
+        assert!(
+            identity_fix(None).contains("credentials"),
+            "AWS refused them"
+        );
+    }
+
+    #[test]
+    fn a_configuration_that_does_not_load_skips_every_other_check_by_name() {
+        let report = config_failure_report(&"`github.private_key_file`: cannot read x");
+        assert_eq!(report.len(), 1 + AFTER_CONFIGURATION.len());
+        assert_eq!(report[0].verdict, Verdict::Fail);
+        for (check, name) in report[1..].iter().zip(AFTER_CONFIGURATION) {
+            assert_eq!((check.name, check.verdict), (name, Verdict::Skipped));
+            assert_eq!(
+                check.to_string(),
+                format!("[skip] {name}: not checked: configuration failed")
+            );
+        }
     }
 
     #[test]

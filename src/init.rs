@@ -34,12 +34,13 @@ pub async fn run(settings: &Settings, aws: &Aws) -> anyhow::Result<Vec<String>> 
             }
             done.push(match outcome {
                 TableOutcome::Created => format!(
-                    "store: created DynamoDB table `{table}` (key pk/sk, indexes by_state and by_pr, on-demand billing)"
+                    "store: created DynamoDB table `{table}` (key pk/sk, indexes by_state and by_pr, on-demand billing, deletion protection)"
                 ),
                 TableOutcome::Existed => {
                     format!("store: DynamoDB table `{table}` exists; left as it is")
                 }
             });
+            done.extend(protect(&client, table, outcome).await?);
         }
     }
     match (settings.queue.backend, settings.queue.url.as_deref()) {
@@ -47,6 +48,72 @@ pub async fn run(settings: &Settings, aws: &Aws) -> anyhow::Result<Vec<String>> 
         _ => done.push("queue: in-process (the ledger is the queue): nothing to create".into()),
     }
     Ok(done)
+}
+
+/// Point-in-time recovery for a table `init` created, as the template turns it on; for a
+/// table that was there, one line per protection it lacks, saying how to turn it on (`init`
+/// changes nothing that exists).
+async fn protect(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    outcome: TableOutcome,
+) -> anyhow::Result<Vec<String>> {
+    use aws_sdk_dynamodb::types::{PointInTimeRecoverySpecification, PointInTimeRecoveryStatus};
+    let mut lines = Vec::new();
+    if outcome == TableOutcome::Created {
+        let spec = PointInTimeRecoverySpecification::builder()
+            .point_in_time_recovery_enabled(true)
+            .build()
+            .context("cannot describe point-in-time recovery")?;
+        client
+            .update_continuous_backups()
+            .table_name(table)
+            .point_in_time_recovery_specification(spec)
+            .send()
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot turn on point-in-time recovery for `{table}` (UpdateContinuousBackups)"
+                )
+            })?;
+        lines.push(format!(
+            "store: turned on point-in-time recovery for `{table}` (restore to any second of the last 35 days)"
+        ));
+        return Ok(lines);
+    }
+    let backups = client
+        .describe_continuous_backups()
+        .table_name(table)
+        .send()
+        .await
+        .with_context(|| {
+            format!("cannot read the backups of `{table}` (DescribeContinuousBackups)")
+        })?;
+    let pitr = backups
+        .continuous_backups_description()
+        .and_then(|d| d.point_in_time_recovery_description())
+        .and_then(|p| p.point_in_time_recovery_status());
+    if pitr != Some(&PointInTimeRecoveryStatus::Enabled) {
+        lines.push(format!(
+            "store: `{table}` has no point-in-time recovery; turn it on with `aws dynamodb update-continuous-backups --table-name {table} --point-in-time-recovery-specification PointInTimeRecoveryEnabled=true`"
+        ));
+    }
+    let described = client
+        .describe_table()
+        .table_name(table)
+        .send()
+        .await
+        .with_context(|| format!("cannot describe `{table}`"))?;
+    let protected = described
+        .table()
+        .and_then(|t| t.deletion_protection_enabled())
+        .unwrap_or(false);
+    if !protected {
+        lines.push(format!(
+            "store: `{table}` has no deletion protection; turn it on with `aws dynamodb update-table --table-name {table} --deletion-protection-enabled`"
+        ));
+    }
+    Ok(lines)
 }
 
 /// How often SQS may hand out one message before it goes to the dead-letter queue. Retries

@@ -16,6 +16,39 @@ const TRANSPORT: [&str; 9] = [
     "aws_", "hyper", "h2", "rustls", "octocrab", "tower", "reqwest", "http", "lambda_",
 ];
 
+/// Dependencies speak only when `KEYGATE_LOG` names them: keygate logs every failure it
+/// meets in its own words, and their lines repeat it, often with debug structures (the AWS
+/// SDK's credential chain prints whole HTTP responses). octocrab logs every failed request
+/// as an error that keygate reports anyway, so it is off unless named.
+const QUIET: [(&str, &str); 9] = [
+    ("aws_", "error"),
+    ("hyper", "error"),
+    ("h2", "error"),
+    ("rustls", "error"),
+    ("octocrab", "off"),
+    ("tower", "error"),
+    ("reqwest", "error"),
+    ("http", "error"),
+    ("lambda_", "error"),
+];
+
+/// The filter directives for `KEYGATE_LOG` (`info` when unset or empty): what it asks for,
+/// then each quiet dependency it does not name at its quiet level. `KEYGATE_LOG=debug`
+/// is keygate's own debug lines; `KEYGATE_LOG=info,aws_config=warn` adds the SDK's warnings.
+fn directives(wanted: Option<&str>) -> String {
+    let wanted = wanted
+        .map(str::trim)
+        .filter(|w| !w.is_empty())
+        .unwrap_or("info");
+    let mut all = wanted.to_string();
+    for (target, level) in QUIET {
+        if !wanted.contains(target) {
+            all.push_str(&format!(",{target}={level}"));
+        }
+    }
+    all
+}
+
 /// Whether a log target belongs to a transport crate, and so is capped at `info`.
 fn is_transport(target: &str) -> bool {
     TRANSPORT.iter().any(|p| target.starts_with(p))
@@ -27,8 +60,9 @@ fn main() -> ExitCode {
         std::env::var_os("AWS_LAMBDA_RUNTIME_API"),
     );
     let cli = Cli::parse_from(args);
-    let wanted = std::env::var("KEYGATE_LOG").unwrap_or_else(|_| "info".into());
-    let levels = EnvFilter::try_new(&wanted).unwrap_or_else(|_| EnvFilter::new("info"));
+    let wanted = std::env::var("KEYGATE_LOG").ok();
+    let levels = EnvFilter::try_new(directives(wanted.as_deref()))
+        .unwrap_or_else(|_| EnvFilter::new(directives(None)));
     // A second, fixed filter: no directive, however specific, lifts the transport cap.
     let cap = filter::filter_fn(|m| !(is_transport(m.target()) && *m.level() > Level::INFO));
     // Colour codes only for a person at a terminal, never in a file or a log collector.
@@ -75,7 +109,28 @@ fn ledger_locked(_: &anyhow::Error) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::is_transport;
+    use super::{directives, is_transport};
+
+    #[test]
+    fn dependencies_are_quiet_unless_named() {
+        let d = directives(None);
+        assert!(d.starts_with("info,"), "{d}");
+        assert!(
+            d.contains("aws_=error") && d.contains("octocrab=off"),
+            "{d}"
+        );
+        assert_eq!(
+            directives(Some("  ")),
+            d,
+            "an empty KEYGATE_LOG is the default"
+        );
+        let d = directives(Some("debug,aws_config=warn"));
+        assert!(d.starts_with("debug,aws_config=warn,"), "{d}");
+        assert!(!d.contains("aws_=error"), "named, so not quietened: {d}");
+        assert!(d.contains("octocrab=off"), "{d}");
+        let d = directives(Some("warn,octocrab=error"));
+        assert!(!d.contains("octocrab=off"), "{d}");
+    }
 
     #[test]
     fn the_aws_signer_and_runtime_are_capped_like_the_rest_of_the_sdk() {

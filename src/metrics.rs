@@ -25,6 +25,8 @@ pub mod emf;
 pub enum DeliveryOutcome {
     Queued,
     Coalesced,
+    /// A push to a pull request into another branch: its sender recorded, no work.
+    Recorded,
     Duplicate,
     Ignored,
     RefusedSignature,
@@ -37,10 +39,11 @@ pub enum DeliveryOutcome {
 }
 
 impl DeliveryOutcome {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             DeliveryOutcome::Queued => "queued",
             DeliveryOutcome::Coalesced => "coalesced",
+            DeliveryOutcome::Recorded => "recorded",
             DeliveryOutcome::Duplicate => "duplicate",
             DeliveryOutcome::Ignored => "ignored",
             DeliveryOutcome::RefusedSignature => "refused_signature",
@@ -53,7 +56,8 @@ impl DeliveryOutcome {
 
 /// The webhook events keygate knows by name; any other header value counts as `other`, so a
 /// sender without the secret cannot mint new label values.
-const EVENTS: [&str; 8] = [
+const EVENTS: [&str; 9] = [
+    "merge_group",
     "pull_request",
     "pull_request_review",
     "ping",
@@ -74,7 +78,8 @@ pub fn event_label(header: Option<&str>) -> &'static str {
 
 /// Path segments of GitHub's REST routes that keygate calls; any other segment (an owner,
 /// a repository, a number, a SHA, a login, a team) becomes `*`.
-const ROUTE_WORDS: [&str; 28] = [
+const ROUTE_WORDS: [&str; 29] = [
+    "compare",
     "repos",
     "orgs",
     "app",
@@ -161,6 +166,30 @@ pub fn key_state(p: Progress) -> &'static str {
 /// pending is over, and not counted).
 const KEY_STATES: [&str; 4] = ["active", "warned", "inactive", "step_pending"];
 
+/// The keys whose life is not over, by state, as a note for the ledger: what `/metrics`
+/// shows without reading every key ever issued (DESIGN §4). The sweep, which reads them
+/// all anyway, takes it on each pass: `active=3,warned=0,inactive=1,step_pending=0`.
+pub fn key_census(keys: impl Iterator<Item = Progress>) -> String {
+    let states: Vec<&str> = keys.map(key_state).collect();
+    KEY_STATES
+        .iter()
+        .map(|state| format!("{state}={}", states.iter().filter(|s| *s == state).count()))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// A [`key_census`] read back; `None` for anything else.
+pub fn parse_key_census(text: &str) -> Option<Vec<(&'static str, u64)>> {
+    KEY_STATES
+        .iter()
+        .zip(text.split(','))
+        .map(|(state, part)| {
+            let n = part.strip_prefix(*state)?.strip_prefix('=')?.parse().ok()?;
+            Some((*state, n))
+        })
+        .collect()
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct DeliveryLabels {
     event: &'static str,
@@ -191,8 +220,9 @@ pub struct LedgerFigures {
     pub failed: u64,
     /// Seconds since the oldest queued delivery was received.
     pub oldest_queued_age_secs: Option<f64>,
-    /// The progress of each issued key whose life is not over.
-    pub keys: Vec<Progress>,
+    /// Issued keys whose life is not over, by state, as the last expiry sweep counted them
+    /// ([`key_census`]); `None` before any sweep.
+    pub keys: Option<Vec<(&'static str, u64)>>,
 }
 
 struct Inner {
@@ -359,8 +389,9 @@ impl Metrics {
             let n = ledger
                 .keys
                 .iter()
-                .filter(|p| key_state(**p) == state)
-                .count();
+                .flatten()
+                .find(|(s, _)| *s == state)
+                .map_or(0, |(_, n)| *n);
             m.keys
                 .get_or_create(&StateLabel { state })
                 .set(i64::try_from(n).unwrap_or(i64::MAX));

@@ -12,6 +12,8 @@ pub use unverified::{MAX_BODY, UnverifiedBudget};
 
 use std::sync::Arc;
 
+use secrecy::{ExposeSecret, SecretString};
+
 use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
@@ -21,9 +23,10 @@ use axum::routing::{get, post};
 
 use crate::github::webhook::{SignatureKey, Triage, triage};
 use crate::ids::{BranchName, DeliveryId, RepoName};
-use crate::ledger::{Inserted, Ledger, NewDelivery, Store, now_ms};
-use crate::metrics::{DeliveryOutcome, LedgerFigures, Metrics};
+use crate::ledger::{Inserted, Ledger, NewDelivery, NoteKey, Store, now_ms};
+use crate::metrics::{DeliveryOutcome, LedgerFigures, Metrics, parse_key_census};
 use crate::queue::{AcceptError, WorkQueue, accept};
+use crate::work::PrEvent;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -38,6 +41,55 @@ pub struct AppState {
     pub limits: HttpLimits,
     /// The counters `GET /metrics` shows; the same ones the workflow and clients count into.
     pub metrics: Metrics,
+    /// Who may read `GET /metrics`.
+    pub metrics_access: MetricsAccess,
+}
+
+/// Who may read `GET /metrics` (DESIGN §4).
+#[derive(Clone)]
+pub enum MetricsAccess {
+    /// Anyone who reaches the listener: `serve` without `server.metrics_token`.
+    Open,
+    /// Only `Authorization: Bearer <token>`; anything else is `401`.
+    Token(Arc<SecretString>),
+    /// Nobody (`404`): a Lambda function URL, which anyone can reach, without a token.
+    Off,
+}
+
+impl MetricsAccess {
+    /// `serve`: behind the operator's own network, open unless a token is set.
+    pub fn for_serve(token: Option<SecretString>) -> MetricsAccess {
+        token.map_or(MetricsAccess::Open, |t| MetricsAccess::Token(Arc::new(t)))
+    }
+
+    /// A Lambda function URL: off unless a token is set.
+    pub fn for_function_url(token: Option<SecretString>) -> MetricsAccess {
+        token.map_or(MetricsAccess::Off, |t| MetricsAccess::Token(Arc::new(t)))
+    }
+
+    /// The refusal for a request with these headers, if it is refused.
+    fn refusal(&self, headers: &HeaderMap) -> Option<Response> {
+        let token = match self {
+            MetricsAccess::Open => return None,
+            MetricsAccess::Off => return Some(reply(StatusCode::NOT_FOUND, "not found\n")),
+            MetricsAccess::Token(token) => token,
+        };
+        let offered = header(headers, "authorization")
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        let expected = token.expose_secret().as_bytes();
+        match aws_lc_rs::constant_time::verify_slices_are_equal(offered.as_bytes(), expected) {
+            Ok(()) => None,
+            Err(_) => Some(
+                (
+                    StatusCode::UNAUTHORIZED,
+                    [(axum::http::header::WWW_AUTHENTICATE, "Bearer")],
+                    "a bearer token is required\n",
+                )
+                    .into_response(),
+            ),
+        }
+    }
 }
 
 pub fn router(state: AppState) -> Router {
@@ -108,8 +160,9 @@ async fn receive(state: &AppState, headers: &HeaderMap, body: Body) -> (Response
             DeliveryOutcome::Malformed,
         );
     }
-    let work = match triage(event, body, &state.repository, &state.branch) {
-        Ok(Triage::Work(e)) => e,
+    match triage(event, body, &state.repository, &state.branch) {
+        Ok(Triage::Work(work)) => accept_work(state, guid, event, work).await,
+        Ok(Triage::Pusher(push)) => record_pusher(state, guid, push).await,
         Ok(Triage::Ignore(why)) => {
             tracing::info!(
                 delivery = guid,
@@ -118,66 +171,40 @@ async fn receive(state: &AppState, headers: &HeaderMap, body: Body) -> (Response
                 why,
                 "delivery ignored"
             );
-            return (reply(StatusCode::OK, "ignored\n"), DeliveryOutcome::Ignored);
+            (reply(StatusCode::OK, "ignored\n"), DeliveryOutcome::Ignored)
         }
         Err(e) => {
             tracing::warn!(delivery = guid, event, error = %e, "unparsable delivery");
-            return (
+            (
                 reply(StatusCode::BAD_REQUEST, "unparsable payload\n"),
                 DeliveryOutcome::Malformed,
-            );
+            )
         }
-    };
+    }
+}
+
+/// A delivery with work to do: in the ledger (and the queue) before its `202`.
+async fn accept_work(
+    state: &AppState,
+    guid: &str,
+    event: &str,
+    work: PrEvent,
+) -> (Response, DeliveryOutcome) {
     let (action, pr) = (work.activity.action(), work.pr);
     let d = NewDelivery {
         id: DeliveryId::new(guid),
         event: work,
         received_at_ms: now_ms(),
     };
-    match accept(&state.ledger, &state.queue, d).await {
-        Ok(Inserted::Queued) => {
-            tracing::info!(
-                delivery = guid,
-                event,
-                action,
-                %pr,
-                outcome = "queued",
-                "delivery accepted"
-            );
-            (
-                reply(StatusCode::ACCEPTED, "queued\n"),
-                DeliveryOutcome::Queued,
-            )
-        }
-        Ok(Inserted::Coalesced) => {
-            // The queued delivery it joined is already on the worker's schedule.
-            tracing::info!(
-                delivery = guid,
-                event,
-                action,
-                %pr,
-                outcome = "coalesced",
-                "delivery accepted"
-            );
-            (
-                reply(StatusCode::ACCEPTED, "queued\n"),
-                DeliveryOutcome::Coalesced,
-            )
-        }
-        Ok(Inserted::Duplicate) => {
-            tracing::info!(
-                delivery = guid,
-                event,
-                action,
-                %pr,
-                outcome = "duplicate",
-                "delivery seen before"
-            );
-            (
-                reply(StatusCode::OK, "already received\n"),
-                DeliveryOutcome::Duplicate,
-            )
-        }
+    let (outcome, status, text) = match accept(&state.ledger, &state.queue, d).await {
+        // A coalesced delivery's queued twin is already on the worker's schedule.
+        Ok(Inserted::Queued) => (DeliveryOutcome::Queued, StatusCode::ACCEPTED, "queued\n"),
+        Ok(Inserted::Coalesced) => (DeliveryOutcome::Coalesced, StatusCode::ACCEPTED, "queued\n"),
+        Ok(Inserted::Duplicate) => (
+            DeliveryOutcome::Duplicate,
+            StatusCode::OK,
+            "already received\n",
+        ),
         Err(e) => {
             // Not durable everywhere, so not accepted: GitHub marks the delivery failed and
             // it can be redelivered (a recorded one is announced again then).
@@ -186,12 +213,61 @@ async fn receive(state: &AppState, headers: &HeaderMap, body: Body) -> (Response
                 AcceptError::Ledger(_) => "ledger unavailable\n",
                 AcceptError::Queue(_) => "work queue unavailable\n",
             };
-            (
-                reply(StatusCode::SERVICE_UNAVAILABLE, text),
-                DeliveryOutcome::Unavailable,
-            )
+            return unavailable(text);
+        }
+    };
+    tracing::info!(
+        delivery = guid,
+        event,
+        action,
+        %pr,
+        outcome = outcome.as_str(),
+        "delivery accepted"
+    );
+    (reply(status, text), outcome)
+}
+
+/// A push to a pull request into another branch: its sender in the ledger before the `202`,
+/// no work queued (DESIGN §2.4).
+async fn record_pusher(state: &AppState, guid: &str, push: PrEvent) -> (Response, DeliveryOutcome) {
+    let pr = push.pr;
+    let d = NewDelivery {
+        id: DeliveryId::new(guid),
+        event: push,
+        received_at_ms: now_ms(),
+    };
+    match state.ledger.record_push(d).await {
+        Ok(new) => {
+            let outcome = if new {
+                DeliveryOutcome::Recorded
+            } else {
+                DeliveryOutcome::Duplicate
+            };
+            tracing::info!(
+                delivery = guid,
+                %pr,
+                outcome = outcome.as_str(),
+                "a push to a pull request into another branch: its sender recorded"
+            );
+            let status = if new {
+                StatusCode::ACCEPTED
+            } else {
+                StatusCode::OK
+            };
+            (reply(status, "recorded\n"), outcome)
+        }
+        Err(e) => {
+            tracing::error!(delivery = guid, error = %e, "cannot record the push");
+            unavailable("ledger unavailable\n")
         }
     }
+}
+
+fn unavailable(text: &'static str) -> (Response, DeliveryOutcome) {
+    (
+        reply(StatusCode::SERVICE_UNAVAILABLE, text),
+        DeliveryOutcome::Unavailable,
+    )
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -219,17 +295,21 @@ async fn readyz(State(state): State<AppState>) -> Response {
 
 /// `GET /metrics`: the counters, with the ledger's figures read now. Like `/readyz`, a
 /// ledger that cannot be read is a 503 whose cause goes to the log only.
-async fn metrics(State(state): State<AppState>) -> Response {
+async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Some(refused) = state.metrics_access.refusal(&headers) {
+        return refused;
+    }
     let figures = async {
+        // Counts kept as work is written, never a scan of the history (DESIGN §4).
         let stats = state.ledger.stats().await?;
         let oldest = state.ledger.oldest_queued_ms().await?;
-        let keys = state.ledger.keys_to_sweep().await?;
+        let census = state.ledger.note(NoteKey::KeyCensus).await?;
         Ok::<_, crate::ledger::LedgerError>(LedgerFigures {
             queued: stats.queued,
             running: stats.running,
             failed: stats.failed,
             oldest_queued_age_secs: oldest.map(|at| (now_ms() - at) as f64 / 1000.0),
-            keys: keys.iter().map(|k| k.progress).collect(),
+            keys: census.as_deref().and_then(parse_key_census),
         })
     };
     let text = match figures.await {

@@ -16,7 +16,7 @@ use crate::lifecycle::{LifecycleRules, SecretDeletion, Timing};
 use crate::metrics::Metrics;
 use crate::policy::approval::ApprovalRules;
 use crate::queue::{Consumer, ConsumerSettings, SqsQueue, Taker, WorkQueue};
-use crate::server::{AppState, HttpLimits, UnverifiedBudget, serve};
+use crate::server::{AppState, HttpLimits, MetricsAccess, UnverifiedBudget, serve};
 use crate::worker::{Handler, RetryPolicy, Worker, WorkerSettings};
 use crate::workflow::catchup::catch_up;
 use crate::workflow::sweep::sweep;
@@ -156,6 +156,7 @@ pub async fn run_with(
         unverified: UnverifiedBudget::new(settings.server.max_unverified_bytes as usize),
         limits: HttpLimits::default(),
         metrics,
+        metrics_access: MetricsAccess::for_serve(settings.metrics_token.clone()),
     };
     let addr = listener
         .local_addr()
@@ -202,6 +203,7 @@ pub fn build_workflow(
         // One member per account of `[accounts]` (DESIGN §9), counted with the rest.
         aws: aws
             .with_metrics(metrics.clone())
+            .with_chat_notices(settings.aws.chat_notices)
             .with_accounts(&settings.accounts),
         metrics,
         ledger,

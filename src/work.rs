@@ -16,6 +16,8 @@ pub enum Activity {
     Closed,
     ReviewSubmitted,
     ReviewDismissed,
+    /// A merge queue asks for the checks of a merge group (`merge_group` `checks_requested`).
+    MergeGroupChecks,
 }
 
 /// What keygate does about an activity. Deliveries of one kind for one pull request do the
@@ -26,9 +28,12 @@ pub enum Work {
     Refresh,
     /// The pull request was closed: issue on merge, announce a rejection otherwise.
     Settle,
+    /// Judge a merge group for its check run (DESIGN §4, merge queues). Never coalesced:
+    /// each group has its own head commit to report on.
+    Group,
 }
 
-const ACTIVITIES: [(Activity, &str, &str); 7] = [
+const ACTIVITIES: [(Activity, &str, &str); 8] = [
     (Activity::Opened, "pull_request", "opened"),
     (Activity::Synchronize, "pull_request", "synchronize"),
     (Activity::Reopened, "pull_request", "reopened"),
@@ -43,6 +48,11 @@ const ACTIVITIES: [(Activity, &str, &str); 7] = [
         Activity::ReviewDismissed,
         "pull_request_review",
         "dismissed",
+    ),
+    (
+        Activity::MergeGroupChecks,
+        "merge_group",
+        "checks_requested",
     ),
 ];
 
@@ -76,6 +86,7 @@ impl Activity {
     pub fn work(self) -> Work {
         match self {
             Activity::Closed => Work::Settle,
+            Activity::MergeGroupChecks => Work::Group,
             _ => Work::Refresh,
         }
     }
@@ -93,6 +104,7 @@ impl Work {
         match self {
             Work::Refresh => "activity",
             Work::Settle => "closed",
+            Work::Group => "group",
         }
     }
 }
@@ -115,6 +127,18 @@ pub enum NoticeEvent {
 }
 
 impl NoticeEvent {
+    /// Every event, in the order the documentation lists them.
+    pub const ALL: [NoticeEvent; 8] = [
+        NoticeEvent::Requested,
+        NoticeEvent::Issued,
+        NoticeEvent::Failed,
+        NoticeEvent::Refused,
+        NoticeEvent::Rejected,
+        NoticeEvent::Expiring,
+        NoticeEvent::Expired,
+        NoticeEvent::Revoked,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             NoticeEvent::Requested => "requested",

@@ -38,6 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "deploy" / "keygate.yaml"
 MEMBER_TEMPLATE = ROOT / "deploy" / "keygate-member.yaml"
 POLICY_FILE = ROOT / "deploy" / "iam-policy.json"
+AUDITOR_FILE = ROOT / "deploy" / "auditor-policy.json"
 
 ACCOUNT = "123456789012"
 OTHER_ACCOUNT = "210987654321"
@@ -77,6 +78,9 @@ PARAMETERS = {
     "CodeS3Key": "keygate.zip",
     "Architecture": "arm64",
     "LogRetentionDays": "365",
+    "ReservedConcurrency": "10",
+    "QueueConcurrency": "5",
+    "MetricsToken": "",
 }
 PSEUDO = {
     "AWS::Partition": "aws",
@@ -209,17 +213,17 @@ def role_policies(parameters: dict) -> dict[str, dict]:
     return {p["PolicyName"]: p["PolicyDocument"] for p in role["Policies"]}
 
 
-def policy_file() -> dict:
-    text = POLICY_FILE.read_text()
+def policy_file(path: Path = POLICY_FILE) -> dict:
+    text = path.read_text()
     unknown = set(re.findall(r"\$\{([^}]+)\}", text)) - FILE_VALUES.keys()
     if unknown:
-        raise ValueError(f"{POLICY_FILE.name}: unknown placeholders {sorted(unknown)}")
+        raise ValueError(f"{path.name}: unknown placeholders {sorted(unknown)}")
     for name, value in FILE_VALUES.items():
         text = text.replace("${" + name + "}", value)
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:
-        raise ValueError(f"{POLICY_FILE.name}: not valid JSON: {e}") from None
+        raise ValueError(f"{path.name}: not valid JSON: {e}") from None
 
 
 # ---- Comparing and evaluating -------------------------------------------------------------
@@ -387,8 +391,52 @@ DENIED_WITHOUT_KMS = [
 ]
 
 
+# The auditor (deploy/auditor-policy.json): what `keygate audit` reads, and nothing else.
+AUDITOR_ALLOWED = [
+    ("iam:ListAccessKeys", iam_user("/keygate/ci-deployer"), None, "a key's state"),
+    ("iam:GetAccessKeyLastUsed", iam_user("/keygate/ci-deployer"), None, "a key's last use"),
+    ("secretsmanager:ListSecrets", "*", None, "keygate's secrets by tag (no resource type)"),
+]
+AUDITOR_DENIED = [
+    ("secretsmanager:GetSecretValue", ISSUED, None, "an auditor never reads a key"),
+    ("secretsmanager:GetSecretValue", APP_KEY_SECRET, None, "nor the App's private key"),
+    ("secretsmanager:DescribeSecret", ISSUED, None, "the audit reads tags from ListSecrets"),
+    ("secretsmanager:DeleteSecret", ISSUED, None, "changing anything"),
+    ("secretsmanager:TagResource", ISSUED, None, "changing a tag (the expiry)"),
+    ("iam:ListAccessKeys", iam_user("/admins/root-ish"), None, "a user outside the path"),
+    ("iam:GetAccessKeyLastUsed", iam_user("/ci-deployer"), None, "a user outside the path"),
+    ("iam:UpdateAccessKey", iam_user("/keygate/ci-deployer"), None, "deactivating a key"),
+    ("iam:CreateAccessKey", iam_user("/keygate/ci-deployer"), None, "making a key"),
+    ("dynamodb:PutItem", TABLE, None, "writing the ledger"),
+    ("sns:Publish", TOPIC, None, "sending notices"),
+]
+
+
+def check_auditor(failures: list[str]) -> int:
+    """The auditor's policy: read-only, scoped like the role's, every grant used."""
+    doc = policy_file(AUDITOR_FILE)
+    for s in doc["Statement"]:
+        if s["Effect"] != "Allow":
+            failures.append(f"auditor/{s.get('Sid')}: unexpected {s['Effect']}")
+        for a in as_list(s["Action"]):
+            if a == "*" or a.endswith(":*"):
+                failures.append(f"auditor/{s.get('Sid')}: wildcard action {a}")
+            if "*" in as_list(s["Resource"]) and a != "secretsmanager:ListSecrets":
+                failures.append(f"auditor/{s.get('Sid')}: {a} on Resource \"*\"")
+            if a not in {x for x, *_ in AUDITOR_ALLOWED}:
+                failures.append(f"auditor/{s.get('Sid')}: {a} is granted but no case uses it")
+    for action, resource, ctx, why in AUDITOR_ALLOWED:
+        if not granted([doc], action, resource, ctx):
+            failures.append(f"auditor: denied but keygate audit needs it ({why}): {action} on {resource}")
+    for action, resource, ctx, why in AUDITOR_DENIED:
+        if granted([doc], action, resource, ctx):
+            failures.append(f"auditor: allowed but not an auditor's ({why}): {action} on {resource}")
+    return len(AUDITOR_ALLOWED) + len(AUDITOR_DENIED)
+
+
 def main() -> int:
     failures: list[str] = []
+    auditor_cases = check_auditor(failures)
     policies = role_policies(PARAMETERS)
     if set(policies) != {"keygate", "lambda-runtime"}:
         failures.append(f"the role's policies are {sorted(policies)}, not keygate and lambda-runtime")
@@ -455,6 +503,7 @@ def main() -> int:
         print(
             f"policy_eval: {len(ALLOWED)} uses allowed, {denied} out-of-scope uses denied; "
             "deploy/iam-policy.json grants exactly the template's keygate policy; "
+            f"the auditor's policy holds in {auditor_cases} cases; "
             f"member issuer role: {member_checked}"
         )
     return report(failures)

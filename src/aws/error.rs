@@ -110,6 +110,11 @@ impl AwsError {
         (self.origin == Origin::Service).then_some(self.code.as_str())
     }
 
+    /// Why AWS gave no answer, as far as the error says; `None` when AWS answered.
+    pub fn unreachable(&self) -> Option<Unreachable> {
+        (self.origin == Origin::Unreachable).then(|| Unreachable::of(&self.message))
+    }
+
     pub fn is_transient(&self) -> bool {
         self.transient
     }
@@ -201,6 +206,44 @@ fn unavailable_summary(a: &AccountAlias, why: Unavailable, e: &AwsError) -> Stri
              usable answer from AWS STS); keygate retries on its own, work in other accounts \
              goes on, and an operator should read keygate's log if this persists"
         ),
+    }
+}
+
+/// Why a call got no answer from AWS: each calls for a different fix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unreachable {
+    /// No credentials could be loaded (none configured, or their provider failed).
+    Credentials,
+    /// The endpoint's host name did not resolve.
+    Dns,
+    /// The host resolved but the connection failed (refused, reset, TLS).
+    Connection,
+    /// No answer in time.
+    Timeout,
+    /// Anything else.
+    Other,
+}
+
+impl Unreachable {
+    /// Reads the cause from the SDK error's chain of messages.
+    fn of(message: &str) -> Unreachable {
+        let m = message.to_ascii_lowercase();
+        if m.contains("loading credentials") || m.contains("no credentials") {
+            Unreachable::Credentials
+        } else if m.contains("dns error")
+            || m.contains("failed to lookup address")
+            || m.contains("name or service not known")
+            || m.contains("temporary failure in name resolution")
+            || m.contains("no such host")
+        {
+            Unreachable::Dns
+        } else if m.contains("timeout") || m.contains("timed out") {
+            Unreachable::Timeout
+        } else if m.contains("connect") || m.contains("connection") || m.contains("tls") {
+            Unreachable::Connection
+        } else {
+            Unreachable::Other
+        }
     }
 }
 
@@ -369,6 +412,32 @@ fn first_line(e: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_missing_answer_names_its_cause() {
+        let cases = [
+            (
+                "dispatch failure: other: an error occurred while loading credentials: failed to load IMDS session token",
+                Unreachable::Credentials,
+            ),
+            (
+                "dispatch failure: io error: client error (Connect): dns error: failed to lookup address information: Name or service not known",
+                Unreachable::Dns,
+            ),
+            (
+                "dispatch failure: io error: client error (Connect): tcp connect error: Connection refused (os error 111)",
+                Unreachable::Connection,
+            ),
+            (
+                "timeout: operation timeout (all attempts including retries) occurred after 3s",
+                Unreachable::Timeout,
+            ),
+            ("something else", Unreachable::Other),
+        ];
+        for (message, cause) in cases {
+            assert_eq!(Unreachable::of(message), cause, "{message}");
+        }
+    }
 
     const RAW: &str = "User: arn:aws:sts::123456789012:assumed-role/keygate/i-0abc is not \
                        authorized to perform: secretsmanager:CreateSecret on resource: \

@@ -11,6 +11,7 @@ use aws_sdk_sns::types::MessageAttributeValue;
 use zeroize::Zeroizing;
 
 pub mod accounts;
+pub mod app_secrets;
 mod error;
 mod lifecycle;
 pub mod policy;
@@ -19,7 +20,7 @@ pub mod sqs;
 pub mod tags;
 
 pub use accounts::SESSION_NAME;
-pub use error::AwsError;
+pub use error::{AwsError, Unreachable};
 
 /// A removal of something already gone (a deleted key, a missing user) is done, not failed:
 /// every lifecycle and rollback step may run twice.
@@ -70,6 +71,21 @@ pub struct Notice {
     pub subject: String,
     pub message: String,
     pub attributes: BTreeMap<&'static str, String>,
+    /// The same notice for chat (a custom notification of Amazon Q Developer in chat
+    /// applications), sent to HTTPS subscribers when `aws.chat_notices` is on.
+    pub chat: Option<serde_json::Value>,
+}
+
+/// SNS's per-protocol message (`MessageStructure=json`): the text for every protocol but
+/// HTTPS, which the chat integration subscribes with and which gets `chat`.
+pub fn per_protocol_message(text: &str, chat: &serde_json::Value) -> String {
+    serde_json::json!({
+        "default": text,
+        "email": text,
+        "sqs": text,
+        "https": chat.to_string(),
+    })
+    .to_string()
 }
 
 #[derive(Clone)]
@@ -80,6 +96,8 @@ pub struct Aws {
     sts: aws_sdk_sts::Client,
     /// The ARN keygate runs as, asked once: it does not change while the process runs.
     caller_arn: Arc<tokio::sync::OnceCell<String>>,
+    /// `aws.chat_notices`: publish notices per protocol, with the chat form for HTTPS.
+    chat_notices: bool,
     /// The configuration the clients were made from: the ledger's DynamoDB client is made
     /// from it too, so one endpoint and one credential chain serve every AWS call.
     config: aws_config::SdkConfig,
@@ -108,6 +126,7 @@ impl Aws {
             sns: aws_sdk_sns::Client::new(config),
             sts: aws_sdk_sts::Client::new(config),
             caller_arn: Arc::default(),
+            chat_notices: false,
             config: config.clone(),
             metrics: Metrics::default(),
             account: None,
@@ -125,6 +144,13 @@ impl Aws {
     /// A DynamoDB client on the same configuration, for the shared ledger (DESIGN §8).
     pub fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
         aws_sdk_dynamodb::Client::new(&self.config)
+    }
+
+    /// Publishes every notice with SNS's per-protocol message structure, the chat form to
+    /// HTTPS subscribers (`aws.chat_notices`).
+    pub fn with_chat_notices(mut self, on: bool) -> Aws {
+        self.chat_notices = on;
+        self
     }
 
     /// Counts these clients' calls, and their members', into `metrics` (by default into
@@ -320,8 +346,13 @@ impl Aws {
             .sns
             .publish()
             .topic_arn(topic_arn)
-            .subject(&notice.subject)
-            .message(&notice.message);
+            .subject(&notice.subject);
+        req = match (&notice.chat, self.chat_notices) {
+            (Some(chat), true) => req
+                .message(per_protocol_message(&notice.message, chat))
+                .message_structure("json"),
+            _ => req.message(&notice.message),
+        };
         for (k, v) in &notice.attributes {
             req = req.message_attributes(
                 *k,

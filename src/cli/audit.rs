@@ -19,11 +19,11 @@ use crate::audit::{
     AwsKey, Filter, GIT_LOG_FORMAT, Joined, KeyFacts, PullMerge, RequestFile, Row, State,
     TaggedSecret, match_intents, match_tagged, no_request_file, parse_git_log, request_files, row,
 };
+use crate::aws::ACCESS_KEY_TAG;
 use crate::aws::Aws;
-use crate::aws::{ACCESS_KEY_TAG, EXPIRES_TAG};
 use crate::config::Settings;
 use crate::github::client::{GitHubApp, RepoClient};
-use crate::ledger::{Intent, Ledger, Store};
+use crate::ledger::{Intent, Ledger, Role, Store};
 use crate::request::{PathKind, classify};
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -86,8 +86,10 @@ pub fn git_history(repo: &Path, requests_dir: &str) -> anyhow::Result<String> {
 }
 
 /// What AWS says of one key, in the key's account: read-only calls, each unknown when it
-/// fails.
-async fn key_facts(aws: &Aws, intent: &Intent) -> KeyFacts {
+/// fails. The expiry tag comes from the secrets already listed (`ListSecrets` returns their
+/// tags), so the audit needs no `DescribeSecret`; a secret not among them (deleted) has no
+/// tag to shorten the expiry.
+async fn key_facts(aws: &Aws, intent: &Intent, secrets: &[TaggedSecret]) -> KeyFacts {
     let Some(key) = intent.access_key_id.as_deref() else {
         return KeyFacts::UNKNOWN;
     };
@@ -98,18 +100,14 @@ async fn key_facts(aws: &Aws, intent: &Intent) -> KeyFacts {
             return KeyFacts::UNKNOWN;
         }
     };
-    let tag_expiry = match intent.secret_name.as_deref() {
-        Some(name) => match aws.describe_secret(name).await {
-            Ok(facts) => facts
-                .and_then(|f| f.tags.get(EXPIRES_TAG).cloned())
-                .and_then(|t| OffsetDateTime::parse(&t, &Rfc3339).ok()),
-            Err(e) => {
-                tracing::warn!(error = %e, secret = name, "cannot read the secret's tags");
-                None
-            }
-        },
-        None => None,
-    };
+    let tag_expiry = secrets
+        .iter()
+        .find(|s| {
+            s.access_key_id == key
+                || (s.account == intent.account
+                    && Some(s.name.as_str()) == intent.secret_name.as_deref())
+        })
+        .and_then(|s| s.expires_at);
     KeyFacts {
         tag_expiry,
         ..iam_facts(aws, &intent.iam_user, key).await
@@ -282,7 +280,8 @@ pub async fn run_audit_with(
         }
         return audit_without_ledger(settings, aws, &files, filter, now).await;
     }
-    let ledger = Ledger::open_sqlite(&settings.store.path).with_context(|| {
+    // Read-only, beside a running `serve` (DESIGN §5): no lock, no migration.
+    let ledger = Ledger::open_sqlite_as(&settings.store.path, Role::Audit).with_context(|| {
         format!(
             "cannot open the ledger at {}",
             settings.store.path.display()
@@ -312,19 +311,19 @@ pub async fn run_audit_with(
         tagged: None,
         pull: None,
     }));
+    let secrets = keygate_secrets(settings, aws).await?;
     for j in &mut joined {
         let Some(intent) = j.intent else { continue };
         if let Some(key) = intent.access_key_id.clone() {
             j.stage = ledger.key_life(key).await?.map(|life| life.progress.stage);
         }
-        j.key = key_facts(aws, intent).await;
+        j.key = key_facts(aws, intent, &secrets).await;
     }
     let warn_days = settings.lifecycle.warn_days;
     let mut rows: Vec<Row> = joined
         .iter()
         .map(|j| row(j, true, now, warn_days))
         .collect();
-    let secrets = keygate_secrets(settings, aws).await?;
     mark_untracked(
         &mut rows,
         untracked_keys(settings, aws, &secrets, &files).await,

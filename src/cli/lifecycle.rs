@@ -11,7 +11,7 @@ use time::format_description::well_known::Rfc3339;
 use crate::aws::Aws;
 use crate::config::{Settings, StoreBackend};
 use crate::ids::AccountAlias;
-use crate::ledger::{Ledger, Revocation, Store};
+use crate::ledger::{Ledger, Revocation, Role, Store};
 use crate::queue::WorkQueue;
 use crate::startup::{build_workflow, lifecycle_rules};
 use crate::workflow::sweep::{SweepLine, revoke_key, sweep};
@@ -26,8 +26,13 @@ pub(super) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 /// The ledger a command works on: it must exist (`serve` creates the SQLite file, `keygate
 /// init` the DynamoDB table), so a mistyped `store.path` or `store.table` never starts an
-/// empty ledger whose creation time would move the watermark.
-pub async fn open_existing_ledger(settings: &Settings, aws: &Aws) -> anyhow::Result<Ledger> {
+/// empty ledger whose creation time would move the watermark. `role` says how a SQLite
+/// ledger is opened beside a running `serve` (DESIGN §5).
+pub async fn open_existing_ledger(
+    settings: &Settings,
+    aws: &Aws,
+    role: Role,
+) -> anyhow::Result<Ledger> {
     let table = match settings.store.backend {
         StoreBackend::Sqlite => None,
         StoreBackend::Dynamodb => Some(crate::startup::dynamo_table(settings)?),
@@ -45,7 +50,7 @@ pub async fn open_existing_ledger(settings: &Settings, aws: &Aws) -> anyhow::Res
             path.display()
         );
     }
-    Ledger::open_sqlite(path)
+    Ledger::open_sqlite_as(path, role)
         .with_context(|| format!("cannot open the ledger at {}", path.display()))
 }
 
@@ -56,7 +61,7 @@ pub async fn run_sweep(
     now: OffsetDateTime,
     dry_run: bool,
 ) -> anyhow::Result<Vec<SweepLine>> {
-    let ledger = open_existing_ledger(settings, &aws).await?;
+    let ledger = open_existing_ledger(settings, &aws, Role::Sweep).await?;
     let workflow = build_workflow(settings, aws, ledger, WorkQueue::local())?;
     let rules = lifecycle_rules(settings);
     Ok(sweep(&workflow, &rules, now, dry_run).await?)
@@ -154,7 +159,7 @@ pub async fn run_revoke_in(
     reason: &str,
 ) -> anyhow::Result<Revoked> {
     let account = account.map(|a| named_account(settings, a)).transpose()?;
-    let ledger = open_existing_ledger(settings, &aws).await?;
+    let ledger = open_existing_ledger(settings, &aws, Role::Revoke).await?;
     let Some(mut life) = ledger.key_life(access_key_id.to_string()).await? else {
         anyhow::bail!(
             "keygate's ledger has no key {access_key_id}: keygate revokes only keys it issued. \
@@ -251,12 +256,8 @@ pub fn revoke_command(
     account: Option<&str>,
     reason: &str,
 ) -> anyhow::Result<ExitCode> {
+    // The argument parser refused a reason too short to say anything (exit 2).
     let reason = reason.trim();
-    if reason.len() < 3 {
-        anyhow::bail!(
-            "--reason must say why the key is revoked; it goes to the ledger and the notice"
-        );
-    }
     let done = runtime()?.block_on(async {
         let aws = Aws::from_env().await;
         run_revoke_in(settings, aws, key, account, reason).await

@@ -10,7 +10,7 @@ use anyhow::Context;
 use super::lifecycle::{open_existing_ledger, runtime};
 use crate::aws::Aws;
 use crate::config::Settings;
-use crate::ledger::{DeliveryState, Store, now_ms};
+use crate::ledger::{DeliveryState, Role, Store, now_ms};
 use crate::startup::{build_workflow, open_queue};
 use crate::worker::{Handler, RetryPolicy, Worker, WorkerSettings};
 use crate::workflow::catchup::{CatchUp, catch_up};
@@ -26,7 +26,7 @@ pub struct Reconciled {
 
 /// One catch-up pass on the ledger at `store.path`, then the deliveries it queued are run.
 pub async fn run_reconcile(settings: &Settings, aws: Aws) -> anyhow::Result<Reconciled> {
-    let ledger = open_existing_ledger(settings, &aws).await?;
+    let ledger = open_existing_ledger(settings, &aws, Role::Reconcile).await?;
     ledger.resume_interrupted().await?;
     // In SQS mode catch-up announces what it queues there too; this run works it off from
     // the ledger itself, and those messages find it done.

@@ -64,9 +64,29 @@ impl Settings {
                 "github.webhook_secret_file",
                 &self.github.webhook_secret_file,
             ),
+            ("server.metrics_token_file", &self.server.metrics_token_file),
         ] {
             if path.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
                 return Err(self.invalid(key, NOT_EMPTY));
+            }
+        }
+        for (key, arn) in [
+            (
+                "github.private_key_secret_arn",
+                &self.github.private_key_secret_arn,
+            ),
+            ("github.webhook_secret_arn", &self.github.webhook_secret_arn),
+        ] {
+            if let Some(arn) = arn
+                && !is_secret_arn(arn)
+            {
+                return Err(self.invalid(
+                    key,
+                    format!(
+                        "`{arn}` is not a Secrets Manager secret ARN \
+                         (arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME)"
+                    ),
+                ));
             }
         }
         Ok(())
@@ -286,4 +306,17 @@ fn is_repo_name(s: &str) -> bool {
         })
     };
     ok(parts.next()) && ok(parts.next()) && parts.next().is_none()
+}
+
+/// `arn:<partition>:secretsmanager:<region>:<account>:secret:<name>`.
+fn is_secret_arn(arn: &str) -> bool {
+    let parts: Vec<&str> = arn.splitn(7, ':').collect();
+    parts.len() == 7
+        && parts[0] == "arn"
+        && !parts[1].is_empty()
+        && parts[2] == "secretsmanager"
+        && !parts[3].is_empty()
+        && !parts[4].is_empty()
+        && parts[5] == "secret"
+        && !parts[6].is_empty()
 }

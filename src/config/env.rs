@@ -10,16 +10,17 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use toml::{Table, Value};
 
-use super::secrets::{PRIVATE_KEY_VAR, WEBHOOK_SECRET_VAR};
+use super::secrets::{METRICS_TOKEN_VAR, PRIVATE_KEY_VAR, WEBHOOK_SECRET_VAR};
 use super::sections::FileSettings;
 use super::{ConfigError, Source};
 
 /// Variables of ours that are not keys of the file: handled elsewhere, never refused.
-const RESERVED: [&str; 4] = [
+const RESERVED: [&str; 5] = [
     "KEYGATE_CONFIG",
     "KEYGATE_LOG",
     PRIVATE_KEY_VAR,
     WEBHOOK_SECRET_VAR,
+    METRICS_TOKEN_VAR,
 ];
 
 /// One key of the file, as the environment sees it.
@@ -111,7 +112,7 @@ pub(super) fn overlay(
                 .map(KnownKey::var)
                 .collect();
             known.extend(
-                [PRIVATE_KEY_VAR, WEBHOOK_SECRET_VAR]
+                [PRIVATE_KEY_VAR, WEBHOOK_SECRET_VAR, METRICS_TOKEN_VAR]
                     .iter()
                     .filter(|v| v.starts_with(&prefix(section)))
                     .map(|v| v.to_string()),

@@ -45,6 +45,8 @@ pub enum Source {
     File(PathBuf),
     /// The environment variable of this name.
     Env(String),
+    /// The Secrets Manager secret of this ARN.
+    SecretsManager(String),
 }
 
 impl fmt::Display for Source {
@@ -53,6 +55,7 @@ impl fmt::Display for Source {
             Source::Default => f.write_str("the default"),
             Source::File(p) => write!(f, "{}", p.display()),
             Source::Env(v) => write!(f, "the environment variable {v}"),
+            Source::SecretsManager(arn) => write!(f, "the Secrets Manager secret {arn}"),
         }
     }
 }
@@ -118,6 +121,8 @@ pub struct Settings {
     pub private_key: Option<SecretString>,
     /// The webhook secret, from `KEYGATE_GITHUB_WEBHOOK_SECRET` or its file.
     pub webhook_secret: Option<SecretString>,
+    /// The token `/metrics` asks for, from `KEYGATE_SERVER_METRICS_TOKEN` or its file.
+    pub metrics_token: Option<SecretString>,
     /// The file the settings came from, if any.
     pub file: Option<PathBuf>,
     /// Where each key that was set got its value.
@@ -144,6 +149,10 @@ impl fmt::Debug for Settings {
             .field(
                 "webhook_secret",
                 &self.webhook_secret.as_ref().map(|_| "[redacted]"),
+            )
+            .field(
+                "metrics_token",
+                &self.metrics_token.as_ref().map(|_| "[redacted]"),
             )
             .finish()
     }
@@ -212,6 +221,7 @@ impl Settings {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             private_key: None,
             webhook_secret: None,
+            metrics_token: None,
             file,
             sources,
             warnings: Vec::new(),
@@ -242,6 +252,39 @@ impl Settings {
         self.sources.get(key).cloned().unwrap_or(Source::Default)
     }
 
+    /// Every key of the file as `section.key`, from the typed sections' defaults (the
+    /// reference documentation is checked against this list).
+    pub fn keys() -> Result<Vec<String>, ConfigError> {
+        Ok(env::known_keys()?.iter().map(|k| k.dotted()).collect())
+    }
+
+    /// The secrets kept in Secrets Manager, as `(ARN, what it holds)`, for the commands that
+    /// read them at start.
+    pub fn remote_secrets(&self) -> RemoteSecrets {
+        RemoteSecrets {
+            private_key: self.github.private_key_secret_arn.clone(),
+            webhook_secret: self.github.webhook_secret_arn.clone(),
+        }
+    }
+
+    /// Puts secrets read from Secrets Manager in place; `None` leaves a secret as loaded.
+    pub fn set_remote_secrets(
+        &mut self,
+        private_key: Option<(String, SecretString)>,
+        webhook_secret: Option<(String, SecretString)>,
+    ) {
+        if let Some((arn, key)) = private_key {
+            self.private_key = Some(key);
+            self.sources
+                .insert("github.private_key".into(), Source::SecretsManager(arn));
+        }
+        if let Some((arn, secret)) = webhook_secret {
+            self.webhook_secret = Some(secret);
+            self.sources
+                .insert("github.webhook_secret".into(), Source::SecretsManager(arn));
+        }
+    }
+
     /// What loading found worth a warning (each was also logged).
     pub fn warnings(&self) -> &[String] {
         &self.warnings
@@ -263,14 +306,16 @@ impl Settings {
             return;
         };
         let from_file = |key: &str| matches!(self.sources.get(key), Some(Source::File(_)));
-        let (pk, ws, db) = (
+        let (pk, ws, mt, db) = (
             from_file("github.private_key_file"),
             from_file("github.webhook_secret_file"),
+            from_file("server.metrics_token_file"),
             from_file("store.path"),
         );
         for (p, in_file) in [
             (self.github.private_key_file.as_mut(), pk),
             (self.github.webhook_secret_file.as_mut(), ws),
+            (self.server.metrics_token_file.as_mut(), mt),
             (Some(&mut self.store.path), db),
         ] {
             if let Some(p) = p
@@ -283,12 +328,45 @@ impl Settings {
         }
     }
 
-    /// Reads the private key and the webhook secret (see `secrets` for which source wins).
+    /// Reads the private key, the webhook secret and the metrics token (see `secrets` for
+    /// which source wins). A secret kept in Secrets Manager (`*_secret_arn`) is read later,
+    /// by the commands that need it ([`Settings::remote_secrets`]); naming it there and in a
+    /// file or variable too is refused, since keygate could not tell which one is meant.
     fn load_secrets(&mut self, env: &BTreeMap<String, String>) -> Result<(), ConfigError> {
+        for (secret, arn) in [
+            (&secrets::PRIVATE_KEY, "github.private_key_secret_arn"),
+            (&secrets::WEBHOOK_SECRET, "github.webhook_secret_arn"),
+        ] {
+            if !self.sources.contains_key(arn) {
+                continue;
+            }
+            let other = if env.contains_key(secret.var) {
+                Some(secret.var.to_string())
+            } else if self.sources.contains_key(secret.file_key) {
+                Some(format!(
+                    "{} (from {})",
+                    secret.file_key,
+                    self.source(secret.file_key)
+                ))
+            } else {
+                None
+            };
+            if let Some(other) = other {
+                return Err(self.invalid(
+                    arn,
+                    format!(
+                        "the {} is also set by {other}: keep one of the two",
+                        secret.what
+                    ),
+                ));
+            }
+        }
         let path = self.github.private_key_file.clone();
         self.private_key = self.load_secret(&secrets::PRIVATE_KEY, path.as_deref(), env)?;
         let path = self.github.webhook_secret_file.clone();
         self.webhook_secret = self.load_secret(&secrets::WEBHOOK_SECRET, path.as_deref(), env)?;
+        let path = self.server.metrics_token_file.clone();
+        self.metrics_token = self.load_secret(&secrets::METRICS_TOKEN, path.as_deref(), env)?;
         Ok(())
     }
 
@@ -336,10 +414,22 @@ impl Settings {
             missing.push("github.repository (or KEYGATE_GITHUB_REPOSITORY)");
         }
         if self.private_key.is_none() {
-            missing.push("github.private_key_file (or KEYGATE_GITHUB_PRIVATE_KEY)");
+            missing.push(if self.github.private_key_secret_arn.is_some() {
+                "the App's private key (github.private_key_secret_arn is set, but this command \
+                 did not read it from Secrets Manager)"
+            } else {
+                "github.private_key_file (or KEYGATE_GITHUB_PRIVATE_KEY, or \
+                 github.private_key_secret_arn)"
+            });
         }
         if self.webhook_secret.is_none() {
-            missing.push("github.webhook_secret_file (or KEYGATE_GITHUB_WEBHOOK_SECRET)");
+            missing.push(if self.github.webhook_secret_arn.is_some() {
+                "the webhook secret (github.webhook_secret_arn is set, but this command did \
+                 not read it from Secrets Manager)"
+            } else {
+                "github.webhook_secret_file (or KEYGATE_GITHUB_WEBHOOK_SECRET, or \
+                 github.webhook_secret_arn)"
+            });
         }
         if self.aws.sns_topic_arn.is_none() {
             missing.push("aws.sns_topic_arn (or KEYGATE_AWS_SNS_TOPIC_ARN)");
@@ -373,6 +463,22 @@ impl Settings {
                 missing.join(", ")
             ))),
         }
+    }
+}
+
+/// Where the App's secrets are kept in Secrets Manager, when they are.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RemoteSecrets {
+    /// `github.private_key_secret_arn`
+    pub private_key: Option<String>,
+    /// `github.webhook_secret_arn`
+    pub webhook_secret: Option<String>,
+}
+
+impl RemoteSecrets {
+    /// Whether any secret is to be read from Secrets Manager.
+    pub fn any(&self) -> bool {
+        self.private_key.is_some() || self.webhook_secret.is_some()
     }
 }
 

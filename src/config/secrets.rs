@@ -16,6 +16,8 @@ use super::{ConfigError, Source};
 pub(super) const PRIVATE_KEY_VAR: &str = "KEYGATE_GITHUB_PRIVATE_KEY";
 /// The webhook secret.
 pub(super) const WEBHOOK_SECRET_VAR: &str = "KEYGATE_GITHUB_WEBHOOK_SECRET";
+/// The bearer token `/metrics` asks for (DESIGN §4).
+pub(super) const METRICS_TOKEN_VAR: &str = "KEYGATE_SERVER_METRICS_TOKEN";
 
 /// One secret: where it may come from and what to call it in messages.
 pub(super) struct Secret {
@@ -34,6 +36,13 @@ pub(super) const PRIVATE_KEY: Secret = Secret {
     var: PRIVATE_KEY_VAR,
     file_key: "github.private_key_file",
     what: "GitHub App private key",
+};
+
+pub(super) const METRICS_TOKEN: Secret = Secret {
+    key: "server.metrics_token",
+    var: METRICS_TOKEN_VAR,
+    file_key: "server.metrics_token_file",
+    what: "metrics token",
 };
 
 pub(super) const WEBHOOK_SECRET: Secret = Secret {

@@ -30,6 +30,10 @@ pub struct ServerSection {
     pub max_backoff_secs: u64,
     /// Bytes of request bodies held at once before their signature is checked (DESIGN §4).
     pub max_unverified_bytes: u64,
+    /// A file holding the bearer token `GET /metrics` then asks for (or
+    /// `KEYGATE_SERVER_METRICS_TOKEN`). Without one, `/metrics` is open under `serve` and off
+    /// on a Lambda function URL, which anyone can reach (DESIGN §4).
+    pub metrics_token_file: Option<PathBuf>,
 }
 
 impl Default for ServerSection {
@@ -42,6 +46,7 @@ impl Default for ServerSection {
             max_attempts: None,
             max_backoff_secs: 300,
             max_unverified_bytes: 268_435_456,
+            metrics_token_file: None,
         }
     }
 }
@@ -59,6 +64,12 @@ pub struct GitHubSection {
     pub private_key_file: Option<PathBuf>,
     /// File holding the webhook secret. Or `KEYGATE_GITHUB_WEBHOOK_SECRET`.
     pub webhook_secret_file: Option<PathBuf>,
+    /// ARN of a Secrets Manager secret holding the App's private key (PEM, as text), read
+    /// at start instead of `private_key_file`, in every mode (DESIGN §11).
+    pub private_key_secret_arn: Option<String>,
+    /// ARN of a Secrets Manager secret holding the webhook secret (text), read at start
+    /// instead of `webhook_secret_file`.
+    pub webhook_secret_arn: Option<String>,
     /// `owner/name` of the repository holding the requests.
     pub repository: Option<String>,
     /// Branch whose merges issue keys.
@@ -72,6 +83,8 @@ impl Default for GitHubSection {
             app_id: None,
             private_key_file: None,
             webhook_secret_file: None,
+            private_key_secret_arn: None,
+            webhook_secret_arn: None,
             repository: None,
             branch: "main".into(),
         }
@@ -168,6 +181,10 @@ pub struct AwsSection {
     pub secret_name: String,
     /// KMS key for the secrets (absent: the account's `aws/secretsmanager` key).
     pub kms_key_id: Option<String>,
+    /// Publish every notice with SNS's per-protocol message structure: e-mail and SQS get
+    /// the text, HTTPS subscriptions (Amazon Q Developer in chat applications) a custom
+    /// notification for chat (DESIGN §11).
+    pub chat_notices: bool,
 }
 
 impl Default for AwsSection {
@@ -176,6 +193,7 @@ impl Default for AwsSection {
             sns_topic_arn: None,
             secret_name: "{iam_user}/access-key-{timestamp}".into(),
             kms_key_id: None,
+            chat_notices: false,
         }
     }
 }

@@ -46,7 +46,21 @@ fn the_documented_example_is_complete_and_valid() {
     let s = load(EXAMPLE, &[("KEYGATE_GITHUB_WEBHOOK_SECRET", "s3cret")]).unwrap();
     assert_eq!(s.github.repository.as_deref(), Some("acme/access-requests"));
     assert_eq!(s.policy.max_expiry_days, 365);
-    assert_eq!(s.aws.secret_name, "{iam_user}/access-key-{timestamp}");
+    // The example's secrets fall under the prefix the shipped policies grant (SecretPrefix).
+    let template = include_str!("../../deploy/keygate.yaml");
+    let prefix = template
+        .split("SecretPrefix:")
+        .nth(1)
+        .and_then(|p| p.split("Default:").nth(1))
+        .and_then(|d| d.lines().next())
+        .map(|d| d.trim().trim_matches('"'))
+        .unwrap();
+    assert_eq!(prefix, "keygate/");
+    assert!(
+        s.aws.secret_name.starts_with(prefix),
+        "{}",
+        s.aws.secret_name
+    );
     assert!(s.store.path.ends_with("keygate.db"));
     // Every key is in it, set or (for keys without a default) commented out.
     for key in known_keys().unwrap() {
@@ -626,4 +640,71 @@ fn accounts_come_from_the_environment_all_at_once_or_not_at_all() {
     assert_mentions(&e, &["accounts.ops.role_arn", "KEYGATE_ACCOUNTS"]);
     let e = error("", &[("KEYGATE_ACCOUNTS", "prod")]);
     assert_mentions(&e, &["`accounts`", "KEYGATE_ACCOUNTS", "inline table"]);
+}
+
+#[test]
+fn a_secret_in_secrets_manager_is_named_by_its_arn_and_never_twice() {
+    let arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:github/keygate-app-key-AbCdEf";
+    let s = load(
+        &format!("[github]\nprivate_key_secret_arn = \"{arn}\"\n"),
+        &[("KEYGATE_GITHUB_WEBHOOK_SECRET", "s3cret")],
+    )
+    .unwrap();
+    assert_eq!(s.remote_secrets().private_key.as_deref(), Some(arn));
+    assert!(
+        s.private_key.is_none(),
+        "read later, by the commands that need it"
+    );
+    let e = error(
+        &format!("[github]\nprivate_key_secret_arn = \"{arn}\"\nprivate_key_file = \"pk.pem\"\n"),
+        &[],
+    );
+    assert_mentions(
+        &e,
+        &[
+            "github.private_key_secret_arn",
+            "github.private_key_file",
+            "keep one",
+        ],
+    );
+    let e = error(
+        "[github]\nwebhook_secret_arn = \"github/keygate-webhook\"\n",
+        &[],
+    );
+    assert_mentions(
+        &e,
+        &[
+            "github.webhook_secret_arn",
+            "not a Secrets Manager secret ARN",
+        ],
+    );
+    let e = error(
+        &format!("[github]\nwebhook_secret_arn = \"{arn}\"\n"),
+        &[("KEYGATE_GITHUB_WEBHOOK_SECRET", "s3cret")],
+    );
+    assert_mentions(&e, &["KEYGATE_GITHUB_WEBHOOK_SECRET", "keep one"]);
+}
+
+#[test]
+fn a_secret_not_yet_read_from_secrets_manager_is_named_as_such() {
+    let arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:wh";
+    let mut s = load(
+        &format!(
+            "[github]\napp_id = 1\nrepository = \"a/b\"\nprivate_key_file = \"pk.pem\"\n\
+             webhook_secret_arn = \"{arn}\"\n[aws]\nsns_topic_arn = \"arn:aws:sns:us-east-1:1:t\"\n"
+        ),
+        &[],
+    )
+    .unwrap();
+    let e = s.service().err().unwrap().to_string();
+    assert_mentions(&e, &["github.webhook_secret_arn is set", "did not read it"]);
+    s.set_remote_secrets(
+        None,
+        Some((arn.into(), SecretString::from("s3cret".to_string()))),
+    );
+    assert!(s.service().is_ok());
+    assert_eq!(
+        s.source("github.webhook_secret").to_string(),
+        format!("the Secrets Manager secret {arn}")
+    );
 }

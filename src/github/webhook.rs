@@ -51,6 +51,10 @@ impl std::fmt::Debug for SignatureKey {
 pub enum Triage {
     /// Work to do: store and queue.
     Work(PrEvent),
+    /// A push to a pull request of the repository into another branch: no work, but its
+    /// sender is recorded (DESIGN §2.4), since the pull request may be retargeted to the
+    /// configured branch later, and whoever pushed must not count as its approver then.
+    Pusher(PrEvent),
     /// A valid delivery keygate has nothing to do for; the reason is logged.
     Ignore(&'static str),
 }
@@ -71,6 +75,19 @@ struct Envelope<'a> {
     pull_request: Option<PullRequest<'a>>,
     #[serde(borrow)]
     sender: Option<SenderJson<'a>>,
+    #[serde(borrow)]
+    merge_group: Option<MergeGroupJson<'a>>,
+}
+
+/// A merge queue's group: its head commit and the branches it goes from and to.
+#[derive(Deserialize)]
+struct MergeGroupJson<'a> {
+    #[serde(borrow)]
+    head_sha: Cow<'a, str>,
+    #[serde(borrow)]
+    head_ref: Cow<'a, str>,
+    #[serde(borrow)]
+    base_ref: Cow<'a, str>,
 }
 
 #[derive(Deserialize)]
@@ -127,6 +144,9 @@ pub fn triage(
     let Some(activity) = Activity::from_event(event, action) else {
         return Ok(Triage::Ignore("event or action keygate does not handle"));
     };
+    if activity == Activity::MergeGroupChecks {
+        return merge_group(env, repository, branch);
+    }
     let (Some(repo), Some(pr)) = (env.repository, env.pull_request) else {
         return Err(PayloadError(format!(
             "a `{event}` delivery without `repository` or `pull_request`"
@@ -136,7 +156,8 @@ pub fn triage(
     if &repo != repository {
         return Ok(Triage::Ignore("another repository"));
     }
-    if pr.base.ref_ != branch.as_str() {
+    let elsewhere = pr.base.ref_ != branch.as_str();
+    if elsewhere && (activity != Activity::Synchronize || env.sender.is_none()) {
         return Ok(Triage::Ignore("a pull request into another branch"));
     }
     let Some(installation) = env.installation else {
@@ -144,7 +165,7 @@ pub fn triage(
             "no `installation`: is the webhook the GitHub App's?".into(),
         ));
     };
-    Ok(Triage::Work(PrEvent {
+    let event = PrEvent {
         repository: repo,
         installation: InstallationId(installation.id),
         pr: PrNumber(pr.number),
@@ -153,6 +174,61 @@ pub fn triage(
             .merge_commit_sha
             .filter(|_| activity == Activity::Closed)
             .map(|s| CommitSha::new(s.into_owned())),
+        sender: env.sender.map(|s| Sender {
+            id: s.id,
+            login: s.login.into_owned(),
+        }),
+    };
+    Ok(if elsewhere {
+        Triage::Pusher(event)
+    } else {
+        Triage::Work(event)
+    })
+}
+
+/// `merge_group` `checks_requested` (DESIGN §4, merge queues): work on the group's head
+/// commit, named for the pull request its branch names (`gh-readonly-queue/<base>/pr-<N>-…`),
+/// for a group into the configured branch of the configured repository.
+fn merge_group(
+    env: Envelope<'_>,
+    repository: &RepoName,
+    branch: &BranchName,
+) -> Result<Triage, PayloadError> {
+    let (Some(repo), Some(group)) = (env.repository, env.merge_group) else {
+        return Err(PayloadError(
+            "a `merge_group` delivery without `repository` or `merge_group`".into(),
+        ));
+    };
+    let repo = RepoName::new(repo.full_name.into_owned());
+    if &repo != repository {
+        return Ok(Triage::Ignore("another repository"));
+    }
+    if group.base_ref.strip_prefix("refs/heads/") != Some(branch.as_str()) {
+        return Ok(Triage::Ignore("a merge group into another branch"));
+    }
+    let queue = format!("refs/heads/gh-readonly-queue/{}/pr-", branch.as_str());
+    let pr = group
+        .head_ref
+        .strip_prefix(queue.as_str())
+        .and_then(|rest| rest.split('-').next())
+        .and_then(|n| n.parse::<u64>().ok())
+        .ok_or_else(|| {
+            PayloadError(format!(
+                "a merge group whose branch `{}` names no pull request",
+                group.head_ref
+            ))
+        })?;
+    let Some(installation) = env.installation else {
+        return Err(PayloadError(
+            "no `installation`: is the webhook the GitHub App's?".into(),
+        ));
+    };
+    Ok(Triage::Work(PrEvent {
+        repository: repo,
+        installation: InstallationId(installation.id),
+        pr: PrNumber(pr),
+        activity: Activity::MergeGroupChecks,
+        merge_commit: Some(CommitSha::new(group.head_sha.into_owned())),
         sender: env.sender.map(|s| Sender {
             id: s.id,
             login: s.login.into_owned(),
@@ -241,6 +317,94 @@ mod tests {
         assert_eq!(
             t("ping", b"{\"zen\":\"x\"}", "a/b", "main").unwrap(),
             Triage::Ignore("ping")
+        );
+    }
+
+    #[test]
+    fn a_push_to_a_pull_request_into_another_branch_records_its_sender_only() {
+        let mut body: serde_json::Value = serde_json::from_str(CLOSED).unwrap();
+        body["action"] = "synchronize".into();
+        let body = serde_json::to_vec(&body).unwrap();
+        let Triage::Pusher(e) = t("pull_request", &body, "codertocat/hello-world", "main").unwrap()
+        else {
+            panic!("not recorded");
+        };
+        assert_eq!(e.activity, Activity::Synchronize);
+        assert_eq!(e.sender.map(|s| s.login).as_deref(), Some("Codertocat"));
+        assert!(matches!(
+            t("pull_request", &body, "codertocat/hello-world", "master").unwrap(),
+            Triage::Work(_)
+        ));
+        // Other repositories, and other actions into another branch, stay ignored.
+        assert!(matches!(
+            t("pull_request", &body, "acme/other", "main").unwrap(),
+            Triage::Ignore(_)
+        ));
+        assert_eq!(
+            t(
+                "pull_request",
+                CLOSED.as_bytes(),
+                "Codertocat/Hello-World",
+                "main"
+            )
+            .unwrap(),
+            Triage::Ignore("a pull request into another branch")
+        );
+    }
+
+    #[test]
+    fn a_merge_group_into_the_branch_is_work_on_its_head_named_for_its_pull_request() {
+        let body = |base: &str, head_ref: &str| {
+            serde_json::to_vec(&serde_json::json!({
+                "action": "checks_requested",
+                "merge_group": {
+                    "head_sha": "ec26c3e57ca3a959ca5aad62de7213c562f8c821",
+                    "head_ref": head_ref,
+                    "base_sha": "f95f852bd8fca8fcc58a9a2d6c842781e32a215e",
+                    "base_ref": base,
+                    "head_commit": {"id": "ec26c3e57ca3a959ca5aad62de7213c562f8c821"},
+                },
+                "repository": {"full_name": "Codertocat/Hello-World"},
+                "installation": {"id": 7},
+                "sender": {"id": 1, "login": "Codertocat"},
+            }))
+            .unwrap()
+        };
+        let queued =
+            "refs/heads/gh-readonly-queue/main/pr-42-f95f852bd8fca8fcc58a9a2d6c842781e32a215e";
+        let Triage::Work(e) = t(
+            "merge_group",
+            &body("refs/heads/main", queued),
+            "codertocat/hello-world",
+            "main",
+        )
+        .unwrap() else {
+            panic!("not work");
+        };
+        assert_eq!(e.activity, Activity::MergeGroupChecks);
+        assert_eq!(e.pr, PrNumber(42));
+        assert_eq!(
+            e.merge_commit.as_ref().map(CommitSha::as_str),
+            Some("ec26c3e57ca3a959ca5aad62de7213c562f8c821")
+        );
+        assert_eq!(
+            t(
+                "merge_group",
+                &body("refs/heads/Main", queued),
+                "codertocat/hello-world",
+                "main"
+            )
+            .unwrap(),
+            Triage::Ignore("a merge group into another branch")
+        );
+        assert!(
+            t(
+                "merge_group",
+                &body("refs/heads/main", "refs/heads/elsewhere"),
+                "codertocat/hello-world",
+                "main"
+            )
+            .is_err()
         );
     }
 

@@ -7,7 +7,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
-use secrecy::SecretString;
 
 use super::Lambda;
 use crate::aws::Aws;
@@ -15,7 +14,7 @@ use crate::config::{ConfigError, QueueBackend, Settings, StoreBackend};
 use crate::github::webhook::SignatureKey;
 use crate::ids::{BranchName, RepoName};
 use crate::queue::{Taker, WorkQueue};
-use crate::server::{AppState, HttpLimits, UnverifiedBudget, router};
+use crate::server::{AppState, HttpLimits, MetricsAccess, UnverifiedBudget, router};
 use crate::startup::{build_workflow, handler, lifecycle_rules, open_ledger, open_queue};
 use crate::worker::{RetryPolicy, WorkerSettings};
 
@@ -32,6 +31,16 @@ pub struct SecretArns {
 }
 
 impl SecretArns {
+    /// Puts the ARNs the Lambda variables name into the settings' `github.*_secret_arn`.
+    pub fn apply(&self, settings: &mut Settings) {
+        if let Some(arn) = &self.private_key {
+            settings.github.private_key_secret_arn = Some(arn.clone());
+        }
+        if let Some(arn) = &self.webhook_secret {
+            settings.github.webhook_secret_arn = Some(arn.clone());
+        }
+    }
+
     pub fn from_env(env: &[(String, String)]) -> SecretArns {
         let get = |name: &str| {
             env.iter()
@@ -77,22 +86,10 @@ impl Lambda {
         let arns = SecretArns::from_env(&env);
         let mut settings = Settings::load(config, env)?;
         fits_lambda(settings.store.backend, settings.queue.backend)?;
-        let secrets = aws_sdk_secretsmanager::Client::new(sdk);
-        let (private_key, webhook_secret) = tokio::try_join!(
-            fetch(&secrets, PRIVATE_KEY_ARN_VAR, arns.private_key.as_deref()),
-            fetch(
-                &secrets,
-                WEBHOOK_SECRET_ARN_VAR,
-                arns.webhook_secret.as_deref()
-            ),
-        )?;
-        // Without the variables, the settings' own (KEYGATE_GITHUB_PRIVATE_KEY, …) stand.
-        if let Some(key) = private_key {
-            settings.private_key = Some(key);
-        }
-        if let Some(secret) = webhook_secret {
-            settings.webhook_secret = Some(secret);
-        }
+        // The Lambda variables name the secrets as the template sets them; they win over
+        // github.*_secret_arn, and without them the settings' own stand.
+        arns.apply(&mut settings);
+        crate::aws::app_secrets::load(&mut settings, sdk).await?;
         let service = settings.service().with_context(|| {
             format!(
                 "in Lambda the two secrets come from Secrets Manager: set {PRIVATE_KEY_ARN_VAR} \
@@ -125,6 +122,8 @@ impl Lambda {
             unverified: UnverifiedBudget::new(settings.server.max_unverified_bytes as usize),
             limits: HttpLimits::default(),
             metrics: metrics.clone(),
+            // A function URL is open to anyone: /metrics only with a token (DESIGN §4).
+            metrics_access: MetricsAccess::for_function_url(settings.metrics_token.clone()),
         };
         tracing::info!(
             repository = %state.repository,
@@ -162,35 +161,6 @@ fn worker_settings(settings: &Settings) -> WorkerSettings {
         poll: Duration::from_secs(1),
         orphan_sweep: Duration::from_secs(30),
     }
-}
-
-/// The secret `arn` names (the variable `var` named it), as Secrets Manager's
-/// `SecretString`, trailing whitespace trimmed as for every secret keygate reads. `None`
-/// when no ARN is set. Neither the value nor AWS's message about it is ever printed.
-async fn fetch(
-    client: &aws_sdk_secretsmanager::Client,
-    var: &str,
-    arn: Option<&str>,
-) -> anyhow::Result<Option<SecretString>> {
-    let Some(arn) = arn else { return Ok(None) };
-    let out = client
-        .get_secret_value()
-        .secret_id(arn)
-        .send()
-        .await
-        .map_err(|e| {
-            let code = aws_sdk_secretsmanager::error::ProvideErrorMetadata::code(&e)
-                .unwrap_or("unreachable")
-                .to_string();
-            anyhow::anyhow!("cannot read the secret {arn} ({var}) from Secrets Manager: {code}")
-        })?;
-    let value = out.secret_string().map(str::trim_end).unwrap_or_default();
-    if value.trim().is_empty() {
-        anyhow::bail!(
-            "the secret {arn} ({var}) holds no text (SecretString): store the value as text"
-        );
-    }
-    Ok(Some(SecretString::from(value.to_string())))
 }
 
 #[cfg(test)]

@@ -27,7 +27,7 @@ use crate::lifecycle::request::RequestLife;
 use crate::work::{NoticeEvent, PrEvent, Sender};
 
 pub use dynamo::DynamoLedger;
-pub use sqlite::{LOCK_WAIT, SqliteLedger};
+pub use sqlite::{BackupReport, LOCK_WAIT, Role, SqliteLedger, backup};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
@@ -78,6 +78,12 @@ pub enum LedgerError {
     NotALedger { table: String, problem: String },
     #[error("the ledger holds a value this keygate cannot read: {0}")]
     Corrupt(String),
+    /// A ledger another keygate holds has an older schema than this keygate, which must not
+    /// migrate it under that keygate.
+    #[error(
+        "the ledger's schema is version {found}, older than this keygate's ({known}), and another keygate has it open: upgrade that keygate first (it migrates the ledger when it starts), or run this command with the keygate that has it open"
+    )]
+    NotMigrated { found: i64, known: i64 },
     /// Another process holds the ledger: one process per SQLite ledger.
     #[error(
         "the ledger {path} is in use by another keygate ({holder}); stop it first, or give this one its own store.path"
@@ -399,6 +405,10 @@ pub enum NoteKey {
         path: String,
         revision: Option<String>,
     },
+    /// The keys whose life is not over, by state, as the last expiry sweep counted them
+    /// (see [`crate::metrics::key_census`]): `/metrics` reads this one note rather than
+    /// every key ever issued.
+    KeyCensus,
     /// A lifecycle comment (`expiring`, `expired`, `revoked`) posted once about one key on one
     /// pull request. Unlike keygate's one result comment it is a new comment each time, so the
     /// people on the pull request are notified.
@@ -443,6 +453,7 @@ impl NoteKey {
                 pr,
                 access_key_id,
             } => format!("said:{event}:{}#{pr}:{access_key_id}", repository.key()),
+            NoteKey::KeyCensus => "census:keys".into(),
         }
     }
 }
@@ -535,6 +546,16 @@ pub trait Store: Send + Sync {
         &self,
         id: DeliveryId,
     ) -> impl Future<Output = Result<Option<DeliveryStatus>, LedgerError>> + Send;
+
+    /// Records a `synchronize` of a pull request of the repository whose base is another
+    /// branch (DESIGN §2.4): done at once, no work queued; its sender is among the
+    /// [`Store::pushers`] of the pull request from then on, so a pull request retargeted to
+    /// the configured branch later still knows who pushed while it pointed elsewhere. One
+    /// write. `false` when the delivery ID was recorded before.
+    fn record_push(
+        &self,
+        delivery: NewDelivery,
+    ) -> impl Future<Output = Result<bool, LedgerError>> + Send;
 
     /// The senders of the `synchronize` deliveries recorded for a pull request: accounts
     /// GitHub says pushed to it.
@@ -663,9 +684,16 @@ pub enum Ledger {
 }
 
 impl Ledger {
-    /// Opens (creating and migrating) the SQLite ledger at `path`.
+    /// Opens (creating and migrating) the SQLite ledger at `path`, as `keygate serve`.
     pub fn open_sqlite(path: &Path) -> Result<Ledger, LedgerError> {
         Ok(Ledger::Sqlite(SqliteLedger::open(path)?))
+    }
+
+    /// Opens the SQLite ledger at `path` for `role` ([`SqliteLedger::open_as`]).
+    pub fn open_sqlite_as(path: &Path, role: Role) -> Result<Ledger, LedgerError> {
+        Ok(Ledger::Sqlite(SqliteLedger::open_as(
+            path, role, LOCK_WAIT,
+        )?))
     }
 
     /// Opens the DynamoDB ledger in `table`, which `keygate init` created.
@@ -700,6 +728,9 @@ macro_rules! delegate {
 impl Store for Ledger {
     async fn record_delivery(&self, d: NewDelivery) -> Result<Inserted, LedgerError> {
         delegate!(self, b => b.record_delivery(d))
+    }
+    async fn record_push(&self, d: NewDelivery) -> Result<bool, LedgerError> {
+        delegate!(self, b => b.record_push(d))
     }
     async fn resume_interrupted(&self) -> Result<usize, LedgerError> {
         delegate!(self, b => b.resume_interrupted())

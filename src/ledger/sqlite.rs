@@ -15,20 +15,25 @@ use super::{
     Claim, DeliveryState, DeliveryStatus, Finish, Inserted, Intent, IntentState, Job, KeyLife,
     LedgerError, NewDelivery, NoteKey, Stats, Store, Taken, now_ms,
 };
-use crate::ids::{AccountAlias, CommitSha, DeliveryId, InstallationId, PrNumber, RepoName};
+use crate::ids::{AccountAlias, DeliveryId, InstallationId, PrNumber, RepoName};
 use crate::lifecycle::Progress;
 use crate::lifecycle::request::RequestLife;
-use crate::work::{Activity, PrEvent, Sender};
+use crate::work::Sender;
 use time::OffsetDateTime;
 
+mod backup;
+mod deliveries;
 mod lifecycle;
 mod lock;
 mod requests;
 mod schema;
 
-use schema::migrate;
+pub use backup::{BackupReport, backup};
 
-use lock::lock_exclusively;
+use schema::{check_current, migrate};
+
+pub use lock::Role;
+use lock::{Access, lock_exclusively, lock_if_free};
 
 /// Largest group commit.
 const MAX_BATCH: usize = 512;
@@ -50,11 +55,33 @@ pub struct SqliteLedger {
 }
 
 impl SqliteLedger {
-    /// Opens (creating and migrating) the ledger at `path` and starts its writer thread.
-    /// One process at a time: while another holds the ledger's lock, this waits up to
-    /// [`LOCK_WAIT`] (a rolling restart's old process is still stopping), then refuses.
+    /// Opens (creating and migrating) the ledger at `path` as `keygate serve` and starts its
+    /// writer thread. One holder at a time: while another holds the ledger's lock, this
+    /// waits up to [`LOCK_WAIT`] (a rolling restart's old process is still stopping), then
+    /// refuses.
     pub fn open(path: &Path) -> Result<SqliteLedger, LedgerError> {
-        SqliteLedger::open_waiting(path, LOCK_WAIT)
+        SqliteLedger::open_as(path, Role::Serve, LOCK_WAIT)
+    }
+
+    /// Opens the ledger at `path` for `role`: its holders ([`Role::Serve`], `Sweep`,
+    /// `Reconcile`, `Doctor`) create, migrate and lock it, waiting at most `wait` for
+    /// another holder; [`Role::Revoke`] writes beside a holder without its lock;
+    /// [`Role::Audit`] reads it read-only. Neither of the last two creates a ledger, nor
+    /// migrates one a holder has open.
+    pub fn open_as(
+        path: &Path,
+        role: Role,
+        wait: std::time::Duration,
+    ) -> Result<SqliteLedger, LedgerError> {
+        let (conn, lock) = match role.access() {
+            Access::Exclusive => {
+                let lock = lock_exclusively(path, wait, role)?;
+                (Conn::open(path)?, Some(lock))
+            }
+            Access::Beside => (Conn::open_beside(path)?, None),
+            Access::ReadOnly => (Conn::open_read_only(path)?, None),
+        };
+        SqliteLedger::start(conn, lock)
     }
 
     /// [`SqliteLedger::open`], waiting at most `wait` for the lock.
@@ -62,8 +89,10 @@ impl SqliteLedger {
         path: &Path,
         wait: std::time::Duration,
     ) -> Result<SqliteLedger, LedgerError> {
-        let lock = lock_exclusively(path, wait)?;
-        let mut conn = Conn::open(path)?;
+        SqliteLedger::open_as(path, Role::Serve, wait)
+    }
+
+    fn start(mut conn: Conn, lock: Option<std::fs::File>) -> Result<SqliteLedger, LedgerError> {
         let (tx, rx) = mpsc::channel::<Cmd>();
         std::thread::Builder::new()
             .name("keygate-ledger".into())
@@ -74,6 +103,26 @@ impl SqliteLedger {
             })
             .map_err(|e| LedgerError::Write(format!("cannot start the ledger thread: {e}")))?;
         Ok(SqliteLedger { tx })
+    }
+
+    /// Counts the SQLite virtual-machine steps the ledger's connection takes from now on:
+    /// what the tests compare to tell a read of a few rows from a scan of the history.
+    #[cfg(test)]
+    pub(crate) async fn count_steps(
+        &self,
+    ) -> Result<std::sync::Arc<std::sync::atomic::AtomicU64>, LedgerError> {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        let steps = std::sync::Arc::new(AtomicU64::new(0));
+        let counter = steps.clone();
+        self.run(move |c| {
+            let handler = move || {
+                counter.fetch_add(1, Ordering::Relaxed);
+                false
+            };
+            Ok(c.0.progress_handler(1, Some(handler))?)
+        })
+        .await?;
+        Ok(steps)
     }
 
     /// Runs `f` on the writer thread and returns its result.
@@ -141,6 +190,10 @@ impl Store for SqliteLedger {
             Ok(Err(e)) => Err(LedgerError::Write(e)),
             Err(_) => Err(LedgerError::Closed),
         }
+    }
+
+    async fn record_push(&self, d: NewDelivery) -> Result<bool, LedgerError> {
+        self.run(move |c| c.record_push(&d)).await
     }
 
     async fn resume_interrupted(&self) -> Result<usize, LedgerError> {
@@ -432,202 +485,43 @@ impl Conn {
             })?;
         }
         let mut conn = Connection::open(path)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
+        Conn::configure(&conn)?;
         migrate(&mut conn)?;
         Ok(Conn(conn))
     }
 
-    fn insert_deliveries(&mut self, batch: &[NewDelivery]) -> Result<Vec<Inserted>, LedgerError> {
-        let tx = self.0.transaction()?;
-        let mut out = Vec::with_capacity(batch.len());
-        {
-            let mut seen = tx.prepare_cached("SELECT state FROM deliveries WHERE guid = ?1")?;
-            // GitHub's "Redeliver" sends a failed delivery's ID again: run it again.
-            let mut requeue = tx.prepare_cached(
-                "UPDATE deliveries SET state = 'queued', attempts = 0, next_attempt_at = ?2, \
-                 received_at = ?2, last_error = NULL WHERE guid = ?1",
-            )?;
-            let mut queued = tx.prepare_cached(
-                "SELECT guid FROM deliveries WHERE repository = ?1 AND pr_number = ?2 \
-                 AND state = 'queued' AND kind = ?3 LIMIT 1",
-            )?;
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO deliveries (guid, event, action, repository, installation_id, \
-                 pr_number, kind, received_at, next_attempt_at, state, coalesced_into, \
-                 sender_id, sender_login, merge_sha) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10, ?11, ?12, ?13)",
-            )?;
-            for d in batch {
-                let e = &d.event;
-                let state: Option<String> = seen
-                    .query_row(params![d.id.as_str()], |r| r.get(0))
-                    .optional()?;
-                match state.as_deref() {
-                    Some("failed") => {
-                        requeue.execute(params![d.id.as_str(), d.received_at_ms])?;
-                        out.push(Inserted::Queued);
-                    }
-                    Some(_) => out.push(Inserted::Duplicate),
-                    None => {
-                        // A delivery that finds one of the same work queued (not started) for
-                        // the same pull request is stored, durable and deduplicated, as
-                        // `coalesced`: the queued one reads the pull request afresh when it
-                        // runs, which covers this one. If that one fails for good, so does
-                        // this one, and a Redeliver of it runs it again.
-                        let kind = e.activity.work().as_str();
-                        let target: Option<String> = queued
-                            .query_row(params![e.repository.key(), e.pr.get() as i64, kind], |r| {
-                                r.get(0)
-                            })
-                            .optional()?;
-                        let state = if target.is_some() {
-                            "coalesced"
-                        } else {
-                            "queued"
-                        };
-                        insert.execute(params![
-                            d.id.as_str(),
-                            e.activity.event(),
-                            e.activity.action(),
-                            e.repository.key(),
-                            e.installation.get() as i64,
-                            e.pr.get() as i64,
-                            kind,
-                            d.received_at_ms,
-                            state,
-                            target,
-                            e.sender.as_ref().map(|s| s.id as i64),
-                            e.sender.as_ref().map(|s| s.login.as_str()),
-                            e.merge_commit.as_ref().map(CommitSha::as_str),
-                        ])?;
-                        out.push(if target.is_some() {
-                            Inserted::Coalesced
-                        } else {
-                            Inserted::Queued
-                        });
-                    }
-                }
-            }
-        }
-        tx.commit()?;
-        Ok(out)
-    }
-
-    fn claim_due(&mut self, now: i64, limit: usize) -> Result<Vec<Job>, LedgerError> {
-        let mut stmt = self.0.prepare_cached(
-            // One delivery per pull request at a time, the oldest due first: two deliveries
-            // of one merge must never issue side by side.
-            "UPDATE deliveries SET state = 'running', attempts = attempts + 1 \
-             WHERE guid IN ( \
-               SELECT d.guid FROM deliveries d \
-               WHERE d.state = 'queued' AND d.next_attempt_at <= ?1 \
-                 AND NOT EXISTS (SELECT 1 FROM deliveries r WHERE r.state = 'running' \
-                                 AND r.repository = d.repository AND r.pr_number = d.pr_number) \
-                 AND d.guid = (SELECT f.guid FROM deliveries f WHERE f.state = 'queued' \
-                               AND f.next_attempt_at <= ?1 AND f.repository = d.repository \
-                               AND f.pr_number = d.pr_number \
-                               ORDER BY f.next_attempt_at, f.received_at, f.guid LIMIT 1) \
-               ORDER BY d.next_attempt_at LIMIT ?2) \
-             RETURNING guid, event, action, repository, installation_id, pr_number, attempts, \
-               received_at, sender_id, sender_login, merge_sha",
-        )?;
-        let rows = stmt
-            .query_map(params![now, limit as i64], JobRow::read)?
-            .collect::<Result<Vec<_>, _>>()?;
-        rows.into_iter().map(JobRow::job).collect()
-    }
-
-    /// One named delivery, claimed when it is queued, due and alone on its pull request.
-    /// One process holds a SQLite ledger, so nothing runs on a lapsed lease here.
-    fn claim_named(&mut self, id: &str, now: i64) -> Result<Taken, LedgerError> {
-        let found: Option<(String, i64)> = self
-            .0
-            .query_row(
-                "SELECT state, next_attempt_at FROM deliveries WHERE guid = ?1",
-                params![id],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?;
-        let Some((state, next)) = found else {
-            return Ok(Taken::Over);
-        };
-        let busy = Taken::Busy {
-            until_ms: now + 1_000,
-        };
-        match DeliveryState::parse(&state)? {
-            DeliveryState::Queued if next > now => return Ok(Taken::NotDue { at_ms: next }),
-            DeliveryState::Queued => {}
-            DeliveryState::Running => return Ok(busy),
-            _ => return Ok(Taken::Over),
-        }
-        let mut stmt = self.0.prepare_cached(
-            "UPDATE deliveries SET state = 'running', attempts = attempts + 1 \
-             WHERE guid = ?1 AND state = 'queued' \
-               AND NOT EXISTS (SELECT 1 FROM deliveries r WHERE r.state = 'running' \
-                               AND r.repository = deliveries.repository \
-                               AND r.pr_number = deliveries.pr_number) \
-             RETURNING guid, event, action, repository, installation_id, pr_number, attempts, \
-               received_at, sender_id, sender_login, merge_sha",
-        )?;
-        let row = stmt.query_row(params![id], JobRow::read).optional()?;
-        match row {
-            Some(row) => Ok(Taken::Job(row.job()?)),
-            None => Ok(busy),
-        }
-    }
-
-    fn overdue(&mut self, before: i64) -> Result<Vec<Job>, LedgerError> {
-        let mut stmt = self.0.prepare_cached(
-            "SELECT guid, event, action, repository, installation_id, pr_number, attempts, \
-               received_at, sender_id, sender_login, merge_sha FROM deliveries \
-             WHERE state = 'queued' AND next_attempt_at <= ?1 \
-             ORDER BY next_attempt_at, received_at, guid",
-        )?;
-        let rows = stmt
-            .query_map(params![before], JobRow::read)?
-            .collect::<Result<Vec<_>, _>>()?;
-        rows.into_iter().map(JobRow::job).collect()
-    }
-
-    fn finish(&mut self, guid: &str, finish: &Finish, now: i64) -> Result<(), LedgerError> {
-        match finish {
-            Finish::Done => self.0.execute(
-                "UPDATE deliveries SET state = 'done', finished_at = ?2, last_error = NULL WHERE guid = ?1",
-                params![guid, now],
-            )?,
-            Finish::Retry { at_ms, error } => self.0.execute(
-                "UPDATE deliveries SET state = 'queued', next_attempt_at = ?2, last_error = ?3 WHERE guid = ?1",
-                params![guid, at_ms, error],
-            )?,
-            Finish::Failed { error } => self.0.execute(
-                "UPDATE deliveries SET state = 'failed', finished_at = ?2, last_error = ?3 \
-                 WHERE guid = ?1 OR (coalesced_into = ?1 AND state = 'coalesced')",
-                params![guid, now, error],
-            )?,
-        };
+    fn configure(conn: &Connection) -> Result<(), LedgerError> {
+        // Long enough for a writer beside (`keygate revoke`) to finish its step.
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
         Ok(())
     }
 
-    fn stats(&mut self) -> Result<Stats, LedgerError> {
-        let mut stats = Stats::default();
-        let mut stmt = self
-            .0
-            .prepare_cached("SELECT state, COUNT(*) FROM deliveries GROUP BY state")?;
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
-        for row in rows {
-            let (state, n) = row?;
-            let n = n as u64;
-            match DeliveryState::parse(&state)? {
-                DeliveryState::Queued => stats.queued = n,
-                DeliveryState::Running => stats.running = n,
-                DeliveryState::Done | DeliveryState::Coalesced => stats.done += n,
-                DeliveryState::Failed => stats.failed += n,
-            }
+    /// An existing ledger, written beside its holder: migrated only when no holder runs
+    /// (taking the lock for that moment); otherwise its schema must be this keygate's.
+    fn open_beside(path: &Path) -> Result<Conn, LedgerError> {
+        use rusqlite::OpenFlags;
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let mut conn = Connection::open_with_flags(path, flags)?;
+        Conn::configure(&conn)?;
+        match lock_if_free(path)? {
+            Some(_free) => migrate(&mut conn)?,
+            None => check_current(&conn)?,
         }
-        Ok(stats)
+        Ok(Conn(conn))
+    }
+
+    /// An existing ledger, read only: no lock, no migration. WAL readers never block the
+    /// writer, nor it them.
+    fn open_read_only(path: &Path) -> Result<Conn, LedgerError> {
+        use rusqlite::OpenFlags;
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        check_current(&conn)?;
+        Ok(Conn(conn))
     }
 
     fn claim_intent(&mut self, i: Intent) -> Result<Claim, LedgerError> {
@@ -785,65 +679,4 @@ fn intent_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<IntentRow> {
 /// A time stored as seconds since the epoch.
 fn seconds(v: Option<i64>) -> Option<OffsetDateTime> {
     v.and_then(|s| OffsetDateTime::from_unix_timestamp(s).ok())
-}
-
-/// A delivery row as the work reads it back (the columns `claim_due` returns).
-struct JobRow {
-    guid: String,
-    event: String,
-    action: String,
-    repository: String,
-    installation: i64,
-    pr: i64,
-    attempts: i64,
-    received_at: i64,
-    sender_id: Option<i64>,
-    sender_login: Option<String>,
-    merge_sha: Option<String>,
-}
-
-impl JobRow {
-    fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRow> {
-        Ok(JobRow {
-            guid: r.get(0)?,
-            event: r.get(1)?,
-            action: r.get(2)?,
-            repository: r.get(3)?,
-            installation: r.get(4)?,
-            pr: r.get(5)?,
-            attempts: r.get(6)?,
-            received_at: r.get(7)?,
-            sender_id: r.get(8)?,
-            sender_login: r.get(9)?,
-            merge_sha: r.get(10)?,
-        })
-    }
-
-    fn job(self) -> Result<Job, LedgerError> {
-        let activity = Activity::from_event(&self.event, &self.action).ok_or_else(|| {
-            LedgerError::Corrupt(format!(
-                "delivery {} is `{}.{}`",
-                self.guid, self.event, self.action
-            ))
-        })?;
-        Ok(Job {
-            id: DeliveryId::new(self.guid),
-            event: PrEvent {
-                repository: RepoName::new(self.repository),
-                installation: InstallationId(self.installation as u64),
-                pr: PrNumber(self.pr as u64),
-                activity,
-                sender: self
-                    .sender_id
-                    .zip(self.sender_login)
-                    .map(|(id, login)| Sender {
-                        id: id as u64,
-                        login,
-                    }),
-                merge_commit: self.merge_sha.map(CommitSha::new),
-            },
-            attempts: self.attempts as u32,
-            received_at_ms: self.received_at,
-        })
-    }
 }

@@ -71,7 +71,9 @@ fn the_text_carries_counters_the_ledger_figures_and_an_end_marker() {
         .render(&LedgerFigures {
             queued: 3,
             oldest_queued_age_secs: Some(12.5),
-            keys: vec![Progress::ACTIVE, Progress::ACTIVE],
+            keys: parse_key_census(&key_census(
+                [Progress::ACTIVE, Progress::ACTIVE].into_iter(),
+            )),
             ..Default::default()
         })
         .unwrap();

@@ -7,6 +7,7 @@ use crate::facts::{ChangedFile, FileStatus};
 use crate::policy::approval::ApprovalRules;
 use crate::policy::history::{CommitFacts, History, own_outside_paths};
 use crate::policy::integrity::Integrity;
+use crate::policy::problem::{Problem, Rewrite};
 use crate::request::{Diagnostic, PathKind, RequestRules, classify};
 
 /// A pull request's files, sorted by what they mean to keygate.
@@ -17,7 +18,7 @@ pub struct Changes {
     /// Merged request files the pull request deletes: revocations.
     pub removed: Vec<String>,
     /// Request files modified or renamed, with what happened: never allowed.
-    pub rewritten: Vec<(String, String)>,
+    pub rewritten: Vec<(String, Rewrite)>,
     /// Files in the requests folder that cannot be requests.
     pub misplaced: Vec<Diagnostic>,
     /// Files outside the requests folder (CODEOWNERS included).
@@ -43,7 +44,7 @@ impl Changes {
                         && matches!(classify(from, rules), PathKind::Request { .. })
                     {
                         c.rewritten
-                            .push((from.clone(), format!("renamed to {}", f.path)));
+                            .push((from.clone(), Rewrite::RenamedTo(f.path.clone())));
                     }
                     c.outside.push(f.path.clone());
                 }
@@ -52,7 +53,7 @@ impl Changes {
                         && matches!(classify(from, rules), PathKind::Request { .. })
                     {
                         c.rewritten
-                            .push((from.clone(), format!("renamed to {}", f.path)));
+                            .push((from.clone(), Rewrite::RenamedTo(f.path.clone())));
                     }
                     c.docs.push(f.path.clone())
                 }
@@ -61,20 +62,20 @@ impl Changes {
                 (_, PathKind::Misplaced(d)) => c.misplaced.push(d),
                 (FileStatus::Added, PathKind::Request { .. }) => c.added.push(f.path.clone()),
                 (FileStatus::Modified, PathKind::Request { .. }) => {
-                    c.rewritten.push((f.path.clone(), "modified".into()))
+                    c.rewritten.push((f.path.clone(), Rewrite::Modified))
                 }
                 (FileStatus::Renamed { from }, PathKind::Request { .. }) => {
                     if matches!(classify(from, rules), PathKind::Request { .. }) {
                         c.rewritten
-                            .push((from.clone(), format!("renamed to {}", f.path)));
+                            .push((from.clone(), Rewrite::RenamedTo(f.path.clone())));
                     } else {
                         // Moved in from elsewhere: it is new as a request.
                         c.added.push(f.path.clone());
                     }
                 }
-                (FileStatus::Other(s), PathKind::Request { .. }) => {
-                    c.rewritten.push((f.path.clone(), s.clone()))
-                }
+                (FileStatus::Other(s), PathKind::Request { .. }) => c
+                    .rewritten
+                    .push((f.path.clone(), Rewrite::Other(s.clone()))),
             }
         }
         c
@@ -105,35 +106,25 @@ impl Changes {
             && self.misplaced.is_empty())
     }
 
-    /// Problems that refuse the whole pull request, as sentences for people.
-    pub fn problems(&self, rules: &ApprovalRules) -> Vec<String> {
-        let mut out = Vec::new();
-        for (path, what) in &self.rewritten {
-            out.push(format!(
-                "`{path}` was {what}: a merged request file never changes. Leave it as it is and add a new request file instead."
-            ));
-        }
-        for d in &self.misplaced {
-            out.push(d.to_string());
-        }
+    /// Problems that refuse the whole pull request.
+    pub fn problems(&self, rules: &ApprovalRules) -> Vec<Problem> {
+        let mut out: Vec<Problem> = self
+            .rewritten
+            .iter()
+            .map(|(path, what)| Problem::Rewritten {
+                path: path.clone(),
+                what: what.clone(),
+            })
+            .collect();
+        out.extend(self.misplaced.iter().map(|d| Problem::Misplaced {
+            diagnostic: d.clone(),
+        }));
         out.extend(self.integrity.refusals());
         out.extend(self.history.refusals(rules));
         if !self.outside.is_empty() && self.touches_requests() {
-            let mut listed: Vec<String> = self
-                .outside
-                .iter()
-                .take(5)
-                .map(|p| format!("`{p}`"))
-                .collect();
-            if self.outside.len() > 5 {
-                listed.push(format!("and {} more", self.outside.len() - 5));
-            }
-            let owners = self.outside.iter().any(|p| p.ends_with("CODEOWNERS"));
-            out.push(format!(
-                "this pull request also changes {}: {} need their own pull request; keep only request files here.",
-                listed.join(", "),
-                if owners { "ownership (CODEOWNERS) and repository changes" } else { "repository changes" }
-            ));
+            out.push(Problem::Outside {
+                paths: self.outside.clone(),
+            });
         }
         out
     }
@@ -174,9 +165,19 @@ mod tests {
             &rules(),
         );
         let p = c.problems(&ApprovalRules::default());
-        assert_eq!(p.len(), 2);
-        assert!(p[0].contains("requests/alice/ci.toml` was modified"));
-        assert!(p[1].contains("renamed to requests/alice/b.toml"));
+        assert_eq!(
+            p,
+            [
+                Problem::Rewritten {
+                    path: "requests/alice/ci.toml".into(),
+                    what: Rewrite::Modified
+                },
+                Problem::Rewritten {
+                    path: "requests/alice/a.toml".into(),
+                    what: Rewrite::RenamedTo("requests/alice/b.toml".into())
+                },
+            ]
+        );
     }
 
     #[test]
@@ -186,8 +187,12 @@ mod tests {
             f(".github/CODEOWNERS", FileStatus::Modified),
         ];
         let p = Changes::sort(&files, &rules()).problems(&ApprovalRules::default());
-        assert_eq!(p.len(), 1);
-        assert!(p[0].contains("CODEOWNERS"), "{}", p[0]);
+        assert_eq!(
+            p,
+            [Problem::Outside {
+                paths: vec![".github/CODEOWNERS".into()]
+            }]
+        );
         let alone = Changes::sort(&files[1..], &rules());
         assert!(!alone.touches_requests());
         assert!(alone.problems(&ApprovalRules::default()).is_empty());
@@ -205,8 +210,12 @@ mod tests {
             &rules(),
         );
         assert!(c.touches_requests());
-        assert!(
-            c.problems(&ApprovalRules::default())[0].contains("renamed to requests/alice/ci.md")
+        assert_eq!(
+            c.problems(&ApprovalRules::default()),
+            [Problem::Rewritten {
+                path: "requests/alice/ci.toml".into(),
+                what: Rewrite::RenamedTo("requests/alice/ci.md".into())
+            }]
         );
     }
 

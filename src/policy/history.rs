@@ -1,12 +1,13 @@
 //! What a pull request's commits, read one by one, say (DESIGN §2.1 and §2.4): who pushed
 //! them, whether keygate can see them all, whether each is signed, and which paths the pull
-//! request's own commits changed. The caller reads the commits; this module judges them and
-//! phrases every refusal, so the workflow passes facts and never sentences.
+//! request's own commits changed. The caller reads the commits; this module judges them, and
+//! rendering phrases the refusals.
 
 use serde::Serialize;
 
 use crate::facts::{Authorship, CommitInfo, Pusher};
 use crate::policy::approval::ApprovalRules;
+use crate::policy::problem::Problem;
 use crate::request::{PathKind, RequestRules, classify};
 
 /// GitHub's pull-request commits list stops at 250.
@@ -118,27 +119,25 @@ impl History {
             || self.commits_total > u64::try_from(self.commits_listed).unwrap_or(u64::MAX)
     }
 
-    /// Every reason these commits refuse the pull request, as sentences for people.
-    pub fn refusals(&self, rules: &ApprovalRules) -> Vec<String> {
+    /// Every reason these commits refuse the pull request.
+    pub fn refusals(&self, rules: &ApprovalRules) -> Vec<Problem> {
         let mut out = Vec::new();
         if self.incomplete() {
-            out.push(format!(
-                "the pull request has {} commits, more than GitHub lists ({MAX_LISTED_COMMITS}), so keygate cannot see who pushed them all; open a new pull request with just the request file",
-                self.commits_total
-                    .max(u64::try_from(self.commits_listed).unwrap_or(u64::MAX))
-            ));
+            out.push(Problem::TooManyCommits {
+                commits: self
+                    .commits_total
+                    .max(u64::try_from(self.commits_listed).unwrap_or(u64::MAX)),
+            });
         }
         if !self.unlinked_commits.is_empty() {
-            out.push(format!(
-                "commit {} was written by an e-mail address linked to no GitHub account, so keygate cannot tell who pushed it; link the address to its account or commit again",
-                shas(&self.unlinked_commits)
-            ));
+            out.push(Problem::UnlinkedCommits {
+                shas: self.unlinked_commits.clone(),
+            });
         }
         if rules.require_verified_commits && !self.unverified_commits.is_empty() {
-            out.push(format!(
-                "commit {} has no signature GitHub verified, and this repository requires every commit of a request pull request to be signed (policy.require_verified_commits), so keygate cannot trust who wrote it; sign the commits and push them again",
-                shas(&self.unverified_commits)
-            ));
+            out.push(Problem::UnverifiedCommits {
+                shas: self.unverified_commits.clone(),
+            });
         }
         out
     }
@@ -183,17 +182,5 @@ pub fn own_outside_paths(commits: &[CommitFacts], rules: &RequestRules) -> Vec<S
 }
 
 /// "`abc1234`", "`abc1234`, `def5678`", at most five then "and N more".
-fn shas(list: &[String]) -> String {
-    let mut shown: Vec<String> = list
-        .iter()
-        .take(5)
-        .map(|s| format!("`{}`", s.chars().take(7).collect::<String>()))
-        .collect();
-    if list.len() > 5 {
-        shown.push(format!("and {} more", list.len() - 5));
-    }
-    shown.join(", ")
-}
-
 #[cfg(test)]
 mod tests;

@@ -6,6 +6,7 @@
 use serde::Serialize;
 
 use crate::facts::{Blob, EntryKind};
+use crate::policy::problem::{Moment, Problem};
 
 /// GitHub lists at most this many files of a pull request.
 pub const MAX_LISTED_FILES: u64 = 3_000;
@@ -41,80 +42,55 @@ impl Integrity {
         self.requests_added > self.max_requests as usize
     }
 
-    /// Every reason these facts refuse the pull request, as sentences for people.
-    pub fn refusals(&self) -> Vec<String> {
+    /// Every reason these facts refuse the pull request.
+    pub fn refusals(&self) -> Vec<Problem> {
         let mut out = Vec::new();
         if (self.files_listed as u64) < self.changed_files {
             out.push(if self.changed_files > MAX_LISTED_FILES {
-                format!(
-                    "the pull request changes {} files, more than GitHub lists ({MAX_LISTED_FILES}), so keygate cannot see them all; open a pull request with just the request files",
-                    self.changed_files
-                )
+                Problem::TooManyFiles {
+                    changed: self.changed_files,
+                }
             } else {
-                format!(
-                    "GitHub listed {} of the pull request's {} changed files, so keygate cannot see what it changes; push again or redeliver the event",
-                    self.files_listed, self.changed_files
-                )
+                Problem::FilesUnlisted {
+                    listed: self.files_listed,
+                    changed: self.changed_files,
+                }
             });
         }
         if self.too_many_requests() {
-            out.push(format!(
-                "the pull request adds {} request files, more than the {} one pull request may add (policy.max_requests_per_pr); split it into smaller pull requests",
-                self.requests_added, self.max_requests
-            ));
+            out.push(Problem::TooManyRequests {
+                added: self.requests_added,
+                max: self.max_requests,
+            });
         }
-        for b in &self.blobs {
-            out.extend(blob_refusal(b));
-        }
+        out.extend(self.blobs.iter().filter_map(blob_refusal));
         out
     }
 }
 
-fn kind_name(kind: EntryKind) -> &'static str {
-    match kind {
-        EntryKind::File => "a file",
-        EntryKind::Dir => "a folder",
-        EntryKind::Symlink => "a symbolic link",
-        EntryKind::Submodule => "a submodule",
-        EntryKind::Other => "not a regular file",
-    }
-}
-
-fn blob_refusal(b: &RequestBlobs) -> Option<String> {
-    let path = &b.path;
+fn blob_refusal(b: &RequestBlobs) -> Option<Problem> {
+    let path = b.path.clone();
     if b.on_base {
-        return Some(format!(
-            "`{path}` already exists on the base branch, so this pull request does not add it; a request file is added once, by one pull request"
-        ));
+        return Some(Problem::AlreadyOnBase { path });
     }
-    for (at, blob) in [("head", &b.at_head), ("merge", &b.at_merge)] {
+    for (at, blob) in [(Moment::Head, &b.at_head), (Moment::Merge, &b.at_merge)] {
         match blob {
-            None => {
-                return Some(format!(
-                    "`{path}` is not in the pull request's {at} commit; push it again"
-                ));
-            }
+            None => return Some(Problem::NotAt { path, at }),
             Some(blob) if blob.kind != EntryKind::File => {
-                return Some(format!(
-                    "`{path}` is {} at the {at}, not a regular file; a request must be a plain TOML file",
-                    kind_name(blob.kind)
-                ));
+                let kind = blob.kind;
+                return Some(Problem::NotAFile { path, at, kind });
             }
             Some(_) => {}
         }
     }
     match (&b.at_head, &b.at_merge) {
-        (Some(head), Some(merge)) if head.sha != merge.sha => Some(format!(
-            "`{path}` at the merge is not the file approved at the pull request's head (blob {} instead of {}); what was reviewed must be what merges",
-            short(&merge.sha),
-            short(&head.sha)
-        )),
+        (Some(head), Some(merge)) if head.sha != merge.sha => Some(Problem::ChangedSinceApproval {
+            path,
+            head: head.sha.clone(),
+            merge: merge.sha.clone(),
+        }),
         _ => None,
     }
-}
-
-fn short(sha: &str) -> &str {
-    &sha[..sha.len().min(7)]
 }
 
 #[cfg(test)]
@@ -151,14 +127,13 @@ mod tests {
     #[test]
     fn content_changed_between_approval_and_merge_is_refused() {
         let r = blobs(file("aaa1111"), file("bbb2222"), false).refusals();
-        assert_eq!(r.len(), 1, "{r:?}");
-        assert!(
-            r[0].contains("what was reviewed must be what merges"),
-            "{r:?}"
-        );
-        assert!(
-            r[0].contains("bbb2222") && r[0].contains("aaa1111"),
-            "{r:?}"
+        assert_eq!(
+            r,
+            [Problem::ChangedSinceApproval {
+                path: "requests/alice/ci.toml".into(),
+                head: "aaa1111".into(),
+                merge: "bbb2222".into()
+            }]
         );
     }
 
@@ -170,11 +145,20 @@ mod tests {
                 sha: "aaa".into(),
             });
             let r = blobs(link, file("aaa"), false).refusals();
-            assert!(r[0].contains("not a regular file"), "{kind:?}: {r:?}");
+            assert!(
+                matches!(&r[0], Problem::NotAFile { at: Moment::Head, kind: k, .. } if *k == kind),
+                "{kind:?}: {r:?}"
+            );
         }
         let r = blobs(file("aaa"), None, false).refusals();
         assert!(
-            r[0].contains("not in the pull request's merge commit"),
+            matches!(
+                &r[0],
+                Problem::NotAt {
+                    at: Moment::Merge,
+                    ..
+                }
+            ),
             "{r:?}"
         );
     }
@@ -182,7 +166,7 @@ mod tests {
     #[test]
     fn a_request_already_on_the_base_is_refused() {
         let r = blobs(file("aaa"), file("aaa"), true).refusals();
-        assert!(r[0].contains("already exists on the base branch"), "{r:?}");
+        assert!(matches!(&r[0], Problem::AlreadyOnBase { .. }), "{r:?}");
     }
 
     #[test]
@@ -190,10 +174,16 @@ mod tests {
         let mut i = blobs(file("a"), file("a"), false);
         i.files_listed = 3_000;
         i.changed_files = 3_001;
-        assert!(i.refusals()[0].contains("more than GitHub lists"));
+        assert_eq!(i.refusals()[0], Problem::TooManyFiles { changed: 3_001 });
         i.changed_files = 2;
         i.files_listed = 1;
-        assert!(i.refusals()[0].contains("listed 1 of the pull request's 2"));
+        assert_eq!(
+            i.refusals()[0],
+            Problem::FilesUnlisted {
+                listed: 1,
+                changed: 2
+            }
+        );
     }
 
     #[test]
@@ -206,7 +196,9 @@ mod tests {
             blobs: Vec::new(),
         };
         assert!(i.too_many_requests());
-        let r = i.refusals();
-        assert!(r[0].contains("adds 11 request files") && r[0].contains("max_requests_per_pr"));
+        assert_eq!(
+            i.refusals(),
+            [Problem::TooManyRequests { added: 11, max: 10 }]
+        );
     }
 }

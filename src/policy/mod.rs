@@ -7,6 +7,7 @@ pub mod changes;
 pub mod codeowners;
 pub mod history;
 pub mod integrity;
+pub mod problem;
 pub mod verdict;
 
 use serde::Serialize;
@@ -16,6 +17,7 @@ use crate::request::{Diagnostic, Request};
 use approval::{Access, ApprovalRules, Decision, FileDecision, FileOwnership, PullFacts, Verdict};
 use changes::Changes;
 use codeowners::{CodeOwners, Owner};
+use problem::Problem;
 
 /// The base branch's CODEOWNERS, as found.
 #[derive(Debug, Clone)]
@@ -50,7 +52,7 @@ pub struct FileAssessment {
 #[derive(Debug, Clone, Serialize)]
 pub struct Assessment {
     /// Problems with the pull request as a whole.
-    pub pr_problems: Vec<String>,
+    pub pr_problems: Vec<Problem>,
     pub files: Vec<FileAssessment>,
     #[serde(skip)]
     pub decision: Option<Decision>,
@@ -122,18 +124,18 @@ pub fn assess(
     match owners {
         OwnersFile::Found { location, parsed } => {
             for e in parsed.errors() {
-                pr_problems.push(format!(
-                    "`{location}` on the base branch has an invalid line, so keygate issues nothing until it is fixed: line {}: {}",
-                    e.line, e.message
-                ));
+                pr_problems.push(Problem::InvalidOwners {
+                    location: location.clone(),
+                    line: e.line,
+                    message: e.message.clone(),
+                });
             }
         }
-        OwnersFile::Missing => pr_problems.push(
-            "the base branch has no CODEOWNERS file (.github/CODEOWNERS, CODEOWNERS or docs/CODEOWNERS), so no request has an owner who could approve it".into(),
-        ),
-        OwnersFile::Unreadable { location, why } => pr_problems.push(format!(
-            "`{location}` on the base branch cannot be used ({why}), so no request has an owner"
-        )),
+        OwnersFile::Missing => pr_problems.push(Problem::NoOwnersFile),
+        OwnersFile::Unreadable { location, why } => pr_problems.push(Problem::UnreadableOwners {
+            location: location.clone(),
+            why: why.clone(),
+        }),
     }
     let paths: Vec<String> = requests.iter().map(|(p, _)| p.clone()).collect();
     let owned = ownerships(&paths, owners);

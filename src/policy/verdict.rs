@@ -136,13 +136,19 @@ mod tests {
     }
 
     fn deleting(paths: &[&str], added: &[&str], problems: &[&str]) -> (Changes, Assessment) {
+        use crate::policy::problem::Problem;
         let changes = Changes {
             removed: paths.iter().map(|p| p.to_string()).collect(),
             added: added.iter().map(|p| p.to_string()).collect(),
             ..Changes::default()
         };
         let a = Assessment {
-            pr_problems: problems.iter().map(|p| p.to_string()).collect(),
+            pr_problems: problems
+                .iter()
+                .map(|p| Problem::Outside {
+                    paths: vec![p.to_string()],
+                })
+                .collect(),
             files: Vec::new(),
             decision: None,
         };
@@ -172,7 +178,7 @@ mod tests {
         let (c, a) = deleting(&[path], &[], &[]);
         assert_eq!(MergeVerdict::of(&c, &a, Some(&d)).deletions, Half::Acts);
         assert_eq!(MergeVerdict::of(&c, &a, None).deletions, Half::Refused);
-        let (c, a) = deleting(&[path], &[], &["it also changes README.md"]);
+        let (c, a) = deleting(&[path], &[], &["README.md"]);
         assert_eq!(MergeVerdict::of(&c, &a, Some(&d)).deletions, Half::Refused);
         let (c, a) = deleting(&[path, "requests/bob/ci.toml"], &[], &[]);
         assert_eq!(

@@ -7,8 +7,8 @@ use std::ops::Range;
 use toml::de::DeInteger;
 
 use super::chars::{
-    IAM_USER_CHARS, SECRET_NAME_CHARS, code_point, describe_char, hidden_name, is_iam_user_char,
-    is_visible, quote,
+    IAM_USER_CHARS, SECRET_NAME_CHARS, code_point, describe_char, garbling, hides_text,
+    is_iam_user_char, is_visible, quote,
 };
 use super::path::{known_accounts, request_name};
 use super::rules::list_patterns;
@@ -196,14 +196,11 @@ impl Checked<'_> {
         }
         // Control characters would garble comments, notices and terminals; the characters that
         // hide or reorder text would show reviewers something other than what was written.
-        let garbling = |c: char| {
-            (c.is_control() && !matches!(c, '\n' | '\t' | '\r')) || hidden_name(c).is_some()
-        };
         let lead = value.len() - value.trim_start().len();
-        let mut found = trimmed.char_indices().filter(|(_, c)| garbling(*c));
-        if let Some((index, c)) = found.next() {
+        let found = garbling(trimmed);
+        if let Some(&(index, c)) = found.first() {
             valid = false;
-            let more = found.count();
+            let more = found.len() - 1;
             let more = match more {
                 0 => String::new(),
                 1 => " (and 1 more such character)".to_owned(),
@@ -218,7 +215,7 @@ impl Checked<'_> {
                         .copied()
                 })
                 .unwrap_or(at);
-            let message = if hidden_name(c).is_some() {
+            let message = if hides_text(c) {
                 format!(
                     "`reason` holds {}, a character that hides or reorders text, so reviewers \
                      would not see what was written{more}: remove it; if you pasted the reason, \

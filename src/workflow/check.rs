@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::facts::Moment;
+use super::facts::{Facts, Moment};
 use super::render::revocation::Revocations;
 use super::render::{self, Outcome, Report};
 use super::{StepError, Workflow};
@@ -29,18 +29,39 @@ pub(super) async fn on_activity(
     if pr.state != "open" || pr.base_ref != wf.settings.branch.as_str() {
         return Ok(());
     }
-    let head = pr.head_sha.clone();
     // Before merge, owners come from the base branch's current head.
     let facts = wf.judge(gh, listing, Moment::Open).await?;
-    let a = &facts.assessment;
     let keys = live_keys(wf, &facts.changes.removed).await?;
-    // The same verdict the merge acts on: both halves, each by its own owners.
+    let (status, conclusion, output) = check_run(&facts, &keys);
+    put_check(wf, gh, &facts.pr.head_sha, status, conclusion, &output).await?;
+    tracing::info!(
+        status,
+        conclusion = conclusion.unwrap_or(""),
+        "check run updated"
+    );
+    if facts.expired {
+        return reject_expired(wf, gh, &facts).await;
+    }
+    if facts.assessment.pr_problems.is_empty() {
+        ask_approvers(wf, &facts).await?;
+    }
+    Ok(())
+}
+
+/// The check run for the judged pull request: its GitHub status, conclusion and output,
+/// from the same verdict the merge acts on (both halves, each by its own owners). The same
+/// for its own head and for a merge group that holds it (`merge_group`).
+pub(super) fn check_run(
+    facts: &Facts,
+    keys: &BTreeMap<String, Vec<String>>,
+) -> (&'static str, Option<&'static str>, CheckOutput) {
+    let a = &facts.assessment;
     let verdict = MergeVerdict::of(&facts.changes, a, facts.revocation.as_ref());
     let revocations = Revocations {
         changes: &facts.changes,
         ready: verdict.deletions == Half::Acts,
         decision: facts.revocation.as_ref(),
-        keys: &keys,
+        keys,
     };
     let (status, conclusion) = match verdict.conclusion() {
         CheckConclusion::Success => ("completed", Some("success")),
@@ -72,100 +93,96 @@ pub(super) async fn on_activity(
         summary,
         annotations,
     };
-    put_check(wf, gh, &head, status, conclusion, &output).await?;
-    tracing::info!(
-        status,
-        conclusion = conclusion.unwrap_or(""),
-        "check run updated"
-    );
+    (status, conclusion, output)
+}
 
-    // Waited too long without approval: rejected, as the original's approval step timed out.
-    if facts.expired {
-        let why = a.pr_problems.last().cloned().unwrap_or_default();
-        let reports: Vec<Report> = facts
-            .changes
-            .added
-            .iter()
-            .map(|path| Report {
-                path: path.clone(),
-                iam_user: path.split('/').rev().nth(1).map(str::to_string),
-                account: crate::request::account_of(path, &wf.settings.rules),
-                outcome: Outcome::Rejected {
-                    why: Some(why.clone()),
-                },
-            })
-            .collect();
-        wf.put_comment(gh, facts.pr.number, &render::comment(&reports))
-            .await?;
-        let pr_ref = wf.pr_ref(&facts.pr, &[]);
-        for r in &reports {
-            let key = wf.notice_key(NoticeEvent::Rejected, facts.pr.number, &r.path, None);
-            wf.publish_once(key, &render::notice(r, &pr_ref)).await?;
-        }
-        return Ok(());
+/// Waited too long without approval: rejected, as the original's approval step timed out.
+async fn reject_expired(wf: &Workflow, gh: &RepoClient, facts: &Facts) -> Result<(), StepError> {
+    let why = facts
+        .assessment
+        .pr_problems
+        .last()
+        .map(render::problem::problem)
+        .unwrap_or_default();
+    let reports: Vec<Report> = facts
+        .changes
+        .added
+        .iter()
+        .map(|path| Report {
+            path: path.clone(),
+            iam_user: path.split('/').rev().nth(1).map(str::to_string),
+            account: crate::request::account_of(path, &wf.settings.rules),
+            outcome: Outcome::Rejected {
+                why: Some(why.clone()),
+            },
+        })
+        .collect();
+    wf.put_comment(gh, facts.pr.number, &render::comment(&reports))
+        .await?;
+    let pr_ref = wf.pr_ref(&facts.pr, &[]);
+    for r in &reports {
+        let key = wf.notice_key(NoticeEvent::Rejected, facts.pr.number, &r.path, None);
+        wf.publish_once(key, &render::notice(r, &pr_ref)).await?;
     }
+    Ok(())
+}
 
-    // The notice approvers used to get by e-mail, once per request file.
-    if a.pr_problems.is_empty() {
-        let pr = &facts.pr;
-        let pr_ref = wf.pr_ref(pr, &[]);
-        for f in &a.files {
-            let Some(r) = &f.request else { continue };
-            if !f.problems.is_empty() && !f.waiting_for_approval {
-                continue;
-            }
-            // What approvers are asked to approve; a push that changes it asks again.
-            let asked = Asked::of(r);
-            let note = NoteKey::Requested {
-                repository: wf.settings.repository.clone(),
-                pr: PrNumber(pr.number),
-                path: f.path.clone(),
-            };
-            let before: Option<Asked> = wf
-                .ledger
-                .note(note.clone())
-                .await?
-                .and_then(|v| serde_json::from_str(&v).ok());
-            if before.as_ref() == Some(&asked) {
-                continue;
-            }
-            let mut notice = render::requested_notice(
-                &f.path,
-                &r.iam_user,
-                r.account.as_ref(),
-                &r.reason,
-                r.expires_in_days,
-                &pr_ref,
-            );
-            let revision = match &before {
-                None => None,
-                Some(before) => {
-                    let changed = asked.changes_since(before);
-                    notice.message = format!(
-                        "The request changed since approvers were last asked: {}.\n\n{}",
-                        changed.join("; "),
-                        notice.message
-                    );
-                    Some(CommitSha::new(asked.id()))
-                }
-            };
-            let key = wf.notice_key(
-                NoticeEvent::Requested,
-                pr.number,
-                &f.path,
-                revision.as_ref(),
-            );
-            wf.publish_once(key, &notice).await?;
-            let value = serde_json::to_string(&asked).unwrap_or_default();
-            wf.ledger.set_note(note, value).await?;
+/// The notice approvers used to get by e-mail, once per request file; again when a push
+/// changes what a request asks.
+async fn ask_approvers(wf: &Workflow, facts: &Facts) -> Result<(), StepError> {
+    let pr = &facts.pr;
+    let pr_ref = wf.pr_ref(pr, &[]);
+    for f in &facts.assessment.files {
+        let Some(r) = &f.request else { continue };
+        if !f.problems.is_empty() && !f.waiting_for_approval {
+            continue;
         }
+        let asked = Asked::of(r);
+        let note = NoteKey::Requested {
+            repository: wf.settings.repository.clone(),
+            pr: PrNumber(pr.number),
+            path: f.path.clone(),
+        };
+        let before: Option<Asked> = wf
+            .ledger
+            .note(note.clone())
+            .await?
+            .and_then(|v| serde_json::from_str(&v).ok());
+        if before.as_ref() == Some(&asked) {
+            continue;
+        }
+        let mut notice = render::requested_notice(
+            &f.path,
+            &r.iam_user,
+            r.account.as_ref(),
+            &r.reason,
+            r.expires_in_days,
+            &pr_ref,
+        );
+        let revision = before.map(|before| {
+            notice.message = format!(
+                "The request changed since approvers were last asked: {}.\n\n{}",
+                asked.changes_since(&before).join("; "),
+                notice.message
+            );
+            CommitSha::new(asked.id())
+        });
+        let key = wf.notice_key(
+            NoticeEvent::Requested,
+            pr.number,
+            &f.path,
+            revision.as_ref(),
+        );
+        wf.publish_once(key, &notice).await?;
+        let value = serde_json::to_string(&asked).unwrap_or_default();
+        wf.ledger.set_note(note, value).await?;
     }
     Ok(())
 }
 
 /// The live access key IDs the ledger records for each deleted request path of this
 /// repository: what merging the deletion would revoke.
-async fn live_keys(
+pub(super) async fn live_keys(
     wf: &Workflow,
     removed: &[String],
 ) -> Result<BTreeMap<String, Vec<String>>, StepError> {
@@ -187,7 +204,7 @@ async fn live_keys(
 
 /// One check run per head commit: created once, then updated. A run that completed is
 /// not reopened; a changed verdict on the same commit gets a fresh run.
-async fn put_check(
+pub(super) async fn put_check(
     wf: &Workflow,
     gh: &RepoClient,
     head: &str,

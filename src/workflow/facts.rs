@@ -25,6 +25,7 @@ use crate::policy::changes::Changes;
 use crate::policy::codeowners::{CodeOwners, LOCATIONS, MAX_SIZE};
 use crate::policy::history::{self, CommitFacts, Landing, landing};
 use crate::policy::integrity::{Integrity, RequestBlobs};
+use crate::policy::problem::Problem;
 use crate::policy::{Assessment, OwnersFile, assess, ownerships};
 use crate::request::{Diagnostic, Request, parse_request};
 use crate::work::Sender;
@@ -164,23 +165,7 @@ impl Workflow {
         };
         let mut facts = pull_facts(&pr, &listing);
         if !changes.touches_requests() {
-            let assessment = assess(
-                &changes,
-                &OwnersFile::Missing,
-                &[],
-                &facts,
-                &Access::default(),
-                &self.settings.approval,
-                decided_at,
-            );
-            return Ok(Facts {
-                pr,
-                changes,
-                requests: Vec::new(),
-                assessment,
-                expired: false,
-                revocation: None,
-            });
+            return Ok(self.not_ours(pr, changes, &facts, decided_at));
         }
         let mut commits = commit_facts(listing.commits);
         let (owners_commit, content_commit) = self
@@ -226,10 +211,9 @@ impl Workflow {
             .then(|| decide(&owned_removed, &facts, &access, rules, decided_at));
         let expired = self.expired(&pr, &assessment, revocation.as_ref(), decided_at);
         if expired {
-            assessment.pr_problems.push(format!(
-                "expired: the requests waited more than {} hours (policy.request_ttl_hours) for their approvals; open a new pull request",
-                rules.request_ttl_hours
-            ));
+            assessment.pr_problems.push(Problem::Expired {
+                request_ttl_hours: rules.request_ttl_hours,
+            });
         }
         Ok(Facts {
             pr,
@@ -239,6 +223,27 @@ impl Workflow {
             expired,
             revocation,
         })
+    }
+
+    /// A pull request that touches no request file: nothing of keygate's to judge.
+    fn not_ours(
+        &self,
+        pr: PullInfo,
+        changes: Changes,
+        facts: &PullFacts,
+        at: OffsetDateTime,
+    ) -> Facts {
+        let none = Access::default();
+        let rules = &self.settings.approval;
+        let assessment = assess(&changes, &OwnersFile::Missing, &[], facts, &none, rules, at);
+        Facts {
+            pr,
+            changes,
+            requests: Vec::new(),
+            assessment,
+            expired: false,
+            revocation: None,
+        }
     }
 
     /// Which commits the owners and the contents come from: before merge, the base branch's

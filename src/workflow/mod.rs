@@ -6,8 +6,8 @@ mod check;
 mod facts;
 mod issue;
 pub(crate) mod life;
+mod merge_group;
 mod outage;
-mod reconcile;
 pub mod render;
 mod revoke;
 pub mod sweep;
@@ -132,6 +132,9 @@ impl Workflow {
         let result = match job.event.activity.work() {
             Work::Settle => issue::on_closed(self, &gh, &job).await,
             Work::Refresh => check::on_activity(self, &gh, &job)
+                .await
+                .map_err(JobError::from),
+            Work::Group => merge_group::on_checks_requested(self, &gh, &job)
                 .await
                 .map_err(JobError::from),
         };

@@ -14,7 +14,7 @@ use super::{StepError, Workflow};
 use crate::ids::PrNumber;
 use crate::ledger::{Job, KeyLife, Revocation, Store};
 use crate::lifecycle::iam_user_of;
-use crate::policy::approval::Verdict;
+use crate::policy::approval::{Decision, Verdict};
 use crate::policy::verdict::Half;
 use crate::request::account_of;
 
@@ -45,32 +45,10 @@ pub(super) async fn on_merged(
             })
             .collect()
     };
-    let decision = match (&facts.revocation, deletions) {
-        (Some(decision), Half::Acts) => decision,
-        _ if !facts.assessment.pr_problems.is_empty() => {
-            return Ok(refuse(facts.assessment.pr_problems.clone()));
-        }
-        (None, _) => {
-            return Ok(refuse(vec![
-                "keygate did not judge the deletions; redeliver the pull request's `closed` event"
-                    .into(),
-            ]));
-        }
-        (Some(decision), _) => {
-            let unapproved: Vec<String> = decision
-                .files
-                .iter()
-                .filter(|f| f.verdict != Verdict::Approved)
-                .flat_map(|f| {
-                    f.reasons()
-                        .into_iter()
-                        .map(move |r| format!("`{}`: {r}", f.path))
-                })
-                .collect();
-            return Ok(refuse(unapproved));
-        }
+    let decision = match refusal(facts, deletions) {
+        Ok(decision) => decision,
+        Err(reasons) => return Ok(refuse(reasons)),
     };
-    let approvers: Vec<String> = decision.approvers().into_iter().map(|a| a.login).collect();
     let pr = &facts.pr;
     let Some(deletion) = super::life::merge_mark(pr) else {
         return Ok(refuse(vec![
@@ -83,8 +61,7 @@ pub(super) async fn on_merged(
         let account = account_of(path, &wf.settings.rules);
         super::life::record_deletion(wf, path, account.as_ref(), deletion).await?;
     }
-    let mut reports = Vec::new();
-    let live = wf.ledger.keys_to_sweep().await?;
+    let approvers: Vec<String> = decision.approvers().into_iter().map(|a| a.login).collect();
     let revocation = Revocation {
         by: format!(
             "@{} (approved by {})",
@@ -97,10 +74,12 @@ pub(super) async fn on_merged(
         ),
         pr: Some(PrNumber(pr.number)),
     };
+    let live = wf.ledger.keys_to_sweep().await?;
+    let mut reports = Vec::new();
     for path in removed {
         // Merge order decides: a key of an addition merged after this deletion (the path
         // was added again) is not this deletion's to end.
-        let lives: Vec<KeyLife> = live
+        let ended: Vec<KeyLife> = live
             .iter()
             .filter(|l| {
                 &l.request.path == path
@@ -109,7 +88,7 @@ pub(super) async fn on_merged(
             })
             .cloned()
             .collect();
-        let outcome = revoke_all(wf, lives, &revocation, job, held).await?;
+        let outcome = revoke_all(wf, ended, &revocation, job, held).await?;
         reports.push(Report {
             path: path.clone(),
             iam_user: iam_user_of(path).map(str::to_string),
@@ -164,4 +143,29 @@ async fn revoke_all(
         access_key_ids: revoked,
         note,
     })
+}
+
+/// The decision that approves the deletions when their half acts; otherwise why each
+/// deleted file is refused.
+fn refusal(facts: &Facts, deletions: Half) -> Result<&Decision, Vec<String>> {
+    match (&facts.revocation, deletions) {
+        (Some(decision), Half::Acts) => Ok(decision),
+        _ if !facts.assessment.pr_problems.is_empty() => Err(super::render::problem::problems(
+            &facts.assessment.pr_problems,
+        )),
+        (None, _) => Err(vec![
+            "keygate did not judge the deletions; redeliver the pull request's `closed` event"
+                .into(),
+        ]),
+        (Some(decision), _) => Err(decision
+            .files
+            .iter()
+            .filter(|f| f.verdict != Verdict::Approved)
+            .flat_map(|f| {
+                f.reasons()
+                    .into_iter()
+                    .map(move |r| format!("`{}`: {r}", f.path))
+            })
+            .collect()),
+    }
 }

@@ -47,8 +47,14 @@ pub async fn sweep(
     // Only keys this keygate's ledger recorded: a secret that merely carries keygate's
     // tags (another deployment's, or a ledger that was lost) is for `keygate audit` to
     // show, not for this sweep to act on.
+    let lives = wf.ledger.keys_to_sweep().await?;
+    // What `/metrics` shows of the keys, so a scrape never reads them all (DESIGN §4).
+    let census = crate::metrics::key_census(lives.iter().map(|l| l.progress));
+    if let Err(e) = wf.ledger.set_note(NoteKey::KeyCensus, census).await {
+        tracing::warn!(error = %e, "cannot record the keys' census for /metrics");
+    }
     let mut by_account: BTreeMap<Option<AccountAlias>, Vec<KeyLife>> = BTreeMap::new();
-    for life in wf.ledger.keys_to_sweep().await? {
+    for life in lives {
         by_account
             .entry(life.account.clone())
             .or_default()

@@ -35,7 +35,7 @@ fn git(dir: &Path, args: &[&str], date: &str) {
 }
 
 /// A clone whose history added `files` an hour ago.
-pub fn clone_with(files: &[(String, String)]) -> tempfile::TempDir {
+pub(crate) fn clone_with(files: &[(String, String)]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let an_hour_ago = (OffsetDateTime::now_utc() - time::Duration::hours(1))
         .format(&Rfc3339)

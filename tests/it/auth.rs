@@ -148,6 +148,42 @@ async fn a_wrong_private_key_is_named_even_when_the_clocks_also_differ() {
     }
 }
 
+/// GitHub's `Date` is data from the network (a broken clock, a proxy that rewrites it). One
+/// from the year 9999 is not learned: signing on it would leave the calendar two seconds
+/// later, in every JWT and token check from then on.
+#[tokio::test]
+async fn a_date_from_the_year_9999_is_not_learned_and_later_calls_work() {
+    let gh = repository().await;
+    let key = SecretString::from(gh.private_key_pem);
+    let github = GitHubApp::new(&gh.url, gh.app_id, &key).unwrap();
+    gh.stop_clock_at(Some(time::macros::datetime!(9999-12-31 23:59:59 UTC)));
+
+    let refused = github.bot_login().await.unwrap_err();
+    assert_eq!(
+        gh.app_jwt_answers(),
+        [401],
+        "not signed again on a clock from the year 9999"
+    );
+    let message = refused.to_string();
+    assert!(
+        message.contains("more than a day: this host's clock or GitHub's is wrong"),
+        "{message}"
+    );
+    assert!(
+        refused.is_transient(),
+        "a clock set right lets a retry pass"
+    );
+
+    gh.stop_clock_at(None);
+    // Past the second in which `now + offset` would have left the calendar.
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    assert!(github.bot_login().await.is_ok(), "the App's JWT");
+    let repo = github.repo(gh.installation_id(), gh.repo()).unwrap();
+    let head = repo.branch_head("main").await.unwrap();
+    assert_eq!(head.len(), 40, "an installation token and a call with it");
+    assert_eq!(gh.app_jwt_answers()[1..], [200, 201]);
+}
+
 /// The value `GET /metrics` shows for the sample `series`.
 async fn metric(app: &TestApp, series: &str) -> f64 {
     let text = reqwest::get(format!("{}/metrics", app.url))

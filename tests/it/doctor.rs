@@ -231,7 +231,7 @@ async fn a_ledger_held_by_a_running_keygate_passes_with_its_holder_named() {
     assert_eq!(code, 0, "{text}");
     let ledger = line(&text, "ledger");
     assert!(
-        ledger.starts_with("[note]") && ledger.contains("in use by pid"),
+        ledger.starts_with("[note]") && ledger.contains("in use by keygate serve, pid"),
         "{text}"
     );
 }

@@ -22,6 +22,31 @@ async fn approvals_given_before_a_retarget_do_not_count() {
     app.expect_refused(pr, &user, &["retargeted"]).await;
 }
 
+/// GitHub authenticates a `synchronize`'s sender, not a commit's author. An owner who
+/// points the pull request elsewhere, pushes a commit written as the requester's, points it
+/// back and approves, pushed all the same: keygate recorded that push while the pull request
+/// pointed at another branch.
+#[tokio::test]
+async fn an_owner_who_pushed_while_the_pull_request_pointed_elsewhere_cannot_approve_it() {
+    let app = world().await;
+    app.gh.create_branch("scratch", "main");
+    let (pr, user) = app.request_pr("bob").await;
+    app.gh.retarget_as(pr, "scratch", "carol");
+    let reason = "Nightly backups copy to S3, and to a bucket of mine";
+    let changed = crate::support::world::request(&user, reason);
+    app.gh
+        .push_authored_as(pr, "carol", "bob", &[(&path(&user), &changed)]);
+    let pushed = app.pr_event(pr, "synchronize").await;
+    app.settle().await;
+    app.gh.retarget_as(pr, "main", "carol");
+    app.pr_action(pr, "edited").await;
+    app.approve(pr, "carol");
+    app.merge(pr).await;
+    app.expect_refused(pr, &user, &["`@carol` pushed commits to this pull request"])
+        .await;
+    assert_eq!(pushed, 202, "the push into another branch was recorded");
+}
+
 #[tokio::test]
 async fn a_merge_into_a_branch_that_differs_only_in_case_is_ignored() {
     let app = world().await;

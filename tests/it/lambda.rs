@@ -142,23 +142,47 @@ async fn a_base64_encoded_webhook_body_is_verified_as_the_bytes_github_signed() 
     );
 }
 
+/// A function URL answers anyone on the internet: `/metrics` is off there unless the
+/// operator set a token, and then it answers only that bearer (DESIGN §4).
 #[tokio::test]
-async fn health_and_metrics_are_served_through_the_function_url() {
-    let (_world, lambda, _, _) = approved().await;
+async fn health_is_served_through_the_function_url_and_metrics_only_with_a_token() {
+    let (mut world, lambda, _, _) = approved().await;
     let answer = lambda.invoke(function_url_get("/healthz")).await.unwrap();
     assert_eq!(
         (answer["statusCode"].as_u64(), answer["body"].as_str()),
         (Some(200), Some("ok\n"))
     );
     let answer = lambda.invoke(function_url_get("/metrics")).await.unwrap();
+    assert_eq!(answer["statusCode"], 404, "off without a token: {answer}");
+
+    let token = "s3cr3t-scrape-token-for-prometheus";
+    world
+        .env
+        .push(("KEYGATE_SERVER_METRICS_TOKEN".into(), token.into()));
+    let lambda = world.start().await;
+    let with = |auth: Option<&str>| {
+        let mut event = function_url_get("/metrics");
+        if let Some(auth) = auth {
+            event["headers"]["authorization"] = auth.into();
+        }
+        event
+    };
+    for refused in [
+        None,
+        Some("Bearer wrong"),
+        Some(token),
+        Some("Basic s3cr3t"),
+    ] {
+        let answer = lambda.invoke(with(refused)).await.unwrap();
+        assert_eq!(answer["statusCode"], 401, "{refused:?}: {answer}");
+    }
+    let answer = lambda
+        .invoke(with(Some(&format!("Bearer {token}"))))
+        .await
+        .unwrap();
     assert_eq!(answer["statusCode"], 200, "{answer}");
-    assert!(
-        answer["body"]
-            .as_str()
-            .unwrap()
-            .contains("keygate_queue_depth"),
-        "{answer}"
-    );
+    let body = answer["body"].as_str().unwrap();
+    assert!(body.contains("keygate_queue_depth"), "{answer}");
 }
 
 #[tokio::test]

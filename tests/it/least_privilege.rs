@@ -21,9 +21,9 @@ use crate::support::moto_auth::Signer;
 use crate::support::world::repository;
 
 /// A moto server that enforces IAM from its fourth call on, and an administrator's key.
-struct Enforcing {
-    url: String,
-    admin: (String, String),
+pub(crate) struct Enforcing {
+    pub url: String,
+    pub admin: (String, String),
     _moto: Moto,
 }
 
@@ -32,7 +32,7 @@ const UNAUTHENTICATED_CALLS: &str = "3";
 
 static ENFORCING: OnceCell<Enforcing> = OnceCell::const_new();
 
-async fn enforcing() -> &'static Enforcing {
+pub(crate) async fn enforcing() -> &'static Enforcing {
     ENFORCING
         .get_or_init(|| async {
             let moto = start_with_env(&[("INITIAL_NO_AUTH_ACTION_COUNT", UNAUTHENTICATED_CALLS)]);
@@ -105,7 +105,7 @@ pub(crate) fn policy_document(actions: &[String]) -> String {
 
 /// keygate serving a fresh repository, its AWS calls signed by an IAM user that holds
 /// exactly `actions`; the test itself sees AWS as the administrator.
-async fn keygate_allowed(actions: &[String]) -> TestApp {
+pub(crate) async fn keygate_allowed(actions: &[String]) -> TestApp {
     let e = enforcing().await;
     let admin = sdk_config_as(&e.url, &e.admin.0, &e.admin.1).await;
     let aws = AwsWorld::on(&e.url, &admin).await;
@@ -137,7 +137,7 @@ async fn keygate_allowed(actions: &[String]) -> TestApp {
 }
 
 /// An approved request merged; returns the IAM user asked for.
-async fn approved_merge(app: &TestApp) -> (u64, String) {
+pub(crate) async fn approved_merge(app: &TestApp) -> (u64, String) {
     let (pr, user) = app.request_pr("bob").await;
     app.approve(pr, "carol");
     app.merge(pr).await;

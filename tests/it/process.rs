@@ -43,7 +43,7 @@ pub(crate) fn keygate(dir: &std::path::Path, aws_endpoint: &str) -> Command {
 }
 
 /// A directory holding the configuration for `gh` and `aws` and the App's private key.
-fn configured(gh: &GitHub, aws: &AwsWorld) -> TempDir {
+pub(crate) fn configured(gh: &GitHub, aws: &AwsWorld) -> TempDir {
     let dir = tempfile::tempdir().unwrap();
     let key = "[github]\nprivate_key_file = \"app.pem\"\n";
     write_config(dir.path(), gh, aws, key);
@@ -289,6 +289,35 @@ async fn init_creates_the_dynamodb_ledger_that_serve_issues_on_and_revoke_revoke
     assert!(
         out.contains(&format!("created DynamoDB table `{table}`")),
         "{out}"
+    );
+    // Protected as the template protects its table: read back from DynamoDB itself.
+    let dynamo = aws_sdk_dynamodb::Client::new(
+        &crate::support::moto::sdk_config(&crate::support::moto::moto().url).await,
+    );
+    let described = dynamo
+        .describe_table()
+        .table_name(&table)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        described.table().unwrap().deletion_protection_enabled(),
+        Some(true),
+        "deletion protection"
+    );
+    let backups = dynamo
+        .describe_continuous_backups()
+        .table_name(&table)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        backups
+            .continuous_backups_description()
+            .and_then(|d| d.point_in_time_recovery_description())
+            .and_then(|p| p.point_in_time_recovery_status()),
+        Some(&aws_sdk_dynamodb::types::PointInTimeRecoveryStatus::Enabled),
+        "point-in-time recovery"
     );
     let (code, out, err) = run(&["init"]).await;
     assert_eq!(code, Some(0), "{out}{err}");

@@ -179,6 +179,7 @@ impl Limited {
             unverified: budget.clone(),
             limits,
             metrics: Default::default(),
+            metrics_access: keygate::server::MetricsAccess::Open,
         };
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

@@ -13,7 +13,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use time::{Duration, OffsetDateTime};
 
-use super::clock::{GitHubClock, corrected_offset, parse_http_date};
+use super::clock::{GitHubClock, MAX_OFFSET_SECS, Measured, corrected_offset, parse_http_date};
 use super::{GitHubError, short_error, status_label};
 use crate::metrics::Metrics;
 
@@ -34,11 +34,13 @@ pub(super) struct Claims {
 
 /// The claims of the App's JWT made at `github_now` (GitHub's clock).
 pub(super) fn claims(app_id: u64, github_now: OffsetDateTime) -> Claims {
-    let iat = github_now.unix_timestamp() - JWT_BACKDATE_SECS;
+    let iat = github_now
+        .unix_timestamp()
+        .saturating_sub(JWT_BACKDATE_SECS);
     Claims {
         iss: app_id,
         iat,
-        exp: iat + JWT_LIFETIME_SECS,
+        exp: iat.saturating_add(JWT_LIFETIME_SECS),
     }
 }
 
@@ -64,14 +66,14 @@ struct Answer<T> {
 }
 
 impl<T> Answer<T> {
-    /// The offset to sign with, when GitHub refused a JWT signed with `used_offset_secs`
-    /// and its clock is apart from the one the JWT was signed on.
-    fn skew(&self, used_offset_secs: i64) -> Option<i64> {
+    /// What the answer says about the clocks, when GitHub refused a JWT signed with
+    /// `used_offset_secs`: [`Measured::Agrees`] for any other answer.
+    fn skew(&self, used_offset_secs: i64) -> Measured {
         match (&self.result, self.date) {
             (Err(GitHubError::Status { status: 401, .. }), Some(date)) => {
                 corrected_offset(date, self.received, used_offset_secs)
             }
-            _ => None,
+            _ => Measured::Agrees,
         }
     }
 }
@@ -158,8 +160,12 @@ impl AppAuth {
     ) -> Result<T, GitHubError> {
         let used = self.clock.offset_secs();
         let answer = self.send(&method, route, body, what, used).await?;
-        let Some(offset) = answer.skew(used) else {
-            return answer.result.map_err(|e| self.refused(e));
+        let offset = match answer.skew(used) {
+            Measured::Agrees => return answer.result.map_err(|e| self.refused(e)),
+            Measured::Implausible(apart) => {
+                return answer.result.map_err(|e| self.wrong_clock(e, apart));
+            }
+            Measured::Apart(offset) => offset,
         };
         self.clock.set_offset_secs(offset);
         self.metrics.github_clock_skew(offset);
@@ -194,6 +200,39 @@ impl AppAuth {
                 })
             }
             other => other.map_err(|e| self.refused(e)),
+        }
+    }
+
+    /// GitHub refused the App's JWT and its `Date` is more than a day from this host's clock:
+    /// one of the two is wrong, so keygate does not sign on it; the error says so (and stays
+    /// a clock error, retried: a clock set right makes the next attempt succeed).
+    fn wrong_clock(&self, e: GitHubError, apart_secs: i64) -> GitHubError {
+        tracing::warn!(
+            apart_seconds = apart_secs,
+            app_id = self.app_id,
+            "GitHub refused the App's JWT and its Date header is {apart_secs} s from this \
+             host's clock, more than the {MAX_OFFSET_SECS} s keygate will sign across: this \
+             host's clock or GitHub's Date (or a proxy rewriting it) is wrong; not learned"
+        );
+        match e {
+            GitHubError::Status {
+                what,
+                status,
+                mut message,
+            } => {
+                message.push_str(&format!(
+                    " (GitHub's Date header is {apart_secs} s from this host's clock, more than \
+                     a day: this host's clock or GitHub's is wrong, so keygate does not sign on \
+                     it; set this host's clock right, e.g. with NTP, and check any proxy in \
+                     front of GitHub)"
+                ));
+                GitHubError::Status {
+                    what,
+                    status,
+                    message,
+                }
+            }
+            other => other,
         }
     }
 
@@ -327,14 +366,42 @@ mod tests {
             }),
         };
         let ahead = Some(datetime!(2025-06-03 12:15:00 UTC));
-        assert_eq!(refused(ahead, 401).skew(0), Some(900));
-        assert_eq!(refused(ahead, 401).skew(900), None, "already corrected");
-        assert_eq!(refused(Some(received), 401).skew(0), None, "a wrong key");
+        assert_eq!(refused(ahead, 401).skew(0), Measured::Apart(900));
+        assert_eq!(
+            refused(ahead, 401).skew(900),
+            Measured::Agrees,
+            "already corrected"
+        );
+        assert_eq!(
+            refused(Some(received), 401).skew(0),
+            Measured::Agrees,
+            "a wrong key"
+        );
         assert_eq!(
             refused(None, 401).skew(0),
-            None,
+            Measured::Agrees,
             "no Date: nothing measured"
         );
-        assert_eq!(refused(ahead, 403).skew(0), None, "not a refused JWT");
+        assert_eq!(
+            refused(ahead, 403).skew(0),
+            Measured::Agrees,
+            "not a refused JWT"
+        );
+        let hostile = Some(datetime!(9999-12-31 23:59:59 UTC));
+        assert!(matches!(
+            refused(hostile, 401).skew(0),
+            Measured::Implausible(_)
+        ));
+    }
+
+    #[test]
+    fn claims_at_the_calendars_ends_do_not_overflow() {
+        for at in [
+            datetime!(9999-12-31 23:59:59 UTC),
+            datetime!(-9999-01-01 00:00:00 UTC),
+        ] {
+            let c = claims(1, at);
+            assert_eq!(c.exp - c.iat, 600);
+        }
     }
 }

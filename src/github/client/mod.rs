@@ -293,6 +293,17 @@ pub struct PullCommit {
     pub authorship: Option<crate::facts::Authorship>,
 }
 
+/// What a head adds to a base (GitHub's compare).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Comparison {
+    /// `(sha, message)` of each commit, oldest first.
+    pub commits: Vec<(String, String)>,
+    /// Every path the commits change.
+    pub files: Vec<String>,
+    /// GitHub listed every commit and file (at most 250 and 300).
+    pub complete: bool,
+}
+
 /// A path at a commit: what it is, its git object ID, and a regular file's bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileEntry {

@@ -10,7 +10,8 @@ use time::OffsetDateTime;
 use super::auth::InstallationToken;
 use super::wire::*;
 use super::{
-    CheckOutput, CommentInfo, FileEntry, GitHubError, ListedPull, PullCommit, PullInfo, encode_path,
+    CheckOutput, CommentInfo, Comparison, FileEntry, GitHubError, ListedPull, PullCommit, PullInfo,
+    encode_path,
 };
 use crate::facts::{ChangedFile, CommitInfo, EntryKind, FileStatus, Pusher, Review, ReviewState};
 use crate::metrics::Metrics;
@@ -510,6 +511,28 @@ impl RepoClient {
             authorship: c.commit.as_ref().and_then(|g| g.authorship()),
             sha: c.sha,
             parents: c.parents.into_iter().map(|p| p.sha).collect(),
+        })
+    }
+
+    /// What `head` adds to `base` (GitHub's compare, `base...head`): its commits, oldest
+    /// first, with their messages, and the paths they change. `complete` is false when
+    /// GitHub listed fewer than all (it lists at most 250 commits and 300 files).
+    pub async fn compare(&self, base: &str, head: &str) -> Result<Comparison, GitHubError> {
+        let c: WireCompare = self
+            .get(
+                format!("/repos/{}/compare/{base}...{head}", self.repo),
+                "the merge group's commits",
+            )
+            .await?;
+        let complete = c.commits.len() as u64 == c.total_commits && c.files.len() < 300;
+        Ok(Comparison {
+            commits: c
+                .commits
+                .into_iter()
+                .map(|x| (x.sha, x.commit.message))
+                .collect(),
+            files: c.files.into_iter().map(|f| f.filename).collect(),
+            complete,
         })
     }
 

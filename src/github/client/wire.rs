@@ -269,3 +269,29 @@ pub(super) struct WireListedPull {
     pub head: WireRef,
     pub base: WireRef,
 }
+
+/// `GET /repos/{owner}/{repo}/compare/{base}...{head}`, the parts keygate reads.
+#[derive(Deserialize)]
+pub(super) struct WireCompare {
+    pub total_commits: u64,
+    #[serde(default)]
+    pub commits: Vec<WireCompareCommit>,
+    #[serde(default)]
+    pub files: Vec<WireCompareFile>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct WireCompareCommit {
+    pub sha: String,
+    pub commit: WireCommitMessage,
+}
+
+#[derive(Deserialize)]
+pub(super) struct WireCommitMessage {
+    pub message: String,
+}
+
+#[derive(Deserialize)]
+pub(super) struct WireCompareFile {
+    pub filename: String,
+}

@@ -44,7 +44,12 @@ impl DynamoLedger {
     /// Moves a running delivery out of `running` by `change` and releases its pull request,
     /// both or neither; only while it is still `running` as read (same owner and lease).
     /// `false`: it was not.
-    async fn leave_running(&self, row: &DeliveryRow, change: Change) -> Result<bool, LedgerError> {
+    async fn leave_running(
+        &self,
+        row: &DeliveryRow,
+        change: Change,
+        to: DeliveryState,
+    ) -> Result<bool, LedgerError> {
         let mut values = vec![(":running", s("running"))];
         let mut held = "#state = :running".to_string();
         match &row.owner {
@@ -69,18 +74,21 @@ impl DynamoLedger {
             vec![(":id", s(row.id.as_str()))],
         );
         let lock = lock_key(&row.event.repository, row.event.pr);
-        let both = vec![
+        let counted = self.count_move(Some(DeliveryState::Running), to)?;
+        let mut both = vec![
             self.update(delivery_key(&row.id), change.clone())?,
             self.update(lock, release)?,
         ];
+        both.extend(counted.clone());
         match self.transact(both).await? {
             Ok(()) => Ok(true),
             Err(c) if c.failed(0) => Ok(false),
             // The lock names another delivery (or none): move this one alone.
-            Err(c) if c.failed(1) => Ok(self
-                .transact(vec![self.update(delivery_key(&row.id), change)?])
-                .await?
-                .is_ok()),
+            Err(c) if c.failed(1) => {
+                let mut alone = vec![self.update(delivery_key(&row.id), change)?];
+                alone.extend(counted);
+                Ok(self.transact(alone).await?.is_ok())
+            }
             Err(_) => Ok(false),
         }
     }
@@ -124,10 +132,11 @@ impl DynamoLedger {
                     (":now", n(now)),
                 ],
             );
-        let items = vec![
+        let mut items = vec![
             self.update(lock_key(&row.event.repository, row.event.pr), lock)?,
             self.update(delivery_key(&row.id), claim)?,
         ];
+        items.extend(self.count_move(Some(DeliveryState::Queued), DeliveryState::Running)?);
         Ok(self.transact(items).await?.is_ok())
     }
 
@@ -169,9 +178,9 @@ impl DynamoLedger {
                     vec![(":coalesced", s("coalesced")), (":id", s(row.id.as_str()))],
                 );
             // A condition that fails means it moved on by itself: nothing to do.
-            let _ = self
-                .transact(vec![self.update(delivery_key(&other.id), change)?])
-                .await?;
+            let mut items = vec![self.update(delivery_key(&other.id), change)?];
+            items.extend(self.count_move(Some(DeliveryState::Coalesced), DeliveryState::Failed)?);
+            let _ = self.transact(items).await?;
         }
         Ok(())
     }
@@ -192,7 +201,8 @@ impl DynamoLedger {
     }
 
     pub(super) async fn record(&self, d: NewDelivery) -> Result<Inserted, LedgerError> {
-        let mut coalesce = true;
+        // Each merge group has its own head to report on: never coalesced.
+        let mut coalesce = d.event.activity.work() != crate::work::Work::Group;
         for _ in 0..TRIES {
             if let Some(item) = self.get(delivery_key(&d.id)).await? {
                 let row = DeliveryRow::read(&item)?;
@@ -218,7 +228,8 @@ impl DynamoLedger {
                         &["state"],
                         vec![(":seen", s(row.state.as_str()))],
                     );
-                let write = vec![self.update(delivery_key(&d.id), change)?];
+                let mut write = vec![self.update(delivery_key(&d.id), change)?];
+                write.extend(self.count_move(Some(row.state), DeliveryState::Queued)?);
                 match self.transact(write).await? {
                     Ok(()) => return Ok(Inserted::Queued),
                     Err(_) => continue,
@@ -246,6 +257,7 @@ impl DynamoLedger {
                 );
                 items.push(self.check(delivery_key(&DeliveryId::new(t.as_str())), queued)?);
             }
+            items.extend(self.count_move(None, state)?);
             match self.transact(items).await? {
                 Ok(()) if target.is_some() => return Ok(Inserted::Coalesced),
                 Ok(()) => return Ok(Inserted::Queued),
@@ -327,8 +339,12 @@ impl DynamoLedger {
                     Some(until_ms) if until_ms >= now => return Ok(Taken::Busy { until_ms }),
                     // Its runner stopped renewing the lease: put it back, then claim it.
                     _ => {
-                        self.leave_running(&row, DynamoLedger::requeue_change(&row))
-                            .await?;
+                        self.leave_running(
+                            &row,
+                            DynamoLedger::requeue_change(&row),
+                            DeliveryState::Queued,
+                        )
+                        .await?;
                     }
                 },
                 DeliveryState::Coalesced | DeliveryState::Done | DeliveryState::Failed => {
@@ -364,7 +380,7 @@ impl DynamoLedger {
             Some(h) if h.state == DeliveryState::Running => match h.lease_until {
                 Some(until) if until >= now => Ok(Some(until)),
                 _ => {
-                    self.leave_running(&h, DynamoLedger::requeue_change(&h))
+                    self.leave_running(&h, DynamoLedger::requeue_change(&h), DeliveryState::Queued)
                         .await?;
                     Ok(None)
                 }
@@ -392,6 +408,11 @@ impl DynamoLedger {
             return Ok(());
         };
         let row = DeliveryRow::read(&item)?;
+        let to = match &finish {
+            Finish::Done => DeliveryState::Done,
+            Finish::Retry { .. } => DeliveryState::Queued,
+            Finish::Failed { .. } => DeliveryState::Failed,
+        };
         let change = match &finish {
             Finish::Done => DynamoLedger::to_state(&row, DeliveryState::Done)
                 .set("finished_at", n(now))
@@ -409,7 +430,7 @@ impl DynamoLedger {
         };
         let done = match (row.state, row.owner.as_deref()) {
             (DeliveryState::Running, Some(owner)) if owner == self.me() => {
-                self.leave_running(&row, change).await?
+                self.leave_running(&row, change, to).await?
             }
             (DeliveryState::Running, _) => false,
             // Not running (put back in the queue meanwhile): the outcome stands, as in SQLite,
@@ -420,9 +441,9 @@ impl DynamoLedger {
                     &["state"],
                     vec![(":seen", s(seen.as_str()))],
                 );
-                self.transact(vec![self.update(delivery_key(&id), change)?])
-                    .await?
-                    .is_ok()
+                let mut items = vec![self.update(delivery_key(&id), change)?];
+                items.extend(self.count_move(Some(seen), to)?);
+                self.transact(items).await?.is_ok()
             }
         };
         if done {
@@ -490,7 +511,11 @@ impl DynamoLedger {
                     .await?;
             } else if (mine || lapsed)
                 && self
-                    .leave_running(&row, DynamoLedger::requeue_change(&row))
+                    .leave_running(
+                        &row,
+                        DynamoLedger::requeue_change(&row),
+                        DeliveryState::Queued,
+                    )
                     .await?
             {
                 requeued += 1;

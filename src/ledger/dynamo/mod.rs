@@ -44,6 +44,7 @@
 //! `stored` and `issued` intent (a key issued and never stepped has no life item), and the
 //! `key#over` partition whenever one of those keys is not live.
 
+mod counts;
 mod deliveries;
 mod io;
 mod item;
@@ -111,6 +112,7 @@ impl DynamoLedger {
             }),
         };
         ledger.remember_creation().await?;
+        ledger.count_once().await?;
         Ok(ledger)
     }
 
@@ -165,6 +167,12 @@ impl DynamoLedger {
 impl Store for DynamoLedger {
     async fn record_delivery(&self, d: NewDelivery) -> Result<Inserted, LedgerError> {
         self.record(d).await
+    }
+
+    async fn record_push(&self, d: NewDelivery) -> Result<bool, LedgerError> {
+        let mut create = vec![self.create(new_delivery(&d, DeliveryState::Done, None))?];
+        create.extend(self.count_move(None, DeliveryState::Done)?);
+        Ok(self.transact(create).await?.is_ok())
     }
 
     async fn resume_interrupted(&self) -> Result<usize, LedgerError> {
@@ -266,25 +274,7 @@ impl Store for DynamoLedger {
     }
 
     async fn stats(&self) -> Result<Stats, LedgerError> {
-        let count = |state| self.count_list(state);
-        // The counts are separate queries, not one snapshot: a delivery that moves between
-        // `running` and `queued` while they run would be in neither. Counting `running` on
-        // both sides of `queued` sees such a move, and the counts are taken again.
-        let (mut queued, mut running) = (0, 0);
-        for _ in 0..TRIES {
-            let before = count(DeliveryState::Running).await?;
-            queued = count(DeliveryState::Queued).await?;
-            running = count(DeliveryState::Running).await?;
-            if before == running {
-                break;
-            }
-        }
-        Ok(Stats {
-            queued,
-            running,
-            done: count(DeliveryState::Done).await? + count(DeliveryState::Coalesced).await?,
-            failed: count(DeliveryState::Failed).await?,
-        })
+        self.counted().await
     }
 
     async fn oldest_queued_ms(&self) -> Result<Option<i64>, LedgerError> {

@@ -59,6 +59,9 @@ pub async fn ensure_table(client: &Client, table: &str) -> Result<TableOutcome, 
         .create_table()
         .table_name(table)
         .billing_mode(BillingMode::PayPerRequest)
+        // As the template makes it: the ledger is the record of every key; deleting it
+        // takes a deliberate change first (DESIGN §11).
+        .deletion_protection_enabled(true)
         .set_attribute_definitions(Some(attrs))
         .key_schema(key_element(PK, KeyType::Hash)?)
         .key_schema(key_element(SK, KeyType::Range)?);

@@ -1,7 +1,7 @@
 //! The life of issued keys (DESIGN §5) in SQLite: `key_lives`, joined with the intents
 //! that issued them.
 
-use rusqlite::{OptionalExtension, params};
+use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
 use super::Conn;
 use crate::ids::{AccountAlias, InstallationId, PrNumber, RepoName};
@@ -91,7 +91,10 @@ impl Conn {
         life: &KeyLife,
         from: Progress,
     ) -> Result<(), LedgerError> {
-        let tx = self.0.transaction()?;
+        // Immediate: it reads, then writes, and another process may write beside (DESIGN §5).
+        let tx = self
+            .0
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let stored: Option<(String, Option<String>)> = tx
             .query_row(
                 "SELECT stage, pending FROM key_lives WHERE access_key_id = ?1",

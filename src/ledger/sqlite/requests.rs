@@ -1,7 +1,7 @@
 //! One life per request (DESIGN §5) and the leases that keep one issuance per IAM user at a
 //! time (§3), in SQLite.
 
-use rusqlite::{OptionalExtension, params};
+use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
 use super::{Conn, seconds};
 use crate::ids::{AccountAlias, PrNumber, RepoName};
@@ -95,7 +95,10 @@ impl Conn {
         now: i64,
         until: i64,
     ) -> Result<Option<Option<String>>, LedgerError> {
-        let tx = self.0.transaction()?;
+        // Immediate: it reads, then writes, and another process may write beside.
+        let tx = self
+            .0
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let held: Option<(String, i64, Option<String>)> = tx
             .query_row(
                 "SELECT holder, until, value FROM leases WHERE name = ?1",

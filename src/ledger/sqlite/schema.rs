@@ -5,6 +5,9 @@ use rusqlite::{Connection, params};
 
 use super::super::{LedgerError, now_ms};
 
+#[cfg(test)]
+mod tests;
+
 /// Each entry moves the schema one version up. Never edit a released entry; append.
 pub(super) const MIGRATIONS: &[&str] = &[
     // 1: deliveries, intents, remembered values (comment and check-run ids, notices sent),
@@ -108,7 +111,29 @@ pub(super) const MIGRATIONS: &[&str] = &[
         value TEXT
     );
     "#,
-    // 6: keys in many AWS accounts (DESIGN §9): the account alias of each intent, key life
+    // 6: deliveries counted by state as they are written (DESIGN §4): `/readyz` and
+    //    `/metrics` read five rows, whatever the history. Triggers keep them in the same
+    //    transaction as every change of a delivery's state, so they cannot drift; the
+    //    counts start from the deliveries already recorded.
+    r#"
+    CREATE TABLE counts (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+    INSERT INTO counts (name, value)
+        SELECT 'delivery:' || s.state, (SELECT COUNT(*) FROM deliveries d WHERE d.state = s.state)
+        FROM (SELECT 'queued' AS state UNION ALL SELECT 'coalesced' UNION ALL SELECT 'running'
+              UNION ALL SELECT 'done' UNION ALL SELECT 'failed') s;
+    CREATE TRIGGER deliveries_counted_in AFTER INSERT ON deliveries BEGIN
+        UPDATE counts SET value = value + 1 WHERE name = 'delivery:' || new.state;
+    END;
+    CREATE TRIGGER deliveries_counted_moving AFTER UPDATE OF state ON deliveries
+        WHEN old.state IS NOT new.state BEGIN
+        UPDATE counts SET value = value - 1 WHERE name = 'delivery:' || old.state;
+        UPDATE counts SET value = value + 1 WHERE name = 'delivery:' || new.state;
+    END;
+    CREATE TRIGGER deliveries_counted_out AFTER DELETE ON deliveries BEGIN
+        UPDATE counts SET value = value - 1 WHERE name = 'delivery:' || old.state;
+    END;
+    "#,
+    // 7: keys in many AWS accounts (DESIGN §9): the account alias of each intent, key life
     //    and request life; NULL is keygate's own account, as every earlier row was.
     r#"
     ALTER TABLE intents ADD COLUMN account TEXT;
@@ -137,6 +162,26 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), LedgerError> {
         }
         tx.pragma_update(None, "user_version", (i + 1) as i64)?;
         tx.commit()?;
+    }
+    Ok(())
+}
+
+/// For a ledger another keygate holds, which this one must neither migrate nor misread: its
+/// schema must be exactly this keygate's.
+pub(super) fn check_current(conn: &Connection) -> Result<(), LedgerError> {
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let known = MIGRATIONS.len() as i64;
+    if version > known {
+        return Err(LedgerError::TooNew {
+            found: version,
+            known,
+        });
+    }
+    if version < known {
+        return Err(LedgerError::NotMigrated {
+            found: version,
+            known,
+        });
     }
     Ok(())
 }

@@ -10,6 +10,12 @@ use crate::work::Activity;
 use accounts::*;
 use requests::*;
 
+mod beside;
+mod counts;
+mod pushes;
+use counts::*;
+use pushes::*;
+
 fn event(pr: u64, activity: Activity) -> PrEvent {
     PrEvent {
         repository: RepoName::new("acme/access-requests"),
@@ -684,6 +690,8 @@ suite!(
         a_message_claims_only_the_delivery_it_names_and_only_when_it_may_run,
         queued_work_past_its_time_is_listed_as_overdue,
         the_senders_of_pushes_are_remembered_per_pull_request,
+        a_push_into_another_branch_names_its_sender_and_queues_nothing,
+        the_counts_follow_every_move_of_a_delivery,
         an_intent_is_claimed_once,
         an_intent_moves_only_from_the_state_it_was_read_in,
         notes_are_kept_per_key,
@@ -716,6 +724,8 @@ suite!(
         a_message_claims_only_the_delivery_it_names_and_only_when_it_may_run,
         queued_work_past_its_time_is_listed_as_overdue,
         the_senders_of_pushes_are_remembered_per_pull_request,
+        a_push_into_another_branch_names_its_sender_and_queues_nothing,
+        the_counts_follow_every_move_of_a_delivery,
         an_intent_is_claimed_once,
         an_intent_moves_only_from_the_state_it_was_read_in,
         notes_are_kept_per_key,

@@ -9,7 +9,7 @@ use tracing::instrument;
 use super::facts::{Listing, Moment, Unlisted};
 use super::life;
 use super::outage::{self, Held};
-use super::render::{self, Outcome, PrRef, Report};
+use super::render::{self, Outcome, Report};
 use super::sweep::revoke_key;
 use super::{StepError, Workflow};
 use crate::github::client::{PullInfo, RepoClient};
@@ -36,21 +36,7 @@ pub(super) async fn on_closed(wf: &Workflow, gh: &RepoClient, job: &Job) -> Resu
             if !pr.merged {
                 return rejected(wf, gh, &pr).await.map_err(JobError::from);
             }
-            // Merged before keygate's watermark: history, never issued (DESIGN §5).
-            if let Some(report) = super::reconcile::before_watermark(wf, &pr)
-                .await
-                .map_err(JobError::from)?
-            {
-                let pr_ref = wf.pr_ref(&pr, &[]);
-                wf.put_comment(
-                    gh,
-                    pr.number,
-                    &render::comment(std::slice::from_ref(&report)),
-                )
-                .await?;
-                let key = wf.notice_key(NoticeEvent::Refused, pr.number, &report.path, None);
-                wf.publish_once(key, &render::notice(&report, &pr_ref))
-                    .await?;
+            if refused_before_watermark(wf, gh, &pr).await? {
                 return Ok(());
             }
             (pr, merged(wf, gh, listing, job).await)
@@ -67,7 +53,6 @@ pub(super) async fn on_closed(wf: &Workflow, gh: &RepoClient, job: &Job) -> Resu
             (pr, Err(error))
         }
     };
-    let (number, url, requester) = (pr.number, pr.html_url.clone(), pr.author.login.clone());
     match outcome {
         Ok(()) => Ok(()),
         // One account failed beside the others' work: the comment and notices say so.
@@ -77,66 +62,82 @@ pub(super) async fn on_closed(wf: &Workflow, gh: &RepoClient, job: &Job) -> Resu
             // effort: GitHub may be what fails.
             let until = job.received_at_ms + wf.settings.retry.retry_for.as_millis() as i64;
             let text = render::retrying_comment(&render::public_reason(&e), until);
-            if let Err(c) = wf.put_comment(gh, number, &text).await {
+            if let Err(c) = wf.put_comment(gh, pr.number, &text).await {
                 tracing::warn!(error = %c, "cannot say on the pull request that issuing is retried");
             }
             Err(e.into())
         }
         Err(e) => {
-            // Fail closed, and say so: nothing more is issued for what did not finish. A key
-            // already stored is live, and the text says so rather than "nothing issued".
-            // Public words only: GitHub's and AWS's own messages go to the log (the
-            // worker logs the error returned below).
-            let stored: Vec<String> = wf
-                .ledger
-                .intents_of_pr(wf.settings.repository.clone(), PrNumber(number))
-                .await
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|i| matches!(i.state, IntentState::Stored | IntentState::Issued))
-                .filter_map(|i| i.secret_name)
-                .collect();
-            let done = if stored.is_empty() {
-                "Nothing more was issued.".to_string()
-            } else {
-                format!(
-                    "Keys stored before that are live: {}; nothing else was issued.",
-                    stored
-                        .iter()
-                        .map(|s| format!("`{s}`"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
-            };
-            let why = format!(
-                "keygate could not finish: {}. {done} Once the cause is fixed, redeliver this pull request's `closed` event from the GitHub App's advanced settings.",
-                render::public_reason(&e)
-            );
-            let report = Report {
-                path: "(this pull request)".into(),
-                iam_user: None,
-                account: None,
-                outcome: Outcome::Failed { why },
-            };
-            let _ = wf
-                .put_comment(gh, number, &render::comment(std::slice::from_ref(&report)))
-                .await;
-            let pr_ref = PrRef {
-                repository: wf.settings.repository.as_str(),
-                number,
-                url: &url,
-                requester: &requester,
-                approvers: &[],
-            };
-            let key = wf.notice_key(NoticeEvent::Failed, number, &report.path, None);
-            if let Err(publish) = wf
-                .publish_once(key, &render::notice(&report, &pr_ref))
-                .await
-            {
-                tracing::error!(error = %publish, "cannot publish the failure notice");
-            }
+            could_not_finish(wf, gh, &pr, &e).await;
             Err(JobError::Permanent(e.to_string()))
         }
+    }
+}
+
+/// Merged before keygate's watermark: history, never issued (DESIGN §5); says so and
+/// returns `true` then.
+async fn refused_before_watermark(
+    wf: &Workflow,
+    gh: &RepoClient,
+    pr: &PullInfo,
+) -> Result<bool, StepError> {
+    let Some(report) = super::catchup::before_watermark(wf, pr).await? else {
+        return Ok(false);
+    };
+    let pr_ref = wf.pr_ref(pr, &[]);
+    wf.put_comment(
+        gh,
+        pr.number,
+        &render::comment(std::slice::from_ref(&report)),
+    )
+    .await?;
+    let key = wf.notice_key(NoticeEvent::Refused, pr.number, &report.path, None);
+    wf.publish_once(key, &render::notice(&report, &pr_ref))
+        .await?;
+    Ok(true)
+}
+
+/// Fail closed, and say so: nothing more is issued for what did not finish. A key already
+/// stored is live, and the text says so rather than "nothing issued". Public words only:
+/// GitHub's and AWS's own messages go to the log (the worker logs the error). Best effort.
+async fn could_not_finish(wf: &Workflow, gh: &RepoClient, pr: &PullInfo, e: &StepError) {
+    let stored: Vec<String> = wf
+        .ledger
+        .intents_of_pr(wf.settings.repository.clone(), PrNumber(pr.number))
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|i| matches!(i.state, IntentState::Stored | IntentState::Issued))
+        .filter_map(|i| i.secret_name)
+        .collect();
+    let done = if stored.is_empty() {
+        "Nothing more was issued.".to_string()
+    } else {
+        let listed: Vec<String> = stored.iter().map(|s| format!("`{s}`")).collect();
+        format!(
+            "Keys stored before that are live: {}; nothing else was issued.",
+            listed.join(", ")
+        )
+    };
+    let why = format!(
+        "keygate could not finish: {}. {done} Once the cause is fixed, redeliver this pull request's `closed` event from the GitHub App's advanced settings.",
+        render::public_reason(e)
+    );
+    let report = Report {
+        path: "(this pull request)".into(),
+        iam_user: None,
+        account: None,
+        outcome: Outcome::Failed { why },
+    };
+    let comment = render::comment(std::slice::from_ref(&report));
+    let _ = wf.put_comment(gh, pr.number, &comment).await;
+    let pr_ref = wf.pr_ref(pr, &[]);
+    let key = wf.notice_key(NoticeEvent::Failed, pr.number, &report.path, None);
+    if let Err(publish) = wf
+        .publish_once(key, &render::notice(&report, &pr_ref))
+        .await
+    {
+        tracing::error!(error = %publish, "cannot publish the failure notice");
     }
 }
 
@@ -154,38 +155,26 @@ async fn merged(
     }
     let pr = &facts.pr;
     let approvers = facts.assessment.approvers();
-    let pr_ref = wf.pr_ref(pr, &approvers);
-    // An earlier attempt that got as far as creating a key had verified the approval: finish
-    // it rather than judge again (a team change since then must not strand a stored key).
-    let started = wf
-        .ledger
-        .intents_of_pr(wf.settings.repository.clone(), PrNumber(pr.number))
-        .await?
-        .iter()
-        .any(|i| {
-            matches!(
-                i.state,
-                IntentState::Creating | IntentState::Stored | IntentState::Issued
-            )
-        });
     // Each half by its own owners (DESIGN §2.1): the additions issue first, then the
     // deletions revoke; a half that was not approved is refused and announced.
     let verdict = MergeVerdict::of(&facts.changes, &facts.assessment, facts.revocation.as_ref());
     // One account's failure is held while the other accounts' work goes on (DESIGN §9).
     let mut held = Held::default();
-    let mut reports = if verdict.additions == Half::Acts || started {
+    // An earlier attempt that got as far as creating a key had verified the approval: finish
+    // it rather than judge again (a team change since then must not strand a stored key).
+    let mut reports = if verdict.additions == Half::Acts || started(wf, pr).await? {
         issue_all(wf, &facts, &approvers, job, &mut held).await?
     } else {
-        let reports = refusals(&facts.changes, &facts.assessment, &wf.settings.rules);
-        for r in &reports {
+        let refused = refusals(&facts.changes, &facts.assessment, &wf.settings.rules);
+        for r in &refused {
             record_refusal(wf, pr, r, job).await?;
         }
-        reports
+        refused
     };
     ended_meanwhile(wf, pr, &mut reports).await?;
     let revoking = super::revoke::on_merged(wf, &facts, verdict.deletions, job, &mut held);
     reports.extend(revoking.await?);
-    announce(wf, gh, pr, &reports, &pr_ref).await?;
+    announce(wf, gh, pr, &approvers, &reports).await?;
     held.end()
 }
 
@@ -203,25 +192,7 @@ async fn issue_all(
         let Ok(request) = parsed else { continue };
         let outcome = match issue_one(wf, &facts.pr, request, approvers, job).await {
             Ok(outcome) => outcome,
-            Err(e) if outage::in_one_account(&e) => {
-                let kept = held.keep(wf, job, e);
-                if kept.retried {
-                    Outcome::Retrying {
-                        why: format!(
-                            "{}. keygate tries again until {} (UTC); the other accounts' requests go on meanwhile.",
-                            kept.why,
-                            outage::retried_until(wf, job)
-                        ),
-                    }
-                } else {
-                    Outcome::Failed {
-                        why: format!(
-                            "{}. Nothing was issued for this request. Once the cause is fixed, redeliver this pull request's `closed` event from the GitHub App's advanced settings.",
-                            kept.why
-                        ),
-                    }
-                }
-            }
+            Err(e) if outage::in_one_account(&e) => held_outcome(wf, job, held, e),
             Err(e) => return Err(e),
         };
         reports.push(Report {
@@ -234,15 +205,50 @@ async fn issue_all(
     Ok(reports)
 }
 
-/// keygate's comment, then one notice per report that is announced; a stored key
-/// announced is issued. The comment and the notices are separate steps: a comment GitHub
-/// refuses must not keep a stored key from being announced on SNS, nor the other way round.
+/// What a request whose account failed says: retried while it may pass, else failed.
+fn held_outcome(wf: &Workflow, job: &Job, held: &mut Held, e: StepError) -> Outcome {
+    let kept = held.keep(wf, job, e);
+    if kept.retried {
+        Outcome::Retrying {
+            why: format!(
+                "{}. keygate tries again until {} (UTC); the other accounts' requests go on meanwhile.",
+                kept.why,
+                outage::retried_until(wf, job)
+            ),
+        }
+    } else {
+        Outcome::Failed {
+            why: format!(
+                "{}. Nothing was issued for this request. Once the cause is fixed, redeliver this pull request's `closed` event from the GitHub App's advanced settings.",
+                kept.why
+            ),
+        }
+    }
+}
+
+/// Whether an earlier attempt for this pull request got as far as creating a key.
+async fn started(wf: &Workflow, pr: &PullInfo) -> Result<bool, StepError> {
+    let intents = wf
+        .ledger
+        .intents_of_pr(wf.settings.repository.clone(), PrNumber(pr.number))
+        .await?;
+    Ok(intents.iter().any(|i| {
+        matches!(
+            i.state,
+            IntentState::Creating | IntentState::Stored | IntentState::Issued
+        )
+    }))
+}
+
+/// keygate's comment, then one notice per report that is announced (not one still being
+/// retried); a stored key whose outcome went out is issued. The comment and the notices are separate steps: a comment GitHub refuses must
+/// not keep a stored key from being announced on SNS, nor the other way round.
 async fn announce(
     wf: &Workflow,
     gh: &RepoClient,
     pr: &PullInfo,
+    approvers: &[String],
     reports: &[Report],
-    pr_ref: &PrRef<'_>,
 ) -> Result<(), StepError> {
     let commented = wf
         .put_comment(gh, pr.number, &render::comment(reports))
@@ -250,11 +256,12 @@ async fn announce(
     if let Err(e) = &commented {
         tracing::error!(error = %e, "cannot write keygate's comment");
     }
+    let pr_ref = wf.pr_ref(pr, approvers);
     let mut published = Vec::new();
     let mut unpublished = None;
     for r in reports.iter().filter(|r| r.outcome.is_announced()) {
         let key = wf.notice_key(r.outcome.event(), pr.number, &r.path, None);
-        match wf.publish_once(key, &render::notice(r, pr_ref)).await {
+        match wf.publish_once(key, &render::notice(r, &pr_ref)).await {
             Ok(()) => published.push(r.path.clone()),
             Err(e) => {
                 tracing::error!(error = %e, request = %r.path, "cannot publish the notice");
@@ -262,15 +269,13 @@ async fn announce(
             }
         }
     }
-    // Announced: the issuance is complete.
+    // Announced: issued, or revoked at once because its file was deleted meanwhile.
     let intents = wf
         .ledger
         .intents_of_pr(wf.settings.repository.clone(), PrNumber(pr.number))
         .await?;
     for mut intent in intents {
-        // Announced: issued, or revoked at once because its file was deleted meanwhile.
-        let announced = published.contains(&intent.path);
-        if announced && intent.state == IntentState::Stored {
+        if published.contains(&intent.path) && intent.state == IntentState::Stored {
             advance(wf, &mut intent, IntentState::Issued).await?;
         }
     }
@@ -291,7 +296,7 @@ fn refusals(
         .files
         .iter()
         .map(|f| {
-            let mut reasons = a.pr_problems.clone();
+            let mut reasons = render::problem::problems(&a.pr_problems);
             reasons.extend(f.problems.iter().cloned());
             if reasons.is_empty() {
                 reasons.push("another request in this pull request was refused, and keygate issues all of a pull request's requests or none".into());
@@ -317,7 +322,7 @@ fn refusals(
             path,
             iam_user: None,
             outcome: Outcome::Refused {
-                reasons: a.pr_problems.clone(),
+                reasons: render::problem::problems(&a.pr_problems),
             },
         });
     }

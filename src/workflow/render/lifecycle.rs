@@ -177,11 +177,15 @@ pub fn key_notice(event: &KeyEvent<'_>, key: &KeyRef<'_>) -> Notice {
         requester: key.requester,
         approvers: &[],
     };
-    Notice {
-        subject: subject(&format!("{title} ({repository}#{})", key.pr)),
-        message: m,
-        attributes: attributes(event.notice_event(), key.iam_user, key.account, &pr),
-    }
+    super::with_chat(
+        Notice {
+            subject: subject(&format!("{title} ({repository}#{})", key.pr)),
+            message: m,
+            attributes: attributes(event.notice_event(), key.iam_user, key.account, &pr),
+            chat: None,
+        },
+        &pr,
+    )
 }
 
 #[cfg(test)]

@@ -6,9 +6,11 @@
 //! links, and through [`plain`] into notices, so it cannot forge a line (DESIGN §2, last
 //! paragraph).
 
+pub mod chat;
 pub mod lifecycle;
 pub mod md;
 pub mod plain;
+pub mod problem;
 pub mod revocation;
 
 use std::collections::BTreeMap;
@@ -394,11 +396,23 @@ pub fn notice(report: &Report, pr: &PrRef<'_>) -> Notice {
             let _ = writeln!(m, "Retrying:      {}", plain::line(why));
         }
     }
-    Notice {
-        subject: subject(&format!("{title} ({repository}#{})", pr.number)),
-        message: m,
-        attributes: attributes(event, raw_user, report.account.as_ref(), pr),
-    }
+    with_chat(
+        Notice {
+            subject: subject(&format!("{title} ({repository}#{})", pr.number)),
+            message: m,
+            attributes: attributes(event, raw_user, report.account.as_ref(), pr),
+            chat: None,
+        },
+        pr,
+    )
+}
+
+/// `notice` with its chat form (see [`chat`]), threaded by pull request.
+fn with_chat(mut notice: Notice, pr: &PrRef<'_>) -> Notice {
+    let link = Some(pr.url).filter(|u| !u.is_empty());
+    let thread = format!("{}#{}", plain::line(pr.repository), pr.number);
+    notice.chat = Some(chat::custom_notification(&notice, link, &thread));
+    notice
 }
 
 /// The notice approvers used to get by e-mail: a valid request is waiting; `account` for a
@@ -424,11 +438,15 @@ pub fn requested_notice(
     let _ = writeln!(m, "Pull request:  {}", plain::line(pr.url));
     // Indented: a reason's own lines cannot pass for the lines above.
     let _ = writeln!(m, "Reason:\n{}", plain::block(reason, "  "));
-    Notice {
-        subject: subject(&format!("{title} ({repository}#{})", pr.number)),
-        message: m,
-        attributes: attributes(NoticeEvent::Requested, iam_user, account, pr),
-    }
+    with_chat(
+        Notice {
+            subject: subject(&format!("{title} ({repository}#{})", pr.number)),
+            message: m,
+            attributes: attributes(NoticeEvent::Requested, iam_user, account, pr),
+            chat: None,
+        },
+        pr,
+    )
 }
 
 /// The check run's title (plain text) and Markdown summary.
@@ -459,7 +477,7 @@ pub fn check_summary_with(
     if !a.pr_problems.is_empty() {
         s.push_str("### This pull request cannot issue anything\n\n");
         for p in &a.pr_problems {
-            let _ = writeln!(s, "- {}", md::prose(p));
+            let _ = writeln!(s, "- {}", md::prose(&problem::problem(p)));
         }
         s.push('\n');
     }

@@ -298,9 +298,10 @@ fn the_check_lists_what_to_fix_in_an_invalid_file_without_obeying_it() {
     let mut problems: Vec<String> = diagnostics.iter().map(ToString::to_string).collect();
     problems.extend(fd.reasons());
     let a = Assessment {
-        pr_problems: vec![format!(
-            "`requests/bob/old.toml` was renamed to requests/bob/{HOSTILE}: a merged request file never changes."
-        )],
+        pr_problems: vec![crate::policy::problem::Problem::Rewritten {
+            path: "requests/bob/old.toml".into(),
+            what: crate::policy::problem::Rewrite::RenamedTo(format!("requests/bob/{HOSTILE}")),
+        }],
         files: vec![FileAssessment {
             path: path.clone(),
             request: None,
@@ -321,7 +322,7 @@ fn the_check_lists_what_to_fix_in_an_invalid_file_without_obeying_it() {
         ---
         ### This pull request cannot issue anything
 
-        - `requests/bob/old.toml` was renamed to `requests/bob/@everyone` see \[`docs](https://evil.example/x`) &lt;b&gt;now&lt;/b&gt; # IAM user: root: a merged request file never changes.
+        - `requests/bob/old.toml` was renamed to `requests/bob/@everyone` see \[`docs](https://evil.example/x`) &lt;b&gt;now&lt;/b&gt; # IAM user: root: a merged request file never changes. Leave it as it is and add a new request file instead.
 
         ### `requests/alice/ci.toml`
 

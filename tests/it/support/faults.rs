@@ -47,6 +47,8 @@ struct Rule {
 struct Inner {
     rules: Vec<Rule>,
     seen: Vec<String>,
+    /// Each DynamoDB read and the items it read (`ScannedCount`; 1 for an item found).
+    reads: Vec<(String, u64)>,
     /// Set for a moto server that enforces IAM: see [`moto_auth`].
     enforcing: Option<Signer>,
 }
@@ -129,6 +131,12 @@ impl AwsProxy {
     /// Operations called so far, in order.
     pub fn operations(&self) -> Vec<String> {
         self.inner.lock().unwrap().seen.clone()
+    }
+
+    /// DynamoDB reads so far, in order: each read operation and the items it read (what
+    /// DynamoDB bills: a query's `ScannedCount`, one for each item `GetItem` found).
+    pub fn dynamo_reads(&self) -> Vec<(String, u64)> {
+        self.inner.lock().unwrap().reads.clone()
     }
 
     pub fn count(&self, operation: &str) -> usize {
@@ -218,6 +226,9 @@ async fn forward(
             let mut b = Response::builder().status(status);
             let headers = resp.headers().clone();
             let bytes = resp.bytes().await.unwrap_or_default();
+            if let Some(read) = items_read(&op, status, &bytes) {
+                p.inner.lock().unwrap().reads.push((op.clone(), read));
+            }
             let reshaped = enforcing
                 .as_ref()
                 .filter(|_| status == StatusCode::FORBIDDEN)
@@ -240,6 +251,24 @@ async fn forward(
             .body(Body::from(e.to_string()))
             .unwrap(),
     }
+}
+
+/// The items a successful DynamoDB read read, from its answer; `None` for anything else.
+fn items_read(op: &str, status: StatusCode, body: &[u8]) -> Option<u64> {
+    if !status.is_success() || !matches!(op, "Query" | "Scan" | "GetItem" | "BatchGetItem") {
+        return None;
+    }
+    let answer: serde_json::Value = serde_json::from_slice(body).ok()?;
+    Some(match op {
+        "GetItem" => u64::from(answer.get("Item").is_some()),
+        "BatchGetItem" => answer["Responses"].as_object().map_or(0, |t| {
+            t.values()
+                .filter_map(|v| v.as_array())
+                .map(|a| a.len() as u64)
+                .sum()
+        }),
+        _ => answer["ScannedCount"].as_u64().unwrap_or(0),
+    })
 }
 
 /// An AWS error in the request's protocol's shape: JSON for the JSON protocols, AWS's XML

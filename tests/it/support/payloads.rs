@@ -43,6 +43,35 @@ pub fn pull_request_review_event(gh: &GitHub, pr: u64, review_id: u64, action: &
     event
 }
 
+/// A `merge_group` `checks_requested` for a group `GitHub::queue_merge_group` built (its
+/// head commit, branch and base commit), into `base` and enqueued by `pr`'s author.
+pub fn merge_group_event(
+    gh: &GitHub,
+    pr: u64,
+    group: &(String, String, String),
+    base: &str,
+) -> Value {
+    let (head_sha, head_ref, base_sha) = group;
+    let sender = gh.pull_actor(pr, "opened");
+    let mut event = envelope(gh, gh.account_json(&sender));
+    event["action"] = json!("checks_requested");
+    event["merge_group"] = json!({
+        "head_sha": head_sha,
+        "head_ref": head_ref,
+        "base_sha": base_sha,
+        "base_ref": format!("refs/heads/{base}"),
+        "head_commit": {
+            "id": head_sha,
+            "tree_id": head_sha,
+            "message": format!("Merge pull request #{pr}"),
+            "timestamp": "2026-01-01T00:00:00Z",
+            "author": {"name": "GitHub", "email": "noreply@github.com"},
+            "committer": {"name": "GitHub", "email": "noreply@github.com"},
+        },
+    });
+    event
+}
+
 /// The `ping` GitHub sends when the App's webhook is set up.
 pub fn ping_event(gh: &GitHub) -> Value {
     let hook_id = 480_000_001_u64;

@@ -21,7 +21,15 @@ pub fn path(iam_user: &str) -> String {
 
 /// The repository with CODEOWNERS and teams, on a GitHub stand-in of its own.
 pub async fn repository() -> GitHub {
-    let gh = GitHub::start().await;
+    repository_on(GitHub::start().await)
+}
+
+/// [`repository`] on a GitHub Enterprise Server stand-in, its API under `/api/v3`.
+pub async fn enterprise_repository() -> GitHub {
+    repository_on(GitHub::start_under("/api/v3").await)
+}
+
+fn repository_on(gh: GitHub) -> GitHub {
     gh.team("acme/security", &["carol", "dave"]);
     gh.team("acme/billing", &["erin"]);
     gh.commit_to_main(&[(".github/CODEOWNERS", CODEOWNERS)]);

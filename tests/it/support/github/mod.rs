@@ -15,6 +15,7 @@
 //! REST shapes, [`http`] the server (routing, auth, pagination, failure
 //! injection, request-body validation); this file is the tester API.
 
+mod actions;
 mod git;
 mod http;
 mod json;
@@ -137,11 +138,18 @@ impl GitHub {
     /// starts with org `acme`, repository `acme/access-requests` (branch `main`
     /// holding `README.md`) and installation 1 of the App on `acme`.
     pub async fn start() -> GitHub {
+        GitHub::start_under("").await
+    }
+
+    /// [`GitHub::start`], with the REST API served under `prefix` (GitHub Enterprise
+    /// Server's `/api/v3`): `url` ends with it, and a call outside it is unknown.
+    pub async fn start_under(prefix: &str) -> GitHub {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind the GitHub stand-in");
-        let url = format!("http://{}", listener.local_addr().expect("local addr"));
-        let state = Arc::new(Mutex::new(World::new(url.clone())));
+        let host = format!("http://{}", listener.local_addr().expect("local addr"));
+        let url = format!("{host}{prefix}");
+        let state = Arc::new(Mutex::new(World::new(host, prefix)));
         {
             let mut world = state.lock().unwrap();
             world.create_repo(DEFAULT_REPO, "main");
@@ -659,23 +667,6 @@ impl GitHub {
         });
     }
 
-    /// Shifts the timestamps of everything recorded from now on (commits,
-    /// pull requests, reviews, comments, check runs) by `seconds`; negative
-    /// is the past, e.g. a merge before keygate was installed. Tokens, JWT
-    /// checks and the `Date` header keep GitHub's clock
-    /// ([`set_clock_ahead_of_keygates`](Self::set_clock_ahead_of_keygates)).
-    pub fn set_clock_offset(&self, seconds: i64) {
-        self.world().clock_offset = time::Duration::seconds(seconds);
-    }
-
-    /// Makes GitHub's clock `seconds` ahead of keygate's (negative: behind), as when
-    /// keygate's host clock is off: GitHub checks the App's JWT (refusing it for its `iat`
-    /// or `exp` claim) and its tokens' expiry on its own clock, and its `Date` header says
-    /// that clock's time.
-    pub fn set_clock_ahead_of_keygates(&self, seconds: i64) {
-        self.world().skew = time::Duration::seconds(seconds);
-    }
-
     /// The status of each request made with the App's JWT (token exchanges, `/app…`, a
     /// repository's installation), in order.
     pub fn app_jwt_answers(&self) -> Vec<u16> {
@@ -746,7 +737,10 @@ impl GitHub {
         let world = self.world();
         let p = world.repo(&self.repo).pull(pr);
         match action {
-            "synchronize" => world.commits[&p.head_sha].author.clone(),
+            "synchronize" => p
+                .pushed_by
+                .clone()
+                .unwrap_or_else(|| world.commits[&p.head_sha].author.clone()),
             "closed" => p
                 .merged_by
                 .clone()

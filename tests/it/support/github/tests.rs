@@ -22,7 +22,7 @@ fn jwt_message(world: &World, auth: &str) -> Option<String> {
 
 #[test]
 fn jwts_are_checked_as_github_checks_them() {
-    let world = World::new("http://127.0.0.1:1".into());
+    let world = World::new("http://127.0.0.1:1".into(), "");
     let n = OffsetDateTime::now_utc().unix_timestamp();
     let ok = jwt(json!({ "iss": APP_ID, "iat": n - 60, "exp": n + 540 }));
     assert_eq!(jwt_message(&world, &ok), None);
@@ -63,7 +63,7 @@ fn jwts_are_checked_as_github_checks_them() {
 
 #[test]
 fn githubs_own_clock_checks_jwts_and_dates_its_answers() {
-    let mut world = World::new("http://127.0.0.1:1".into());
+    let mut world = World::new("http://127.0.0.1:1".into(), "");
     world.skew = time::Duration::minutes(15);
     let ours = OffsetDateTime::now_utc().unix_timestamp();
     let theirs = ours + 15 * 60;
@@ -91,7 +91,7 @@ fn githubs_own_clock_checks_jwts_and_dates_its_answers() {
 
 #[test]
 fn pages_carry_githubs_link_header() {
-    let world = World::new("http://gh".into());
+    let world = World::new("http://gh".into(), "");
     let items: Vec<Value> = (0..7).map(Value::from).collect();
     let link = |raw: &str| {
         let reply = world.page(items.clone(), &Query::parse(raw), "/x");

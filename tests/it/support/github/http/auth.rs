@@ -109,7 +109,8 @@ impl World {
             .map(char::from)
             .collect();
         let token = format!("ghs_{random}");
-        let expires_at = self.github_now() + self.token_lifetime;
+        // Saturating: a clock stopped at the calendar's end still mints.
+        let expires_at = self.github_now().saturating_add(self.token_lifetime);
         let issued = Token {
             installation,
             expires_at,

@@ -145,6 +145,16 @@ impl World {
                 let sha = self.resolve_or_422(r, &reference, docs)?;
                 Ok(self.commit_with_files(r, &self.commits[&sha], q, path))
             }
+            ApiRoute::Compare(repo, basehead) => {
+                let docs = "/commits/commits#compare-two-commits";
+                let r = self.repo_for(inst, &repo, docs)?;
+                let (base, head) = basehead
+                    .split_once("...")
+                    .ok_or_else(|| Reply::not_found(docs))?;
+                let base = self.resolve_or_422(r, base, docs)?;
+                let head = self.resolve_or_422(r, head, docs)?;
+                Ok(Reply::json(200, self.compare_json(r, &base, &head)))
+            }
             ApiRoute::CommitPulls(repo, reference) => {
                 let docs = "/commits/commits#list-pull-requests-associated-with-a-commit";
                 let r = self.repo_for(inst, &repo, docs)?;

@@ -216,6 +216,16 @@ impl World {
             let failure = self.failures.remove(i);
             return injected_failure(failure.status);
         }
+        // GitHub Enterprise Server serves the REST API under `/api/v3`: a call outside the
+        // world's prefix is unknown.
+        let Some(path) = path
+            .strip_prefix(self.prefix.as_str())
+            .filter(|p| p.starts_with('/'))
+        else {
+            self.unknown
+                .push(format!("{method} {path} (outside {})", self.prefix));
+            return Reply::not_found("");
+        };
         let segments: Vec<String> = path
             .split('/')
             .filter(|s| !s.is_empty())

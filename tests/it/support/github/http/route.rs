@@ -29,6 +29,7 @@ pub(crate) enum ApiRoute {
     Contents(String, String),
     Commits(String),
     Commit(String, String),
+    Compare(String, String),
     CommitPulls(String, String),
     CommitCheckRuns(String, String),
     Membership(String, String, String),
@@ -121,6 +122,7 @@ pub(crate) fn route(method: &str, segments: &[String]) -> Option<Route> {
         ("GET", ["pulls", n, "reviews", id]) => A::Review(repo, n.to_string(), id.to_string()),
         ("GET", ["contents", path @ ..]) => A::Contents(repo, join(path)),
         ("GET", ["commits"]) => A::Commits(repo),
+        ("GET", ["compare", basehead]) => A::Compare(repo, basehead.to_string()),
         ("GET", ["commits", r @ .., "check-runs"]) if !r.is_empty() => {
             A::CommitCheckRuns(repo, join(r))
         }

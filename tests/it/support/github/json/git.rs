@@ -10,6 +10,41 @@ use super::super::model::{Account, Commit, Repo, Signature, World, ts};
 use super::{node_id, url_path};
 
 impl World {
+    /// `GET /repos/{owner}/{repo}/compare/{base}...{head}`: the commits of `head` that `base`
+    /// lacks, oldest first, and the files between the two.
+    pub(crate) fn compare_json(&self, r: &Repo, base: &str, head: &str) -> Value {
+        let ancestors = |from: &str| {
+            let mut seen = std::collections::HashSet::new();
+            let mut todo = vec![from.to_string()];
+            while let Some(sha) = todo.pop() {
+                if let Some(c) = self.commits.get(&sha)
+                    && seen.insert(sha.clone())
+                {
+                    todo.extend(c.parents.iter().cloned());
+                }
+            }
+            seen
+        };
+        let behind = ancestors(base);
+        let mut ahead: Vec<&Commit> = ancestors(head)
+            .iter()
+            .filter(|sha| !behind.contains(*sha))
+            .map(|sha| &self.commits[sha])
+            .collect();
+        ahead.sort_by_key(|c| c.seq);
+        let changes =
+            super::super::git::diff_trees(&self.commits[base].tree, &self.commits[head].tree);
+        let files: Vec<Value> = changes.iter().map(|f| self.file_json(r, head, f)).collect();
+        json!({
+            "status": if ahead.is_empty() { "identical" } else { "ahead" },
+            "ahead_by": ahead.len(),
+            "behind_by": 0,
+            "total_commits": ahead.len(),
+            "commits": ahead.iter().map(|c| self.commit_json(r, c)).collect::<Vec<_>>(),
+            "files": files,
+        })
+    }
+
     /// One entry of a files list (pull request or commit), as GitHub shows
     /// it: a symlink's patch is its target, a submodule's a `Subproject
     /// commit` line, and its `sha` the pinned commit.

@@ -132,6 +132,9 @@ pub struct CommentView {
 
 pub(crate) struct World {
     pub(crate) base_url: String,
+    /// The path the REST API is served under: empty as on github.com, `/api/v3` as on
+    /// GitHub Enterprise Server. `base_url` ends with it.
+    pub(crate) prefix: String,
     /// One counter for every numeric ID, so IDs of different kinds never collide.
     pub(crate) next_id: u64,
     pub(crate) next_commit: u64,
@@ -150,6 +153,8 @@ pub(crate) struct World {
     /// How far GitHub's clock is ahead of keygate's (negative: behind). GitHub checks JWTs
     /// and tokens, and dates its answers (`Date`), on its own clock.
     pub(crate) skew: time::Duration,
+    /// GitHub's clock stopped at this instant (it and its `Date` header), when a test set one.
+    pub(crate) stopped_at: Option<OffsetDateTime>,
     pub(crate) token_lifetime: time::Duration,
     pub(crate) requests: Vec<Logged>,
     /// Added to every answer (benchmarks: GitHub is not on loopback).
@@ -233,6 +238,9 @@ pub(crate) struct Pull {
     pub(crate) head_ref: String,
     pub(crate) head_sha: String,
     pub(crate) previous_head: Option<String>,
+    /// Who pushed the head last, when a push made it: the `synchronize` delivery's sender,
+    /// whoever the commit names as its author.
+    pub(crate) pushed_by: Option<Account>,
     pub(crate) base_ref: String,
     pub(crate) base_sha: String,
     /// Where the branch left the base: files are diffed from here (three-dot).
@@ -356,9 +364,10 @@ pub(crate) struct Failure {
 }
 
 impl World {
-    pub(crate) fn new(base_url: String) -> World {
+    pub(crate) fn new(base_url: String, prefix: &str) -> World {
         let mut world = World {
-            base_url,
+            base_url: format!("{base_url}{prefix}"),
+            prefix: prefix.to_string(),
             next_id: 1000,
             next_commit: 0,
             accounts: BTreeMap::new(),
@@ -377,6 +386,7 @@ impl World {
             tokens_issued: 0,
             token_scopes: Vec::new(),
             skew: time::Duration::ZERO,
+            stopped_at: None,
             token_lifetime: time::Duration::hours(1),
             requests: Vec::new(),
             latency: std::time::Duration::ZERO,
@@ -393,7 +403,7 @@ impl World {
 
     /// What time it is on GitHub's own clock.
     pub(crate) fn github_now(&self) -> OffsetDateTime {
-        now() + self.skew
+        self.stopped_at.unwrap_or_else(|| now() + self.skew)
     }
 
     /// The time GitHub records for what happens now.

@@ -44,6 +44,7 @@ impl World {
                 head_ref,
                 head_sha: head.clone(),
                 previous_head: None,
+                pushed_by: None,
                 base_ref,
                 base_sha: base_sha.clone(),
                 merge_base: base_sha,
@@ -65,7 +66,21 @@ impl World {
         pusher: &str,
         changes: &[Change<'_>],
     ) -> String {
-        let pusher = self.person(pusher);
+        self.push_authored(repo, pr, pusher, pusher, changes)
+    }
+
+    /// A push by `pusher` of a commit whose author and committer say `author`: git lets
+    /// anyone write any name there; GitHub's `synchronize` names the pusher.
+    pub(crate) fn push_authored(
+        &mut self,
+        repo: &str,
+        pr: u64,
+        pusher: &str,
+        author: &str,
+        changes: &[Change<'_>],
+    ) -> String {
+        let pushed_by = self.person(pusher);
+        let pusher = self.person(author);
         let (head, base_sha) = {
             let r = self.repo(repo);
             let p = r.pull(pr);
@@ -76,6 +91,7 @@ impl World {
         let message = describe(changes);
         let sha = self.make_commit(vec![head], tree, &pusher, &pusher, &message);
         self.set_head(repo, pr, &sha, base_sha);
+        self.repo_mut(repo).pull_mut(pr).pushed_by = Some(pushed_by);
         sha
     }
 
@@ -85,6 +101,7 @@ impl World {
         let r = self.repo_mut(repo);
         let p = r.pull_mut(pr);
         p.previous_head = Some(std::mem::replace(&mut p.head_sha, sha.to_string()));
+        p.pushed_by = None;
         p.base_sha = base_sha;
         p.commits.push(sha.to_string());
         p.timeline.push(TimelineItem::Committed(sha.to_string()));
@@ -279,6 +296,44 @@ impl World {
         p.base_sha = base_head;
         p.updated_at = now;
         sha
+    }
+
+    /// A merge queue's group of `prs` into the base of the first: GitHub's merge commit of
+    /// each on top of the one before, starting at the base's head, on a branch
+    /// `gh-readonly-queue/<base>/pr-<last>-<base sha>`. Nothing is merged yet. Returns the
+    /// group's head commit, its branch and the base's head it started from.
+    pub(crate) fn queue_merge_group(
+        &mut self,
+        repo: &str,
+        prs: &[u64],
+    ) -> (String, String, String) {
+        let base_ref = self.repo(repo).pull(prs[0]).base_ref.clone();
+        let base_sha = self.branch_head(repo, &base_ref);
+        let web_flow = self.account(WEB_FLOW, AccountKind::User);
+        let owner = self.repo(repo).owner.login.clone();
+        let mut tip = base_sha.clone();
+        for pr in prs {
+            let (head, merge_base, head_ref, title) = {
+                let p = self.repo(repo).pull(*pr);
+                assert!(p.open, "PR #{pr} is not open");
+                (
+                    p.head_sha.clone(),
+                    p.merge_base.clone(),
+                    p.head_ref.clone(),
+                    p.title.clone(),
+                )
+            };
+            let changes = diff_trees(&self.commits[&merge_base].tree, &self.commits[&head].tree);
+            let tree = apply_diff(&self.commits[&tip].tree, &changes);
+            let message = format!("Merge pull request #{pr} from {owner}/{head_ref}\n\n{title}");
+            tip = self.make_commit(vec![tip, head], tree, &web_flow, &web_flow, &message);
+        }
+        let last = prs[prs.len() - 1];
+        let branch = format!("gh-readonly-queue/{base_ref}/pr-{last}-{base_sha}");
+        self.repo_mut(repo)
+            .branches
+            .insert(branch.clone(), tip.clone());
+        (tip, format!("refs/heads/{branch}"), base_sha)
     }
 
     pub(crate) fn set_open(&mut self, repo: &str, pr: u64, open: bool) {
