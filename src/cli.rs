@@ -221,22 +221,8 @@ pub fn arguments(args: Vec<OsString>, lambda_runtime_api: Option<OsString>) -> V
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let env = std::env::vars();
     match cli.command {
-        Command::Validate {
-            paths,
-            format,
-            accounts,
-        } => {
-            let rules = judging_rules(cli.config.as_deref(), env, &accounts)?;
-            validate(&rules, &paths, format)
-        }
-        Command::Owners {
-            paths,
-            codeowners,
-            format,
-            accounts,
-        } => {
-            let rules = judging_rules(cli.config.as_deref(), env, &accounts)?;
-            owners(&paths, codeowners.as_deref(), format, &rules)
+        command @ (Command::Validate { .. } | Command::Owners { .. }) => {
+            request_files_command(command, cli.config.as_deref(), env)
         }
         #[cfg(feature = "service")]
         Command::Serve => {
@@ -299,6 +285,32 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let settings = with_remote_secrets(Settings::load(cli.config.as_deref(), env)?)?;
             audit::audit_command(&settings, &args)
         }
+    }
+}
+
+/// `keygate validate` and `keygate owners`: what the requesters' CI runs, judged by the
+/// configuration's rules (or `--accounts`).
+fn request_files_command(
+    command: Command,
+    config: Option<&Path>,
+    env: impl Iterator<Item = (String, String)>,
+) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Validate {
+            paths,
+            format,
+            accounts,
+        } => validate(&judging_rules(config, env, &accounts)?, &paths, format),
+        Command::Owners {
+            paths,
+            codeowners,
+            format,
+            accounts,
+        } => {
+            let rules = judging_rules(config, env, &accounts)?;
+            owners(&paths, codeowners.as_deref(), format, &rules)
+        }
+        _ => Ok(ExitCode::from(2)),
     }
 }
 
@@ -432,17 +444,7 @@ fn validate(rules: &CompiledRules, paths: &[PathBuf], format: Format) -> anyhow:
             problems.extend(d);
         }
         if let Some((loc, co)) = &codeowners {
-            match co.rule_for(&path) {
-                None => problems.push(Diagnostic::new(
-                    &path,
-                    format!("no line of {loc} matches this path, so nobody can approve it: add an owner for {}/{}", rules.requests_dir, folders(rules)),
-                )),
-                Some(r) if r.owners.is_empty() => problems.push(Diagnostic::new(
-                    &path,
-                    format!("{loc} line {} (`{}`) gives this path no owner, so nobody can approve it", r.line, r.pattern),
-                )),
-                Some(_) => {}
-            }
+            problems.extend(owner_problem(rules, loc, co, &path));
         }
     }
     print_diagnostics(&problems, format, checked);
@@ -451,6 +453,34 @@ fn validate(rules: &CompiledRules, paths: &[PathBuf], format: Format) -> anyhow:
     } else {
         ExitCode::from(1)
     })
+}
+
+/// What is wrong with the owners of the request at `path`, if anything: no line of the
+/// CODEOWNERS at `loc` matches it, or the line that does names nobody.
+fn owner_problem(
+    rules: &CompiledRules,
+    loc: &str,
+    co: &CodeOwners,
+    path: &str,
+) -> Option<Diagnostic> {
+    match co.rule_for(path) {
+        None => Some(Diagnostic::new(
+            path,
+            format!(
+                "no line of {loc} matches this path, so nobody can approve it: add an owner for {}/{}",
+                rules.requests_dir,
+                folders(rules)
+            ),
+        )),
+        Some(r) if r.owners.is_empty() => Some(Diagnostic::new(
+            path,
+            format!(
+                "{loc} line {} (`{}`) gives this path no owner, so nobody can approve it",
+                r.line, r.pattern
+            ),
+        )),
+        Some(_) => None,
+    }
 }
 
 /// The folders of a request path under `rules`: `<iam_user>/`, or with accounts
@@ -532,6 +562,29 @@ struct OwnerLine {
     account: Option<AccountAlias>,
 }
 
+/// One path's owners as `keygate owners` prints them: the path (and its account), then the
+/// owners and the deciding line of `file`, or why nobody owns it.
+fn owner_text(l: &OwnerLine, file: &Path) -> String {
+    let account = l
+        .account
+        .as_ref()
+        .map(|a| format!(" [account {a}]"))
+        .unwrap_or_default();
+    let file = file.display();
+    match (&l.line, &l.pattern) {
+        (Some(line), Some(pattern)) if !l.owners.is_empty() => format!(
+            "{}{account}: {} ({file}:{line}: {pattern})",
+            l.path,
+            l.owners.join(" ")
+        ),
+        (Some(line), Some(pattern)) => format!(
+            "{}{account}: no owner ({file}:{line}: `{pattern}` names no owner)",
+            l.path
+        ),
+        _ => format!("{}{account}: no owner (no line of {file} matches)", l.path),
+    }
+}
+
 fn owners(
     paths: &[String],
     file: Option<&Path>,
@@ -589,31 +642,7 @@ fn owners(
         ),
         OwnersFormat::Text => {
             for l in &lines {
-                let account = l
-                    .account
-                    .as_ref()
-                    .map(|a| format!(" [account {a}]"))
-                    .unwrap_or_default();
-                match (&l.line, &l.pattern) {
-                    (Some(line), Some(pattern)) if !l.owners.is_empty() => {
-                        println!(
-                            "{}{account}: {} ({}:{line}: {pattern})",
-                            l.path,
-                            l.owners.join(" "),
-                            file.display()
-                        )
-                    }
-                    (Some(line), Some(pattern)) => println!(
-                        "{}{account}: no owner ({}:{line}: `{pattern}` names no owner)",
-                        l.path,
-                        file.display()
-                    ),
-                    _ => println!(
-                        "{}{account}: no owner (no line of {} matches)",
-                        l.path,
-                        file.display()
-                    ),
-                }
+                println!("{}", owner_text(l, &file));
             }
         }
     }

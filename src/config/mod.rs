@@ -227,10 +227,7 @@ impl Settings {
             warnings: Vec::new(),
         };
         s.resolve_relative_paths();
-        s.accounts = Accounts::check(&typed.accounts).map_err(|(key, message)| {
-            let alias = key.split('.').take(2).collect::<Vec<_>>().join(".");
-            ConfigError::invalid(&key, &s.source(&alias), message)
-        })?;
+        s.accounts = s.check_accounts(&typed.accounts)?;
         s.check()?;
         s.load_secrets(&env)?;
         if s.server.max_attempts.is_some() {
@@ -244,6 +241,17 @@ impl Settings {
             tracing::warn!("configuration: {warning}");
         }
         Ok(s)
+    }
+
+    /// `[accounts]` checked; an error names the key and where its table came from.
+    fn check_accounts(
+        &self,
+        raw: &BTreeMap<String, AccountSection>,
+    ) -> Result<Accounts, ConfigError> {
+        Accounts::check(raw).map_err(|(key, message)| {
+            let alias = key.split('.').take(2).collect::<Vec<_>>().join(".");
+            ConfigError::invalid(&key, &self.source(&alias), message)
+        })
     }
 
     /// Where `key` (`section.name`, or `github.private_key` / `github.webhook_secret`) got

@@ -30,18 +30,14 @@ pub fn parse_request(
 ) -> Result<Request, Vec<Diagnostic>> {
     let dir = rules.requests_dir.trim_matches('/');
     let mut diagnostics = Vec::new();
-    let mut folder_account = None;
-    let folder_user = match classify(path, rules) {
+    let (folder_user, folder_account) = match classify(path, rules) {
         PathKind::Request {
             folder_user,
             account,
-        } => {
-            folder_account = account;
-            Some(folder_user)
-        }
+        } => (Some(folder_user), account),
         PathKind::Misplaced(d) => {
             diagnostics.push(d);
-            None
+            (None, None)
         }
         PathKind::Documentation => {
             return Err(vec![Diagnostic::new(
@@ -134,19 +130,13 @@ pub fn parse_request(
     diagnostics.extend(field_diagnostics);
 
     if iam_user_missing {
-        diagnostics.push(Diagnostic::new(
-            path,
-            format!(
-                "missing required field `iam_user`: add {}",
-                missing_iam_user_example(folder_user.as_deref())
-            ),
-        ));
+        let add = missing_iam_user_example(folder_user.as_deref());
+        let message = format!("missing required field `iam_user`: add {add}");
+        diagnostics.push(Diagnostic::new(path, message));
     }
     if reason_missing {
-        diagnostics.push(Diagnostic::new(
-            path,
-            format!("missing required field `reason`: add {MISSING_REASON_EXAMPLE}"),
-        ));
+        let message = format!("missing required field `reason`: add {MISSING_REASON_EXAMPLE}");
+        diagnostics.push(Diagnostic::new(path, message));
     }
 
     match (iam_user, reason, expires_in_days, readers) {
@@ -298,6 +288,20 @@ struct Fields<'t> {
     diagnostics: Vec<Diagnostic>,
 }
 
+impl Fields<'_> {
+    /// No field read yet.
+    fn none() -> Self {
+        Fields {
+            iam_user: Field::Missing,
+            reason: Field::Missing,
+            expires_in_days: Field::Missing,
+            readers: Field::Missing,
+            account: Field::Missing,
+            diagnostics: Vec::new(),
+        }
+    }
+}
+
 /// Reads the top-level table: the known fields with the right type, and a diagnostic for every
 /// unknown field and wrong type. `account` is a known field only with `[accounts]`.
 fn read_fields<'t>(
@@ -306,14 +310,7 @@ fn read_fields<'t>(
     table: &'t DeTable<'t>,
     rules: &CompiledRules,
 ) -> Fields<'t> {
-    let mut fields = Fields {
-        iam_user: Field::Missing,
-        reason: Field::Missing,
-        expires_in_days: Field::Missing,
-        readers: Field::Missing,
-        account: Field::Missing,
-        diagnostics: Vec::new(),
-    };
+    let mut fields = Fields::none();
     for (key, value) in table.iter() {
         let at = value.span().start;
         let found = value.get_ref();
@@ -323,17 +320,10 @@ fn read_fields<'t>(
                 .push(Diagnostic::at(path, text, at, message));
         };
         match key.get_ref().as_ref() {
-            "iam_user" => match found {
-                DeValue::String(s) => fields.iam_user = Field::Present(Some((s.as_ref(), at))),
-                other => {
-                    wrong_type(format!(
-                        "`iam_user` must be a string, found {}: write it in double quotes, e.g. \
-                         `iam_user = \"alice\"`",
-                        describe_value(other)
-                    ));
-                    fields.iam_user = Field::Present(None);
-                }
-            },
+            "iam_user" => {
+                let how = "write it in double quotes, e.g. `iam_user = \"alice\"`";
+                fields.iam_user = string_field("iam_user", found, at, how, &mut wrong_type);
+            }
             "reason" => match found {
                 DeValue::String(s) => {
                     fields.reason = Field::Present(Some((s.as_ref(), value.span())));
@@ -374,18 +364,11 @@ fn read_fields<'t>(
                     fields.readers = Field::Present(None);
                 }
             },
-            "account" => match found {
-                DeValue::String(s) => fields.account = Field::Present(Some((s.as_ref(), at))),
-                other => {
-                    wrong_type(format!(
-                        "`account` must be a string, found {}: write the account's alias in \
-                         double quotes, e.g. `account = \"prod\"`, or leave the field out (the \
-                         folder names the account)",
-                        describe_value(other)
-                    ));
-                    fields.account = Field::Present(None);
-                }
-            },
+            "account" => {
+                let how = "write the account's alias in double quotes, e.g. `account = \"prod\"`, \
+                           or leave the field out (the folder names the account)";
+                fields.account = string_field("account", found, at, how, &mut wrong_type);
+            }
             unknown => {
                 let message = unknown_field_message(unknown, found, rules);
                 fields
@@ -395,6 +378,27 @@ fn read_fields<'t>(
         }
     }
     fields
+}
+
+/// A string field's value and where it starts; any other type is reported through
+/// `wrong_type`, with `how` to write it.
+fn string_field<'t>(
+    name: &str,
+    found: &'t DeValue<'t>,
+    at: usize,
+    how: &str,
+    wrong_type: &mut impl FnMut(String),
+) -> Field<(&'t str, usize)> {
+    match found {
+        DeValue::String(s) => Field::Present(Some((s.as_ref(), at))),
+        other => {
+            wrong_type(format!(
+                "`{name}` must be a string, found {}: {how}",
+                describe_value(other)
+            ));
+            Field::Present(None)
+        }
+    }
 }
 
 fn unknown_field_message(key: &str, value: &DeValue<'_>, rules: &CompiledRules) -> String {
