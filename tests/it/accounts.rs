@@ -565,3 +565,44 @@ async fn a_sweep_goes_on_in_one_account_while_another_is_down() {
         app.aws.proxy.operations()
     );
 }
+
+#[tokio::test]
+async fn doctor_assumes_each_accounts_role_and_names_the_one_it_cannot() {
+    let (app, _prod, _dev) = accounts_world().await;
+    let lines = async || -> Vec<String> {
+        let checks = keygate::doctor::run(&app.settings(), &app.keygate_aws().await).await;
+        checks
+            .iter()
+            .filter(|c| c.name == "aws account")
+            .map(|c| c.to_string())
+            .collect()
+    };
+    let healthy = lines().await;
+    assert_eq!(healthy.len(), 2, "{healthy:#?}");
+    assert!(
+        healthy[0].starts_with(
+            "[ok  ] aws account: `dev` (222222222222): acting as \
+             arn:aws:sts::222222222222:assumed-role/keygate-issuer/keygate"
+        ),
+        "{healthy:#?}"
+    );
+    assert!(
+        healthy[1].starts_with("[ok  ] aws account: `prod` (111111111111)"),
+        "{healthy:#?}"
+    );
+
+    app.aws
+        .proxy
+        .fail_where("AssumeRole", DEV.1, 403, "AccessDenied");
+    let broken = lines().await;
+    assert!(
+        broken[0].starts_with("[FAIL] aws account: `dev` (222222222222): cannot assume")
+            && broken[0].contains("AccessDenied")
+            && broken[0].contains("deploy/keygate-member.yaml"),
+        "{broken:#?}"
+    );
+    assert!(
+        broken[1].starts_with("[ok  ] aws account: `prod`"),
+        "{broken:#?}"
+    );
+}
