@@ -36,6 +36,7 @@ fn rules() -> CompiledRules {
         denied_users: vec!["root".into(), "admin*".into()],
         allowed_readers: vec!["arn:aws:iam::123456789012:role/ci/*".into()],
         secret_name_template: AwsSection::default().secret_name,
+        accounts: Vec::new(),
     }
     .compile()
     .expect("the example rules compile")

@@ -11,6 +11,7 @@
 //! secrets are resolved (`secrets`) and every value is checked (`check`). Each error names
 //! the key and where its value came from.
 
+mod accounts;
 mod check;
 mod env;
 mod secrets;
@@ -28,6 +29,7 @@ use serde::Deserialize;
 
 use crate::request::RequestRules;
 
+pub use accounts::{Account, AccountSection, Accounts, parse_role_arn};
 use sections::FileSettings;
 pub use sections::{
     AwsSection, GitHubSection, LifecycleSection, PolicySection, QueueBackend, QueueSection,
@@ -111,6 +113,8 @@ pub struct Settings {
     pub store: StoreSection,
     /// `[queue]`
     pub queue: QueueSection,
+    /// `[accounts.<alias>]`, checked; empty without the section (DESIGN §9).
+    pub accounts: Accounts,
     /// The address `server.listen` parsed.
     pub listen: SocketAddr,
     /// The App's private key (PEM), from `KEYGATE_GITHUB_PRIVATE_KEY` or its file.
@@ -139,6 +143,7 @@ impl fmt::Debug for Settings {
             .field("aws", &self.aws)
             .field("store", &self.store)
             .field("queue", &self.queue)
+            .field("accounts", &self.accounts)
             .field(
                 "private_key",
                 &self.private_key.as_ref().map(|_| "[redacted]"),
@@ -218,6 +223,7 @@ impl Settings {
             aws: typed.aws,
             store: typed.store,
             queue: typed.queue,
+            accounts: Accounts::default(),
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             private_key: None,
             webhook_secret: None,
@@ -228,6 +234,7 @@ impl Settings {
             warnings: Vec::new(),
         };
         s.resolve_relative_paths();
+        s.accounts = s.check_accounts(&typed.accounts)?;
         s.check()?;
         s.load_secrets(&env)?;
         if s.server.max_attempts.is_some() {
@@ -241,6 +248,17 @@ impl Settings {
             tracing::warn!("configuration: {warning}");
         }
         Ok(s)
+    }
+
+    /// `[accounts]` checked; an error names the key and where its table came from.
+    fn check_accounts(
+        &self,
+        raw: &BTreeMap<String, AccountSection>,
+    ) -> Result<Accounts, ConfigError> {
+        Accounts::check(raw).map_err(|(key, message)| {
+            let alias = key.split('.').take(2).collect::<Vec<_>>().join(".");
+            ConfigError::invalid(&key, &self.source(&alias), message)
+        })
     }
 
     /// Where `key` (`section.name`, or `github.private_key` / `github.webhook_secret`) got
@@ -401,6 +419,7 @@ impl Settings {
             denied_users: self.policy.denied_users.clone(),
             allowed_readers: self.policy.allowed_readers.clone(),
             secret_name_template: self.aws.secret_name.clone(),
+            accounts: self.accounts.aliases(),
         }
     }
 

@@ -4,10 +4,13 @@
 //! `KEYGATE_<SECTION>_<KEY>` variables keygate knows are derived from them (see `env`).
 //! Every key has a default, so a file written for an earlier keygate keeps working.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+
+use super::accounts::AccountSection;
 
 /// `[server]`
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -335,6 +338,9 @@ pub(super) struct FileSettings {
     pub store: StoreSection,
     /// `[queue]`
     pub queue: QueueSection,
+    /// `[accounts.<alias>]`: the AWS accounts keys are issued in (DESIGN §9); none by
+    /// default, and then keygate issues in the account of its own credentials.
+    pub accounts: BTreeMap<String, AccountSection>,
 }
 
 /// `lifecycle.reconcile_since`: written as a quoted RFC 3339 string or as a bare TOML

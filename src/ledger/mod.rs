@@ -22,7 +22,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::ids::{CommitSha, DeliveryId, InstallationId, PrNumber, RepoName};
+use crate::ids::{AccountAlias, CommitSha, DeliveryId, InstallationId, PrNumber, RepoName};
 use crate::lifecycle::Progress;
 use crate::lifecycle::request::RequestLife;
 use crate::work::{NoticeEvent, PrEvent, Sender};
@@ -321,6 +321,9 @@ pub struct Intent {
     pub secret_token: Option<String>,
     /// When its key was made, how often it rotates, its fingerprint (DESIGN §10).
     pub origin: KeyOrigin,
+    /// The AWS account the key is issued in (DESIGN §9), written when the intent is
+    /// claimed; `None`: keygate's own account.
+    pub account: Option<AccountAlias>,
     pub updated_at_ms: i64,
 }
 
@@ -345,6 +348,7 @@ impl Intent {
             merged_at: None,
             secret_token: None,
             origin: KeyOrigin::default(),
+            account: None,
             updated_at_ms: 0,
         }
     }
@@ -391,6 +395,9 @@ pub struct Revocation {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyLife {
     pub access_key_id: String,
+    /// The AWS account the key lives in (DESIGN §9); `None`: keygate's own account. Every
+    /// step of its life acts there.
+    pub account: Option<AccountAlias>,
     pub iam_user: String,
     pub secret_name: Option<String>,
     /// The expiry recorded at issue (RFC 3339).

@@ -16,7 +16,7 @@ use super::{
     LedgerError, NewDelivery, NoteKey, Rotation, RotationClaim, RotationState, Stats, Store, Taken,
     now_ms,
 };
-use crate::ids::{DeliveryId, PrNumber, RepoName};
+use crate::ids::{AccountAlias, DeliveryId, PrNumber, RepoName};
 use crate::lifecycle::Progress;
 use crate::lifecycle::request::RequestLife;
 use crate::work::Sender;
@@ -552,7 +552,8 @@ impl Conn {
         let now = now_ms();
         let n = self.0.execute(
             "INSERT INTO intents (repository, pr_number, path, state, iam_user, requester, approvers, \
-             installation_id, created_at, updated_at) VALUES (?1, ?2, ?3, 'pending', ?4, ?5, ?6, ?7, ?8, ?8) \
+             installation_id, created_at, updated_at, account) \
+             VALUES (?1, ?2, ?3, 'pending', ?4, ?5, ?6, ?7, ?8, ?8, ?9) \
              ON CONFLICT DO NOTHING",
             params![
                 i.repository.key(),
@@ -562,7 +563,8 @@ impl Conn {
                 i.requester,
                 i.approvers.join(","),
                 i.installation.get() as i64,
-                now
+                now,
+                i.account.as_ref().map(AccountAlias::as_str),
             ],
         )?;
         if n == 1 {

@@ -16,6 +16,7 @@ fn valid_request_gets_default_expiry_and_trimmed_reason() {
             expires_in_days: 90,
             readers: vec![],
             rotate_every_days: None,
+            account: None,
         }
     );
     assert_eq!(r.name(), "ci");

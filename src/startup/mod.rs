@@ -125,9 +125,11 @@ pub fn build_workflow(
     .with_metrics(metrics.clone());
     Ok(Workflow {
         github,
+        // One member per account of `[accounts]` (DESIGN §9), counted with the rest.
         aws: aws
             .with_metrics(metrics.clone())
-            .with_chat_notices(settings.aws.chat_notices),
+            .with_chat_notices(settings.aws.chat_notices)
+            .with_accounts(&settings.accounts),
         metrics,
         ledger,
         queue,

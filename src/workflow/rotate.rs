@@ -17,7 +17,7 @@ use super::life::{self, UserLease};
 use super::render::lifecycle::KeyEvent;
 use super::sweep::{revoke_key, tell};
 use super::{StepError, Workflow};
-use crate::aws::{ACCESS_KEY_TAG, ROTATES_TAG};
+use crate::aws::{ACCESS_KEY_TAG, Aws, ROTATES_TAG};
 use crate::ledger::{
     KeyCare, KeyLife, KeyOrigin, LedgerError, Revocation, Rotation, RotationState, Store, now_ms,
 };
@@ -73,7 +73,9 @@ pub(crate) async fn rotate_key(
             why: "keygate has no secret recorded for this key".into(),
         });
     };
-    let lease = UserLease::take(wf, &life.iam_user).await?;
+    // The key's own account (DESIGN §9): its new key is made and stored beside it.
+    let aws = wf.aws_in(life.account.as_ref())?;
+    let lease = UserLease::take(wf, life.account.as_ref(), &life.iam_user).await?;
     let mut claim = Rotation::new(
         life.access_key_id.clone(),
         life.iam_user.clone(),
@@ -84,7 +86,7 @@ pub(crate) async fn rotate_key(
     claim.reason = ask.reason;
     let result = async {
         let mut r = wf.ledger.claim_rotation(claim).await?.into_rotation();
-        drive(wf, rules, &mut r).await
+        drive(wf, aws, rules, &mut r).await
     }
     .await;
     lease.release(wf).await;
@@ -120,6 +122,7 @@ async fn refusal(wf: &Workflow, life: &KeyLife) -> Result<Option<String>, StepEr
 /// Moves `r` on from where it stands until it is done or must wait.
 async fn drive(
     wf: &Workflow,
+    aws: &Aws,
     rules: &LifecycleRules,
     r: &mut Rotation,
 ) -> Result<Rotated, StepError> {
@@ -133,8 +136,8 @@ async fn drive(
                     },
                 });
             }
-            RotationState::Stored => finish(wf, rules, r).await?,
-            RotationState::Creating => roll_back(wf, r).await?,
+            RotationState::Stored => finish(wf, aws, rules, r).await?,
+            RotationState::Creating => roll_back(wf, aws, r).await?,
             RotationState::Pending => {
                 // Asked for earlier: the key's life may have moved on since (revoked,
                 // leaked, its request deleted). Such a rotation ends without a new key.
@@ -149,7 +152,7 @@ async fn drive(
                     tracing::info!(why = %why, "a rotation asked for earlier ends without a new key");
                     return Ok(Rotated::Refused { why });
                 }
-                if let Some(why) = create_and_store(wf, r).await? {
+                if let Some(why) = create_and_store(wf, aws, r).await? {
                     return Ok(Rotated::Waiting { why });
                 }
             }
@@ -171,9 +174,13 @@ async fn advance(wf: &Workflow, r: &mut Rotation, to: RotationState) -> Result<(
 
 /// From `Pending`: a free key slot, the new key, then the secret's new version. `Some(why)`
 /// when it must wait for a free slot (said once, on the request's pull request and to SNS).
-async fn create_and_store(wf: &Workflow, r: &mut Rotation) -> Result<Option<String>, StepError> {
+async fn create_and_store(
+    wf: &Workflow,
+    aws: &Aws,
+    r: &mut Rotation,
+) -> Result<Option<String>, StepError> {
     let user = r.iam_user.clone();
-    let keys = wf.aws.list_access_keys(&user).await?;
+    let keys = aws.list_access_keys(&user).await?;
     if keys.len() >= 2 {
         return blocked(wf, r, keys.len()).await.map(Some);
     }
@@ -186,7 +193,7 @@ async fn create_and_store(wf: &Workflow, r: &mut Rotation) -> Result<Option<Stri
     r.new_access_key_id = None;
     r.new_fingerprint = None;
     advance(wf, r, RotationState::Creating).await?;
-    let key = match wf.aws.create_access_key(&user).await {
+    let key = match aws.create_access_key(&user).await {
         Ok(k) => k,
         Err(e) if e.is_limit_exceeded() => {
             advance(wf, r, RotationState::Pending).await?;
@@ -198,7 +205,7 @@ async fn create_and_store(wf: &Workflow, r: &mut Rotation) -> Result<Option<Stri
         }
         Err(e) => {
             tracing::warn!(error = %e, "CreateAccessKey failed; removing any key it may have created");
-            roll_back(wf, r).await?;
+            roll_back(wf, aws, r).await?;
             return Err(e.into());
         }
     };
@@ -207,11 +214,11 @@ async fn create_and_store(wf: &Workflow, r: &mut Rotation) -> Result<Option<Stri
     advance(wf, r, RotationState::Creating).await?;
     tracing::info!(new_access_key_id = %key.access_key_id, "the rotation's new key was created");
     let token = r.token.clone().unwrap_or_default();
-    if let Err(e) = wf.aws.put_secret_value(&r.secret_name, &key, &token).await {
+    if let Err(e) = aws.put_secret_value(&r.secret_name, &key, &token).await {
         drop(key);
-        if !holds_new_version(wf, r).await? {
+        if !holds_new_version(aws, r).await? {
             tracing::warn!(error = %e, "the secret's new version could not be written; deleting the new key");
-            roll_back(wf, r).await?;
+            roll_back(wf, aws, r).await?;
             return Err(e.into());
         }
         tracing::info!("the secret's new version went in although its answer was an error");
@@ -222,30 +229,30 @@ async fn create_and_store(wf: &Workflow, r: &mut Rotation) -> Result<Option<Stri
 }
 
 /// Whether the secret holds this rotation's version (made with its recorded token).
-async fn holds_new_version(wf: &Workflow, r: &Rotation) -> Result<bool, StepError> {
+async fn holds_new_version(aws: &Aws, r: &Rotation) -> Result<bool, StepError> {
     let Some(token) = r.token.as_deref() else {
         return Ok(false);
     };
-    let facts = wf.aws.describe_secret(&r.secret_name).await?;
+    let facts = aws.describe_secret(&r.secret_name).await?;
     Ok(facts.is_some_and(|s| s.version_ids.iter().any(|v| v == token)))
 }
 
 /// From `Creating`: when the secret holds the new version, the rotation is stored;
 /// otherwise the new key, if any was made, is deleted and the rotation starts again.
 /// The key being replaced is never touched.
-async fn roll_back(wf: &Workflow, r: &mut Rotation) -> Result<(), StepError> {
-    if r.new_access_key_id.is_some() && holds_new_version(wf, r).await? {
+async fn roll_back(wf: &Workflow, aws: &Aws, r: &mut Rotation) -> Result<(), StepError> {
+    if r.new_access_key_id.is_some() && holds_new_version(aws, r).await? {
         return advance(wf, r, RotationState::Stored).await;
     }
     let user = r.iam_user.clone();
     match r.new_access_key_id.take() {
         Some(id) => {
-            wf.aws.delete_access_key(&user, &id).await?;
+            aws.delete_access_key(&user, &id).await?;
             tracing::info!(access_key_id = %id, "deleted the new key the secret never held");
         }
         None => {
             let before = r.keys_before.clone().unwrap_or_default();
-            delete_keys_a_lost_call_made(wf, &user, &before, r.updated_at_ms).await?;
+            delete_keys_a_lost_call_made(wf, aws, &user, &before, r.updated_at_ms).await?;
         }
     }
     r.new_fingerprint = None;
@@ -274,7 +281,12 @@ async fn blocked(wf: &Workflow, r: &mut Rotation, keys: usize) -> Result<String,
 /// From `Stored`: the new key's life (as far along as the one it replaces), the replaced
 /// key marked superseded and retired after the overlap, the secret's tags moved on, people
 /// told; then done. Each part is safe to repeat.
-async fn finish(wf: &Workflow, rules: &LifecycleRules, r: &mut Rotation) -> Result<(), StepError> {
+async fn finish(
+    wf: &Workflow,
+    aws: &Aws,
+    rules: &LifecycleRules,
+    r: &mut Rotation,
+) -> Result<(), StepError> {
     let (Some(new_key), Some(rotated_at)) = (r.new_access_key_id.clone(), r.rotated_at) else {
         return Err(LedgerError::Corrupt(format!(
             "the rotation of {} is stored without its new key",
@@ -333,7 +345,7 @@ async fn finish(wf: &Workflow, rules: &LifecycleRules, r: &mut Rotation) -> Resu
     if !next.is_empty() {
         tags.push((ROTATES_TAG, next.as_str()));
     }
-    wf.aws.tag_secret(&r.secret_name, &tags).await?;
+    aws.tag_secret(&r.secret_name, &tags).await?;
     let retires = retires_at.format(&Rfc3339).unwrap_or_default();
     let event = KeyEvent::Rotated {
         new_key: &new_key,

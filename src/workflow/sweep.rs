@@ -5,7 +5,9 @@
 //! step, shared by `keygate revoke`, revoking pull requests and a sweep that finds one half
 //! done, and the one way keygate tells people about a key's life.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+
+use futures_util::future::join_all;
 
 use time::OffsetDateTime;
 use tracing::instrument;
@@ -14,7 +16,7 @@ use super::render::lifecycle::{KeyEvent, KeyRef, key_comment, key_notice};
 use super::rotate::{Rotated, RotationAsk, resume_rotations, rotate_key};
 use super::{StepError, Workflow};
 use crate::aws::{EXPIRES_TAG, ROTATES_TAG, SecretFacts};
-use crate::ids::PrNumber;
+use crate::ids::{AccountAlias, PrNumber};
 use crate::ledger::{KeyLife, NoteKey, Revocation, Store};
 use crate::lifecycle::{
     Care, KeyFacts, LifecycleRules, Planned, Progress, Stage, Step, effective_expiry, parse_time,
@@ -36,8 +38,9 @@ pub struct SweepLine {
 
 /// One pass. Steps of one key stop at its first failure (the next pass resumes it); other
 /// keys go on, also past a key whose secret cannot be read (DESIGN §5: an error on one key
-/// is reported and retried, and the pass goes on). Errors only when the keys cannot be
-/// listed at all.
+/// is reported and retried, and the pass goes on). Each AWS account's keys are swept side
+/// by side (DESIGN §9), so an account that is down or slow to answer never holds up
+/// another's. Errors only when the keys cannot be listed at all.
 #[instrument(skip_all, fields(dry_run))]
 pub async fn sweep(
     wf: &Workflow,
@@ -58,14 +61,38 @@ pub async fn sweep(
     // Only keys this keygate's ledger recorded: a secret that merely carries keygate's
     // tags (another deployment's, or a ledger that was lost) is for `keygate audit` to
     // show, not for this sweep to act on.
-    let mut lives = wf.ledger.keys_to_sweep().await?;
+    let lives = wf.ledger.keys_to_sweep().await?;
     // What `/metrics` shows of the keys, so a scrape never reads them all (DESIGN §4).
     let census = crate::metrics::key_census(lives.iter().map(|l| l.progress));
     if let Err(e) = wf.ledger.set_note(NoteKey::KeyCensus, census).await {
         tracing::warn!(error = %e, "cannot record the keys' census for /metrics");
     }
-    let (secrets, unread) = read_secrets(wf, &lives).await;
-    out.extend(unread);
+    let mut by_account: BTreeMap<Option<AccountAlias>, Vec<KeyLife>> = BTreeMap::new();
+    for life in lives {
+        by_account
+            .entry(life.account.clone())
+            .or_default()
+            .push(life);
+    }
+    let passes = by_account
+        .into_values()
+        .map(|lives| sweep_account(wf, rules, now, dry_run, &resumed, lives));
+    out.extend(join_all(passes).await.into_iter().flatten());
+    Ok(out)
+}
+
+/// The pass over one account's keys. Once the account itself fails (its issuer role cannot
+/// be assumed, or `[accounts]` no longer names it), its other steps are not tried this
+/// pass: each is reported failed with the same reason, and the next pass tries again.
+async fn sweep_account(
+    wf: &Workflow,
+    rules: &LifecycleRules,
+    now: OffsetDateTime,
+    dry_run: bool,
+    resumed: &[String],
+    mut lives: Vec<KeyLife>,
+) -> Vec<SweepLine> {
+    let (secrets, mut out, mut down) = read_secrets(wf, &lives).await;
     let usage = read_usage(wf, &lives, rules).await;
     let facts: Vec<KeyFacts> = lives
         .iter()
@@ -93,6 +120,11 @@ pub async fn sweep(
             {
                 continue;
             }
+            if let Some(why) = &down {
+                line.result = Some(Err(format!("not tried: {why}")));
+                out.push(line);
+                continue;
+            }
             if p.step == Step::Rotate {
                 let result = rotate_key(wf, rules, life, RotationAsk::scheduled()).await;
                 out.extend(rotation_line(life, result));
@@ -102,12 +134,20 @@ pub async fn sweep(
             if let Err(e) = &result {
                 tracing::error!(access_key_id = %p.access_key_id, step = %p.step, error = %e, "lifecycle step failed; the next pass resumes it");
                 failed.push(p.access_key_id.clone());
+                if account_down(e) {
+                    down = Some(super::render::public_reason(e));
+                }
             }
             line.result = Some(result.map_err(|e| super::render::public_reason(&e)));
         }
         out.push(line);
     }
-    Ok(out)
+    out
+}
+
+/// Whether `e` says the account itself failed, not one call in it.
+fn account_down(e: &StepError) -> bool {
+    matches!(e, StepError::Aws(a) if a.is_account_unavailable())
 }
 
 /// A sweep line for a rotation: done, or why it waits or failed; none for a rotation that
@@ -204,13 +244,14 @@ async fn read_usage(
 /// The key's last use, else its creation (from the ledger, or from IAM for a key an
 /// earlier keygate issued).
 async fn last_active(wf: &Workflow, l: &KeyLife) -> Result<Option<OffsetDateTime>, StepError> {
-    if let Some(used) = wf.aws.access_key_last_used(&l.access_key_id).await? {
+    let aws = wf.aws_in(l.account.as_ref())?;
+    if let Some(used) = aws.access_key_last_used(&l.access_key_id).await? {
         return Ok(Some(used));
     }
     if let Some(issued) = l.origin.issued_at {
         return Ok(Some(issued));
     }
-    let keys = wf.aws.list_access_keys_dated(&l.iam_user).await?;
+    let keys = aws.list_access_keys_dated(&l.iam_user).await?;
     Ok(keys
         .into_iter()
         .find(|(id, _)| *id == l.access_key_id)
@@ -218,17 +259,19 @@ async fn last_active(wf: &Workflow, l: &KeyLife) -> Result<Option<OffsetDateTime
         .and_then(|ms| OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000)).ok()))
 }
 
-/// Each key's own secret, described by name: scoped to the secret prefix, unlike
-/// ListSecrets (which IAM can only grant on "*"), and nothing at all to ask when no key is
-/// live. A secret that cannot be read is reported as a failed line: its key is then planned
-/// by the ledger's expiry alone, which the tag could only bring forward, so nothing is done
-/// to it early, and the next pass reads it again.
+/// Each key's own secret, described by name in the key's account: scoped to the secret
+/// prefix, unlike ListSecrets (which IAM can only grant on "*"), and nothing at all to ask
+/// when no key is live. A secret that cannot be read is reported as a failed line: its key
+/// is then planned by the ledger's expiry alone, which the tag could only bring forward, so
+/// nothing is done to it early, and the next pass reads it again. Once the account itself
+/// fails, no more of its secrets are asked for; the third value says why.
 async fn read_secrets(
     wf: &Workflow,
     lives: &[KeyLife],
-) -> (HashMap<String, SecretFacts>, Vec<SweepLine>) {
+) -> (HashMap<String, SecretFacts>, Vec<SweepLine>, Option<String>) {
     let mut secrets = HashMap::new();
     let mut unread = Vec::new();
+    let mut down: Option<String> = None;
     for life in lives {
         let Some(name) = life.secret_name.as_deref() else {
             continue;
@@ -236,28 +279,38 @@ async fn read_secrets(
         if secrets.contains_key(name) {
             continue; // a rotated key and its successor share one secret
         }
-        match wf.aws.describe_secret(name).await {
+        let read = match &down {
+            Some(why) => Err(format!("not tried: {why}")),
+            None => {
+                let asked = match wf.aws.in_account(life.account.as_ref()) {
+                    Ok(aws) => aws.describe_secret(name).await,
+                    Err(e) => Err(e),
+                };
+                asked.map_err(|e| {
+                    tracing::error!(access_key_id = %life.access_key_id, secret = %name, error = %e, "cannot read the key's secret; its expiry tag is unknown this pass");
+                    if e.is_account_unavailable() {
+                        down = Some(e.public_summary());
+                    }
+                    format!("cannot read its secret `{name}`: {}", e.public_summary())
+                })
+            }
+        };
+        match read {
             Ok(Some(s)) => {
                 secrets.insert(name.to_string(), s);
             }
             Ok(None) => {}
-            Err(e) => {
-                tracing::error!(access_key_id = %life.access_key_id, secret = %name, error = %e, "cannot read the key's secret; its expiry tag is unknown this pass");
-                unread.push(SweepLine {
-                    access_key_id: life.access_key_id.clone(),
-                    iam_user: life.iam_user.clone(),
-                    request: life.request.path.clone(),
-                    step: None,
-                    expires_at: life.expires_at.as_deref().and_then(parse_time),
-                    result: Some(Err(format!(
-                        "cannot read its secret `{name}`: {}",
-                        e.public_summary()
-                    ))),
-                });
-            }
+            Err(why) => unread.push(SweepLine {
+                access_key_id: life.access_key_id.clone(),
+                iam_user: life.iam_user.clone(),
+                request: life.request.path.clone(),
+                step: None,
+                expires_at: life.expires_at.as_deref().and_then(parse_time),
+                result: Some(Err(why)),
+            }),
         }
     }
-    (secrets, unread)
+    (secrets, unread, down)
 }
 
 /// Writes `life` with `to`, from the progress it was read in.
@@ -284,7 +337,7 @@ pub(crate) async fn run_step(
     if life.progress.pending != Some(step) {
         record(wf, life, life.progress.begin(step)).await?;
     }
-    let aws = &wf.aws;
+    let aws = wf.aws_in(life.account.as_ref())?;
     let (user, id) = (life.iam_user.clone(), life.access_key_id.clone());
     let delete_after_days = rules.timing.delete_after_days;
     let expires = p.expires_at;
@@ -332,7 +385,7 @@ async fn end_key(
     step: Step,
     expires: Option<OffsetDateTime>,
 ) -> Result<(), StepError> {
-    let aws = &wf.aws;
+    let aws = wf.aws_in(life.account.as_ref())?;
     let (user, id) = (&life.iam_user, &life.access_key_id);
     if step == Step::Revoke {
         aws.deactivate_access_key(user, id).await?;
@@ -370,14 +423,13 @@ async fn unused_step(
     p: &Planned,
 ) -> Result<(), StepError> {
     let deactivated = p.step == Step::DeactivateUnused;
+    let aws = wf.aws_in(life.account.as_ref())?;
     if deactivated {
-        wf.aws
-            .deactivate_access_key(&life.iam_user, &life.access_key_id)
+        aws.deactivate_access_key(&life.iam_user, &life.access_key_id)
             .await?;
         tracing::info!("deactivated: unused");
     }
-    let last_used = wf
-        .aws
+    let last_used = aws
         .access_key_last_used(&life.access_key_id)
         .await?
         .and_then(|t| {
@@ -432,6 +484,7 @@ pub(crate) async fn tell(
         access_key_id: &life.access_key_id,
         secret_name: life.secret_name.as_deref(),
         expires_at: expires.as_deref(),
+        account: life.account.as_ref(),
     };
     let notice_event = event.notice_event();
     // A revocation by pull request is announced under the revoking pull request's key, the

@@ -3,6 +3,7 @@
 
 mod support;
 
+mod accounts;
 mod approvers;
 mod audit;
 mod auditor;
@@ -19,6 +20,7 @@ mod issue;
 mod lambda;
 mod leaks;
 mod least_privilege;
+mod least_privilege_member;
 mod life;
 mod lifecycle;
 mod lifecycle_crash;

@@ -11,7 +11,7 @@ use super::super::{
     DeliveryState, Intent, IntentKey, IntentState, KeyLife, LedgerError, NewDelivery, NoteKey,
     Revocation,
 };
-use crate::ids::{CommitSha, DeliveryId, InstallationId, PrNumber, RepoName};
+use crate::ids::{AccountAlias, CommitSha, DeliveryId, InstallationId, PrNumber, RepoName};
 use crate::lifecycle::{Progress, Stage, Step};
 use crate::work::{Activity, PrEvent, Sender};
 
@@ -290,6 +290,7 @@ pub(super) fn intent_fields(i: &Intent) -> Vec<(&'static str, Option<AttributeVa
         ("outcome", opt(&i.outcome)),
         ("merged_at", i.merged_at.map(|t| n(t.unix_timestamp()))),
         ("secret_token", opt(&i.secret_token)),
+        ("account", i.account.as_ref().map(|a| s(a.as_str()))),
         ("updated_at", Some(n(i.updated_at_ms))),
     ]
     .into_iter()
@@ -317,6 +318,7 @@ pub(super) fn read_intent(item: &Item) -> Result<Intent, LedgerError> {
             .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok()),
         secret_token: opt_s(item, "secret_token")?,
         origin: super::care::read_origin(item)?,
+        account: opt_s(item, "account")?.map(AccountAlias::new),
         updated_at_ms: get_n(item, "updated_at")?,
     })
 }
@@ -340,6 +342,7 @@ pub(super) fn life_step(life: &KeyLife, from: Progress, now_ms: i64) -> Change {
             s(format!("{}#{}", ordinal(now_ms), life.access_key_id)),
         );
     let identity = [
+        ("account", life.account.as_ref().map(|a| s(a.as_str()))),
         ("secret_name", opt(&life.secret_name)),
         ("expires_at", opt(&life.expires_at)),
         (
@@ -412,6 +415,7 @@ fn read_revocation(item: &Item) -> Result<Option<Revocation>, LedgerError> {
 pub(super) fn read_life(item: &Item) -> Result<(i64, KeyLife), LedgerError> {
     let life = KeyLife {
         access_key_id: get_s(item, "access_key_id")?.to_string(),
+        account: opt_s(item, "account")?.map(AccountAlias::new),
         iam_user: get_s(item, "iam_user")?.to_string(),
         secret_name: opt_s(item, "secret_name")?,
         expires_at: opt_s(item, "expires_at")?,
@@ -454,6 +458,7 @@ pub(super) fn join_life(intent: &Intent, life: Option<&Item>) -> Result<KeyLife,
     };
     Ok(KeyLife {
         access_key_id,
+        account: intent.account.clone(),
         iam_user: intent.iam_user.clone(),
         secret_name: intent.secret_name.clone(),
         expires_at: intent.expires_at.clone(),
@@ -704,6 +709,7 @@ mod tests {
     fn life() -> KeyLife {
         KeyLife {
             access_key_id: "AKIAX".into(),
+            account: None,
             iam_user: "alice".into(),
             secret_name: None,
             expires_at: None,

@@ -12,12 +12,12 @@
 //! | --- | --- | --- | --- |
 //! | delivery | `DELIVERY#<delivery id>` | `DELIVERY` | the event, `state`, `attempts`, `next_attempt_at`, `owner` and `lease_until` while running; created once forever (`attribute_not_exists(pk)`) |
 //! | pull-request lock | `PR#<repo>#<number>` | `LOCK` | `running` = the one delivery of this pull request that is running |
-//! | intent | `INTENT#<repo>#<number>` | `PATH#<path>` | one request's issuance; moved only from the state it was read in |
-//! | key life | `KEY#<access key id>` | `LIFE` | an issued key's `stage`, `pending` step and revocation after its first lifecycle step, its identity and `created_at` written once; moved only from the progress it was read in (no item = active) |
+//! | intent | `INTENT#<repo>#<number>` | `PATH#<path>` | one request's issuance, with the `account` alias it is issued in (absent: keygate's own account); moved only from the state it was read in |
+//! | key life | `KEY#<access key id>` | `LIFE` | an issued key's `stage`, `pending` step and revocation after its first lifecycle step, its identity (with its `account`) and `created_at` written once; moved only from the progress it was read in (no item = active) |
 //! | note | `NOTE#<note key>` | `NOTE` | `value`: a comment or check-run ID, a notice sent |
-//! | request life | `REQUEST#<repo>#<path>` | `LIFE` | the latest merges that added and deleted the file (`added_pr`, `added_at`, `deleted_pr`, `deleted_at`); written only from the `version` read |
+//! | request life | `REQUEST#<repo>#<path>` | `LIFE` | the latest merges that added and deleted the file (`added_pr`, `added_at`, `deleted_pr`, `deleted_at`), its `account` written once; written only from the `version` read |
 //! | rotation | `ROTATION#<access key id>` | `ROTATION` | one rotation in place of that key (DESIGN §10): `state`, who asked and why, `keys_before`, `token`, the new key's ID and fingerprint, `rotated_at`, `blocked`; moved only from the state read |
-//! | lease | `LEASE#<name>` (`user#<iam user>`) | `LEASE` | `holder`, `until`, and the `value` its last holder left (the last secret-name timestamp) |
+//! | lease | `LEASE#<name>` (`user#<iam user>`, or `user#<account>#<iam user>` in a member account) | `LEASE` | `holder`, `until`, and the `value` its last holder left (the last secret-name timestamp) |
 //! | meta | `META` | `created_at` | `value`: when the ledger was first opened (ms) |
 //!
 //! `<repo>` is the lower-case `owner/name`. Two global secondary indexes, both projecting all

@@ -2,7 +2,7 @@
 
 use time::OffsetDateTime;
 
-use crate::ids::{InstallationId, PrNumber, RepoName};
+use crate::ids::{AccountAlias, InstallationId, PrNumber, RepoName};
 use crate::ledger::{Intent, IntentState, KeyOrigin, LedgerError};
 
 /// An intent as stored, before its state is checked.
@@ -54,6 +54,9 @@ pub(super) fn intent_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<IntentRow> {
                 rotate_every_days: r.get("rotate_every_days")?,
                 fingerprint: r.get("key_fingerprint")?,
             },
+            account: r
+                .get::<_, Option<String>>("account")?
+                .map(AccountAlias::new),
             updated_at_ms: r.get("updated_at")?,
         },
     })

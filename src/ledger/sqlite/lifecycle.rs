@@ -4,7 +4,7 @@
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
 use super::{Conn, seconds};
-use crate::ids::{InstallationId, PrNumber, RepoName};
+use crate::ids::{AccountAlias, InstallationId, PrNumber, RepoName};
 use crate::ledger::{
     IntentKey, KeyCare, KeyLife, KeyOrigin, Leak, LedgerError, Revocation, now_ms,
 };
@@ -16,7 +16,8 @@ const LIVES: &str = "\
     SELECT i.access_key_id AS access_key_id, i.iam_user AS iam_user, \
       i.secret_name AS secret_name, i.expires_at AS expires_at, i.repository AS repository, \
       i.pr_number AS pr_number, i.path AS path, i.requester AS requester, \
-      i.installation_id AS installation_id, i.merged_at AS merged_at, k.stage AS stage, k.pending AS pending, \
+      i.installation_id AS installation_id, i.merged_at AS merged_at, i.account AS account, \
+      k.stage AS stage, k.pending AS pending, \
       k.revoked_by AS revoked_by, k.revoked_reason AS revoked_reason, \
       k.revoked_in_pr AS revoked_in_pr, COALESCE(k.updated_at, i.updated_at) AS updated_at, \
       i.created_at AS created_at, i.issued_at AS issued_at, \
@@ -31,9 +32,9 @@ const LIVES: &str = "\
     SELECT k.access_key_id, k.iam_user, k.secret_name, k.expires_at, k.repository, \
       k.pr_number, k.path, k.requester, k.installation_id, \
       (SELECT i.merged_at FROM intents i WHERE i.repository = k.repository \
-       AND i.pr_number = k.pr_number AND i.path = k.path), k.stage, k.pending, k.revoked_by, \
-      k.revoked_reason, k.revoked_in_pr, k.updated_at, k.created_at, k.issued_at, \
-      k.rotate_every_days, k.key_fingerprint, k.superseded_by, k.retires_at, \
+       AND i.pr_number = k.pr_number AND i.path = k.path), k.account, k.stage, k.pending, \
+      k.revoked_by, k.revoked_reason, k.revoked_in_pr, k.updated_at, k.created_at, \
+      k.issued_at, k.rotate_every_days, k.key_fingerprint, k.superseded_by, k.retires_at, \
       k.unused_warned_at, k.leak_source, k.leak_location, k.leaked_at \
     FROM key_lives k WHERE (?1 IS NULL OR k.access_key_id = ?1) \
       AND NOT EXISTS (SELECT 1 FROM intents i WHERE i.access_key_id = k.access_key_id \
@@ -47,6 +48,9 @@ impl Conn {
             Ok((
                 KeyLife {
                     access_key_id: r.get("access_key_id")?,
+                    account: r
+                        .get::<_, Option<String>>("account")?
+                        .map(AccountAlias::new),
                     iam_user: r.get("iam_user")?,
                     secret_name: r.get("secret_name")?,
                     expires_at: r.get("expires_at")?,
@@ -130,9 +134,9 @@ impl Conn {
              pr_number, path, requester, installation_id, stage, pending, revoked_by, \
              revoked_reason, revoked_in_pr, created_at, updated_at, issued_at, \
              rotate_every_days, key_fingerprint, superseded_by, retires_at, unused_warned_at, \
-             leak_source, leak_location, leaked_at) \
+             leak_source, leak_location, leaked_at, account) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?15, \
-             ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24) \
+             ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25) \
              ON CONFLICT (access_key_id) DO UPDATE SET stage = excluded.stage, \
              pending = excluded.pending, revoked_by = excluded.revoked_by, \
              revoked_reason = excluded.revoked_reason, revoked_in_pr = excluded.revoked_in_pr, \
@@ -165,6 +169,7 @@ impl Conn {
                 leak.map(|l| l.source.as_str()),
                 leak.map(|l| l.location.as_str()),
                 at(leak.map(|l| l.reported_at)),
+                life.account.as_ref().map(AccountAlias::as_str),
             ],
         )?;
         tx.commit()?;

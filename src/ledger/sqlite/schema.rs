@@ -171,6 +171,13 @@ pub(super) const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX rotations_state ON rotations (state, created_at);
     "#,
+    // 8: keys in many AWS accounts (DESIGN §9): the account alias of each intent, key life
+    //    and request life; NULL is keygate's own account, as every earlier row was.
+    r#"
+    ALTER TABLE intents ADD COLUMN account TEXT;
+    ALTER TABLE key_lives ADD COLUMN account TEXT;
+    ALTER TABLE request_lives ADD COLUMN account TEXT;
+    "#,
 ];
 
 pub(super) fn migrate(conn: &mut Connection) -> Result<(), LedgerError> {

@@ -1,12 +1,14 @@
 //! The ledger's contract, checked through [`Store`] only, so every backend runs the same
 //! suite: add a backend to `suite!` at the bottom.
 
+mod accounts;
 mod care;
 mod requests;
 
 use super::*;
 use crate::lifecycle::Progress;
 use crate::work::Activity;
+use accounts::*;
 use care::*;
 use requests::*;
 
@@ -515,6 +517,7 @@ async fn a_key_known_only_from_its_secret_tags_gets_a_life_of_its_own(l: Ledger)
     use crate::lifecycle::Step;
     let life = KeyLife {
         access_key_id: "AKIATAGGED".into(),
+        account: None,
         iam_user: "carol".into(),
         secret_name: Some("carol/access-key-1".into()),
         expires_at: Some("2026-01-01T00:00:00Z".into()),
@@ -719,6 +722,9 @@ suite!(
         an_intent_keeps_when_its_merge_happened_and_its_secret_token,
         a_keys_origin_is_kept_from_its_intent_and_a_successor_is_swept_beside_it,
         a_rotation_is_claimed_once_and_moves_only_from_the_state_read,
+        an_account_stays_with_the_intent_and_the_life_of_its_key,
+        a_key_known_only_from_its_tags_keeps_its_account,
+        a_request_life_keeps_its_account,
     ]
 );
 
@@ -750,5 +756,8 @@ suite!(
         an_intent_keeps_when_its_merge_happened_and_its_secret_token,
         a_keys_origin_is_kept_from_its_intent_and_a_successor_is_swept_beside_it,
         a_rotation_is_claimed_once_and_moves_only_from_the_state_read,
+        an_account_stays_with_the_intent_and_the_life_of_its_key,
+        a_key_known_only_from_its_tags_keeps_its_account,
+        a_request_life_keeps_its_account,
     ]
 );

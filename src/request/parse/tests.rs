@@ -33,7 +33,7 @@ fn unknown_field_suggestions() {
         ("read_by", Some("readers")),
     ];
     for (key, expected) in cases {
-        assert_eq!(suggest_field(key), *expected, "{key}");
+        assert_eq!(suggest_field(key, &FIELDS), *expected, "{key}");
     }
 }
 

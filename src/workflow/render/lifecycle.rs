@@ -6,6 +6,7 @@ use std::fmt::Write;
 
 use super::{PrRef, attributes, md, plain, subject};
 use crate::aws::Notice;
+use crate::ids::AccountAlias;
 use crate::work::NoticeEvent;
 
 /// Which key of which request a text is about.
@@ -16,6 +17,8 @@ pub struct KeyRef<'a> {
     pub pr: u64,
     pub path: &'a str,
     pub iam_user: &'a str,
+    /// The key's AWS account (DESIGN §9); `None`: keygate's own.
+    pub account: Option<&'a AccountAlias>,
     pub requester: &'a str,
     pub access_key_id: &'a str,
     pub secret_name: Option<&'a str>,
@@ -103,7 +106,10 @@ fn days(n: u32) -> String {
 /// A new comment on a pull request (the request's own, or the one that revoked it).
 pub fn key_comment(event: &KeyEvent<'_>, key: &KeyRef<'_>) -> String {
     let id = md::code(key.access_key_id);
-    let user = md::code(key.iam_user);
+    let mut user = md::code(key.iam_user);
+    if let Some(a) = key.account {
+        let _ = write!(user, " in AWS account {}", md::code(a.as_str()));
+    }
     let path = md::code(key.path);
     let secret = key
         .secret_name
@@ -304,6 +310,7 @@ pub fn key_notice(event: &KeyEvent<'_>, key: &KeyRef<'_>) -> Notice {
     let mut m = String::new();
     let _ = writeln!(m, "{title}.\n");
     let _ = writeln!(m, "IAM user:      {user}");
+    super::account_line(&mut m, key.account);
     let _ = writeln!(m, "Access key ID: {}", plain::line(key.access_key_id));
     if let Some(secret) = key.secret_name {
         let _ = writeln!(m, "Secret:        {}", plain::line(secret));
@@ -349,7 +356,7 @@ pub fn key_notice(event: &KeyEvent<'_>, key: &KeyRef<'_>) -> Notice {
         Notice {
             subject: subject(&format!("{title} ({repository}#{})", key.pr)),
             message: m,
-            attributes: attributes(event.notice_event(), key.iam_user, &pr),
+            attributes: attributes(event.notice_event(), key.iam_user, key.account, &pr),
             chat: None,
         },
         &pr,
@@ -408,6 +415,7 @@ mod tests {
             pr: 12,
             path: "requests/svc-backup/ci.toml",
             iam_user: "svc-backup",
+            account: None,
             requester: "bob",
             access_key_id: "AKIAEXAMPLE",
             secret_name: Some("svc-backup/access-key-20260101000000"),
