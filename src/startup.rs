@@ -82,6 +82,11 @@ pub async fn run_with(
         pass_hold(settings.lifecycle.sweep_interval_secs),
     )
     .await;
+    // Queued work whose message was lost is announced again before catch-up, which may take
+    // a while (the consumer's upkeep does it from then on).
+    if let WorkQueue::Sqs(sqs) = &queue {
+        crate::queue::announce_overdue(&ledger, sqs).await;
+    }
     // The first catch-up before the first delivery too (DESIGN §5), bounded so a GitHub that
     // does not answer delays the start by seconds, not minutes; the timer tries again.
     if tokio::time::timeout(

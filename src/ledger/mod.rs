@@ -6,7 +6,9 @@
 //! DynamoDB the shared one (DESIGN §8); the tests (`tests.rs`) run through the trait, so every
 //! backend passes the same suite.
 
+mod catchup;
 pub mod dynamo;
+mod handle;
 #[cfg(test)]
 mod moto;
 mod sqlite;
@@ -15,18 +17,19 @@ mod tests;
 
 use std::fmt;
 use std::future::Future;
-use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::ids::{CommitSha, DeliveryId, InstallationId, PrNumber, RepoName};
+use crate::ids::{BranchName, CommitSha, DeliveryId, InstallationId, PrNumber, RepoName};
 use crate::lifecycle::Progress;
 use crate::lifecycle::request::RequestLife;
 use crate::work::{NoticeEvent, PrEvent, Sender};
 
+pub use catchup::{CatchUpProgress, Watermark};
 pub use dynamo::DynamoLedger;
+pub use handle::Ledger;
 pub use sqlite::{BackupReport, LOCK_WAIT, Role, SqliteLedger, backup};
 
 #[derive(Debug, thiserror::Error)]
@@ -656,9 +659,50 @@ pub trait Store: Send + Sync {
         value: Option<String>,
     ) -> impl Future<Output = Result<(), LedgerError>> + Send;
 
-    /// When this ledger was created (ms since the epoch): catch-up never reaches back
-    /// before it, and no pull request merged before it issues a key.
-    fn watermark(&self) -> impl Future<Output = Result<i64, LedgerError>> + Send;
+    /// When this ledger was created: catch-up never reaches back before it, and no pull
+    /// request merged before it issues a key. It never moves, but once from this host's
+    /// clock to GitHub's ([`Store::settle_watermark`]).
+    fn watermark(&self) -> impl Future<Output = Result<Watermark, LedgerError>> + Send;
+
+    /// Puts a watermark still on this host's clock on GitHub's: `at_ms` (the creation time
+    /// GitHub's clock gives) becomes the watermark, once; a watermark on GitHub's clock is
+    /// left as it is. Returns the watermark as it stands after.
+    fn settle_watermark(
+        &self,
+        at_ms: i64,
+    ) -> impl Future<Output = Result<Watermark, LedgerError>> + Send;
+
+    /// How far catch-up got for `branch` of `repository`, if a pass ever finished.
+    fn catch_up_progress(
+        &self,
+        repository: RepoName,
+        branch: BranchName,
+    ) -> impl Future<Output = Result<Option<CatchUpProgress>, LedgerError>> + Send;
+
+    /// Records how far a finished pass got. Progress only moves forward: a `through_ms` at or
+    /// before the one recorded (another pass got further) is left alone.
+    fn record_catch_up_progress(
+        &self,
+        repository: RepoName,
+        branch: BranchName,
+        progress: CatchUpProgress,
+    ) -> impl Future<Output = Result<(), LedgerError>> + Send;
+
+    /// Whether catch-up found this merged pull request to touch no request file: it is
+    /// never read again.
+    fn without_requests(
+        &self,
+        repository: RepoName,
+        pr: PrNumber,
+    ) -> impl Future<Output = Result<bool, LedgerError>> + Send;
+
+    /// Records merged pull requests (with their merge commits) found to touch no request
+    /// file. Recording one again changes nothing.
+    fn record_without_requests(
+        &self,
+        repository: RepoName,
+        pulls: Vec<(PrNumber, CommitSha)>,
+    ) -> impl Future<Output = Result<(), LedgerError>> + Send;
 
     /// Whether the ledger knows the merge of this pull request: a `closed` delivery was
     /// recorded for it (in any state), or an intent. Catch-up leaves such a one alone.
@@ -667,185 +711,6 @@ pub trait Store: Send + Sync {
         repository: RepoName,
         pr: PrNumber,
     ) -> impl Future<Output = Result<bool, LedgerError>> + Send;
-}
-
-/// The ledger keygate holds: one of the backends, cheap to clone.
-#[derive(Clone)]
-pub enum Ledger {
-    Sqlite(SqliteLedger),
-    Dynamo(DynamoLedger),
-}
-
-impl Ledger {
-    /// Opens (creating and migrating) the SQLite ledger at `path`, as `keygate serve`.
-    pub fn open_sqlite(path: &Path) -> Result<Ledger, LedgerError> {
-        Ok(Ledger::Sqlite(SqliteLedger::open(path)?))
-    }
-
-    /// Opens the SQLite ledger at `path` for `role` ([`SqliteLedger::open_as`]).
-    pub fn open_sqlite_as(path: &Path, role: Role) -> Result<Ledger, LedgerError> {
-        Ok(Ledger::Sqlite(SqliteLedger::open_as(
-            path, role, LOCK_WAIT,
-        )?))
-    }
-
-    /// Opens the DynamoDB ledger in `table`, which `keygate init` created.
-    /// Leases of `lease` on running work (DynamoDB; one process holds a SQLite ledger).
-    pub fn with_lease(self, lease: std::time::Duration) -> Ledger {
-        match self {
-            Ledger::Dynamo(d) => Ledger::Dynamo(d.with_lease(lease)),
-            other => other,
-        }
-    }
-
-    pub async fn open_dynamo(
-        client: aws_sdk_dynamodb::Client,
-        table: &str,
-    ) -> Result<Ledger, LedgerError> {
-        Ok(Ledger::Dynamo(DynamoLedger::open(client, table).await?))
-    }
-}
-
-/// Forwards each call to the backend in use.
-/// Calls the backend. DynamoDB's futures hold the SDK's and are large: boxed, so a caller's
-/// future (and the stack that polls it) stays small however many ledger steps it awaits.
-macro_rules! delegate {
-    ($self:ident, $b:ident => $call:expr) => {
-        match $self {
-            Ledger::Sqlite($b) => $call.await,
-            Ledger::Dynamo($b) => Box::pin($call).await,
-        }
-    };
-}
-
-impl Store for Ledger {
-    async fn record_delivery(&self, d: NewDelivery) -> Result<Inserted, LedgerError> {
-        delegate!(self, b => b.record_delivery(d))
-    }
-    async fn record_push(&self, d: NewDelivery) -> Result<bool, LedgerError> {
-        delegate!(self, b => b.record_push(d))
-    }
-    async fn resume_interrupted(&self) -> Result<usize, LedgerError> {
-        delegate!(self, b => b.resume_interrupted())
-    }
-    async fn requeue_orphans(&self, keep: Vec<DeliveryId>) -> Result<usize, LedgerError> {
-        delegate!(self, b => b.requeue_orphans(keep))
-    }
-    async fn claim_work(&self, now_ms: i64, limit: usize) -> Result<Vec<Job>, LedgerError> {
-        delegate!(self, b => b.claim_work(now_ms, limit))
-    }
-    async fn claim_delivery(&self, id: DeliveryId, now_ms: i64) -> Result<Taken, LedgerError> {
-        delegate!(self, b => b.claim_delivery(id, now_ms))
-    }
-    async fn overdue(&self, before_ms: i64) -> Result<Vec<Job>, LedgerError> {
-        delegate!(self, b => b.overdue(before_ms))
-    }
-    async fn lease_pass(
-        &self,
-        pass: &'static str,
-        now_ms: i64,
-        until_ms: i64,
-    ) -> Result<bool, LedgerError> {
-        delegate!(self, b => b.lease_pass(pass, now_ms, until_ms))
-    }
-    async fn finish_work(
-        &self,
-        id: DeliveryId,
-        finish: Finish,
-        now_ms: i64,
-    ) -> Result<(), LedgerError> {
-        delegate!(self, b => b.finish_work(id, finish, now_ms))
-    }
-    async fn next_due_ms(&self) -> Result<Option<i64>, LedgerError> {
-        delegate!(self, b => b.next_due_ms())
-    }
-    async fn stats(&self) -> Result<Stats, LedgerError> {
-        delegate!(self, b => b.stats())
-    }
-    async fn oldest_queued_ms(&self) -> Result<Option<i64>, LedgerError> {
-        delegate!(self, b => b.oldest_queued_ms())
-    }
-    async fn delivery(&self, id: DeliveryId) -> Result<Option<DeliveryStatus>, LedgerError> {
-        delegate!(self, b => b.delivery(id))
-    }
-    async fn pushers(
-        &self,
-        repository: RepoName,
-        pr: PrNumber,
-    ) -> Result<Vec<Sender>, LedgerError> {
-        delegate!(self, b => b.pushers(repository, pr))
-    }
-    async fn claim_intent(&self, intent: Intent) -> Result<Claim, LedgerError> {
-        delegate!(self, b => b.claim_intent(intent))
-    }
-    async fn advance_intent(&self, intent: Intent, from: IntentState) -> Result<(), LedgerError> {
-        delegate!(self, b => b.advance_intent(intent, from))
-    }
-    async fn intents_of_pr(
-        &self,
-        repository: RepoName,
-        pr: PrNumber,
-    ) -> Result<Vec<Intent>, LedgerError> {
-        delegate!(self, b => b.intents_of_pr(repository, pr))
-    }
-    async fn unfinished_intents(&self) -> Result<Vec<Intent>, LedgerError> {
-        delegate!(self, b => b.unfinished_intents())
-    }
-    async fn all_intents(&self) -> Result<Vec<Intent>, LedgerError> {
-        delegate!(self, b => b.all_intents())
-    }
-    async fn note(&self, key: NoteKey) -> Result<Option<String>, LedgerError> {
-        delegate!(self, b => b.note(key))
-    }
-    async fn set_note(&self, key: NoteKey, value: String) -> Result<(), LedgerError> {
-        delegate!(self, b => b.set_note(key, value))
-    }
-    async fn keys_to_sweep(&self) -> Result<Vec<KeyLife>, LedgerError> {
-        delegate!(self, b => b.keys_to_sweep())
-    }
-    async fn key_life(&self, access_key_id: String) -> Result<Option<KeyLife>, LedgerError> {
-        delegate!(self, b => b.key_life(access_key_id))
-    }
-    async fn record_lifecycle_step(
-        &self,
-        life: KeyLife,
-        from: Progress,
-    ) -> Result<(), LedgerError> {
-        delegate!(self, b => b.record_lifecycle_step(life, from))
-    }
-    async fn request_life(
-        &self,
-        repository: RepoName,
-        path: String,
-    ) -> Result<Option<RequestLife>, LedgerError> {
-        delegate!(self, b => b.request_life(repository, path))
-    }
-    async fn put_request_life(&self, life: RequestLife) -> Result<(), LedgerError> {
-        delegate!(self, b => b.put_request_life(life))
-    }
-    async fn take_lease(
-        &self,
-        name: String,
-        holder: String,
-        now_ms: i64,
-        until_ms: i64,
-    ) -> Result<Option<Option<String>>, LedgerError> {
-        delegate!(self, b => b.take_lease(name, holder, now_ms, until_ms))
-    }
-    async fn release_lease(
-        &self,
-        name: String,
-        holder: String,
-        value: Option<String>,
-    ) -> Result<(), LedgerError> {
-        delegate!(self, b => b.release_lease(name, holder, value))
-    }
-    async fn watermark(&self) -> Result<i64, LedgerError> {
-        delegate!(self, b => b.watermark())
-    }
-    async fn knows_merge(&self, repository: RepoName, pr: PrNumber) -> Result<bool, LedgerError> {
-        delegate!(self, b => b.knows_merge(repository, pr))
-    }
 }
 
 pub fn now_ms() -> i64 {

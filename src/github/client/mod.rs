@@ -10,6 +10,7 @@
 
 mod auth;
 mod clock;
+mod listing;
 mod repo;
 mod setup;
 mod wire;
@@ -29,6 +30,7 @@ use crate::metrics::Metrics;
 
 use auth::{AppAuth, InstallationToken};
 use clock::GitHubClock;
+pub use listing::{ClockReading, PullState, PullsPage};
 pub use repo::RepoClient;
 pub use setup::{CodeownersError, RepoInstallation};
 

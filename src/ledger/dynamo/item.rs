@@ -11,7 +11,7 @@ use super::super::{
     DeliveryState, Intent, IntentKey, IntentState, KeyLife, LedgerError, NewDelivery, NoteKey,
     Revocation,
 };
-use crate::ids::{CommitSha, DeliveryId, InstallationId, PrNumber, RepoName};
+use crate::ids::{BranchName, CommitSha, DeliveryId, InstallationId, PrNumber, RepoName};
 use crate::lifecycle::{Progress, Stage, Step};
 use crate::work::{Activity, PrEvent, Sender};
 
@@ -91,6 +91,22 @@ pub(super) fn lease_key(name: &str) -> Item {
 
 pub(super) fn meta_key() -> Item {
     key("META".into(), "created_at")
+}
+
+/// How far catch-up got for one repository and branch (DESIGN §5).
+pub(super) fn catch_up_key(repository: &RepoName, branch: &BranchName) -> Item {
+    key(
+        format!("CATCHUP#{}#{}", repository.key(), branch.as_str()),
+        "PROGRESS",
+    )
+}
+
+/// A merged pull request catch-up found to touch no request file: beside its lock item.
+pub(super) fn without_requests_key(repository: &RepoName, pr: PrNumber) -> Item {
+    key(
+        format!("PR#{}#{}", repository.key(), pr.get()),
+        "NO_REQUESTS",
+    )
 }
 
 /// A time as a sort-key prefix: zero-padded, so string order is time order.

@@ -17,7 +17,9 @@
 //! | note | `NOTE#<note key>` | `NOTE` | `value`: a comment or check-run ID, a notice sent |
 //! | request life | `REQUEST#<repo>#<path>` | `LIFE` | the latest merges that added and deleted the file (`added_pr`, `added_at`, `deleted_pr`, `deleted_at`); written only from the `version` read |
 //! | lease | `LEASE#<name>` (`user#<iam user>`) | `LEASE` | `holder`, `until`, and the `value` its last holder left (the last secret-name timestamp) |
-//! | meta | `META` | `created_at` | `value`: when the ledger was first opened (ms) |
+//! | meta | `META` | `created_at` | `value`: when the ledger was first opened (ms, the watermark); `clock` = `host` while that time is still the host's, removed when it is put on GitHub's clock |
+//! | catch-up progress | `CATCHUP#<repo>#<branch>` | `PROGRESS` | `from_ms`, `through_ms`: the pull requests updated in between (GitHub's clock) were looked at; moved only forward |
+//! | pull request without requests | `PR#<repo>#<number>` | `NO_REQUESTS` | `merge_sha`, `recorded_at`: catch-up found the merge to touch no request file, and never reads it again; written once |
 //!
 //! `<repo>` is the lower-case `owner/name`. Two global secondary indexes, both projecting all
 //! attributes:
@@ -44,6 +46,7 @@
 //! `stored` and `issued` intent (a key issued and never stepped has no life item), and the
 //! `key#over` partition whenever one of those keys is not live.
 
+mod catchup;
 mod counts;
 mod deliveries;
 mod io;
@@ -63,10 +66,10 @@ use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use self::io::{Query, dynamo_error};
 use self::item::*;
 use super::{
-    Claim, DeliveryState, DeliveryStatus, Finish, Inserted, Intent, IntentState, Job, KeyLife,
-    LedgerError, NewDelivery, NoteKey, Stats, Store, Taken, now_ms,
+    CatchUpProgress, Claim, DeliveryState, DeliveryStatus, Finish, Inserted, Intent, IntentState,
+    Job, KeyLife, LedgerError, NewDelivery, NoteKey, Stats, Store, Taken, Watermark, now_ms,
 };
-use crate::ids::{DeliveryId, PrNumber, RepoName};
+use crate::ids::{BranchName, CommitSha, DeliveryId, PrNumber, RepoName};
 use crate::lifecycle::Progress;
 use crate::work::Sender;
 
@@ -145,9 +148,11 @@ impl DynamoLedger {
     }
 
     /// The ledger's creation time, written once: catch-up must never reach back before it.
+    /// Taken on this host's clock, and marked so until it is put on GitHub's (DESIGN §5).
     async fn remember_creation(&self) -> Result<(), LedgerError> {
         let mut item = meta_key();
         item.insert("value".into(), s(now_ms().to_string()));
+        item.insert("clock".into(), s("host"));
         let put = self
             .client()
             .put_item()
@@ -465,13 +470,45 @@ impl Store for DynamoLedger {
         Ok(())
     }
 
-    async fn watermark(&self) -> Result<i64, LedgerError> {
-        let item = self.get(meta_key()).await?.ok_or_else(|| {
-            LedgerError::Corrupt(format!("table `{}` has no creation time", self.table()))
-        })?;
-        let v = get_s(&item, "value")?;
-        v.parse()
-            .map_err(|_| LedgerError::Corrupt(format!("created_at `{v}`")))
+    async fn watermark(&self) -> Result<Watermark, LedgerError> {
+        self.read_watermark().await
+    }
+
+    async fn settle_watermark(&self, at_ms: i64) -> Result<Watermark, LedgerError> {
+        self.settle(at_ms).await
+    }
+
+    async fn catch_up_progress(
+        &self,
+        repository: RepoName,
+        branch: BranchName,
+    ) -> Result<Option<CatchUpProgress>, LedgerError> {
+        self.progress(&repository, &branch).await
+    }
+
+    async fn record_catch_up_progress(
+        &self,
+        repository: RepoName,
+        branch: BranchName,
+        progress: CatchUpProgress,
+    ) -> Result<(), LedgerError> {
+        self.move_progress(&repository, &branch, progress).await
+    }
+
+    async fn without_requests(
+        &self,
+        repository: RepoName,
+        pr: PrNumber,
+    ) -> Result<bool, LedgerError> {
+        self.is_without_requests(&repository, pr).await
+    }
+
+    async fn record_without_requests(
+        &self,
+        repository: RepoName,
+        pulls: Vec<(PrNumber, CommitSha)>,
+    ) -> Result<(), LedgerError> {
+        self.put_without_requests(&repository, &pulls).await
     }
 
     async fn knows_merge(&self, repository: RepoName, pr: PrNumber) -> Result<bool, LedgerError> {

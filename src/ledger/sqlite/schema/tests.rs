@@ -69,7 +69,7 @@ fn ledger_at(version: usize, path: &std::path::Path) {
 
 #[tokio::test]
 async fn a_ledger_from_every_earlier_schema_opens_and_reads_back() {
-    assert_eq!(MIGRATIONS.len(), 6, "a new schema: add its rows above");
+    assert_eq!(MIGRATIONS.len(), 7, "a new schema: add its rows above");
     for version in 1..MIGRATIONS.len() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("keygate.db");
@@ -89,7 +89,18 @@ async fn a_ledger_from_every_earlier_schema_opens_and_reads_back() {
             Some(DeliveryState::Done),
             "{version}"
         );
-        assert_eq!(ledger.watermark().await.unwrap(), CREATED_AT, "{version}");
+        // Schema 7: an earlier ledger keeps the watermark it has; catch-up starts afresh.
+        let mark = ledger.watermark().await.unwrap();
+        assert_eq!(
+            (mark.at_ms, mark.on_host_clock),
+            (CREATED_AT, false),
+            "{version}"
+        );
+        let branch = crate::ids::BranchName::new("main");
+        let progress = ledger.catch_up_progress(repo.clone(), branch).await;
+        assert_eq!(progress.unwrap(), None, "{version}");
+        let plain = ledger.without_requests(repo.clone(), PrNumber(3)).await;
+        assert!(!plain.unwrap(), "{version}");
         assert!(
             ledger.knows_merge(repo.clone(), PrNumber(3)).await.unwrap(),
             "{version}"
