@@ -7,7 +7,7 @@ use super::{
     Job, KeyLife, LOCK_WAIT, LedgerError, NewDelivery, NoteKey, Role, SqliteLedger, Stats, Store,
     Taken, Watermark,
 };
-use crate::ids::{BranchName, CommitSha, DeliveryId, PrNumber, RepoName};
+use crate::ids::{BranchName, DeliveryId, PrNumber, RepoName};
 use crate::lifecycle::Progress;
 use crate::lifecycle::request::RequestLife;
 use crate::work::Sender;
@@ -207,16 +207,16 @@ impl Store for Ledger {
     async fn without_requests(
         &self,
         repository: RepoName,
-        pr: PrNumber,
-    ) -> Result<bool, LedgerError> {
-        delegate!(self, b => b.without_requests(repository, pr))
+        prs: Vec<PrNumber>,
+    ) -> Result<Vec<PrNumber>, LedgerError> {
+        delegate!(self, b => b.without_requests(repository, prs))
     }
     async fn record_without_requests(
         &self,
         repository: RepoName,
-        pulls: Vec<(PrNumber, CommitSha)>,
+        prs: Vec<PrNumber>,
     ) -> Result<(), LedgerError> {
-        delegate!(self, b => b.record_without_requests(repository, pulls))
+        delegate!(self, b => b.record_without_requests(repository, prs))
     }
     async fn knows_merge(&self, repository: RepoName, pr: PrNumber) -> Result<bool, LedgerError> {
         delegate!(self, b => b.knows_merge(repository, pr))

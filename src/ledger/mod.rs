@@ -688,20 +688,20 @@ pub trait Store: Send + Sync {
         progress: CatchUpProgress,
     ) -> impl Future<Output = Result<(), LedgerError>> + Send;
 
-    /// Whether catch-up found this merged pull request to touch no request file: it is
-    /// never read again.
+    /// Which of `prs` catch-up found to touch no request file (merged pull requests, which
+    /// never change again): they are not read again.
     fn without_requests(
         &self,
         repository: RepoName,
-        pr: PrNumber,
-    ) -> impl Future<Output = Result<bool, LedgerError>> + Send;
+        prs: Vec<PrNumber>,
+    ) -> impl Future<Output = Result<Vec<PrNumber>, LedgerError>> + Send;
 
-    /// Records merged pull requests (with their merge commits) found to touch no request
-    /// file. Recording one again changes nothing.
+    /// Records merged pull requests found to touch no request file, in one write or a few.
+    /// Recording one again changes nothing.
     fn record_without_requests(
         &self,
         repository: RepoName,
-        pulls: Vec<(PrNumber, CommitSha)>,
+        prs: Vec<PrNumber>,
     ) -> impl Future<Output = Result<(), LedgerError>> + Send;
 
     /// Whether the ledger knows the merge of this pull request: a `closed` delivery was

@@ -15,7 +15,7 @@ use super::{
     CatchUpProgress, Claim, DeliveryState, DeliveryStatus, Finish, Inserted, Intent, IntentState,
     Job, KeyLife, LedgerError, NewDelivery, NoteKey, Stats, Store, Taken, Watermark, now_ms,
 };
-use crate::ids::{BranchName, CommitSha, DeliveryId, InstallationId, PrNumber, RepoName};
+use crate::ids::{BranchName, DeliveryId, InstallationId, PrNumber, RepoName};
 use crate::lifecycle::Progress;
 use crate::lifecycle::request::RequestLife;
 use crate::work::Sender;
@@ -478,17 +478,18 @@ impl Store for SqliteLedger {
     async fn without_requests(
         &self,
         repository: RepoName,
-        pr: PrNumber,
-    ) -> Result<bool, LedgerError> {
-        self.run(move |c| c.without_requests(&repository, pr)).await
+        prs: Vec<PrNumber>,
+    ) -> Result<Vec<PrNumber>, LedgerError> {
+        self.run(move |c| c.without_requests(&repository, &prs))
+            .await
     }
 
     async fn record_without_requests(
         &self,
         repository: RepoName,
-        pulls: Vec<(PrNumber, CommitSha)>,
+        prs: Vec<PrNumber>,
     ) -> Result<(), LedgerError> {
-        self.run(move |c| c.record_without_requests(&repository, &pulls))
+        self.run(move |c| c.record_without_requests(&repository, &prs))
             .await
     }
 

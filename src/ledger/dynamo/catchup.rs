@@ -1,14 +1,16 @@
 //! What catch-up keeps (DESIGN §5), on DynamoDB: the watermark's clock on the `META` item
 //! (`clock = host` until it is put on GitHub's), a `CATCHUP#<repo>#<branch>` item with how far
-//! catch-up got, moved only forward, and a `NO_REQUESTS` item beside each merged pull
-//! request's lock for one found to touch no request file, written once.
+//! catch-up got, moved only forward, and `NOREQ#<repo>#<thousand>` items whose number sets
+//! hold the merged pull requests found to touch no request file.
 
-use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+use std::collections::{BTreeMap, BTreeSet};
+
+use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::DynamoLedger;
 use super::io::dynamo_error;
 use super::item::*;
-use crate::ids::{BranchName, CommitSha, PrNumber, RepoName};
+use crate::ids::{BranchName, PrNumber, RepoName};
 use crate::ledger::{CatchUpProgress, LedgerError, Watermark, now_ms};
 
 impl DynamoLedger {
@@ -75,40 +77,63 @@ impl DynamoLedger {
         Ok(())
     }
 
-    pub(super) async fn is_without_requests(
+    pub(super) async fn which_without_requests(
         &self,
         repository: &RepoName,
-        pr: PrNumber,
-    ) -> Result<bool, LedgerError> {
-        Ok(self
-            .get(without_requests_key(repository, pr))
-            .await?
-            .is_some())
+        prs: &[PrNumber],
+    ) -> Result<Vec<PrNumber>, LedgerError> {
+        let mut found = Vec::new();
+        for (bucket, in_bucket) in by_item(prs) {
+            let Some(item) = self.get(without_requests_key(repository, bucket)).await? else {
+                continue;
+            };
+            let known: BTreeSet<u64> = match item.get("prs") {
+                Some(AttributeValue::Ns(numbers)) => {
+                    numbers.iter().filter_map(|v| v.parse().ok()).collect()
+                }
+                _ => BTreeSet::new(),
+            };
+            found.extend(in_bucket.into_iter().filter(|pr| known.contains(&pr.get())));
+        }
+        Ok(found)
     }
 
-    pub(super) async fn put_without_requests(
+    /// One `ADD` to a number set per thousand pull request numbers.
+    pub(super) async fn add_without_requests(
         &self,
         repository: &RepoName,
-        pulls: &[(PrNumber, CommitSha)],
+        prs: &[PrNumber],
     ) -> Result<(), LedgerError> {
-        for (pr, sha) in pulls {
-            let mut item = without_requests_key(repository, *pr);
-            item.insert("merge_sha".into(), s(sha.as_str()));
-            item.insert("recorded_at".into(), n(now_ms()));
-            let put = self
-                .client()
-                .put_item()
+        for (bucket, in_bucket) in by_item(prs) {
+            let numbers = in_bucket.iter().map(|pr| pr.get().to_string()).collect();
+            self.client()
+                .update_item()
                 .table_name(self.table())
-                .set_item(Some(item))
-                .condition_expression("attribute_not_exists(pk)")
+                .set_key(Some(without_requests_key(repository, bucket)))
+                .update_expression("ADD #prs :new SET #updated = :now")
+                .expression_attribute_names("#prs", "prs")
+                .expression_attribute_names("#updated", "updated_at")
+                .expression_attribute_values(":new", AttributeValue::Ns(numbers))
+                .expression_attribute_values(":now", n(now_ms()))
                 .send()
-                .await;
-            match put {
-                Ok(_) => {}
-                Err(e) if e.code() == Some("ConditionalCheckFailedException") => {}
-                Err(e) => return Err(dynamo_error("PutItem", self.table(), &e)),
-            }
+                .await
+                .map_err(|e| dynamo_error("UpdateItem", self.table(), &e))?;
         }
         Ok(())
     }
+}
+
+/// `prs` grouped by the item that holds them, each group under one of its numbers.
+fn by_item(prs: &[PrNumber]) -> Vec<(PrNumber, Vec<PrNumber>)> {
+    let mut groups: BTreeMap<u64, Vec<PrNumber>> = BTreeMap::new();
+    for pr in prs {
+        groups
+            .entry(pr.get() / NUMBERS_PER_ITEM)
+            .or_default()
+            .push(*pr);
+    }
+    groups
+        .into_values()
+        .filter_map(|group| Some((*group.first()?, group)))
+        .collect()
 }

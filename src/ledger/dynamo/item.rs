@@ -101,11 +101,15 @@ pub(super) fn catch_up_key(repository: &RepoName, branch: &BranchName) -> Item {
     )
 }
 
-/// A merged pull request catch-up found to touch no request file: beside its lock item.
+/// How many pull request numbers one item of merges without requests holds.
+pub(super) const NUMBERS_PER_ITEM: u64 = 1000;
+
+/// The item holding `pr` among the merges catch-up found to touch no request file: one per
+/// thousand numbers, so a page of a list costs a read or two, not one per pull request.
 pub(super) fn without_requests_key(repository: &RepoName, pr: PrNumber) -> Item {
     key(
-        format!("PR#{}#{}", repository.key(), pr.get()),
-        "NO_REQUESTS",
+        format!("NOREQ#{}#{}", repository.key(), pr.get() / NUMBERS_PER_ITEM),
+        "PULLS",
     )
 }
 

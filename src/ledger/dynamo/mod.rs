@@ -19,7 +19,7 @@
 //! | lease | `LEASE#<name>` (`user#<iam user>`) | `LEASE` | `holder`, `until`, and the `value` its last holder left (the last secret-name timestamp) |
 //! | meta | `META` | `created_at` | `value`: when the ledger was first opened (ms, the watermark); `clock` = `host` while that time is still the host's, removed when it is put on GitHub's clock |
 //! | catch-up progress | `CATCHUP#<repo>#<branch>` | `PROGRESS` | `from_ms`, `through_ms`: the pull requests updated in between (GitHub's clock) were looked at; moved only forward |
-//! | pull request without requests | `PR#<repo>#<number>` | `NO_REQUESTS` | `merge_sha`, `recorded_at`: catch-up found the merge to touch no request file, and never reads it again; written once |
+//! | merges without requests | `NOREQ#<repo>#<number / 1000>` | `PULLS` | `prs`: a number set of the merged pull requests (a thousand numbers per item) catch-up found to touch no request file, never read again; added to, never removed from |
 //!
 //! `<repo>` is the lower-case `owner/name`. Two global secondary indexes, both projecting all
 //! attributes:
@@ -69,7 +69,7 @@ use super::{
     CatchUpProgress, Claim, DeliveryState, DeliveryStatus, Finish, Inserted, Intent, IntentState,
     Job, KeyLife, LedgerError, NewDelivery, NoteKey, Stats, Store, Taken, Watermark, now_ms,
 };
-use crate::ids::{BranchName, CommitSha, DeliveryId, PrNumber, RepoName};
+use crate::ids::{BranchName, DeliveryId, PrNumber, RepoName};
 use crate::lifecycle::Progress;
 use crate::work::Sender;
 
@@ -498,17 +498,17 @@ impl Store for DynamoLedger {
     async fn without_requests(
         &self,
         repository: RepoName,
-        pr: PrNumber,
-    ) -> Result<bool, LedgerError> {
-        self.is_without_requests(&repository, pr).await
+        prs: Vec<PrNumber>,
+    ) -> Result<Vec<PrNumber>, LedgerError> {
+        self.which_without_requests(&repository, &prs).await
     }
 
     async fn record_without_requests(
         &self,
         repository: RepoName,
-        pulls: Vec<(PrNumber, CommitSha)>,
+        prs: Vec<PrNumber>,
     ) -> Result<(), LedgerError> {
-        self.put_without_requests(&repository, &pulls).await
+        self.add_without_requests(&repository, &prs).await
     }
 
     async fn knows_merge(&self, repository: RepoName, pr: PrNumber) -> Result<bool, LedgerError> {

@@ -5,7 +5,7 @@
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
 use super::Conn;
-use crate::ids::{BranchName, CommitSha, PrNumber, RepoName};
+use crate::ids::{BranchName, PrNumber, RepoName};
 use crate::ledger::{CatchUpProgress, LedgerError, Watermark, now_ms};
 
 impl Conn {
@@ -96,29 +96,34 @@ impl Conn {
     pub(super) fn without_requests(
         &mut self,
         repository: &RepoName,
-        pr: PrNumber,
-    ) -> Result<bool, LedgerError> {
-        Ok(self.0.query_row(
+        prs: &[PrNumber],
+    ) -> Result<Vec<PrNumber>, LedgerError> {
+        let mut found = Vec::new();
+        let mut q = self.0.prepare_cached(
             "SELECT EXISTS (SELECT 1 FROM pulls_without_requests WHERE repository = ?1 \
              AND pr_number = ?2)",
-            params![repository.key(), pr.get() as i64],
-            |r| r.get(0),
-        )?)
+        )?;
+        for pr in prs {
+            if q.query_row(params![repository.key(), pr.get() as i64], |r| r.get(0))? {
+                found.push(*pr);
+            }
+        }
+        Ok(found)
     }
 
     /// One transaction for them all: a page of pull requests costs one commit.
     pub(super) fn record_without_requests(
         &mut self,
         repository: &RepoName,
-        pulls: &[(PrNumber, CommitSha)],
+        prs: &[PrNumber],
     ) -> Result<(), LedgerError> {
         let tx = self.0.transaction()?;
         let now = now_ms();
-        for (pr, sha) in pulls {
+        for pr in prs {
             tx.execute(
-                "INSERT INTO pulls_without_requests (repository, pr_number, merge_sha, \
-                 recorded_at) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
-                params![repository.key(), pr.get() as i64, sha.as_str(), now],
+                "INSERT INTO pulls_without_requests (repository, pr_number, recorded_at) \
+                 VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+                params![repository.key(), pr.get() as i64, now],
             )?;
         }
         tx.commit()?;

@@ -150,7 +150,6 @@ pub(super) const MIGRATIONS: &[&str] = &[
     CREATE TABLE pulls_without_requests (
         repository TEXT NOT NULL,
         pr_number INTEGER NOT NULL,
-        merge_sha TEXT NOT NULL,
         recorded_at INTEGER NOT NULL,
         PRIMARY KEY (repository, pr_number)
     ) WITHOUT ROWID;

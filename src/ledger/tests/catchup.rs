@@ -78,31 +78,38 @@ pub(super) async fn catch_up_progress_is_kept_per_branch_and_only_moves_forward(
     assert_eq!(l.catch_up_progress(repo(), other).await.unwrap(), None);
 }
 
-pub(super) async fn a_merge_without_request_files_is_remembered(l: Ledger) {
-    let sha = |c: char| CommitSha::new(c.to_string().repeat(40));
-    assert!(!l.without_requests(repo(), PrNumber(11)).await.unwrap());
-    l.record_without_requests(
-        repo(),
-        vec![(PrNumber(11), sha('a')), (PrNumber(12), sha('b'))],
-    )
-    .await
-    .unwrap();
-    // Recording one again changes nothing.
-    l.record_without_requests(repo(), vec![(PrNumber(11), sha('c'))])
+pub(super) async fn merges_without_request_files_are_remembered(l: Ledger) {
+    let prs = |n: &[u64]| n.iter().map(|n| PrNumber(*n)).collect::<Vec<_>>();
+    let asked = prs(&[11, 12, 1011, 999, 5]);
+    assert!(
+        l.without_requests(repo(), asked.clone())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Numbers a thousand apart, and one recorded twice.
+    l.record_without_requests(repo(), prs(&[11, 12, 1011]))
+        .await
+        .unwrap();
+    l.record_without_requests(repo(), prs(&[11, 999]))
         .await
         .unwrap();
     l.record_without_requests(repo(), vec![]).await.unwrap();
-    for pr in [11, 12] {
-        assert!(
-            l.without_requests(repo(), PrNumber(pr)).await.unwrap(),
-            "{pr}"
-        );
-    }
-    assert!(!l.without_requests(repo(), PrNumber(13)).await.unwrap());
+    let mut found = l.without_requests(repo(), asked).await.unwrap();
+    found.sort();
+    assert_eq!(found, prs(&[11, 12, 999, 1011]));
+    assert!(l.without_requests(repo(), vec![]).await.unwrap().is_empty());
+    let other = RepoName::new("acme/other");
     assert!(
-        !l.without_requests(RepoName::new("acme/other"), PrNumber(11))
+        l.without_requests(other, prs(&[11]))
             .await
             .unwrap()
+            .is_empty()
+    );
+    let upper = RepoName::new("ACME/Access-Requests");
+    assert_eq!(
+        l.without_requests(upper, prs(&[12])).await.unwrap(),
+        prs(&[12])
     );
     assert!(
         !l.knows_merge(repo(), PrNumber(11)).await.unwrap(),

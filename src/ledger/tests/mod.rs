@@ -691,7 +691,7 @@ suite!(
         a_key_known_only_from_its_secret_tags_gets_a_life_of_its_own,
         a_new_ledgers_watermark_is_put_on_githubs_clock_once,
         catch_up_progress_is_kept_per_branch_and_only_moves_forward,
-        a_merge_without_request_files_is_remembered,
+        merges_without_request_files_are_remembered,
         a_merge_is_known_by_its_delivery_or_its_intents,
         a_request_life_is_written_only_from_the_version_read,
         a_lease_has_one_holder_until_it_lapses_or_is_given_back,
@@ -728,6 +728,6 @@ suite!(
         a_merge_is_known_by_its_delivery_or_its_intents,
         a_new_ledgers_watermark_is_put_on_githubs_clock_once,
         catch_up_progress_is_kept_per_branch_and_only_moves_forward,
-        a_merge_without_request_files_is_remembered,
+        merges_without_request_files_are_remembered,
     ]
 );

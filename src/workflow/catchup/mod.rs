@@ -17,6 +17,7 @@ mod judge;
 mod tests;
 mod watermark;
 
+use futures_util::stream::{self, StreamExt};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -58,6 +59,20 @@ impl CatchUp {
     pub fn queued_work(&self) -> bool {
         !self.deliveries.is_empty()
     }
+}
+
+/// How many merges of a page a pass looks at side by side: GitHub answers each in a few
+/// hundred milliseconds, and asks integrations not to send many requests at once.
+const LOOKS_AT_ONCE: usize = 8;
+
+/// What a merge after the watermark, unknown to the ledger as one without requests, is.
+enum Found {
+    /// It touches no request file.
+    WithoutRequests,
+    /// The ledger knows this merge (a `closed` delivery or an intent): left alone.
+    Known,
+    /// Unknown to the ledger, and it changes requests: its delivery was missed.
+    Requests,
 }
 
 /// What a pass works with.
@@ -133,47 +148,63 @@ impl Pass<'_> {
     }
 
     /// One page of closed pull requests; merges found to touch no request file are added to
-    /// `plain`, for the ledger.
+    /// `plain`, for the ledger. What the ledger knows of the page's merges is read first;
+    /// the others are looked at a few at a time, then acted on in the page's order.
     async fn closed_page(
         &self,
         pulls: &[ListedPull],
         done: &mut CatchUp,
-        plain: &mut Vec<(PrNumber, CommitSha)>,
+        plain: &mut Vec<PrNumber>,
     ) -> Result<(), StepError> {
-        let repository = &self.wf.settings.repository;
+        let mut merged = Vec::new();
         for pull in pulls {
-            let pr = PrNumber(pull.number);
-            let merge_commit = match judge_closed(pull, self.mark) {
-                Closed::Merged { merge_commit } => merge_commit,
-                Closed::BeforeWatermark => {
-                    done.before_watermark.push(pull.number);
-                    continue;
+            match judge_closed(pull, self.mark) {
+                Closed::Merged { merge_commit } => merged.push((pull.number, merge_commit)),
+                Closed::BeforeWatermark => done.before_watermark.push(pull.number),
+                Closed::Ignore => {}
+            }
+        }
+        // Found to touch no request file by an earlier pass: not read again.
+        let numbers = merged.iter().map(|(pr, _)| PrNumber(*pr)).collect();
+        let recorded = self
+            .wf
+            .ledger
+            .without_requests(self.wf.settings.repository.clone(), numbers)
+            .await?;
+        let (skipped, merged): (Vec<_>, Vec<_>) = merged
+            .into_iter()
+            .partition(|(pr, _)| recorded.contains(&PrNumber(*pr)));
+        done.without_requests
+            .extend(skipped.into_iter().map(|(pr, _)| pr));
+        let looks: Vec<_> = merged.iter().map(|(pr, _)| self.look(*pr)).collect();
+        let found: Vec<Result<Found, StepError>> =
+            stream::iter(looks).buffered(LOOKS_AT_ONCE).collect().await;
+        for ((pr, merge_commit), found) in merged.into_iter().zip(found) {
+            match found? {
+                Found::WithoutRequests => {
+                    done.without_requests.push(pr);
+                    plain.push(PrNumber(pr));
                 }
-                Closed::Ignore => continue,
-            };
-            // Found to touch no request file by an earlier pass: not read again.
-            if self
-                .wf
-                .ledger
-                .without_requests(repository.clone(), pr)
-                .await?
-            {
-                done.without_requests.push(pull.number);
-                continue;
+                Found::Known => done.known.push(pr),
+                Found::Requests => self.settle(pr, merge_commit, done).await?,
             }
-            if self.wf.ledger.knows_merge(repository.clone(), pr).await? {
-                done.known.push(pull.number);
-                continue;
-            }
-            let files = self.gh.pull_files(pull.number).await?;
-            if proves_no_requests(&files, &self.wf.settings.rules) {
-                done.without_requests.push(pull.number);
-                plain.push((pr, merge_commit));
-                continue;
-            }
-            self.settle(pull.number, merge_commit, done).await?;
         }
         Ok(())
+    }
+
+    /// What the ledger, and if it knows nothing the files, say about a merge after the
+    /// watermark.
+    async fn look(&self, pr: u64) -> Result<Found, StepError> {
+        let repository = self.wf.settings.repository.clone();
+        if self.wf.ledger.knows_merge(repository, PrNumber(pr)).await? {
+            return Ok(Found::Known);
+        }
+        let files = self.gh.pull_files(pr).await?;
+        Ok(if proves_no_requests(&files, &self.wf.settings.rules) {
+            Found::WithoutRequests
+        } else {
+            Found::Requests
+        })
     }
 
     /// Records the `closed` delivery keygate missed for a merge.
