@@ -220,7 +220,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .build()
                 .context("cannot start the async runtime")?;
             let done = rt.block_on(async {
-                let aws = crate::aws::Aws::from_env().await;
+                let aws = crate::startup::aws().await;
                 crate::init::run(&settings, &aws).await
             })?;
             for line in done {
@@ -271,7 +271,7 @@ fn doctor_command(
     use std::io::Write;
     let checks = match Settings::load(config, env).map(with_remote_secrets) {
         Ok(Ok(settings)) => lifecycle::runtime()?.block_on(async {
-            let aws = crate::aws::Aws::from_env().await;
+            let aws = crate::startup::aws().await;
             crate::doctor::run(&settings, &aws).await
         }),
         Ok(Err(e)) => crate::doctor::config_failure_report(&format!("{e:#}")),

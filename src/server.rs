@@ -129,7 +129,7 @@ async fn receive(state: &AppState, headers: &HeaderMap, body: Body) -> (Response
     };
     let body = held.bytes.as_slice();
     let signature = headers.get("x-hub-signature-256").map(|v| v.as_bytes());
-    if !state.key.verify(signature, body) {
+    let Some(body) = state.key.verified(signature, body) else {
         tracing::warn!(
             delivery = header(headers, "x-github-delivery"),
             "refused a delivery with a missing or wrong signature"
@@ -138,7 +138,7 @@ async fn receive(state: &AppState, headers: &HeaderMap, body: Body) -> (Response
             reply(StatusCode::UNAUTHORIZED, "signature missing or wrong\n"),
             DeliveryOutcome::RefusedSignature,
         );
-    }
+    };
     let (Some(event), Some(guid)) = (
         header(headers, "x-github-event"),
         header(headers, "x-github-delivery"),

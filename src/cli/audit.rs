@@ -443,7 +443,7 @@ fn audit(settings: &Settings, args: &AuditArgs) -> anyhow::Result<ExitCode> {
         since: args.since.as_deref().map(parse_since).transpose()?,
     };
     let rows = runtime()?.block_on(async {
-        let aws = Aws::from_env().await;
+        let aws = crate::startup::aws().await;
         let ledger_use = if args.no_ledger {
             LedgerUse::Never
         } else {

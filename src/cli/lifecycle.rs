@@ -9,10 +9,9 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::aws::Aws;
-use crate::config::{Settings, StoreBackend};
-use crate::ledger::{Ledger, Revocation, Role, Store};
-use crate::queue::WorkQueue;
-use crate::startup::{build_workflow, lifecycle_rules};
+use crate::config::Settings;
+use crate::ledger::{Revocation, Role, Store};
+use crate::startup::{App, lifecycle_rules};
 use crate::workflow::sweep::{SweepLine, revoke_key, sweep};
 
 /// A runtime for one command.
@@ -23,36 +22,6 @@ pub(super) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("cannot start the async runtime")
 }
 
-/// The ledger a command works on: it must exist (`serve` creates the SQLite file, `keygate
-/// init` the DynamoDB table), so a mistyped `store.path` or `store.table` never starts an
-/// empty ledger whose creation time would move the watermark. `role` says how a SQLite
-/// ledger is opened beside a running `serve` (DESIGN §5).
-pub async fn open_existing_ledger(
-    settings: &Settings,
-    aws: &Aws,
-    role: Role,
-) -> anyhow::Result<Ledger> {
-    let table = match settings.store.backend {
-        StoreBackend::Sqlite => None,
-        StoreBackend::Dynamodb => Some(crate::startup::dynamo_table(settings)?),
-    };
-    if let Some(table) = table {
-        // A missing table is an error that names it and `keygate init`.
-        return Ledger::open_dynamo(aws.dynamodb(), table)
-            .await
-            .context("cannot open the ledger");
-    }
-    let path = &settings.store.path;
-    if !path.exists() {
-        anyhow::bail!(
-            "there is no ledger at {} (store.path): keygate serve creates it; check the configuration",
-            path.display()
-        );
-    }
-    Ledger::open_sqlite_as(path, role)
-        .with_context(|| format!("cannot open the ledger at {}", path.display()))
-}
-
 /// One expiry pass at `now`, as `keygate sweep` runs it; returns what it did.
 pub async fn run_sweep(
     settings: &Settings,
@@ -60,16 +29,15 @@ pub async fn run_sweep(
     now: OffsetDateTime,
     dry_run: bool,
 ) -> anyhow::Result<Vec<SweepLine>> {
-    let ledger = open_existing_ledger(settings, &aws, Role::Sweep).await?;
-    let workflow = build_workflow(settings, aws, ledger, WorkQueue::local())?;
+    let app = App::build(settings, aws, Role::Sweep).await?;
     let rules = lifecycle_rules(settings);
-    Ok(sweep(&workflow, &rules, now, dry_run).await?)
+    Ok(sweep(&app.workflow, &rules, now, dry_run).await?)
 }
 
 /// `keygate sweep [--dry-run]`: exit 0, or 1 when a step failed.
 pub fn sweep_command(settings: &Settings, dry_run: bool) -> anyhow::Result<ExitCode> {
     let lines = runtime()?.block_on(async {
-        let aws = Aws::from_env().await;
+        let aws = crate::startup::aws().await;
         run_sweep(settings, aws, OffsetDateTime::now_utc(), dry_run).await
     })?;
     let mut out = std::io::stdout().lock();
@@ -140,22 +108,21 @@ pub async fn run_revoke(
     access_key_id: &str,
     reason: &str,
 ) -> anyhow::Result<Revoked> {
-    let ledger = open_existing_ledger(settings, &aws, Role::Revoke).await?;
-    let Some(mut life) = ledger.key_life(access_key_id.to_string()).await? else {
+    let by = operator(&aws).await;
+    let app = App::build(settings, aws, Role::Revoke).await?;
+    let Some(mut life) = app.ledger.key_life(access_key_id.to_string()).await? else {
         anyhow::bail!(
             "keygate's ledger has no key {access_key_id}: keygate revokes only keys it issued. \
              Deactivate other keys with `aws iam update-access-key --status Inactive`."
         );
     };
-    let by = operator(&aws).await;
-    let workflow = build_workflow(settings, aws, ledger, WorkQueue::local())?;
     let rules = lifecycle_rules(settings);
     let revocation = Revocation {
         by: by.clone(),
         reason: reason.to_string(),
         pr: None,
     };
-    if revoke_key(&workflow, &rules, &mut life, revocation).await? {
+    if revoke_key(&app.workflow, &rules, &mut life, revocation).await? {
         Ok(Revoked::Now {
             by,
             iam_user: life.iam_user,
@@ -172,7 +139,7 @@ pub fn revoke_command(settings: &Settings, key: &str, reason: &str) -> anyhow::R
     // The argument parser refused a reason too short to say anything (exit 2).
     let reason = reason.trim();
     let done = runtime()?.block_on(async {
-        let aws = Aws::from_env().await;
+        let aws = crate::startup::aws().await;
         run_revoke(settings, aws, key, reason).await
     })?;
     match done {

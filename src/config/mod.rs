@@ -499,9 +499,15 @@ fn typed_file_error(file: Option<&(PathBuf, String)>, merged: &toml::de::Error) 
     }
 }
 
-/// "line L, column C: message" from a toml error.
+/// "line L, column C: `section.key`: message" from a toml error; the key is named when the
+/// error is about one (a value of the wrong type, say), which toml's message alone does not.
 pub fn describe_toml_error(text: &str, e: &toml::de::Error) -> String {
-    let message = e.message().trim().replace('\n', " ");
+    let mut message = e.message().trim().replace('\n', " ");
+    if let Some(key) = toml_error_key(e)
+        && !message.contains(&format!("`{key}`"))
+    {
+        message = format!("`{key}`: {message}");
+    }
     match e.span() {
         Some(span) => {
             let (line, col) = line_col(text, span.start);
@@ -509,6 +515,19 @@ pub fn describe_toml_error(text: &str, e: &toml::de::Error) -> String {
         }
         None => message,
     }
+}
+
+/// The dotted key a toml error is about, if any. toml keeps it private and shows it only
+/// when the error is displayed without its input, as a line "in `server.concurrency`".
+fn toml_error_key(e: &toml::de::Error) -> Option<String> {
+    let mut bare = e.clone();
+    bare.set_input(None);
+    let shown = bare.to_string();
+    shown
+        .lines()
+        .find_map(|l| l.strip_prefix("in `")?.strip_suffix('`'))
+        .filter(|key| !key.is_empty())
+        .map(str::to_owned)
 }
 
 /// 1-based line and character column of a byte offset.

@@ -5,6 +5,7 @@
 //! Every key has a default, so a file written for an earlier keygate keeps working.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -31,6 +32,21 @@ pub struct ServerSection {
     /// `KEYGATE_SERVER_METRICS_TOKEN`). Without one, `/metrics` is open under `serve` and off
     /// on a Lambda function URL, which anyone can reach (DESIGN §4).
     pub metrics_token_file: Option<PathBuf>,
+}
+
+impl ServerSection {
+    /// `shutdown_timeout_secs`.
+    pub fn shutdown_timeout(&self) -> Duration {
+        Duration::from_secs(self.shutdown_timeout_secs)
+    }
+    /// `retry_for_secs`.
+    pub fn retry_for(&self) -> Duration {
+        Duration::from_secs(self.retry_for_secs)
+    }
+    /// `max_backoff_secs`.
+    pub fn max_backoff(&self) -> Duration {
+        Duration::from_secs(self.max_backoff_secs)
+    }
 }
 
 impl Default for ServerSection {
@@ -155,6 +171,17 @@ pub struct LifecycleSection {
     pub reconcile_since: Option<time::OffsetDateTime>,
 }
 
+impl LifecycleSection {
+    /// `sweep_interval_secs`.
+    pub fn sweep_interval(&self) -> Duration {
+        Duration::from_secs(self.sweep_interval_secs)
+    }
+    /// `reconcile_interval_secs`, at least a second.
+    pub fn reconcile_interval(&self) -> Duration {
+        Duration::from_secs(self.reconcile_interval_secs).max(Duration::from_secs(1))
+    }
+}
+
 impl Default for LifecycleSection {
     fn default() -> Self {
         LifecycleSection {
@@ -252,6 +279,17 @@ pub struct QueueSection {
     /// How long one `ReceiveMessage` waits for work (SQS long polling, 1–20 s): longer means
     /// fewer calls from an idle replica.
     pub receive_wait_secs: u64,
+}
+
+impl QueueSection {
+    /// `lease_secs`.
+    pub fn lease(&self) -> Duration {
+        Duration::from_secs(self.lease_secs)
+    }
+    /// `receive_wait_secs`.
+    pub fn receive_wait(&self) -> Duration {
+        Duration::from_secs(self.receive_wait_secs)
+    }
 }
 
 impl Default for QueueSection {

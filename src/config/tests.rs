@@ -241,6 +241,18 @@ fn a_wrong_type_in_the_file_is_refused_with_its_position() {
     assert_mentions(&e, &["keygate.toml", "line 2"]);
 }
 
+/// Found by the `config` fuzz target: toml's message for a value of the wrong type ("invalid
+/// type: string \"four\", expected u32") names no key, so the error did not say which.
+#[test]
+fn a_wrong_type_in_the_file_names_the_key() {
+    let e = error("[server]\nconcurrency = \"four\"\n", &[]);
+    assert_mentions(&e, &["`server.concurrency`", "line 2", "expected u32"]);
+    let e = error("[policy]\nallowed_users = \"*\"\n", &[]);
+    assert_mentions(&e, &["`policy.allowed_users`", "line 2"]);
+    let e = error("[lifecycle]\nwarn_days = -1\n", &[]);
+    assert_mentions(&e, &["`lifecycle.warn_days`", "line 2"]);
+}
+
 #[test]
 fn unknown_keygate_variable_is_refused() {
     let e = error("", &[("KEYGATE_GITHUB_REPO", "a/b")]);

@@ -21,6 +21,12 @@ impl SignatureKey {
         ))
     }
 
+    /// `body` as [`Verified`] when `header` signs it: the only way to get a body [`triage`]
+    /// reads, so no code path can parse a body whose signature is missing or wrong.
+    pub fn verified<'a>(&self, header: Option<&[u8]>, body: &'a [u8]) -> Option<Verified<'a>> {
+        self.verify(header, body).then_some(Verified(body))
+    }
+
     /// `header` is the literal `sha256=` followed by the hex HMAC-SHA256 of `body`.
     pub fn verify(&self, header: Option<&[u8]>, body: &[u8]) -> bool {
         let Some(hex_sig) = header.and_then(|h| h.strip_prefix(b"sha256=")) else {
@@ -43,6 +49,19 @@ impl SignatureKey {
 impl std::fmt::Debug for SignatureKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("SignatureKey([redacted])")
+    }
+}
+
+/// A webhook body whose `X-Hub-Signature-256` was checked. Only
+/// [`SignatureKey::verified`] makes one, and [`triage`] reads nothing else: the order
+/// "signature, then payload" (DESIGN §4) is kept by the types, not by each caller's care.
+#[derive(Debug, Clone, Copy)]
+pub struct Verified<'a>(&'a [u8]);
+
+impl<'a> Verified<'a> {
+    /// The verified bytes.
+    pub fn bytes(&self) -> &'a [u8] {
+        self.0
     }
 }
 
@@ -128,10 +147,11 @@ struct Base<'a> {
 /// names exactly, as git refs do (`Main` is not `main`).
 pub fn triage(
     event: &str,
-    body: &[u8],
+    body: Verified<'_>,
     repository: &RepoName,
     branch: &BranchName,
 ) -> Result<Triage, PayloadError> {
+    let body = body.bytes();
     if event == "ping" {
         // Still a JSON check: GitHub's ping is JSON too.
         serde_json::from_slice::<serde::de::IgnoredAny>(body)
@@ -243,6 +263,8 @@ mod tests {
     const CLOSED: &str = include_str!("../../tests/fixtures/pull_request.closed.json");
 
     fn t(event: &str, body: &[u8], repo: &str, branch: &str) -> Result<Triage, PayloadError> {
+        let k = key("s");
+        let body = k.verified(Some(k.sign(body).as_bytes()), body).unwrap();
         triage(event, body, &RepoName::new(repo), &BranchName::new(branch))
     }
 
@@ -271,6 +293,21 @@ mod tests {
             b"Hello, World!"
         ));
         assert!(!key("another").verify(Some(good.as_bytes()), b"Hello, World!"));
+    }
+
+    #[test]
+    fn only_a_body_its_signature_signs_is_verified_for_triage() {
+        let k = key("It's a Secret to Everybody");
+        let body = CLOSED.as_bytes();
+        let verified = k.verified(Some(k.sign(body).as_bytes()), body);
+        assert_eq!(verified.map(|v| v.bytes()), Some(body));
+        assert!(k.verified(Some(k.sign(b"{}").as_bytes()), body).is_none());
+        assert!(k.verified(None, body).is_none());
+        assert!(
+            key("another")
+                .verified(Some(k.sign(body).as_bytes()), body)
+                .is_none()
+        );
     }
 
     #[test]

@@ -25,15 +25,16 @@ use crate::ledger::now_ms;
 use crate::lifecycle::LifecycleRules;
 use crate::metrics::Metrics;
 use crate::metrics::emf::{self, Figures};
-use crate::queue::{SqsQueue, Taker, announce_overdue};
+use crate::queue::{SqsQueue, announce_overdue};
 use crate::startup::{catch_up_pass, sweep_pass};
+use crate::worker::Runner;
 use crate::workflow::Workflow;
 
 /// One Lambda instance's state, built at cold start and shared by its invocations.
 pub struct Lambda {
     router: axum::Router,
     queue: SqsQueue,
-    taker: Taker,
+    runner: Runner,
     workflow: Arc<Workflow>,
     rules: LifecycleRules,
     metrics: Metrics,
@@ -90,7 +91,7 @@ impl Lambda {
             Shape::Scheduled(Pass::Reconcile) => {
                 // Lost messages first: a long catch-up (or the function's timeout during
                 // one) never keeps queued work waiting.
-                let announced = announce_overdue(&self.taker.ledger, &self.queue).await;
+                let announced = announce_overdue(&self.runner.ledger, &self.queue).await;
                 catch_up_pass(&self.workflow, PASS_HOLD).await;
                 Ok(json!({"keygate": "reconcile", "done": true, "announced": announced}))
             }
@@ -115,7 +116,7 @@ impl Lambda {
             line: e.line(),
             column: e.column(),
         })?;
-        let again = run_batch(&records, |r| sqs::settle(&self.queue, &self.taker, r)).await;
+        let again = run_batch(&records, |r| sqs::settle(&self.queue, &self.runner, r)).await;
         if !again.is_empty() {
             tracing::info!(
                 messages = records.len(),

@@ -15,12 +15,7 @@ pub enum Shape {
     Scheduled(Pass),
 }
 
-/// The passes the schedule runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Pass {
-    Sweep,
-    Reconcile,
-}
+pub use crate::ledger::Pass;
 
 impl Shape {
     /// A short fixed name, for logs and the metrics' `invocation` label.
@@ -28,8 +23,7 @@ impl Shape {
         match self {
             Shape::Http => "http",
             Shape::Sqs => "sqs",
-            Shape::Scheduled(Pass::Sweep) => "sweep",
-            Shape::Scheduled(Pass::Reconcile) => "reconcile",
+            Shape::Scheduled(pass) => pass.as_str(),
         }
     }
 }

@@ -4,8 +4,8 @@ use std::path::Path;
 
 use super::{
     CatchUpProgress, Claim, DeliveryStatus, DynamoLedger, Finish, Inserted, Intent, IntentState,
-    Job, KeyLife, LOCK_WAIT, LedgerError, NewDelivery, NoteKey, Role, SqliteLedger, Stats, Store,
-    Taken, Watermark,
+    Job, KeyLife, LOCK_WAIT, LedgerError, NewDelivery, NoteKey, Pass, Role, SqliteLedger, Stats,
+    Store, Taken, Watermark,
 };
 use crate::ids::{BranchName, DeliveryId, PrNumber, RepoName};
 use crate::lifecycle::Progress;
@@ -85,7 +85,7 @@ impl Store for Ledger {
     }
     async fn lease_pass(
         &self,
-        pass: &'static str,
+        pass: Pass,
         now_ms: i64,
         until_ms: i64,
     ) -> Result<bool, LedgerError> {

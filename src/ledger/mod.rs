@@ -94,6 +94,27 @@ pub enum LedgerError {
     Locked { path: String, holder: String },
 }
 
+/// A scheduled pass (DESIGN §8): each runs on one replica at a time, under a lease.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pass {
+    /// The expiry sweep (DESIGN §5).
+    Sweep,
+    /// Catch-up (DESIGN §5).
+    Reconcile,
+}
+
+impl Pass {
+    pub const ALL: [Pass; 2] = [Pass::Sweep, Pass::Reconcile];
+
+    /// Its name, as the schedule and the ledger's lease spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Pass::Sweep => "sweep",
+            Pass::Reconcile => "reconcile",
+        }
+    }
+}
+
 /// A delivery as the work needs it: converted at the edge, not the raw body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewDelivery {
@@ -515,7 +536,7 @@ pub trait Store: Send + Sync {
     /// runs on one replica at a time, and on another once its runner dies.
     fn lease_pass(
         &self,
-        pass: &'static str,
+        pass: Pass,
         now_ms: i64,
         until_ms: i64,
     ) -> impl Future<Output = Result<bool, LedgerError>> + Send;

@@ -239,7 +239,7 @@ impl Store for SqliteLedger {
     /// One process holds a SQLite ledger (its file lock): every pass is its own.
     async fn lease_pass(
         &self,
-        _pass: &'static str,
+        _pass: super::Pass,
         _now: i64,
         _until: i64,
     ) -> Result<bool, LedgerError> {

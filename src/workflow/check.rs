@@ -7,7 +7,7 @@ use super::facts::{Facts, Moment};
 use super::render::revocation::Revocations;
 use super::render::{self, Outcome, Report};
 use super::{StepError, Workflow};
-use crate::github::client::{Annotation, CheckOutput, RepoClient};
+use crate::github::client::{Annotation, CheckOutput, CheckState, RepoClient};
 use crate::ids::{CommitSha, PrNumber};
 use crate::ledger::{Job, NoteKey, Store};
 use crate::policy::verdict::{CheckConclusion, Half, MergeVerdict};
@@ -32,11 +32,11 @@ pub(super) async fn on_activity(
     // Before merge, owners come from the base branch's current head.
     let facts = wf.judge(gh, listing, Moment::Open).await?;
     let keys = live_keys(wf, &facts.changes.removed).await?;
-    let (status, conclusion, output) = check_run(&facts, &keys);
-    put_check(wf, gh, &facts.pr.head_sha, status, conclusion, &output).await?;
+    let (state, output) = check_run(&facts, &keys);
+    put_check(wf, gh, &facts.pr.head_sha, state, &output).await?;
     tracing::info!(
-        status,
-        conclusion = conclusion.unwrap_or(""),
+        status = state.status(),
+        conclusion = state.conclusion().unwrap_or(""),
         "check run updated"
     );
     if facts.expired {
@@ -54,7 +54,7 @@ pub(super) async fn on_activity(
 pub(super) fn check_run(
     facts: &Facts,
     keys: &BTreeMap<String, Vec<String>>,
-) -> (&'static str, Option<&'static str>, CheckOutput) {
+) -> (CheckState, CheckOutput) {
     let a = &facts.assessment;
     let verdict = MergeVerdict::of(&facts.changes, a, facts.revocation.as_ref());
     let revocations = Revocations {
@@ -63,10 +63,10 @@ pub(super) fn check_run(
         decision: facts.revocation.as_ref(),
         keys,
     };
-    let (status, conclusion) = match verdict.conclusion() {
-        CheckConclusion::Success => ("completed", Some("success")),
-        CheckConclusion::Failure => ("completed", Some("failure")),
-        CheckConclusion::Waiting => ("in_progress", None),
+    let state = match verdict.conclusion() {
+        CheckConclusion::Success => CheckState::Success,
+        CheckConclusion::Failure => CheckState::Failure,
+        CheckConclusion::Waiting => CheckState::InProgress,
     };
     let (title, summary) = render::check_summary_with(
         &facts.changes,
@@ -93,7 +93,7 @@ pub(super) fn check_run(
         summary,
         annotations,
     };
-    (status, conclusion, output)
+    (state, output)
 }
 
 /// Waited too long without approval: rejected, as the original's approval step timed out.
@@ -201,8 +201,7 @@ pub(super) async fn put_check(
     wf: &Workflow,
     gh: &RepoClient,
     head: &str,
-    status: &str,
-    conclusion: Option<&str>,
+    state: CheckState,
     output: &CheckOutput,
 ) -> Result<(), StepError> {
     let note = NoteKey::CheckRun {
@@ -219,9 +218,9 @@ pub(super) async fn put_check(
             .await?
             .map(|id| (id, "in_progress".into())),
     };
-    let state = format!("{status}/{}", conclusion.unwrap_or(""));
+    let stored = format!("{}/{}", state.status(), state.conclusion().unwrap_or(""));
     let reuse =
-        previous.and_then(|(id, st)| (st.starts_with("in_progress") || st == state).then_some(id));
+        previous.and_then(|(id, st)| (st.starts_with("in_progress") || st == stored).then_some(id));
     // GitHub appends annotations on every update: send them only with a new run.
     let id = match reuse {
         Some(id) => {
@@ -229,15 +228,15 @@ pub(super) async fn put_check(
                 annotations: Vec::new(),
                 ..output.clone()
             };
-            gh.put_check_run(Some(id), CHECK_NAME, head, status, conclusion, &output)
+            gh.put_check_run(Some(id), CHECK_NAME, head, state, &output)
                 .await?
         }
         None => {
-            gh.put_check_run(None, CHECK_NAME, head, status, conclusion, output)
+            gh.put_check_run(None, CHECK_NAME, head, state, output)
                 .await?
         }
     };
-    let value = format!("{id} {state}");
+    let value = format!("{id} {stored}");
     wf.ledger.set_note(note, value).await?;
     Ok(())
 }

@@ -421,7 +421,16 @@ async fn the_bootstrap_binary_serves_a_webhook_and_its_work_through_the_runtime_
     let mut batches = 1;
     let deadline = Instant::now() + Duration::from_secs(30);
     while world.aws.access_keys(&user).await.is_empty() {
-        assert!(Instant::now() < deadline, "never issued");
+        if Instant::now() >= deadline {
+            // Say why: what the function logged is the only account of its attempts.
+            function.start_kill().unwrap();
+            function.wait().await.unwrap();
+            let mut err = String::new();
+            let stderr = function.stderr.take().unwrap();
+            let mut stderr = stderr;
+            stderr.read_to_string(&mut err).await.unwrap();
+            panic!("never issued after {batches} batches; the function's log:\n{err}");
+        }
         let messages = world.receive_work().await;
         if messages.is_empty() {
             tokio::time::sleep(Duration::from_millis(200)).await;

@@ -31,6 +31,7 @@ mod replicas;
 mod retries;
 mod schema;
 mod secrets;
+mod soak;
 mod webhook;
 mod webhook_examples;
 mod window;

@@ -261,6 +261,33 @@ pub struct PullInfo {
     pub changed_files: u64,
 }
 
+/// A check run's state as GitHub takes it: `in_progress`, or `completed` with a conclusion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckState {
+    InProgress,
+    Success,
+    Failure,
+}
+
+impl CheckState {
+    /// GitHub's `status`.
+    pub fn status(self) -> &'static str {
+        match self {
+            CheckState::InProgress => "in_progress",
+            CheckState::Success | CheckState::Failure => "completed",
+        }
+    }
+
+    /// GitHub's `conclusion`, for a completed run.
+    pub fn conclusion(self) -> Option<&'static str> {
+        match self {
+            CheckState::InProgress => None,
+            CheckState::Success => Some("success"),
+            CheckState::Failure => Some("failure"),
+        }
+    }
+}
+
 /// A pull request as a list shows it: enough for catch-up to choose what to look at closer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListedPull {

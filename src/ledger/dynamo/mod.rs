@@ -232,7 +232,7 @@ impl Store for DynamoLedger {
 
     async fn lease_pass(
         &self,
-        pass: &'static str,
+        pass: super::Pass,
         now: i64,
         until: i64,
     ) -> Result<bool, LedgerError> {
@@ -244,7 +244,7 @@ impl Store for DynamoLedger {
                 &["holder", "until"],
                 vec![(":now", n(now)), (":me", s(self.me()))],
             );
-        let key = key(format!("PASS#{pass}"), "LEASE");
+        let key = key(format!("PASS#{}", pass.as_str()), "LEASE");
         Ok(self.transact(vec![self.update(key, take)?]).await?.is_ok())
     }
 
