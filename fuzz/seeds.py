@@ -17,7 +17,7 @@ import sys
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "fuzz" / "corpus"
 
-# As the webhook target reads its first two bytes (see fuzz_targets/webhook.rs).
+# As the webhook target reads its first two bytes (see props/webhook.rs).
 EVENTS = ["pull_request", "pull_request_review", "ping", "merge_group", "issues", "push",
           "pull_request_review_comment", ""]
 REPOSITORIES = ["Codertocat/Hello-World", "octo-org/octo-repo", "acme/access-requests",

@@ -13,6 +13,8 @@ use crate::github::client::{GitHubApp, GitHubError, RepoClient, RepoInstallation
 use crate::ledger::{Ledger, LedgerError, Role, SqliteLedger};
 use crate::queue::{QueueError, SqsQueue};
 
+mod accounts;
+
 /// How one check came out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
@@ -186,6 +188,7 @@ pub async fn run(settings: &Settings, aws: &Aws) -> Vec<Check> {
         .await,
     );
     checks.extend(aws_checks(aws, service.sns_topic_arn).await);
+    checks.extend(accounts::checks(settings, aws).await);
     checks.push(ledger(settings, aws).await);
     checks.extend(queue(settings, aws).await);
     checks

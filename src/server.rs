@@ -4,9 +4,11 @@
 //! port 0; `startup` builds the state. `listen` serves it with the time limits, `unverified`
 //! reads webhook bodies within the memory budget.
 
+mod alerts;
 mod listen;
 mod unverified;
 
+pub use alerts::HealthAlerts;
 pub use listen::{HttpLimits, serve};
 pub use unverified::{MAX_BODY, UnverifiedBudget};
 
@@ -43,6 +45,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Who may read `GET /metrics`.
     pub metrics_access: MetricsAccess,
+    /// `POST /alerts/aws-health` (DESIGN §10), on only with `server.alerts_token`.
+    pub health_alerts: Option<HealthAlerts>,
 }
 
 /// Who may read `GET /metrics` (DESIGN §4).
@@ -98,6 +102,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .route("/alerts/aws-health", post(alerts::aws_health))
         .with_state(state)
 }
 

@@ -8,7 +8,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use crate::ids::{BranchName, CommitSha, InstallationId, PrNumber, RepoName};
-use crate::work::{Activity, PrEvent, Sender};
+use crate::work::{Activity, PrEvent, Sender, Work};
 
 /// Verifies `X-Hub-Signature-256` in constant time.
 pub struct SignatureKey(hmac::Key);
@@ -96,6 +96,13 @@ struct Envelope<'a> {
     sender: Option<SenderJson<'a>>,
     #[serde(borrow)]
     merge_group: Option<MergeGroupJson<'a>>,
+    alert: Option<Alert>,
+}
+
+/// A secret scanning alert as its webhook names it: the secret is not in the payload.
+#[derive(Deserialize)]
+struct Alert {
+    number: u64,
 }
 
 /// A merge queue's group: its head commit and the branches it goes from and to.
@@ -166,6 +173,9 @@ pub fn triage(
     };
     if activity == Activity::MergeGroupChecks {
         return merge_group(env, repository, branch);
+    }
+    if activity.work() == Work::Contain {
+        return alert(event, activity, env);
     }
     let (Some(repo), Some(pr)) = (env.repository, env.pull_request) else {
         return Err(PayloadError(format!(
@@ -253,6 +263,30 @@ fn merge_group(
             id: s.id,
             login: s.login.into_owned(),
         }),
+    }))
+}
+
+/// A secret scanning alert (DESIGN §10), from any repository the App is installed on: the
+/// leak may be anywhere, and the alert is read through the API with a token scoped to that
+/// repository alone. The alert's number stands where a pull request's would.
+fn alert(event: &str, activity: Activity, env: Envelope<'_>) -> Result<Triage, PayloadError> {
+    let (Some(repo), Some(alert)) = (env.repository, env.alert) else {
+        return Err(PayloadError(format!(
+            "a `{event}` delivery without `repository` or `alert`"
+        )));
+    };
+    let Some(installation) = env.installation else {
+        return Err(PayloadError(
+            "no `installation`: is the webhook the GitHub App's?".into(),
+        ));
+    };
+    Ok(Triage::Work(PrEvent {
+        repository: RepoName::new(repo.full_name.into_owned()),
+        installation: InstallationId(installation.id),
+        pr: PrNumber(alert.number),
+        activity,
+        merge_commit: None,
+        sender: None,
     }))
 }
 
@@ -354,6 +388,46 @@ mod tests {
         assert_eq!(
             t("ping", b"{\"zen\":\"x\"}", "a/b", "main").unwrap(),
             Triage::Ignore("ping")
+        );
+    }
+
+    const ALERT: &str = include_str!("../../tests/fixtures/secret_scanning_alert.reopened.json");
+
+    #[test]
+    fn a_real_secret_scanning_alert_from_any_repository_converts_to_its_number() {
+        // GitHub's published example is a repository webhook's; the App's carries its
+        // installation.
+        let mut payload: serde_json::Value = serde_json::from_str(ALERT).unwrap();
+        payload["installation"] = serde_json::json!({ "id": 42 });
+        let body = payload.to_string();
+        let triaged = t(
+            "secret_scanning_alert",
+            body.as_bytes(),
+            "acme/requests",
+            "main",
+        );
+        let Triage::Work(e) = triaged.unwrap() else {
+            panic!("not work")
+        };
+        assert_eq!(e.activity, Activity::SecretAlertReopened);
+        assert_eq!(e.activity.work(), Work::Contain);
+        assert_eq!(
+            e.repository.as_str(),
+            "Codertocat/Hello-World",
+            "not the requests repository"
+        );
+        assert_eq!(e.pr, PrNumber(191), "the alert's number");
+        assert_eq!(e.installation, InstallationId(42));
+
+        payload["action"] = "resolved".into();
+        let resolved = payload.to_string();
+        assert!(matches!(
+            t("secret_scanning_alert", resolved.as_bytes(), "a/b", "main").unwrap(),
+            Triage::Ignore(_)
+        ));
+        assert!(
+            t("secret_scanning_alert", ALERT.as_bytes(), "a/b", "main").is_err(),
+            "a repository webhook's delivery (no installation) is not the App's"
         );
     }
 

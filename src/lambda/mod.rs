@@ -53,6 +53,9 @@ pub enum InvokeError {
     Sqs { line: usize, column: usize },
     #[error("cannot read the router's response body")]
     Body,
+    /// An AWS Health alert that could not be acted on now: Lambda invokes again.
+    #[error("cannot act on the AWS Health alert now: {0}")]
+    Alert(String),
 }
 
 impl From<InvokeError> for lambda_runtime::Diagnostic {
@@ -61,6 +64,7 @@ impl From<InvokeError> for lambda_runtime::Diagnostic {
             InvokeError::Shape(_) => "UnknownEvent",
             InvokeError::Http(_) | InvokeError::Sqs { .. } => "MalformedEvent",
             InvokeError::Body => "Internal",
+            InvokeError::Alert(_) => "AlertNotActedOn",
         };
         lambda_runtime::Diagnostic {
             error_type: format!("keygate.{kind}"),
@@ -95,7 +99,24 @@ impl Lambda {
                 catch_up_pass(&self.workflow, PASS_HOLD).await;
                 Ok(json!({"keygate": "reconcile", "done": true, "announced": announced}))
             }
+            Shape::HealthAlert => self.health_alert(&event).await,
         }
+    }
+
+    /// AWS Health's exposed credentials (DESIGN §10): every key keygate issued that it names
+    /// is deactivated before the invocation returns; a failure makes Lambda try again.
+    async fn health_alert(&self, event: &Value) -> Result<Value, InvokeError> {
+        let report =
+            crate::leak::from_health_event(event).map_err(|e| InvokeError::Alert(e.to_string()))?;
+        let done = crate::workflow::leak::contain(&self.workflow, &self.rules, &report)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "cannot act on an AWS Health alert now");
+                InvokeError::Alert(crate::workflow::render::public_reason(&e))
+            })?;
+        Ok(
+            json!({"keygate": "health_alert", "keys": report.access_key_ids.len(), "acted_on": done.len()}),
+        )
     }
 
     async fn http(&self, event: Value) -> Result<Value, InvokeError> {

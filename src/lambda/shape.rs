@@ -13,6 +13,9 @@ pub enum Shape {
     Sqs,
     /// An EventBridge Scheduler input `{"keygate": "sweep" | "reconcile"}`.
     Scheduled(Pass),
+    /// AWS Health's `AWS_RISK_CREDENTIALS_EXPOSED`, from the template's EventBridge rule
+    /// (DESIGN §10): only EventBridge may invoke the function with it.
+    HealthAlert,
 }
 
 pub use crate::ledger::Pass;
@@ -24,6 +27,7 @@ impl Shape {
             Shape::Http => "http",
             Shape::Sqs => "sqs",
             Shape::Scheduled(pass) => pass.as_str(),
+            Shape::HealthAlert => "health_alert",
         }
     }
 }
@@ -54,6 +58,9 @@ pub fn classify(event: &Value) -> Result<Shape, UnknownShape> {
                 records.len()
             ),
         });
+    }
+    if crate::leak::is_health_leak(event) {
+        return Ok(Shape::HealthAlert);
     }
     if let Some(pass) = object.get("keygate") {
         return match (pass.as_str(), object.len()) {

@@ -154,13 +154,7 @@ pub async fn settle(queue: &SqsQueue, runner: &Runner, record: &Record) -> Settl
             }
         };
     };
-    let span = tracing::info_span!(
-        "message",
-        delivery = %announce.delivery,
-        repository = %announce.repository,
-        pr = %announce.pr,
-        received = record.receive_count,
-    );
+    let span = announce.span(record.receive_count);
     async {
         let d = runner.take(&announce.delivery).await;
         let done = match &d {

@@ -114,6 +114,8 @@ impl Lambda {
             limits: HttpLimits::default(),
             metrics: metrics.clone(),
             metrics_access: MetricsAccess::for_function_url(settings.metrics_token.clone()),
+            // EventBridge invokes the function with AWS Health's alerts directly.
+            health_alerts: None,
         };
         tracing::info!(
             repository = %state.repository,

@@ -4,8 +4,8 @@ use std::path::Path;
 
 use super::{
     CatchUpProgress, Claim, DeliveryStatus, DynamoLedger, Finish, Inserted, Intent, IntentState,
-    Job, KeyLife, LOCK_WAIT, LedgerError, NewDelivery, NoteKey, Pass, Role, SqliteLedger, Stats,
-    Store, Taken, Watermark,
+    Job, KeyLife, LOCK_WAIT, LedgerError, NewDelivery, NoteKey, Pass, Role, Rotation,
+    RotationClaim, RotationState, SqliteLedger, Stats, Store, Taken, Watermark,
 };
 use crate::ids::{BranchName, DeliveryId, PrNumber, RepoName};
 use crate::lifecycle::Progress;
@@ -155,6 +155,22 @@ impl Store for Ledger {
         from: Progress,
     ) -> Result<(), LedgerError> {
         delegate!(self, b => b.record_lifecycle_step(life, from))
+    }
+    async fn claim_rotation(&self, rotation: Rotation) -> Result<RotationClaim, LedgerError> {
+        delegate!(self, b => b.claim_rotation(rotation))
+    }
+    async fn advance_rotation(
+        &self,
+        rotation: Rotation,
+        from: RotationState,
+    ) -> Result<(), LedgerError> {
+        delegate!(self, b => b.advance_rotation(rotation, from))
+    }
+    async fn unfinished_rotations(&self) -> Result<Vec<Rotation>, LedgerError> {
+        delegate!(self, b => b.unfinished_rotations())
+    }
+    async fn all_rotations(&self) -> Result<Vec<Rotation>, LedgerError> {
+        delegate!(self, b => b.all_rotations())
     }
     async fn request_life(
         &self,

@@ -6,6 +6,7 @@
 //! DynamoDB the shared one (DESIGN §8); the tests (`tests.rs`) run through the trait, so every
 //! backend passes the same suite.
 
+mod care;
 mod catchup;
 pub mod dynamo;
 mod handle;
@@ -22,11 +23,14 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::ids::{BranchName, CommitSha, DeliveryId, InstallationId, PrNumber, RepoName};
+use crate::ids::{
+    AccountAlias, BranchName, CommitSha, DeliveryId, InstallationId, PrNumber, RepoName,
+};
 use crate::lifecycle::Progress;
 use crate::lifecycle::request::RequestLife;
 use crate::work::{NoticeEvent, PrEvent, Sender};
 
+pub use care::{KeyCare, KeyOrigin, Leak, Rotation, RotationClaim, RotationState};
 pub use catchup::{CatchUpProgress, Watermark};
 pub use dynamo::DynamoLedger;
 pub use handle::Ledger;
@@ -59,6 +63,15 @@ pub enum LedgerError {
     /// Another worker wrote the request's life since it was read: read it again.
     #[error("the life of request {path} moved since it was read; another worker acts on it")]
     LifeMoved { path: String },
+    /// Another worker moved the rotation since it was read: this one must not act on it.
+    #[error(
+        "the rotation of key {access_key_id} is `{found}`, not `{expected}` as read; another worker moved it"
+    )]
+    RotationMoved {
+        access_key_id: String,
+        expected: RotationState,
+        found: String,
+    },
     /// Another worker moved the key's life since it was read: this one must not act on it.
     #[error(
         "the life of key {access_key_id} moved since it was read (now {found}); another worker acts on it"
@@ -310,6 +323,11 @@ pub struct Intent {
     /// The `ClientRequestToken` of the secret's first version: random, recorded before
     /// `CreateSecret`, so nobody can plant a secret keygate would take for its own (§3).
     pub secret_token: Option<String>,
+    /// When its key was made, how often it rotates, its fingerprint (DESIGN §10).
+    pub origin: KeyOrigin,
+    /// The AWS account the key is issued in (DESIGN §9), written when the intent is
+    /// claimed; `None`: keygate's own account.
+    pub account: Option<AccountAlias>,
     pub updated_at_ms: i64,
 }
 
@@ -333,6 +351,8 @@ impl Intent {
             outcome: None,
             merged_at: None,
             secret_token: None,
+            origin: KeyOrigin::default(),
+            account: None,
             updated_at_ms: 0,
         }
     }
@@ -379,6 +399,9 @@ pub struct Revocation {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyLife {
     pub access_key_id: String,
+    /// The AWS account the key lives in (DESIGN §9); `None`: keygate's own account. Every
+    /// step of its life acts there.
+    pub account: Option<AccountAlias>,
     pub iam_user: String,
     pub secret_name: Option<String>,
     /// The expiry recorded at issue (RFC 3339).
@@ -392,6 +415,10 @@ pub struct KeyLife {
     pub installation: Option<InstallationId>,
     pub progress: Progress,
     pub revocation: Option<Revocation>,
+    /// Written once with its first record: when it was made, its rotation, its fingerprint.
+    pub origin: KeyOrigin,
+    /// Its successor, its unused warning, a leak (DESIGN §10); written with each step.
+    pub care: KeyCare,
     pub updated_at_ms: i64,
 }
 
@@ -623,7 +650,8 @@ pub trait Store: Send + Sync {
 
     // --- DESIGN §5: the life of issued keys, and catch-up ---
 
-    /// Every key keygate issued whose life is not over ([`Progress::is_over`]): the access
+    /// Every key keygate issued whose life is not over ([`Progress::is_over`]), the keys
+    /// rotations made included: the access
     /// key of each `stored` or `issued` intent, joined with its life (active when none was
     /// recorded yet), and every recorded life whose intent is gone. Oldest first.
     fn keys_to_sweep(&self) -> impl Future<Output = Result<Vec<KeyLife>, LedgerError>> + Send;
@@ -635,8 +663,8 @@ pub trait Store: Send + Sync {
         access_key_id: String,
     ) -> impl Future<Output = Result<Option<KeyLife>, LedgerError>> + Send;
 
-    /// Writes `life` (its progress and revocation; its identity when the key has no
-    /// record yet) only if the stored progress is still `from`, as read. A key with no
+    /// Writes `life` (its progress, revocation and care; its identity and origin when the
+    /// key has no record yet) only if the stored progress is still `from`, as read. A key with no
     /// record counts as [`Progress::ACTIVE`]. Otherwise [`LedgerError::Moved`]. A step is
     /// written begun (`pending`) before its AWS calls and finished after them.
     fn record_lifecycle_step(
@@ -644,6 +672,30 @@ pub trait Store: Send + Sync {
         life: KeyLife,
         from: Progress,
     ) -> impl Future<Output = Result<(), LedgerError>> + Send;
+
+    // --- DESIGN §10: rotations in place ---
+
+    /// Claims the rotation of `rotation.access_key_id`, by insert: whoever inserted owns it.
+    fn claim_rotation(
+        &self,
+        rotation: Rotation,
+    ) -> impl Future<Output = Result<RotationClaim, LedgerError>> + Send;
+
+    /// Writes `rotation` only if the stored one is still in `from`, the state it was read
+    /// in; otherwise [`LedgerError::RotationMoved`].
+    fn advance_rotation(
+        &self,
+        rotation: Rotation,
+        from: RotationState,
+    ) -> impl Future<Output = Result<(), LedgerError>> + Send;
+
+    /// Rotations not `done`, oldest first: what a pass resumes.
+    fn unfinished_rotations(
+        &self,
+    ) -> impl Future<Output = Result<Vec<Rotation>, LedgerError>> + Send;
+
+    /// Every rotation, oldest first: what `keygate audit` shows.
+    fn all_rotations(&self) -> impl Future<Output = Result<Vec<Rotation>, LedgerError>> + Send;
 
     // --- DESIGN §5: one life per request, §3: one issuance per IAM user ---
 

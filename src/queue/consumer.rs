@@ -132,13 +132,7 @@ async fn work_on(queue: &SqsQueue, runner: &Runner, holding: &Held, message: Rec
         }
         return;
     };
-    let span = tracing::info_span!(
-        "message",
-        delivery = %announce.delivery,
-        repository = %announce.repository,
-        pr = %announce.pr,
-        received = message.receive_count,
-    );
+    let span = announce.span(message.receive_count);
     async {
         held(holding).insert(announce.delivery.clone(), message.receipt.clone());
         let d = runner.take(&announce.delivery).await;

@@ -125,9 +125,11 @@ pub fn build_workflow(
     .with_metrics(metrics.clone());
     Ok(Workflow {
         github,
+        // One member per account of `[accounts]` (DESIGN §9), counted with the rest.
         aws: aws
             .with_metrics(metrics.clone())
-            .with_chat_notices(settings.aws.chat_notices),
+            .with_chat_notices(settings.aws.chat_notices)
+            .with_accounts(&settings.accounts),
         metrics,
         ledger,
         queue,
@@ -159,9 +161,11 @@ pub fn lifecycle_rules(settings: &Settings) -> LifecycleRules {
         timing: Timing {
             warn_days: settings.lifecycle.warn_days,
             delete_after_days: settings.lifecycle.delete_after_days,
+            unused_days: settings.lifecycle.unused_days,
         },
         deletion: SecretDeletion::from_days(settings.lifecycle.secret_recovery_days),
         reconcile_since: settings.lifecycle.reconcile_since,
+        rotation_overlap_hours: settings.lifecycle.rotation_overlap_hours,
     }
 }
 

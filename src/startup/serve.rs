@@ -15,7 +15,7 @@ use crate::ids::{BranchName, RepoName};
 use crate::ledger::{Pass, Role, Store, now_ms};
 use crate::lifecycle::LifecycleRules;
 use crate::queue::{Consumer, ConsumerSettings, WorkQueue};
-use crate::server::{AppState, HttpLimits, MetricsAccess, UnverifiedBudget, serve};
+use crate::server::{AppState, HealthAlerts, HttpLimits, MetricsAccess, UnverifiedBudget, serve};
 use crate::worker::LocalQueue;
 use crate::workflow::catchup::catch_up;
 use crate::workflow::sweep::sweep;
@@ -62,6 +62,12 @@ pub async fn run_with(
         limits: HttpLimits::default(),
         metrics: app.workflow.metrics.clone(),
         metrics_access: MetricsAccess::for_serve(settings.metrics_token.clone()),
+        // AWS Health's exposed credentials (DESIGN §10), only with `server.alerts_token`.
+        health_alerts: settings.alerts_token.clone().map(|token| HealthAlerts {
+            token: Arc::new(token),
+            workflow: app.workflow.clone(),
+            rules,
+        }),
     };
     let addr = listener
         .local_addr()

@@ -111,6 +111,7 @@ async fn reject_expired(wf: &Workflow, gh: &RepoClient, facts: &Facts) -> Result
         .map(|path| Report {
             path: path.clone(),
             iam_user: path.split('/').rev().nth(1).map(str::to_string),
+            account: crate::request::account_of(path, &wf.settings.rules),
             outcome: Outcome::Rejected {
                 why: Some(why.clone()),
             },
@@ -150,8 +151,14 @@ async fn ask_approvers(wf: &Workflow, facts: &Facts) -> Result<(), StepError> {
         if before.as_ref() == Some(&asked) {
             continue;
         }
-        let mut notice =
-            render::requested_notice(&f.path, &r.iam_user, &r.reason, r.expires_in_days, &pr_ref);
+        let mut notice = render::requested_notice(
+            &f.path,
+            &r.iam_user,
+            r.account.as_ref(),
+            &r.reason,
+            r.expires_in_days,
+            &pr_ref,
+        );
         let revision = before.map(|before| {
             notice.message = format!(
                 "The request changed since approvers were last asked: {}.\n\n{}",

@@ -410,6 +410,13 @@ async fn the_bootstrap_binary_serves_a_webhook_and_its_work_through_the_runtime_
     let (user, pr) = requested(&world).await;
     let api = RuntimeApi::start().await;
     let mut function = bootstrap(&world, &api).spawn().unwrap();
+    // The merge comes after the function's cold start, which created the ledger: a merge
+    // older than its ledger never issues (on a loaded machine the start takes a while).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while api.first_next().is_none() {
+        assert!(Instant::now() < deadline, "the function never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
     merged_through(&world, &api, pr).await;
     let messages = world.receive_work().await;

@@ -8,6 +8,7 @@
 //! token or a confused call cannot reach the installation's other repositories. We keep one
 //! token per installation and repository for as long as the process lives.
 
+mod alerts;
 mod auth;
 mod clock;
 mod listing;
@@ -28,6 +29,7 @@ use time::OffsetDateTime;
 use crate::facts::{Account, EntryKind, Pusher};
 use crate::metrics::Metrics;
 
+pub use alerts::{AlertLocation, SecretAlert};
 use auth::{AppAuth, InstallationToken};
 use clock::GitHubClock;
 pub use listing::{ClockReading, PullState, PullsPage};

@@ -317,6 +317,7 @@ pub(super) async fn before_watermark(
     Ok(Some(Report {
         path: "(this pull request)".into(),
         iam_user: None,
+        account: None,
         outcome: Outcome::Refused {
             reasons: vec![format!(
                 "this pull request was merged at {}, before keygate's watermark {} (when its ledger was created, or `lifecycle.reconcile_since`): keygate never issues a key for a merge older than that. Open a new pull request with a new request file.",

@@ -43,6 +43,7 @@ fn rules() -> RequestRules {
         denied_users: vec![],
         allowed_readers: vec![],
         secret_name_template: "{iam_user}/access-key-{timestamp}".into(),
+        accounts: vec![],
     }
 }
 

@@ -19,6 +19,7 @@ use std::fmt::Write;
 use super::StepError;
 use crate::aws::Notice;
 use crate::github::client::GitHubError;
+use crate::ids::AccountAlias;
 use crate::policy::Assessment;
 use crate::policy::approval::Verdict;
 use crate::policy::changes::Changes;
@@ -63,6 +64,13 @@ pub enum Outcome {
         access_key_ids: Vec<String>,
         note: Option<String>,
     },
+    /// Not done yet: its AWS account is unavailable for now (DESIGN §9), and keygate
+    /// retries on its own while the other accounts' work goes on. Said in the comment, never
+    /// announced: the notice goes out once it is done or has failed for good. `why` is
+    /// public text, as for `Failed`.
+    Retrying {
+        why: String,
+    },
 }
 
 impl Outcome {
@@ -73,7 +81,14 @@ impl Outcome {
             Outcome::Refused { .. } => NoticeEvent::Refused,
             Outcome::Rejected { .. } => NoticeEvent::Rejected,
             Outcome::Revoked { .. } => NoticeEvent::Revoked,
+            Outcome::Retrying { .. } => NoticeEvent::Failed,
         }
+    }
+
+    /// Whether this outcome is announced (SNS): every one but an attempt still being
+    /// retried.
+    pub fn is_announced(&self) -> bool {
+        !matches!(self, Outcome::Retrying { .. })
     }
 }
 
@@ -105,6 +120,7 @@ pub fn public_reason(e: &StepError) -> String {
         }
         // keygate's own sentence, with no message from AWS or GitHub in it.
         StepError::Uncertain(why) => why.clone(),
+        StepError::Told(e) => public_reason(e),
     }
 }
 
@@ -113,6 +129,9 @@ pub fn public_reason(e: &StepError) -> String {
 pub struct Report {
     pub path: String,
     pub iam_user: Option<String>,
+    /// The AWS account of the request (DESIGN §9); `None`: keygate's own, and no text says
+    /// an account.
+    pub account: Option<AccountAlias>,
     pub outcome: Outcome,
 }
 
@@ -130,11 +149,14 @@ pub fn comment(reports: &[Report]) -> String {
     let mut s = format!("{COMMENT_MARKER}\n### keygate\n");
     for r in reports {
         let path = md::code(&r.path);
-        let user = r
+        let mut user = r
             .iam_user
             .as_deref()
             .map(|u| format!(" for IAM user {}", md::code(u)))
             .unwrap_or_default();
+        if let Some(a) = &r.account {
+            let _ = write!(user, " in AWS account {}", md::code(a.as_str()));
+        }
         comment_outcome(&mut s, &path, &user, &r.outcome);
     }
     s
@@ -187,6 +209,11 @@ fn comment_outcome(s: &mut String, path: &str, user: &str, outcome: &Outcome) {
                 (true, None) => write!(s, "\n**{path}**: nothing to revoke{user}.\n"),
             }
         }
+        Outcome::Retrying { why } => write!(
+            s,
+            "\n**{path}**: not done yet{user}, and keygate retries on its own: {}\n",
+            md::prose(why)
+        ),
     };
 }
 
@@ -249,10 +276,12 @@ fn subject(text: &str) -> String {
 }
 
 /// The attributes subscribers filter on. Values on one line: a filter policy matches them
-/// exactly, and a valid IAM user name, login or repository passes unchanged.
+/// exactly, and a valid IAM user name, login or repository passes unchanged. `account` only
+/// for a request in a member account (DESIGN §9).
 fn attributes(
     event: NoticeEvent,
     iam_user: &str,
+    account: Option<&AccountAlias>,
     pr: &PrRef<'_>,
 ) -> BTreeMap<&'static str, String> {
     let mut a = BTreeMap::new();
@@ -267,7 +296,17 @@ fn attributes(
     );
     a.insert("requester", plain::line(pr.requester));
     a.insert("repository", plain::line(pr.repository));
+    if let Some(account) = account {
+        a.insert("account", plain::line(account.as_str()));
+    }
     a
+}
+
+/// The notice's line naming the account, for a request in a member account.
+fn account_line(m: &mut String, account: Option<&AccountAlias>) {
+    if let Some(a) = account {
+        let _ = writeln!(m, "AWS account:   {}", plain::line(a.as_str()));
+    }
 }
 
 pub fn notice(report: &Report, pr: &PrRef<'_>) -> Notice {
@@ -281,6 +320,7 @@ pub fn notice(report: &Report, pr: &PrRef<'_>) -> Notice {
         Outcome::Refused { .. } => format!("keygate: request for {who} refused"),
         Outcome::Rejected { .. } => format!("keygate: request for {who} rejected"),
         Outcome::Revoked { .. } => format!("keygate: access key for {who} revoked"),
+        Outcome::Retrying { .. } => format!("keygate: access key for {who} delayed"),
     };
     let repository = plain::line(pr.repository);
     let mut m = String::new();
@@ -290,6 +330,7 @@ pub fn notice(report: &Report, pr: &PrRef<'_>) -> Notice {
         "IAM user:      {}",
         if user.is_empty() { "-" } else { &user }
     );
+    account_line(&mut m, report.account.as_ref());
     let _ = writeln!(m, "Request file:  {}", plain::line(&report.path));
     let _ = writeln!(
         m,
@@ -311,7 +352,7 @@ pub fn notice(report: &Report, pr: &PrRef<'_>) -> Notice {
         Notice {
             subject: subject(&format!("{title} ({repository}#{})", pr.number)),
             message: m,
-            attributes: attributes(event, raw_user, pr),
+            attributes: attributes(event, raw_user, report.account.as_ref(), pr),
             chat: None,
         },
         pr,
@@ -370,6 +411,9 @@ fn notice_outcome(m: &mut String, outcome: &Outcome) {
                 "Its request file was deleted by this merged pull request."
             );
         }
+        Outcome::Retrying { why } => {
+            let _ = writeln!(m, "Retrying:      {}", plain::line(why));
+        }
     }
 }
 
@@ -381,10 +425,12 @@ fn with_chat(mut notice: Notice, pr: &PrRef<'_>) -> Notice {
     notice
 }
 
-/// The notice approvers used to get by e-mail: a valid request is waiting.
+/// The notice approvers used to get by e-mail: a valid request is waiting; `account` for a
+/// request in a member account.
 pub fn requested_notice(
     path: &str,
     iam_user: &str,
+    account: Option<&AccountAlias>,
     reason: &str,
     days: u32,
     pr: &PrRef<'_>,
@@ -395,6 +441,7 @@ pub fn requested_notice(
     let mut m = String::new();
     let _ = writeln!(m, "{title}.\n");
     let _ = writeln!(m, "IAM user:      {user}");
+    account_line(&mut m, account);
     let _ = writeln!(m, "Requester:     @{}", plain::line(pr.requester));
     let _ = writeln!(m, "Expires after: {days} days");
     let _ = writeln!(m, "Request file:  {}", plain::line(path));
@@ -405,7 +452,7 @@ pub fn requested_notice(
         Notice {
             subject: subject(&format!("{title} ({repository}#{})", pr.number)),
             message: m,
-            attributes: attributes(NoticeEvent::Requested, iam_user, pr),
+            attributes: attributes(NoticeEvent::Requested, iam_user, account, pr),
             chat: None,
         },
         pr,
@@ -468,6 +515,11 @@ fn file_section(
     match parsed {
         Ok(r) => {
             let _ = writeln!(s, "- IAM user: {}", md::code(&r.iam_user));
+            if let Some(a) = &r.account {
+                // Each account has its own owners; approvers see which account they grant
+                // a key in.
+                let _ = writeln!(s, "- AWS account: {}", md::code(a.as_str()));
+            }
             // Approvers see what they approve: the reason as the requester wrote it.
             let _ = writeln!(s, "- Reason: {}", md::text(&r.reason));
             let _ = writeln!(s, "- Expires: {} days after issue", r.expires_in_days);
