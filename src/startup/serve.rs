@@ -91,8 +91,8 @@ pub async fn run_with(
 
 /// Before the first delivery: interrupted issuances rolled back (on a ledger held alone),
 /// then the first expiry pass (a key past its end never waits for a timer), lost work
-/// announced again (with SQS), and the first catch-up (DESIGN §5), bounded so a GitHub that does not answer delays the start by
-/// seconds, not minutes; the timers try again.
+/// announced again (with SQS), and the first catch-up (DESIGN §5), bounded so a GitHub that
+/// does not answer delays the start by seconds, not minutes; the timers try again.
 async fn start(settings: &Settings, workflow: &Workflow, rules: &LifecycleRules) {
     // On a shared DynamoDB ledger a `creating` intent may be another live replica's work in
     // progress: its own delivery rolls it back when it runs again.

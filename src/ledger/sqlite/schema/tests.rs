@@ -5,7 +5,9 @@ use rusqlite::{Connection, params};
 
 use super::{MIGRATIONS, migrate};
 use crate::ids::{DeliveryId, InstallationId, PrNumber, RepoName};
-use crate::ledger::{DeliveryState, IntentState, LedgerError, NoteKey, SqliteLedger, Store};
+use crate::ledger::{
+    CatchUpProgress, DeliveryState, IntentState, LedgerError, NoteKey, SqliteLedger, Store,
+};
 use crate::lifecycle::Stage;
 
 const CREATED_AT: i64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
@@ -97,12 +99,31 @@ async fn a_ledger_from_every_earlier_schema_opens_and_reads_back() {
             "{version}"
         );
         let branch = crate::ids::BranchName::new("main");
-        let progress = ledger.catch_up_progress(repo.clone(), branch).await;
+        let progress = ledger.catch_up_progress(repo.clone(), branch.clone()).await;
         assert_eq!(progress.unwrap(), None, "{version}");
         let plain = ledger
             .without_requests(repo.clone(), vec![PrNumber(3)])
             .await;
         assert!(plain.unwrap().is_empty(), "{version}");
+        // The migrated ledger keeps catch-up's progress and its merges without requests.
+        let got = CatchUpProgress {
+            from_ms: CREATED_AT,
+            through_ms: CREATED_AT + 60_000,
+        };
+        ledger
+            .record_catch_up_progress(repo.clone(), branch.clone(), got)
+            .await
+            .unwrap();
+        let progress = ledger.catch_up_progress(repo.clone(), branch).await;
+        assert_eq!(progress.unwrap(), Some(got), "{version}");
+        ledger
+            .record_without_requests(repo.clone(), vec![PrNumber(4)])
+            .await
+            .unwrap();
+        let plain = ledger
+            .without_requests(repo.clone(), vec![PrNumber(3), PrNumber(4)])
+            .await;
+        assert_eq!(plain.unwrap(), vec![PrNumber(4)], "{version}");
         assert!(
             ledger.knows_merge(repo.clone(), PrNumber(3)).await.unwrap(),
             "{version}"
