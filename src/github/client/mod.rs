@@ -11,6 +11,7 @@
 mod alerts;
 mod auth;
 mod clock;
+mod listing;
 mod repo;
 mod setup;
 mod wire;
@@ -31,6 +32,7 @@ use crate::metrics::Metrics;
 pub use alerts::{AlertLocation, SecretAlert};
 use auth::{AppAuth, InstallationToken};
 use clock::GitHubClock;
+pub use listing::{ClockReading, PullState, PullsPage};
 pub use repo::RepoClient;
 pub use setup::{CodeownersError, RepoInstallation};
 

@@ -83,7 +83,7 @@ async fn refused_before_watermark(
     gh: &RepoClient,
     pr: &PullInfo,
 ) -> Result<bool, StepError> {
-    let Some(report) = super::catchup::before_watermark(wf, pr).await? else {
+    let Some(report) = super::catchup::before_watermark(wf, gh, pr).await? else {
         return Ok(false);
     };
     let pr_ref = wf.pr_ref(pr, &[]);
