@@ -164,12 +164,12 @@ impl Workflow {
     pub(crate) async fn put_comment(
         &self,
         gh: &RepoClient,
-        pr: u64,
+        pr: PrNumber,
         body: &str,
     ) -> Result<(), StepError> {
         let note = NoteKey::Comment {
             repository: self.settings.repository.clone(),
-            pr: PrNumber(pr),
+            pr,
         };
         let known = self.ledger.note(note.clone()).await?;
         let id = match known.and_then(|v| v.parse::<u64>().ok()) {
@@ -179,7 +179,7 @@ impl Workflow {
                 // comment by anyone else (e.g. `github-actions[bot]`) is not ours.
                 let (me, comments) = tokio::try_join!(
                     async { Ok::<_, StepError>(self.github.bot_login().await?) },
-                    async { Ok::<_, StepError>(gh.comments(pr).await?) },
+                    async { Ok::<_, StepError>(gh.comments(pr.get()).await?) },
                 )?;
                 comments
                     .into_iter()
@@ -197,7 +197,7 @@ impl Workflow {
             None => true,
         };
         if needs_new {
-            let id = gh.create_comment(pr, body).await?;
+            let id = gh.create_comment(pr.get(), body).await?;
             self.ledger.set_note(note, id.to_string()).await?;
         }
         Ok(())
@@ -211,7 +211,7 @@ impl Workflow {
     ) -> render::PrRef<'a> {
         render::PrRef {
             repository: self.settings.repository.as_str(),
-            number: pr.number,
+            number: pr.number.get(),
             url: &pr.html_url,
             requester: &pr.author.login,
             approvers,
@@ -223,14 +223,14 @@ impl Workflow {
     pub(crate) fn notice_key(
         &self,
         event: NoticeEvent,
-        pr: u64,
+        pr: PrNumber,
         path: &str,
         revision: Option<&CommitSha>,
     ) -> NoteKey {
         NoteKey::Notice {
             event,
             repository: self.settings.repository.clone(),
-            pr: PrNumber(pr),
+            pr,
             path: path.to_string(),
             revision: revision.map(|r| r.short().to_string()),
         }

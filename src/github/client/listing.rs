@@ -10,7 +10,7 @@ use super::repo::{RepoClient, next_link};
 use super::wire::{WireListedPull, WireRateLimit};
 use super::{GitHubError, ListedPull};
 
-/// Which pull requests a list holds.
+/// Whether a pull request is open (a merged one is closed too); which ones a list holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PullState {
     Open,
@@ -18,6 +18,16 @@ pub enum PullState {
 }
 
 impl PullState {
+    /// GitHub's word for it; anything but `open` counts as closed, so nothing unknown is
+    /// judged as an open pull request.
+    pub fn from_github(state: &str) -> PullState {
+        if state == "open" {
+            PullState::Open
+        } else {
+            PullState::Closed
+        }
+    }
+
     fn as_str(self) -> &'static str {
         match self {
             PullState::Open => "open",

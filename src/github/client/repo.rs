@@ -174,11 +174,11 @@ impl RepoClient {
             )
             .await?;
         Ok(PullInfo {
-            number: p.number,
+            number: crate::ids::PrNumber(p.number),
             title: p.title.unwrap_or_default(),
             html_url: p.html_url,
             author: p.user.into(),
-            state: p.state,
+            state: super::PullState::from_github(&p.state),
             merged: p.merged.unwrap_or(p.merged_at.is_some()),
             merged_at: p.merged_at,
             created_at: p.created_at,
