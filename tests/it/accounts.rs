@@ -651,3 +651,31 @@ async fn a_key_in_a_member_account_rotates_in_place_in_that_account() {
     let notices = app.expect_notices(&["rotated"]).await;
     assert_eq!(notices[0].attributes["account"], "prod");
 }
+
+#[tokio::test]
+async fn a_leaked_key_of_a_member_account_is_deactivated_in_that_account() {
+    let (mut app, prod, dev) = accounts_world().await;
+    let (pr, user) = merged_in(&app, &dev, "dan").await;
+    let (key, _) = dev.one_key_held_by_its_secret(&user, "issued").await;
+    prod.create_user(&user).await;
+    app.aws.notices().await;
+
+    let elsewhere = app.gh.for_repo("acme/app");
+    let alert = elsewhere.leak("aws_access_key_id", &key, "deploy/env.sh", 3);
+    let event = elsewhere.secret_alert_event(alert, "created");
+    assert_eq!(app.deliver("secret_scanning_alert", &event).await, 202);
+    app.settle().await;
+
+    assert_eq!(
+        dev.active(&user, &key).await,
+        Some(false),
+        "deactivated in dev"
+    );
+    let notices = app.expect_notices(&["leaked"]).await;
+    assert_eq!(notices[0].attributes["account"], "dev");
+    let comment = app.gh.comments(pr).last().cloned().unwrap();
+    assert!(
+        comment.contains("reported leaked") && comment.contains("deploy/env.sh"),
+        "{comment}"
+    );
+}
