@@ -14,7 +14,7 @@ pub mod audit;
 pub mod backup;
 pub mod init_repo;
 #[cfg(feature = "service")]
-pub mod lifecycle;
+pub mod keys;
 #[cfg(feature = "service")]
 pub mod reconcile;
 
@@ -249,7 +249,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         #[cfg(feature = "service")]
         Command::Sweep { dry_run } => {
             let settings = with_remote_secrets(Settings::load(cli.config.as_deref(), env)?)?;
-            lifecycle::sweep_command(&settings, dry_run)
+            keys::sweep_command(&settings, dry_run)
         }
         #[cfg(feature = "service")]
         Command::Revoke {
@@ -258,12 +258,12 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             reason,
         } => {
             let settings = with_remote_secrets(Settings::load(cli.config.as_deref(), env)?)?;
-            lifecycle::revoke_command(&settings, &key, account.as_deref(), &reason)
+            keys::revoke_command(&settings, &key, account.as_deref(), &reason)
         }
         #[cfg(feature = "service")]
         Command::Rotate { key, reason } => {
             let settings = Settings::load(cli.config.as_deref(), env)?;
-            lifecycle::rotate_command(&settings, &key, &reason)
+            keys::rotate_command(&settings, &key, &reason)
         }
         #[cfg(feature = "service")]
         Command::Init => {
@@ -335,7 +335,7 @@ fn request_files_command(
 #[cfg(feature = "service")]
 fn with_remote_secrets(mut settings: Settings) -> anyhow::Result<Settings> {
     if settings.remote_secrets().any() {
-        lifecycle::runtime()?.block_on(crate::aws::app_secrets::load_from_env(&mut settings))?;
+        keys::runtime()?.block_on(crate::aws::app_secrets::load_from_env(&mut settings))?;
     }
     Ok(settings)
 }
@@ -349,7 +349,7 @@ fn doctor_command(
 ) -> anyhow::Result<ExitCode> {
     use std::io::Write;
     let checks = match Settings::load(config, env).map(with_remote_secrets) {
-        Ok(Ok(settings)) => lifecycle::runtime()?.block_on(async {
+        Ok(Ok(settings)) => keys::runtime()?.block_on(async {
             let aws = crate::startup::aws().await;
             crate::doctor::run(&settings, &aws).await
         }),

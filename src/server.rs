@@ -23,12 +23,12 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
+use crate::event::PrEvent;
 use crate::github::webhook::{SignatureKey, Triage, triage};
 use crate::ids::{BranchName, DeliveryId, RepoName};
 use crate::ledger::{Inserted, Ledger, NewDelivery, NoteKey, Store, now_ms};
 use crate::metrics::{DeliveryOutcome, LedgerFigures, Metrics, parse_key_census};
 use crate::queue::{AcceptError, WorkQueue, accept};
-use crate::work::PrEvent;
 
 #[derive(Clone)]
 pub struct AppState {

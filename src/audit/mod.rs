@@ -16,7 +16,7 @@ use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
 
 use crate::ledger::{Intent, IntentState, Rotation, RotationState};
-use crate::lifecycle::Stage;
+use crate::life::Stage;
 
 /// The `git log` format the parser reads: a record separator, then the commit, its author
 /// and its date, unit-separated; `--name-status` lines follow.
@@ -362,7 +362,7 @@ pub fn row(j: &Joined<'_>, ledger_read: bool, now: OffsetDateTime, warn_days: u3
         .intent
         .map(|i| i.iam_user.clone())
         .filter(|u| !u.is_empty())
-        .or_else(|| crate::lifecycle::iam_user_of(&j.path).map(str::to_string))
+        .or_else(|| crate::life::iam_user_of(&j.path).map(str::to_string))
         .unwrap_or_default();
     let pull = j.pull.as_ref();
     Row {

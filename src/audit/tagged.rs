@@ -95,7 +95,7 @@ impl TaggedSecret {
     pub fn iam_user(&self) -> Option<String> {
         self.path
             .as_deref()
-            .and_then(crate::lifecycle::iam_user_of)
+            .and_then(crate::life::iam_user_of)
             .map(str::to_string)
     }
 }

@@ -38,7 +38,7 @@ fn intent(path: &str, state: IntentState, written: OffsetDateTime) -> Intent {
 }
 
 fn iam_user_of_path(path: &str) -> String {
-    crate::lifecycle::iam_user_of(path)
+    crate::life::iam_user_of(path)
         .unwrap_or_default()
         .to_string()
 }

@@ -13,7 +13,7 @@ use zeroize::Zeroizing;
 pub mod accounts;
 pub mod app_secrets;
 mod error;
-mod lifecycle;
+mod keys;
 pub mod policy;
 mod secrets;
 pub mod sqs;
@@ -31,9 +31,7 @@ fn gone_is_done<T>(result: Result<T, AwsError>) -> Result<(), AwsError> {
     }
 }
 use error::classify;
-pub use lifecycle::{
-    ACCESS_KEY_TAG, EXPIRES_TAG, KeyStatus, ListedSecret, ROTATES_TAG, SecretFacts,
-};
+pub use keys::{ACCESS_KEY_TAG, EXPIRES_TAG, KeyStatus, ListedSecret, ROTATES_TAG, SecretFacts};
 pub use secrets::{ACCOUNT_TAG, Ownership, READERS_TAG, StoredSecret, TOKEN_TAG};
 pub use tags::{tag_key, tag_value};
 

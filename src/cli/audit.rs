@@ -14,7 +14,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
 
-use super::lifecycle::runtime;
+use super::keys::runtime;
 use crate::audit::{
     AwsKey, Filter, GIT_LOG_FORMAT, Joined, KeyFacts, Lineage, PullMerge, RequestFile, Row, State,
     TaggedSecret, follow_rotations, match_intents, match_tagged, no_request_file, parse_git_log,
@@ -417,7 +417,7 @@ async fn audit_without_ledger(
     let mut github = PullReader::new(settings);
     for j in &mut joined {
         let Some(t) = j.tagged else { continue };
-        if let Some(user) = crate::lifecycle::iam_user_of(&j.path) {
+        if let Some(user) = crate::life::iam_user_of(&j.path) {
             j.key = tagged_facts(aws, t, user).await;
         }
         if let Some(pr) = t.pr {

@@ -6,12 +6,12 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use super::lifecycle::runtime;
+use super::keys::runtime;
 use crate::aws::Aws;
 use crate::config::Settings;
 use crate::ledger::{DeliveryState, Role, Store, now_ms};
+use crate::runner::LocalQueue;
 use crate::startup::{App, local_settings};
-use crate::worker::LocalQueue;
 use crate::workflow::catchup::{CatchUp, catch_up};
 
 /// What `keygate reconcile` did: the pass, and how each delivery it queued ended.

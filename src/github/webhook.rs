@@ -7,8 +7,8 @@ use aws_lc_rs::hmac;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
+use crate::event::{Activity, PrEvent, Sender, Work};
 use crate::ids::{BranchName, CommitSha, InstallationId, PrNumber, RepoName};
-use crate::work::{Activity, PrEvent, Sender, Work};
 
 /// Verifies `X-Hub-Signature-256` in constant time.
 pub struct SignatureKey(hmac::Key);

@@ -22,12 +22,12 @@ pub use sqs::{Record, Settled, groups, run_batch};
 pub use start::{PRIVATE_KEY_ARN_VAR, SecretArns, WEBHOOK_SECRET_ARN_VAR, fits_lambda};
 
 use crate::ledger::now_ms;
-use crate::lifecycle::LifecycleRules;
+use crate::life::LifecycleRules;
 use crate::metrics::Metrics;
 use crate::metrics::emf::{self, Figures};
 use crate::queue::{SqsQueue, announce_overdue};
+use crate::runner::Runner;
 use crate::startup::{catch_up_pass, sweep_pass};
-use crate::worker::Runner;
 use crate::workflow::Workflow;
 
 /// One Lambda instance's state, built at cold start and shared by its invocations.

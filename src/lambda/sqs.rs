@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use tracing::Instrument;
 
 use crate::queue::{Announce, Disposition, SqsQueue};
-use crate::worker::Runner;
+use crate::runner::Runner;
 
 /// One message of the batch, as the batch needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]

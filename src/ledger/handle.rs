@@ -7,10 +7,10 @@ use super::{
     Job, KeyLife, LOCK_WAIT, LedgerError, NewDelivery, NoteKey, Pass, Role, Rotation,
     RotationClaim, RotationState, SqliteLedger, Stats, Store, Taken, Watermark,
 };
+use crate::event::Sender;
 use crate::ids::{BranchName, DeliveryId, PrNumber, RepoName};
-use crate::lifecycle::Progress;
-use crate::lifecycle::request::RequestLife;
-use crate::work::Sender;
+use crate::life::Progress;
+use crate::life::request::RequestLife;
 
 /// The ledger keygate holds: one of the backends, cheap to clone.
 #[derive(Clone)]

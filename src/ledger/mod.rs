@@ -23,12 +23,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 use time::OffsetDateTime;
 
+use crate::event::{NoticeEvent, PrEvent, Sender};
 use crate::ids::{
     AccountAlias, BranchName, CommitSha, DeliveryId, InstallationId, PrNumber, RepoName,
 };
-use crate::lifecycle::Progress;
-use crate::lifecycle::request::RequestLife;
-use crate::work::{NoticeEvent, PrEvent, Sender};
+use crate::life::Progress;
+use crate::life::request::RequestLife;
 
 pub use care::{KeyCare, KeyOrigin, Leak, Rotation, RotationClaim, RotationState};
 pub use catchup::{CatchUpProgress, Watermark};

@@ -16,17 +16,17 @@ use super::{
     Job, KeyLife, LedgerError, NewDelivery, NoteKey, Rotation, RotationClaim, RotationState, Stats,
     Store, Taken, Watermark, now_ms,
 };
+use crate::event::Sender;
 use crate::ids::{AccountAlias, BranchName, DeliveryId, PrNumber, RepoName};
-use crate::lifecycle::Progress;
-use crate::lifecycle::request::RequestLife;
-use crate::work::Sender;
+use crate::life::Progress;
+use crate::life::request::RequestLife;
 use time::OffsetDateTime;
 
 mod backup;
 mod catchup;
 mod deliveries;
 mod intents;
-mod lifecycle;
+mod key_lives;
 mod lock;
 mod requests;
 mod rotations;

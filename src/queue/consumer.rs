@@ -15,7 +15,7 @@ use super::{Announce, Disposition, SqsQueue};
 use crate::aws::sqs::Received;
 use crate::ids::DeliveryId;
 use crate::ledger::Store;
-use crate::worker::Runner;
+use crate::runner::Runner;
 
 #[derive(Debug, Clone)]
 pub struct ConsumerSettings {

@@ -3,9 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::event::PrEvent;
 use crate::ids::{DeliveryId, PrNumber, RepoName};
 use crate::ledger::Job;
-use crate::work::PrEvent;
 
 /// "Delivery `delivery` is queued in the ledger": the whole of a work message. The body
 /// names the repository and pull request too, for the operator reading a dead-letter queue.

@@ -2,8 +2,8 @@
 
 use super::sqs::sibling_url;
 use super::*;
+use crate::event::{Activity, PrEvent};
 use crate::ids::{DeliveryId, InstallationId, PrNumber, RepoName};
-use crate::work::{Activity, PrEvent};
 
 fn merge_of(pr: u64) -> PrEvent {
     PrEvent {

@@ -14,7 +14,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::AppState;
 use crate::leak::from_health_event;
-use crate::lifecycle::LifecycleRules;
+use crate::life::LifecycleRules;
 use crate::workflow::Workflow;
 use crate::workflow::leak::{Contained, contain};
 

@@ -17,11 +17,11 @@ use crate::config::{QueueBackend, Settings, StoreBackend};
 use crate::github::client::GitHubApp;
 use crate::ids::{BranchName, RepoName};
 use crate::ledger::{Ledger, Role, Store};
-use crate::lifecycle::{LifecycleRules, SecretDeletion, Timing};
+use crate::life::{LifecycleRules, SecretDeletion, Timing};
 use crate::metrics::Metrics;
 use crate::policy::approval::ApprovalRules;
 use crate::queue::{SqsQueue, WorkQueue};
-use crate::worker::{Handler, LocalSettings, RetryPolicy, RunSettings, Runner};
+use crate::runner::{Handler, LocalSettings, RetryPolicy, RunSettings, Runner};
 use crate::workflow::{Workflow, WorkflowSettings};
 
 pub use serve::{catch_up_pass, run, run_with, sweep_pass};

@@ -3,15 +3,15 @@
 
 use std::collections::BTreeMap;
 
-use super::facts::{Facts, Moment};
+use super::gather::{Facts, Moment};
 use super::render::revocation::Revocations;
 use super::render::{self, Outcome, Report};
 use super::{StepError, Workflow};
+use crate::event::NoticeEvent;
 use crate::github::client::{Annotation, CheckOutput, CheckState, RepoClient};
 use crate::ids::CommitSha;
 use crate::ledger::{Job, NoteKey, Store};
 use crate::policy::verdict::{CheckConclusion, Half, MergeVerdict};
-use crate::work::NoticeEvent;
 
 pub const CHECK_NAME: &str = "keygate";
 

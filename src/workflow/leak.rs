@@ -11,7 +11,7 @@ use super::sweep::contain_key;
 use super::{StepError, Workflow};
 use crate::leak::{LeakReport, from_github_alert};
 use crate::ledger::{Job, KeyLife, Leak, Store};
-use crate::lifecycle::LifecycleRules;
+use crate::life::LifecycleRules;
 
 /// What became of one key a report named.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 use super::{StepError, Workflow};
 use crate::ids::AccountAlias;
 use crate::ledger::{LedgerError, Store, now_ms};
-use crate::lifecycle::request::{Admission, MergeMark, RequestLife};
+use crate::life::request::{Admission, MergeMark, RequestLife};
 
 /// How often a write that lost a race with another worker reads the life again.
 const TRIES: usize = 8;

@@ -8,7 +8,7 @@
 use std::collections::BTreeSet;
 
 use super::check::{self, CHECK_NAME};
-use super::facts::Moment;
+use super::gather::Moment;
 use super::render::md;
 use super::{StepError, Workflow};
 use crate::github::client::{CheckOutput, CheckState, RepoClient};

@@ -3,7 +3,7 @@
 
 pub mod catchup;
 mod check;
-mod facts;
+mod gather;
 mod issue;
 pub mod leak;
 pub(crate) mod life;
@@ -17,13 +17,13 @@ pub mod sweep;
 use std::sync::Arc;
 
 use crate::aws::{Aws, AwsError};
+use crate::event::{NoticeEvent, Work};
 use crate::github::client::{GitHubApp, GitHubError, PullInfo, RepoClient};
 use crate::ids::{AccountAlias, BranchName, CommitSha, PrNumber, RepoName};
 use crate::ledger::{Job, Ledger, LedgerError, NoteKey, Store};
 use crate::policy::approval::ApprovalRules;
 use crate::request::CompiledRules;
-use crate::work::{NoticeEvent, Work};
-use crate::worker::{Handler, JobError, RetryPolicy};
+use crate::runner::{Handler, JobError, RetryPolicy};
 
 pub use issue::recover_intents;
 
@@ -41,7 +41,7 @@ pub struct WorkflowSettings {
     /// `policy.max_requests_per_pr`: more request files refuse the pull request unread.
     pub max_requests_per_pr: u32,
     /// `[lifecycle]`: how revoked and expired keys' secrets are deleted (DESIGN §5).
-    pub lifecycle: crate::lifecycle::LifecycleRules,
+    pub lifecycle: crate::life::LifecycleRules,
 }
 
 pub struct Workflow {

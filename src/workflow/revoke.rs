@@ -6,13 +6,13 @@
 //! request, over the deleted paths: owners from CODEOWNERS just before the merge, reviews
 //! on the final head before the merge, pushers and the author excluded.
 
-use super::facts::Facts;
+use super::gather::Facts;
 use super::outage::{self, Held};
 use super::render::{Outcome, Report};
 use super::sweep::revoke_key;
 use super::{StepError, Workflow};
 use crate::ledger::{Job, KeyLife, Revocation, Store};
-use crate::lifecycle::iam_user_of;
+use crate::life::iam_user_of;
 use crate::policy::approval::{Decision, Verdict};
 use crate::policy::verdict::Half;
 use crate::request::account_of;

@@ -14,14 +14,14 @@ use tracing::instrument;
 
 use super::issue::{delete_keys_a_lost_call_made, random_token};
 use super::life::{self, UserLease};
-use super::render::lifecycle::KeyEvent;
+use super::render::key_event::KeyEvent;
 use super::sweep::{revoke_key, tell};
 use super::{StepError, Workflow};
 use crate::aws::{ACCESS_KEY_TAG, Aws, ROTATES_TAG};
 use crate::ledger::{
     KeyCare, KeyLife, KeyOrigin, LedgerError, Revocation, Rotation, RotationState, Store, now_ms,
 };
-use crate::lifecycle::{LifecycleRules, Progress, Stage, Step, rotation};
+use crate::life::{LifecycleRules, Progress, Stage, Step, rotation};
 
 /// Who asked for a rotation, and why.
 #[derive(Debug, Clone)]

@@ -1,6 +1,6 @@
 //! The expiry sweep (DESIGN §5, §10): gather every key keygate's ledger says it issued with
 //! its secret's tags and, when unused keys are watched, AWS's last use; let
-//! `lifecycle::plan` say what is due, then act, each step recorded before its AWS calls.
+//! `life::plan` say what is due, then act, each step recorded before its AWS calls.
 //! Rotations a crash or a wait left unfinished are resumed first. Also the one revocation
 //! step, shared by `keygate revoke`, revoking pull requests and a sweep that finds one half
 //! done, and the one way keygate tells people about a key's life.
@@ -12,13 +12,13 @@ use futures_util::future::join_all;
 use time::OffsetDateTime;
 use tracing::instrument;
 
-use super::render::lifecycle::{KeyEvent, KeyRef, key_comment, key_notice};
+use super::render::key_event::{KeyEvent, KeyRef, key_comment, key_notice};
 use super::rotate::{Rotated, RotationAsk, resume_rotations, rotate_key};
 use super::{StepError, Workflow};
 use crate::aws::{EXPIRES_TAG, ROTATES_TAG, SecretFacts};
 use crate::ids::{AccountAlias, PrNumber};
 use crate::ledger::{KeyLife, NoteKey, Revocation, Store};
-use crate::lifecycle::{
+use crate::life::{
     Care, KeyFacts, LifecycleRules, Planned, Progress, Stage, Step, effective_expiry, parse_time,
     plan, rotation,
 };

@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 use aws_sdk_secretsmanager::types::Tag;
 use keygate::audit::{Filter, State};
 use keygate::cli::audit::run_audit;
-use keygate::cli::lifecycle::{Revoked, run_revoke_in, run_sweep};
+use keygate::cli::keys::{Revoked, run_revoke_in, run_sweep};
 use keygate::ids::AccountAlias;
 use keygate::ledger::Store;
-use keygate::lifecycle::Step;
+use keygate::life::Step;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -622,7 +622,7 @@ async fn a_key_in_a_member_account_rotates_in_place_in_that_account() {
     app.aws.notices().await;
 
     app.shutdown().await;
-    let done = keygate::cli::lifecycle::run_rotate(
+    let done = keygate::cli::keys::run_rotate(
         &app.settings(),
         app.keygate_aws().await,
         &first,
@@ -654,7 +654,7 @@ async fn a_key_in_a_member_account_rotates_in_place_in_that_account() {
 
 #[tokio::test]
 async fn a_leaked_key_of_a_member_account_is_deactivated_in_that_account() {
-    let (mut app, prod, dev) = accounts_world().await;
+    let (app, prod, dev) = accounts_world().await;
     let (pr, user) = merged_in(&app, &dev, "dan").await;
     let (key, _) = dev.one_key_held_by_its_secret(&user, "issued").await;
     prod.create_user(&user).await;

@@ -330,11 +330,11 @@ async fn the_scheduled_reconcile_announces_lost_work_before_a_catch_up_that_outl
     // Work queued two minutes ago whose message was lost.
     let lost = keygate::ledger::NewDelivery {
         id: keygate::ids::DeliveryId::new(crate::support::app::unique("lost")),
-        event: keygate::work::PrEvent {
+        event: keygate::event::PrEvent {
             repository: keygate::ids::RepoName::new(world.gh.repo()),
             installation: keygate::ids::InstallationId(world.gh.installation_id()),
             pr: keygate::ids::PrNumber(7),
-            activity: keygate::work::Activity::ReviewSubmitted,
+            activity: keygate::event::Activity::ReviewSubmitted,
             sender: None,
             merge_commit: None,
         },

@@ -6,9 +6,9 @@
 
 use std::collections::BTreeSet;
 
-use keygate::cli::lifecycle::{Revoked, run_revoke, run_sweep};
+use keygate::cli::keys::{Revoked, run_revoke, run_sweep};
 use keygate::ledger::Store;
-use keygate::lifecycle::Step;
+use keygate::life::Step;
 use keygate::workflow::sweep::SweepLine;
 use serde_json::{Value, json};
 use time::OffsetDateTime;

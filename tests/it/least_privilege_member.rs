@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tokio::sync::OnceCell;
 
-use keygate::cli::lifecycle::{run_revoke, run_sweep};
+use keygate::cli::keys::{run_revoke, run_sweep};
 use keygate::ledger::Store;
 
 use crate::least_privilege::{policy_actions, policy_document};

@@ -3,9 +3,9 @@
 //! revocation by an operator.
 
 use aws_sdk_secretsmanager::types::Tag;
-use keygate::cli::lifecycle::{Revoked, run_revoke, run_sweep};
+use keygate::cli::keys::{Revoked, run_revoke, run_sweep};
 use keygate::ledger::Store;
-use keygate::lifecycle::{Stage, Step};
+use keygate::life::{Stage, Step};
 use keygate::workflow::sweep::SweepLine;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;

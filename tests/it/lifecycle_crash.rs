@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_secretsmanager::types::Tag;
 use keygate::ledger::{Ledger, Store};
-use keygate::lifecycle::{Progress, Stage};
+use keygate::life::{Progress, Stage};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 

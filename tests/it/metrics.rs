@@ -1,9 +1,9 @@
 //! `GET /metrics` (DESIGN §8): after a real issuance the operator's figures show it, in a
 //! text Prometheus can read, and with no user names, paths or pull request numbers in it.
 
+use keygate::event::{Activity, PrEvent, Sender};
 use keygate::ids::{DeliveryId, InstallationId, PrNumber, RepoName};
 use keygate::ledger::{Ledger, NewDelivery, Role, Store, now_ms};
-use keygate::work::{Activity, PrEvent, Sender};
 
 use crate::support::app::TestApp;
 use crate::support::payloads;

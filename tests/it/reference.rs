@@ -3,7 +3,7 @@
 //! lists come from the code itself, so a new one fails here until it is documented.
 
 use clap::CommandFactory;
-use keygate::work::NoticeEvent;
+use keygate::event::NoticeEvent;
 
 fn page(name: &str) -> String {
     let path = format!("{}/docs/src/reference/{name}", env!("CARGO_MANIFEST_DIR"));

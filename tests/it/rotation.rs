@@ -4,8 +4,8 @@
 //! then is retired and deleted while the secret lives on.
 
 use aws_sdk_secretsmanager::types::Tag;
-use keygate::cli::lifecycle::{run_rotate, run_sweep};
-use keygate::lifecycle::Step;
+use keygate::cli::keys::{run_rotate, run_sweep};
+use keygate::life::Step;
 use keygate::workflow::rotate::Rotated;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -337,7 +337,7 @@ async fn a_rotation_waiting_for_a_slot_is_dropped_when_its_key_is_revoked_meanwh
     );
 
     // The key is revoked in an incident; the slot frees; nothing rotates any more.
-    keygate::cli::lifecycle::run_revoke(&settings(&app), aws(&app).await, &first, "incident")
+    keygate::cli::keys::run_revoke(&settings(&app), aws(&app).await, &first, "incident")
         .await
         .unwrap();
     let done = sweep(&mut app).await;

@@ -3,9 +3,9 @@
 //! and deactivated `lifecycle.warn_days` later unless it was used meanwhile. Time is the
 //! sweep's parameter; the keys' creation is moved back in the ledger, as if issued long ago.
 
-use keygate::cli::lifecycle::run_sweep;
+use keygate::cli::keys::run_sweep;
 use keygate::ledger::Store;
-use keygate::lifecycle::Step;
+use keygate::life::Step;
 use time::{Duration, OffsetDateTime};
 
 use crate::support::app::{TestApp, WEBHOOK_SECRET};

@@ -4,9 +4,9 @@
 //! `scripts/extract-webhook-examples.sh`), converts to keygate's small event, or is a delivery
 //! keygate ignores: never a payload error.
 
+use keygate::event::Activity;
 use keygate::github::webhook::{SignatureKey, Triage, triage};
 use keygate::ids::{BranchName, RepoName};
-use keygate::work::Activity;
 use serde_json::Value;
 
 const EXAMPLES: &str = include_str!("../fixtures/webhook-examples.json");

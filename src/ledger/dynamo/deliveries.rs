@@ -6,9 +6,9 @@ use std::collections::{HashMap, HashSet};
 use super::io::Query;
 use super::item::*;
 use super::{DynamoLedger, TRIES};
+use crate::event::PrEvent;
 use crate::ids::{DeliveryId, PrNumber};
 use crate::ledger::{DeliveryState, Finish, Inserted, Job, LedgerError, NewDelivery, Taken};
-use crate::work::PrEvent;
 
 impl DynamoLedger {
     /// A queued delivery of the same work for the same pull request, if the index shows one.
@@ -202,7 +202,7 @@ impl DynamoLedger {
 
     pub(super) async fn record(&self, d: NewDelivery) -> Result<Inserted, LedgerError> {
         // Each merge group has its own head to report on: never coalesced.
-        let mut coalesce = d.event.activity.work() != crate::work::Work::Group;
+        let mut coalesce = d.event.activity.work() != crate::event::Work::Group;
         for _ in 0..TRIES {
             if let Some(item) = self.get(delivery_key(&d.id)).await? {
                 let row = DeliveryRow::read(&item)?;

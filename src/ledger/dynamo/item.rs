@@ -11,11 +11,11 @@ use super::super::{
     DeliveryState, Intent, IntentKey, IntentState, KeyLife, LedgerError, NewDelivery, NoteKey,
     Revocation,
 };
+use crate::event::{Activity, PrEvent, Sender};
 use crate::ids::{
     AccountAlias, BranchName, CommitSha, DeliveryId, InstallationId, PrNumber, RepoName,
 };
-use crate::lifecycle::{Progress, Stage, Step};
-use crate::work::{Activity, PrEvent, Sender};
+use crate::life::{Progress, Stage, Step};
 
 pub(super) type Item = HashMap<String, AttributeValue>;
 

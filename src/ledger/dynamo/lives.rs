@@ -11,7 +11,7 @@ use super::DynamoLedger;
 use super::io::Query;
 use super::item::*;
 use crate::ledger::{Intent, IntentState, KeyLife, LedgerError, now_ms};
-use crate::lifecycle::Progress;
+use crate::life::Progress;
 
 /// The intents that issued a key and may still hold one.
 const ISSUING: [IntentState; 2] = [IntentState::Stored, IntentState::Issued];

@@ -76,9 +76,9 @@ use super::{
     CatchUpProgress, Claim, DeliveryState, DeliveryStatus, Finish, Inserted, Intent, IntentState,
     Job, KeyLife, LedgerError, NewDelivery, NoteKey, Stats, Store, Taken, Watermark, now_ms,
 };
+use crate::event::Sender;
 use crate::ids::{BranchName, DeliveryId, PrNumber, RepoName};
-use crate::lifecycle::Progress;
-use crate::work::Sender;
+use crate::life::Progress;
 
 pub use schema::{TableOutcome, ensure_table};
 
@@ -207,13 +207,13 @@ impl Store for DynamoLedger {
         &self,
         repository: RepoName,
         path: String,
-    ) -> Result<Option<crate::lifecycle::request::RequestLife>, LedgerError> {
+    ) -> Result<Option<crate::life::request::RequestLife>, LedgerError> {
         self.read_request_life(&repository, &path).await
     }
 
     async fn put_request_life(
         &self,
-        life: crate::lifecycle::request::RequestLife,
+        life: crate::life::request::RequestLife,
     ) -> Result<(), LedgerError> {
         self.write_request_life(&life).await
     }
@@ -528,7 +528,7 @@ impl Store for DynamoLedger {
             names: &[("#ppk", BY_PR_PK), ("#work", "work")],
             values: vec![
                 (":pr", s(pr_list(&repository, pr))),
-                (":closed", s(crate::work::Work::Settle.as_str())),
+                (":closed", s(crate::event::Work::Settle.as_str())),
             ],
             filter: Some("#work = :closed"),
         };

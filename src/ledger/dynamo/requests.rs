@@ -9,7 +9,7 @@ use super::DynamoLedger;
 use super::item::*;
 use crate::ids::{AccountAlias, PrNumber, RepoName};
 use crate::ledger::{LedgerError, now_ms};
-use crate::lifecycle::request::{MergeMark, RequestLife};
+use crate::life::request::{MergeMark, RequestLife};
 
 impl DynamoLedger {
     pub(super) async fn read_request_life(

@@ -3,9 +3,9 @@
 //! `ledger/tests.rs`, on DynamoDB too.
 
 use super::*;
+use crate::event::{Activity, PrEvent};
 use crate::ids::InstallationId;
 use crate::ledger::moto;
-use crate::work::{Activity, PrEvent};
 
 fn delivery(id: &str, pr: u64, activity: Activity, received_at_ms: i64) -> NewDelivery {
     NewDelivery {

@@ -4,9 +4,9 @@
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
 use super::Conn;
+use crate::event::{Activity, PrEvent, Sender, Work};
 use crate::ids::{CommitSha, DeliveryId, InstallationId, PrNumber, RepoName};
 use crate::ledger::{DeliveryState, Finish, Inserted, Job, LedgerError, NewDelivery, Stats, Taken};
-use crate::work::{Activity, PrEvent, Sender, Work};
 
 impl Conn {
     pub(super) fn insert_deliveries(

@@ -6,7 +6,7 @@ use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use super::{Conn, seconds};
 use crate::ids::{AccountAlias, PrNumber, RepoName};
 use crate::ledger::{LedgerError, now_ms};
-use crate::lifecycle::request::{MergeMark, RequestLife};
+use crate::life::request::{MergeMark, RequestLife};
 
 impl Conn {
     pub(super) fn request_life(

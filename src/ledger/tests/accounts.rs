@@ -2,8 +2,8 @@
 //! it, with the key life that follows it, and with the request's life.
 
 use super::*;
-use crate::lifecycle::Step;
-use crate::lifecycle::request::{Admission, MergeMark, RequestLife};
+use crate::life::Step;
+use crate::life::request::{Admission, MergeMark, RequestLife};
 
 fn prod() -> AccountAlias {
     AccountAlias::new("prod")

@@ -4,7 +4,7 @@
 
 use super::*;
 use crate::ledger::{KeyOrigin, Rotation, RotationClaim, RotationState};
-use crate::lifecycle::Stage;
+use crate::life::Stage;
 use time::macros::datetime;
 
 fn origin() -> KeyOrigin {

@@ -6,8 +6,8 @@ mod care;
 mod requests;
 
 use super::*;
-use crate::lifecycle::Progress;
-use crate::work::Activity;
+use crate::event::Activity;
+use crate::life::Progress;
 use accounts::*;
 use care::*;
 use requests::*;
@@ -414,7 +414,7 @@ async fn issue_alice(l: &Ledger) -> Intent {
 }
 
 async fn an_issued_key_is_swept_until_its_life_is_over(l: Ledger) {
-    use crate::lifecycle::{Stage, Step};
+    use crate::life::{Stage, Step};
     assert!(
         l.keys_to_sweep().await.unwrap().is_empty(),
         "nothing issued yet"
@@ -477,7 +477,7 @@ async fn an_issued_key_is_swept_until_its_life_is_over(l: Ledger) {
 }
 
 async fn a_lifecycle_step_moves_only_from_the_progress_it_was_read_in(l: Ledger) {
-    use crate::lifecycle::Step;
+    use crate::life::Step;
     let life = {
         issue_alice(&l).await;
         l.key_life("AKIAALICE".into()).await.unwrap().unwrap()
@@ -516,7 +516,7 @@ async fn a_lifecycle_step_moves_only_from_the_progress_it_was_read_in(l: Ledger)
 }
 
 async fn a_key_known_only_from_its_secret_tags_gets_a_life_of_its_own(l: Ledger) {
-    use crate::lifecycle::Step;
+    use crate::life::Step;
     let life = KeyLife {
         access_key_id: "AKIATAGGED".into(),
         account: None,

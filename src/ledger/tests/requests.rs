@@ -1,7 +1,7 @@
 //! One life per request and the leases behind one issuance per IAM user (DESIGN §3, §5).
 
 use super::*;
-use crate::lifecycle::request::{Admission, MergeMark, RequestLife};
+use crate::life::request::{Admission, MergeMark, RequestLife};
 
 fn mark(pr: u64, merged_at_s: i64) -> MergeMark {
     MergeMark {

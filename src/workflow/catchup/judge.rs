@@ -7,7 +7,7 @@ use crate::facts::{ChangedFile, FileStatus};
 use crate::github::client::ListedPull;
 use crate::ids::{CommitSha, DeliveryId, RepoName};
 use crate::ledger::CatchUpProgress;
-use crate::lifecycle::may_issue_merge;
+use crate::life::may_issue_merge;
 use crate::request::{PathKind, RequestRules, classify};
 
 /// How far before the previous pass's end a pass looks again. GitHub's list is not a log:

@@ -23,11 +23,11 @@ use time::format_description::well_known::Rfc3339;
 
 use super::render::{Outcome, Report};
 use super::{StepError, Workflow};
+use crate::event::{Activity, PrEvent};
 use crate::github::client::{ListedPull, PullInfo, PullState, RepoClient};
 use crate::ids::{CommitSha, DeliveryId, InstallationId, PrNumber};
 use crate::ledger::{NewDelivery, Store, now_ms};
-use crate::lifecycle::may_issue_merge;
-use crate::work::{Activity, PrEvent};
+use crate::life::may_issue_merge;
 
 pub use judge::{
     Closed, MOST_FILES_LISTED, OVERLAP, Window, delivery_id, judge_closed, progress_after,

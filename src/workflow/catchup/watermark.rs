@@ -12,7 +12,7 @@ use time::format_description::well_known::Rfc3339;
 use super::super::{StepError, Workflow};
 use crate::github::client::{ClockReading, RepoClient};
 use crate::ledger::Store;
-use crate::lifecycle::watermark;
+use crate::life::watermark;
 
 /// The watermark as decisions use it: `lifecycle.reconcile_since` when set, else the ledger's
 /// creation on GitHub's clock (put there first if it is still on this host's).

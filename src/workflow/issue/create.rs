@@ -13,7 +13,7 @@ use super::{advance, base_intent};
 use crate::aws::{ACCOUNT_TAG, NewKey, Ownership, READERS_TAG, StoredSecret, TOKEN_TAG, policy};
 use crate::github::client::PullInfo;
 use crate::ledger::{Intent, IntentState, Job, KeyOrigin, Store, now_ms};
-use crate::lifecycle::request::Admission;
+use crate::life::request::Admission;
 use crate::request::{Request, SecretNameInputs, render_secret_name};
 use crate::workflow::life::{self, UserLease};
 use crate::workflow::render::Outcome;
@@ -381,7 +381,7 @@ fn secret_tags(
         ),
         (TOKEN_TAG.to_string(), ownership(intent, token).token_tag()),
     ]);
-    let next_rotation = crate::lifecycle::rotation::next_rotation(
+    let next_rotation = crate::life::rotation::next_rotation(
         intent.origin.issued_at,
         intent.origin.rotate_every_days,
         None,

@@ -6,20 +6,20 @@ mod rollback;
 
 use tracing::instrument;
 
-use super::facts::{Listing, Moment, Unlisted};
+use super::gather::{Listing, Moment, Unlisted};
 use super::life;
 use super::outage::{self, Held};
 use super::render::{self, Outcome, Report};
 use super::sweep::revoke_key;
 use super::{StepError, Workflow};
+use crate::event::NoticeEvent;
 use crate::github::client::{PullInfo, RepoClient};
 use crate::ids::CommitSha;
 use crate::ledger::{Intent, IntentKey, IntentState, Job, Revocation, Store, now_ms};
 use crate::policy::changes::Changes;
 use crate::policy::verdict::{Half, MergeVerdict};
 use crate::request::account_of;
-use crate::work::NoticeEvent;
-use crate::worker::JobError;
+use crate::runner::JobError;
 use create::issue_one;
 
 pub(crate) use create::random_token;
@@ -184,7 +184,7 @@ async fn merged(
 /// fails is reported as retried (or failed for good) and held; the others go on.
 async fn issue_all(
     wf: &Workflow,
-    facts: &super::facts::Facts,
+    facts: &super::gather::Facts,
     approvers: &[String],
     job: &Job,
     held: &mut Held,

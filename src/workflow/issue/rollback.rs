@@ -4,9 +4,9 @@
 use super::advance;
 use super::create::ownership;
 use crate::aws::{Aws, StoredSecret, policy};
+use crate::event::{Activity, PrEvent};
 use crate::ids::DeliveryId;
 use crate::ledger::{Intent, IntentState, NewDelivery, Store, now_ms};
-use crate::work::{Activity, PrEvent};
 use crate::workflow::{StepError, Workflow};
 
 /// Undoes an interrupted creation. When this intent's secret turns out to hold the key

@@ -194,7 +194,7 @@ mod tests {
 
     #[test]
     fn every_event_has_a_next_step() {
-        for event in crate::work::NoticeEvent::ALL {
+        for event in crate::event::NoticeEvent::ALL {
             assert!(!next_steps(event.as_str()).is_empty(), "{event}");
             assert_ne!(next_steps(event.as_str()), next_steps("unknown"), "{event}");
         }

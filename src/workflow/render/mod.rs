@@ -7,7 +7,7 @@
 //! paragraph).
 
 pub mod chat;
-pub mod lifecycle;
+pub mod key_event;
 pub mod md;
 pub mod plain;
 pub mod problem;
@@ -18,13 +18,13 @@ use std::fmt::Write;
 
 use super::StepError;
 use crate::aws::Notice;
+use crate::event::NoticeEvent;
 use crate::github::client::GitHubError;
 use crate::ids::AccountAlias;
 use crate::policy::Assessment;
 use crate::policy::approval::Verdict;
 use crate::policy::changes::Changes;
 use crate::request::{Diagnostic, Request};
-use crate::work::NoticeEvent;
 
 /// Marks keygate's own comment so it is edited, not duplicated.
 pub const COMMENT_MARKER: &str = "<!-- keygate:result -->";

@@ -8,7 +8,7 @@ use crate::ids::{DeliveryId, InstallationId, PrNumber, RepoName};
 use crate::ledger::{
     CatchUpProgress, DeliveryState, IntentState, LedgerError, NoteKey, SqliteLedger, Store,
 };
-use crate::lifecycle::Stage;
+use crate::life::Stage;
 
 const CREATED_AT: i64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
 

@@ -8,7 +8,7 @@ use crate::ids::{AccountAlias, InstallationId, PrNumber, RepoName};
 use crate::ledger::{
     IntentKey, KeyCare, KeyLife, KeyOrigin, Leak, LedgerError, Revocation, now_ms,
 };
-use crate::lifecycle::{Progress, Stage, Step};
+use crate::life::{Progress, Stage, Step};
 
 /// Issued keys with their life (active when none was recorded), then lives whose intent
 /// is gone; `?1` narrows to one key.

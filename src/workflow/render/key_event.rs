@@ -6,8 +6,8 @@ use std::fmt::Write;
 
 use super::{PrRef, attributes, md, plain, subject};
 use crate::aws::Notice;
+use crate::event::NoticeEvent;
 use crate::ids::AccountAlias;
-use crate::work::NoticeEvent;
 
 /// Which key of which request a text is about.
 #[derive(Debug, Clone)]

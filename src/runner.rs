@@ -339,9 +339,9 @@ fn finish(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event::{Activity, PrEvent};
     use crate::ids::{InstallationId, PrNumber, RepoName};
     use crate::ledger::{DeliveryState, NewDelivery};
-    use crate::work::{Activity, PrEvent};
     use std::sync::atomic::{AtomicU32, Ordering};
 
     #[test]

@@ -7,7 +7,7 @@ use aws_sdk_iam::types::StatusType;
 use time::OffsetDateTime;
 
 use super::{Aws, AwsError, gone_is_done};
-use crate::lifecycle::SecretDeletion;
+use crate::life::SecretDeletion;
 
 /// Every secret keygate creates carries this tag (DESIGN §3.3): listing by it finds them.
 pub const EXPIRES_TAG: &str = "keygate:expires-at";

@@ -14,6 +14,7 @@ use futures_util::future::try_join_all;
 use time::OffsetDateTime;
 
 use super::{StepError, Workflow};
+use crate::event::Sender;
 use crate::facts::{Blob, ChangedFile, CommitInfo, Pusher, Review};
 use crate::github::client::{FileEntry, GitHubError, PullCommit, PullInfo, RepoClient};
 use crate::ledger::{Job, Store};
@@ -28,7 +29,6 @@ use crate::policy::integrity::{Integrity, RequestBlobs};
 use crate::policy::problem::Problem;
 use crate::policy::{Assessment, OwnersFile, assess, ownerships};
 use crate::request::{Diagnostic, Request, parse_request};
-use crate::work::Sender;
 
 /// Where the pull request stands for this judgement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
