@@ -419,6 +419,28 @@ const LEDGER_AND_QUEUE_CALLS: [&str; 11] = [
     "GetQueueAttributes",
 ];
 
+/// The book's "What one request costs" counts these rounds; `benches/merge` times them.
+#[tokio::test]
+async fn a_merge_asks_github_in_four_sequential_rounds() {
+    let app = world().await;
+    let (pr, user) = app.request_pr("bob").await;
+    app.approve(pr, "carol");
+    app.settle().await;
+    // A GitHub that is not on loopback: side-by-side calls overlap, sequential ones do not.
+    app.gh.set_latency(std::time::Duration::from_millis(25));
+    let from = app.gh.requests().len();
+    app.merge(pr).await;
+    app.expect_issued(&user).await;
+    let rounds = app.gh.rounds_since(from);
+    let calls: Vec<String> = app.gh.requests()[from..]
+        .iter()
+        .map(|(method, path, _)| format!("{method} {path}"))
+        .collect();
+    // The pull request's reads; CODEOWNERS, the request file and keygate's own comment; the
+    // approvers' teams; the comment.
+    assert_eq!(rounds, 4, "{calls:#?}");
+}
+
 /// The README states these numbers; this test keeps them true.
 #[tokio::test]
 async fn one_single_file_request_costs_a_known_number_of_calls() {
