@@ -216,6 +216,14 @@ impl DynamoLedger {
             } else {
                 None
             };
+            // The queued one is this very delivery: its ID is recorded already (and one
+            // transaction cannot both create and check the same item).
+            if target.as_deref() == Some(d.id.as_str()) {
+                if let Some(inserted) = self.seen_again(&d).await? {
+                    return Ok(inserted);
+                }
+                continue;
+            }
             let state = match target {
                 Some(_) => DeliveryState::Coalesced,
                 None => DeliveryState::Queued,
