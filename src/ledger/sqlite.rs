@@ -22,6 +22,7 @@ use crate::work::Sender;
 use time::OffsetDateTime;
 
 mod backup;
+mod checkpoint;
 mod deliveries;
 mod lifecycle;
 mod lock;
@@ -33,6 +34,7 @@ pub use backup::{BackupReport, backup};
 
 use schema::{check_current, migrate};
 
+use checkpoint::Checkpoints;
 pub use lock::Role;
 use lock::{Access, lock_exclusively, lock_if_free};
 use writer::{Cmd, Pending, Work, writer};
@@ -73,7 +75,9 @@ impl SqliteLedger {
             Access::Beside => (Conn::open_beside(path)?, None),
             Access::ReadOnly => (Conn::open_read_only(path)?, None),
         };
-        SqliteLedger::start(conn, lock)
+        // The one writer of a ledger it holds checkpoints on a thread of its own.
+        let checkpoints = lock.as_ref().map(|_| path);
+        SqliteLedger::start(conn, lock, checkpoints)
     }
 
     /// [`SqliteLedger::open`], waiting at most `wait` for the lock.
@@ -84,14 +88,30 @@ impl SqliteLedger {
         SqliteLedger::open_as(path, Role::Serve, wait)
     }
 
-    fn start(mut conn: Conn, lock: Option<std::fs::File>) -> Result<SqliteLedger, LedgerError> {
+    fn start(
+        mut conn: Conn,
+        lock: Option<std::fs::File>,
+        checkpoints_for: Option<&Path>,
+    ) -> Result<SqliteLedger, LedgerError> {
         let (tx, rx) = mpsc::channel::<Cmd>();
+        let checkpoints = checkpoints_for.and_then(|path| {
+            Checkpoints::start(path, &mut conn.0)
+                .inspect_err(|e| {
+                    tracing::warn!(error = %e, "WAL checkpoints stay on the ledger's writer thread")
+                })
+                .ok()
+        });
         std::thread::Builder::new()
             .name("keygate-ledger".into())
             .spawn(move || {
-                // The lock lives exactly as long as the thread that writes.
+                // The lock lives exactly as long as the threads that write.
                 let _lock = lock;
-                writer(&mut conn, rx)
+                writer(&mut conn, rx);
+                // Closing the connection ends the checkpoint thread's signals.
+                drop(conn);
+                if let Some(c) = checkpoints {
+                    c.finish();
+                }
             })
             .map_err(|e| LedgerError::Write(format!("cannot start the ledger thread: {e}")))?;
         Ok(SqliteLedger { tx })
