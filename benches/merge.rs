@@ -6,6 +6,9 @@
 //!   MOTO_SERVER_BIN=.venv/bin/moto_server cargo bench --bench merge
 //!   KEYGATE_BENCH_LATENCY_MS [30]   KEYGATE_BENCH_RUNS [12]
 
+// The stand-ins' async bodies (the Lambda one above all) nest deeper than the default limit.
+#![recursion_limit = "256"]
+
 #[allow(dead_code, unused_imports)]
 #[path = "../tests/it/support/mod.rs"]
 mod support;

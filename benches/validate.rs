@@ -14,6 +14,7 @@ fn rules() -> RequestRules {
         denied_users: vec!["root".into(), "admin-*".into()],
         allowed_readers: vec![],
         secret_name_template: "{iam_user}/access-key-{timestamp}".into(),
+        accounts: vec![],
     }
 }
 

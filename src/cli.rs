@@ -19,6 +19,7 @@ pub mod lifecycle;
 pub mod reconcile;
 
 use crate::config::Settings;
+use crate::ids::AccountAlias;
 use crate::policy::codeowners::{CodeOwners, LOCATIONS};
 use crate::request::{CompiledRules, Diagnostic, PathKind, classify, parse_request};
 
@@ -33,7 +34,7 @@ use crate::request::{CompiledRules, Diagnostic, PathKind, classify, parse_reques
     command(
         after_help = "This keygate was built without the `service` feature: it only \
         validates request files and shows owners. Build with default features for `serve`, \
-        `sweep` and `revoke`."
+        `sweep`, `revoke` and `rotate`."
     )
 )]
 pub struct Cli {
@@ -80,6 +81,8 @@ pub enum Command {
         paths: Vec<PathBuf>,
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
+        #[command(flatten)]
+        accounts: AccountsArg,
     },
     /// Show who owns each path, and which CODEOWNERS line decided it.
     Owners {
@@ -90,6 +93,8 @@ pub enum Command {
         codeowners: Option<PathBuf>,
         #[arg(long, value_enum, default_value_t = OwnersFormat::Text)]
         format: OwnersFormat,
+        #[command(flatten)]
+        accounts: AccountsArg,
     },
     /// Run the GitHub App webhook service.
     #[cfg(feature = "service")]
@@ -107,9 +112,24 @@ pub enum Command {
         /// The access key ID (AKIA…).
         #[arg(long, value_name = "AKIA…")]
         key: String,
+        /// The account alias the key must be in (`[accounts]`): a key keygate issued in
+        /// another account is refused, so an incident never revokes the wrong key.
+        #[arg(long, value_name = "ALIAS")]
+        account: Option<String>,
         /// Why (at least 3 characters): recorded in the ledger and sent in the `revoked`
         /// notice.
         #[arg(long, value_parser = revoke_reason)]
+        reason: String,
+    },
+    /// Rotate a key of a request that rotates now, in place (a suspected exposure): a new
+    /// key in the same secret; the old one keeps working for the overlap.
+    #[cfg(feature = "service")]
+    Rotate {
+        /// The access key ID (AKIA…) to replace.
+        #[arg(long, value_name = "AKIA…")]
+        key: String,
+        /// Why: recorded in the ledger and sent in the `rotated` notice.
+        #[arg(long)]
         reason: String,
     },
     #[cfg(feature = "service")]
@@ -161,6 +181,41 @@ fn revoke_reason(raw: &str) -> Result<String, String> {
     Ok(reason.to_string())
 }
 
+/// `--accounts`: the layout of a keygate that serves several AWS accounts, for a machine
+/// without its configuration (the requesters' CI runs the validate-only build there).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct AccountsArg {
+    /// The account aliases of keygate's `[accounts]`, comma-separated (e.g. `prod,dev`):
+    /// request files then live at <requests_dir>/<account>/<iam_user>/<name>.toml. Replaces
+    /// the configuration's list; without it, the configuration's `[accounts]` (if any).
+    #[arg(long, value_name = "ALIAS,…", value_delimiter = ',', value_parser = account_alias)]
+    pub accounts: Option<Vec<AccountAlias>>,
+}
+
+/// An alias on the command line: a bad one is a usage error (exit 2).
+fn account_alias(s: &str) -> Result<AccountAlias, String> {
+    AccountAlias::parse(s.trim())
+}
+
+/// The rules request files are judged by: the configuration's, with `--accounts` in place
+/// of its `[accounts]` when given. Compiled once, so every file of a run is judged by the
+/// same globs.
+fn judging_rules(
+    config: Option<&Path>,
+    env: impl Iterator<Item = (String, String)>,
+    accounts: &AccountsArg,
+) -> anyhow::Result<CompiledRules> {
+    let settings = Settings::load(config, env)?;
+    let mut rules = settings.request_rules();
+    if let Some(list) = &accounts.accounts {
+        // As the configuration lists them: sorted, each once.
+        rules.accounts = list.clone();
+        rules.accounts.sort();
+        rules.accounts.dedup();
+    }
+    rules.compile().map_err(anyhow::Error::msg)
+}
+
 /// The command line as given, or `keygate lambda` when there is none and the Lambda
 /// runtime started the process (`AWS_LAMBDA_RUNTIME_API` is set): a custom runtime's
 /// `bootstrap` is run without arguments.
@@ -177,20 +232,9 @@ pub fn arguments(args: Vec<OsString>, lambda_runtime_api: Option<OsString>) -> V
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let env = std::env::vars();
     match cli.command {
-        Command::Validate { paths, format } => {
-            let settings = Settings::load(cli.config.as_deref(), env)?;
-            // Compiled once here, so every file of the run is judged by the same globs.
-            let rules = settings
-                .request_rules()
-                .compile()
-                .map_err(anyhow::Error::msg)?;
-            validate(&rules, &paths, format)
+        command @ (Command::Validate { .. } | Command::Owners { .. }) => {
+            request_files_command(command, cli.config.as_deref(), env)
         }
-        Command::Owners {
-            paths,
-            codeowners,
-            format,
-        } => owners(&paths, codeowners.as_deref(), format),
         #[cfg(feature = "service")]
         Command::Serve => {
             let settings = with_remote_secrets(Settings::load(cli.config.as_deref(), env)?)?;
@@ -208,9 +252,18 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             lifecycle::sweep_command(&settings, dry_run)
         }
         #[cfg(feature = "service")]
-        Command::Revoke { key, reason } => {
+        Command::Revoke {
+            key,
+            account,
+            reason,
+        } => {
             let settings = with_remote_secrets(Settings::load(cli.config.as_deref(), env)?)?;
-            lifecycle::revoke_command(&settings, &key, &reason)
+            lifecycle::revoke_command(&settings, &key, account.as_deref(), &reason)
+        }
+        #[cfg(feature = "service")]
+        Command::Rotate { key, reason } => {
+            let settings = Settings::load(cli.config.as_deref(), env)?;
+            lifecycle::rotate_command(&settings, &key, &reason)
         }
         #[cfg(feature = "service")]
         Command::Init => {
@@ -220,7 +273,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .build()
                 .context("cannot start the async runtime")?;
             let done = rt.block_on(async {
-                let aws = crate::aws::Aws::from_env().await;
+                let aws = crate::startup::aws().await;
                 crate::init::run(&settings, &aws).await
             })?;
             for line in done {
@@ -251,6 +304,32 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// `keygate validate` and `keygate owners`: what the requesters' CI runs, judged by the
+/// configuration's rules (or `--accounts`).
+fn request_files_command(
+    command: Command,
+    config: Option<&Path>,
+    env: impl Iterator<Item = (String, String)>,
+) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Validate {
+            paths,
+            format,
+            accounts,
+        } => validate(&judging_rules(config, env, &accounts)?, &paths, format),
+        Command::Owners {
+            paths,
+            codeowners,
+            format,
+            accounts,
+        } => {
+            let rules = judging_rules(config, env, &accounts)?;
+            owners(&paths, codeowners.as_deref(), format, &rules)
+        }
+        _ => Ok(ExitCode::from(2)),
+    }
+}
+
 /// The settings with the App's secrets read from Secrets Manager, when they name ARNs there
 /// (`github.private_key_secret_arn`, `github.webhook_secret_arn`); as loaded otherwise.
 #[cfg(feature = "service")]
@@ -271,7 +350,7 @@ fn doctor_command(
     use std::io::Write;
     let checks = match Settings::load(config, env).map(with_remote_secrets) {
         Ok(Ok(settings)) => lifecycle::runtime()?.block_on(async {
-            let aws = crate::aws::Aws::from_env().await;
+            let aws = crate::startup::aws().await;
             crate::doctor::run(&settings, &aws).await
         }),
         Ok(Err(e)) => crate::doctor::config_failure_report(&format!("{e:#}")),
@@ -358,7 +437,12 @@ fn validate(rules: &CompiledRules, paths: &[PathBuf], format: Format) -> anyhow:
             PathKind::Outside => {
                 problems.push(Diagnostic::new(
                     &path,
-                    format!("not in the requests folder `{}/`: request files live at {}/<iam_user>/<name>.toml", rules.requests_dir, rules.requests_dir),
+                    format!(
+                        "not in the requests folder `{}/`: request files live at {}/{}<name>.toml",
+                        rules.requests_dir,
+                        rules.requests_dir,
+                        folders(rules)
+                    ),
                 ));
                 continue;
             }
@@ -376,17 +460,7 @@ fn validate(rules: &CompiledRules, paths: &[PathBuf], format: Format) -> anyhow:
             problems.extend(d);
         }
         if let Some((loc, co)) = &codeowners {
-            match co.rule_for(&path) {
-                None => problems.push(Diagnostic::new(
-                    &path,
-                    format!("no line of {loc} matches this path, so nobody can approve it: add an owner for {}/<iam_user>/", rules.requests_dir),
-                )),
-                Some(r) if r.owners.is_empty() => problems.push(Diagnostic::new(
-                    &path,
-                    format!("{loc} line {} (`{}`) gives this path no owner, so nobody can approve it", r.line, r.pattern),
-                )),
-                Some(_) => {}
-            }
+            problems.extend(owner_problem(rules, loc, co, &path));
         }
     }
     print_diagnostics(&problems, format, checked);
@@ -395,6 +469,44 @@ fn validate(rules: &CompiledRules, paths: &[PathBuf], format: Format) -> anyhow:
     } else {
         ExitCode::from(1)
     })
+}
+
+/// What is wrong with the owners of the request at `path`, if anything: no line of the
+/// CODEOWNERS at `loc` matches it, or the line that does names nobody.
+fn owner_problem(
+    rules: &CompiledRules,
+    loc: &str,
+    co: &CodeOwners,
+    path: &str,
+) -> Option<Diagnostic> {
+    match co.rule_for(path) {
+        None => Some(Diagnostic::new(
+            path,
+            format!(
+                "no line of {loc} matches this path, so nobody can approve it: add an owner for {}/{}",
+                rules.requests_dir,
+                folders(rules)
+            ),
+        )),
+        Some(r) if r.owners.is_empty() => Some(Diagnostic::new(
+            path,
+            format!(
+                "{loc} line {} (`{}`) gives this path no owner, so nobody can approve it",
+                r.line, r.pattern
+            ),
+        )),
+        Some(_) => None,
+    }
+}
+
+/// The folders of a request path under `rules`: `<iam_user>/`, or with accounts
+/// `<account>/<iam_user>/`.
+fn folders(rules: &CompiledRules) -> &'static str {
+    if rules.accounts.is_empty() {
+        "<iam_user>/"
+    } else {
+        "<account>/<iam_user>/"
+    }
 }
 
 /// Escapes GitHub Actions workflow-command data and property values.
@@ -461,9 +573,40 @@ struct OwnerLine {
     owners: Vec<String>,
     line: Option<usize>,
     pattern: Option<String>,
+    /// With `[accounts]`: the account a request path's folder names.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    account: Option<AccountAlias>,
 }
 
-fn owners(paths: &[String], file: Option<&Path>, format: OwnersFormat) -> anyhow::Result<ExitCode> {
+/// One path's owners as `keygate owners` prints them: the path (and its account), then the
+/// owners and the deciding line of `file`, or why nobody owns it.
+fn owner_text(l: &OwnerLine, file: &Path) -> String {
+    let account = l
+        .account
+        .as_ref()
+        .map(|a| format!(" [account {a}]"))
+        .unwrap_or_default();
+    let file = file.display();
+    match (&l.line, &l.pattern) {
+        (Some(line), Some(pattern)) if !l.owners.is_empty() => format!(
+            "{}{account}: {} ({file}:{line}: {pattern})",
+            l.path,
+            l.owners.join(" ")
+        ),
+        (Some(line), Some(pattern)) => format!(
+            "{}{account}: no owner ({file}:{line}: `{pattern}` names no owner)",
+            l.path
+        ),
+        _ => format!("{}{account}: no owner (no line of {file} matches)", l.path),
+    }
+}
+
+fn owners(
+    paths: &[String],
+    file: Option<&Path>,
+    format: OwnersFormat,
+    rules: &CompiledRules,
+) -> anyhow::Result<ExitCode> {
     let file = match file
         .map(Path::to_path_buf)
         .or_else(|| find_codeowners(Path::new(".")))
@@ -502,6 +645,7 @@ fn owners(paths: &[String], file: Option<&Path>, format: OwnersFormat) -> anyhow
                     .unwrap_or_default(),
                 line: rule.map(|r| r.line),
                 pattern: rule.map(|r| r.pattern.clone()),
+                account: crate::request::account_of(&path, rules),
                 path,
             }
         })
@@ -514,26 +658,7 @@ fn owners(paths: &[String], file: Option<&Path>, format: OwnersFormat) -> anyhow
         ),
         OwnersFormat::Text => {
             for l in &lines {
-                match (&l.line, &l.pattern) {
-                    (Some(line), Some(pattern)) if !l.owners.is_empty() => {
-                        println!(
-                            "{}: {} ({}:{line}: {pattern})",
-                            l.path,
-                            l.owners.join(" "),
-                            file.display()
-                        )
-                    }
-                    (Some(line), Some(pattern)) => println!(
-                        "{}: no owner ({}:{line}: `{pattern}` names no owner)",
-                        l.path,
-                        file.display()
-                    ),
-                    _ => println!(
-                        "{}: no owner (no line of {} matches)",
-                        l.path,
-                        file.display()
-                    ),
-                }
+                println!("{}", owner_text(l, &file));
             }
         }
     }

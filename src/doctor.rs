@@ -9,9 +9,11 @@ use std::path::Path;
 
 use crate::aws::Aws;
 use crate::config::{QueueBackend, Settings, StoreBackend};
-use crate::github::client::{GitHubApp, GitHubError, RepoInstallation};
+use crate::github::client::{GitHubApp, GitHubError, RepoClient, RepoInstallation};
 use crate::ledger::{Ledger, LedgerError, Role, SqliteLedger};
 use crate::queue::{QueueError, SqsQueue};
+
+mod accounts;
 
 /// How one check came out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -186,10 +188,16 @@ pub async fn run(settings: &Settings, aws: &Aws) -> Vec<Check> {
         .await,
     );
     checks.extend(aws_checks(aws, service.sns_topic_arn).await);
+    checks.extend(accounts::checks(settings, aws).await);
     checks.push(ledger(settings, aws).await);
     checks.extend(queue(settings, aws).await);
     checks
 }
+
+const JWT: &str = "github app";
+const INSTALLED: &str = "github installation";
+const OWNERS: &str = "codeowners";
+const REQUIRED: &str = "required check";
 
 async fn github(
     settings: &Settings,
@@ -197,49 +205,25 @@ async fn github(
     key: &secrecy::SecretString,
     repository: &str,
 ) -> Vec<Check> {
-    const JWT: &str = "github app";
-    const INSTALLED: &str = "github installation";
-    const OWNERS: &str = "codeowners";
-    const REQUIRED: &str = "required check";
     let branch = &settings.github.branch;
+    let skipped = |after: &'static str, names: &[&'static str]| -> Vec<Check> {
+        names.iter().map(|n| Check::skipped(n, after)).collect()
+    };
     let app = match GitHubApp::new(&settings.github.api_url, app_id, key) {
         Ok(app) => app,
         Err(e) => {
-            return vec![
-                Check::fail(
-                    JWT,
-                    e.to_string(),
-                    "set github.private_key_file to the App's .pem",
-                ),
-                Check::skipped(INSTALLED, JWT),
-                Check::skipped(OWNERS, JWT),
-                Check::skipped(REQUIRED, JWT),
-            ];
-        }
-    };
-    let mut out = Vec::new();
-    match app.bot_login().await {
-        Ok(login) => out.push(Check::ok(JWT, format!("App {app_id} signs in as {login}"))),
-        Err(e) => {
-            let fix = if e.is_clock_skew() {
-                "set this host's clock right (NTP)".to_string()
-            } else if matches!(e, GitHubError::Status { status: 401, .. }) {
-                format!(
-                    "github.app_id ({app_id}) and the private key must be the same App's: compare the App ID on the App's settings page, or generate a new key there"
-                )
-            } else {
-                format!("check github.api_url ({})", settings.github.api_url)
-            };
-            out.push(Check::fail(JWT, e.to_string(), fix));
-            out.extend([
-                Check::skipped(INSTALLED, JWT),
-                Check::skipped(OWNERS, JWT),
-                Check::skipped(REQUIRED, JWT),
-            ]);
+            let fix = "set github.private_key_file to the App's .pem";
+            let mut out = vec![Check::fail(JWT, e.to_string(), fix)];
+            out.extend(skipped(JWT, &[INSTALLED, OWNERS, REQUIRED]));
             return out;
         }
+    };
+    let mut out = vec![sign_in(settings, &app, app_id).await];
+    if out[0].verdict == Verdict::Fail {
+        out.extend(skipped(JWT, &[INSTALLED, OWNERS, REQUIRED]));
+        return out;
     }
-    let installation: RepoInstallation = match app.repo_installation(repository).await {
+    let installation = match app.repo_installation(repository).await {
         Ok(i) => i,
         Err(e) => {
             let fix = if e.is_not_found() {
@@ -250,33 +234,11 @@ async fn github(
                 "retry; if it persists, check GitHub's status".into()
             };
             out.push(Check::fail(INSTALLED, e.to_string(), fix));
-            out.extend([
-                Check::skipped(OWNERS, INSTALLED),
-                Check::skipped(REQUIRED, INSTALLED),
-            ]);
+            out.extend(skipped(INSTALLED, &[OWNERS, REQUIRED]));
             return out;
         }
     };
-    let missing = missing_permissions(&installation.permissions);
-    if missing.is_empty() {
-        out.push(Check::ok(
-            INSTALLED,
-            format!(
-                "installation {} on {repository} with the permissions keygate needs",
-                installation.id
-            ),
-        ));
-    } else {
-        out.push(Check::fail(
-            INSTALLED,
-            format!(
-                "installation {} on {repository} lacks {}",
-                installation.id,
-                missing.join(", ")
-            ),
-            "grant these in the App's settings (Permissions & events), then accept the new permissions on the installation",
-        ));
-    }
+    out.push(permissions(&installation, repository));
     let repo = match app.repo(installation.id, repository) {
         Ok(r) => r,
         Err(e) => {
@@ -285,14 +247,64 @@ async fn github(
                 e.to_string(),
                 "report this as a keygate bug",
             ));
-            out.push(Check::skipped(REQUIRED, OWNERS));
+            out.extend(skipped(OWNERS, &[REQUIRED]));
             return out;
         }
     };
-    out.push(match repo.codeowners_errors(branch).await {
-        Ok(errors) if errors.is_empty() => {
-            Check::ok(OWNERS, format!("GitHub finds no errors in CODEOWNERS on {branch}"))
+    out.push(codeowners(&repo, branch).await);
+    out.push(required_check(&repo, branch).await);
+    out
+}
+
+/// The App's JWT: `GET /app` answers as its bot.
+async fn sign_in(settings: &Settings, app: &GitHubApp, app_id: u64) -> Check {
+    match app.bot_login().await {
+        Ok(login) => Check::ok(JWT, format!("App {app_id} signs in as {login}")),
+        Err(e) => {
+            let fix = if e.is_clock_skew() {
+                "set this host's clock right (NTP)".to_string()
+            } else if matches!(e, GitHubError::Status { status: 401, .. }) {
+                format!(
+                    "github.app_id ({app_id}) and the private key must be the same App's: compare the App ID on the App's settings page, or generate a new key there"
+                )
+            } else {
+                format!("check github.api_url ({})", settings.github.api_url)
+            };
+            Check::fail(JWT, e.to_string(), fix)
         }
+    }
+}
+
+/// The installation on the repository has every permission keygate needs.
+fn permissions(installation: &RepoInstallation, repository: &str) -> Check {
+    let missing = missing_permissions(&installation.permissions);
+    if missing.is_empty() {
+        return Check::ok(
+            INSTALLED,
+            format!(
+                "installation {} on {repository} with the permissions keygate needs",
+                installation.id
+            ),
+        );
+    }
+    Check::fail(
+        INSTALLED,
+        format!(
+            "installation {} on {repository} lacks {}",
+            installation.id,
+            missing.join(", ")
+        ),
+        "grant these in the App's settings (Permissions & events), then accept the new permissions on the installation",
+    )
+}
+
+/// GitHub finds no error in the base branch's CODEOWNERS.
+async fn codeowners(repo: &RepoClient, branch: &str) -> Check {
+    match repo.codeowners_errors(branch).await {
+        Ok(errors) if errors.is_empty() => Check::ok(
+            OWNERS,
+            format!("GitHub finds no errors in CODEOWNERS on {branch}"),
+        ),
         Ok(errors) => {
             let list: Vec<String> = errors
                 .iter()
@@ -314,24 +326,32 @@ async fn github(
             e.to_string(),
             "the App needs contents: read; retry if GitHub was unavailable",
         ),
-    });
-    out.push(match repo.required_status_checks(branch).await {
-        Ok(checks) if checks.iter().any(|c| c == "keygate") => {
-            Check::ok(REQUIRED, format!("`keygate` is a required status check of {branch}"))
-        }
+    }
+}
+
+/// `keygate` is a required status check of the branch (a warning when it cannot tell).
+async fn required_check(repo: &RepoClient, branch: &str) -> Check {
+    match repo.required_status_checks(branch).await {
+        Ok(checks) if checks.iter().any(|c| c == "keygate") => Check::ok(
+            REQUIRED,
+            format!("`keygate` is a required status check of {branch}"),
+        ),
         Ok(_) => Check::fail(
             REQUIRED,
             format!("`keygate` is not a required status check of {branch}"),
-            format!("add `keygate` to the required status checks of {branch}'s protection rule, or an unapproved request can be merged (nothing is issued, but the merge stands)"),
+            format!(
+                "add `keygate` to the required status checks of {branch}'s protection rule, or an unapproved request can be merged (nothing is issued, but the merge stands)"
+            ),
         ),
         Err(e) => Check::with(
             REQUIRED,
             Verdict::Warn,
             format!("cannot tell whether `keygate` is a required status check of {branch} ({e})"),
-            format!("make sure {branch}'s protection rule requires the `keygate` check (reading it needs the administration permission, which keygate does not ask for)"),
+            format!(
+                "make sure {branch}'s protection rule requires the `keygate` check (reading it needs the administration permission, which keygate does not ask for)"
+            ),
         ),
-    });
-    out
+    }
 }
 
 async fn aws_checks(aws: &Aws, topic: &str) -> Vec<Check> {

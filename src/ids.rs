@@ -142,6 +142,13 @@ string_id!(
     /// GitHub's `X-GitHub-Delivery` GUID: the same for a redelivery of one delivery.
     DeliveryId
 );
+string_id!(
+    /// An AWS account keygate issues keys in, by the alias `[accounts.<alias>]` gives it
+    /// (DESIGN §9): the folder of its requests, the `keygate:account` tag, the `account`
+    /// attribute of notices. Where an `Option<AccountAlias>` is `None`, keygate acts in the
+    /// account of its own credentials (no `[accounts]`, or a key issued before them).
+    AccountAlias
+);
 number_id!(
     /// A pull request's number within its repository.
     PrNumber
@@ -155,6 +162,39 @@ impl CommitSha {
     /// The first seven characters, as GitHub shows a commit to people.
     pub fn short(&self) -> &str {
         &self.0[..self.0.len().min(7)]
+    }
+}
+
+/// The most characters an account alias may have.
+pub const ACCOUNT_ALIAS_MAX_CHARS: usize = 32;
+
+impl AccountAlias {
+    /// An alias as an operator writes it: 1–32 of lower-case letters, digits, `-` and `_`,
+    /// starting with a letter or digit. It names a folder, a tag value, a notice attribute
+    /// and part of ledger keys, where anything else could be confused or refused. Err says
+    /// why, in a phrase.
+    pub fn parse(s: &str) -> Result<AccountAlias, String> {
+        let length = s.chars().count();
+        if length == 0 || length > ACCOUNT_ALIAS_MAX_CHARS {
+            return Err(format!(
+                "an account alias is 1 to {ACCOUNT_ALIAS_MAX_CHARS} characters, `{}` has {length}",
+                s.escape_default()
+            ));
+        }
+        let allowed =
+            |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_';
+        if let Some(c) = s.chars().find(|c| !allowed(*c)) {
+            return Err(format!(
+                "`{}` holds `{}`; an account alias may only hold lower-case letters a-z, digits, \
+                 `-` and `_`",
+                s.escape_default(),
+                c.escape_default()
+            ));
+        }
+        if !s.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+            return Err(format!("`{s}` must start with a letter or a digit"));
+        }
+        Ok(AccountAlias::new(s))
     }
 }
 
@@ -180,6 +220,24 @@ mod tests {
     #[test]
     fn branch_names_are_exact() {
         assert_ne!(BranchName::new("Main"), BranchName::new("main"));
+    }
+
+    #[test]
+    fn an_account_alias_is_a_plain_lower_case_name() {
+        for good in ["prod", "dev-1", "a", "team_x", "0prod"] {
+            assert_eq!(AccountAlias::parse(good).unwrap().as_str(), good);
+        }
+        for (bad, says) in [
+            ("", "1 to 32"),
+            ("Prod", "lower-case"),
+            ("prod/x", "`/`"),
+            ("-prod", "start with"),
+            ("a#b", "`#`"),
+            (&"x".repeat(33), "has 33"),
+        ] {
+            let why = AccountAlias::parse(bad).unwrap_err();
+            assert!(why.contains(says), "{bad}: {why}");
+        }
     }
 
     #[test]

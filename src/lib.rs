@@ -25,6 +25,8 @@ pub mod init;
 #[cfg(feature = "service")]
 pub mod lambda;
 #[cfg(feature = "service")]
+pub mod leak;
+#[cfg(feature = "service")]
 pub mod ledger;
 #[cfg(feature = "service")]
 pub mod lifecycle;

@@ -4,9 +4,11 @@
 //! port 0; `startup` builds the state. `listen` serves it with the time limits, `unverified`
 //! reads webhook bodies within the memory budget.
 
+mod alerts;
 mod listen;
 mod unverified;
 
+pub use alerts::HealthAlerts;
 pub use listen::{HttpLimits, serve};
 pub use unverified::{MAX_BODY, UnverifiedBudget};
 
@@ -44,6 +46,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Who may read `GET /metrics`.
     pub metrics_access: MetricsAccess,
+    /// `POST /alerts/aws-health` (DESIGN §10), on only with `server.alerts_token`.
+    pub health_alerts: Option<HealthAlerts>,
 }
 
 /// Who may read `GET /metrics` (DESIGN §4).
@@ -99,6 +103,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .route("/alerts/aws-health", post(alerts::aws_health))
         .with_state(state)
 }
 
@@ -136,9 +141,9 @@ async fn receive(
     let read = Instant::now();
     let body = held.bytes.as_slice();
     let signature = headers.get("x-hub-signature-256").map(|v| v.as_bytes());
-    let verified = state.key.verify(signature, body);
+    let verified = state.key.verified(signature, body);
     let checked = Instant::now();
-    if !verified {
+    let Some(body) = verified else {
         tracing::warn!(
             delivery = header(headers, "x-github-delivery"),
             "refused a delivery with a missing or wrong signature"
@@ -147,7 +152,7 @@ async fn receive(
             reply(StatusCode::UNAUTHORIZED, "signature missing or wrong\n"),
             DeliveryOutcome::RefusedSignature,
         );
-    }
+    };
     let (Some(event), Some(guid)) = (
         header(headers, "x-github-event"),
         header(headers, "x-github-delivery"),

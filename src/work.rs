@@ -1,6 +1,9 @@
 //! The work keygate does, as the webhook edge names it and as the ledger and the workflow use
 //! it. A delivery says which pull request and what happened to it; nothing else from the
-//! payload is trusted later (the pull request is read again when the work runs).
+//! payload is trusted later (the pull request is read again when the work runs). A secret
+//! scanning alert (DESIGN §10) travels the same way: its repository (any the App is
+//! installed on) and its alert number in place of a pull request's, read again through the
+//! API when the work runs.
 
 use std::fmt;
 
@@ -18,6 +21,12 @@ pub enum Activity {
     ReviewDismissed,
     /// A merge queue asks for the checks of a merge group (`merge_group` `checks_requested`).
     MergeGroupChecks,
+    /// GitHub's secret scanning found a secret (DESIGN §10).
+    SecretAlertCreated,
+    /// A secret scanning alert was reopened.
+    SecretAlertReopened,
+    /// A secret scanning alert's secret was found in a public place.
+    SecretAlertPublic,
 }
 
 /// What keygate does about an activity. Deliveries of one kind for one pull request do the
@@ -31,9 +40,11 @@ pub enum Work {
     /// Judge a merge group for its check run (DESIGN §4, merge queues). Never coalesced:
     /// each group has its own head commit to report on.
     Group,
+    /// A secret scanning alert: deactivate the key it names, if keygate issued it.
+    Contain,
 }
 
-const ACTIVITIES: [(Activity, &str, &str); 8] = [
+const ACTIVITIES: [(Activity, &str, &str); 11] = [
     (Activity::Opened, "pull_request", "opened"),
     (Activity::Synchronize, "pull_request", "synchronize"),
     (Activity::Reopened, "pull_request", "reopened"),
@@ -53,6 +64,21 @@ const ACTIVITIES: [(Activity, &str, &str); 8] = [
         Activity::MergeGroupChecks,
         "merge_group",
         "checks_requested",
+    ),
+    (
+        Activity::SecretAlertCreated,
+        "secret_scanning_alert",
+        "created",
+    ),
+    (
+        Activity::SecretAlertReopened,
+        "secret_scanning_alert",
+        "reopened",
+    ),
+    (
+        Activity::SecretAlertPublic,
+        "secret_scanning_alert",
+        "publicly_leaked",
     ),
 ];
 
@@ -87,6 +113,9 @@ impl Activity {
         match self {
             Activity::Closed => Work::Settle,
             Activity::MergeGroupChecks => Work::Group,
+            Activity::SecretAlertCreated
+            | Activity::SecretAlertReopened
+            | Activity::SecretAlertPublic => Work::Contain,
             _ => Work::Refresh,
         }
     }
@@ -105,6 +134,7 @@ impl Work {
             Work::Refresh => "activity",
             Work::Settle => "closed",
             Work::Group => "group",
+            Work::Contain => "leak",
         }
     }
 }
@@ -124,6 +154,12 @@ pub enum NoticeEvent {
     Expired,
     /// A key was revoked: by a merged deletion of its request file, or by an operator.
     Revoked,
+    /// A key was rotated in place: its secret holds a new key (DESIGN §10).
+    Rotated,
+    /// A key AWS has not seen used for `lifecycle.unused_days`: warned, or deactivated.
+    Unused,
+    /// A key was reported leaked and deactivated at once.
+    Leaked,
 }
 
 impl NoticeEvent {
@@ -149,6 +185,9 @@ impl NoticeEvent {
             NoticeEvent::Expiring => "expiring",
             NoticeEvent::Expired => "expired",
             NoticeEvent::Revoked => "revoked",
+            NoticeEvent::Rotated => "rotated",
+            NoticeEvent::Unused => "unused",
+            NoticeEvent::Leaked => "leaked",
         }
     }
 }

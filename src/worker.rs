@@ -1,6 +1,7 @@
-//! Background processing of queued deliveries: bounded concurrency, retries with
-//! exponential backoff and jitter, permanent failures recorded with their reason, and
-//! unfinished work resumed at start. One delivery's failure never blocks the others.
+//! The one runner of keygate's work (STYLE): an attempt, retries with exponential backoff
+//! and jitter, permanent failures recorded with their reason. The in-process queue, the SQS
+//! consumer and a Lambda batch are three sources that hand it deliveries; one delivery's
+//! failure never blocks the others.
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -13,7 +14,8 @@ use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use crate::ids::DeliveryId;
-use crate::ledger::{Finish, Job, Ledger, Store, now_ms};
+use crate::ledger::{Finish, Job, Ledger, Store, Taken, now_ms};
+use crate::queue::{Announce, Disposition};
 
 /// Why one attempt did not finish the work.
 #[derive(Debug, thiserror::Error)]
@@ -53,23 +55,100 @@ impl RetryPolicy {
     }
 }
 
+/// How one attempt is run and retried: the same for every source of work.
 #[derive(Debug, Clone)]
-pub struct WorkerSettings {
-    pub concurrency: usize,
+pub struct RunSettings {
     pub retry: RetryPolicy,
     pub first_backoff: Duration,
     pub max_backoff: Duration,
-    /// How often due retries are looked for when nothing wakes the worker.
+}
+
+/// The one runner (STYLE): runs a delivery's attempt, retries it with backoff, and records
+/// its outcome. Every source of work hands it deliveries: the in-process queue
+/// ([`LocalQueue`]) claims due ones from the ledger, and the SQS consumer and a Lambda batch
+/// name one each ([`Runner::take`]).
+#[derive(Clone)]
+pub struct Runner {
+    pub ledger: Ledger,
+    pub handler: Handler,
+    pub settings: RunSettings,
+}
+
+impl Runner {
+    /// One attempt of `job`, its outcome recorded in the ledger: the outcome, or `None` when
+    /// it could not be recorded (the delivery then runs again once its lease lapses).
+    pub async fn run(&self, job: Job) -> Option<Finish> {
+        let id = job.id.clone();
+        let finish = attempt(&self.handler, job, &self.settings).await;
+        match self.ledger.finish_work(id, finish.clone(), now_ms()).await {
+            Ok(()) => Some(finish),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot record the outcome; the delivery will run again");
+                None
+            }
+        }
+    }
+
+    /// Runs the delivery a message names, if the ledger says it may run now, and says what
+    /// to do with the message: a message that comes twice, late or out of order runs nothing
+    /// twice (DESIGN §8).
+    pub async fn take(&self, delivery: &DeliveryId) -> Disposition {
+        let now = now_ms();
+        let job = match self.ledger.claim_delivery(delivery.clone(), now).await {
+            Ok(Taken::Job(job)) => job,
+            Ok(Taken::Over) => return Disposition::Delete,
+            Ok(Taken::NotDue { at_ms }) => return Disposition::Hide(wait_until(at_ms, now)),
+            // The work that holds the pull request usually ends long before its lease does.
+            Ok(Taken::Busy { until_ms }) => {
+                return Disposition::Hide(wait_until(until_ms, now).min(BUSY_LOOK_AGAIN));
+            }
+            Err(e) => {
+                tracing::error!(%delivery, error = %e, "cannot read the ledger; the message comes back");
+                return Disposition::Hide(LEDGER_BACKOFF);
+            }
+        };
+        tracing::info!(%delivery, attempt = job.attempts, "work taken");
+        let next = Announce::of(&job);
+        match self.run(job).await {
+            Some(Finish::Done) => Disposition::Delete,
+            Some(Finish::Retry { .. }) => Disposition::Replace(next),
+            Some(Finish::Failed { error }) => Disposition::DeadLetter { error },
+            // Still `running` on this process's lease: once the lease lapses, the message
+            // that comes back takes it over.
+            None => Disposition::Hide(LEDGER_BACKOFF),
+        }
+    }
+}
+
+/// How soon a message whose pull request is busy looks again.
+const BUSY_LOOK_AGAIN: Duration = Duration::from_secs(2);
+
+/// How long a message hides when the ledger could not be read or written.
+const LEDGER_BACKOFF: Duration = Duration::from_secs(30);
+
+/// From `now_ms` until `at_ms`, at least a second (SQS counts whole seconds; a message
+/// shown again at once would spin).
+fn wait_until(at_ms: i64, now_ms: i64) -> Duration {
+    let ms = (at_ms - now_ms).max(0) as u64;
+    Duration::from_secs(ms.div_ceil(1000).max(1))
+}
+
+/// How the in-process queue looks for work.
+#[derive(Debug, Clone)]
+pub struct LocalSettings {
+    pub concurrency: usize,
+    /// How often due retries are looked for when nothing wakes the queue.
     pub poll: Duration,
     /// How often `running` rows this process is not working on are queued again.
     pub orphan_sweep: Duration,
 }
 
-pub struct Worker {
-    pub ledger: Ledger,
-    pub handler: Handler,
+/// The in-process source of work (one process, SQLite): the ledger is the queue; a new
+/// delivery wakes it, and it claims due deliveries for the runner with bounded concurrency.
+pub struct LocalQueue {
+    pub runner: Runner,
     pub wake: Arc<Notify>,
-    pub settings: WorkerSettings,
+    pub settings: LocalSettings,
 }
 
 /// Wait before attempt `attempts + 1`: exponential, capped, with jitter (50–100%).
@@ -80,7 +159,7 @@ pub fn backoff(attempts: u32, first: Duration, max: Duration) -> Duration {
     capped.mul_f64(jitter)
 }
 
-impl Worker {
+impl LocalQueue {
     /// Runs until `stop` turns true, then lets in-flight work finish within `grace`.
     pub async fn run(self, mut stop: watch::Receiver<bool>, grace: Duration) {
         let permits = Arc::new(Semaphore::new(self.settings.concurrency));
@@ -93,29 +172,11 @@ impl Worker {
             }
             if last_sweep.elapsed() >= self.settings.orphan_sweep {
                 last_sweep = tokio::time::Instant::now();
-                let keep: Vec<DeliveryId> = lock(&in_flight).iter().cloned().collect();
-                match self.ledger.requeue_orphans(keep).await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::warn!(
-                        requeued = n,
-                        "queued again deliveries whose outcome was never recorded"
-                    ),
-                    Err(e) => tracing::error!(error = %e, "cannot look for orphaned deliveries"),
-                }
+                self.requeue_orphans(&in_flight).await;
             }
             while tasks.try_join_next().is_some() {}
             let free = permits.available_permits();
-            let jobs = if free > 0 {
-                match self.ledger.claim_work(now_ms(), free).await {
-                    Ok(jobs) => jobs,
-                    Err(e) => {
-                        tracing::error!(error = %e, "cannot read the work queue");
-                        Vec::new()
-                    }
-                }
-            } else {
-                Vec::new()
-            };
+            let jobs = self.claim(free).await;
             let claimed = jobs.len();
             for job in jobs {
                 let Ok(permit) = permits.clone().acquire_owned().await else {
@@ -123,25 +184,14 @@ impl Worker {
                 };
                 lock(&in_flight).insert(job.id.clone());
                 let in_flight = in_flight.clone();
-                let ledger = self.ledger.clone();
-                let handler = self.handler.clone();
-                let settings = self.settings.clone();
+                let runner = self.runner.clone();
                 let wake = self.wake.clone();
-                let span = tracing::info_span!(
-                    "delivery",
-                    delivery = %job.id,
-                    event = %job.event.activity,
-                    repository = %job.event.repository,
-                    pr = %job.event.pr,
-                    attempt = job.attempts,
-                );
+                let span = delivery_span(&job);
                 tasks.spawn(
                     async move {
-                        let finish = attempt(&handler, job.clone(), &settings).await;
-                        if let Err(e) = ledger.finish_work(job.id.clone(), finish, now_ms()).await {
-                            tracing::error!(error = %e, "cannot record the outcome; the delivery will run again");
-                        }
-                        lock(&in_flight).remove(&job.id);
+                        let id = job.id.clone();
+                        runner.run(job).await;
+                        lock(&in_flight).remove(&id);
                         drop(permit);
                         wake.notify_one();
                     }
@@ -151,20 +201,7 @@ impl Worker {
             if claimed > 0 && claimed == free {
                 continue;
             }
-            // Sleep until woken by a new delivery or a finished task, the next claimable
-            // retry, or stop. Never a zero wait: that would spin.
-            let wait = if permits.available_permits() == 0 {
-                // Every slot is busy: a finishing task wakes the loop.
-                self.settings.poll
-            } else {
-                match self.ledger.next_due_ms().await {
-                    Ok(Some(due)) => {
-                        Duration::from_millis((due - now_ms()).clamp(0, i64::MAX) as u64)
-                            .min(self.settings.poll)
-                    }
-                    _ => self.settings.poll,
-                }
-            };
+            let wait = self.wait(&permits).await;
             tokio::select! {
                 _ = self.wake.notified() => {}
                 _ = tokio::time::sleep(wait.max(Duration::from_millis(10))) => {}
@@ -181,6 +218,59 @@ impl Worker {
             tasks.abort_all();
         }
     }
+
+    /// Puts back `running` deliveries this process is not working on.
+    async fn requeue_orphans(&self, in_flight: &std::sync::Mutex<HashSet<DeliveryId>>) {
+        let keep: Vec<DeliveryId> = lock(in_flight).iter().cloned().collect();
+        match self.runner.ledger.requeue_orphans(keep).await {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(
+                requeued = n,
+                "queued again deliveries whose outcome was never recorded"
+            ),
+            Err(e) => tracing::error!(error = %e, "cannot look for orphaned deliveries"),
+        }
+    }
+
+    /// Up to `free` due deliveries, claimed.
+    async fn claim(&self, free: usize) -> Vec<Job> {
+        if free == 0 {
+            return Vec::new();
+        }
+        match self.runner.ledger.claim_work(now_ms(), free).await {
+            Ok(jobs) => jobs,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the work queue");
+                Vec::new()
+            }
+        }
+    }
+
+    /// How long to sleep until woken by a new delivery or a finished task, the next
+    /// claimable retry, or stop. Never a zero wait: that would spin.
+    async fn wait(&self, permits: &Semaphore) -> Duration {
+        if permits.available_permits() == 0 {
+            // Every slot is busy: a finishing task wakes the loop.
+            return self.settings.poll;
+        }
+        match self.runner.ledger.next_due_ms().await {
+            Ok(Some(due)) => Duration::from_millis((due - now_ms()).clamp(0, i64::MAX) as u64)
+                .min(self.settings.poll),
+            _ => self.settings.poll,
+        }
+    }
+}
+
+/// The span every line of a delivery's work carries.
+pub(crate) fn delivery_span(job: &Job) -> tracing::Span {
+    tracing::info_span!(
+        "delivery",
+        delivery = %job.id,
+        event = %job.event.activity,
+        repository = %job.event.repository,
+        pr = %job.event.pr,
+        attempt = job.attempts,
+    )
 }
 
 fn lock(
@@ -189,7 +279,7 @@ fn lock(
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-pub(crate) async fn attempt(handler: &Handler, job: Job, settings: &WorkerSettings) -> Finish {
+async fn attempt(handler: &Handler, job: Job, settings: &RunSettings) -> Finish {
     let attempts = job.attempts;
     let again = settings.retry.allows_another(&job, now_ms());
     // A panic in the work is caught here, so the delivery is retried, not left running.
@@ -199,6 +289,16 @@ pub(crate) async fn attempt(handler: &Handler, job: Job, settings: &WorkerSettin
             "the work stopped unexpectedly: {e}"
         ))),
     };
+    finish(result, attempts, again, settings)
+}
+
+/// What an attempt's result means for the delivery.
+fn finish(
+    result: Result<(), JobError>,
+    attempts: u32,
+    again: bool,
+    settings: &RunSettings,
+) -> Finish {
     match result {
         Ok(()) => {
             tracing::info!(outcome = "done", "delivery processed");
@@ -330,18 +430,22 @@ mod tests {
             })
         });
         let (stop_tx, stop) = watch::channel(false);
-        let worker = Worker {
-            ledger: ledger.clone(),
-            handler,
-            wake: Arc::new(Notify::new()),
-            settings: WorkerSettings {
-                concurrency: 2,
-                retry: RetryPolicy {
-                    retry_for: Duration::from_secs(60),
-                    max_attempts: None,
+        let worker = LocalQueue {
+            runner: Runner {
+                ledger: ledger.clone(),
+                handler,
+                settings: RunSettings {
+                    retry: RetryPolicy {
+                        retry_for: Duration::from_secs(60),
+                        max_attempts: None,
+                    },
+                    first_backoff: Duration::from_millis(10),
+                    max_backoff: Duration::from_millis(20),
                 },
-                first_backoff: Duration::from_millis(10),
-                max_backoff: Duration::from_millis(20),
+            },
+            wake: Arc::new(Notify::new()),
+            settings: LocalSettings {
+                concurrency: 2,
                 poll: Duration::from_millis(10),
                 orphan_sweep: Duration::from_secs(30),
             },
@@ -371,5 +475,16 @@ mod tests {
         let broken = state("broken").await;
         assert_eq!(broken.state, DeliveryState::Failed);
         assert_eq!(broken.last_error.as_deref(), Some("no such pull request"));
+    }
+
+    #[test]
+    fn a_wait_is_whole_seconds_and_never_zero() {
+        assert_eq!(wait_until(10_500, 10_000), Duration::from_secs(1));
+        assert_eq!(wait_until(12_001, 10_000), Duration::from_secs(3));
+        assert_eq!(
+            wait_until(5_000, 10_000),
+            Duration::from_secs(1),
+            "past: look soon, not in a spin"
+        );
     }
 }

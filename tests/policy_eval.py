@@ -14,6 +14,10 @@ moto's IAM enforcement judges actions but passes every resource as "*", so the R
    KMS key, the topic, table and queues of the stack; denied outside them.
 3. Every action the policies grant must be exercised by one of the allowed cases, so a grant
    nobody tested fails here.
+4. The same for the issuer role of deploy/keygate-member.yaml in a member account (DESIGN
+   section 9): it trusts keygate's role alone, with the external ID; it grants the home
+   role's actions on IAM users and secrets, inside the path and the prefix of that account
+   and region only; and keygate's home role may assume roles of its name only.
 
 Run with the project's .venv python (./scripts/test does). Exit 0 when everything holds,
 1 with one line per failure otherwise.
@@ -32,6 +36,7 @@ from moto.iam.access_control import IAMPolicy, PermissionResult
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "deploy" / "keygate.yaml"
+MEMBER_TEMPLATE = ROOT / "deploy" / "keygate-member.yaml"
 POLICY_FILE = ROOT / "deploy" / "iam-policy.json"
 AUDITOR_FILE = ROOT / "deploy" / "auditor-policy.json"
 
@@ -46,6 +51,13 @@ TABLE = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/keygate-LedgerTable-1A2B3C4D
 QUEUE = f"arn:aws:sqs:{REGION}:{ACCOUNT}:keygate-work.fifo"
 DEAD_QUEUE = f"arn:aws:sqs:{REGION}:{ACCOUNT}:keygate-dead.fifo"
 LOG_GROUP = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/keygate-keygate"
+MEMBER_ROLE_NAME = "keygate-issuer"
+MEMBER = "111111111111"
+OTHER_MEMBER = "222222222222"
+MEMBER_REGION = "eu-west-1"
+MEMBER_KMS_KEY = f"arn:aws:kms:{MEMBER_REGION}:{MEMBER}:key/5678abcd-12ab-34cd-56ef-1234567890ab"
+KEYGATE_ROLE = f"arn:aws:iam::{ACCOUNT}:role/keygate-FunctionRole-1A2B3C4D5E6F"
+EXTERNAL_ID = "keygate-acme"
 
 PARAMETERS = {
     "AppId": "123456",
@@ -56,6 +68,11 @@ PARAMETERS = {
     "IamUserPath": "/keygate/",
     "SecretPrefix": "keygate/",
     "KmsKeyArn": KMS_KEY,
+    "Accounts": (
+        '{ prod = { role_arn = "arn:aws:iam::111111111111:role/keygate-issuer", '
+        'external_id = "keygate-acme" } }'
+    ),
+    "MemberRoleName": MEMBER_ROLE_NAME,
     "AlertEmail": "",
     "CodeS3Bucket": "artifacts",
     "CodeS3Key": "keygate.zip",
@@ -97,6 +114,7 @@ FILE_VALUES = {
     "TableArn": TABLE,
     "QueueArn": QUEUE,
     "DeadLetterQueueArn": DEAD_QUEUE,
+    "MemberRoleName": MEMBER_ROLE_NAME,
 }
 
 NO_VALUE = object()
@@ -127,9 +145,10 @@ CfnLoader.add_multi_constructor("!", _short_form)
 
 
 class Resolver:
-    def __init__(self, template: dict, parameters: dict):
+    def __init__(self, template: dict, parameters: dict, pseudo: dict | None = None):
         self.template = template
         self.parameters = parameters
+        self.pseudo = pseudo or PSEUDO
         self.conditions = {
             name: self.condition(body)
             for name, body in template.get("Conditions", {}).items()
@@ -147,7 +166,7 @@ class Resolver:
     def ref(self, name: str):
         if name == "AWS::NoValue":
             return NO_VALUE
-        for table in (PSEUDO, self.parameters, REFS):
+        for table in (self.pseudo, self.parameters, REFS):
             if name in table:
                 return table[name]
         raise ValueError(f"no sample value for Ref {name}")
@@ -261,6 +280,8 @@ IAM_ACTIONS = [
 SECRET_ACTIONS = [
     "secretsmanager:CreateSecret",
     "secretsmanager:DescribeSecret",
+    # A secret's value after its readers' policy, and each rotation's new version (§10).
+    "secretsmanager:PutSecretValue",
     "secretsmanager:TagResource",
     "secretsmanager:PutResourcePolicy",
     "secretsmanager:GetResourcePolicy",
@@ -306,6 +327,10 @@ ALLOWED = (
     + [("dynamodb:Query", f"{TABLE}/index/by_state", None, "the ledger's index by state")]
     + [("dynamodb:Query", f"{TABLE}/index/by_pr", None, "the ledger's index by pull request")]
     + [(a, QUEUE, None, "the work queue") for a in QUEUE_ACTIONS]
+    + [
+        ("sts:AssumeRole", f"arn:aws:iam::{MEMBER}:role/{MEMBER_ROLE_NAME}", None, "a member's issuer role"),
+        ("sts:AssumeRole", f"arn:aws:iam::{OTHER_MEMBER}:role/{MEMBER_ROLE_NAME}", None, "another member's"),
+    ]
 )
 
 OTHER_TABLE = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/payroll"
@@ -330,7 +355,6 @@ DENIED = (
     + [(a, secret("keygate/ci", account=OTHER_ACCOUNT), None, "another account") for a in SECRET_ACTIONS]
     + [
         ("secretsmanager:GetSecretValue", ISSUED, None, "keygate never reads a key it issued"),
-        ("secretsmanager:PutSecretValue", ISSUED, None, "nor rewrites one"),
         ("secretsmanager:UpdateSecret", ISSUED, None, "nor changes one"),
         ("secretsmanager:DeleteResourcePolicy", ISSUED, None, "nor opens one up"),
         ("secretsmanager:GetSecretValue", secret("payroll/db-password"), None, "another secret"),
@@ -349,8 +373,17 @@ DENIED = (
         ("sqs:SendMessage", OTHER_QUEUE, None, "another queue"),
         ("sqs:PurgeQueue", QUEUE, None, "purging the work queue"),
         ("logs:PutLogEvents", f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/other:log-stream:x", None, "another log group"),
+        ("sts:AssumeRole", f"arn:aws:iam::{MEMBER}:role/OrganizationAccountAccessRole", None, "another role in a member"),
+        ("sts:AssumeRole", f"arn:aws:iam::{MEMBER}:role/{MEMBER_ROLE_NAME}-admin", None, "a name that only starts like it"),
+        ("sts:AssumeRole", f"arn:aws:iam::{MEMBER}:role/ops/{MEMBER_ROLE_NAME}", None, "the name under another path"),
+        ("sts:AssumeRole", f"arn:aws:iam::{ACCOUNT}:role/admin", None, "a role in keygate's own account"),
     ]
 )
+
+# Without member accounts the role may assume no role at all.
+DENIED_WITHOUT_ACCOUNTS = [
+    ("sts:AssumeRole", f"arn:aws:iam::{MEMBER}:role/{MEMBER_ROLE_NAME}", None, "no accounts configured"),
+]
 
 # Without a KMS key the role holds no KMS permission at all.
 DENIED_WITHOUT_KMS = [
@@ -441,6 +474,13 @@ def main() -> int:
         if granted(docs, action, resource, ctx):
             failures.append(f"allowed but out of scope ({why}): {action} on {resource}")
 
+    no_accounts = role_policies({**PARAMETERS, "Accounts": ""})
+    if any(s.get("Sid") == "AssumeIssuerRoles" for s in no_accounts["keygate"]["Statement"]):
+        failures.append("without Accounts the role may still assume issuer roles")
+    for action, resource, ctx, why in DENIED_WITHOUT_ACCOUNTS:
+        if granted(list(no_accounts.values()), action, resource, ctx):
+            failures.append(f"allowed without accounts ({why}): {action} on {resource}")
+
     no_kms = role_policies({**PARAMETERS, "KmsKeyArn": ""})
     if any(s.get("Sid") == "KmsKeyThroughSecretsManager" for s in no_kms["keygate"]["Statement"]):
         failures.append("without KmsKeyArn the role still has a KMS statement")
@@ -456,13 +496,121 @@ def main() -> int:
                 if a not in exercised:
                     failures.append(f"{name}/{s.get('Sid')}: {a} is granted but no case uses it")
 
+    # 4. The issuer role of a member account.
+    member_checked = check_member(failures, policies["keygate"])
+
     if not failures:
+        denied = len(DENIED) + len(DENIED_WITHOUT_KMS) + len(DENIED_WITHOUT_ACCOUNTS)
         print(
-            f"policy_eval: {len(ALLOWED)} uses allowed, {len(DENIED) + len(DENIED_WITHOUT_KMS)} "
-            "out-of-scope uses denied; deploy/iam-policy.json grants exactly the template's "
-            f"keygate policy; the auditor's policy holds in {auditor_cases} cases"
+            f"policy_eval: {len(ALLOWED)} uses allowed, {denied} out-of-scope uses denied; "
+            "deploy/iam-policy.json grants exactly the template's keygate policy; "
+            f"the auditor's policy holds in {auditor_cases} cases; "
+            f"member issuer role: {member_checked}"
         )
     return report(failures)
+
+
+# ---- The issuer role of a member account (deploy/keygate-member.yaml) --------------------
+
+MEMBER_PARAMETERS = {
+    "KeygateRoleArn": KEYGATE_ROLE,
+    "ExternalId": EXTERNAL_ID,
+    "RoleName": MEMBER_ROLE_NAME,
+    "IamUserPath": "/keygate/",
+    "SecretPrefix": "keygate/",
+    "KmsKeyArn": MEMBER_KMS_KEY,
+}
+MEMBER_PSEUDO = {
+    "AWS::Partition": "aws",
+    "AWS::AccountId": MEMBER,
+    "AWS::Region": MEMBER_REGION,
+    "AWS::StackName": "StackSet-keygate-member-0123",
+}
+MEMBER_VIA_SECRETS_MANAGER = {"kms:ViaService": f"secretsmanager.{MEMBER_REGION}.amazonaws.com"}
+MEMBER_ISSUED = secret("keygate/ci-deployer/access-key-20260101000000", MEMBER_REGION, MEMBER)
+
+MEMBER_ALLOWED = (
+    [(a, iam_user("/keygate/ci-deployer", MEMBER), None, "a user under the path") for a in IAM_ACTIONS]
+    + [(a, MEMBER_ISSUED, None, "a secret under the prefix") for a in SECRET_ACTIONS]
+    + [
+        ("kms:GenerateDataKey", MEMBER_KMS_KEY, MEMBER_VIA_SECRETS_MANAGER, "the key, through Secrets Manager"),
+        ("kms:Decrypt", MEMBER_KMS_KEY, MEMBER_VIA_SECRETS_MANAGER, "the key, through Secrets Manager"),
+    ]
+)
+MEMBER_DENIED = (
+    [(a, iam_user("/ci-deployer", MEMBER), None, "a user outside the path") for a in IAM_ACTIONS]
+    + [(a, iam_user("/keygate/ci", ACCOUNT), None, "keygate's own account") for a in IAM_ACTIONS]
+    + [(a, iam_user("/keygate/ci", OTHER_MEMBER), None, "another member") for a in IAM_ACTIONS]
+    + [(a, secret("payroll/db", MEMBER_REGION, MEMBER), None, "a secret outside the prefix") for a in SECRET_ACTIONS]
+    + [(a, secret("keygate/ci", REGION, MEMBER), None, "another region") for a in SECRET_ACTIONS]
+    + [(a, secret("keygate/ci", MEMBER_REGION, OTHER_MEMBER), None, "another member") for a in SECRET_ACTIONS]
+    + [
+        ("iam:CreateUser", iam_user("/keygate/new", MEMBER), None, "creating users"),
+        ("iam:PutUserPolicy", iam_user("/keygate/ci", MEMBER), None, "granting permissions"),
+        ("iam:CreateAccessKey", f"arn:aws:iam::{MEMBER}:role/keygate/deployer", None, "a role"),
+        ("secretsmanager:GetSecretValue", MEMBER_ISSUED, None, "reading a key it issued"),
+        ("sts:AssumeRole", f"arn:aws:iam::{OTHER_MEMBER}:role/{MEMBER_ROLE_NAME}", None, "hopping on"),
+        ("sns:Publish", TOPIC, None, "notices are the home role's"),
+        ("dynamodb:GetItem", TABLE, None, "the ledger is the home role's"),
+        ("kms:Decrypt", MEMBER_KMS_KEY, {"kms:ViaService": f"s3.{MEMBER_REGION}.amazonaws.com"}, "the key, used directly"),
+    ]
+)
+
+
+def member_role(parameters: dict) -> dict:
+    template = yaml.load(MEMBER_TEMPLATE.read_text(), Loader=CfnLoader)
+    resources = template["Resources"]
+    if set(resources) != {"IssuerRole"}:
+        raise ValueError(f"{MEMBER_TEMPLATE.name} makes {sorted(resources)}, not only IssuerRole")
+    return Resolver(template, parameters, MEMBER_PSEUDO).resolve(resources["IssuerRole"]["Properties"])
+
+
+def check_member(failures: list[str], home_keygate: dict) -> str:
+    role = member_role(MEMBER_PARAMETERS)
+    if role.get("RoleName") != MEMBER_ROLE_NAME:
+        failures.append(f"member: the role is named {role.get('RoleName')!r}, not RoleName")
+    trust = role["AssumeRolePolicyDocument"]["Statement"]
+    expected_trust = [{
+        "Sid": "KeygateWithItsExternalId",
+        "Effect": "Allow",
+        "Principal": {"AWS": KEYGATE_ROLE},
+        "Action": "sts:AssumeRole",
+        "Condition": {"StringEquals": {"sts:ExternalId": EXTERNAL_ID}},
+    }]
+    if trust != expected_trust:
+        failures.append(
+            f"member: the role must trust keygate's role alone, with the external ID: {json.dumps(trust)}"
+        )
+    policies = {p["PolicyName"]: p["PolicyDocument"] for p in role["Policies"]}
+    if set(policies) != {"keygate-issuer"}:
+        failures.append(f"member: the role's policies are {sorted(policies)}, not keygate-issuer")
+        return "not checked"
+    statements = {s.get("Sid"): s for s in policies["keygate-issuer"]["Statement"]}
+    home = {s.get("Sid"): s for s in home_keygate["Statement"]}
+    for sid, s in statements.items():
+        if s["Effect"] != "Allow":
+            failures.append(f"member/{sid}: unexpected {s['Effect']}")
+        if "*" in as_list(s["Resource"]) or any(a == "*" or a.endswith(":*") for a in as_list(s["Action"])):
+            failures.append(f"member/{sid}: a wildcard action or Resource \"*\"")
+        if sid not in home or sorted(as_list(home[sid]["Action"])) != sorted(as_list(s["Action"])):
+            failures.append(f"member/{sid}: its actions differ from the home role's statement {sid}")
+    docs = list(policies.values())
+    for action, resource, ctx, why in MEMBER_ALLOWED:
+        if not granted(docs, action, resource, ctx):
+            failures.append(f"member: denied but keygate needs it ({why}): {action} on {resource}")
+    for action, resource, ctx, why in MEMBER_DENIED:
+        if granted(docs, action, resource, ctx):
+            failures.append(f"member: allowed but out of scope ({why}): {action} on {resource}")
+    no_kms = member_role({**MEMBER_PARAMETERS, "KmsKeyArn": ""})
+    if any(s.get("Sid") == "KmsKeyThroughSecretsManager"
+           for p in no_kms["Policies"] for s in p["PolicyDocument"]["Statement"]):
+        failures.append("member: without KmsKeyArn the role still has a KMS statement")
+    exercised = {a for a, *_ in MEMBER_ALLOWED}
+    for sid, s in statements.items():
+        for a in as_list(s["Action"]):
+            if a not in exercised:
+                failures.append(f"member/{sid}: {a} is granted but no case uses it")
+    return f"{len(MEMBER_ALLOWED)} uses allowed, {len(MEMBER_DENIED)} denied, trusts keygate's role alone"
 
 
 def report(failures: list[str]) -> int:

@@ -15,7 +15,7 @@ use serde::Serialize;
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
 
-use crate::ledger::{Intent, IntentState};
+use crate::ledger::{Intent, IntentState, Rotation, RotationState};
 use crate::lifecycle::Stage;
 
 /// The `git log` format the parser reads: a record separator, then the commit, its author
@@ -283,6 +283,11 @@ pub struct Row {
     pub deleted_in: Option<String>,
     /// A key keygate issued that is past its expiry yet active: drift an auditor must see.
     pub drift: bool,
+    /// Keys the request's secret held before rotations in place replaced them, oldest first
+    /// (DESIGN §10); `access_key_id` is the one it holds now.
+    pub replaced_keys: Vec<String>,
+    /// A leak reported of one of its keys: who found it and where (DESIGN §10).
+    pub leaked: Option<String>,
 }
 
 /// Everything known of one request file, before it is a row.
@@ -298,6 +303,19 @@ pub struct Joined<'a> {
     /// What GitHub says of the pull request's merge; `None` when it was not asked or could
     /// not answer.
     pub pull: Option<PullMerge>,
+    /// Its keys after issuing: rotations and leaks (DESIGN §10).
+    pub lineage: Lineage,
+}
+
+/// What a request's keys went through after issuing, as the ledger records it (DESIGN §10).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Lineage {
+    /// The key the request's secret holds now, when rotations replaced the one issued.
+    pub current_key: Option<String>,
+    /// The keys rotations replaced, oldest first.
+    pub replaced_keys: Vec<String>,
+    /// A leak the ledger recorded of one of the request's keys: who found it and where.
+    pub leaked: Option<String>,
 }
 
 /// A merged pull request as the GitHub API shows it.
@@ -368,8 +386,10 @@ pub fn row(j: &Joined<'_>, ledger_read: bool, now: OffsetDateTime, warn_days: u3
             .map(|i| i.approvers.clone())
             .or(tagged.and_then(|t| t.approvers.clone())),
         access_key_id: j
-            .intent
-            .and_then(|i| i.access_key_id.clone())
+            .lineage
+            .current_key
+            .clone()
+            .or_else(|| j.intent.and_then(|i| i.access_key_id.clone()))
             .or(tagged.map(|t| t.access_key_id.clone())),
         secret: j
             .intent
@@ -387,6 +407,8 @@ pub fn row(j: &Joined<'_>, ledger_read: bool, now: OffsetDateTime, warn_days: u3
             .and_then(|f| f.deleted.as_ref())
             .map(|d| d.commit.clone()),
         drift,
+        replaced_keys: j.lineage.replaced_keys.clone(),
+        leaked: j.lineage.leaked.clone(),
     }
 }
 
@@ -427,6 +449,8 @@ pub fn no_request_file(
             .map(|u| u.and_then(rfc3339).unwrap_or_else(|| "never".to_string())),
         deleted_in: None,
         drift: true,
+        replaced_keys: Vec::new(),
+        leaked: None,
     })
 }
 
@@ -476,6 +500,24 @@ fn match_by_path<'p>(
     (of_file, unmatched)
 }
 
+/// The key a request's secret holds now, following its done rotations from the key first
+/// issued, and the keys they replaced, oldest first (DESIGN §10).
+pub fn follow_rotations(first: &str, rotations: &[Rotation]) -> (String, Vec<String>) {
+    let mut current = first.to_string();
+    let mut replaced = Vec::new();
+    while let Some(next) = rotations
+        .iter()
+        .filter(|r| r.state == RotationState::Done && r.access_key_id == current)
+        .find_map(|r| r.new_access_key_id.clone())
+    {
+        if replaced.contains(&next) || next == first {
+            break; // a loop the ledger should never hold: stop rather than spin
+        }
+        replaced.push(std::mem::replace(&mut current, next));
+    }
+    (current, replaced)
+}
+
 /// The audit's filters (`--key`, `--user`, `--since`).
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
@@ -488,10 +530,9 @@ impl Filter {
     /// `--user` matches the IAM user or the requester; `--since` keeps rows merged at or
     /// after it (a row whose merge time is unknown is kept: it cannot be ruled out).
     pub fn keeps(&self, r: &Row) -> bool {
-        let key = self
-            .key
-            .as_deref()
-            .is_none_or(|k| r.access_key_id.as_deref() == Some(k));
+        let key = self.key.as_deref().is_none_or(|k| {
+            r.access_key_id.as_deref() == Some(k) || r.replaced_keys.iter().any(|x| x == k)
+        });
         let user = self.user.as_deref().is_none_or(|u| {
             r.iam_user.eq_ignore_ascii_case(u)
                 || r.requested_by
@@ -508,7 +549,7 @@ impl Filter {
     }
 }
 
-const COLUMNS: [&str; 12] = [
+const COLUMNS: [&str; 14] = [
     "path",
     "iam_user",
     "pr",
@@ -521,9 +562,11 @@ const COLUMNS: [&str; 12] = [
     "expires_at",
     "state",
     "last_used",
+    "rotated",
+    "leaked",
 ];
 
-fn cells(r: &Row) -> [String; 12] {
+fn cells(r: &Row) -> [String; 14] {
     let u = |v: &Option<String>| v.clone().unwrap_or_else(|| "unknown".into());
     [
         r.path.clone(),
@@ -553,12 +596,17 @@ fn cells(r: &Row) -> [String; 12] {
             r.state.as_str().to_string()
         },
         u(&r.last_used),
+        match r.replaced_keys.len() {
+            0 => "-".into(),
+            n => format!("{n}x, was {}", r.replaced_keys.join(" ")),
+        },
+        r.leaked.clone().unwrap_or_else(|| "-".into()),
     ]
 }
 
 /// An aligned text table, one row per request file.
 pub fn table(rows: &[Row]) -> String {
-    let body: Vec<[String; 12]> = rows.iter().map(cells).collect();
+    let body: Vec<[String; 14]> = rows.iter().map(cells).collect();
     let mut widths = COLUMNS.map(str::len);
     for r in &body {
         for (w, c) in widths.iter_mut().zip(r) {

@@ -9,7 +9,8 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::{RequestFile, match_by_path};
-use crate::aws::{ACCESS_KEY_TAG, EXPIRES_TAG};
+use crate::aws::{ACCESS_KEY_TAG, ACCOUNT_TAG, EXPIRES_TAG};
+use crate::ids::AccountAlias;
 
 /// The repository (`owner/name`) whose request issued the key.
 pub const REPOSITORY_TAG: &str = "keygate:repository";
@@ -37,6 +38,9 @@ pub struct TaggedSecret {
     pub requester: Option<String>,
     pub approvers: Option<Vec<String>>,
     pub expires_at: Option<OffsetDateTime>,
+    /// The account the secret, and its key, live in (DESIGN §9): its `keygate:account` tag,
+    /// and where it was found once listed; `None`: keygate's own account.
+    pub account: Option<AccountAlias>,
 }
 
 impl TaggedSecret {
@@ -68,6 +72,7 @@ impl TaggedSecret {
                 .get(APPROVERS_TAG)
                 .map(|a| a.split_whitespace().map(str::to_string).collect()),
             expires_at: text(EXPIRES_TAG).and_then(|e| OffsetDateTime::parse(&e, &Rfc3339).ok()),
+            account: text(ACCOUNT_TAG).map(AccountAlias::new),
         })
     }
 

@@ -156,6 +156,7 @@ fn an_active_key_past_its_expiry_is_drift_and_says_so() {
         stage: None,
         tagged: None,
         pull: None,
+        lineage: Default::default(),
         key,
     };
     let r = row(&j, true, NOW, 7);
@@ -181,6 +182,7 @@ fn what_no_source_says_is_printed_unknown() {
         stage: None,
         tagged: None,
         pull: None,
+        lineage: Default::default(),
         key: KeyFacts::UNKNOWN,
     };
     let r = row(&j, false, NOW, 7);
@@ -209,6 +211,7 @@ fn csv_quotes_what_would_break_a_field() {
         stage: None,
         tagged: None,
         pull: None,
+        lineage: Default::default(),
         key: facts(AwsKey::Active),
     };
     let out = csv(&[row(&j, true, NOW, 7)]);
@@ -227,6 +230,7 @@ fn filters_walk_back_from_a_key_and_narrow_by_user_and_date() {
         stage: None,
         tagged: None,
         pull: None,
+        lineage: Default::default(),
         key: facts(AwsKey::Active),
     };
     let r = row(&j, true, NOW, 7);
@@ -412,6 +416,7 @@ fn without_a_ledger_the_row_comes_from_the_tags_iam_and_github() {
         stage: None,
         tagged: Some(&s),
         pull: None,
+        lineage: Default::default(),
         key: facts(AwsKey::Active),
     };
     let r = row(&j, false, NOW, 7);
@@ -479,6 +484,7 @@ fn without_a_ledger_a_tagged_key_active_past_its_tag_expiry_is_drift() {
         stage: None,
         tagged: Some(&s),
         pull: None,
+        lineage: Default::default(),
         key: facts(AwsKey::Active),
     };
     assert!(row(&j, false, NOW, 7).drift);
@@ -489,4 +495,72 @@ fn without_a_ledger_a_tagged_key_active_past_its_tag_expiry_is_drift() {
     let r = row(&inactive, false, NOW, 7);
     assert!(!r.drift);
     assert_eq!(r.state, State::Inactive);
+}
+
+#[test]
+fn a_rotated_requests_row_shows_the_key_its_secret_holds_now_and_the_ones_it_replaced() {
+    use crate::ledger::{Rotation, RotationState};
+    let rotation = |old: &str, new: &str, state| Rotation {
+        state,
+        new_access_key_id: Some(new.into()),
+        ..Rotation::new(
+            old.into(),
+            "alice".into(),
+            "alice/access-key-1".into(),
+            crate::ledger::IntentKey {
+                repository: crate::ids::RepoName::new("acme/r"),
+                pr: crate::ids::PrNumber(3),
+                path: "requests/alice/ci.toml".into(),
+            },
+        )
+    };
+    let done = [
+        rotation("AKIA2", "AKIA3", RotationState::Done),
+        rotation("AKIA1", "AKIA2", RotationState::Done),
+        rotation("AKIA3", "AKIA4", RotationState::Creating),
+    ];
+    assert_eq!(
+        follow_rotations("AKIA1", &done),
+        (
+            "AKIA3".to_string(),
+            vec!["AKIA1".to_string(), "AKIA2".to_string()]
+        ),
+        "a rotation not done yet does not count"
+    );
+    assert_eq!(
+        follow_rotations("AKIA9", &done),
+        ("AKIA9".to_string(), vec![])
+    );
+    let filter = Filter {
+        key: Some("AKIA1".into()),
+        ..Filter::default()
+    };
+    let mut r = no_request_file_row();
+    r.access_key_id = Some("AKIA3".into());
+    r.replaced_keys = vec!["AKIA1".into(), "AKIA2".into()];
+    assert!(filter.keeps(&r), "--key walks back from a replaced key too");
+    let text = table(&[r]);
+    assert!(text.contains("2x, was AKIA1 AKIA2"), "{text}");
+}
+
+fn no_request_file_row() -> Row {
+    Row {
+        path: "requests/alice/ci.toml".into(),
+        iam_user: "alice".into(),
+        merged_at: None,
+        merge_commit: None,
+        pr: Some(3),
+        requested_by: None,
+        approved_by: None,
+        access_key_id: None,
+        secret: None,
+        secret_arn: None,
+        expires_at: None,
+        state: State::Active,
+        last_used: None,
+        deleted_in: None,
+        drift: false,
+        replaced_keys: Vec::new(),
+        leaked: None,
+    }
 }

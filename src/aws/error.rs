@@ -3,19 +3,41 @@
 
 use aws_sdk_iam::error::ProvideErrorMetadata;
 
+use crate::ids::AccountAlias;
+
 /// An AWS failure.
 ///
 /// Two faces: `Display` is for the log and holds AWS's own message, which can name account
 /// IDs, ARNs and policy details; [`public_summary`](Self::public_summary) is for pull-request
 /// comments and SNS notices and holds only the operation, the error code and what to do.
 #[derive(Debug, thiserror::Error)]
-#[error("{operation} failed: {code}: {message}")]
+#[error("{}{operation} failed: {code}: {message}", in_account(account.as_ref()))]
 pub struct AwsError {
     operation: &'static str,
     code: String,
     message: String,
     origin: Origin,
     transient: bool,
+    /// The member account the call was for (DESIGN §9); `None`: keygate's own.
+    account: Option<AccountAlias>,
+    /// How the account itself failed, before any call in it was sent.
+    unavailable: Option<Unavailable>,
+}
+
+/// Why a member account could not be acted in at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Unavailable {
+    /// Its issuer role could not be assumed.
+    Role,
+    /// `[accounts]` no longer names it.
+    Unconfigured,
+}
+
+/// "in AWS account `prod`: " for a member account's error in the log.
+fn in_account(account: Option<&AccountAlias>) -> String {
+    account
+        .map(|a| format!("in AWS account `{a}`: "))
+        .unwrap_or_default()
 }
 
 /// Where the error code came from: only AWS's own codes are worth showing as such.
@@ -38,7 +60,43 @@ impl AwsError {
             message,
             origin: Origin::Keygate,
             transient: false,
+            account: None,
+            unavailable: None,
         }
+    }
+
+    /// This error, of a call in `account`.
+    pub(super) fn in_account(mut self, account: Option<&AccountAlias>) -> AwsError {
+        self.account = account.cloned();
+        self
+    }
+
+    /// This error of `AssumeRole` made the member account `account` unavailable: nothing
+    /// was sent there. Retried like a transient error, since the role may be back at any
+    /// time (an operator redeploys it), and it never holds up another account's work.
+    pub(super) fn account_unavailable(mut self, account: &AccountAlias) -> AwsError {
+        self.account = Some(account.clone());
+        self.unavailable = Some(Unavailable::Role);
+        self.transient = true;
+        self
+    }
+
+    /// `[accounts]` no longer names `account`: nothing can be done there until it does.
+    pub(super) fn unconfigured(mut self, account: &AccountAlias) -> AwsError {
+        self.account = Some(account.clone());
+        self.unavailable = Some(Unavailable::Unconfigured);
+        self
+    }
+
+    /// The member account the failed call was for; `None`: keygate's own account.
+    pub fn account(&self) -> Option<&AccountAlias> {
+        self.account.as_ref()
+    }
+
+    /// The account itself failed (its role could not be assumed, or it is not configured):
+    /// no call was sent there, and every other call there would fail the same way now.
+    pub fn is_account_unavailable(&self) -> bool {
+        self.unavailable.is_some()
     }
 
     /// The AWS API operation that failed, e.g. `CreateSecret`.
@@ -65,7 +123,7 @@ impl AwsError {
     /// `AccessDenied`): nothing was done. Unlike a lost answer or a server error, which may
     /// hide a call that did its work.
     pub fn is_refusal(&self) -> bool {
-        self.origin == Origin::Service && !self.transient
+        (self.origin == Origin::Service && !self.transient) || self.unavailable.is_some()
     }
     pub fn is_limit_exceeded(&self) -> bool {
         self.code == "LimitExceeded" || self.code == "LimitExceededException"
@@ -82,7 +140,19 @@ impl AwsError {
     /// message (it can hold account IDs and ARNs; the log has it). The only form of an AWS
     /// error that may go into a pull-request comment or an SNS notice.
     pub fn public_summary(&self) -> String {
+        match (&self.account, self.unavailable) {
+            (Some(a), Some(why)) => unavailable_summary(a, why, self),
+            (Some(a), None) => format!("In AWS account `{a}`, {}", self.summary()),
+            (None, _) => self.summary(),
+        }
+    }
+
+    fn summary(&self) -> String {
         let op = self.operation;
+        let advice = |code: &str| match &self.account {
+            Some(_) if is_denied(code) => MEMBER_DENIED,
+            _ => advice(op, code),
+        };
         match self.origin {
             Origin::Unreachable => format!(
                 "{op} could not reach AWS: the network, the endpoint or keygate's credentials \
@@ -96,11 +166,46 @@ impl AwsError {
                 format!(
                     "{op} failed with the AWS error {}: {}",
                     self.code,
-                    advice(op, &self.code)
+                    advice(&self.code)
                 )
             }
-            Origin::Service => format!("{op} failed with an AWS error: {}", advice(op, &self.code)),
+            Origin::Service => format!("{op} failed with an AWS error: {}", advice(&self.code)),
         }
+    }
+}
+
+/// The advice for a denied call in a member account: its issuer role lacks the action.
+const MEMBER_DENIED: &str = "keygate's issuer role in that account lacks a permission; an \
+     operator must grant it (`deploy/keygate-member.yaml` grants what keygate needs, and \
+     keygate's log names the exact action)";
+
+fn is_denied(code: &str) -> bool {
+    matches!(
+        code,
+        "AccessDenied" | "AccessDeniedException" | "AuthorizationError" | "UnauthorizedOperation"
+    )
+}
+
+/// Why nothing could be done in account `a`, and what to do, for people.
+fn unavailable_summary(a: &AccountAlias, why: Unavailable, e: &AwsError) -> String {
+    match why {
+        Unavailable::Unconfigured => format!(
+            "keygate's configuration no longer names the AWS account `{a}` ([accounts.{a}]); \
+             an operator must add it back for keygate to act on its keys"
+        ),
+        Unavailable::Role if e.origin == Origin::Service && is_error_code(&e.code) => format!(
+            "keygate could not assume its issuer role in AWS account `{a}` (AssumeRole failed \
+             with the AWS error {}): the role is missing, does not trust keygate's role with \
+             the external ID of `accounts.{a}`, or keygate's own role may not assume it; an \
+             operator must deploy `deploy/keygate-member.yaml` in that account (`keygate \
+             doctor` checks it). keygate retries on its own, and work in other accounts goes on",
+            e.code
+        ),
+        Unavailable::Role => format!(
+            "keygate could not assume its issuer role in AWS account `{a}` (AssumeRole got no \
+             usable answer from AWS STS); keygate retries on its own, work in other accounts \
+             goes on, and an operator should read keygate's log if this persists"
+        ),
     }
 }
 
@@ -288,6 +393,8 @@ where
         message,
         origin,
         transient: transient || throttled,
+        account: None,
+        unavailable: None,
     }
 }
 
@@ -343,6 +450,8 @@ mod tests {
             message: RAW.into(),
             origin: Origin::Service,
             transient: false,
+            account: None,
+            unavailable: None,
         }
     }
 
@@ -417,5 +526,57 @@ mod tests {
         let ours = AwsError::keygate("CreateAccessKey", "EmptyResponse", RAW.into());
         assert_eq!(ours.code(), None);
         assert!(!ours.public_summary().contains("arn:"));
+    }
+
+    #[test]
+    fn an_account_that_cannot_be_assumed_is_named_retried_and_never_shows_the_arn() {
+        let prod = AccountAlias::new("prod");
+        let e = service("AssumeRole", "AccessDenied").account_unavailable(&prod);
+        assert!(e.is_transient(), "the role may be back at any time");
+        assert!(e.is_account_unavailable() && e.is_refusal());
+        let public = e.public_summary();
+        for says in [
+            "AWS account `prod`",
+            "AccessDenied",
+            "deploy/keygate-member.yaml",
+            "retries on its own",
+            "other accounts goes on",
+        ] {
+            assert!(public.contains(says), "{says}: {public}");
+        }
+        assert!(
+            !public.contains("123456789012") && !public.contains("arn:"),
+            "{public}"
+        );
+        assert!(
+            e.to_string()
+                .starts_with("in AWS account `prod`: AssumeRole failed")
+        );
+    }
+
+    #[test]
+    fn a_call_denied_in_a_member_account_names_the_account_and_its_issuer_role() {
+        let e = service("CreateSecret", "AccessDeniedException")
+            .in_account(Some(&AccountAlias::new("dev")));
+        assert!(!e.is_transient() && !e.is_account_unavailable());
+        let public = e.public_summary();
+        assert!(
+            public.starts_with("In AWS account `dev`, CreateSecret failed with the AWS error AccessDeniedException: keygate's issuer role in that account"),
+            "{public}"
+        );
+        let own = service("CreateSecret", "AccessDeniedException").public_summary();
+        assert!(own.starts_with("CreateSecret failed"), "unchanged: {own}");
+    }
+
+    #[test]
+    fn an_account_no_longer_configured_says_so() {
+        let e = AwsError::keygate("AssumeRole", "UnknownAccount", "x".into())
+            .unconfigured(&AccountAlias::new("old"));
+        assert!(!e.is_transient());
+        assert!(
+            e.public_summary().contains("[accounts.old]"),
+            "{}",
+            e.public_summary()
+        );
     }
 }

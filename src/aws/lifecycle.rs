@@ -11,8 +11,12 @@ use crate::lifecycle::SecretDeletion;
 
 /// Every secret keygate creates carries this tag (DESIGN §3.3): listing by it finds them.
 pub const EXPIRES_TAG: &str = "keygate:expires-at";
-/// The access key a secret holds, tagged since keygate tags it (DESIGN §3.3).
+/// The access key a secret holds, tagged since keygate tags it (DESIGN §3.3); a rotation
+/// moves it to the new key.
 pub const ACCESS_KEY_TAG: &str = "keygate:access-key-id";
+/// The next rotation in place of a secret whose request rotates (DESIGN §10): written by
+/// keygate, and like `keygate:expires-at` it can bring the rotation forward, never back.
+pub const ROTATES_TAG: &str = "keygate:rotates-at";
 
 /// A secret as its metadata shows it: never its value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,6 +92,20 @@ impl Aws {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// Sets `tags` on the secret (`TagResource`), the others left as they are.
+    pub async fn tag_secret(&self, name: &str, tags: &[(&str, &str)]) -> Result<(), AwsError> {
+        let mut req = self.secrets.tag_resource().secret_id(name);
+        for (k, v) in tags {
+            req = req.tags(
+                aws_sdk_secretsmanager::types::Tag::builder()
+                    .key(*k)
+                    .value(*v)
+                    .build(),
+            );
+        }
+        self.call("TagResource", req.send()).await.map(|_| ())
     }
 
     /// A secret's tags and versions (`None`: no such secret).

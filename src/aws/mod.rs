@@ -1,6 +1,7 @@
 //! Thin typed AWS calls, all from one SDK configuration: the default credential chain and
 //! region resolution, and `AWS_ENDPOINT_URL` honoured so that moto can stand in for AWS.
-//! No policy lives here.
+//! With `[accounts]`, one member [`Aws`] per account acts there through its issuer role
+//! (`accounts`). No policy lives here.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -9,6 +10,7 @@ use std::sync::Arc;
 use aws_sdk_sns::types::MessageAttributeValue;
 use zeroize::Zeroizing;
 
+pub mod accounts;
 pub mod app_secrets;
 mod error;
 mod lifecycle;
@@ -17,6 +19,7 @@ mod secrets;
 pub mod sqs;
 pub mod tags;
 
+pub use accounts::SESSION_NAME;
 pub use error::{AwsError, Unreachable};
 
 /// A removal of something already gone (a deleted key, a missing user) is done, not failed:
@@ -28,10 +31,13 @@ fn gone_is_done<T>(result: Result<T, AwsError>) -> Result<(), AwsError> {
     }
 }
 use error::classify;
-pub use lifecycle::{ACCESS_KEY_TAG, EXPIRES_TAG, KeyStatus, ListedSecret, SecretFacts};
-pub use secrets::{Ownership, READERS_TAG, StoredSecret, TOKEN_TAG};
+pub use lifecycle::{
+    ACCESS_KEY_TAG, EXPIRES_TAG, KeyStatus, ListedSecret, ROTATES_TAG, SecretFacts,
+};
+pub use secrets::{ACCOUNT_TAG, Ownership, READERS_TAG, StoredSecret, TOKEN_TAG};
 pub use tags::{tag_key, tag_value};
 
+use crate::ids::AccountAlias;
 use crate::metrics::Metrics;
 
 /// A secret access key: zeroized on drop, never formatted.
@@ -59,6 +65,18 @@ impl NewKey {
         });
         Zeroizing::new(v.to_string())
     }
+
+    /// The SHA-256 of its secret access key, in hex: recorded so that a leak report that
+    /// shows only the secret finds its key (DESIGN §10). The secret cannot be recovered from it.
+    pub fn fingerprint(&self) -> String {
+        secret_fingerprint(self.secret.0.as_str())
+    }
+}
+
+/// The fingerprint of a secret access key, as [`NewKey::fingerprint`] records it.
+pub fn secret_fingerprint(secret_access_key: &str) -> String {
+    use aws_lc_rs::digest;
+    hex::encode(digest::digest(&digest::SHA256, secret_access_key.trim().as_bytes()).as_ref())
 }
 
 /// A notice for SNS.
@@ -98,6 +116,14 @@ pub struct Aws {
     /// from it too, so one endpoint and one credential chain serve every AWS call.
     config: aws_config::SdkConfig,
     metrics: Metrics,
+    /// The account these clients act in (DESIGN §9): `None` for keygate's own.
+    account: Option<AccountAlias>,
+    /// A member's issuer role, whose cached credentials sign its calls.
+    session: Option<Arc<accounts::RoleSession>>,
+    /// keygate's own clients hold one member per account of `[accounts]`.
+    members: Arc<BTreeMap<AccountAlias, Aws>>,
+    /// The accounts the members were made from, to make them again (`with_metrics`).
+    accounts: crate::config::Accounts,
 }
 
 impl Aws {
@@ -117,7 +143,16 @@ impl Aws {
             chat_notices: false,
             config: config.clone(),
             metrics: Metrics::default(),
+            account: None,
+            session: None,
+            members: Arc::default(),
+            accounts: Default::default(),
         }
+    }
+
+    /// The region these clients call (a member's own, when `[accounts]` sets one).
+    pub fn region(&self) -> Option<String> {
+        self.config.region().map(|r| r.to_string())
     }
 
     /// A DynamoDB client on the same configuration, for the shared ledger (DESIGN §8).
@@ -132,14 +167,22 @@ impl Aws {
         self
     }
 
-    /// Counts these clients' calls into `metrics` (by default into counters nobody reads).
+    /// Counts these clients' calls, and their members', into `metrics` (by default into
+    /// counters nobody reads).
     pub fn with_metrics(mut self, metrics: Metrics) -> Aws {
         self.metrics = metrics;
-        self
+        if self.members.is_empty() {
+            return self;
+        }
+        let accounts = self.accounts.clone();
+        self.without_members().with_accounts(&accounts)
     }
 
     /// Sends one request, classifies its failure and counts it by operation and answer
-    /// (`ok` or the error code): every AWS call keygate makes goes through here.
+    /// (`ok` or the error code): every AWS call keygate makes goes through here. In a member
+    /// account the issuer role's credentials are made sure of first (`AssumeRole`, counted
+    /// here too, when none are cached): a failure to assume it names the account, and the
+    /// request is never sent. Every failure in a member account names it.
     async fn call<T, E>(
         &self,
         operation: &'static str,
@@ -153,7 +196,25 @@ impl Aws {
     where
         E: aws_sdk_iam::error::ProvideErrorMetadata + std::error::Error + 'static,
     {
-        let result = send.await.map_err(|e| classify(operation, e));
+        if let Some(session) = &self.session {
+            // Boxed: an AssumeRole's future is large, and every call would carry it inline.
+            Box::pin(session.credentials()).await?;
+        }
+        self.finish(operation, send.await)
+    }
+
+    /// An answer of `operation`: its failure classified (and named by this account), and
+    /// counted. Not an `async fn` wrapping the request: debug builds would give every call
+    /// a second copy of the SDK's large future on the stack.
+    fn finish<T, E>(
+        &self,
+        operation: &'static str,
+        answer: Result<T, aws_sdk_iam::error::SdkError<E, aws_sdk_iam::config::http::HttpResponse>>,
+    ) -> Result<T, AwsError>
+    where
+        E: aws_sdk_iam::error::ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        let result = answer.map_err(|e| classify(operation, e).in_account(self.account.as_ref()));
         let status = match &result {
             Ok(_) => "ok",
             Err(e) => e.code().unwrap_or("Unreachable"),
@@ -205,17 +266,8 @@ impl Aws {
 
     /// Access key IDs the user holds now.
     pub async fn list_access_keys(&self, user: &str) -> Result<Vec<String>, AwsError> {
-        let out = self
-            .call(
-                "ListAccessKeys",
-                self.iam.list_access_keys().user_name(user).send(),
-            )
-            .await?;
-        Ok(out
-            .access_key_metadata()
-            .iter()
-            .filter_map(|m| m.access_key_id().map(str::to_string))
-            .collect())
+        let keys = self.list_access_keys_dated(user).await?;
+        Ok(keys.into_iter().map(|(id, _)| id).collect())
     }
 
     /// The user's access key IDs with when each was created (milliseconds since the epoch).
@@ -338,5 +390,10 @@ mod tests {
             serde_json::from_str::<serde_json::Value>(&k.secret_json()).unwrap()["SecretAccessKey"],
             "wJalrXUtnFEMI/K7MDENG"
         );
+        let fp = k.fingerprint();
+        assert_eq!(fp, secret_fingerprint("wJalrXUtnFEMI/K7MDENG"));
+        assert_eq!(fp.len(), 64);
+        assert!(!fp.contains("wJalr"), "a fingerprint is not the secret");
+        assert_ne!(fp, secret_fingerprint("wJalrXUtnFEMI/K7MDENH"));
     }
 }

@@ -8,11 +8,16 @@ use aws_lc_rs::digest;
 use aws_sdk_secretsmanager::types::Tag;
 
 use super::{Aws, AwsError, NewKey, gone_is_done, tag_key, tag_value};
+use crate::ids::AccountAlias;
 
 /// The tag that marks a secret created for a request with `readers`: set with the secret by
 /// `CreateSecret`, so after a crash keygate can tell that the secret is complete only with
 /// its resource policy. Its value lists the readers.
 pub const READERS_TAG: &str = "keygate:readers";
+
+/// The account alias a secret's key was issued in, in a keygate with `[accounts]` (DESIGN
+/// §9): from a secret in a member account back to keygate's configuration.
+pub const ACCOUNT_TAG: &str = "keygate:account";
 
 /// The tag that proves a secret is keygate's own: the SHA-256 of the random token keygate
 /// recorded in its ledger before it created the secret. Nobody can compute it beforehand, so
@@ -27,6 +32,9 @@ pub struct Ownership<'a> {
     pub repository: &'a str,
     pub pr: u64,
     pub path: &'a str,
+    /// The account the intent issues in: its secret carries it as [`ACCOUNT_TAG`] (and a
+    /// secret in keygate's own account carries none).
+    pub account: Option<&'a AccountAlias>,
 }
 
 impl Ownership<'_> {
@@ -44,6 +52,7 @@ impl Ownership<'_> {
                 .is_some_and(|r| r.eq_ignore_ascii_case(self.repository))
             && is("keygate:pr", &self.pr.to_string())
             && is("keygate:request", self.path)
+            && tags.get(ACCOUNT_TAG).map(String::as_str) == self.account.map(AccountAlias::as_str)
     }
 }
 
@@ -212,6 +221,7 @@ mod tests {
             repository: "Acme/Requests",
             pr: 7,
             path: "requests/ci/x.toml",
+            account: None,
         };
         let mine = tags(&[
             (TOKEN_TAG, &owner.token_tag()),
@@ -226,6 +236,19 @@ mod tests {
         let mut other_pr = mine.clone();
         other_pr.insert("keygate:pr".into(), "8".into());
         assert!(!owner.owns(&other_pr));
+        let mut other_account = mine.clone();
+        other_account.insert(ACCOUNT_TAG.into(), "prod".into());
+        assert!(
+            !owner.owns(&other_account),
+            "an intent of keygate's own account"
+        );
+        let prod = AccountAlias::new("prod");
+        let in_prod = Ownership {
+            account: Some(&prod),
+            ..owner.clone()
+        };
+        assert!(in_prod.owns(&other_account));
+        assert!(!in_prod.owns(&mine), "a secret without the account tag");
         let mut untagged = mine;
         untagged.remove(TOKEN_TAG);
         assert!(!owner.owns(&untagged));

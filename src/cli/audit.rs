@@ -16,8 +16,9 @@ use time::macros::format_description;
 
 use super::lifecycle::runtime;
 use crate::audit::{
-    AwsKey, Filter, GIT_LOG_FORMAT, Joined, KeyFacts, PullMerge, RequestFile, Row, State,
-    TaggedSecret, match_intents, match_tagged, no_request_file, parse_git_log, request_files, row,
+    AwsKey, Filter, GIT_LOG_FORMAT, Joined, KeyFacts, Lineage, PullMerge, RequestFile, Row, State,
+    TaggedSecret, follow_rotations, match_intents, match_tagged, no_request_file, parse_git_log,
+    request_files, row,
 };
 use crate::aws::ACCESS_KEY_TAG;
 use crate::aws::Aws;
@@ -85,17 +86,33 @@ pub fn git_history(repo: &Path, requests_dir: &str) -> anyhow::Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// What AWS says of one key: read-only calls, each unknown when it fails. The expiry tag
-/// comes from the secrets already listed (`ListSecrets` returns their tags), so the audit
-/// needs no `DescribeSecret`; a secret not among them (deleted) has no tag to shorten the
-/// expiry.
-async fn key_facts(aws: &Aws, intent: &Intent, secrets: &[TaggedSecret]) -> KeyFacts {
-    let Some(key) = intent.access_key_id.as_deref() else {
+/// What AWS says of `key`, the request's key now (its rotations followed), in the key's
+/// account: read-only calls, each unknown when it fails. The expiry tag comes from the secrets
+/// already listed (`ListSecrets` returns their tags), so the audit needs no `DescribeSecret`; a
+/// secret not among them (deleted) has no tag to shorten the expiry.
+async fn key_facts(
+    aws: &Aws,
+    intent: &Intent,
+    key: Option<&str>,
+    secrets: &[TaggedSecret],
+) -> KeyFacts {
+    let Some(key) = key else {
         return KeyFacts::UNKNOWN;
+    };
+    let aws = match aws.in_account(intent.account.as_ref()) {
+        Ok(aws) => aws,
+        Err(e) => {
+            tracing::warn!(error = %e, access_key_id = key, "cannot read the key's account");
+            return KeyFacts::UNKNOWN;
+        }
     };
     let tag_expiry = secrets
         .iter()
-        .find(|s| Some(s.name.as_str()) == intent.secret_name.as_deref() || s.access_key_id == key)
+        .find(|s| {
+            s.access_key_id == key
+                || (s.account == intent.account
+                    && Some(s.name.as_str()) == intent.secret_name.as_deref())
+        })
         .and_then(|s| s.expires_at);
     KeyFacts {
         tag_expiry,
@@ -130,20 +147,45 @@ async fn iam_facts(aws: &Aws, user: &str, key: &str) -> KeyFacts {
 }
 
 /// Every secret keygate tagged (`keygate:access-key-id`) in this repository, read from its
-/// tags. Listing them is required: an audit that could not look must not read as all clear
-/// (exit 2).
+/// tags, in keygate's own account and in each account of `[accounts]` (each secret with the
+/// account it was found in). Listing them is required: an audit that could not look must not
+/// read as all clear (exit 2).
 async fn keygate_secrets(settings: &Settings, aws: &Aws) -> anyhow::Result<Vec<TaggedSecret>> {
-    let listed = aws.secrets_tagged(ACCESS_KEY_TAG).await.with_context(|| {
-        format!(
-            "cannot list the secrets tagged {ACCESS_KEY_TAG} (secretsmanager:ListSecrets with the operator's read-only credentials): the audit needs them to find keys without a ledger record or a request file"
-        )
-    })?;
     let repository = settings.github.repository.as_deref();
-    Ok(listed
-        .iter()
-        .filter_map(|s| TaggedSecret::from_tags(&s.name, &s.arn, s.created, &s.tags))
-        .filter(|t| t.of_repository(repository))
-        .collect())
+    let mut out = Vec::new();
+    for aws in std::iter::once(aws).chain(aws.members()) {
+        let place = match aws.account() {
+            Some(a) => format!("AWS account `{a}`, through the role accounts.{a}.role_arn names"),
+            None => "with the operator's read-only credentials".to_string(),
+        };
+        let listed = aws.secrets_tagged(ACCESS_KEY_TAG).await.with_context(|| {
+            format!(
+                "cannot list the secrets tagged {ACCESS_KEY_TAG} (secretsmanager:ListSecrets in {place}): the audit needs them to find keys without a ledger record or a request file"
+            )
+        })?;
+        out.extend(
+            listed
+                .iter()
+                .filter_map(|s| TaggedSecret::from_tags(&s.name, &s.arn, s.created, &s.tags))
+                .filter(|t| t.of_repository(repository))
+                .map(|t| TaggedSecret {
+                    account: aws.account().cloned(),
+                    ..t
+                }),
+        );
+    }
+    Ok(out)
+}
+
+/// IAM's word on a tagged secret's key, in the secret's account.
+async fn tagged_facts(aws: &Aws, secret: &TaggedSecret, user: &str) -> KeyFacts {
+    match aws.in_account(secret.account.as_ref()) {
+        Ok(aws) => iam_facts(aws, user, &secret.access_key_id).await,
+        Err(e) => {
+            tracing::warn!(error = %e, access_key_id = %secret.access_key_id, "cannot read the key's account");
+            KeyFacts::UNKNOWN
+        }
+    }
 }
 
 /// Drift rows for keys keygate tagged that are active without a request file in `files`
@@ -169,7 +211,7 @@ async fn untracked_keys(
         }
         let facts = KeyFacts {
             tag_expiry: secret.expires_at,
-            ..iam_facts(aws, &user, &secret.access_key_id).await
+            ..tagged_facts(aws, secret, &user).await
         };
         rows.extend(no_request_file(secret, &facts, files, repository));
     }
@@ -191,6 +233,42 @@ fn mark_untracked(rows: &mut Vec<Row>, untracked: Vec<Row>) {
             None => rows.push(drift),
         }
     }
+}
+
+/// Fills in what the ledger and AWS say of the key a request's secret holds now (its
+/// rotations followed, DESIGN §10), and of a leak of any of its keys.
+async fn follow(
+    ledger: &Ledger,
+    aws: &Aws,
+    rotations: &[crate::ledger::Rotation],
+    secrets: &[TaggedSecret],
+    j: &mut Joined<'_>,
+) -> anyhow::Result<()> {
+    let Some(intent) = j.intent else {
+        return Ok(());
+    };
+    let Some(first) = intent.access_key_id.clone() else {
+        j.key = key_facts(aws, intent, None, secrets).await;
+        return Ok(());
+    };
+    let (current, replaced) = follow_rotations(&first, rotations);
+    let mut leaked = None;
+    for key in replaced.iter().chain(std::iter::once(&current)) {
+        let life = ledger.key_life(key.clone()).await?;
+        if let Some(leak) = life.as_ref().and_then(|l| l.care.leak.as_ref()) {
+            leaked = Some(format!("{key}: {} ({})", leak.source, leak.location));
+        }
+        if *key == current {
+            j.stage = life.map(|l| l.progress.stage);
+        }
+    }
+    j.key = key_facts(aws, intent, Some(&current), secrets).await;
+    j.lineage = Lineage {
+        current_key: (!replaced.is_empty()).then_some(current),
+        replaced_keys: replaced,
+        leaked,
+    };
+    Ok(())
 }
 
 /// Whether `run_audit_with` may read the ledger at `store.path`.
@@ -223,6 +301,8 @@ pub async fn run_audit_with(
     now: OffsetDateTime,
     ledger_use: LedgerUse,
 ) -> anyhow::Result<Vec<Row>> {
+    // Each account of `[accounts]` is read through its role (DESIGN §9).
+    let aws = &aws.clone().with_accounts(&settings.accounts);
     let rules = settings
         .request_rules()
         .compile()
@@ -262,6 +342,7 @@ pub async fn run_audit_with(
             key: KeyFacts::UNKNOWN,
             tagged: None,
             pull: None,
+            lineage: Default::default(),
         })
         .collect();
     joined.extend(unmatched.iter().map(|&i| Joined {
@@ -272,14 +353,12 @@ pub async fn run_audit_with(
         key: KeyFacts::UNKNOWN,
         tagged: None,
         pull: None,
+        lineage: Default::default(),
     }));
     let secrets = keygate_secrets(settings, aws).await?;
+    let rotations = ledger.all_rotations().await?;
     for j in &mut joined {
-        let Some(intent) = j.intent else { continue };
-        if let Some(key) = intent.access_key_id.clone() {
-            j.stage = ledger.key_life(key).await?.map(|life| life.progress.stage);
-        }
-        j.key = key_facts(aws, intent, &secrets).await;
+        follow(&ledger, aws, &rotations, &secrets, j).await?;
     }
     let warn_days = settings.lifecycle.warn_days;
     let mut rows: Vec<Row> = joined
@@ -317,6 +396,7 @@ async fn audit_without_ledger(
             key: KeyFacts::UNKNOWN,
             tagged: t.map(|t| &secrets[t]),
             pull: None,
+            lineage: Default::default(),
         })
         .collect();
     joined.extend(unmatched.iter().map(|&t| {
@@ -331,13 +411,14 @@ async fn audit_without_ledger(
             key: KeyFacts::UNKNOWN,
             tagged: Some(&secrets[t]),
             pull: None,
+            lineage: Default::default(),
         }
     }));
     let mut github = PullReader::new(settings);
     for j in &mut joined {
         let Some(t) = j.tagged else { continue };
         if let Some(user) = crate::lifecycle::iam_user_of(&j.path) {
-            j.key = iam_facts(aws, user, &t.access_key_id).await;
+            j.key = tagged_facts(aws, t, user).await;
         }
         if let Some(pr) = t.pr {
             j.pull = github.merge_of(pr).await;
@@ -443,7 +524,7 @@ fn audit(settings: &Settings, args: &AuditArgs) -> anyhow::Result<ExitCode> {
         since: args.since.as_deref().map(parse_since).transpose()?,
     };
     let rows = runtime()?.block_on(async {
-        let aws = Aws::from_env().await;
+        let aws = crate::startup::aws().await;
         let ledger_use = if args.no_ledger {
             LedgerUse::Never
         } else {

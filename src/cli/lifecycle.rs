@@ -1,5 +1,5 @@
-//! `keygate sweep` and `keygate revoke` (DESIGN §5): the same steps `serve` runs, once,
-//! from a shell, cron or a schedule.
+//! `keygate sweep`, `keygate revoke` (DESIGN §5) and `keygate rotate` (§10): the same steps
+//! `serve` runs, once, from a shell, cron or a schedule.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -9,10 +9,11 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::aws::Aws;
-use crate::config::{Settings, StoreBackend};
-use crate::ledger::{Ledger, Revocation, Role, Store};
-use crate::queue::WorkQueue;
-use crate::startup::{build_workflow, lifecycle_rules};
+use crate::config::Settings;
+use crate::ids::AccountAlias;
+use crate::ledger::{Revocation, Role, Store};
+use crate::startup::{App, lifecycle_rules};
+use crate::workflow::rotate::{Rotated, RotationAsk, rotate_key};
 use crate::workflow::sweep::{SweepLine, revoke_key, sweep};
 
 /// A runtime for one command.
@@ -23,36 +24,6 @@ pub(super) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("cannot start the async runtime")
 }
 
-/// The ledger a command works on: it must exist (`serve` creates the SQLite file, `keygate
-/// init` the DynamoDB table), so a mistyped `store.path` or `store.table` never starts an
-/// empty ledger whose creation time would move the watermark. `role` says how a SQLite
-/// ledger is opened beside a running `serve` (DESIGN §5).
-pub async fn open_existing_ledger(
-    settings: &Settings,
-    aws: &Aws,
-    role: Role,
-) -> anyhow::Result<Ledger> {
-    let table = match settings.store.backend {
-        StoreBackend::Sqlite => None,
-        StoreBackend::Dynamodb => Some(crate::startup::dynamo_table(settings)?),
-    };
-    if let Some(table) = table {
-        // A missing table is an error that names it and `keygate init`.
-        return Ledger::open_dynamo(aws.dynamodb(), table)
-            .await
-            .context("cannot open the ledger");
-    }
-    let path = &settings.store.path;
-    if !path.exists() {
-        anyhow::bail!(
-            "there is no ledger at {} (store.path): keygate serve creates it; check the configuration",
-            path.display()
-        );
-    }
-    Ledger::open_sqlite_as(path, role)
-        .with_context(|| format!("cannot open the ledger at {}", path.display()))
-}
-
 /// One expiry pass at `now`, as `keygate sweep` runs it; returns what it did.
 pub async fn run_sweep(
     settings: &Settings,
@@ -60,16 +31,15 @@ pub async fn run_sweep(
     now: OffsetDateTime,
     dry_run: bool,
 ) -> anyhow::Result<Vec<SweepLine>> {
-    let ledger = open_existing_ledger(settings, &aws, Role::Sweep).await?;
-    let workflow = build_workflow(settings, aws, ledger, WorkQueue::local())?;
+    let app = App::build(settings, aws, Role::Sweep).await?;
     let rules = lifecycle_rules(settings);
-    Ok(sweep(&workflow, &rules, now, dry_run).await?)
+    Ok(sweep(&app.workflow, &rules, now, dry_run).await?)
 }
 
 /// `keygate sweep [--dry-run]`: exit 0, or 1 when a step failed.
 pub fn sweep_command(settings: &Settings, dry_run: bool) -> anyhow::Result<ExitCode> {
     let lines = runtime()?.block_on(async {
-        let aws = Aws::from_env().await;
+        let aws = crate::startup::aws().await;
         run_sweep(settings, aws, OffsetDateTime::now_utc(), dry_run).await
     })?;
     let mut out = std::io::stdout().lock();
@@ -127,8 +97,12 @@ async fn operator(aws: &Aws) -> String {
 /// What `keygate revoke` did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Revoked {
-    /// Revoked now, by this operator.
-    Now { by: String, iam_user: String },
+    /// Revoked now, by this operator, in `account` (`None`: keygate's own).
+    Now {
+        by: String,
+        iam_user: String,
+        account: Option<AccountAlias>,
+    },
     /// Its life was over already (deleted or revoked): nothing to do.
     AlreadyOver { stage: String },
 }
@@ -140,25 +114,51 @@ pub async fn run_revoke(
     access_key_id: &str,
     reason: &str,
 ) -> anyhow::Result<Revoked> {
-    let ledger = open_existing_ledger(settings, &aws, Role::Revoke).await?;
-    let Some(mut life) = ledger.key_life(access_key_id.to_string()).await? else {
+    run_revoke_in(settings, aws, access_key_id, None, reason).await
+}
+
+/// [`run_revoke`], refusing a key that is not in `account` when one is named (`--account`).
+/// The key's own account comes from the ledger; the revocation acts there, through its
+/// issuer role (DESIGN §9).
+pub async fn run_revoke_in(
+    settings: &Settings,
+    aws: Aws,
+    access_key_id: &str,
+    account: Option<&str>,
+    reason: &str,
+) -> anyhow::Result<Revoked> {
+    let account = account.map(|a| named_account(settings, a)).transpose()?;
+    let by = operator(&aws).await;
+    let app = App::build(settings, aws, Role::Revoke).await?;
+    let Some(mut life) = app.ledger.key_life(access_key_id.to_string()).await? else {
         anyhow::bail!(
             "keygate's ledger has no key {access_key_id}: keygate revokes only keys it issued. \
              Deactivate other keys with `aws iam update-access-key --status Inactive`."
         );
     };
-    let by = operator(&aws).await;
-    let workflow = build_workflow(settings, aws, ledger, WorkQueue::local())?;
+    if let Some(named) = &account
+        && life.account.as_ref() != Some(named)
+    {
+        anyhow::bail!(
+            "keygate issued {access_key_id} in {}, not in AWS account `{named}`: nothing was \
+             revoked. Check the key ID, or name its account.",
+            where_issued(life.account.as_ref())
+        );
+    }
     let rules = lifecycle_rules(settings);
     let revocation = Revocation {
         by: by.clone(),
         reason: reason.to_string(),
         pr: None,
     };
-    if revoke_key(&workflow, &rules, &mut life, revocation).await? {
+    let revoked = revoke_key(&app.workflow, &rules, &mut life, revocation)
+        .await
+        .map_err(|e| revocation_error(e, life.account.as_ref()))?;
+    if revoked {
         Ok(Revoked::Now {
             by,
             iam_user: life.iam_user,
+            account: life.account,
         })
     } else {
         Ok(Revoked::AlreadyOver {
@@ -167,21 +167,137 @@ pub async fn run_revoke(
     }
 }
 
-/// `keygate revoke --key AKIA… --reason "…"`.
-pub fn revoke_command(settings: &Settings, key: &str, reason: &str) -> anyhow::Result<ExitCode> {
+/// An alias `--account` names, which `[accounts]` must know.
+fn named_account(settings: &Settings, alias: &str) -> anyhow::Result<AccountAlias> {
+    let alias = AccountAlias::parse(alias).map_err(|why| anyhow::anyhow!("--account: {why}"))?;
+    if settings.accounts.get(&alias).is_none() {
+        let known: Vec<String> = settings
+            .accounts
+            .aliases()
+            .iter()
+            .map(|a| format!("`{a}`"))
+            .collect();
+        anyhow::bail!(
+            "--account: keygate's configuration names no AWS account `{alias}` ([accounts]: {})",
+            if known.is_empty() {
+                "none".to_string()
+            } else {
+                known.join(", ")
+            }
+        );
+    }
+    Ok(alias)
+}
+
+/// "AWS account `prod`", or "keygate's own AWS account".
+fn where_issued(account: Option<&AccountAlias>) -> String {
+    match account {
+        Some(a) => format!("AWS account `{a}`"),
+        None => "keygate's own AWS account".into(),
+    }
+}
+
+/// A revocation that failed, with what to do. In a member account the issuer role trusts
+/// keygate's role alone: an operator's own credentials cannot assume it.
+fn revocation_error(
+    e: crate::workflow::StepError,
+    account: Option<&AccountAlias>,
+) -> anyhow::Error {
+    let unavailable =
+        matches!(&e, crate::workflow::StepError::Aws(a) if a.is_account_unavailable());
+    match account {
+        Some(a) if unavailable => anyhow::Error::new(e).context(format!(
+            "cannot act in AWS account `{a}`: its issuer role trusts keygate's role only, so run \
+             `keygate revoke` with keygate's role's credentials (or deactivate the key with \
+             `aws iam update-access-key --status Inactive` as an administrator of that account, \
+             and run `keygate revoke` later); the revocation is recorded and the expiry sweep \
+             finishes it"
+        )),
+        _ => anyhow::Error::new(e),
+    }
+}
+
+/// `keygate revoke --key AKIA… [--account ALIAS] --reason "…"`.
+pub fn revoke_command(
+    settings: &Settings,
+    key: &str,
+    account: Option<&str>,
+    reason: &str,
+) -> anyhow::Result<ExitCode> {
     // The argument parser refused a reason too short to say anything (exit 2).
     let reason = reason.trim();
     let done = runtime()?.block_on(async {
-        let aws = Aws::from_env().await;
-        run_revoke(settings, aws, key, reason).await
+        let aws = crate::startup::aws().await;
+        run_revoke_in(settings, aws, key, account, reason).await
     })?;
     match done {
-        Revoked::Now { by, iam_user } => println!(
-            "keygate revoke: {key} of IAM user {iam_user} deactivated, deleted and its secret deleted; recorded as revoked by {by}"
+        Revoked::Now {
+            by,
+            iam_user,
+            account,
+        } => println!(
+            "keygate revoke: {key} of IAM user {iam_user}{} deactivated, deleted and its secret deleted; recorded as revoked by {by}",
+            account
+                .map(|a| format!(" in AWS account {a}"))
+                .unwrap_or_default()
         ),
         Revoked::AlreadyOver { stage } => {
             println!("keygate revoke: {key} is already {stage}; nothing to do")
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Rotates `access_key_id` now if keygate issued it for a request that rotates: recorded
+/// with who (the operator's AWS identity) and why, announced as a scheduled rotation is.
+pub async fn run_rotate(
+    settings: &Settings,
+    aws: Aws,
+    access_key_id: &str,
+    reason: &str,
+) -> anyhow::Result<Rotated> {
+    let by = operator(&aws).await;
+    let app = App::build(settings, aws, Role::Rotate).await?;
+    let Some(life) = app.ledger.key_life(access_key_id.to_string()).await? else {
+        anyhow::bail!(
+            "keygate's ledger has no key {access_key_id}: keygate rotates only keys it issued"
+        );
+    };
+    let rules = lifecycle_rules(settings);
+    let ask = RotationAsk {
+        by,
+        reason: reason.to_string(),
+    };
+    Ok(rotate_key(&app.workflow, &rules, &life, ask).await?)
+}
+
+/// `keygate rotate --key AKIA… --reason "…"`: exit 0 once rotated, 1 when it waits or may
+/// not be rotated (the line says why).
+pub fn rotate_command(settings: &Settings, key: &str, reason: &str) -> anyhow::Result<ExitCode> {
+    let reason = reason.trim();
+    if reason.len() < 3 {
+        anyhow::bail!(
+            "--reason must say why the key is rotated; it goes to the ledger and the notice"
+        );
+    }
+    let done = runtime()?.block_on(async {
+        let aws = Aws::from_env().await;
+        run_rotate(settings, aws, key, reason).await
+    })?;
+    match done {
+        Rotated::Done { new_key } => {
+            println!(
+                "keygate rotate: {key} replaced by {new_key} in the same secret; {key} keeps working for lifecycle.rotation_overlap_hours"
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Rotated::Waiting { why } => {
+            println!("keygate rotate: {key} not rotated yet: {why} (every sweep tries again)");
+            Ok(ExitCode::from(1))
+        }
+        Rotated::Refused { why } => {
+            println!("keygate rotate: {key} cannot be rotated: {why}");
+            Ok(ExitCode::from(1))
+        }
+    }
 }

@@ -2,17 +2,16 @@
 //! the worker runs what it queued until nothing is due, exactly as `serve` would.
 
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 
-use super::lifecycle::{open_existing_ledger, runtime};
+use super::lifecycle::runtime;
 use crate::aws::Aws;
 use crate::config::Settings;
 use crate::ledger::{DeliveryState, Role, Store, now_ms};
-use crate::startup::{build_workflow, open_queue};
-use crate::worker::{Handler, RetryPolicy, Worker, WorkerSettings};
+use crate::startup::{App, local_settings};
+use crate::worker::LocalQueue;
 use crate::workflow::catchup::{CatchUp, catch_up};
 
 /// What `keygate reconcile` did: the pass, and how each delivery it queued ended.
@@ -26,45 +25,24 @@ pub struct Reconciled {
 
 /// One catch-up pass on the ledger at `store.path`, then the deliveries it queued are run.
 pub async fn run_reconcile(settings: &Settings, aws: Aws) -> anyhow::Result<Reconciled> {
-    let ledger = open_existing_ledger(settings, &aws, Role::Reconcile).await?;
-    ledger.resume_interrupted().await?;
     // In SQS mode catch-up announces what it queues there too; this run works it off from
     // the ledger itself, and those messages find it done.
-    let queue = open_queue(settings, &aws).await?;
-    let wake = queue.wake().unwrap_or_default();
-    let workflow = Arc::new(build_workflow(settings, aws, ledger.clone(), queue)?);
-    let pass = catch_up(&workflow)
+    let app = App::build(settings, aws, Role::Reconcile).await?;
+    let pass = catch_up(&app.workflow)
         .await
         .context("catch-up cannot list the pull requests")?;
-    let handler: Handler = {
-        let wf = workflow.clone();
-        Arc::new(move |job| {
-            let wf = wf.clone();
-            Box::pin(async move { wf.handle(job).await })
-        })
-    };
-    let worker = Worker {
-        ledger: ledger.clone(),
-        handler,
+    let wake = app.queue.wake().unwrap_or_default();
+    let source = LocalQueue {
+        runner: app.runner.clone(),
         wake: wake.clone(),
-        settings: WorkerSettings {
-            concurrency: settings.server.concurrency as usize,
-            retry: RetryPolicy {
-                retry_for: Duration::from_secs(settings.server.retry_for_secs),
-                max_attempts: settings.server.max_attempts,
-            },
-            first_backoff: Duration::from_secs(1),
-            max_backoff: Duration::from_secs(settings.server.max_backoff_secs),
-            poll: Duration::from_millis(200),
-            orphan_sweep: Duration::from_secs(30),
-        },
+        settings: local_settings(settings, Duration::from_millis(200)),
     };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let grace = Duration::from_secs(settings.server.shutdown_timeout_secs);
-    let running = tokio::spawn(worker.run(stop_rx, grace));
+    let running = tokio::spawn(source.run(stop_rx, settings.server.shutdown_timeout()));
     wake.notify_one();
     // Until nothing runs and nothing is due now: a delivery waiting for a retry is left to
     // `serve` (or the next run), which picks it up from the ledger.
+    let ledger = &app.ledger;
     loop {
         tokio::time::sleep(Duration::from_millis(200)).await;
         let stats = ledger.stats().await?;
@@ -90,7 +68,7 @@ pub async fn run_reconcile(settings: &Settings, aws: Aws) -> anyhow::Result<Reco
 /// or waits for a retry.
 pub fn reconcile_command(settings: &Settings) -> anyhow::Result<ExitCode> {
     let done = runtime()?.block_on(async {
-        let aws = Aws::from_env().await;
+        let aws = crate::startup::aws().await;
         run_reconcile(settings, aws).await
     })?;
     let list = |v: &[u64]| {

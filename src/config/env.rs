@@ -10,17 +10,18 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use toml::{Table, Value};
 
-use super::secrets::{METRICS_TOKEN_VAR, PRIVATE_KEY_VAR, WEBHOOK_SECRET_VAR};
+use super::secrets::{ALERTS_TOKEN_VAR, METRICS_TOKEN_VAR, PRIVATE_KEY_VAR, WEBHOOK_SECRET_VAR};
 use super::sections::FileSettings;
 use super::{ConfigError, Source};
 
 /// Variables of ours that are not keys of the file: handled elsewhere, never refused.
-const RESERVED: [&str; 5] = [
+const RESERVED: [&str; 6] = [
     "KEYGATE_CONFIG",
     "KEYGATE_LOG",
     PRIVATE_KEY_VAR,
     WEBHOOK_SECRET_VAR,
     METRICS_TOKEN_VAR,
+    ALERTS_TOKEN_VAR,
 ];
 
 /// One key of the file, as the environment sees it.
@@ -85,6 +86,22 @@ pub(super) fn overlay(
             continue;
         }
         let source = Source::Env(var.clone());
+        if var == ACCOUNTS_VAR {
+            overlay_accounts(doc, raw, sources)?;
+            continue;
+        }
+        if var.starts_with("KEYGATE_ACCOUNTS_") {
+            // An alias is a table name, which a variable's name cannot spell unambiguously.
+            return Err(ConfigError::invalid(
+                var,
+                &source,
+                format!(
+                    "accounts are set as [accounts.<alias>] tables in the file, or all at once \
+                     in {ACCOUNTS_VAR} as a TOML inline table such as {ACCOUNTS_EXAMPLE}; \
+                     remove the variable"
+                ),
+            ));
+        }
         let Some(key) = keys.iter().find(|k| k.var() == *var) else {
             let prefix = |k: &KnownKey| format!("KEYGATE_{}_", k.section.to_uppercase());
             let Some(section) = keys.iter().find(|k| var.starts_with(&prefix(k))) else {
@@ -96,10 +113,15 @@ pub(super) fn overlay(
                 .map(KnownKey::var)
                 .collect();
             known.extend(
-                [PRIVATE_KEY_VAR, WEBHOOK_SECRET_VAR, METRICS_TOKEN_VAR]
-                    .iter()
-                    .filter(|v| v.starts_with(&prefix(section)))
-                    .map(|v| v.to_string()),
+                [
+                    PRIVATE_KEY_VAR,
+                    WEBHOOK_SECRET_VAR,
+                    METRICS_TOKEN_VAR,
+                    ALERTS_TOKEN_VAR,
+                ]
+                .iter()
+                .filter(|v| v.starts_with(&prefix(section)))
+                .map(|v| v.to_string()),
             );
             return Err(ConfigError::invalid(
                 var,
@@ -122,6 +144,38 @@ pub(super) fn overlay(
         }
         sources.insert(key.dotted(), source);
     }
+    Ok(())
+}
+
+/// `[accounts]` from the environment, all at once (for Lambda, which has no file): a TOML
+/// inline table of tables, e.g. [`ACCOUNTS_EXAMPLE`]. It replaces the file's accounts.
+pub(super) const ACCOUNTS_VAR: &str = "KEYGATE_ACCOUNTS";
+const ACCOUNTS_EXAMPLE: &str = "{ prod = { role_arn = \"arn:aws:iam::111111111111:role/keygate-issuer\", external_id = \"keygate-acme\" } }";
+
+fn overlay_accounts(
+    doc: &mut Table,
+    raw: &str,
+    sources: &mut BTreeMap<String, Source>,
+) -> Result<(), ConfigError> {
+    let source = Source::Env(ACCOUNTS_VAR.to_string());
+    let refused = |why: String| {
+        ConfigError::invalid(
+            "accounts",
+            &source,
+            format!("is not a TOML inline table of accounts such as {ACCOUNTS_EXAMPLE}: {why}"),
+        )
+    };
+    let parsed: Table = format!("accounts = {}", raw.trim())
+        .parse()
+        .map_err(|e: toml::de::Error| refused(e.message().trim().replace('\n', " ")))?;
+    let Some(Value::Table(accounts)) = parsed.get("accounts") else {
+        return Err(refused("it is no table".into()));
+    };
+    sources.retain(|key, _| !key.starts_with("accounts."));
+    for alias in accounts.keys() {
+        sources.insert(format!("accounts.{alias}"), source.clone());
+    }
+    doc.insert("accounts".into(), Value::Table(accounts.clone()));
     Ok(())
 }
 

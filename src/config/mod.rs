@@ -11,6 +11,7 @@
 //! secrets are resolved (`secrets`) and every value is checked (`check`). Each error names
 //! the key and where its value came from.
 
+mod accounts;
 mod check;
 mod env;
 mod secrets;
@@ -28,6 +29,7 @@ use serde::Deserialize;
 
 use crate::request::RequestRules;
 
+pub use accounts::{Account, AccountSection, Accounts, parse_role_arn};
 use sections::FileSettings;
 pub use sections::{
     AwsSection, GitHubSection, LifecycleSection, PolicySection, QueueBackend, QueueSection,
@@ -111,6 +113,8 @@ pub struct Settings {
     pub store: StoreSection,
     /// `[queue]`
     pub queue: QueueSection,
+    /// `[accounts.<alias>]`, checked; empty without the section (DESIGN §9).
+    pub accounts: Accounts,
     /// The address `server.listen` parsed.
     pub listen: SocketAddr,
     /// The App's private key (PEM), from `KEYGATE_GITHUB_PRIVATE_KEY` or its file.
@@ -119,6 +123,8 @@ pub struct Settings {
     pub webhook_secret: Option<SecretString>,
     /// The token `/metrics` asks for, from `KEYGATE_SERVER_METRICS_TOKEN` or its file.
     pub metrics_token: Option<SecretString>,
+    /// The token of `POST /alerts/aws-health`, from `KEYGATE_SERVER_ALERTS_TOKEN` or its file.
+    pub alerts_token: Option<SecretString>,
     /// The file the settings came from, if any.
     pub file: Option<PathBuf>,
     /// Where each key that was set got its value.
@@ -137,6 +143,7 @@ impl fmt::Debug for Settings {
             .field("aws", &self.aws)
             .field("store", &self.store)
             .field("queue", &self.queue)
+            .field("accounts", &self.accounts)
             .field(
                 "private_key",
                 &self.private_key.as_ref().map(|_| "[redacted]"),
@@ -148,6 +155,10 @@ impl fmt::Debug for Settings {
             .field(
                 "metrics_token",
                 &self.metrics_token.as_ref().map(|_| "[redacted]"),
+            )
+            .field(
+                "alerts_token",
+                &self.alerts_token.as_ref().map(|_| "[redacted]"),
             )
             .finish()
     }
@@ -212,15 +223,18 @@ impl Settings {
             aws: typed.aws,
             store: typed.store,
             queue: typed.queue,
+            accounts: Accounts::default(),
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             private_key: None,
             webhook_secret: None,
             metrics_token: None,
+            alerts_token: None,
             file,
             sources,
             warnings: Vec::new(),
         };
         s.resolve_relative_paths();
+        s.accounts = s.check_accounts(&typed.accounts)?;
         s.check()?;
         s.load_secrets(&env)?;
         if s.server.max_attempts.is_some() {
@@ -234,6 +248,17 @@ impl Settings {
             tracing::warn!("configuration: {warning}");
         }
         Ok(s)
+    }
+
+    /// `[accounts]` checked; an error names the key and where its table came from.
+    fn check_accounts(
+        &self,
+        raw: &BTreeMap<String, AccountSection>,
+    ) -> Result<Accounts, ConfigError> {
+        Accounts::check(raw).map_err(|(key, message)| {
+            let alias = key.split('.').take(2).collect::<Vec<_>>().join(".");
+            ConfigError::invalid(&key, &self.source(&alias), message)
+        })
     }
 
     /// Where `key` (`section.name`, or `github.private_key` / `github.webhook_secret`) got
@@ -296,17 +321,19 @@ impl Settings {
             return;
         };
         let from_file = |key: &str| matches!(self.sources.get(key), Some(Source::File(_)));
-        let (pk, ws, mt, db) = (
+        let (pk, ws, mt, db, at) = (
             from_file("github.private_key_file"),
             from_file("github.webhook_secret_file"),
             from_file("server.metrics_token_file"),
             from_file("store.path"),
+            from_file("server.alerts_token_file"),
         );
         for (p, in_file) in [
             (self.github.private_key_file.as_mut(), pk),
             (self.github.webhook_secret_file.as_mut(), ws),
             (self.server.metrics_token_file.as_mut(), mt),
             (Some(&mut self.store.path), db),
+            (self.server.alerts_token_file.as_mut(), at),
         ] {
             if let Some(p) = p
                 && in_file
@@ -357,6 +384,8 @@ impl Settings {
         self.webhook_secret = self.load_secret(&secrets::WEBHOOK_SECRET, path.as_deref(), env)?;
         let path = self.server.metrics_token_file.clone();
         self.metrics_token = self.load_secret(&secrets::METRICS_TOKEN, path.as_deref(), env)?;
+        let path = self.server.alerts_token_file.clone();
+        self.alerts_token = self.load_secret(&secrets::ALERTS_TOKEN, path.as_deref(), env)?;
         Ok(())
     }
 
@@ -390,6 +419,7 @@ impl Settings {
             denied_users: self.policy.denied_users.clone(),
             allowed_readers: self.policy.allowed_readers.clone(),
             secret_name_template: self.aws.secret_name.clone(),
+            accounts: self.accounts.aliases(),
         }
     }
 
@@ -499,9 +529,15 @@ fn typed_file_error(file: Option<&(PathBuf, String)>, merged: &toml::de::Error) 
     }
 }
 
-/// "line L, column C: message" from a toml error.
+/// "line L, column C: `section.key`: message" from a toml error; the key is named when the
+/// error is about one (a value of the wrong type, say), which toml's message alone does not.
 pub fn describe_toml_error(text: &str, e: &toml::de::Error) -> String {
-    let message = e.message().trim().replace('\n', " ");
+    let mut message = e.message().trim().replace('\n', " ");
+    if let Some(key) = toml_error_key(e)
+        && !message.contains(&format!("`{key}`"))
+    {
+        message = format!("`{key}`: {message}");
+    }
     match e.span() {
         Some(span) => {
             let (line, col) = line_col(text, span.start);
@@ -509,6 +545,19 @@ pub fn describe_toml_error(text: &str, e: &toml::de::Error) -> String {
         }
         None => message,
     }
+}
+
+/// The dotted key a toml error is about, if any. toml keeps it private and shows it only
+/// when the error is displayed without its input, as a line "in `server.concurrency`".
+fn toml_error_key(e: &toml::de::Error) -> Option<String> {
+    let mut bare = e.clone();
+    bare.set_input(None);
+    let shown = bare.to_string();
+    shown
+        .lines()
+        .find_map(|l| l.strip_prefix("in `")?.strip_suffix('`'))
+        .filter(|key| !key.is_empty())
+        .map(str::to_owned)
 }
 
 /// 1-based line and character column of a byte offset.

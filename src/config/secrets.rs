@@ -1,4 +1,5 @@
-//! The two secrets: the App's private key and the webhook secret.
+//! The secrets: the App's private key, the webhook secret, and the token of the AWS Health
+//! alerts endpoint.
 //!
 //! Each comes from its environment variable or from the file its key names, never from the
 //! TOML text or the command line. A non-empty variable wins over the file, as every
@@ -18,6 +19,9 @@ pub(super) const PRIVATE_KEY_VAR: &str = "KEYGATE_GITHUB_PRIVATE_KEY";
 pub(super) const WEBHOOK_SECRET_VAR: &str = "KEYGATE_GITHUB_WEBHOOK_SECRET";
 /// The bearer token `/metrics` asks for (DESIGN §4).
 pub(super) const METRICS_TOKEN_VAR: &str = "KEYGATE_SERVER_METRICS_TOKEN";
+
+/// The token `POST /alerts/aws-health` requires (DESIGN §10).
+pub(super) const ALERTS_TOKEN_VAR: &str = "KEYGATE_SERVER_ALERTS_TOKEN";
 
 /// One secret: where it may come from and what to call it in messages.
 pub(super) struct Secret {
@@ -43,6 +47,13 @@ pub(super) const METRICS_TOKEN: Secret = Secret {
     var: METRICS_TOKEN_VAR,
     file_key: "server.metrics_token_file",
     what: "metrics token",
+};
+
+pub(super) const ALERTS_TOKEN: Secret = Secret {
+    key: "server.alerts_token",
+    var: ALERTS_TOKEN_VAR,
+    file_key: "server.alerts_token_file",
+    what: "alerts token",
 };
 
 pub(super) const WEBHOOK_SECRET: Secret = Secret {

@@ -4,9 +4,13 @@
 //! `KEYGATE_<SECTION>_<KEY>` variables keygate knows are derived from them (see `env`).
 //! Every key has a default, so a file written for an earlier keygate keeps working.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+
+use super::accounts::AccountSection;
 
 /// `[server]`
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -31,6 +35,24 @@ pub struct ServerSection {
     /// `KEYGATE_SERVER_METRICS_TOKEN`). Without one, `/metrics` is open under `serve` and off
     /// on a Lambda function URL, which anyone can reach (DESIGN §4).
     pub metrics_token_file: Option<PathBuf>,
+    /// File holding the token that `POST /alerts/aws-health` requires (`Authorization:
+    /// Bearer <token>`), or `KEYGATE_SERVER_ALERTS_TOKEN`; without one the endpoint is off.
+    pub alerts_token_file: Option<PathBuf>,
+}
+
+impl ServerSection {
+    /// `shutdown_timeout_secs`.
+    pub fn shutdown_timeout(&self) -> Duration {
+        Duration::from_secs(self.shutdown_timeout_secs)
+    }
+    /// `retry_for_secs`.
+    pub fn retry_for(&self) -> Duration {
+        Duration::from_secs(self.retry_for_secs)
+    }
+    /// `max_backoff_secs`.
+    pub fn max_backoff(&self) -> Duration {
+        Duration::from_secs(self.max_backoff_secs)
+    }
 }
 
 impl Default for ServerSection {
@@ -44,6 +66,7 @@ impl Default for ServerSection {
             max_backoff_secs: 300,
             max_unverified_bytes: 268_435_456,
             metrics_token_file: None,
+            alerts_token_file: None,
         }
     }
 }
@@ -153,6 +176,24 @@ pub struct LifecycleSection {
     /// ledger was created.
     #[serde(with = "rfc3339")]
     pub reconcile_since: Option<time::OffsetDateTime>,
+    /// Days an active key may go unused (AWS's last use, or its creation when never used)
+    /// before `event=unused` and a comment; `warn_days` later it is deactivated unless it
+    /// was used meanwhile. 0 = off (DESIGN §10).
+    pub unused_days: u32,
+    /// Hours a rotated key's predecessor stays active, so consumers that read the secret
+    /// before the rotation keep working (DESIGN §10).
+    pub rotation_overlap_hours: u32,
+}
+
+impl LifecycleSection {
+    /// `sweep_interval_secs`.
+    pub fn sweep_interval(&self) -> Duration {
+        Duration::from_secs(self.sweep_interval_secs)
+    }
+    /// `reconcile_interval_secs`, at least a second.
+    pub fn reconcile_interval(&self) -> Duration {
+        Duration::from_secs(self.reconcile_interval_secs).max(Duration::from_secs(1))
+    }
 }
 
 impl Default for LifecycleSection {
@@ -164,6 +205,8 @@ impl Default for LifecycleSection {
             sweep_interval_secs: 300,
             reconcile_interval_secs: 600,
             reconcile_since: None,
+            unused_days: 0,
+            rotation_overlap_hours: 24,
         }
     }
 }
@@ -254,6 +297,17 @@ pub struct QueueSection {
     pub receive_wait_secs: u64,
 }
 
+impl QueueSection {
+    /// `lease_secs`.
+    pub fn lease(&self) -> Duration {
+        Duration::from_secs(self.lease_secs)
+    }
+    /// `receive_wait_secs`.
+    pub fn receive_wait(&self) -> Duration {
+        Duration::from_secs(self.receive_wait_secs)
+    }
+}
+
 impl Default for QueueSection {
     fn default() -> Self {
         QueueSection {
@@ -284,6 +338,9 @@ pub(super) struct FileSettings {
     pub store: StoreSection,
     /// `[queue]`
     pub queue: QueueSection,
+    /// `[accounts.<alias>]`: the AWS accounts keys are issued in (DESIGN §9); none by
+    /// default, and then keygate issues in the account of its own credentials.
+    pub accounts: BTreeMap<String, AccountSection>,
 }
 
 /// `lifecycle.reconcile_since`: written as a quoted RFC 3339 string or as a bare TOML

@@ -241,6 +241,18 @@ fn a_wrong_type_in_the_file_is_refused_with_its_position() {
     assert_mentions(&e, &["keygate.toml", "line 2"]);
 }
 
+/// Found by the `config` fuzz target: toml's message for a value of the wrong type ("invalid
+/// type: string \"four\", expected u32") names no key, so the error did not say which.
+#[test]
+fn a_wrong_type_in_the_file_names_the_key() {
+    let e = error("[server]\nconcurrency = \"four\"\n", &[]);
+    assert_mentions(&e, &["`server.concurrency`", "line 2", "expected u32"]);
+    let e = error("[policy]\nallowed_users = \"*\"\n", &[]);
+    assert_mentions(&e, &["`policy.allowed_users`", "line 2"]);
+    let e = error("[lifecycle]\nwarn_days = -1\n", &[]);
+    assert_mentions(&e, &["`lifecycle.warn_days`", "line 2"]);
+}
+
 #[test]
 fn unknown_keygate_variable_is_refused() {
     let e = error("", &[("KEYGATE_GITHUB_REPO", "a/b")]);
@@ -547,6 +559,99 @@ fn errors_never_repeat_a_secret() {
         ],
     );
     assert!(!e.contains("hunter2") && !e.contains("BEGIN KEY"), "{e}");
+}
+
+const ACCOUNTS: &str = "\
+[accounts.prod]
+role_arn = \"arn:aws:iam::111111111111:role/keygate-issuer\"
+external_id = \"keygate-acme\"
+[accounts.dev]
+role_arn = \"arn:aws:iam::222222222222:role/keygate-issuer\"
+region = \"eu-west-1\"
+";
+
+#[test]
+fn accounts_are_read_from_the_file_and_change_the_request_layout() {
+    let s = load(ACCOUNTS, &[]).unwrap();
+    let aliases: Vec<String> = s.accounts.aliases().iter().map(|a| a.to_string()).collect();
+    assert_eq!(aliases, ["dev", "prod"]);
+    let prod = s
+        .accounts
+        .get(&crate::ids::AccountAlias::new("prod"))
+        .unwrap();
+    assert_eq!(prod.account_id, "111111111111");
+    assert_eq!(prod.external_id.as_deref(), Some("keygate-acme"));
+    assert_eq!(prod.region, None);
+    assert_eq!(s.request_rules().accounts.len(), 2);
+
+    let none = load("", &[]).unwrap();
+    assert!(
+        none.accounts.is_empty(),
+        "no [accounts]: keygate's own account"
+    );
+    assert!(none.request_rules().accounts.is_empty());
+}
+
+#[test]
+fn a_bad_account_names_its_key_and_the_file() {
+    let e = error("[accounts.prod]\nrole_arn = \"keygate-issuer\"\n", &[]);
+    assert_mentions(
+        &e,
+        &["accounts.prod.role_arn", "keygate.toml", "IAM role ARN"],
+    );
+    let e = error(
+        "[accounts.Prod]\nrole_arn = \"arn:aws:iam::111111111111:role/r\"\n",
+        &[],
+    );
+    assert_mentions(&e, &["accounts.Prod", "lower-case"]);
+    let e = error("[accounts.prod]\nexternal_id = \"keygate\"\n", &[]);
+    assert_mentions(&e, &["role_arn"]);
+    let e = error(
+        "[accounts.prod]\nrole_arn = \"arn:aws:iam::111111111111:role/r\"\nrole = \"x\"\n",
+        &[],
+    );
+    assert_mentions(&e, &["unknown field `role`"]);
+}
+
+#[test]
+fn accounts_come_from_the_environment_all_at_once_or_not_at_all() {
+    let e = error(
+        "",
+        &[(
+            "KEYGATE_ACCOUNTS_PROD_ROLE_ARN",
+            "arn:aws:iam::111111111111:role/r",
+        )],
+    );
+    assert_mentions(
+        &e,
+        &[
+            "KEYGATE_ACCOUNTS_PROD_ROLE_ARN",
+            "[accounts.<alias>]",
+            "KEYGATE_ACCOUNTS as",
+        ],
+    );
+    // Lambda has no file: the whole table in one variable, which wins over the file's.
+    let s = load(
+        ACCOUNTS,
+        &[(
+            "KEYGATE_ACCOUNTS",
+            "{ ops = { role_arn = \"arn:aws:iam::333333333333:role/keygate-issuer\", region = \"eu-central-1\" } }",
+        )],
+    )
+    .unwrap();
+    let aliases: Vec<String> = s.accounts.aliases().iter().map(|a| a.to_string()).collect();
+    assert_eq!(aliases, ["ops"]);
+    assert_eq!(
+        s.source("accounts.ops"),
+        Source::Env("KEYGATE_ACCOUNTS".into())
+    );
+    let e = error(
+        "",
+        &[("KEYGATE_ACCOUNTS", "{ ops = { role_arn = \"nope\" } }")],
+    );
+    assert_mentions(&e, &["accounts.ops.role_arn", "KEYGATE_ACCOUNTS"]);
+    let e = error("", &[("KEYGATE_ACCOUNTS", "prod")]);
+    assert_mentions(&e, &["`accounts`", "KEYGATE_ACCOUNTS", "inline table"]);
 }
 
 #[test]

@@ -8,7 +8,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use crate::ids::{BranchName, CommitSha, InstallationId, PrNumber, RepoName};
-use crate::work::{Activity, PrEvent, Sender};
+use crate::work::{Activity, PrEvent, Sender, Work};
 
 /// Verifies `X-Hub-Signature-256` in constant time.
 pub struct SignatureKey(hmac::Key);
@@ -19,6 +19,12 @@ impl SignatureKey {
             hmac::HMAC_SHA256,
             secret.expose_secret().as_bytes(),
         ))
+    }
+
+    /// `body` as [`Verified`] when `header` signs it: the only way to get a body [`triage`]
+    /// reads, so no code path can parse a body whose signature is missing or wrong.
+    pub fn verified<'a>(&self, header: Option<&[u8]>, body: &'a [u8]) -> Option<Verified<'a>> {
+        self.verify(header, body).then_some(Verified(body))
     }
 
     /// `header` is the literal `sha256=` followed by the hex HMAC-SHA256 of `body`.
@@ -43,6 +49,19 @@ impl SignatureKey {
 impl std::fmt::Debug for SignatureKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("SignatureKey([redacted])")
+    }
+}
+
+/// A webhook body whose `X-Hub-Signature-256` was checked. Only
+/// [`SignatureKey::verified`] makes one, and [`triage`] reads nothing else: the order
+/// "signature, then payload" (DESIGN §4) is kept by the types, not by each caller's care.
+#[derive(Debug, Clone, Copy)]
+pub struct Verified<'a>(&'a [u8]);
+
+impl<'a> Verified<'a> {
+    /// The verified bytes.
+    pub fn bytes(&self) -> &'a [u8] {
+        self.0
     }
 }
 
@@ -77,6 +96,13 @@ struct Envelope<'a> {
     sender: Option<SenderJson<'a>>,
     #[serde(borrow)]
     merge_group: Option<MergeGroupJson<'a>>,
+    alert: Option<Alert>,
+}
+
+/// A secret scanning alert as its webhook names it: the secret is not in the payload.
+#[derive(Deserialize)]
+struct Alert {
+    number: u64,
 }
 
 /// A merge queue's group: its head commit and the branches it goes from and to.
@@ -128,10 +154,11 @@ struct Base<'a> {
 /// names exactly, as git refs do (`Main` is not `main`).
 pub fn triage(
     event: &str,
-    body: &[u8],
+    body: Verified<'_>,
     repository: &RepoName,
     branch: &BranchName,
 ) -> Result<Triage, PayloadError> {
+    let body = body.bytes();
     if event == "ping" {
         // Still a JSON check: GitHub's ping is JSON too.
         serde_json::from_slice::<serde::de::IgnoredAny>(body)
@@ -146,6 +173,9 @@ pub fn triage(
     };
     if activity == Activity::MergeGroupChecks {
         return merge_group(env, repository, branch);
+    }
+    if activity.work() == Work::Contain {
+        return alert(event, activity, env);
     }
     let (Some(repo), Some(pr)) = (env.repository, env.pull_request) else {
         return Err(PayloadError(format!(
@@ -236,6 +266,30 @@ fn merge_group(
     }))
 }
 
+/// A secret scanning alert (DESIGN §10), from any repository the App is installed on: the
+/// leak may be anywhere, and the alert is read through the API with a token scoped to that
+/// repository alone. The alert's number stands where a pull request's would.
+fn alert(event: &str, activity: Activity, env: Envelope<'_>) -> Result<Triage, PayloadError> {
+    let (Some(repo), Some(alert)) = (env.repository, env.alert) else {
+        return Err(PayloadError(format!(
+            "a `{event}` delivery without `repository` or `alert`"
+        )));
+    };
+    let Some(installation) = env.installation else {
+        return Err(PayloadError(
+            "no `installation`: is the webhook the GitHub App's?".into(),
+        ));
+    };
+    Ok(Triage::Work(PrEvent {
+        repository: RepoName::new(repo.full_name.into_owned()),
+        installation: InstallationId(installation.id),
+        pr: PrNumber(alert.number),
+        activity,
+        merge_commit: None,
+        sender: None,
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -243,6 +297,8 @@ mod tests {
     const CLOSED: &str = include_str!("../../tests/fixtures/pull_request.closed.json");
 
     fn t(event: &str, body: &[u8], repo: &str, branch: &str) -> Result<Triage, PayloadError> {
+        let k = key("s");
+        let body = k.verified(Some(k.sign(body).as_bytes()), body).unwrap();
         triage(event, body, &RepoName::new(repo), &BranchName::new(branch))
     }
 
@@ -271,6 +327,21 @@ mod tests {
             b"Hello, World!"
         ));
         assert!(!key("another").verify(Some(good.as_bytes()), b"Hello, World!"));
+    }
+
+    #[test]
+    fn only_a_body_its_signature_signs_is_verified_for_triage() {
+        let k = key("It's a Secret to Everybody");
+        let body = CLOSED.as_bytes();
+        let verified = k.verified(Some(k.sign(body).as_bytes()), body);
+        assert_eq!(verified.map(|v| v.bytes()), Some(body));
+        assert!(k.verified(Some(k.sign(b"{}").as_bytes()), body).is_none());
+        assert!(k.verified(None, body).is_none());
+        assert!(
+            key("another")
+                .verified(Some(k.sign(body).as_bytes()), body)
+                .is_none()
+        );
     }
 
     #[test]
@@ -317,6 +388,46 @@ mod tests {
         assert_eq!(
             t("ping", b"{\"zen\":\"x\"}", "a/b", "main").unwrap(),
             Triage::Ignore("ping")
+        );
+    }
+
+    const ALERT: &str = include_str!("../../tests/fixtures/secret_scanning_alert.reopened.json");
+
+    #[test]
+    fn a_real_secret_scanning_alert_from_any_repository_converts_to_its_number() {
+        // GitHub's published example is a repository webhook's; the App's carries its
+        // installation.
+        let mut payload: serde_json::Value = serde_json::from_str(ALERT).unwrap();
+        payload["installation"] = serde_json::json!({ "id": 42 });
+        let body = payload.to_string();
+        let triaged = t(
+            "secret_scanning_alert",
+            body.as_bytes(),
+            "acme/requests",
+            "main",
+        );
+        let Triage::Work(e) = triaged.unwrap() else {
+            panic!("not work")
+        };
+        assert_eq!(e.activity, Activity::SecretAlertReopened);
+        assert_eq!(e.activity.work(), Work::Contain);
+        assert_eq!(
+            e.repository.as_str(),
+            "Codertocat/Hello-World",
+            "not the requests repository"
+        );
+        assert_eq!(e.pr, PrNumber(191), "the alert's number");
+        assert_eq!(e.installation, InstallationId(42));
+
+        payload["action"] = "resolved".into();
+        let resolved = payload.to_string();
+        assert!(matches!(
+            t("secret_scanning_alert", resolved.as_bytes(), "a/b", "main").unwrap(),
+            Triage::Ignore(_)
+        ));
+        assert!(
+            t("secret_scanning_alert", ALERT.as_bytes(), "a/b", "main").is_err(),
+            "a repository webhook's delivery (no installation) is not the App's"
         );
     }
 

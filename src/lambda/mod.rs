@@ -25,15 +25,16 @@ use crate::ledger::now_ms;
 use crate::lifecycle::LifecycleRules;
 use crate::metrics::Metrics;
 use crate::metrics::emf::{self, Figures};
-use crate::queue::{SqsQueue, Taker, announce_overdue};
+use crate::queue::{SqsQueue, announce_overdue};
 use crate::startup::{catch_up_pass, sweep_pass};
+use crate::worker::Runner;
 use crate::workflow::Workflow;
 
 /// One Lambda instance's state, built at cold start and shared by its invocations.
 pub struct Lambda {
     router: axum::Router,
     queue: SqsQueue,
-    taker: Taker,
+    runner: Runner,
     workflow: Arc<Workflow>,
     rules: LifecycleRules,
     metrics: Metrics,
@@ -52,6 +53,9 @@ pub enum InvokeError {
     Sqs { line: usize, column: usize },
     #[error("cannot read the router's response body")]
     Body,
+    /// An AWS Health alert that could not be acted on now: Lambda invokes again.
+    #[error("cannot act on the AWS Health alert now: {0}")]
+    Alert(String),
 }
 
 impl From<InvokeError> for lambda_runtime::Diagnostic {
@@ -60,6 +64,7 @@ impl From<InvokeError> for lambda_runtime::Diagnostic {
             InvokeError::Shape(_) => "UnknownEvent",
             InvokeError::Http(_) | InvokeError::Sqs { .. } => "MalformedEvent",
             InvokeError::Body => "Internal",
+            InvokeError::Alert(_) => "AlertNotActedOn",
         };
         lambda_runtime::Diagnostic {
             error_type: format!("keygate.{kind}"),
@@ -89,10 +94,27 @@ impl Lambda {
             }
             Shape::Scheduled(Pass::Reconcile) => {
                 catch_up_pass(&self.workflow, PASS_HOLD).await;
-                let announced = announce_overdue(&self.taker.ledger, &self.queue).await;
+                let announced = announce_overdue(&self.runner.ledger, &self.queue).await;
                 Ok(json!({"keygate": "reconcile", "done": true, "announced": announced}))
             }
+            Shape::HealthAlert => self.health_alert(&event).await,
         }
+    }
+
+    /// AWS Health's exposed credentials (DESIGN §10): every key keygate issued that it names
+    /// is deactivated before the invocation returns; a failure makes Lambda try again.
+    async fn health_alert(&self, event: &Value) -> Result<Value, InvokeError> {
+        let report =
+            crate::leak::from_health_event(event).map_err(|e| InvokeError::Alert(e.to_string()))?;
+        let done = crate::workflow::leak::contain(&self.workflow, &self.rules, &report)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "cannot act on an AWS Health alert now");
+                InvokeError::Alert(crate::workflow::render::public_reason(&e))
+            })?;
+        Ok(
+            json!({"keygate": "health_alert", "keys": report.access_key_ids.len(), "acted_on": done.len()}),
+        )
     }
 
     async fn http(&self, event: Value) -> Result<Value, InvokeError> {
@@ -113,7 +135,7 @@ impl Lambda {
             line: e.line(),
             column: e.column(),
         })?;
-        let again = run_batch(&records, |r| sqs::settle(&self.queue, &self.taker, r)).await;
+        let again = run_batch(&records, |r| sqs::settle(&self.queue, &self.runner, r)).await;
         if !again.is_empty() {
             tracing::info!(
                 messages = records.len(),

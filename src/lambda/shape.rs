@@ -13,14 +13,12 @@ pub enum Shape {
     Sqs,
     /// An EventBridge Scheduler input `{"keygate": "sweep" | "reconcile"}`.
     Scheduled(Pass),
+    /// AWS Health's `AWS_RISK_CREDENTIALS_EXPOSED`, from the template's EventBridge rule
+    /// (DESIGN §10): only EventBridge may invoke the function with it.
+    HealthAlert,
 }
 
-/// The passes the schedule runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Pass {
-    Sweep,
-    Reconcile,
-}
+pub use crate::ledger::Pass;
 
 impl Shape {
     /// A short fixed name, for logs and the metrics' `invocation` label.
@@ -28,8 +26,8 @@ impl Shape {
         match self {
             Shape::Http => "http",
             Shape::Sqs => "sqs",
-            Shape::Scheduled(Pass::Sweep) => "sweep",
-            Shape::Scheduled(Pass::Reconcile) => "reconcile",
+            Shape::Scheduled(pass) => pass.as_str(),
+            Shape::HealthAlert => "health_alert",
         }
     }
 }
@@ -60,6 +58,9 @@ pub fn classify(event: &Value) -> Result<Shape, UnknownShape> {
                 records.len()
             ),
         });
+    }
+    if crate::leak::is_health_leak(event) {
+        return Ok(Shape::HealthAlert);
     }
     if let Some(pass) = object.get("keygate") {
         return match (pass.as_str(), object.len()) {

@@ -1,5 +1,5 @@
 //! A batch from the SQS work queue: each message's work taken as `serve`'s consumer takes it
-//! (`queue::take`), with Lambda's partial batch response instead of deleting messages
+//! (`Runner::take`), with Lambda's partial batch response instead of deleting messages
 //! itself. Lambda deletes what is not reported in `batchItemFailures`.
 //!
 //! FIFO: one pull request's messages share a group and must run in order, so after a
@@ -13,7 +13,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tracing::Instrument;
 
-use crate::queue::{Announce, Disposition, SqsQueue, Taker, take};
+use crate::queue::{Announce, Disposition, SqsQueue};
+use crate::worker::Runner;
 
 /// One message of the batch, as the batch needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,7 +137,7 @@ pub fn batch_response(again: &[String]) -> Value {
 /// Takes the work one message names, and carries out what `take` decided: a retry is
 /// announced afresh and a failure goes to the dead-letter queue (Lambda then deletes the
 /// message); work that must wait hides its message that long and reports it.
-pub async fn settle(queue: &SqsQueue, taker: &Taker, record: &Record) -> Settled {
+pub async fn settle(queue: &SqsQueue, runner: &Runner, record: &Record) -> Settled {
     let Some(announce) = Announce::parse(&record.body) else {
         tracing::error!(
             message = %record.id,
@@ -153,15 +154,9 @@ pub async fn settle(queue: &SqsQueue, taker: &Taker, record: &Record) -> Settled
             }
         };
     };
-    let span = tracing::info_span!(
-        "message",
-        delivery = %announce.delivery,
-        repository = %announce.repository,
-        pr = %announce.pr,
-        received = record.receive_count,
-    );
+    let span = announce.span(record.receive_count);
     async {
-        let d = take(taker, &announce.delivery).await;
+        let d = runner.take(&announce.delivery).await;
         let done = match &d {
             Disposition::Delete => Ok(Settled::Done),
             Disposition::Replace(next) => queue.announce(next).await.map(|()| Settled::Done),

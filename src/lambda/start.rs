@@ -4,7 +4,6 @@
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use anyhow::Context;
 
@@ -13,10 +12,10 @@ use crate::aws::Aws;
 use crate::config::{ConfigError, QueueBackend, Settings, StoreBackend};
 use crate::github::webhook::SignatureKey;
 use crate::ids::{BranchName, RepoName};
-use crate::queue::{Taker, WorkQueue};
+use crate::ledger::Role;
+use crate::queue::WorkQueue;
 use crate::server::{AppState, HttpLimits, MetricsAccess, UnverifiedBudget, router};
-use crate::startup::{build_workflow, handler, lifecycle_rules, open_ledger, open_queue};
-use crate::worker::{RetryPolicy, WorkerSettings};
+use crate::startup::{App, lifecycle_rules};
 
 /// The variable naming the Secrets Manager secret that holds the App's private key (PEM).
 pub const PRIVATE_KEY_ARN_VAR: &str = "KEYGATE_LAMBDA_PRIVATE_KEY_SECRET_ARN";
@@ -93,10 +92,9 @@ impl Lambda {
         // and none needs another (the ledger and the queue take no secret).
         let aws = Aws::from_config(sdk);
         let remote = settings.remote_secrets();
-        let ((private_key, webhook_secret), ledger, queue) = tokio::try_join!(
+        let ((private_key, webhook_secret), (ledger, queue)) = tokio::try_join!(
             crate::aws::app_secrets::read_named(&remote, sdk),
-            open_ledger(&settings, &aws),
-            open_queue(&settings, &aws),
+            App::open(&settings, &aws, Role::Serve),
         )?;
         settings.set_remote_secrets(private_key, webhook_secret);
         let service = settings.service().with_context(|| {
@@ -107,28 +105,24 @@ impl Lambda {
         })?;
         let key = Arc::new(SignatureKey::new(service.webhook_secret));
         let repository = RepoName::new(service.repository.to_string());
-        let WorkQueue::Sqs(sqs) = &queue else {
+        let app = App::assemble(&settings, aws, ledger, queue)?;
+        let WorkQueue::Sqs(sqs) = &app.queue else {
             anyhow::bail!("in Lambda the work queue must be SQS (queue.backend = \"sqs\")");
         };
         let sqs = (**sqs).clone();
-        let workflow = Arc::new(build_workflow(
-            &settings,
-            aws,
-            ledger.clone(),
-            queue.clone(),
-        )?);
-        let metrics = workflow.metrics.clone();
+        let metrics = app.workflow.metrics.clone();
         let state = AppState {
             key,
-            ledger: ledger.clone(),
+            ledger: app.ledger.clone(),
             repository,
             branch: BranchName::new(settings.github.branch.clone()),
-            queue,
+            queue: app.queue.clone(),
             unverified: UnverifiedBudget::new(settings.server.max_unverified_bytes as usize),
             limits: HttpLimits::default(),
             metrics: metrics.clone(),
-            // A function URL is open to anyone: /metrics only with a token (DESIGN §4).
             metrics_access: MetricsAccess::for_function_url(settings.metrics_token.clone()),
+            // EventBridge invokes the function with AWS Health's alerts directly.
+            health_alerts: None,
         };
         tracing::info!(
             repository = %state.repository,
@@ -138,33 +132,13 @@ impl Lambda {
         );
         Ok(Lambda {
             router: router(state),
-            taker: Taker {
-                ledger,
-                handler: handler(workflow.clone()),
-                settings: worker_settings(&settings),
-            },
+            runner: app.runner,
             queue: sqs,
             rules: lifecycle_rules(&settings),
-            workflow,
+            workflow: app.workflow,
             reported: Mutex::new(metrics.figures()),
             metrics,
         })
-    }
-}
-
-/// The retry rules `serve`'s worker uses (concurrency and polling do not apply: Lambda
-/// runs what each batch holds).
-fn worker_settings(settings: &Settings) -> WorkerSettings {
-    WorkerSettings {
-        concurrency: settings.server.concurrency as usize,
-        retry: RetryPolicy {
-            retry_for: Duration::from_secs(settings.server.retry_for_secs),
-            max_attempts: settings.server.max_attempts,
-        },
-        first_backoff: Duration::from_secs(1),
-        max_backoff: Duration::from_secs(settings.server.max_backoff_secs),
-        poll: Duration::from_secs(1),
-        orphan_sweep: Duration::from_secs(30),
     }
 }
 

@@ -6,7 +6,9 @@
 //! DynamoDB the shared one (DESIGN §8); the tests (`tests.rs`) run through the trait, so every
 //! backend passes the same suite.
 
+mod care;
 pub mod dynamo;
+mod handle;
 #[cfg(test)]
 mod moto;
 mod sqlite;
@@ -15,18 +17,19 @@ mod tests;
 
 use std::fmt;
 use std::future::Future;
-use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::ids::{CommitSha, DeliveryId, InstallationId, PrNumber, RepoName};
+use crate::ids::{AccountAlias, CommitSha, DeliveryId, InstallationId, PrNumber, RepoName};
 use crate::lifecycle::Progress;
 use crate::lifecycle::request::RequestLife;
 use crate::work::{NoticeEvent, PrEvent, Sender};
 
+pub use care::{KeyCare, KeyOrigin, Leak, Rotation, RotationClaim, RotationState};
 pub use dynamo::DynamoLedger;
+pub use handle::Ledger;
 pub use sqlite::{BackupReport, LOCK_WAIT, Role, SqliteLedger, backup};
 
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +59,15 @@ pub enum LedgerError {
     /// Another worker wrote the request's life since it was read: read it again.
     #[error("the life of request {path} moved since it was read; another worker acts on it")]
     LifeMoved { path: String },
+    /// Another worker moved the rotation since it was read: this one must not act on it.
+    #[error(
+        "the rotation of key {access_key_id} is `{found}`, not `{expected}` as read; another worker moved it"
+    )]
+    RotationMoved {
+        access_key_id: String,
+        expected: RotationState,
+        found: String,
+    },
     /// Another worker moved the key's life since it was read: this one must not act on it.
     #[error(
         "the life of key {access_key_id} moved since it was read (now {found}); another worker acts on it"
@@ -89,6 +101,27 @@ pub enum LedgerError {
         "the ledger {path} is in use by another keygate ({holder}); stop it first, or give this one its own store.path"
     )]
     Locked { path: String, holder: String },
+}
+
+/// A scheduled pass (DESIGN §8): each runs on one replica at a time, under a lease.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pass {
+    /// The expiry sweep (DESIGN §5).
+    Sweep,
+    /// Catch-up (DESIGN §5).
+    Reconcile,
+}
+
+impl Pass {
+    pub const ALL: [Pass; 2] = [Pass::Sweep, Pass::Reconcile];
+
+    /// Its name, as the schedule and the ledger's lease spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Pass::Sweep => "sweep",
+            Pass::Reconcile => "reconcile",
+        }
+    }
 }
 
 /// A delivery as the work needs it: converted at the edge, not the raw body.
@@ -286,6 +319,11 @@ pub struct Intent {
     /// The `ClientRequestToken` of the secret's first version: random, recorded before
     /// `CreateSecret`, so nobody can plant a secret keygate would take for its own (§3).
     pub secret_token: Option<String>,
+    /// When its key was made, how often it rotates, its fingerprint (DESIGN §10).
+    pub origin: KeyOrigin,
+    /// The AWS account the key is issued in (DESIGN §9), written when the intent is
+    /// claimed; `None`: keygate's own account.
+    pub account: Option<AccountAlias>,
     pub updated_at_ms: i64,
 }
 
@@ -309,6 +347,8 @@ impl Intent {
             outcome: None,
             merged_at: None,
             secret_token: None,
+            origin: KeyOrigin::default(),
+            account: None,
             updated_at_ms: 0,
         }
     }
@@ -355,6 +395,9 @@ pub struct Revocation {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyLife {
     pub access_key_id: String,
+    /// The AWS account the key lives in (DESIGN §9); `None`: keygate's own account. Every
+    /// step of its life acts there.
+    pub account: Option<AccountAlias>,
     pub iam_user: String,
     pub secret_name: Option<String>,
     /// The expiry recorded at issue (RFC 3339).
@@ -368,6 +411,10 @@ pub struct KeyLife {
     pub installation: Option<InstallationId>,
     pub progress: Progress,
     pub revocation: Option<Revocation>,
+    /// Written once with its first record: when it was made, its rotation, its fingerprint.
+    pub origin: KeyOrigin,
+    /// Its successor, its unused warning, a leak (DESIGN §10); written with each step.
+    pub care: KeyCare,
     pub updated_at_ms: i64,
 }
 
@@ -512,7 +559,7 @@ pub trait Store: Send + Sync {
     /// runs on one replica at a time, and on another once its runner dies.
     fn lease_pass(
         &self,
-        pass: &'static str,
+        pass: Pass,
         now_ms: i64,
         until_ms: i64,
     ) -> impl Future<Output = Result<bool, LedgerError>> + Send;
@@ -599,7 +646,8 @@ pub trait Store: Send + Sync {
 
     // --- DESIGN §5: the life of issued keys, and catch-up ---
 
-    /// Every key keygate issued whose life is not over ([`Progress::is_over`]): the access
+    /// Every key keygate issued whose life is not over ([`Progress::is_over`]), the keys
+    /// rotations made included: the access
     /// key of each `stored` or `issued` intent, joined with its life (active when none was
     /// recorded yet), and every recorded life whose intent is gone. Oldest first.
     fn keys_to_sweep(&self) -> impl Future<Output = Result<Vec<KeyLife>, LedgerError>> + Send;
@@ -611,8 +659,8 @@ pub trait Store: Send + Sync {
         access_key_id: String,
     ) -> impl Future<Output = Result<Option<KeyLife>, LedgerError>> + Send;
 
-    /// Writes `life` (its progress and revocation; its identity when the key has no
-    /// record yet) only if the stored progress is still `from`, as read. A key with no
+    /// Writes `life` (its progress, revocation and care; its identity and origin when the
+    /// key has no record yet) only if the stored progress is still `from`, as read. A key with no
     /// record counts as [`Progress::ACTIVE`]. Otherwise [`LedgerError::Moved`]. A step is
     /// written begun (`pending`) before its AWS calls and finished after them.
     fn record_lifecycle_step(
@@ -620,6 +668,30 @@ pub trait Store: Send + Sync {
         life: KeyLife,
         from: Progress,
     ) -> impl Future<Output = Result<(), LedgerError>> + Send;
+
+    // --- DESIGN §10: rotations in place ---
+
+    /// Claims the rotation of `rotation.access_key_id`, by insert: whoever inserted owns it.
+    fn claim_rotation(
+        &self,
+        rotation: Rotation,
+    ) -> impl Future<Output = Result<RotationClaim, LedgerError>> + Send;
+
+    /// Writes `rotation` only if the stored one is still in `from`, the state it was read
+    /// in; otherwise [`LedgerError::RotationMoved`].
+    fn advance_rotation(
+        &self,
+        rotation: Rotation,
+        from: RotationState,
+    ) -> impl Future<Output = Result<(), LedgerError>> + Send;
+
+    /// Rotations not `done`, oldest first: what a pass resumes.
+    fn unfinished_rotations(
+        &self,
+    ) -> impl Future<Output = Result<Vec<Rotation>, LedgerError>> + Send;
+
+    /// Every rotation, oldest first: what `keygate audit` shows.
+    fn all_rotations(&self) -> impl Future<Output = Result<Vec<Rotation>, LedgerError>> + Send;
 
     // --- DESIGN §5: one life per request, §3: one issuance per IAM user ---
 
@@ -667,185 +739,6 @@ pub trait Store: Send + Sync {
         repository: RepoName,
         pr: PrNumber,
     ) -> impl Future<Output = Result<bool, LedgerError>> + Send;
-}
-
-/// The ledger keygate holds: one of the backends, cheap to clone.
-#[derive(Clone)]
-pub enum Ledger {
-    Sqlite(SqliteLedger),
-    Dynamo(DynamoLedger),
-}
-
-impl Ledger {
-    /// Opens (creating and migrating) the SQLite ledger at `path`, as `keygate serve`.
-    pub fn open_sqlite(path: &Path) -> Result<Ledger, LedgerError> {
-        Ok(Ledger::Sqlite(SqliteLedger::open(path)?))
-    }
-
-    /// Opens the SQLite ledger at `path` for `role` ([`SqliteLedger::open_as`]).
-    pub fn open_sqlite_as(path: &Path, role: Role) -> Result<Ledger, LedgerError> {
-        Ok(Ledger::Sqlite(SqliteLedger::open_as(
-            path, role, LOCK_WAIT,
-        )?))
-    }
-
-    /// Opens the DynamoDB ledger in `table`, which `keygate init` created.
-    /// Leases of `lease` on running work (DynamoDB; one process holds a SQLite ledger).
-    pub fn with_lease(self, lease: std::time::Duration) -> Ledger {
-        match self {
-            Ledger::Dynamo(d) => Ledger::Dynamo(d.with_lease(lease)),
-            other => other,
-        }
-    }
-
-    pub async fn open_dynamo(
-        client: aws_sdk_dynamodb::Client,
-        table: &str,
-    ) -> Result<Ledger, LedgerError> {
-        Ok(Ledger::Dynamo(DynamoLedger::open(client, table).await?))
-    }
-}
-
-/// Forwards each call to the backend in use.
-/// Calls the backend. DynamoDB's futures hold the SDK's and are large: boxed, so a caller's
-/// future (and the stack that polls it) stays small however many ledger steps it awaits.
-macro_rules! delegate {
-    ($self:ident, $b:ident => $call:expr) => {
-        match $self {
-            Ledger::Sqlite($b) => $call.await,
-            Ledger::Dynamo($b) => Box::pin($call).await,
-        }
-    };
-}
-
-impl Store for Ledger {
-    async fn record_delivery(&self, d: NewDelivery) -> Result<Inserted, LedgerError> {
-        delegate!(self, b => b.record_delivery(d))
-    }
-    async fn record_push(&self, d: NewDelivery) -> Result<bool, LedgerError> {
-        delegate!(self, b => b.record_push(d))
-    }
-    async fn resume_interrupted(&self) -> Result<usize, LedgerError> {
-        delegate!(self, b => b.resume_interrupted())
-    }
-    async fn requeue_orphans(&self, keep: Vec<DeliveryId>) -> Result<usize, LedgerError> {
-        delegate!(self, b => b.requeue_orphans(keep))
-    }
-    async fn claim_work(&self, now_ms: i64, limit: usize) -> Result<Vec<Job>, LedgerError> {
-        delegate!(self, b => b.claim_work(now_ms, limit))
-    }
-    async fn claim_delivery(&self, id: DeliveryId, now_ms: i64) -> Result<Taken, LedgerError> {
-        delegate!(self, b => b.claim_delivery(id, now_ms))
-    }
-    async fn overdue(&self, before_ms: i64) -> Result<Vec<Job>, LedgerError> {
-        delegate!(self, b => b.overdue(before_ms))
-    }
-    async fn lease_pass(
-        &self,
-        pass: &'static str,
-        now_ms: i64,
-        until_ms: i64,
-    ) -> Result<bool, LedgerError> {
-        delegate!(self, b => b.lease_pass(pass, now_ms, until_ms))
-    }
-    async fn finish_work(
-        &self,
-        id: DeliveryId,
-        finish: Finish,
-        now_ms: i64,
-    ) -> Result<(), LedgerError> {
-        delegate!(self, b => b.finish_work(id, finish, now_ms))
-    }
-    async fn next_due_ms(&self) -> Result<Option<i64>, LedgerError> {
-        delegate!(self, b => b.next_due_ms())
-    }
-    async fn stats(&self) -> Result<Stats, LedgerError> {
-        delegate!(self, b => b.stats())
-    }
-    async fn oldest_queued_ms(&self) -> Result<Option<i64>, LedgerError> {
-        delegate!(self, b => b.oldest_queued_ms())
-    }
-    async fn delivery(&self, id: DeliveryId) -> Result<Option<DeliveryStatus>, LedgerError> {
-        delegate!(self, b => b.delivery(id))
-    }
-    async fn pushers(
-        &self,
-        repository: RepoName,
-        pr: PrNumber,
-    ) -> Result<Vec<Sender>, LedgerError> {
-        delegate!(self, b => b.pushers(repository, pr))
-    }
-    async fn claim_intent(&self, intent: Intent) -> Result<Claim, LedgerError> {
-        delegate!(self, b => b.claim_intent(intent))
-    }
-    async fn advance_intent(&self, intent: Intent, from: IntentState) -> Result<(), LedgerError> {
-        delegate!(self, b => b.advance_intent(intent, from))
-    }
-    async fn intents_of_pr(
-        &self,
-        repository: RepoName,
-        pr: PrNumber,
-    ) -> Result<Vec<Intent>, LedgerError> {
-        delegate!(self, b => b.intents_of_pr(repository, pr))
-    }
-    async fn unfinished_intents(&self) -> Result<Vec<Intent>, LedgerError> {
-        delegate!(self, b => b.unfinished_intents())
-    }
-    async fn all_intents(&self) -> Result<Vec<Intent>, LedgerError> {
-        delegate!(self, b => b.all_intents())
-    }
-    async fn note(&self, key: NoteKey) -> Result<Option<String>, LedgerError> {
-        delegate!(self, b => b.note(key))
-    }
-    async fn set_note(&self, key: NoteKey, value: String) -> Result<(), LedgerError> {
-        delegate!(self, b => b.set_note(key, value))
-    }
-    async fn keys_to_sweep(&self) -> Result<Vec<KeyLife>, LedgerError> {
-        delegate!(self, b => b.keys_to_sweep())
-    }
-    async fn key_life(&self, access_key_id: String) -> Result<Option<KeyLife>, LedgerError> {
-        delegate!(self, b => b.key_life(access_key_id))
-    }
-    async fn record_lifecycle_step(
-        &self,
-        life: KeyLife,
-        from: Progress,
-    ) -> Result<(), LedgerError> {
-        delegate!(self, b => b.record_lifecycle_step(life, from))
-    }
-    async fn request_life(
-        &self,
-        repository: RepoName,
-        path: String,
-    ) -> Result<Option<RequestLife>, LedgerError> {
-        delegate!(self, b => b.request_life(repository, path))
-    }
-    async fn put_request_life(&self, life: RequestLife) -> Result<(), LedgerError> {
-        delegate!(self, b => b.put_request_life(life))
-    }
-    async fn take_lease(
-        &self,
-        name: String,
-        holder: String,
-        now_ms: i64,
-        until_ms: i64,
-    ) -> Result<Option<Option<String>>, LedgerError> {
-        delegate!(self, b => b.take_lease(name, holder, now_ms, until_ms))
-    }
-    async fn release_lease(
-        &self,
-        name: String,
-        holder: String,
-        value: Option<String>,
-    ) -> Result<(), LedgerError> {
-        delegate!(self, b => b.release_lease(name, holder, value))
-    }
-    async fn watermark(&self) -> Result<i64, LedgerError> {
-        delegate!(self, b => b.watermark())
-    }
-    async fn knows_merge(&self, repository: RepoName, pr: PrNumber) -> Result<bool, LedgerError> {
-        delegate!(self, b => b.knows_merge(repository, pr))
-    }
 }
 
 pub fn now_ms() -> i64 {

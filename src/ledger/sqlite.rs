@@ -13,9 +13,10 @@ use tokio::sync::oneshot;
 
 use super::{
     Claim, DeliveryState, DeliveryStatus, Finish, Inserted, Intent, IntentState, Job, KeyLife,
-    LedgerError, NewDelivery, NoteKey, Stats, Store, Taken, now_ms,
+    LedgerError, NewDelivery, NoteKey, Rotation, RotationClaim, RotationState, Stats, Store, Taken,
+    now_ms,
 };
-use crate::ids::{DeliveryId, InstallationId, PrNumber, RepoName};
+use crate::ids::{AccountAlias, DeliveryId, PrNumber, RepoName};
 use crate::lifecycle::Progress;
 use crate::lifecycle::request::RequestLife;
 use crate::work::Sender;
@@ -24,13 +25,16 @@ use time::OffsetDateTime;
 mod backup;
 mod checkpoint;
 mod deliveries;
+mod intents;
 mod lifecycle;
 mod lock;
 mod requests;
+mod rotations;
 mod schema;
 mod writer;
 
 pub use backup::{BackupReport, backup};
+use intents::{IntentRow, intent_row, seconds};
 
 use schema::{check_current, migrate};
 
@@ -222,7 +226,7 @@ impl Store for SqliteLedger {
     /// One process holds a SQLite ledger (its file lock): every pass is its own.
     async fn lease_pass(
         &self,
-        _pass: &'static str,
+        _pass: super::Pass,
         _now: i64,
         _until: i64,
     ) -> Result<bool, LedgerError> {
@@ -398,6 +402,26 @@ impl Store for SqliteLedger {
         self.run(move |c| c.record_step(&life, from)).await
     }
 
+    async fn claim_rotation(&self, rotation: Rotation) -> Result<RotationClaim, LedgerError> {
+        self.run(move |c| c.claim_rotation(rotation)).await
+    }
+
+    async fn advance_rotation(
+        &self,
+        rotation: Rotation,
+        from: RotationState,
+    ) -> Result<(), LedgerError> {
+        self.run(move |c| c.advance_rotation(&rotation, from)).await
+    }
+
+    async fn unfinished_rotations(&self) -> Result<Vec<Rotation>, LedgerError> {
+        self.run(|c| c.rotations(None, true)).await
+    }
+
+    async fn all_rotations(&self) -> Result<Vec<Rotation>, LedgerError> {
+        self.run(|c| c.rotations(None, false)).await
+    }
+
     async fn request_life(
         &self,
         repository: RepoName,
@@ -512,7 +536,8 @@ impl Conn {
         let now = now_ms();
         let n = self.0.execute(
             "INSERT INTO intents (repository, pr_number, path, state, iam_user, requester, approvers, \
-             installation_id, created_at, updated_at) VALUES (?1, ?2, ?3, 'pending', ?4, ?5, ?6, ?7, ?8, ?8) \
+             installation_id, created_at, updated_at, account) \
+             VALUES (?1, ?2, ?3, 'pending', ?4, ?5, ?6, ?7, ?8, ?8, ?9) \
              ON CONFLICT DO NOTHING",
             params![
                 i.repository.key(),
@@ -522,7 +547,8 @@ impl Conn {
                 i.requester,
                 i.approvers.join(","),
                 i.installation.get() as i64,
-                now
+                now,
+                i.account.as_ref().map(AccountAlias::as_str),
             ],
         )?;
         if n == 1 {
@@ -551,8 +577,8 @@ impl Conn {
         let n = self.0.execute(
             "UPDATE intents SET state = ?4, iam_user = ?5, requester = ?6, approvers = ?7, \
              access_key_id = ?8, secret_name = ?9, secret_arn = ?10, expires_at = ?11, outcome = ?12, \
-             updated_at = ?13, keys_before = ?14, merged_at = ?16, secret_token = ?17 \
-             WHERE repository = ?1 AND pr_number = ?2 AND path = ?3 AND state = ?15",
+             updated_at = ?13, keys_before = ?14, merged_at = ?16, secret_token = ?17, \
+             issued_at = ?18, rotate_every_days = ?19, key_fingerprint = ?20 WHERE repository = ?1 AND pr_number = ?2 AND path = ?3 AND state = ?15",
             params![
                 i.repository.key(),
                 i.pr.get() as i64,
@@ -571,6 +597,9 @@ impl Conn {
                 from.as_str(),
                 i.merged_at.map(OffsetDateTime::unix_timestamp),
                 i.secret_token,
+                i.origin.issued_at.map(OffsetDateTime::unix_timestamp),
+                i.origin.rotate_every_days,
+                i.origin.fingerprint,
             ],
         )?;
         if n == 1 {
@@ -604,58 +633,4 @@ impl Conn {
         })
         .collect()
     }
-}
-
-/// An intent as stored, before its state is checked.
-struct IntentRow {
-    intent: Intent,
-    state: String,
-}
-
-impl IntentRow {
-    fn into_intent(self) -> Result<Intent, LedgerError> {
-        Ok(Intent {
-            state: IntentState::parse(&self.state)?,
-            ..self.intent
-        })
-    }
-}
-
-fn split_list(s: &str) -> Vec<String> {
-    s.split(',')
-        .filter(|p| !p.is_empty())
-        .map(str::to_string)
-        .collect()
-}
-
-fn intent_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<IntentRow> {
-    Ok(IntentRow {
-        state: r.get("state")?,
-        intent: Intent {
-            repository: RepoName::new(r.get::<_, String>("repository")?),
-            pr: PrNumber(r.get::<_, i64>("pr_number")? as u64),
-            path: r.get("path")?,
-            state: IntentState::Pending,
-            iam_user: r.get("iam_user")?,
-            requester: r.get("requester")?,
-            approvers: split_list(&r.get::<_, String>("approvers")?),
-            installation: InstallationId(r.get::<_, i64>("installation_id")? as u64),
-            keys_before: r
-                .get::<_, Option<String>>("keys_before")?
-                .map(|k| split_list(&k)),
-            access_key_id: r.get("access_key_id")?,
-            secret_name: r.get("secret_name")?,
-            secret_arn: r.get("secret_arn")?,
-            expires_at: r.get("expires_at")?,
-            outcome: r.get("outcome")?,
-            merged_at: seconds(r.get("merged_at")?),
-            secret_token: r.get("secret_token")?,
-            updated_at_ms: r.get("updated_at")?,
-        },
-    })
-}
-
-/// A time stored as seconds since the epoch.
-fn seconds(v: Option<i64>) -> Option<OffsetDateTime> {
-    v.and_then(|s| OffsetDateTime::from_unix_timestamp(s).ok())
 }

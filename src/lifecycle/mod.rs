@@ -8,6 +8,8 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 pub mod request;
+pub mod rotation;
+pub mod usage;
 
 #[cfg(test)]
 mod tests;
@@ -28,6 +30,28 @@ pub enum Stage {
     Revoked,
 }
 
+/// Stages in the order a life moves through them.
+const STAGES: [Stage; 5] = [
+    Stage::Active,
+    Stage::Warned,
+    Stage::Inactive,
+    Stage::Deleted,
+    Stage::Revoked,
+];
+
+/// Steps by their stored names.
+const STEPS: [Step; 9] = [
+    Step::Warn,
+    Step::Deactivate,
+    Step::Delete,
+    Step::Revoke,
+    Step::Retire,
+    Step::WarnUnused,
+    Step::DeactivateUnused,
+    Step::Contain,
+    Step::Rotate,
+];
+
 /// One thing done to a key, recorded in the ledger before its AWS calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Step {
@@ -39,6 +63,18 @@ pub enum Step {
     Delete,
     /// `UpdateAccessKey` `Inactive`, `DeleteAccessKey`, `DeleteSecret`, `event=revoked`.
     Revoke,
+    /// A rotated key's predecessor, once the overlap is over: `UpdateAccessKey` `Inactive`
+    /// (DESIGN §10). Its secret holds the new key now, so it is never deleted with it.
+    Retire,
+    /// `event=unused` and a comment: AWS has not seen the key used for `unused_days`.
+    WarnUnused,
+    /// `UpdateAccessKey` `Inactive` for a key still unused `warn_days` after its warning.
+    DeactivateUnused,
+    /// A leaked key (DESIGN §10): `UpdateAccessKey` `Inactive` at once, `event=leaked`.
+    Contain,
+    /// Rotation in place (DESIGN §10): a new key as a new version of the same secret. It
+    /// is a record of its own in the ledger, never a key's pending step.
+    Rotate,
 }
 
 impl Step {
@@ -49,6 +85,9 @@ impl Step {
             Step::Deactivate => Stage::Inactive,
             Step::Delete => Stage::Deleted,
             Step::Revoke => Stage::Revoked,
+            Step::Retire | Step::DeactivateUnused | Step::Contain => Stage::Inactive,
+            // A warning about use, or a successor, changes no stage of this key.
+            Step::WarnUnused | Step::Rotate => Stage::Active,
         }
     }
 
@@ -58,13 +97,16 @@ impl Step {
             Step::Deactivate => "deactivate",
             Step::Delete => "delete",
             Step::Revoke => "revoke",
+            Step::Retire => "retire",
+            Step::WarnUnused => "warn-unused",
+            Step::DeactivateUnused => "deactivate-unused",
+            Step::Contain => "contain",
+            Step::Rotate => "rotate",
         }
     }
 
     pub fn parse(s: &str) -> Option<Step> {
-        [Step::Warn, Step::Deactivate, Step::Delete, Step::Revoke]
-            .into_iter()
-            .find(|x| x.as_str() == s)
+        STEPS.into_iter().find(|x| x.as_str() == s)
     }
 }
 
@@ -80,15 +122,7 @@ impl Stage {
     }
 
     pub fn parse(s: &str) -> Option<Stage> {
-        [
-            Stage::Active,
-            Stage::Warned,
-            Stage::Inactive,
-            Stage::Deleted,
-            Stage::Revoked,
-        ]
-        .into_iter()
-        .find(|x| x.as_str() == s)
+        STAGES.into_iter().find(|x| x.as_str() == s)
     }
 }
 
@@ -148,6 +182,8 @@ pub struct Timing {
     pub warn_days: u32,
     /// Days after expiry before key and secret are deleted; 0 = at once.
     pub delete_after_days: u32,
+    /// `lifecycle.unused_days`: days without use before the unused warning; 0 = off.
+    pub unused_days: u32,
 }
 
 /// How a secret is deleted: with Secrets Manager's recovery window, or at once.
@@ -179,6 +215,26 @@ pub struct KeyFacts {
     /// The secret's `keygate:expires-at` tag now (`None`: no secret, no tag, or unreadable).
     pub tag_expires_at: Option<OffsetDateTime>,
     pub progress: Progress,
+    /// What rotation and use say about it (DESIGN §10); all `None` for a key that neither
+    /// rotates nor is watched for use.
+    pub care: Care,
+}
+
+/// The facts of DESIGN §10 the plan weighs beside the expiry.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Care {
+    /// Rotated out: when its overlap ends. It is then retired (deactivated, never warned
+    /// about nor announced as expired), and deleted `delete_after_days` later without its
+    /// secret, which holds its successor.
+    pub retires_at: Option<OffsetDateTime>,
+    /// The next rotation in place, for a key of a request that rotates
+    /// ([`rotation::next_rotation`]).
+    pub rotates_at: Option<OffsetDateTime>,
+    /// Its last use as AWS reports it, else its creation; `None` when not asked (use is
+    /// not watched) or unknown.
+    pub last_active: Option<OffsetDateTime>,
+    /// When the unused warning went out, if it did.
+    pub unused_warned_at: Option<OffsetDateTime>,
 }
 
 /// A step due now for one key, in the order it must run.
@@ -188,6 +244,9 @@ pub struct Planned {
     pub step: Step,
     /// The key's effective expiry (`None` only for a half-done step of a key without one).
     pub expires_at: Option<OffsetDateTime>,
+    /// The time the plan was made for: what the step records as its time (an unused
+    /// warning's), so a pass at a chosen time is consistent with itself.
+    pub now: OffsetDateTime,
 }
 
 /// The earlier of the two: a tag can shorten a key's life, never extend it.
@@ -214,6 +273,9 @@ pub fn parse_time(s: &str) -> Option<OffsetDateTime> {
 /// says it), deactivation from it, deletion from `delete_after_days` after it. A key
 /// keygate was down for goes through every step it missed in one pass. A key without a
 /// known expiry is never touched by time: keygate does not guess an end.
+///
+/// A rotated key's predecessor ends at its retirement instead (DESIGN §10); a live key is
+/// rotated when its rotation is due, else warned about and deactivated when unused.
 pub fn plan(keys: &[KeyFacts], now: OffsetDateTime, timing: Timing) -> Vec<Planned> {
     let mut out = Vec::new();
     for k in keys {
@@ -223,6 +285,7 @@ pub fn plan(keys: &[KeyFacts], now: OffsetDateTime, timing: Timing) -> Vec<Plann
                 access_key_id: k.access_key_id.clone(),
                 step,
                 expires_at,
+                now,
             })
         };
         let mut reached = k.progress.stage;
@@ -233,20 +296,45 @@ pub fn plan(keys: &[KeyFacts], now: OffsetDateTime, timing: Timing) -> Vec<Plann
         if reached >= Stage::Deleted {
             continue;
         }
-        let Some(exp) = expires_at else { continue };
-        let warn_from = exp - time::Duration::days(i64::from(timing.warn_days));
-        let delete_from = exp + time::Duration::days(i64::from(timing.delete_after_days));
-        if reached < Stage::Warned && now >= warn_from && now < exp {
-            push(Step::Warn);
-        }
-        if reached < Stage::Inactive && now >= exp {
-            push(Step::Deactivate);
+        let end = match k.care.retires_at {
+            Some(retires) => Some(expires_at.map_or(retires, |e| e.min(retires))),
+            None => expires_at,
+        };
+        let Some(end) = end else { continue };
+        let delete_from = end + time::Duration::days(i64::from(timing.delete_after_days));
+        if k.care.retires_at.is_some() {
+            if reached < Stage::Inactive && now >= end {
+                push(Step::Retire);
+            }
+        } else {
+            let warn_from = end - time::Duration::days(i64::from(timing.warn_days));
+            if reached < Stage::Warned && now >= warn_from && now < end {
+                push(Step::Warn);
+            }
+            if reached < Stage::Inactive && now >= end {
+                push(Step::Deactivate);
+            }
+            if reached < Stage::Inactive
+                && k.progress.pending.is_none()
+                && now < end
+                && let Some(step) = care_due(&k.care, end, now, timing)
+            {
+                push(step);
+            }
         }
         if now >= delete_from {
             push(Step::Delete);
         }
     }
     out
+}
+
+/// For a live key before its end: a rotation when one is due, else what its use asks for.
+fn care_due(care: &Care, end: OffsetDateTime, now: OffsetDateTime, timing: Timing) -> Option<Step> {
+    if care.rotates_at.is_some_and(|r| rotation::due(r, end, now)) {
+        return Some(Step::Rotate);
+    }
+    usage::due(care, now, timing)
 }
 
 /// Everything `[lifecycle]` says about acting on keys and on old merges.
@@ -256,6 +344,8 @@ pub struct LifecycleRules {
     pub deletion: SecretDeletion,
     /// `lifecycle.reconcile_since`: the watermark when set, else the ledger's creation.
     pub reconcile_since: Option<OffsetDateTime>,
+    /// `lifecycle.rotation_overlap_hours`: how long a rotated key's predecessor stays active.
+    pub rotation_overlap_hours: u32,
 }
 
 /// The watermark (DESIGN §5, catch-up): `lifecycle.reconcile_since` when set, else when the

@@ -6,7 +6,7 @@
 
 use time::OffsetDateTime;
 
-use crate::ids::{PrNumber, RepoName};
+use crate::ids::{AccountAlias, PrNumber, RepoName};
 
 /// A merge on the branch that added or deleted a request file: its pull request, and when it
 /// merged by GitHub's clock.
@@ -23,6 +23,9 @@ pub struct MergeMark {
 pub struct RequestLife {
     pub repository: RepoName,
     pub path: String,
+    /// The AWS account of the request (its account folder's, DESIGN §9), as first written;
+    /// `None`: keygate's own account.
+    pub account: Option<AccountAlias>,
     pub added: Option<MergeMark>,
     pub deleted: Option<MergeMark>,
     /// 0 before the first write.
@@ -47,6 +50,7 @@ impl RequestLife {
         RequestLife {
             repository,
             path,
+            account: None,
             added: None,
             deleted: None,
             version: 0,

@@ -7,6 +7,7 @@ use super::*;
 const TIMING: Timing = Timing {
     warn_days: 7,
     delete_after_days: 7,
+    unused_days: 0,
 };
 
 /// Every key in these tables expires by its ledger entry at this instant.
@@ -18,6 +19,7 @@ fn key(id: &str, progress: Progress) -> KeyFacts {
         ledger_expires_at: Some(EXPIRY),
         tag_expires_at: None,
         progress,
+        care: Care::default(),
     }
 }
 
@@ -162,6 +164,7 @@ fn zero_days_means_no_warning_and_deletion_at_expiry() {
     let timing = Timing {
         warn_days: 0,
         delete_after_days: 0,
+        unused_days: 0,
     };
     let keys = [key("AKIA1", Progress::ACTIVE)];
     assert!(steps(&keys, EXPIRY - time::Duration::seconds(1), timing).is_empty());
@@ -261,4 +264,94 @@ fn only_merges_at_or_after_the_watermark_may_issue() {
         may_issue_merge(Some(EXPIRY), watermark(None, created_ms + 700)),
         "GitHub's merge time has whole seconds: the ledger's second counts as after"
     );
+}
+
+#[test]
+fn a_rotating_key_is_rotated_when_due_and_only_before_its_end() {
+    let d = time::Duration::days;
+    let rotating = |rotates_at| KeyFacts {
+        care: Care {
+            rotates_at: Some(rotates_at),
+            ..Care::default()
+        },
+        ..key("AKIA1", Progress::ACTIVE)
+    };
+    let at = EXPIRY - d(60);
+    assert_eq!(one(rotating(at), at - d(1)), []);
+    assert_eq!(one(rotating(at), at), [Step::Rotate]);
+    assert_eq!(
+        one(rotating(EXPIRY - d(3)), EXPIRY - d(3)),
+        [Step::Warn, Step::Rotate],
+        "inside the warning days: warned first (its successor inherits the warning)"
+    );
+    assert_eq!(one(rotating(EXPIRY), EXPIRY), [Step::Deactivate]);
+    let half_done = KeyFacts {
+        progress: Progress::ACTIVE.begin(Step::Warn),
+        ..rotating(at)
+    };
+    assert_eq!(one(half_done, at), [Step::Warn], "a half-done step first");
+}
+
+#[test]
+fn a_rotated_keys_predecessor_is_retired_after_the_overlap_and_deleted_later_never_warned() {
+    let d = time::Duration::days;
+    let retires = EXPIRY - d(30);
+    let old = |progress| KeyFacts {
+        care: Care {
+            retires_at: Some(retires),
+            ..Care::default()
+        },
+        ..key("AKIA1", progress)
+    };
+    assert_eq!(one(old(Progress::ACTIVE), retires - d(1)), []);
+    assert_eq!(one(old(Progress::ACTIVE), retires), [Step::Retire]);
+    assert_eq!(one(old(at(Stage::Inactive)), retires + d(6)), []);
+    assert_eq!(
+        one(old(at(Stage::Inactive)), retires + d(7)),
+        [Step::Delete]
+    );
+    assert_eq!(
+        one(old(at(Stage::Warned)), EXPIRY - d(1)),
+        [Step::Retire, Step::Delete],
+        "a retirement keygate was down for"
+    );
+}
+
+#[test]
+fn an_unused_key_is_warned_then_deactivated_and_a_used_one_is_left_alone() {
+    let d = time::Duration::days;
+    let timing = Timing {
+        unused_days: 30,
+        ..TIMING
+    };
+    let created = EXPIRY - d(80);
+    let idle = |last, warned| KeyFacts {
+        care: Care {
+            last_active: Some(last),
+            unused_warned_at: warned,
+            ..Care::default()
+        },
+        ..key("AKIA1", Progress::ACTIVE)
+    };
+    let plan_of = |k, now| -> Vec<Step> {
+        steps(&[k], now, timing)
+            .into_iter()
+            .map(|(_, s)| s)
+            .collect()
+    };
+    assert_eq!(
+        plan_of(idle(created, None), created + d(30)),
+        [Step::WarnUnused]
+    );
+    let warned = Some(created + d(30));
+    assert_eq!(
+        plan_of(idle(created, warned), created + d(37)),
+        [Step::DeactivateUnused]
+    );
+    assert_eq!(plan_of(idle(created + d(35), warned), created + d(37)), []);
+    let inactive = KeyFacts {
+        progress: at(Stage::Inactive),
+        ..idle(created, warned)
+    };
+    assert_eq!(plan_of(inactive, created + d(40)), [], "inactive already");
 }

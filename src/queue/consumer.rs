@@ -11,10 +11,11 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
-use super::{Announce, Disposition, SqsQueue, Taker, take};
+use super::{Announce, Disposition, SqsQueue};
 use crate::aws::sqs::Received;
 use crate::ids::DeliveryId;
 use crate::ledger::Store;
+use crate::worker::Runner;
 
 #[derive(Debug, Clone)]
 pub struct ConsumerSettings {
@@ -28,7 +29,7 @@ pub struct ConsumerSettings {
 
 pub struct Consumer {
     pub queue: SqsQueue,
-    pub taker: Taker,
+    pub runner: Runner,
     pub settings: ConsumerSettings,
 }
 
@@ -48,7 +49,7 @@ impl Consumer {
         let mut tasks = JoinSet::new();
         let upkeep = tokio::spawn(upkeep(
             self.queue.clone(),
-            self.taker.clone(),
+            self.runner.clone(),
             self.settings.clone(),
             holding.clone(),
             stop.clone(),
@@ -96,10 +97,10 @@ impl Consumer {
                     },
                 };
                 let queue = self.queue.clone();
-                let taker = self.taker.clone();
+                let runner = self.runner.clone();
                 let holding = holding.clone();
                 tasks.spawn(async move {
-                    work_on(&queue, &taker, &holding, message).await;
+                    work_on(&queue, &runner, &holding, message).await;
                     drop(permit);
                 });
             }
@@ -118,7 +119,7 @@ impl Consumer {
 }
 
 /// Takes the work one message names and disposes of the message.
-async fn work_on(queue: &SqsQueue, taker: &Taker, holding: &Held, message: Received) {
+async fn work_on(queue: &SqsQueue, runner: &Runner, holding: &Held, message: Received) {
     let Some(announce) = Announce::parse(&message.body) else {
         tracing::error!(
             "a message on the work queue is not keygate's; moving it to the dead-letter queue"
@@ -131,16 +132,10 @@ async fn work_on(queue: &SqsQueue, taker: &Taker, holding: &Held, message: Recei
         }
         return;
     };
-    let span = tracing::info_span!(
-        "message",
-        delivery = %announce.delivery,
-        repository = %announce.repository,
-        pr = %announce.pr,
-        received = message.receive_count,
-    );
+    let span = announce.span(message.receive_count);
     async {
         held(holding).insert(announce.delivery.clone(), message.receipt.clone());
-        let d = take(taker, &announce.delivery).await;
+        let d = runner.take(&announce.delivery).await;
         held(holding).remove(&announce.delivery);
         if let Err(e) = queue.dispose(&message.receipt, &message.body, &d).await {
             // The message comes back when its visibility lapses; the ledger knows the outcome.
@@ -155,7 +150,7 @@ async fn work_on(queue: &SqsQueue, taker: &Taker, holding: &Held, message: Recei
 /// announces again queued work whose message was lost.
 async fn upkeep(
     queue: SqsQueue,
-    taker: Taker,
+    runner: Runner,
     settings: ConsumerSettings,
     holding: Held,
     mut stop: watch::Receiver<bool>,
@@ -180,9 +175,9 @@ async fn upkeep(
         // Renews the ledger leases of held work, and puts back work whose runner (this
         // replica or another) stopped renewing.
         let keep = now_held.into_iter().map(|(d, _)| d).collect();
-        if let Err(e) = taker.ledger.requeue_orphans(keep).await {
+        if let Err(e) = runner.ledger.requeue_orphans(keep).await {
             tracing::error!(error = %e, "cannot renew the work's leases");
         }
-        super::announce_overdue(&taker.ledger, &queue).await;
+        super::announce_overdue(&runner.ledger, &queue).await;
     }
 }

@@ -22,6 +22,18 @@ pub struct Announce {
 }
 
 impl Announce {
+    /// The span every line of the work a message names carries, with how many times the
+    /// queue has handed the message out.
+    pub fn span(&self, received: u32) -> tracing::Span {
+        tracing::info_span!(
+            "message",
+            delivery = %self.delivery,
+            repository = %self.repository,
+            pr = %self.pr,
+            received,
+        )
+    }
+
     pub fn new(
         delivery: &DeliveryId,
         event: &PrEvent,

@@ -21,9 +21,7 @@ pub use message::{Announce, fifo_id};
 pub use sqs::{QueueError, SqsQueue};
 
 use crate::aws::AwsError;
-use crate::ids::DeliveryId;
-use crate::ledger::{Finish, Inserted, Ledger, LedgerError, NewDelivery, Store, Taken, now_ms};
-use crate::worker::{Handler, WorkerSettings, attempt};
+use crate::ledger::{Inserted, Ledger, LedgerError, NewDelivery, Store, now_ms};
 
 /// Where `serve`, catch-up and Lambda put accepted work.
 #[derive(Clone)]
@@ -144,63 +142,4 @@ pub enum Disposition {
     Replace(Announce),
     /// Failed for good: to the dead-letter queue with the reason, then delete.
     DeadLetter { error: String },
-}
-
-/// What taking work needs: the ledger, the work itself, and the retry rules.
-#[derive(Clone)]
-pub struct Taker {
-    pub ledger: Ledger,
-    pub handler: Handler,
-    pub settings: WorkerSettings,
-}
-
-/// Runs the delivery a message names, if the ledger says it may run now, and says what to
-/// do with the message.
-pub async fn take(taker: &Taker, delivery: &DeliveryId) -> Disposition {
-    let now = now_ms();
-    let job = match taker.ledger.claim_delivery(delivery.clone(), now).await {
-        Ok(Taken::Job(job)) => job,
-        Ok(Taken::Over) => return Disposition::Delete,
-        Ok(Taken::NotDue { at_ms }) => return Disposition::Hide(wait_until(at_ms, now)),
-        // The work that holds the pull request usually ends long before its lease does.
-        Ok(Taken::Busy { until_ms }) => {
-            return Disposition::Hide(wait_until(until_ms, now).min(BUSY_LOOK_AGAIN));
-        }
-        Err(e) => {
-            tracing::error!(%delivery, error = %e, "cannot read the ledger; the message comes back");
-            return Disposition::Hide(LEDGER_BACKOFF);
-        }
-    };
-    tracing::info!(%delivery, attempt = job.attempts, "work taken");
-    let (id, next) = (job.id.clone(), Announce::of(&job));
-    let finish = attempt(&taker.handler, job, &taker.settings).await;
-    let disposition = match &finish {
-        Finish::Done => Disposition::Delete,
-        Finish::Retry { .. } => Disposition::Replace(next),
-        Finish::Failed { error } => Disposition::DeadLetter {
-            error: error.clone(),
-        },
-    };
-    match taker.ledger.finish_work(id.clone(), finish, now_ms()).await {
-        Ok(()) => disposition,
-        Err(e) => {
-            // Still `running` on this process's lease: once the lease lapses, the message
-            // that comes back takes it over.
-            tracing::error!(delivery = %id, error = %e, "cannot record the outcome; the delivery will run again");
-            Disposition::Hide(LEDGER_BACKOFF)
-        }
-    }
-}
-
-/// How soon a message whose pull request is busy looks again.
-const BUSY_LOOK_AGAIN: Duration = Duration::from_secs(2);
-
-/// How long a message hides when the ledger could not be read or written.
-const LEDGER_BACKOFF: Duration = Duration::from_secs(30);
-
-/// From `now_ms` until `at_ms`, at least a second (SQS counts whole seconds; a message
-/// shown again at once would spin).
-fn wait_until(at_ms: i64, now_ms: i64) -> Duration {
-    let ms = (at_ms - now_ms).max(0) as u64;
-    Duration::from_secs(ms.div_ceil(1000).max(1))
 }

@@ -2,7 +2,7 @@
 
 use super::sqs::sibling_url;
 use super::*;
-use crate::ids::{InstallationId, PrNumber, RepoName};
+use crate::ids::{DeliveryId, InstallationId, PrNumber, RepoName};
 use crate::work::{Activity, PrEvent};
 
 fn merge_of(pr: u64) -> PrEvent {
@@ -92,15 +92,4 @@ fn the_dead_letter_queue_is_found_beside_the_work_queue() {
         Some("https://sqs.eu-west-1.amazonaws.com/123456789012/kg-dead.fifo")
     );
     assert_eq!(sibling_url("no-slashes", "arn:aws:sqs:r:1:x"), None);
-}
-
-#[test]
-fn a_wait_is_whole_seconds_and_never_zero() {
-    assert_eq!(wait_until(10_500, 10_000), Duration::from_secs(1));
-    assert_eq!(wait_until(12_001, 10_000), Duration::from_secs(3));
-    assert_eq!(
-        wait_until(5_000, 10_000),
-        Duration::from_secs(1),
-        "past: look soon, not in a spin"
-    );
 }

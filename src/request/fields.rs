@@ -10,10 +10,11 @@ use super::chars::{
     IAM_USER_CHARS, SECRET_NAME_CHARS, code_point, describe_char, garbling, hides_text,
     is_iam_user_char, is_visible, quote,
 };
-use super::path::request_name;
+use super::path::{known_accounts, request_name};
 use super::rules::list_patterns;
 use super::secret_name::{render_secret_name, sample_inputs};
 use super::{CompiledRules, Diagnostic, IAM_USER_MAX_CHARS, REASON_MAX_CHARS, REASON_MIN_CHARS};
+use crate::ids::AccountAlias;
 
 /// Stand-ins that are always valid in a secret name, used to tell which input broke one.
 const SAFE_USER: &str = "user";
@@ -87,6 +88,8 @@ pub(super) struct Checked<'a> {
     pub(super) text: &'a str,
     pub(super) rules: &'a CompiledRules,
     pub(super) folder_user: Option<&'a str>,
+    /// The account its folder names, with `[accounts]` and a valid request location.
+    pub(super) folder_account: Option<&'a AccountAlias>,
 }
 
 impl Checked<'_> {
@@ -256,6 +259,76 @@ impl Checked<'_> {
             ));
         }
         days
+    }
+
+    /// `rotate_every_days`: 1..`expires_in_days` (a rotation after the expiry would never
+    /// happen, so asking for one is a mistake worth saying).
+    pub(super) fn rotation(
+        &self,
+        value: &DeInteger<'_>,
+        at: usize,
+        expires_in_days: u32,
+        out: &mut Vec<Diagnostic>,
+    ) -> Option<u32> {
+        let days = i128::from_str_radix(value.as_str(), value.radix())
+            .ok()
+            .and_then(|n| u32::try_from(n).ok())
+            .filter(|n| (1..=expires_in_days).contains(n));
+        if days.is_none() {
+            let written = self.text.get(value_span(self.text, at)).unwrap_or_default();
+            out.push(self.at(
+                at,
+                format!(
+                    "`rotate_every_days` must be between 1 and the key's `expires_in_days` \
+                     ({expires_in_days}), found {}: choose a number in that range, or leave the \
+                     field out for a key that is never rotated",
+                    quote(written)
+                ),
+            ));
+        }
+        days
+    }
+
+    /// `account`: only with `[accounts]`, one of them, and its folder's (DESIGN §9).
+    pub(super) fn account(&self, value: &str, at: usize, out: &mut Vec<Diagnostic>) {
+        let known = &self.rules.accounts;
+        if known.is_empty() {
+            out.push(
+                self.at(
+                    at,
+                    "`account` names an AWS account, but this keygate issues keys only in its own \
+                 account (its configuration has no [accounts]): remove the field"
+                        .to_owned(),
+                ),
+            );
+            return;
+        }
+        if !known.iter().any(|a| a.as_str() == value) {
+            out.push(self.at(
+                at,
+                format!(
+                    "`account` {} is not an AWS account keygate knows: the known accounts are \
+                     {}",
+                    quote(value),
+                    known_accounts(known)
+                ),
+            ));
+            return;
+        }
+        if let Some(folder) = self.folder_account
+            && folder.as_str() != value
+        {
+            out.push(self.at(
+                at,
+                format!(
+                    "`account` {} must equal the account folder {}: fix `account`, or move the \
+                     file to the folder of account {}",
+                    quote(value),
+                    quote(folder.as_str()),
+                    quote(value)
+                ),
+            ));
+        }
     }
 
     /// The request name only matters when the template uses `{request}`.

@@ -1,4 +1,5 @@
-//! Request files: `<requests_dir>/<iam_user>/<name>.toml` (DESIGN §1).
+//! Request files: `<requests_dir>/<iam_user>/<name>.toml`, or with `[accounts]`
+//! `<requests_dir>/<account>/<iam_user>/<name>.toml` (DESIGN §1, §9).
 //!
 //! Two passes, as triagebot does it: a strict TOML parse into spanned values, then the meaning
 //! of each field. Every problem a person must fix becomes a [`Diagnostic`] naming the file, the
@@ -30,7 +31,7 @@ mod tests;
 
 pub use fields::{check_iam_user_name, check_user_policy};
 pub use parse::parse_request;
-pub use path::{check_requests_dir, classify};
+pub use path::{account_of, check_requests_dir, classify};
 pub use readers::check_reader_arn;
 pub use rules::{CompiledRules, RequestRules};
 pub use secret_name::{SecretNameInputs, render_secret_name};
@@ -38,8 +39,16 @@ pub use secret_name::{SecretNameInputs, render_secret_name};
 /// Largest request file accepted, in bytes (exactly this size is accepted).
 pub const MAX_FILE_BYTES: usize = 64 * 1024;
 
-/// The fields a request file may hold, in the order the documentation lists them.
-pub const FIELDS: [&str; 4] = ["iam_user", "reason", "expires_in_days", "readers"];
+/// The fields a request file may hold, in the order the documentation lists them. `account`
+/// only where keygate serves several accounts (`[accounts]`).
+pub const FIELDS: [&str; 6] = [
+    "iam_user",
+    "reason",
+    "expires_in_days",
+    "readers",
+    "rotate_every_days",
+    "account",
+];
 
 /// Bounds of `reason`: at least this many visible characters (not spaces, not control or
 /// format characters), so a reason cannot be padded out with text nobody can see...
@@ -74,6 +83,12 @@ pub struct Request {
     /// IAM user or role ARNs allowed to read the secret, in file order; empty when the file
     /// names none.
     pub readers: Vec<String>,
+    /// Rotation in place every this many days (DESIGN §10), 1..`expires_in_days`; `None`
+    /// when the file does not ask for it.
+    pub rotate_every_days: Option<u32>,
+    /// The account the key is issued in: its folder's, with `[accounts]`; `None` (keygate's
+    /// own account) without.
+    pub account: Option<crate::ids::AccountAlias>,
 }
 
 impl Request {
@@ -133,8 +148,12 @@ impl fmt::Display for Diagnostic {
 /// What a repository path is, relative to the requests folder.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PathKind {
-    /// requests/<user>/<name>.toml
-    Request { folder_user: String },
+    /// requests/<user>/<name>.toml, or with `[accounts]` requests/<account>/<user>/<name>.toml
+    Request {
+        folder_user: String,
+        /// The account folder's alias, with `[accounts]`.
+        account: Option<crate::ids::AccountAlias>,
+    },
     /// Documentation inside the requests folder that is not a request (any `*.md` file).
     Documentation,
     /// Inside the requests folder but not a valid request location: the Diagnostic says why.

@@ -30,18 +30,22 @@ pub fn parse_request(
 ) -> Result<Request, Vec<Diagnostic>> {
     let dir = rules.requests_dir.trim_matches('/');
     let mut diagnostics = Vec::new();
-    let folder_user = match classify(path, rules) {
-        PathKind::Request { folder_user } => Some(folder_user),
+    let (folder_user, folder_account) = match classify(path, rules) {
+        PathKind::Request {
+            folder_user,
+            account,
+        } => (Some(folder_user), account),
         PathKind::Misplaced(d) => {
             diagnostics.push(d);
-            None
+            (None, None)
         }
         PathKind::Documentation => {
             return Err(vec![Diagnostic::new(
                 path,
                 format!(
                     "this is documentation (a .md file), not a request; request files go at \
-                     {dir}/<iam_user>/<name>.toml"
+                     {dir}/{}<name>.toml",
+                    layout_folders(rules)
                 ),
             )]);
         }
@@ -50,7 +54,8 @@ pub fn parse_request(
                 path,
                 format!(
                     "this file is outside the {dir}/ folder, so it is not a request; request \
-                     files go at {dir}/<iam_user>/<name>.toml"
+                     files go at {dir}/{}<name>.toml",
+                    layout_folders(rules)
                 ),
             )]);
         }
@@ -86,7 +91,7 @@ pub fn parse_request(
         return Err(diagnostics);
     }
 
-    let fields = read_fields(path, text, table.get_ref());
+    let fields = read_fields(path, text, table.get_ref(), rules);
     let mut field_diagnostics = fields.diagnostics;
     let iam_user_missing = matches!(fields.iam_user, Field::Missing);
     let reason_missing = matches!(fields.reason, Field::Missing);
@@ -95,6 +100,7 @@ pub fn parse_request(
         text,
         rules,
         folder_user: folder_user.as_deref(),
+        folder_account: folder_account.as_ref(),
     };
     let iam_user = fields
         .iam_user
@@ -109,11 +115,21 @@ pub fn parse_request(
         Field::Present(Some((value, at))) => checked.expiry(value, at, &mut field_diagnostics),
         Field::Present(None) => None,
     };
+    let rotate_every_days = match (fields.rotate_every_days, expires_in_days) {
+        (Field::Missing, _) => Some(None),
+        (Field::Present(Some((value, at))), Some(expires)) => checked
+            .rotation(value, at, expires, &mut field_diagnostics)
+            .map(Some),
+        (Field::Present(_), _) => None,
+    };
     let readers = match fields.readers {
         Field::Missing => Some(Vec::new()),
         Field::Present(Some((items, at))) => checked.readers(items, at, &mut field_diagnostics),
         Field::Present(None) => None,
     };
+    if let Field::Present(Some((value, at))) = fields.account {
+        checked.account(value, at, &mut field_diagnostics);
+    }
     if folder_user.is_some() {
         checked.request_name(&mut field_diagnostics);
     }
@@ -121,23 +137,23 @@ pub fn parse_request(
     diagnostics.extend(field_diagnostics);
 
     if iam_user_missing {
-        diagnostics.push(Diagnostic::new(
-            path,
-            format!(
-                "missing required field `iam_user`: add {}",
-                missing_iam_user_example(folder_user.as_deref())
-            ),
-        ));
+        let add = missing_iam_user_example(folder_user.as_deref());
+        let message = format!("missing required field `iam_user`: add {add}");
+        diagnostics.push(Diagnostic::new(path, message));
     }
     if reason_missing {
-        diagnostics.push(Diagnostic::new(
-            path,
-            format!("missing required field `reason`: add {MISSING_REASON_EXAMPLE}"),
-        ));
+        let message = format!("missing required field `reason`: add {MISSING_REASON_EXAMPLE}");
+        diagnostics.push(Diagnostic::new(path, message));
     }
 
-    match (iam_user, reason, expires_in_days, readers) {
-        (Some(iam_user), Some(reason), Some(expires_in_days), Some(readers))
+    match (
+        iam_user,
+        reason,
+        expires_in_days,
+        readers,
+        rotate_every_days,
+    ) {
+        (Some(iam_user), Some(reason), Some(expires_in_days), Some(readers), Some(rotate))
             if diagnostics.is_empty() =>
         {
             Ok(Request {
@@ -146,6 +162,8 @@ pub fn parse_request(
                 reason,
                 expires_in_days,
                 readers,
+                rotate_every_days: rotate,
+                account: folder_account,
             })
         }
         _ => Err(diagnostics),
@@ -279,20 +297,36 @@ struct Fields<'t> {
     iam_user: Field<(&'t str, usize)>,
     reason: Field<(&'t str, Range<usize>)>,
     expires_in_days: Field<(&'t DeInteger<'t>, usize)>,
+    rotate_every_days: Field<(&'t DeInteger<'t>, usize)>,
     readers: Field<(&'t [Spanned<DeValue<'t>>], usize)>,
+    account: Field<(&'t str, usize)>,
     diagnostics: Vec<Diagnostic>,
 }
 
+impl Fields<'_> {
+    /// No field read yet.
+    fn none() -> Self {
+        Fields {
+            iam_user: Field::Missing,
+            reason: Field::Missing,
+            expires_in_days: Field::Missing,
+            rotate_every_days: Field::Missing,
+            readers: Field::Missing,
+            account: Field::Missing,
+            diagnostics: Vec::new(),
+        }
+    }
+}
+
 /// Reads the top-level table: the known fields with the right type, and a diagnostic for every
-/// unknown field and wrong type.
-fn read_fields<'t>(path: &str, text: &str, table: &'t DeTable<'t>) -> Fields<'t> {
-    let mut fields = Fields {
-        iam_user: Field::Missing,
-        reason: Field::Missing,
-        expires_in_days: Field::Missing,
-        readers: Field::Missing,
-        diagnostics: Vec::new(),
-    };
+/// unknown field and wrong type. `account` is a known field only with `[accounts]`.
+fn read_fields<'t>(
+    path: &str,
+    text: &str,
+    table: &'t DeTable<'t>,
+    rules: &CompiledRules,
+) -> Fields<'t> {
+    let mut fields = Fields::none();
     for (key, value) in table.iter() {
         let at = value.span().start;
         let found = value.get_ref();
@@ -302,17 +336,10 @@ fn read_fields<'t>(path: &str, text: &str, table: &'t DeTable<'t>) -> Fields<'t>
                 .push(Diagnostic::at(path, text, at, message));
         };
         match key.get_ref().as_ref() {
-            "iam_user" => match found {
-                DeValue::String(s) => fields.iam_user = Field::Present(Some((s.as_ref(), at))),
-                other => {
-                    wrong_type(format!(
-                        "`iam_user` must be a string, found {}: write it in double quotes, e.g. \
-                         `iam_user = \"alice\"`",
-                        describe_value(other)
-                    ));
-                    fields.iam_user = Field::Present(None);
-                }
-            },
+            "iam_user" => {
+                let how = "write it in double quotes, e.g. `iam_user = \"alice\"`";
+                fields.iam_user = string_field("iam_user", found, at, how, &mut wrong_type);
+            }
             "reason" => match found {
                 DeValue::String(s) => {
                     fields.reason = Field::Present(Some((s.as_ref(), value.span())));
@@ -342,6 +369,18 @@ fn read_fields<'t>(path: &str, text: &str, table: &'t DeTable<'t>) -> Fields<'t>
                     fields.expires_in_days = Field::Present(None);
                 }
             },
+            "rotate_every_days" => match found {
+                DeValue::Integer(i) => fields.rotate_every_days = Field::Present(Some((i, at))),
+                other => {
+                    wrong_type(format!(
+                        "`rotate_every_days` must be an integer, found {}: write a whole number \
+                         of days without quotes, e.g. `rotate_every_days = 30`, or leave the \
+                         field out for a key that is never rotated",
+                        describe_value(other)
+                    ));
+                    fields.rotate_every_days = Field::Present(None);
+                }
+            },
             "readers" => match found {
                 DeValue::Array(items) => fields.readers = Field::Present(Some((&items[..], at))),
                 other => {
@@ -353,8 +392,13 @@ fn read_fields<'t>(path: &str, text: &str, table: &'t DeTable<'t>) -> Fields<'t>
                     fields.readers = Field::Present(None);
                 }
             },
+            "account" => {
+                let how = "write the account's alias in double quotes, e.g. `account = \"prod\"`, \
+                           or leave the field out (the folder names the account)";
+                fields.account = string_field("account", found, at, how, &mut wrong_type);
+            }
             unknown => {
-                let message = unknown_field_message(unknown, found);
+                let message = unknown_field_message(unknown, found, rules);
                 fields
                     .diagnostics
                     .push(Diagnostic::at(path, text, key.span().start, message));
@@ -364,12 +408,34 @@ fn read_fields<'t>(path: &str, text: &str, table: &'t DeTable<'t>) -> Fields<'t>
     fields
 }
 
-fn unknown_field_message(key: &str, value: &DeValue<'_>) -> String {
-    let allowed = format!("the allowed fields are {}", allowed_fields());
+/// A string field's value and where it starts; any other type is reported through
+/// `wrong_type`, with `how` to write it.
+fn string_field<'t>(
+    name: &str,
+    found: &'t DeValue<'t>,
+    at: usize,
+    how: &str,
+    wrong_type: &mut impl FnMut(String),
+) -> Field<(&'t str, usize)> {
+    match found {
+        DeValue::String(s) => Field::Present(Some((s.as_ref(), at))),
+        other => {
+            wrong_type(format!(
+                "`{name}` must be a string, found {}: {how}",
+                describe_value(other)
+            ));
+            Field::Present(None)
+        }
+    }
+}
+
+fn unknown_field_message(key: &str, value: &DeValue<'_>, rules: &CompiledRules) -> String {
+    let known = known_fields(rules);
+    let allowed = format!("the allowed fields are {}", allowed_fields(&known));
     if let DeValue::Table(inner) = value {
         let holds_known = inner
             .iter()
-            .any(|(k, _)| FIELDS.contains(&k.get_ref().as_ref()));
+            .any(|(k, _)| known.contains(&k.get_ref().as_ref()));
         if holds_known {
             return format!(
                 "unknown table {}: the fields belong at the top level of the file, not inside a \
@@ -379,7 +445,7 @@ fn unknown_field_message(key: &str, value: &DeValue<'_>) -> String {
             );
         }
     }
-    match suggest_field(key) {
+    match suggest_field(key, &known) {
         Some(field) => format!(
             "unknown field {}: did you mean `{field}`? {}",
             quote(key),
@@ -389,9 +455,26 @@ fn unknown_field_message(key: &str, value: &DeValue<'_>) -> String {
     }
 }
 
-/// "`iam_user`, `reason`, `expires_in_days` and `readers`".
-fn allowed_fields() -> String {
-    let quoted: Vec<String> = FIELDS.iter().map(|f| format!("`{f}`")).collect();
+/// The fields a file may hold under `rules`: `account` only with `[accounts]`.
+fn known_fields(rules: &CompiledRules) -> Vec<&'static str> {
+    FIELDS
+        .into_iter()
+        .filter(|f| *f != "account" || !rules.accounts.is_empty())
+        .collect()
+}
+
+/// The folders of the layout in a message: `<iam_user>/`, or `<account>/<iam_user>/`.
+fn layout_folders(rules: &CompiledRules) -> &'static str {
+    if rules.accounts.is_empty() {
+        "<iam_user>/"
+    } else {
+        "<account>/<iam_user>/"
+    }
+}
+
+/// "`iam_user`, `reason`, `expires_in_days`, `readers` and `rotate_every_days`".
+fn allowed_fields(known: &[&str]) -> String {
+    let quoted: Vec<String> = known.iter().map(|f| format!("`{f}`")).collect();
     match quoted.split_last() {
         Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
         _ => quoted.concat(),
@@ -399,13 +482,13 @@ fn allowed_fields() -> String {
 }
 
 /// The known field a mistyped key most likely meant, if any.
-fn suggest_field(key: &str) -> Option<&'static str> {
+fn suggest_field(key: &str, known: &[&'static str]) -> Option<&'static str> {
     if key.chars().count() > 2 * IAM_USER_MAX_CHARS {
         return None;
     }
     let normal = key.trim().to_lowercase().replace(['-', ' '], "_");
     let mut best: Option<(usize, &'static str)> = None;
-    for field in FIELDS {
+    for &field in known {
         let distance = edit_distance(&normal, field);
         let shared_prefix = normal
             .chars()

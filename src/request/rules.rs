@@ -26,6 +26,10 @@ pub struct RequestRules {
     pub allowed_readers: Vec<String>,
     /// Secret-name template, e.g. `{iam_user}/access-key-{timestamp}`.
     pub secret_name_template: String,
+    /// The aliases of `[accounts]` (DESIGN §9). Empty (no `[accounts]`): requests live at
+    /// `<requests_dir>/<iam_user>/<name>.toml`; otherwise at
+    /// `<requests_dir>/<account>/<iam_user>/<name>.toml`, `<account>` one of these.
+    pub accounts: Vec<crate::ids::AccountAlias>,
 }
 
 impl RequestRules {

@@ -17,6 +17,7 @@ pub(crate) fn settings() -> RequestRules {
         denied_users: vec![],
         allowed_readers: vec![],
         secret_name_template: "{iam_user}/access-key-{timestamp}".to_owned(),
+        accounts: vec![],
     }
 }
 

@@ -15,6 +15,8 @@ fn valid_request_gets_default_expiry_and_trimmed_reason() {
             reason: "deploy from CI pipeline".to_owned(),
             expires_in_days: 90,
             readers: vec![],
+            rotate_every_days: None,
+            account: None,
         }
     );
     assert_eq!(r.name(), "ci");
@@ -125,4 +127,39 @@ fn odd_inputs_never_panic_and_messages_stay_short() {
             }
         }
     }
+}
+
+#[test]
+fn rotation_is_asked_in_days_within_the_keys_life() {
+    let ok = parse(
+        ALICE,
+        &alice("expires_in_days = 30\nrotate_every_days = 7\n"),
+    )
+    .unwrap();
+    assert_eq!(ok.rotate_every_days, Some(7));
+    assert_eq!(parse(ALICE, &alice("")).unwrap().rotate_every_days, None);
+    let too_long = only(
+        ALICE,
+        &alice("expires_in_days = 30\nrotate_every_days = 31\n"),
+    );
+    assert_eq!(too_long.line, Some(4));
+    assert!(
+        too_long
+            .message
+            .contains("between 1 and the key's `expires_in_days` (30)"),
+        "{}",
+        too_long.message
+    );
+    let zero = only(ALICE, &alice("rotate_every_days = 0\n"));
+    assert!(
+        zero.message.contains("(90)"),
+        "the default expiry: {}",
+        zero.message
+    );
+    let quoted = only(ALICE, &alice("rotate_every_days = \"7\"\n"));
+    assert!(
+        quoted.message.contains("must be an integer"),
+        "{}",
+        quoted.message
+    );
 }

@@ -196,6 +196,7 @@ pub(super) async fn before_watermark(
     Ok(Some(Report {
         path: "(this pull request)".into(),
         iam_user: None,
+        account: None,
         outcome: Outcome::Refused {
             reasons: vec![format!(
                 "this pull request was merged at {}, before keygate's watermark {} (when its ledger was created, or `lifecycle.reconcile_since`): keygate never issues a key for a merge older than that. Open a new pull request with a new request file.",
@@ -276,6 +277,7 @@ mod tests {
             denied_users: vec![],
             allowed_readers: vec![],
             secret_name_template: "{iam_user}/access-key-{timestamp}".into(),
+            accounts: vec![],
         };
         let file = |path: &str, status: FileStatus| ChangedFile {
             path: path.into(),

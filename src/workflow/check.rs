@@ -7,7 +7,7 @@ use super::facts::{Facts, Moment};
 use super::render::revocation::Revocations;
 use super::render::{self, Outcome, Report};
 use super::{StepError, Workflow};
-use crate::github::client::{Annotation, CheckOutput, RepoClient};
+use crate::github::client::{Annotation, CheckOutput, CheckState, RepoClient};
 use crate::ids::{CommitSha, PrNumber};
 use crate::ledger::{Job, NoteKey, Store};
 use crate::policy::verdict::{CheckConclusion, Half, MergeVerdict};
@@ -32,11 +32,11 @@ pub(super) async fn on_activity(
     // Before merge, owners come from the base branch's current head.
     let facts = wf.judge(gh, listing, Moment::Open).await?;
     let keys = live_keys(wf, &facts.changes.removed).await?;
-    let (status, conclusion, output) = check_run(&facts, &keys);
-    put_check(wf, gh, &facts.pr.head_sha, status, conclusion, &output).await?;
+    let (state, output) = check_run(&facts, &keys);
+    put_check(wf, gh, &facts.pr.head_sha, state, &output).await?;
     tracing::info!(
-        status,
-        conclusion = conclusion.unwrap_or(""),
+        status = state.status(),
+        conclusion = state.conclusion().unwrap_or(""),
         "check run updated"
     );
     if facts.expired {
@@ -54,7 +54,7 @@ pub(super) async fn on_activity(
 pub(super) fn check_run(
     facts: &Facts,
     keys: &BTreeMap<String, Vec<String>>,
-) -> (&'static str, Option<&'static str>, CheckOutput) {
+) -> (CheckState, CheckOutput) {
     let a = &facts.assessment;
     let verdict = MergeVerdict::of(&facts.changes, a, facts.revocation.as_ref());
     let revocations = Revocations {
@@ -63,10 +63,10 @@ pub(super) fn check_run(
         decision: facts.revocation.as_ref(),
         keys,
     };
-    let (status, conclusion) = match verdict.conclusion() {
-        CheckConclusion::Success => ("completed", Some("success")),
-        CheckConclusion::Failure => ("completed", Some("failure")),
-        CheckConclusion::Waiting => ("in_progress", None),
+    let state = match verdict.conclusion() {
+        CheckConclusion::Success => CheckState::Success,
+        CheckConclusion::Failure => CheckState::Failure,
+        CheckConclusion::Waiting => CheckState::InProgress,
     };
     let (title, summary) = render::check_summary_with(
         &facts.changes,
@@ -93,7 +93,7 @@ pub(super) fn check_run(
         summary,
         annotations,
     };
-    (status, conclusion, output)
+    (state, output)
 }
 
 /// Waited too long without approval: rejected, as the original's approval step timed out.
@@ -111,6 +111,7 @@ async fn reject_expired(wf: &Workflow, gh: &RepoClient, facts: &Facts) -> Result
         .map(|path| Report {
             path: path.clone(),
             iam_user: path.split('/').rev().nth(1).map(str::to_string),
+            account: crate::request::account_of(path, &wf.settings.rules),
             outcome: Outcome::Rejected {
                 why: Some(why.clone()),
             },
@@ -150,8 +151,14 @@ async fn ask_approvers(wf: &Workflow, facts: &Facts) -> Result<(), StepError> {
         if before.as_ref() == Some(&asked) {
             continue;
         }
-        let mut notice =
-            render::requested_notice(&f.path, &r.iam_user, &r.reason, r.expires_in_days, &pr_ref);
+        let mut notice = render::requested_notice(
+            &f.path,
+            &r.iam_user,
+            r.account.as_ref(),
+            &r.reason,
+            r.expires_in_days,
+            &pr_ref,
+        );
         let revision = before.map(|before| {
             notice.message = format!(
                 "The request changed since approvers were last asked: {}.\n\n{}",
@@ -201,8 +208,7 @@ pub(super) async fn put_check(
     wf: &Workflow,
     gh: &RepoClient,
     head: &str,
-    status: &str,
-    conclusion: Option<&str>,
+    state: CheckState,
     output: &CheckOutput,
 ) -> Result<(), StepError> {
     let note = NoteKey::CheckRun {
@@ -219,9 +225,9 @@ pub(super) async fn put_check(
             .await?
             .map(|id| (id, "in_progress".into())),
     };
-    let state = format!("{status}/{}", conclusion.unwrap_or(""));
+    let stored = format!("{}/{}", state.status(), state.conclusion().unwrap_or(""));
     let reuse =
-        previous.and_then(|(id, st)| (st.starts_with("in_progress") || st == state).then_some(id));
+        previous.and_then(|(id, st)| (st.starts_with("in_progress") || st == stored).then_some(id));
     // GitHub appends annotations on every update: send them only with a new run.
     let id = match reuse {
         Some(id) => {
@@ -229,15 +235,15 @@ pub(super) async fn put_check(
                 annotations: Vec::new(),
                 ..output.clone()
             };
-            gh.put_check_run(Some(id), CHECK_NAME, head, status, conclusion, &output)
+            gh.put_check_run(Some(id), CHECK_NAME, head, state, &output)
                 .await?
         }
         None => {
-            gh.put_check_run(None, CHECK_NAME, head, status, conclusion, output)
+            gh.put_check_run(None, CHECK_NAME, head, state, output)
                 .await?
         }
     };
-    let value = format!("{id} {state}");
+    let value = format!("{id} {stored}");
     wf.ledger.set_note(note, value).await?;
     Ok(())
 }

@@ -9,29 +9,33 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 use super::{StepError, Workflow};
+use crate::ids::AccountAlias;
 use crate::ledger::{LedgerError, Store, now_ms};
 use crate::lifecycle::request::{Admission, MergeMark, RequestLife};
 
 /// How often a write that lost a race with another worker reads the life again.
 const TRIES: usize = 8;
 
-/// Records that the merge `mark` added `path`, and says whether it may issue.
+/// Records that the merge `mark` added `path` (a request in `account`), and says whether it
+/// may issue.
 pub(crate) async fn admit_addition(
     wf: &Workflow,
     path: &str,
+    account: Option<&AccountAlias>,
     mark: MergeMark,
 ) -> Result<Admission, StepError> {
-    change_life(wf, path, |life| life.admit(mark)).await
+    change_life(wf, path, account, |life| life.admit(mark)).await
 }
 
-/// Records that the merge `mark` deleted `path`: from now on no key of an earlier addition
-/// may live, and no earlier addition may issue.
+/// Records that the merge `mark` deleted `path` (a request in `account`): from now on no key
+/// of an earlier addition may live, and no earlier addition may issue.
 pub(crate) async fn record_deletion(
     wf: &Workflow,
     path: &str,
+    account: Option<&AccountAlias>,
     mark: MergeMark,
 ) -> Result<(), StepError> {
-    change_life(wf, path, |life| {
+    change_life(wf, path, account, |life| {
         life.delete(mark);
     })
     .await
@@ -52,10 +56,12 @@ pub(crate) async fn deleted_since(
 }
 
 /// Reads the life of `path`, applies `change`, and writes it back from the version read;
-/// another worker's write in between means reading again.
+/// another worker's write in between means reading again. A life written first here gets
+/// `account`.
 async fn change_life<T>(
     wf: &Workflow,
     path: &str,
+    account: Option<&AccountAlias>,
     change: impl Fn(&mut RequestLife) -> T,
 ) -> Result<T, StepError> {
     let repository = wf.settings.repository.clone();
@@ -64,7 +70,10 @@ async fn change_life<T>(
             .ledger
             .request_life(repository.clone(), path.to_string())
             .await?
-            .unwrap_or_else(|| RequestLife::new(repository.clone(), path.to_string()));
+            .unwrap_or_else(|| RequestLife {
+                account: account.cloned(),
+                ..RequestLife::new(repository.clone(), path.to_string())
+            });
         let before = life.clone();
         let out = change(&mut life);
         if life == before {
@@ -90,11 +99,12 @@ const USER_LEASE_RENEWAL: Duration = Duration::from_secs(15);
 const USER_LEASE_WAIT: Duration = Duration::from_secs(30);
 const USER_LEASE_POLL: Duration = Duration::from_millis(200);
 
-/// The right to create keys for one IAM user (DESIGN §3): at most one issuance per user at
-/// a time, across every process, so that a rollback that compares the user's keys with
-/// those listed before never mistakes another issuance's key for its own. It carries the
-/// `{timestamp}` the last holder rendered into a secret name, so two issuances never render
-/// the same one. Renewed in the background while held.
+/// The right to create keys for one IAM user of one account (DESIGN §3, §9): at most one
+/// issuance per user at a time, across every process, so that a rollback that compares the
+/// user's keys with those listed before never mistakes another issuance's key for its own.
+/// `ci/deploy` in two accounts are two users, with two leases. It carries the `{timestamp}`
+/// the last holder rendered into a secret name, so two issuances never render the same one.
+/// Renewed in the background while held.
 pub(crate) struct UserLease {
     name: String,
     holder: String,
@@ -104,10 +114,15 @@ pub(crate) struct UserLease {
 }
 
 impl UserLease {
-    /// Takes the lease of `iam_user` (names compare without regard to case, as IAM's do),
-    /// waiting a while for another holder; past that, a transient error retries the work.
-    pub(crate) async fn take(wf: &Workflow, iam_user: &str) -> Result<UserLease, StepError> {
-        let name = format!("user#{}", iam_user.to_lowercase());
+    /// Takes the lease of `iam_user` in `account` (names compare without regard to case, as
+    /// IAM's do), waiting a while for another holder; past that, a transient error retries
+    /// the work.
+    pub(crate) async fn take(
+        wf: &Workflow,
+        account: Option<&AccountAlias>,
+        iam_user: &str,
+    ) -> Result<UserLease, StepError> {
+        let name = lease_name(account, iam_user);
         let holder = uuid::Uuid::new_v4().to_string();
         let deadline = tokio::time::Instant::now() + USER_LEASE_WAIT;
         loop {
@@ -161,6 +176,16 @@ impl Drop for UserLease {
     }
 }
 
+/// The ledger's name of a user's lease: `user#<iam user>` in keygate's own account (as
+/// before accounts), `user#<account>#<iam user>` in a member account. Neither an alias nor
+/// an IAM user name holds `#`, so no two users share a name.
+fn lease_name(account: Option<&AccountAlias>, iam_user: &str) -> String {
+    match account {
+        None => format!("user#{}", iam_user.to_lowercase()),
+        Some(a) => format!("user#{a}#{}", iam_user.to_lowercase()),
+    }
+}
+
 /// Renews the lease `name` for `holder` until aborted.
 async fn renew(ledger: crate::ledger::Ledger, name: String, holder: String) {
     loop {
@@ -187,4 +212,29 @@ pub(crate) fn merge_mark(pr: &crate::github::client::PullInfo) -> Option<MergeMa
         pr: crate::ids::PrNumber(pr.number),
         merged_at: pr.merged_at?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_user_name_in_two_accounts_is_two_leases() {
+        let prod = AccountAlias::new("prod");
+        let dev = AccountAlias::new("dev");
+        assert_eq!(
+            lease_name(None, "CI-Deploy"),
+            "user#ci-deploy",
+            "as before accounts"
+        );
+        assert_eq!(lease_name(Some(&prod), "ci-deploy"), "user#prod#ci-deploy");
+        assert_ne!(
+            lease_name(Some(&prod), "ci-deploy"),
+            lease_name(Some(&dev), "ci-deploy")
+        );
+        assert_ne!(
+            lease_name(Some(&prod), "ci-deploy"),
+            lease_name(None, "ci-deploy")
+        );
+    }
 }

@@ -11,7 +11,7 @@ use super::check::{self, CHECK_NAME};
 use super::facts::Moment;
 use super::render::md;
 use super::{StepError, Workflow};
-use crate::github::client::{CheckOutput, RepoClient};
+use crate::github::client::{CheckOutput, CheckState, RepoClient};
 use crate::ids::PrNumber;
 use crate::ledger::Job;
 
@@ -80,9 +80,9 @@ async fn judge_one(
     judged.extend(c.rewritten.iter().map(|(p, _)| p.clone()));
     judged.extend(c.misplaced.iter().map(|d| d.path.clone()));
     let keys = check::live_keys(wf, &c.removed).await?;
-    let (_, conclusion, output) = check::check_run(&facts, &keys);
+    let (state, output) = check::check_run(&facts, &keys);
     let title = output.title;
-    let ready = conclusion == Some("success");
+    let ready = state == CheckState::Success;
     let word = if ready { "ready" } else { "not ready" };
     Ok((format!("- #{pr}: {word}: {}", md::text(&title)), ready))
 }
@@ -120,7 +120,11 @@ pub(super) async fn on_checks_requested(
             md::code(path)
         ));
     }
-    let conclusion = if passes { "success" } else { "failure" };
+    let state = if passes {
+        CheckState::Success
+    } else {
+        CheckState::Failure
+    };
     let title = if passes {
         format!("merge group of {} pull request(s): ready", prs.len())
     } else {
@@ -136,16 +140,8 @@ pub(super) async fn on_checks_requested(
         summary,
         annotations: Vec::new(),
     };
-    check::put_check(
-        wf,
-        gh,
-        head.as_str(),
-        "completed",
-        Some(conclusion),
-        &output,
-    )
-    .await?;
-    tracing::info!(conclusion, pulls = ?prs, "merge group check run put");
+    check::put_check(wf, gh, head.as_str(), state, &output).await?;
+    tracing::info!(conclusion = state.conclusion().unwrap_or(""), pulls = ?prs, "merge group check run put");
     Ok(())
 }
 

@@ -5,17 +5,20 @@ pub mod catchup;
 mod check;
 mod facts;
 mod issue;
+pub mod leak;
 pub(crate) mod life;
 mod merge_group;
+mod outage;
 pub mod render;
 mod revoke;
+pub mod rotate;
 pub mod sweep;
 
 use std::sync::Arc;
 
 use crate::aws::{Aws, AwsError};
 use crate::github::client::{GitHubApp, GitHubError, PullInfo, RepoClient};
-use crate::ids::{BranchName, CommitSha, PrNumber, RepoName};
+use crate::ids::{AccountAlias, BranchName, CommitSha, PrNumber, RepoName};
 use crate::ledger::{Job, Ledger, LedgerError, NoteKey, Store};
 use crate::policy::approval::ApprovalRules;
 use crate::request::CompiledRules;
@@ -64,6 +67,11 @@ pub enum StepError {
     /// Whether a step happened is not known yet (IAM is eventually consistent): look again.
     #[error("{0}")]
     Uncertain(String),
+    /// A failure in one AWS account whose outcome the pull request's comment and notices
+    /// tell already, beside the other accounts' work (DESIGN §9): the attempt ends as the
+    /// inner error says, and nothing more is written about it.
+    #[error(transparent)]
+    Told(Box<StepError>),
 }
 
 impl From<crate::queue::AcceptError> for StepError {
@@ -81,6 +89,7 @@ impl StepError {
             StepError::GitHub(e) => e.is_transient(),
             StepError::Aws(e) => e.is_transient(),
             StepError::Ledger(_) | StepError::Uncertain(_) => true,
+            StepError::Told(e) => e.is_transient(),
         }
     }
 }
@@ -98,6 +107,14 @@ impl From<StepError> for JobError {
 }
 
 impl Workflow {
+    /// The AWS clients that act in `account` (DESIGN §9): keygate's own for `None`, else
+    /// that member's. Every IAM and Secrets Manager call about a key goes through here with
+    /// the key's account (its intent's, its life's); SNS and the ledger stay in keygate's
+    /// own account.
+    pub(crate) fn aws_in(&self, account: Option<&AccountAlias>) -> Result<&Aws, StepError> {
+        Ok(self.aws.in_account(account)?)
+    }
+
     pub fn into_handler(self) -> Handler {
         let me = Arc::new(self);
         Arc::new(move |job: Job| {
@@ -107,6 +124,12 @@ impl Workflow {
     }
 
     pub async fn handle(&self, job: Job) -> Result<(), JobError> {
+        if job.event.activity.work() == Work::Contain {
+            // A leak, from any repository the App is installed on (DESIGN §10).
+            return leak::on_github_alert(self, &job)
+                .await
+                .map_err(JobError::from);
+        }
         let gh = self
             .github
             .repo(
@@ -122,6 +145,7 @@ impl Workflow {
             Work::Group => merge_group::on_checks_requested(self, &gh, &job)
                 .await
                 .map_err(JobError::from),
+            Work::Contain => Ok(()),
         };
         match result {
             // Wait for GitHub's rate limit to reset rather than spend retries against it.

@@ -7,14 +7,16 @@
 //! on the final head before the merge, pushers and the author excluded.
 
 use super::facts::Facts;
+use super::outage::{self, Held};
 use super::render::{Outcome, Report};
 use super::sweep::revoke_key;
 use super::{StepError, Workflow};
 use crate::ids::PrNumber;
-use crate::ledger::{Revocation, Store};
+use crate::ledger::{Job, KeyLife, Revocation, Store};
 use crate::lifecycle::iam_user_of;
 use crate::policy::approval::{Decision, Verdict};
 use crate::policy::verdict::Half;
+use crate::request::account_of;
 
 /// Reports for the request files the merged pull request deleted (none when it deleted
 /// none). Revokes when the deletions half acts (`policy::verdict`: no problem with the pull
@@ -23,6 +25,8 @@ pub(super) async fn on_merged(
     wf: &Workflow,
     facts: &Facts,
     deletions: Half,
+    job: &Job,
+    held: &mut Held,
 ) -> Result<Vec<Report>, StepError> {
     let removed = &facts.changes.removed;
     if removed.is_empty() {
@@ -34,6 +38,7 @@ pub(super) async fn on_merged(
             .map(|path| Report {
                 path: path.clone(),
                 iam_user: iam_user_of(path).map(str::to_string),
+                account: account_of(path, &wf.settings.rules),
                 outcome: Outcome::Refused {
                     reasons: reasons.clone(),
                 },
@@ -53,7 +58,8 @@ pub(super) async fn on_merged(
     // Recorded before the live keys are read: an addition still being issued either sees
     // this deletion and revokes its own key, or has stored it by now and is listed here.
     for path in removed {
-        super::life::record_deletion(wf, path, deletion).await?;
+        let account = account_of(path, &wf.settings.rules);
+        super::life::record_deletion(wf, path, account.as_ref(), deletion).await?;
     }
     let approvers: Vec<String> = decision.approvers().into_iter().map(|a| a.login).collect();
     let revocation = Revocation {
@@ -73,31 +79,70 @@ pub(super) async fn on_merged(
     for path in removed {
         // Merge order decides: a key of an addition merged after this deletion (the path
         // was added again) is not this deletion's to end.
-        let ended = live.iter().filter(|l| {
-            &l.request.path == path
-                && l.request.repository.key() == wf.settings.repository.key()
-                && l.request_merged_at.is_none_or(|a| a <= deletion.merged_at)
-        });
-        let mut revoked = Vec::new();
-        for life in ended {
-            let mut life = life.clone();
-            if revoke_key(wf, &wf.settings.lifecycle, &mut life, revocation.clone()).await? {
-                revoked.push(life.access_key_id.clone());
-            }
-        }
-        let note = revoked.is_empty().then(|| {
-            "keygate has no live key for this request file (it was never issued, or has expired, been deleted or revoked already)".to_string()
-        });
+        let ended: Vec<KeyLife> = live
+            .iter()
+            .filter(|l| {
+                &l.request.path == path
+                    && l.request.repository.key() == wf.settings.repository.key()
+                    && l.request_merged_at.is_none_or(|a| a <= deletion.merged_at)
+            })
+            .cloned()
+            .collect();
+        let outcome = revoke_all(wf, ended, &revocation, job, held).await?;
         reports.push(Report {
             path: path.clone(),
             iam_user: iam_user_of(path).map(str::to_string),
-            outcome: Outcome::Revoked {
-                access_key_ids: revoked,
-                note,
-            },
+            account: account_of(path, &wf.settings.rules),
+            outcome,
         });
     }
     Ok(reports)
+}
+
+/// Revokes each of one request file's live keys. A key whose AWS account fails has its
+/// revocation recorded (the expiry sweep finishes it on its own) and is held, so that the
+/// other accounts' work goes on (DESIGN §9).
+async fn revoke_all(
+    wf: &Workflow,
+    lives: Vec<KeyLife>,
+    revocation: &Revocation,
+    job: &Job,
+    held: &mut Held,
+) -> Result<Outcome, StepError> {
+    let mut revoked = Vec::new();
+    let mut waiting = Vec::new();
+    for mut life in lives {
+        match revoke_key(wf, &wf.settings.lifecycle, &mut life, revocation.clone()).await {
+            Ok(true) => revoked.push(life.access_key_id.clone()),
+            Ok(false) => {}
+            Err(e) if outage::in_one_account(&e) => {
+                let kept = held.keep(wf, job, e);
+                waiting.push(format!(
+                    "revoking `{}` is recorded but not finished: {}",
+                    life.access_key_id, kept.why
+                ));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    if !waiting.is_empty() {
+        if !revoked.is_empty() {
+            waiting.push(format!("revoked already: `{}`", revoked.join("`, `")));
+        }
+        return Ok(Outcome::Retrying {
+            why: format!(
+                "{}. keygate finishes the revocation on its own: its expiry sweep tries again at every pass.",
+                waiting.join("; ")
+            ),
+        });
+    }
+    let note = revoked.is_empty().then(|| {
+        "keygate has no live key for this request file (it was never issued, or has expired, been deleted or revoked already)".to_string()
+    });
+    Ok(Outcome::Revoked {
+        access_key_ids: revoked,
+        note,
+    })
 }
 
 /// The decision that approves the deletions when their half acts; otherwise why each

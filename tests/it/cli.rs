@@ -140,6 +140,114 @@ fn owners_without_codeowners_is_a_usage_error() {
     assert!(err.contains("--codeowners"), "{err}");
 }
 
+/// A requests repository of a keygate that serves two AWS accounts, each with its owners.
+fn accounts_repo(extra: &[(&str, &str)]) -> tempfile::TempDir {
+    let mut files = vec![
+        (
+            "CODEOWNERS",
+            "/requests/prod/ @acme/prod-admins\n/requests/dev/ @acme/developers\n",
+        ),
+        ("requests/prod/alice/ci.toml", GOOD),
+        (
+            "requests/dev/alice/ci.toml",
+            "iam_user = \"alice\"\nreason = \"Nightly backups copy to S3\"\naccount = \"dev\"\n",
+        ),
+    ];
+    files.extend_from_slice(extra);
+    repo(&files)
+}
+
+#[test]
+fn validate_learns_the_accounts_from_the_command_line_or_the_configuration() {
+    let dir = accounts_repo(&[]);
+    let (code, out, err) = run(dir.path(), &["validate", "--accounts", "prod,dev"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(err.contains("checked 2 request files: all valid"), "{err}");
+
+    // Without the accounts, the account folders are no IAM users' folders.
+    let (code, out, _) = run(dir.path(), &["validate"]);
+    assert_eq!(code, 1);
+    assert!(out.contains("nested too deep"), "{out}");
+
+    // The same from keygate's configuration.
+    std::fs::write(
+        dir.path().join("keygate.toml"),
+        "[accounts.prod]\nrole_arn = \"arn:aws:iam::111111111111:role/keygate-issuer\"\n\
+         [accounts.dev]\nrole_arn = \"arn:aws:iam::222222222222:role/keygate-issuer\"\n",
+    )
+    .unwrap();
+    let (code, out, err) = run(dir.path(), &["validate"]);
+    assert_eq!(code, 0, "{out}{err}");
+}
+
+#[test]
+fn validate_with_accounts_names_an_unknown_account_and_the_known_ones() {
+    let dir = accounts_repo(&[
+        ("requests/staging/bob/ci.toml", GOOD),
+        (
+            "requests/prod/carol/ci.toml",
+            "iam_user = \"carol\"\nreason = \"Nightly backups copy to S3\"\naccount = \"dev\"\n",
+        ),
+    ]);
+    let (code, out, _) = run(dir.path(), &["validate", "--accounts", "prod,dev"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("requests/staging/bob/ci.toml:")
+                && l.contains("`staging` is not an AWS account keygate knows")
+                && l.contains("`dev`, `prod`")),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("requests/prod/carol/ci.toml:3:11:")
+                && l.contains("must equal the account folder `prod`")),
+        "{out}"
+    );
+    let (code, _, err) = run(dir.path(), &["validate", "--accounts", "Prod"]);
+    assert_eq!(code, 2, "a bad alias is a usage error: {err}");
+    assert!(
+        err.contains("--accounts") && err.contains("lower-case"),
+        "{err}"
+    );
+}
+
+#[test]
+fn owners_names_each_accounts_own_owners() {
+    let dir = accounts_repo(&[]);
+    let (code, out, _) = run(
+        dir.path(),
+        &[
+            "owners",
+            "--accounts",
+            "prod,dev",
+            "requests/prod/alice/ci.toml",
+            "requests/dev/alice/ci.toml",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v[0]["owners"], serde_json::json!(["@acme/prod-admins"]));
+    assert_eq!(v[0]["account"], "prod");
+    assert_eq!(v[1]["owners"], serde_json::json!(["@acme/developers"]));
+    assert_eq!(v[1]["account"], "dev");
+    let (_, out, _) = run(
+        dir.path(),
+        &[
+            "owners",
+            "--accounts",
+            "prod,dev",
+            "requests/prod/alice/ci.toml",
+        ],
+    );
+    assert!(
+        out.starts_with("requests/prod/alice/ci.toml [account prod]: @acme/prod-admins"),
+        "{out}"
+    );
+}
+
 /// `run` with variables of the test's choosing (and nothing else of the environment).
 fn run_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
     let out = Command::new(BIN)

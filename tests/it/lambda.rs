@@ -372,6 +372,13 @@ async fn the_bootstrap_binary_serves_a_webhook_and_its_work_through_the_runtime_
     let (user, pr) = requested(&world).await;
     let api = RuntimeApi::start().await;
     let mut function = bootstrap(&world, &api).spawn().unwrap();
+    // The merge comes after the function's cold start, which created the ledger: a merge
+    // older than its ledger never issues (on a loaded machine the start takes a while).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while api.first_next().is_none() {
+        assert!(Instant::now() < deadline, "the function never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
     merged_through(&world, &api, pr).await;
     let messages = world.receive_work().await;
@@ -383,7 +390,16 @@ async fn the_bootstrap_binary_serves_a_webhook_and_its_work_through_the_runtime_
     let mut batches = 1;
     let deadline = Instant::now() + Duration::from_secs(30);
     while world.aws.access_keys(&user).await.is_empty() {
-        assert!(Instant::now() < deadline, "never issued");
+        if Instant::now() >= deadline {
+            // Say why: what the function logged is the only account of its attempts.
+            function.start_kill().unwrap();
+            function.wait().await.unwrap();
+            let mut err = String::new();
+            let stderr = function.stderr.take().unwrap();
+            let mut stderr = stderr;
+            stderr.read_to_string(&mut err).await.unwrap();
+            panic!("never issued after {batches} batches; the function's log:\n{err}");
+        }
         let messages = world.receive_work().await;
         if messages.is_empty() {
             tokio::time::sleep(Duration::from_millis(200)).await;

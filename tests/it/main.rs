@@ -3,6 +3,7 @@
 
 mod support;
 
+mod accounts;
 mod approvers;
 mod audit;
 mod auditor;
@@ -12,11 +13,14 @@ mod chat;
 mod check;
 mod cli;
 mod doctor;
+mod fuzz_replay;
 mod ghes;
 mod holes;
 mod issue;
 mod lambda;
+mod leaks;
 mod least_privilege;
+mod least_privilege_member;
 mod life;
 mod lifecycle;
 mod lifecycle_crash;
@@ -29,8 +33,12 @@ mod reconcile;
 mod reference;
 mod replicas;
 mod retries;
+mod rotation;
+mod rotation_crash;
 mod schema;
 mod secrets;
+mod soak;
+mod unused;
 mod webhook;
 mod webhook_examples;
 mod window;

@@ -18,7 +18,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_keygate");
 /// Everything keygate can log, the AWS SDK's and hyper's internals included.
 const TRACE: &str = "trace,aws_smithy_runtime::client::orchestrator=trace,hyper=trace";
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -105,9 +105,20 @@ impl Serving {
         args: &[&str],
         env: &[(&str, &str)],
     ) -> Serving {
-        let port = free_port();
+        Serving::start_at(free_port(), dir, &aws.proxy.url, log, args, env).await
+    }
+
+    /// [`Serving::start`] on `port`: a restart after a crash takes the address back.
+    pub(crate) async fn start_at(
+        port: u16,
+        dir: &TempDir,
+        aws_endpoint: &str,
+        log: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Serving {
         let log = std::fs::File::create(dir.path().join(log)).unwrap();
-        let child = keygate(dir.path(), &aws.proxy.url)
+        let child = keygate(dir.path(), aws_endpoint)
             .env("KEYGATE_SERVER_LISTEN", format!("127.0.0.1:{port}"))
             .envs(env.iter().copied())
             .arg("serve")

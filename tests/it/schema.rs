@@ -5,6 +5,7 @@
 use std::collections::BTreeSet;
 use std::process::Command;
 
+use keygate::ids::{ACCOUNT_ALIAS_MAX_CHARS, AccountAlias};
 use keygate::request::{
     FIELDS, IAM_USER_MAX_CHARS, MAX_READERS, REASON_MAX_CHARS, REASON_MIN_CHARS, RequestRules,
     parse_request,
@@ -14,13 +15,22 @@ use serde_json::Value;
 const SCHEMA: &str = include_str!("../../schema/request.schema.json");
 const EXAMPLE: &str = include_str!("../../requests/example-ci-deployer/deploy-pipeline.toml");
 const EXAMPLE_PATH: &str = "requests/example-ci-deployer/deploy-pipeline.toml";
+/// Where a file holding every field sits: `account` needs a keygate with `[accounts]`, and
+/// then its account's folder.
+const ALL_FIELDS_PATH: &str = "requests/prod/alice/ci.toml";
 
 fn schema() -> Value {
     serde_json::from_str(SCHEMA).expect("schema/request.schema.json is not JSON")
 }
 
-/// keygate's defaults, with one reader allowed so that `readers` can be accepted at all.
+/// keygate's defaults, with one reader allowed so that `readers` can be accepted at all, and
+/// an account `prod` for a path in an account's folder (`requests/<account>/<user>/…`).
 fn accepts(path: &str, text: &str) -> bool {
+    let accounts = if path.split('/').count() == 4 {
+        vec![AccountAlias::new("prod")]
+    } else {
+        vec![]
+    };
     let rules = RequestRules {
         requests_dir: "requests".into(),
         default_expiry_days: 90,
@@ -29,6 +39,7 @@ fn accepts(path: &str, text: &str) -> bool {
         denied_users: vec![],
         allowed_readers: vec!["arn:aws:iam::123456789012:role/*".into()],
         secret_name_template: "{iam_user}/access-key-{timestamp}".into(),
+        accounts,
     }
     .compile()
     .unwrap();
@@ -42,6 +53,8 @@ fn line(field: &str) -> &'static str {
         "reason" => "reason = \"Nightly backups copy to S3\"",
         "expires_in_days" => "expires_in_days = 30",
         "readers" => "readers = [\"arn:aws:iam::123456789012:role/backup\"]",
+        "rotate_every_days" => "rotate_every_days = 7",
+        "account" => "account = \"prod\"",
         other => panic!(
             "FIELDS has {other}, which this test does not know: add it here and to the schema"
         ),
@@ -66,9 +79,9 @@ fn the_schema_names_exactly_the_fields_the_parser_accepts_and_no_others() {
         .map(String::as_str)
         .collect();
     assert_eq!(named, FIELDS.into_iter().collect::<BTreeSet<_>>());
-    assert!(accepts("requests/alice/ci.toml", &file_of(&FIELDS)));
+    assert!(accepts(ALL_FIELDS_PATH, &file_of(&FIELDS)));
     assert!(!accepts(
-        "requests/alice/ci.toml",
+        ALL_FIELDS_PATH,
         &format!("{}colour = \"blue\"\n", file_of(&FIELDS))
     ));
 }
@@ -84,7 +97,7 @@ fn the_schema_requires_exactly_the_fields_the_parser_cannot_do_without() {
         .collect();
     for field in FIELDS {
         let others: Vec<&str> = FIELDS.into_iter().filter(|f| *f != field).collect();
-        let parser_requires = !accepts("requests/alice/ci.toml", &file_of(&others));
+        let parser_requires = !accepts(ALL_FIELDS_PATH, &file_of(&others));
         assert_eq!(
             required.contains(field),
             parser_requires,
@@ -117,7 +130,7 @@ fn the_schema_types_are_the_parsers_types() {
             })
             .collect();
         assert!(
-            !accepts("requests/alice/ci.toml", &text),
+            !accepts(ALL_FIELDS_PATH, &text),
             "{field}: the parser accepts a non-{ty}"
         );
     }
@@ -132,6 +145,17 @@ fn the_schema_bounds_are_the_parsers_bounds() {
     assert_eq!(p["reason"]["minLength"], REASON_MIN_CHARS);
     assert_eq!(p["reason"]["maxLength"], REASON_MAX_CHARS);
     assert_eq!(p["expires_in_days"]["minimum"], 1);
+    assert_eq!(p["rotate_every_days"]["minimum"], 1);
+    let (user, reason) = (line("iam_user"), line("reason"));
+    for (rotate, ok) in [(0, false), (1, true), (30, true), (31, false)] {
+        let text =
+            format!("{user}\n{reason}\nexpires_in_days = 30\nrotate_every_days = {rotate}\n");
+        assert_eq!(
+            accepts("requests/alice/ci.toml", &text),
+            ok,
+            "rotate_every_days = {rotate} with expires_in_days = 30"
+        );
+    }
     assert_eq!(p["readers"]["maxItems"], MAX_READERS);
     assert_eq!(
         p["readers"]["uniqueItems"], true,
@@ -203,6 +227,36 @@ fn the_iam_user_pattern_allows_exactly_the_characters_the_parser_allows() {
         );
     }
     assert!(!class.contains(&'/') && !class.contains(&'\'') && !class.contains(&'\\'));
+}
+
+#[test]
+fn the_account_pattern_allows_exactly_the_aliases_the_parser_allows() {
+    let account = &schema()["properties"]["account"];
+    assert_eq!(account["maxLength"], ACCOUNT_ALIAS_MAX_CHARS);
+    let pattern = account["pattern"].as_str().unwrap();
+    // `^[first][rest]{0,31}$`: the first character's class, then the others'.
+    let (first, rest) = pattern
+        .strip_prefix('^')
+        .and_then(|p| p.split_once(']'))
+        .map(|(first, rest)| (format!("^{first}]{{1,1}}$"), format!("^{rest}")))
+        .unwrap();
+    let (first, rest) = (class_of(&first), class_of(&rest));
+    assert!(
+        pattern.ends_with(&format!("{{0,{}}}$", ACCOUNT_ALIAS_MAX_CHARS - 1)),
+        "{pattern}"
+    );
+    for c in ' '..='~' {
+        assert_eq!(
+            first.contains(&c),
+            AccountAlias::parse(&format!("{c}a")).is_ok(),
+            "{c:?} first"
+        );
+        assert_eq!(
+            rest.contains(&c),
+            AccountAlias::parse(&format!("a{c}")).is_ok(),
+            "{c:?} after the first"
+        );
+    }
 }
 
 #[test]

@@ -180,6 +180,7 @@ impl Limited {
             limits,
             metrics: Default::default(),
             metrics_access: keygate::server::MetricsAccess::Open,
+            health_alerts: None,
         };
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

@@ -4,7 +4,7 @@
 //! `scripts/extract-webhook-examples.sh`), converts to keygate's small event, or is a delivery
 //! keygate ignores: never a payload error.
 
-use keygate::github::webhook::{Triage, triage};
+use keygate::github::webhook::{SignatureKey, Triage, triage};
 use keygate::ids::{BranchName, RepoName};
 use keygate::work::Activity;
 use serde_json::Value;
@@ -35,9 +35,15 @@ fn convert(source: &str, event: &str, example: &Value) -> Triage {
     let base = example["pull_request"]["base"]["ref"].as_str().unwrap();
     let body = serde_json::to_vec(example).unwrap();
     let action = example["action"].as_str().unwrap_or("");
+    // Signed as GitHub signs it: only a verified body reaches the parser.
+    let key = SignatureKey::new(&secrecy::SecretString::from("example-secret"));
+    let header = crate::support::payloads::sign(b"example-secret", &body);
+    let verified = key
+        .verified(Some(header.as_bytes()), &body)
+        .expect("the example's own signature");
     triage(
         event,
-        &body,
+        verified,
         &RepoName::new(repo),
         &BranchName::new(base.to_string()),
     )

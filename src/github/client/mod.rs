@@ -8,6 +8,7 @@
 //! token or a confused call cannot reach the installation's other repositories. We keep one
 //! token per installation and repository for as long as the process lives.
 
+mod alerts;
 mod auth;
 mod clock;
 mod repo;
@@ -27,6 +28,7 @@ use time::OffsetDateTime;
 use crate::facts::{Account, EntryKind, Pusher};
 use crate::metrics::Metrics;
 
+pub use alerts::{AlertLocation, SecretAlert};
 use auth::{AppAuth, InstallationToken};
 use clock::GitHubClock;
 pub use repo::RepoClient;
@@ -257,6 +259,33 @@ pub struct PullInfo {
     pub commits: u64,
     /// How many files GitHub says the pull request changes: the files list must be as long.
     pub changed_files: u64,
+}
+
+/// A check run's state as GitHub takes it: `in_progress`, or `completed` with a conclusion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckState {
+    InProgress,
+    Success,
+    Failure,
+}
+
+impl CheckState {
+    /// GitHub's `status`.
+    pub fn status(self) -> &'static str {
+        match self {
+            CheckState::InProgress => "in_progress",
+            CheckState::Success | CheckState::Failure => "completed",
+        }
+    }
+
+    /// GitHub's `conclusion`, for a completed run.
+    pub fn conclusion(self) -> Option<&'static str> {
+        match self {
+            CheckState::InProgress => None,
+            CheckState::Success => Some("success"),
+            CheckState::Failure => Some("failure"),
+        }
+    }
 }
 
 /// A pull request as a list shows it: enough for catch-up to choose what to look at closer.

@@ -10,8 +10,8 @@ use time::OffsetDateTime;
 use super::auth::InstallationToken;
 use super::wire::*;
 use super::{
-    CheckOutput, CommentInfo, Comparison, FileEntry, GitHubError, ListedPull, PullCommit, PullInfo,
-    encode_path,
+    CheckOutput, CheckState, CommentInfo, Comparison, FileEntry, GitHubError, ListedPull,
+    PullCommit, PullInfo, encode_path,
 };
 use crate::facts::{ChangedFile, CommitInfo, EntryKind, FileStatus, Pusher, Review, ReviewState};
 use crate::metrics::Metrics;
@@ -633,20 +633,19 @@ impl RepoClient {
         id: Option<u64>,
         name: &str,
         head_sha: &str,
-        status: &str,
-        conclusion: Option<&str>,
+        state: CheckState,
         output: &CheckOutput,
     ) -> Result<u64, GitHubError> {
         let mut body = serde_json::json!({
             "name": name,
-            "status": status,
+            "status": state.status(),
             "output": output,
         });
         // `head_sha` names the commit of a new run; an update may not send it.
         if id.is_none() {
             body["head_sha"] = serde_json::Value::from(head_sha);
         }
-        if let Some(c) = conclusion {
+        if let Some(c) = state.conclusion() {
             body["conclusion"] = serde_json::Value::from(c);
         }
         let run: WireId = match id {

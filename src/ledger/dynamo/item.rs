@@ -11,7 +11,7 @@ use super::super::{
     DeliveryState, Intent, IntentKey, IntentState, KeyLife, LedgerError, NewDelivery, NoteKey,
     Revocation,
 };
-use crate::ids::{CommitSha, DeliveryId, InstallationId, PrNumber, RepoName};
+use crate::ids::{AccountAlias, CommitSha, DeliveryId, InstallationId, PrNumber, RepoName};
 use crate::lifecycle::{Progress, Stage, Step};
 use crate::work::{Activity, PrEvent, Sender};
 
@@ -290,8 +290,12 @@ pub(super) fn intent_fields(i: &Intent) -> Vec<(&'static str, Option<AttributeVa
         ("outcome", opt(&i.outcome)),
         ("merged_at", i.merged_at.map(|t| n(t.unix_timestamp()))),
         ("secret_token", opt(&i.secret_token)),
+        ("account", i.account.as_ref().map(|a| s(a.as_str()))),
         ("updated_at", Some(n(i.updated_at_ms))),
     ]
+    .into_iter()
+    .chain(super::care::origin_fields(&i.origin))
+    .collect()
 }
 
 pub(super) fn read_intent(item: &Item) -> Result<Intent, LedgerError> {
@@ -313,6 +317,8 @@ pub(super) fn read_intent(item: &Item) -> Result<Intent, LedgerError> {
         merged_at: opt_n(item, "merged_at")?
             .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok()),
         secret_token: opt_s(item, "secret_token")?,
+        origin: super::care::read_origin(item)?,
+        account: opt_s(item, "account")?.map(AccountAlias::new),
         updated_at_ms: get_n(item, "updated_at")?,
     })
 }
@@ -335,19 +341,24 @@ pub(super) fn life_step(life: &KeyLife, from: Progress, now_ms: i64) -> Change {
             BY_STATE_SK,
             s(format!("{}#{}", ordinal(now_ms), life.access_key_id)),
         );
-    for (attr, v) in [
+    let identity = [
+        ("account", life.account.as_ref().map(|a| s(a.as_str()))),
         ("secret_name", opt(&life.secret_name)),
         ("expires_at", opt(&life.expires_at)),
         (
             "installation_id",
             life.installation.map(|i| n(i.get() as i64)),
         ),
-    ] {
+    ];
+    for (attr, v) in identity
+        .into_iter()
+        .chain(super::care::origin_fields(&life.origin))
+    {
         if let Some(v) = v {
             c = c.set_if_absent(attr, v);
         }
     }
-    let c = c
+    let c = super::care::care_change(&life.care, c)
         .set("stage", s(life.progress.stage.as_str()))
         .set_or_remove("pending", life.progress.pending.map(|p| s(p.as_str())))
         .set_or_remove("revoked_by", r.map(|r| s(r.by.as_str())))
@@ -404,6 +415,7 @@ fn read_revocation(item: &Item) -> Result<Option<Revocation>, LedgerError> {
 pub(super) fn read_life(item: &Item) -> Result<(i64, KeyLife), LedgerError> {
     let life = KeyLife {
         access_key_id: get_s(item, "access_key_id")?.to_string(),
+        account: opt_s(item, "account")?.map(AccountAlias::new),
         iam_user: get_s(item, "iam_user")?.to_string(),
         secret_name: opt_s(item, "secret_name")?,
         expires_at: opt_s(item, "expires_at")?,
@@ -417,6 +429,8 @@ pub(super) fn read_life(item: &Item) -> Result<(i64, KeyLife), LedgerError> {
         installation: opt_n(item, "installation_id")?.map(|i| InstallationId(i as u64)),
         progress: read_progress(item)?,
         revocation: read_revocation(item)?,
+        origin: super::care::read_origin(item)?,
+        care: super::care::read_care(item)?,
         updated_at_ms: get_n(item, "updated_at")?,
     };
     Ok((get_n(item, "created_at")?, life))
@@ -428,16 +442,23 @@ pub(super) fn join_life(intent: &Intent, life: Option<&Item>) -> Result<KeyLife,
     let access_key_id = intent.access_key_id.clone().ok_or_else(|| {
         LedgerError::Corrupt(format!("the intent for {} has no access key", intent.path))
     })?;
-    let (progress, revocation, updated_at_ms) = match life {
+    let (progress, revocation, care, updated_at_ms) = match life {
         Some(item) => (
             read_progress(item)?,
             read_revocation(item)?,
+            super::care::read_care(item)?,
             get_n(item, "updated_at")?,
         ),
-        None => (Progress::ACTIVE, None, intent.updated_at_ms),
+        None => (
+            Progress::ACTIVE,
+            None,
+            crate::ledger::KeyCare::default(),
+            intent.updated_at_ms,
+        ),
     };
     Ok(KeyLife {
         access_key_id,
+        account: intent.account.clone(),
         iam_user: intent.iam_user.clone(),
         secret_name: intent.secret_name.clone(),
         expires_at: intent.expires_at.clone(),
@@ -447,6 +468,8 @@ pub(super) fn join_life(intent: &Intent, life: Option<&Item>) -> Result<KeyLife,
         installation: Some(intent.installation),
         progress,
         revocation,
+        origin: intent.origin.clone(),
+        care,
         updated_at_ms,
     })
 }
@@ -686,6 +709,7 @@ mod tests {
     fn life() -> KeyLife {
         KeyLife {
             access_key_id: "AKIAX".into(),
+            account: None,
             iam_user: "alice".into(),
             secret_name: None,
             expires_at: None,
@@ -699,6 +723,8 @@ mod tests {
             installation: None,
             progress: Progress::ACTIVE.begin(Step::Deactivate),
             revocation: None,
+            origin: crate::ledger::KeyOrigin::default(),
+            care: crate::ledger::KeyCare::default(),
             updated_at_ms: 0,
         }
     }

@@ -12,11 +12,12 @@
 //! | --- | --- | --- | --- |
 //! | delivery | `DELIVERY#<delivery id>` | `DELIVERY` | the event, `state`, `attempts`, `next_attempt_at`, `owner` and `lease_until` while running; created once forever (`attribute_not_exists(pk)`) |
 //! | pull-request lock | `PR#<repo>#<number>` | `LOCK` | `running` = the one delivery of this pull request that is running |
-//! | intent | `INTENT#<repo>#<number>` | `PATH#<path>` | one request's issuance; moved only from the state it was read in |
-//! | key life | `KEY#<access key id>` | `LIFE` | an issued key's `stage`, `pending` step and revocation after its first lifecycle step, its identity and `created_at` written once; moved only from the progress it was read in (no item = active) |
+//! | intent | `INTENT#<repo>#<number>` | `PATH#<path>` | one request's issuance, with the `account` alias it is issued in (absent: keygate's own account); moved only from the state it was read in |
+//! | key life | `KEY#<access key id>` | `LIFE` | an issued key's `stage`, `pending` step and revocation after its first lifecycle step, its identity (with its `account`) and `created_at` written once; moved only from the progress it was read in (no item = active) |
 //! | note | `NOTE#<note key>` | `NOTE` | `value`: a comment or check-run ID, a notice sent |
-//! | request life | `REQUEST#<repo>#<path>` | `LIFE` | the latest merges that added and deleted the file (`added_pr`, `added_at`, `deleted_pr`, `deleted_at`); written only from the `version` read |
-//! | lease | `LEASE#<name>` (`user#<iam user>`) | `LEASE` | `holder`, `until`, and the `value` its last holder left (the last secret-name timestamp) |
+//! | request life | `REQUEST#<repo>#<path>` | `LIFE` | the latest merges that added and deleted the file (`added_pr`, `added_at`, `deleted_pr`, `deleted_at`), its `account` written once; written only from the `version` read |
+//! | rotation | `ROTATION#<access key id>` | `ROTATION` | one rotation in place of that key (DESIGN §10): `state`, who asked and why, `keys_before`, `token`, the new key's ID and fingerprint, `rotated_at`, `blocked`; moved only from the state read |
+//! | lease | `LEASE#<name>` (`user#<iam user>`, or `user#<account>#<iam user>` in a member account) | `LEASE` | `holder`, `until`, and the `value` its last holder left (the last secret-name timestamp) |
 //! | meta | `META` | `created_at` | `value`: when the ledger was first opened (ms) |
 //!
 //! `<repo>` is the lower-case `owner/name`. Two global secondary indexes, both projecting all
@@ -25,7 +26,12 @@
 //! - `by_state` (`by_state_pk`, `by_state_sk`): `delivery#<state>` ordered by
 //!   `<next attempt>#<received>#<id>` (zero-padded milliseconds) — the work queue is the
 //!   `delivery#queued` partition read up to now; `intent#<state>` ordered by creation; and
-//!   `key#live` / `key#over` (key lives whose life is not over / is over) ordered by creation.
+//!   `key#live` / `key#over` (key lives whose life is not over / is over) ordered by creation;
+//!   `rotation#<state>` ordered by creation.
+//!
+//! Intents and key lives also carry a key's origin (`issued_at`, `rotate_every_days`,
+//! `key_fingerprint`, written once) and a life's care (`superseded_by`, `retires_at`,
+//! `unused_warned_at`, `leak_source`, `leak_location`, `leaked_at`).
 //! - `by_pr` (`by_pr_pk` = `<repo>#<number>`, `by_pr_sk` = `<state>#<work>#<id>`): one pull
 //!   request's deliveries, for coalescing, the failure cascade and the pushers.
 //!
@@ -44,6 +50,7 @@
 //! `stored` and `issued` intent (a key issued and never stepped has no life item), and the
 //! `key#over` partition whenever one of those keys is not live.
 
+mod care;
 mod counts;
 mod deliveries;
 mod io;
@@ -227,7 +234,7 @@ impl Store for DynamoLedger {
 
     async fn lease_pass(
         &self,
-        pass: &'static str,
+        pass: super::Pass,
         now: i64,
         until: i64,
     ) -> Result<bool, LedgerError> {
@@ -239,7 +246,7 @@ impl Store for DynamoLedger {
                 &["holder", "until"],
                 vec![(":now", n(now)), (":me", s(self.me()))],
             );
-        let key = key(format!("PASS#{pass}"), "LEASE");
+        let key = key(format!("PASS#{}", pass.as_str()), "LEASE");
         Ok(self.transact(vec![self.update(key, take)?]).await?.is_ok())
     }
 
@@ -489,6 +496,31 @@ impl Store for DynamoLedger {
             filter: Some("#work = :closed"),
         };
         Ok(!self.query_all(&q).await?.is_empty())
+    }
+
+    async fn claim_rotation(
+        &self,
+        rotation: crate::ledger::Rotation,
+    ) -> Result<crate::ledger::RotationClaim, LedgerError> {
+        self.claim_rotation_item(rotation).await
+    }
+
+    async fn advance_rotation(
+        &self,
+        rotation: crate::ledger::Rotation,
+        from: crate::ledger::RotationState,
+    ) -> Result<(), LedgerError> {
+        self.advance_rotation_item(rotation, from).await
+    }
+
+    async fn unfinished_rotations(&self) -> Result<Vec<crate::ledger::Rotation>, LedgerError> {
+        use crate::ledger::RotationState::*;
+        self.rotations_in(&[Pending, Creating, Stored]).await
+    }
+
+    async fn all_rotations(&self) -> Result<Vec<crate::ledger::Rotation>, LedgerError> {
+        use crate::ledger::RotationState::*;
+        self.rotations_in(&[Pending, Creating, Stored, Done]).await
     }
 
     async fn keys_to_sweep(&self) -> Result<Vec<KeyLife>, LedgerError> {

@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 
 use super::DynamoLedger;
 use super::item::*;
-use crate::ids::{PrNumber, RepoName};
+use crate::ids::{AccountAlias, PrNumber, RepoName};
 use crate::ledger::{LedgerError, now_ms};
 use crate::lifecycle::request::{MergeMark, RequestLife};
 
@@ -23,6 +23,7 @@ impl DynamoLedger {
         Ok(Some(RequestLife {
             repository: RepoName::new(repository.key().to_string()),
             path: path.to_string(),
+            account: opt_s(&item, "account")?.map(AccountAlias::new),
             added: mark(opt_n(&item, "added_pr")?, opt_n(&item, "added_at")?),
             deleted: mark(opt_n(&item, "deleted_pr")?, opt_n(&item, "deleted_at")?),
             version: get_n(&item, "version")?.max(0) as u64,
@@ -39,6 +40,10 @@ impl DynamoLedger {
             .set_or_remove("deleted_at", at(life.deleted))
             .set("version", n(life.version as i64 + 1))
             .set("updated_at", n(now_ms()));
+        let change = match &life.account {
+            Some(a) => change.set_if_absent("account", s(a.as_str())),
+            None => change,
+        };
         let change = if life.version == 0 {
             change.when("attribute_not_exists(#version)", &["version"], vec![])
         } else {

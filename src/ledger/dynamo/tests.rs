@@ -301,31 +301,47 @@ async fn a_scheduled_pass_runs_on_one_replica_at_a_time_and_moves_on_when_its_ru
     let (a, b) = two_replicas().await;
     let now = now_ms();
     let minute = 60_000;
-    assert!(a.lease_pass("sweep", now, now + minute).await.unwrap());
     assert!(
-        !b.lease_pass("sweep", now + 1, now + minute).await.unwrap(),
+        a.lease_pass(super::super::Pass::Sweep, now, now + minute)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !b.lease_pass(super::super::Pass::Sweep, now + 1, now + minute)
+            .await
+            .unwrap(),
         "A is sweeping"
     );
     assert!(
-        b.lease_pass("reconcile", now, now + minute).await.unwrap(),
+        b.lease_pass(super::super::Pass::Reconcile, now, now + minute)
+            .await
+            .unwrap(),
         "another pass is another lease"
     );
     assert!(
-        a.lease_pass("sweep", now + 10, now + 2 * minute)
+        a.lease_pass(super::super::Pass::Sweep, now + 10, now + 2 * minute)
             .await
             .unwrap(),
         "A renews its own"
     );
     assert!(
-        !b.lease_pass("sweep", now + minute + 1, now + 2 * minute)
-            .await
-            .unwrap()
+        !b.lease_pass(
+            super::super::Pass::Sweep,
+            now + minute + 1,
+            now + 2 * minute
+        )
+        .await
+        .unwrap()
     );
     // A stops renewing: once its lease lapses, B takes the pass over.
     let later = now + 2 * minute + 1;
-    assert!(b.lease_pass("sweep", later, later + minute).await.unwrap());
     assert!(
-        !a.lease_pass("sweep", later + 1, later + minute)
+        b.lease_pass(super::super::Pass::Sweep, later, later + minute)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !a.lease_pass(super::super::Pass::Sweep, later + 1, later + minute)
             .await
             .unwrap()
     );

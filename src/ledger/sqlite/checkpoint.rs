@@ -128,12 +128,17 @@ mod tests {
         for i in 0..2_500 {
             ledger.record_delivery(delivery(i)).await.unwrap();
         }
-        let wal = std::fs::metadata(dir.path().join("ledger.db-wal"))
-            .unwrap()
-            .len();
+        let wal = std::fs::read(dir.path().join("ledger.db-wal")).unwrap();
+        // The WAL header's checkpoint sequence number (bytes 12..16) counts the times the
+        // log was started over from its beginning: never, were no checkpoint taken.
+        let restarts = u32::from_be_bytes(wal[12..16].try_into().unwrap());
+        let pages = (wal.len() / 4096) as u64;
+        eprintln!("WAL: {} bytes, started over {restarts} times", wal.len());
+        assert!(restarts >= 2, "the log was started over {restarts} times");
         // Each commit adds at least four pages of 4 KiB: a log never copied back would be
-        // 40 MiB by now, one started over at 1,000 pages stays near 4 MiB.
-        assert!(wal < 12 << 20, "the log grew to {wal} bytes");
+        // 40 MiB by now. Started over at 1,000 pages it stays near 4 MiB while the thread
+        // keeps up; a thread slowed by a busy machine lets it grow further, never to this.
+        assert!(pages < 5_000, "the log grew to {} bytes", wal.len());
         assert_eq!(ledger.stats().await.unwrap().queued, 2_500);
     }
 }

@@ -24,6 +24,8 @@ pub enum Role {
     Doctor,
     /// `keygate revoke`: writes beside a running holder.
     Revoke,
+    /// `keygate rotate`: writes beside a running holder, under the IAM user's lease.
+    Rotate,
     /// `keygate audit`: reads only.
     Audit,
 }
@@ -48,6 +50,7 @@ impl Role {
             Role::Reconcile => "keygate reconcile",
             Role::Doctor => "keygate doctor",
             Role::Revoke => "keygate revoke",
+            Role::Rotate => "keygate rotate",
             Role::Audit => "keygate audit",
         }
     }
@@ -55,7 +58,7 @@ impl Role {
     pub(super) fn access(self) -> Access {
         match self {
             Role::Serve | Role::Sweep | Role::Reconcile | Role::Doctor => Access::Exclusive,
-            Role::Revoke => Access::Beside,
+            Role::Revoke | Role::Rotate => Access::Beside,
             Role::Audit => Access::ReadOnly,
         }
     }

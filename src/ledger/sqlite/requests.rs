@@ -4,7 +4,7 @@
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
 use super::{Conn, seconds};
-use crate::ids::{PrNumber, RepoName};
+use crate::ids::{AccountAlias, PrNumber, RepoName};
 use crate::ledger::{LedgerError, now_ms};
 use crate::lifecycle::request::{MergeMark, RequestLife};
 
@@ -17,21 +17,23 @@ impl Conn {
         let row = self
             .0
             .query_row(
-                "SELECT added_pr, added_at, deleted_pr, deleted_at, version FROM request_lives \
-                 WHERE repository = ?1 AND path = ?2",
+                "SELECT added_pr, added_at, deleted_pr, deleted_at, version, account \
+                 FROM request_lives WHERE repository = ?1 AND path = ?2",
                 params![repository.key(), path],
                 |r| {
                     Ok((
                         mark(r.get(0)?, r.get(1)?),
                         mark(r.get(2)?, r.get(3)?),
                         r.get::<_, i64>(4)?,
+                        r.get::<_, Option<String>>(5)?,
                     ))
                 },
             )
             .optional()?;
-        Ok(row.map(|(added, deleted, version)| RequestLife {
+        Ok(row.map(|(added, deleted, version, account)| RequestLife {
             repository: RepoName::new(repository.key().to_string()),
             path: path.to_string(),
+            account: account.map(AccountAlias::new),
             added,
             deleted,
             version: version.max(0) as u64,
@@ -41,41 +43,34 @@ impl Conn {
     pub(super) fn put_request_life(&mut self, life: &RequestLife) -> Result<(), LedgerError> {
         let at = |m: Option<MergeMark>| m.map(|m| m.merged_at.unix_timestamp());
         let pr = |m: Option<MergeMark>| m.map(|m| m.pr.get() as i64);
-        let next = life.version as i64 + 1;
-        let n = if life.version == 0 {
-            self.0.execute(
-                "INSERT INTO request_lives (repository, path, added_pr, added_at, deleted_pr, \
-                 deleted_at, version, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
-                 ON CONFLICT DO NOTHING",
-                params![
-                    life.repository.key(),
-                    life.path,
-                    pr(life.added),
-                    at(life.added),
-                    pr(life.deleted),
-                    at(life.deleted),
-                    next,
-                    now_ms()
-                ],
-            )?
-        } else {
-            self.0.execute(
-                "UPDATE request_lives SET added_pr = ?3, added_at = ?4, deleted_pr = ?5, \
-                 deleted_at = ?6, version = ?7, updated_at = ?8 \
-                 WHERE repository = ?1 AND path = ?2 AND version = ?9",
-                params![
-                    life.repository.key(),
-                    life.path,
-                    pr(life.added),
-                    at(life.added),
-                    pr(life.deleted),
-                    at(life.deleted),
-                    next,
-                    now_ms(),
+        // One statement for both: a first write inserts (and finds no row of version 0 to
+        // update), a later one updates only the version it read; the account is written once.
+        let n = self.0.execute(
+            "INSERT INTO request_lives (repository, path, added_pr, added_at, deleted_pr, \
+             deleted_at, version, updated_at, account) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?9 + 1, ?7, ?10) \
+             ON CONFLICT (repository, path) DO UPDATE SET added_pr = excluded.added_pr, \
+             added_at = excluded.added_at, deleted_pr = excluded.deleted_pr, \
+             deleted_at = excluded.deleted_at, version = excluded.version, \
+             updated_at = excluded.updated_at WHERE request_lives.version = ?8",
+            params![
+                life.repository.key(),
+                life.path,
+                pr(life.added),
+                at(life.added),
+                pr(life.deleted),
+                at(life.deleted),
+                now_ms(),
+                // A first write (version 0) must find no row: no stored version is -1.
+                if life.version == 0 {
+                    -1
+                } else {
                     life.version as i64
-                ],
-            )?
-        };
+                },
+                life.version as i64,
+                life.account.as_ref().map(AccountAlias::as_str),
+            ],
+        )?;
         if n == 1 {
             Ok(())
         } else {

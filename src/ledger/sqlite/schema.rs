@@ -133,6 +133,51 @@ pub(super) const MIGRATIONS: &[&str] = &[
         UPDATE counts SET value = value - 1 WHERE name = 'delivery:' || old.state;
     END;
     "#,
+    // 7: keys that look after themselves (DESIGN §10): when each key was made, how often its
+    //    request rotates and its secret's fingerprint (intents and key lives); a rotated key's
+    //    successor and retirement, its unused warning and a leak (key lives); and one record
+    //    per rotation, keyed by the key it replaces.
+    r#"
+    ALTER TABLE intents ADD COLUMN issued_at INTEGER;
+    ALTER TABLE intents ADD COLUMN rotate_every_days INTEGER;
+    ALTER TABLE intents ADD COLUMN key_fingerprint TEXT;
+    ALTER TABLE key_lives ADD COLUMN issued_at INTEGER;
+    ALTER TABLE key_lives ADD COLUMN rotate_every_days INTEGER;
+    ALTER TABLE key_lives ADD COLUMN key_fingerprint TEXT;
+    ALTER TABLE key_lives ADD COLUMN superseded_by TEXT;
+    ALTER TABLE key_lives ADD COLUMN retires_at INTEGER;
+    ALTER TABLE key_lives ADD COLUMN unused_warned_at INTEGER;
+    ALTER TABLE key_lives ADD COLUMN leak_source TEXT;
+    ALTER TABLE key_lives ADD COLUMN leak_location TEXT;
+    ALTER TABLE key_lives ADD COLUMN leaked_at INTEGER;
+    CREATE TABLE rotations (
+        access_key_id TEXT PRIMARY KEY,
+        iam_user TEXT NOT NULL,
+        secret_name TEXT NOT NULL,
+        repository TEXT NOT NULL,
+        pr_number INTEGER NOT NULL,
+        path TEXT NOT NULL,
+        state TEXT NOT NULL,
+        requested_by TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        keys_before TEXT,
+        token TEXT,
+        new_access_key_id TEXT,
+        new_fingerprint TEXT,
+        rotated_at INTEGER,
+        blocked TEXT,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+    );
+    CREATE INDEX rotations_state ON rotations (state, created_at);
+    "#,
+    // 8: keys in many AWS accounts (DESIGN §9): the account alias of each intent, key life
+    //    and request life; NULL is keygate's own account, as every earlier row was.
+    r#"
+    ALTER TABLE intents ADD COLUMN account TEXT;
+    ALTER TABLE key_lives ADD COLUMN account TEXT;
+    ALTER TABLE request_lives ADD COLUMN account TEXT;
+    "#,
 ];
 
 pub(super) fn migrate(conn: &mut Connection) -> Result<(), LedgerError> {

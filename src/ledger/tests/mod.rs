@@ -1,11 +1,15 @@
 //! The ledger's contract, checked through [`Store`] only, so every backend runs the same
 //! suite: add a backend to `suite!` at the bottom.
 
+mod accounts;
+mod care;
 mod requests;
 
 use super::*;
 use crate::lifecycle::Progress;
 use crate::work::Activity;
+use accounts::*;
+use care::*;
 use requests::*;
 
 mod beside;
@@ -513,6 +517,7 @@ async fn a_key_known_only_from_its_secret_tags_gets_a_life_of_its_own(l: Ledger)
     use crate::lifecycle::Step;
     let life = KeyLife {
         access_key_id: "AKIATAGGED".into(),
+        account: None,
         iam_user: "carol".into(),
         secret_name: Some("carol/access-key-1".into()),
         expires_at: Some("2026-01-01T00:00:00Z".into()),
@@ -526,6 +531,21 @@ async fn a_key_known_only_from_its_secret_tags_gets_a_life_of_its_own(l: Ledger)
         installation: None,
         progress: Progress::ACTIVE.begin(Step::Deactivate),
         revocation: None,
+        origin: crate::ledger::KeyOrigin {
+            issued_at: Some(time::macros::datetime!(2025-10-01 12:00 UTC)),
+            rotate_every_days: Some(30),
+            fingerprint: Some("ab".repeat(32)),
+        },
+        care: crate::ledger::KeyCare {
+            superseded_by: Some("AKIANEXT".into()),
+            retires_at: Some(time::macros::datetime!(2025-11-01 12:00 UTC)),
+            unused_warned_at: Some(time::macros::datetime!(2025-10-20 12:00 UTC)),
+            leak: Some(crate::ledger::Leak {
+                source: "GitHub secret scanning".into(),
+                location: "acme/app alert #3".into(),
+                reported_at: time::macros::datetime!(2025-10-21 12:00 UTC),
+            }),
+        },
         updated_at_ms: 0,
     };
     l.record_lifecycle_step(life.clone(), Progress::ACTIVE)
@@ -700,6 +720,11 @@ suite!(
         a_request_life_is_written_only_from_the_version_read,
         a_lease_has_one_holder_until_it_lapses_or_is_given_back,
         an_intent_keeps_when_its_merge_happened_and_its_secret_token,
+        a_keys_origin_is_kept_from_its_intent_and_a_successor_is_swept_beside_it,
+        a_rotation_is_claimed_once_and_moves_only_from_the_state_read,
+        an_account_stays_with_the_intent_and_the_life_of_its_key,
+        a_key_known_only_from_its_tags_keeps_its_account,
+        a_request_life_keeps_its_account,
     ]
 );
 
@@ -729,5 +754,10 @@ suite!(
         a_request_life_is_written_only_from_the_version_read,
         a_lease_has_one_holder_until_it_lapses_or_is_given_back,
         an_intent_keeps_when_its_merge_happened_and_its_secret_token,
+        a_keys_origin_is_kept_from_its_intent_and_a_successor_is_swept_beside_it,
+        a_rotation_is_claimed_once_and_moves_only_from_the_state_read,
+        an_account_stays_with_the_intent_and_the_life_of_its_key,
+        a_key_known_only_from_its_tags_keeps_its_account,
+        a_request_life_keeps_its_account,
     ]
 );

@@ -10,7 +10,7 @@ fn unknown_field_is_reported_at_its_key_with_suggestion() {
     assert!(d.message.contains("did you mean `reason`?"), "{d}");
     assert!(
         d.message
-            .contains("`iam_user`, `reason`, `expires_in_days` and `readers`"),
+            .contains("`iam_user`, `reason`, `expires_in_days`, `readers` and `rotate_every_days`"),
         "{d}"
     );
 }
@@ -33,7 +33,7 @@ fn unknown_field_suggestions() {
         ("read_by", Some("readers")),
     ];
     for (key, expected) in cases {
-        assert_eq!(suggest_field(key), *expected, "{key}");
+        assert_eq!(suggest_field(key, &FIELDS), *expected, "{key}");
     }
 }
 

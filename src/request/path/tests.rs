@@ -1,10 +1,12 @@
 use super::super::test_support::*;
 use super::super::*;
+use crate::ids::AccountAlias;
 
 #[test]
 fn classify_table() {
     let request = |user: &str| PathKind::Request {
         folder_user: user.to_owned(),
+        account: None,
     };
     let cases: &[(&str, Option<PathKind>, &str)] = &[
         ("requests/alice/ci.toml", Some(request("alice")), ""),
@@ -73,7 +75,8 @@ fn classify_tolerates_slashes_around_the_configured_folder() {
     assert_eq!(
         classify("access/requests/alice/ci.toml", &rules),
         PathKind::Request {
-            folder_user: "alice".to_owned()
+            folder_user: "alice".to_owned(),
+            account: None,
         }
     );
     assert_eq!(
@@ -210,4 +213,126 @@ fn empty_requests_dir_classifies_everything_as_outside() {
     rules.requests_dir = String::new();
     assert_eq!(classify("alice/ci.toml", &rules), PathKind::Outside);
     assert_eq!(classify("/alice/ci.toml", &rules), PathKind::Outside);
+}
+
+fn with_accounts() -> RequestRules {
+    let mut rules = settings();
+    rules.accounts = vec![AccountAlias::new("dev"), AccountAlias::new("prod")];
+    rules
+}
+
+#[test]
+fn with_accounts_a_request_sits_in_its_accounts_folder() {
+    let rules = with_accounts();
+    assert_eq!(
+        classify("requests/prod/alice/ci.toml", &rules),
+        PathKind::Request {
+            folder_user: "alice".to_owned(),
+            account: Some(AccountAlias::new("prod")),
+        }
+    );
+    assert_eq!(
+        account_of("requests/dev/alice/ci.toml", &rules),
+        Some(AccountAlias::new("dev"))
+    );
+    assert_eq!(
+        classify("requests/prod/README.md", &rules),
+        PathKind::Documentation
+    );
+    let cases: &[(&str, &[&str])] = &[
+        (
+            "requests/alice/ci.toml",
+            &[
+                "requests/<account>/<iam_user>/<name>.toml",
+                "requests/<account>/alice/ci.toml",
+                "`dev`, `prod`",
+            ],
+        ),
+        (
+            "requests/staging/alice/ci.toml",
+            &[
+                "`staging` is not an AWS account keygate knows",
+                "`dev`, `prod`",
+            ],
+        ),
+        (
+            "requests/prod/ci.toml",
+            &[
+                "folder of account `prod`",
+                "requests/prod/<iam_user>/ci.toml",
+            ],
+        ),
+        ("requests/ci.toml", &["requests/<account>/<iam_user>/"]),
+        (
+            "requests/prod/alice/x/ci.toml",
+            &["nested too deep", "requests/<account>/<iam_user>/ci.toml"],
+        ),
+        (
+            "requests/prod/al ice/ci.yaml",
+            &[
+                "rename it to requests/prod/al ice/ci.toml",
+                "not a valid IAM user name",
+            ],
+        ),
+        (
+            "requests/Prod/alice/ci.toml",
+            &["`Prod` is not an AWS account"],
+        ),
+    ];
+    for (path, says) in cases {
+        match classify(path, &rules) {
+            PathKind::Misplaced(d) => {
+                for s in *says {
+                    assert!(d.message.contains(s), "{path}: {d}");
+                }
+            }
+            other => panic!("{path}: expected Misplaced, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn the_account_field_must_name_a_known_account_and_its_folder() {
+    let rules = with_accounts().compile().unwrap();
+    let parse = |path: &str, src: &str| parse_request(path, src.as_bytes(), &rules);
+    let path = "requests/prod/alice/ci.toml";
+    let r = parse(path, &alice("account = \"prod\"\n")).unwrap();
+    assert_eq!(r.account, Some(AccountAlias::new("prod")));
+    let r = parse(path, &alice("")).unwrap();
+    assert_eq!(
+        r.account,
+        Some(AccountAlias::new("prod")),
+        "the folder names it"
+    );
+
+    let d = parse(path, &alice("account = \"dev\"\n")).unwrap_err();
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert!(
+        d[0].message
+            .contains("must equal the account folder `prod`"),
+        "{d:?}"
+    );
+    assert_eq!((d[0].line, d[0].column), (Some(3), Some(11)));
+    let d = parse(path, &alice("account = \"staging\"\n")).unwrap_err();
+    assert!(
+        d[0].message
+            .contains("`staging` is not an AWS account keygate knows")
+            && d[0].message.contains("`dev`, `prod`"),
+        "{d:?}"
+    );
+    let d = parse(path, &alice("account = 7\n")).unwrap_err();
+    assert!(d[0].message.contains("`account` must be a string"), "{d:?}");
+    let d = parse(path, &alice("acount = \"prod\"\n")).unwrap_err();
+    assert!(d[0].message.contains("did you mean `account`?"), "{d:?}");
+}
+
+#[test]
+fn without_accounts_the_account_field_is_refused() {
+    let d = only(ALICE, &alice("account = \"prod\"\n"));
+    assert!(d.message.contains("no [accounts]"), "{d}");
+    let d = only(ALICE, &alice("acount = \"prod\"\n"));
+    assert!(
+        !d.message.contains("`account`"),
+        "not offered where it is not allowed: {d}"
+    );
 }

@@ -61,7 +61,8 @@ fn compiled_rules_read_as_their_settings() {
     assert_eq!(
         classify("access/requests/alice/ci.toml", &compiled),
         PathKind::Request {
-            folder_user: "alice".to_owned()
+            folder_user: "alice".to_owned(),
+            account: None,
         }
     );
 }

@@ -10,9 +10,9 @@ use tracing::instrument;
 
 use super::rollback::rollback;
 use super::{advance, base_intent};
-use crate::aws::{NewKey, Ownership, READERS_TAG, StoredSecret, TOKEN_TAG, policy};
+use crate::aws::{ACCOUNT_TAG, NewKey, Ownership, READERS_TAG, StoredSecret, TOKEN_TAG, policy};
 use crate::github::client::PullInfo;
-use crate::ledger::{Intent, IntentState, Job, Store, now_ms};
+use crate::ledger::{Intent, IntentState, Job, KeyOrigin, Store, now_ms};
 use crate::lifecycle::request::Admission;
 use crate::request::{Request, SecretNameInputs, render_secret_name};
 use crate::workflow::life::{self, UserLease};
@@ -22,8 +22,9 @@ use crate::workflow::{StepError, Workflow};
 /// How many names (one second apart) keygate tries when the one it rendered is taken.
 const NAME_TRIES: i64 = 3;
 
-/// Issues one approved request, at most one issuance per IAM user at a time.
-#[instrument(skip_all, fields(request = %request.path, iam_user = %request.iam_user))]
+/// Issues one approved request, at most one issuance per IAM user (of its account) at a
+/// time.
+#[instrument(skip_all, fields(request = %request.path, iam_user = %request.iam_user, account = request.account.as_ref().map(|a| a.as_str())))]
 pub(super) async fn issue_one(
     wf: &Workflow,
     pr: &PullInfo,
@@ -31,7 +32,7 @@ pub(super) async fn issue_one(
     approvers: &[String],
     job: &Job,
 ) -> Result<Outcome, StepError> {
-    let mut lease = UserLease::take(wf, &request.iam_user).await?;
+    let mut lease = UserLease::take(wf, request.account.as_ref(), &request.iam_user).await?;
     let outcome = issue_leased(wf, pr, request, approvers, job, &mut lease).await;
     lease.release(wf).await;
     outcome
@@ -46,7 +47,8 @@ async fn issue_leased(
     lease: &mut UserLease,
 ) -> Result<Outcome, StepError> {
     // 1. The intent first: no key without its record.
-    let claim = base_intent(wf, pr, &request.path, &request.iam_user, approvers, job);
+    let mut claim = base_intent(wf, pr, &request.path, &request.iam_user, approvers, job);
+    claim.account = request.account.clone();
     let mut intent = wf.ledger.claim_intent(claim).await?.into_intent();
     if let Some(done) = resume(wf, &mut intent, request).await? {
         return Ok(done);
@@ -55,7 +57,7 @@ async fn issue_leased(
     if let Some(why) = admitted(wf, pr, request).await? {
         return not_issued(wf, intent, why).await;
     }
-    let keys = match user_ready(wf, &request.iam_user).await? {
+    let keys = match user_ready(wf, request).await? {
         Ok(keys) => keys,
         Err(why) => return not_issued(wf, intent, why).await,
     };
@@ -77,6 +79,11 @@ async fn issue_leased(
     intent.keys_before = Some(keys);
     intent.merged_at = pr.merged_at;
     intent.secret_token = Some(random_token());
+    intent.origin = KeyOrigin {
+        issued_at: Some(now),
+        rotate_every_days: request.rotate_every_days,
+        fingerprint: None,
+    };
     lease.last_timestamp = Some(stamp(first));
     advance(wf, &mut intent, IntentState::Creating).await?;
     // 4. The key, then its secret.
@@ -134,39 +141,50 @@ async fn admitted(
     };
     let at = |t: OffsetDateTime| t.format(&Rfc3339).unwrap_or_default();
     let path = &request.path;
-    Ok(match life::admit_addition(wf, path, mark).await? {
-        Admission::Issue => None,
-        Admission::DeletedSince(d) => Some(format!(
-            "`{path}` was deleted by the merge of #{} at {}, after this pull request merged; keygate heard of that deletion first, and a deleted request never issues a key. To ask for a key again, open a new pull request with a new request file.",
-            d.pr,
-            at(d.merged_at)
-        )),
-        Admission::AddedAgainSince(a) => Some(format!(
-            "`{path}` was deleted and added again since this pull request merged (by #{} at {}): that later request is the one that issues.",
-            a.pr,
-            at(a.merged_at)
-        )),
-    })
+    Ok(
+        match life::admit_addition(wf, path, request.account.as_ref(), mark).await? {
+            Admission::Issue => None,
+            Admission::DeletedSince(d) => Some(format!(
+                "`{path}` was deleted by the merge of #{} at {}, after this pull request merged; keygate heard of that deletion first, and a deleted request never issues a key. To ask for a key again, open a new pull request with a new request file.",
+                d.pr,
+                at(d.merged_at)
+            )),
+            Admission::AddedAgainSince(a) => Some(format!(
+                "`{path}` was deleted and added again since this pull request merged (by #{} at {}): that later request is the one that issues.",
+                a.pr,
+                at(a.merged_at)
+            )),
+        },
+    )
 }
 
-/// The user exists, spelt exactly as the folder that chose its owners, and has a free key
-/// slot: its keys as listed now, or why nothing is issued.
-async fn user_ready(wf: &Workflow, user: &str) -> Result<Result<Vec<String>, String>, StepError> {
-    match wf.aws.canonical_user_name(user).await? {
+/// The user exists in the request's account, spelt exactly as the folder that chose its
+/// owners, and has a free key slot: its keys as listed now, or why nothing is issued.
+async fn user_ready(
+    wf: &Workflow,
+    request: &Request,
+) -> Result<Result<Vec<String>, String>, StepError> {
+    let user = request.iam_user.as_str();
+    let aws = wf.aws_in(request.account.as_ref())?;
+    let (account, folder) = match &request.account {
+        Some(a) => (format!("AWS account `{a}`"), format!("{a}/")),
+        None => ("this AWS account".to_string(), String::new()),
+    };
+    match aws.canonical_user_name(user).await? {
         None => {
             return Ok(Err(format!(
-                "The IAM user `{user}` does not exist in this AWS account."
+                "The IAM user `{user}` does not exist in {account}."
             )));
         }
         Some(canonical) if canonical != user => {
             return Ok(Err(format!(
-                "IAM knows this user as `{canonical}`, not `{user}`: request it under {}/{canonical}/ so that folder's owners approve it.",
+                "IAM knows this user as `{canonical}`, not `{user}`: request it under {}/{folder}{canonical}/ so that folder's owners approve it.",
                 wf.settings.rules.requests_dir
             )));
         }
         Some(_) => {}
     }
-    let keys = wf.aws.list_access_keys(user).await?;
+    let keys = aws.list_access_keys(user).await?;
     if keys.len() >= 2 {
         return Ok(Err(format!(
             "`{user}` already has 2 access keys, the most IAM allows. Delete one that is no longer used, then open a new request."
@@ -182,7 +200,8 @@ async fn create_key(
     intent: &mut Intent,
 ) -> Result<Result<NewKey, Outcome>, StepError> {
     let user = intent.iam_user.clone();
-    let key = match wf.aws.create_access_key(&user).await {
+    let aws = wf.aws_in(intent.account.as_ref())?;
+    let key = match aws.create_access_key(&user).await {
         Ok(k) => k,
         Err(e) if e.is_limit_exceeded() => {
             let why = format!("`{user}` already has 2 access keys, the most IAM allows.");
@@ -201,6 +220,7 @@ async fn create_key(
         }
     };
     intent.access_key_id = Some(key.access_key_id.clone());
+    intent.origin.fingerprint = Some(key.fingerprint());
     save(wf, intent).await?;
     tracing::info!(access_key_id = %key.access_key_id, "access key created");
     Ok(Ok(key))
@@ -274,15 +294,16 @@ async fn guard_then_fill(
     owner: &Ownership<'_>,
 ) -> Result<(), crate::aws::AwsError> {
     let name = &stored.name;
-    if let Err(e) = wf.aws.put_resource_policy(name, document).await {
-        let on = wf.aws.resource_policy(name).await.ok().flatten();
+    let aws = wf.aws.in_account(owner.account)?;
+    if let Err(e) = aws.put_resource_policy(name, document).await {
+        let on = aws.resource_policy(name).await.ok().flatten();
         if !on.is_some_and(|p| policy::has_readers_deny(&p)) {
             return Err(e);
         }
         tracing::info!("the resource policy went on although its answer was an error");
     }
-    if let Err(e) = wf.aws.put_secret_value(name, key, owner.token).await {
-        let filled = wf.aws.own_secret(name, owner).await.ok().flatten();
+    if let Err(e) = aws.put_secret_value(name, key, owner.token).await {
+        let filled = aws.own_secret(name, owner).await.ok().flatten();
         if !filled.is_some_and(|s| s.has_value) {
             return Err(e);
         }
@@ -317,10 +338,11 @@ async fn create_under_a_free_name(
             save(wf, intent).await?;
         }
         let kms = wf.settings.kms_key_id.as_deref();
-        match wf.aws.create_secret(&name, value, &token, kms, &tags).await {
+        let aws = wf.aws_in(intent.account.as_ref())?;
+        match aws.create_secret(&name, value, &token, kms, &tags).await {
             Ok(stored) => return Ok(Some(stored)),
             Err(e) if e.is_already_exists() => {
-                if let Some(own) = wf.aws.own_secret(&name, &ownership(intent, &token)).await? {
+                if let Some(own) = aws.own_secret(&name, &ownership(intent, &token)).await? {
                     return Ok(Some(own)); // this intent's own call, whose answer was lost
                 }
                 tracing::warn!(secret = %name, "the secret name is taken by a secret keygate did not make; trying the next second");
@@ -359,10 +381,21 @@ fn secret_tags(
         ),
         (TOKEN_TAG.to_string(), ownership(intent, token).token_tag()),
     ]);
+    let next_rotation = crate::lifecycle::rotation::next_rotation(
+        intent.origin.issued_at,
+        intent.origin.rotate_every_days,
+        None,
+    );
+    if let Some(at) = next_rotation.and_then(|t| t.format(&Rfc3339).ok()) {
+        tags.insert(crate::aws::ROTATES_TAG.to_string(), at);
+    }
     if !request.readers.is_empty() {
         // Written with the secret, in one call: after a crash it tells `rollback` that the
         // secret is complete only with its resource policy.
         tags.insert(READERS_TAG.to_string(), request.readers.join(" "));
+    }
+    if let Some(account) = &intent.account {
+        tags.insert(ACCOUNT_TAG.to_string(), account.to_string());
     }
     tags
 }
@@ -374,6 +407,7 @@ pub(super) fn ownership<'a>(intent: &'a Intent, token: &'a str) -> Ownership<'a>
         repository: intent.repository.as_str(),
         pr: intent.pr.get(),
         path: &intent.path,
+        account: intent.account.as_ref(),
     }
 }
 
@@ -401,7 +435,11 @@ async fn readers_policy(wf: &Workflow, request: &Request) -> Result<Option<Strin
     if request.readers.is_empty() {
         return Ok(None);
     }
-    let own = wf.aws.own_principal_patterns().await?;
+    // keygate's own role in the request's account: the issuer role there.
+    let own = wf
+        .aws_in(request.account.as_ref())?
+        .own_principal_patterns()
+        .await?;
     Ok(Some(
         policy::readers_policy(&request.readers, &own).to_string(),
     ))
@@ -462,7 +500,7 @@ fn first_second(now: OffsetDateTime, last_used: Option<&str>) -> OffsetDateTime 
 }
 
 /// A `ClientRequestToken` nobody can compute: 32 random bytes, in hex (64 characters).
-fn random_token() -> String {
+pub(crate) fn random_token() -> String {
     hex::encode(rand::random::<[u8; 32]>())
 }
 

@@ -8,6 +8,7 @@ use tracing::instrument;
 
 use super::facts::{Listing, Moment, Unlisted};
 use super::life;
+use super::outage::{self, Held};
 use super::render::{self, Outcome, Report};
 use super::sweep::revoke_key;
 use super::{StepError, Workflow};
@@ -16,10 +17,13 @@ use crate::ids::{CommitSha, PrNumber};
 use crate::ledger::{Intent, IntentKey, IntentState, Job, Revocation, Store, now_ms};
 use crate::policy::changes::Changes;
 use crate::policy::verdict::{Half, MergeVerdict};
+use crate::request::account_of;
 use crate::work::NoticeEvent;
 use crate::worker::JobError;
 use create::issue_one;
 
+pub(crate) use create::random_token;
+pub(crate) use rollback::delete_keys_a_lost_call_made;
 pub use rollback::recover_intents;
 
 pub(super) async fn on_closed(wf: &Workflow, gh: &RepoClient, job: &Job) -> Result<(), JobError> {
@@ -53,6 +57,8 @@ pub(super) async fn on_closed(wf: &Workflow, gh: &RepoClient, job: &Job) -> Resu
     };
     match outcome {
         Ok(()) => Ok(()),
+        // One account failed beside the others' work: the comment and notices say so.
+        Err(StepError::Told(e)) => Err((*e).into()),
         Err(e) if e.is_transient() && wf.settings.retry.allows_another(job, now_ms()) => {
             // Say so while it lasts: the requester sees why nothing happened yet. Best
             // effort: GitHub may be what fails.
@@ -122,6 +128,7 @@ async fn could_not_finish(wf: &Workflow, gh: &RepoClient, pr: &PullInfo, e: &Ste
     let report = Report {
         path: "(this pull request)".into(),
         iam_user: None,
+        account: None,
         outcome: Outcome::Failed { why },
     };
     let comment = render::comment(std::slice::from_ref(&report));
@@ -164,32 +171,75 @@ async fn merged(
     // Each half by its own owners (DESIGN §2.1): the additions issue first, then the
     // deletions revoke; a half that was not approved is refused and announced.
     let verdict = MergeVerdict::of(&facts.changes, &facts.assessment, facts.revocation.as_ref());
+    // One account's failure is held while the other accounts' work goes on (DESIGN §9).
+    let mut held = Held::default();
     // An earlier attempt that got as far as creating a key had verified the approval: finish
     // it rather than judge again (a team change since then must not strand a stored key).
     let mut reports = if verdict.additions == Half::Acts || started(wf, pr).await? {
-        let mut issued = Vec::new();
-        for (path, parsed) in &facts.requests {
-            let Ok(request) = parsed else { continue };
-            issued.push(Report {
-                path: path.clone(),
-                iam_user: Some(request.iam_user.clone()),
-                outcome: issue_one(wf, pr, request, &approvers, job).await?,
-            });
-        }
-        issued
+        issue_all(wf, &facts, &approvers, job, &mut held).await?
     } else {
-        let refused = refusals(&facts.changes, &facts.assessment);
+        let refused = refusals(&facts.changes, &facts.assessment, &wf.settings.rules);
         for r in &refused {
             record_refusal(wf, pr, r, job).await?;
         }
         refused
     };
     ended_meanwhile(wf, pr, &mut reports).await?;
-    reports.extend(super::revoke::on_merged(wf, &facts, verdict.deletions).await?);
+    let revoking = super::revoke::on_merged(wf, &facts, verdict.deletions, job, &mut held);
+    reports.extend(revoking.await?);
     // Nothing wrote keygate's comment since it was looked for; a lookup that failed is
     // made again.
     let found = found.and_then(Result::ok);
-    announce(wf, gh, pr, &approvers, &reports, found).await
+    announce(wf, gh, pr, &approvers, &reports, found).await?;
+    held.end()
+}
+
+/// Issues each approved request of the merged pull request. A request whose AWS account
+/// fails is reported as retried (or failed for good) and held; the others go on.
+async fn issue_all(
+    wf: &Workflow,
+    facts: &super::facts::Facts,
+    approvers: &[String],
+    job: &Job,
+    held: &mut Held,
+) -> Result<Vec<Report>, StepError> {
+    let mut reports = Vec::new();
+    for (path, parsed) in &facts.requests {
+        let Ok(request) = parsed else { continue };
+        let outcome = match issue_one(wf, &facts.pr, request, approvers, job).await {
+            Ok(outcome) => outcome,
+            Err(e) if outage::in_one_account(&e) => held_outcome(wf, job, held, e),
+            Err(e) => return Err(e),
+        };
+        reports.push(Report {
+            path: path.clone(),
+            iam_user: Some(request.iam_user.clone()),
+            account: request.account.clone(),
+            outcome,
+        });
+    }
+    Ok(reports)
+}
+
+/// What a request whose account failed says: retried while it may pass, else failed.
+fn held_outcome(wf: &Workflow, job: &Job, held: &mut Held, e: StepError) -> Outcome {
+    let kept = held.keep(wf, job, e);
+    if kept.retried {
+        Outcome::Retrying {
+            why: format!(
+                "{}. keygate tries again until {} (UTC); the other accounts' requests go on meanwhile.",
+                kept.why,
+                outage::retried_until(wf, job)
+            ),
+        }
+    } else {
+        Outcome::Failed {
+            why: format!(
+                "{}. Nothing was issued for this request. Once the cause is fixed, redeliver this pull request's `closed` event from the GitHub App's advanced settings.",
+                kept.why
+            ),
+        }
+    }
 }
 
 /// Whether an earlier attempt for this pull request got as far as creating a key.
@@ -206,10 +256,11 @@ async fn started(wf: &Workflow, pr: &PullInfo) -> Result<bool, StepError> {
     }))
 }
 
-/// keygate's comment, then one notice per report; a stored key whose outcome went out is
-/// issued. The comment and the notices are separate steps: a comment GitHub refuses must
-/// not keep a stored key from being announced on SNS, nor the other way round. `found`:
-/// keygate's comment as looked for earlier in this job, if it was.
+/// keygate's comment, then one notice per report that is announced (not one still being
+/// retried); a stored key whose outcome went out is issued. The comment and the notices are
+/// separate steps: a comment GitHub refuses must not keep a stored key from being announced
+/// on SNS, nor the other way round. `found`: keygate's comment as looked for earlier in this
+/// job, if it was.
 async fn announce(
     wf: &Workflow,
     gh: &RepoClient,
@@ -229,7 +280,7 @@ async fn announce(
     let pr_ref = wf.pr_ref(pr, approvers);
     let mut published = Vec::new();
     let mut unpublished = None;
-    for r in reports {
+    for r in reports.iter().filter(|r| r.outcome.is_announced()) {
         let key = wf.notice_key(r.outcome.event(), pr.number, &r.path, None);
         match wf.publish_once(key, &render::notice(r, &pr_ref)).await {
             Ok(()) => published.push(r.path.clone()),
@@ -257,7 +308,11 @@ async fn announce(
 }
 
 /// One refusal report per request file (or per problem file when none was added).
-fn refusals(changes: &Changes, a: &crate::policy::Assessment) -> Vec<Report> {
+fn refusals(
+    changes: &Changes,
+    a: &crate::policy::Assessment,
+    rules: &crate::request::RequestRules,
+) -> Vec<Report> {
     let mut out: Vec<Report> = a
         .files
         .iter()
@@ -270,6 +325,7 @@ fn refusals(changes: &Changes, a: &crate::policy::Assessment) -> Vec<Report> {
             Report {
                 path: f.path.clone(),
                 iam_user: f.request.as_ref().map(|r| r.iam_user.clone()),
+                account: account_of(&f.path, rules),
                 outcome: Outcome::Refused { reasons },
             }
         })
@@ -283,6 +339,7 @@ fn refusals(changes: &Changes, a: &crate::policy::Assessment) -> Vec<Report> {
             .or_else(|| changes.misplaced.first().map(|d| d.path.clone()))
             .unwrap_or_else(|| "(this pull request)".into());
         out.push(Report {
+            account: account_of(&path, rules),
             path,
             iam_user: None,
             outcome: Outcome::Refused {
@@ -387,6 +444,7 @@ async fn record_refusal(
         &[],
         job,
     );
+    intent.account = r.account.clone();
     intent = wf.ledger.claim_intent(intent).await?.into_intent();
     if intent.state != IntentState::Pending {
         return Ok(());
@@ -417,6 +475,7 @@ async fn rejected(wf: &Workflow, gh: &RepoClient, pr: &PullInfo) -> Result<(), S
         .map(|path| Report {
             path: path.clone(),
             iam_user: path.split('/').rev().nth(1).map(str::to_string),
+            account: account_of(path, &wf.settings.rules),
             outcome: Outcome::Rejected { why: None },
         })
         .collect();

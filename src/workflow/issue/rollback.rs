@@ -3,7 +3,7 @@
 
 use super::advance;
 use super::create::ownership;
-use crate::aws::{StoredSecret, policy};
+use crate::aws::{Aws, StoredSecret, policy};
 use crate::ids::DeliveryId;
 use crate::ledger::{Intent, IntentState, NewDelivery, Store, now_ms};
 use crate::work::{Activity, PrEvent};
@@ -16,17 +16,20 @@ use crate::workflow::{StepError, Workflow};
 /// token and its request's tags: a name someone else took is never claimed.
 pub(super) async fn rollback(wf: &Workflow, intent: &mut Intent) -> Result<(), StepError> {
     if let Some(stored) = own_secret(wf, intent).await? {
-        if stored.has_value && guarded(wf, &stored).await? {
+        if stored.has_value && guarded(wf, intent, &stored).await? {
             intent.secret_arn = Some(stored.arn);
             return advance(wf, intent, IntentState::Stored).await;
         }
-        wf.aws.delete_secret_now(&stored.name).await?;
+        let aws = wf.aws_in(intent.account.as_ref())?;
+        aws.delete_secret_now(&stored.name).await?;
         tracing::warn!(secret = %stored.name, "deleted an incomplete secret of this issuance (without its value, or for readers without its resource policy)");
     }
     let user = intent.iam_user.clone();
     match intent.access_key_id.take() {
         Some(id) => {
-            wf.aws.delete_access_key(&user, &id).await?;
+            wf.aws_in(intent.account.as_ref())?
+                .delete_access_key(&user, &id)
+                .await?;
             tracing::info!(access_key_id = %id, "deleted the key whose secret was not stored");
         }
         None => delete_what_the_lost_call_made(wf, intent).await?,
@@ -43,15 +46,17 @@ async fn own_secret(wf: &Workflow, intent: &Intent) -> Result<Option<StoredSecre
     ) else {
         return Ok(None);
     };
-    Ok(wf.aws.own_secret(name, &ownership(intent, token)).await?)
+    let aws = wf.aws_in(intent.account.as_ref())?;
+    Ok(aws.own_secret(name, &ownership(intent, token)).await?)
 }
 
 /// A secret made for readers counts only with keygate's deny statement on.
-async fn guarded(wf: &Workflow, stored: &StoredSecret) -> Result<bool, StepError> {
+async fn guarded(wf: &Workflow, intent: &Intent, stored: &StoredSecret) -> Result<bool, StepError> {
     if !stored.for_readers {
         return Ok(true);
     }
-    let document = wf.aws.resource_policy(&stored.name).await?;
+    let aws = wf.aws_in(intent.account.as_ref())?;
+    let document = aws.resource_policy(&stored.name).await?;
     Ok(document.is_some_and(|p| policy::has_readers_deny(&p)))
 }
 
@@ -61,16 +66,36 @@ async fn guarded(wf: &Workflow, stored: &StoredSecret) -> Result<bool, StepError
 /// another intent recorded (DESIGN §3: a rollback never deletes a key another intent
 /// stored).
 async fn delete_what_the_lost_call_made(wf: &Workflow, intent: &Intent) -> Result<(), StepError> {
-    let user = &intent.iam_user;
     let before = intent.keys_before.clone().unwrap_or_default();
-    let window = creation_window(intent.updated_at_ms);
-    let keys = match wf.aws.list_access_keys_dated(user).await {
+    delete_keys_a_lost_call_made(
+        wf,
+        wf.aws_in(intent.account.as_ref())?,
+        &intent.iam_user,
+        &before,
+        intent.updated_at_ms,
+    )
+    .await
+}
+
+/// Deletes the keys a `CreateAccessKey` call for `user` whose answer was lost can have made
+/// (in the account `aws` acts in): absent from `before` (listed just before it), created inside its time
+/// window (it began after `creating_at_ms`), and recorded by no other issuance or rotation.
+/// Shared by issuing and rotation in place (DESIGN §10).
+pub(crate) async fn delete_keys_a_lost_call_made(
+    wf: &Workflow,
+    aws: &Aws,
+    user: &str,
+    before: &[String],
+    creating_at_ms: i64,
+) -> Result<(), StepError> {
+    let window = creation_window(creating_at_ms);
+    let keys = match aws.list_access_keys_dated(user).await {
         Ok(keys) => keys,
         Err(e) if e.is_not_found() => Vec::new(),
         Err(e) => return Err(e.into()),
     };
     let mut ours = Vec::new();
-    for id in keys_made_by_the_call(&before, &window, keys) {
+    for id in keys_made_by_the_call(before, &window, keys) {
         if wf.ledger.key_life(id.clone()).await?.is_some() {
             tracing::warn!(access_key_id = %id, "a key another issuance recorded is left alone");
             continue;
@@ -85,8 +110,8 @@ async fn delete_what_the_lost_call_made(wf: &Workflow, intent: &Intent) -> Resul
         )));
     }
     for id in &ours {
-        wf.aws.delete_access_key(user, id).await?;
-        tracing::info!(access_key_id = %id, "deleted a key left by an interrupted issuance");
+        aws.delete_access_key(user, id).await?;
+        tracing::info!(access_key_id = %id, "deleted a key left by an interrupted call");
     }
     Ok(())
 }

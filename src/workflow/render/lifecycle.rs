@@ -6,6 +6,7 @@ use std::fmt::Write;
 
 use super::{PrRef, attributes, md, plain, subject};
 use crate::aws::Notice;
+use crate::ids::AccountAlias;
 use crate::work::NoticeEvent;
 
 /// Which key of which request a text is about.
@@ -16,6 +17,8 @@ pub struct KeyRef<'a> {
     pub pr: u64,
     pub path: &'a str,
     pub iam_user: &'a str,
+    /// The key's AWS account (DESIGN §9); `None`: keygate's own.
+    pub account: Option<&'a AccountAlias>,
     pub requester: &'a str,
     pub access_key_id: &'a str,
     pub secret_name: Option<&'a str>,
@@ -37,6 +40,30 @@ pub enum KeyEvent<'a> {
         reason: &'a str,
         revoking_pr: Option<u64>,
     },
+    /// Rotated in place (DESIGN §10): the secret's current version holds `new_key`; the key
+    /// this text is about stays active until `retires_at`.
+    Rotated {
+        new_key: &'a str,
+        by: &'a str,
+        reason: &'a str,
+        retires_at: &'a str,
+        delete_after_days: u32,
+    },
+    /// A rotation waits: `why` (no free key slot); it is tried again at every pass.
+    RotationBlocked { why: &'a str },
+    /// AWS has not seen the key used for `unused_days`: warned (`deactivated` false, it is
+    /// deactivated `warn_days` later unless used), or deactivated.
+    Unused {
+        unused_days: u32,
+        warn_days: u32,
+        last_used: Option<&'a str>,
+        deactivated: bool,
+        /// When the warning went out (RFC 3339): each warning and the deactivation that
+        /// follows it are told once.
+        since: &'a str,
+    },
+    /// Reported leaked by `source` at `location`, and deactivated at once.
+    Leaked { source: &'a str, location: &'a str },
 }
 
 impl KeyEvent<'_> {
@@ -45,6 +72,25 @@ impl KeyEvent<'_> {
             KeyEvent::Expiring { .. } => NoticeEvent::Expiring,
             KeyEvent::Expired { .. } => NoticeEvent::Expired,
             KeyEvent::Revoked { .. } => NoticeEvent::Revoked,
+            KeyEvent::Rotated { .. } => NoticeEvent::Rotated,
+            KeyEvent::RotationBlocked { .. } => NoticeEvent::Failed,
+            KeyEvent::Unused { .. } => NoticeEvent::Unused,
+            KeyEvent::Leaked { .. } => NoticeEvent::Leaked,
+        }
+    }
+
+    /// What tells two texts of one event about one key apart, when the event can happen
+    /// more than once to it: each is sent and commented once.
+    pub fn occasion(&self) -> Option<String> {
+        match self {
+            KeyEvent::Unused {
+                deactivated: true,
+                since,
+                ..
+            } => Some(format!("deactivated-{since}")),
+            KeyEvent::Unused { since, .. } => Some(format!("warned-{since}")),
+            KeyEvent::RotationBlocked { .. } => Some("rotation-blocked".into()),
+            _ => None,
         }
     }
 }
@@ -60,7 +106,10 @@ fn days(n: u32) -> String {
 /// A new comment on a pull request (the request's own, or the one that revoked it).
 pub fn key_comment(event: &KeyEvent<'_>, key: &KeyRef<'_>) -> String {
     let id = md::code(key.access_key_id);
-    let user = md::code(key.iam_user);
+    let mut user = md::code(key.iam_user);
+    if let Some(a) = key.account {
+        let _ = write!(user, " in AWS account {}", md::code(a.as_str()));
+    }
     let path = md::code(key.path);
     let secret = key
         .secret_name
@@ -114,8 +163,130 @@ pub fn key_comment(event: &KeyEvent<'_>, key: &KeyRef<'_>) -> String {
                 key.pr
             );
         }
+        other => care_comment(&mut s, other, key),
     }
     s
+}
+
+/// The comment for the events of DESIGN §10.
+fn care_comment(s: &mut String, event: &KeyEvent<'_>, key: &KeyRef<'_>) {
+    let id = md::code(key.access_key_id);
+    let user = md::code(key.iam_user);
+    let path = md::code(key.path);
+    match event {
+        KeyEvent::Rotated { .. } => rotated_comment(s, event, key),
+        KeyEvent::RotationBlocked { why } => {
+            let _ = write!(
+                s,
+                "**The access key {id} for IAM user {user} is due for rotation, but keygate \
+                 cannot rotate it yet:** {}\n\nkeygate tries again at every pass; the current \
+                 key keeps working meanwhile.\n\nRequest: {path} (#{}).\n",
+                md::text(why),
+                key.pr
+            );
+        }
+        KeyEvent::Unused { .. } => unused_comment(s, event, key),
+        KeyEvent::Leaked { source, location } => {
+            let secret = secret_of(key);
+            let _ = write!(
+                s,
+                "**The access key {id} for IAM user {user} was reported leaked and keygate \
+                 deactivated it at once.**\n\n\
+                 - Found by: {}\n\
+                 - Where: {}\n\
+                 - Secret: {secret}\n\
+                 - Request: {path} (#{})\n\n\
+                 Treat everything the key could reach as exposed: check CloudTrail for what it \
+                 did. A replacement needs a new request file in a new pull request.\n",
+                md::text(source),
+                md::text(location),
+                key.pr
+            );
+        }
+        KeyEvent::Expiring { .. } | KeyEvent::Expired { .. } | KeyEvent::Revoked { .. } => {}
+    }
+}
+
+fn secret_of(key: &KeyRef<'_>) -> String {
+    key.secret_name
+        .map(md::code)
+        .unwrap_or_else(|| "(unknown)".into())
+}
+
+fn rotated_comment(s: &mut String, event: &KeyEvent<'_>, key: &KeyRef<'_>) {
+    let KeyEvent::Rotated {
+        new_key,
+        by,
+        reason,
+        retires_at,
+        delete_after_days,
+    } = event
+    else {
+        return;
+    };
+    let _ = write!(
+        s,
+        "**The access key for IAM user {} was rotated.** The secret {} now holds the new key \
+         {} as its current version (`AWSCURRENT`); whoever reads the secret by name gets it, \
+         with nothing to change. The previous key {} (`AWSPREVIOUS`) keeps working until {}, \
+         then it is deactivated, and deleted {}.\n\n\
+         - Rotated by: {}\n\
+         - Reason: {}\n\
+         - Request: {} (#{})\n",
+        md::code(key.iam_user),
+        secret_of(key),
+        md::code(new_key),
+        md::code(key.access_key_id),
+        md::text(retires_at),
+        days(*delete_after_days),
+        md::code(by),
+        md::text(reason),
+        md::code(key.path),
+        key.pr
+    );
+}
+
+fn unused_comment(s: &mut String, event: &KeyEvent<'_>, key: &KeyRef<'_>) {
+    let KeyEvent::Unused {
+        unused_days,
+        warn_days,
+        last_used,
+        deactivated,
+        ..
+    } = event
+    else {
+        return;
+    };
+    let (id, user, path) = (
+        md::code(key.access_key_id),
+        md::code(key.iam_user),
+        md::code(key.path),
+    );
+    let seen = match last_used {
+        Some(t) => format!("AWS last saw it used on {}", md::text(t)),
+        None => "AWS has never seen it used".into(),
+    };
+    if *deactivated {
+        let _ = write!(
+            s,
+            "**The access key {id} for IAM user {user} was deactivated: it was not used for \
+             {unused_days} days** ({seen}), nor in the {warn_days} days after the warning. Its \
+             secret {} still holds it, inactive.\n\n\
+             To use a key again, add a new request file for {user} in a new pull request.\n\n\
+             Request: {path} (#{}).\n",
+            secret_of(key),
+            key.pr
+        );
+    } else {
+        let _ = write!(
+            s,
+            "**The access key {id} for IAM user {user} has not been used for {unused_days} \
+             days** ({seen}). keygate deactivates it in {warn_days} days unless it is used \
+             meanwhile. If nothing needs it, delete its request file in a pull request to revoke \
+             it now.\n\nRequest: {path} (#{}).\n",
+            key.pr
+        );
+    }
 }
 
 /// The SNS notice: attributes as every other notice has them, `event` from the event.
@@ -126,10 +297,20 @@ pub fn key_notice(event: &KeyEvent<'_>, key: &KeyRef<'_>) -> Notice {
         KeyEvent::Expiring { .. } => format!("keygate: access key for {user} expires soon"),
         KeyEvent::Expired { .. } => format!("keygate: access key for {user} expired"),
         KeyEvent::Revoked { .. } => format!("keygate: access key for {user} revoked"),
+        KeyEvent::Rotated { .. } => format!("keygate: access key for {user} rotated"),
+        KeyEvent::RotationBlocked { .. } => {
+            format!("keygate: rotation of the key for {user} waits")
+        }
+        KeyEvent::Unused {
+            deactivated: false, ..
+        } => format!("keygate: access key for {user} is unused"),
+        KeyEvent::Unused { .. } => format!("keygate: unused access key for {user} deactivated"),
+        KeyEvent::Leaked { .. } => format!("keygate: access key for {user} LEAKED, deactivated"),
     };
     let mut m = String::new();
     let _ = writeln!(m, "{title}.\n");
     let _ = writeln!(m, "IAM user:      {user}");
+    super::account_line(&mut m, key.account);
     let _ = writeln!(m, "Access key ID: {}", plain::line(key.access_key_id));
     if let Some(secret) = key.secret_name {
         let _ = writeln!(m, "Secret:        {}", plain::line(secret));
@@ -162,6 +343,7 @@ pub fn key_notice(event: &KeyEvent<'_>, key: &KeyRef<'_>) -> Notice {
             }
             let _ = writeln!(m, "Reason:        {}", plain::line(reason));
         }
+        other => care_notice_lines(&mut m, other),
     }
     let pr = PrRef {
         repository: key.repository,
@@ -174,11 +356,53 @@ pub fn key_notice(event: &KeyEvent<'_>, key: &KeyRef<'_>) -> Notice {
         Notice {
             subject: subject(&format!("{title} ({repository}#{})", key.pr)),
             message: m,
-            attributes: attributes(event.notice_event(), key.iam_user, &pr),
+            attributes: attributes(event.notice_event(), key.iam_user, key.account, &pr),
             chat: None,
         },
         &pr,
     )
+}
+
+/// The notice's lines for the events of DESIGN §10.
+fn care_notice_lines(m: &mut String, event: &KeyEvent<'_>) {
+    match event {
+        KeyEvent::Rotated {
+            new_key,
+            by,
+            reason,
+            retires_at,
+            ..
+        } => {
+            let _ = writeln!(m, "New key:       {}", plain::line(new_key));
+            let _ = writeln!(m, "Previous key active until {}", plain::line(retires_at));
+            let _ = writeln!(m, "Rotated by:    {}", plain::line(by));
+            let _ = writeln!(m, "Reason:        {}", plain::line(reason));
+        }
+        KeyEvent::RotationBlocked { why } => {
+            let _ = writeln!(m, "Why:           {}", plain::line(why));
+        }
+        KeyEvent::Unused {
+            unused_days,
+            last_used,
+            deactivated,
+            ..
+        } => {
+            let seen = last_used.map_or("never".to_string(), plain::line);
+            let _ = writeln!(m, "Last used:     {seen}");
+            let what = if *deactivated {
+                "deactivated"
+            } else {
+                "warned"
+            };
+            let _ = writeln!(m, "Unused for {unused_days} days or more: {what}.");
+        }
+        KeyEvent::Leaked { source, location } => {
+            let _ = writeln!(m, "Found by:      {}", plain::line(source));
+            let _ = writeln!(m, "Where:         {}", plain::line(location));
+            let _ = writeln!(m, "The key was deactivated.");
+        }
+        KeyEvent::Expiring { .. } | KeyEvent::Expired { .. } | KeyEvent::Revoked { .. } => {}
+    }
 }
 
 #[cfg(test)]
@@ -191,6 +415,7 @@ mod tests {
             pr: 12,
             path: "requests/svc-backup/ci.toml",
             iam_user: "svc-backup",
+            account: None,
             requester: "bob",
             access_key_id: "AKIAEXAMPLE",
             secret_name: Some("svc-backup/access-key-20260101000000"),

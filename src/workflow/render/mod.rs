@@ -19,6 +19,7 @@ use std::fmt::Write;
 use super::StepError;
 use crate::aws::Notice;
 use crate::github::client::GitHubError;
+use crate::ids::AccountAlias;
 use crate::policy::Assessment;
 use crate::policy::approval::Verdict;
 use crate::policy::changes::Changes;
@@ -63,6 +64,13 @@ pub enum Outcome {
         access_key_ids: Vec<String>,
         note: Option<String>,
     },
+    /// Not done yet: its AWS account is unavailable for now (DESIGN §9), and keygate
+    /// retries on its own while the other accounts' work goes on. Said in the comment, never
+    /// announced: the notice goes out once it is done or has failed for good. `why` is
+    /// public text, as for `Failed`.
+    Retrying {
+        why: String,
+    },
 }
 
 impl Outcome {
@@ -73,7 +81,14 @@ impl Outcome {
             Outcome::Refused { .. } => NoticeEvent::Refused,
             Outcome::Rejected { .. } => NoticeEvent::Rejected,
             Outcome::Revoked { .. } => NoticeEvent::Revoked,
+            Outcome::Retrying { .. } => NoticeEvent::Failed,
         }
+    }
+
+    /// Whether this outcome is announced (SNS): every one but an attempt still being
+    /// retried.
+    pub fn is_announced(&self) -> bool {
+        !matches!(self, Outcome::Retrying { .. })
     }
 }
 
@@ -105,6 +120,7 @@ pub fn public_reason(e: &StepError) -> String {
         }
         // keygate's own sentence, with no message from AWS or GitHub in it.
         StepError::Uncertain(why) => why.clone(),
+        StepError::Told(e) => public_reason(e),
     }
 }
 
@@ -113,6 +129,9 @@ pub fn public_reason(e: &StepError) -> String {
 pub struct Report {
     pub path: String,
     pub iam_user: Option<String>,
+    /// The AWS account of the request (DESIGN §9); `None`: keygate's own, and no text says
+    /// an account.
+    pub account: Option<AccountAlias>,
     pub outcome: Outcome,
 }
 
@@ -130,93 +149,111 @@ pub fn comment(reports: &[Report]) -> String {
     let mut s = format!("{COMMENT_MARKER}\n### keygate\n");
     for r in reports {
         let path = md::code(&r.path);
-        let user = r
+        let mut user = r
             .iam_user
             .as_deref()
             .map(|u| format!(" for IAM user {}", md::code(u)))
             .unwrap_or_default();
-        match &r.outcome {
-            Outcome::Issued {
-                secret_name,
-                secret_arn,
-                access_key_id,
-                expires_at,
-                days,
-                readers,
-            } => {
-                let _ = write!(
-                    s,
-                    "\n**{path}**: access key issued{user}.\n\n\
-                     - Secret: {}\n\
-                     - Secret ARN: {}\n\
-                     - Access key ID: {}\n\
-                     - Expires: {} ({days} days)\n",
-                    md::code(secret_name),
-                    md::code(secret_arn),
-                    md::code(access_key_id),
-                    md::text(expires_at),
-                );
-                if !readers.is_empty() {
-                    let _ = writeln!(
-                        s,
-                        "- Readable only by: {} (the secret's resource policy denies every other \
-                         principal but keygate)",
-                        code_list(readers)
-                    );
-                }
-                s.push_str(
-                    "\nRead the key from Secrets Manager. A new key can take a few seconds to work \
-                     everywhere: IAM is eventually consistent.\n",
-                );
-            }
-            Outcome::Failed { why } => {
-                let _ = write!(
-                    s,
-                    "\n**{path}**: no key was issued{user}. {}\n",
-                    md::prose(why)
-                );
-            }
-            Outcome::Refused { reasons } => {
-                let _ = write!(s, "\n**{path}**: refused{user}; nothing was issued.\n\n");
-                for reason in reasons {
-                    let _ = writeln!(s, "- {}", md::prose(reason));
-                }
-            }
-            Outcome::Rejected { why: None } => {
-                let _ = write!(
-                    s,
-                    "\n**{path}**: the pull request was closed without merge; nothing was issued{user}.\n"
-                );
-            }
-            Outcome::Rejected { why: Some(why) } => {
-                let _ = write!(
-                    s,
-                    "\n**{path}**: rejected{user}; nothing will be issued, even if it is merged. {}\n",
-                    md::prose(why)
-                );
-            }
-            Outcome::Revoked {
-                access_key_ids,
-                note,
-            } => {
-                let keys: Vec<String> = access_key_ids.iter().map(|k| md::code(k)).collect();
-                let _ = match (keys.is_empty(), note) {
-                    (false, _) => write!(
-                        s,
-                        "\n**{path}**: revoked{user}. Access key {} deactivated and deleted, and its secret deleted.\n",
-                        keys.join(", ")
-                    ),
-                    (true, Some(note)) => write!(
-                        s,
-                        "\n**{path}**: nothing to revoke{user}: {}\n",
-                        md::prose(note)
-                    ),
-                    (true, None) => write!(s, "\n**{path}**: nothing to revoke{user}.\n"),
-                };
-            }
+        if let Some(a) = &r.account {
+            let _ = write!(user, " in AWS account {}", md::code(a.as_str()));
         }
+        comment_outcome(&mut s, &path, &user, &r.outcome);
     }
     s
+}
+
+/// One request's outcome in keygate's comment (Markdown); `path` and `user` are escaped.
+fn comment_outcome(s: &mut String, path: &str, user: &str, outcome: &Outcome) {
+    let _ = match outcome {
+        Outcome::Issued { .. } => {
+            issued_comment(s, path, user, outcome);
+            Ok(())
+        }
+        Outcome::Failed { why } => write!(
+            s,
+            "\n**{path}**: no key was issued{user}. {}\n",
+            md::prose(why)
+        ),
+        Outcome::Refused { reasons } => {
+            let _ = write!(s, "\n**{path}**: refused{user}; nothing was issued.\n\n");
+            for reason in reasons {
+                let _ = writeln!(s, "- {}", md::prose(reason));
+            }
+            Ok(())
+        }
+        Outcome::Rejected { why: None } => write!(
+            s,
+            "\n**{path}**: the pull request was closed without merge; nothing was issued{user}.\n"
+        ),
+        Outcome::Rejected { why: Some(why) } => write!(
+            s,
+            "\n**{path}**: rejected{user}; nothing will be issued, even if it is merged. {}\n",
+            md::prose(why)
+        ),
+        Outcome::Revoked {
+            access_key_ids,
+            note,
+        } => {
+            let keys: Vec<String> = access_key_ids.iter().map(|k| md::code(k)).collect();
+            match (keys.is_empty(), note) {
+                (false, _) => write!(
+                    s,
+                    "\n**{path}**: revoked{user}. Access key {} deactivated and deleted, and its secret deleted.\n",
+                    keys.join(", ")
+                ),
+                (true, Some(note)) => write!(
+                    s,
+                    "\n**{path}**: nothing to revoke{user}: {}\n",
+                    md::prose(note)
+                ),
+                (true, None) => write!(s, "\n**{path}**: nothing to revoke{user}.\n"),
+            }
+        }
+        Outcome::Retrying { why } => write!(
+            s,
+            "\n**{path}**: not done yet{user}, and keygate retries on its own: {}\n",
+            md::prose(why)
+        ),
+    };
+}
+
+/// An issued key in keygate's comment: where to read it, never the key itself.
+fn issued_comment(s: &mut String, path: &str, user: &str, outcome: &Outcome) {
+    let Outcome::Issued {
+        secret_name,
+        secret_arn,
+        access_key_id,
+        expires_at,
+        days,
+        readers,
+    } = outcome
+    else {
+        return;
+    };
+    let _ = write!(
+        s,
+        "\n**{path}**: access key issued{user}.\n\n\
+         - Secret: {}\n\
+         - Secret ARN: {}\n\
+         - Access key ID: {}\n\
+         - Expires: {} ({days} days)\n",
+        md::code(secret_name),
+        md::code(secret_arn),
+        md::code(access_key_id),
+        md::text(expires_at),
+    );
+    if !readers.is_empty() {
+        let _ = writeln!(
+            s,
+            "- Readable only by: {} (the secret's resource policy denies every other \
+             principal but keygate)",
+            code_list(readers)
+        );
+    }
+    s.push_str(
+        "\nRead the key from Secrets Manager. A new key can take a few seconds to work \
+         everywhere: IAM is eventually consistent.\n",
+    );
 }
 
 /// SNS subjects: ASCII, no line breaks, under 100 characters.
@@ -239,10 +276,12 @@ fn subject(text: &str) -> String {
 }
 
 /// The attributes subscribers filter on. Values on one line: a filter policy matches them
-/// exactly, and a valid IAM user name, login or repository passes unchanged.
+/// exactly, and a valid IAM user name, login or repository passes unchanged. `account` only
+/// for a request in a member account (DESIGN §9).
 fn attributes(
     event: NoticeEvent,
     iam_user: &str,
+    account: Option<&AccountAlias>,
     pr: &PrRef<'_>,
 ) -> BTreeMap<&'static str, String> {
     let mut a = BTreeMap::new();
@@ -257,7 +296,17 @@ fn attributes(
     );
     a.insert("requester", plain::line(pr.requester));
     a.insert("repository", plain::line(pr.repository));
+    if let Some(account) = account {
+        a.insert("account", plain::line(account.as_str()));
+    }
     a
+}
+
+/// The notice's line naming the account, for a request in a member account.
+fn account_line(m: &mut String, account: Option<&AccountAlias>) {
+    if let Some(a) = account {
+        let _ = writeln!(m, "AWS account:   {}", plain::line(a.as_str()));
+    }
 }
 
 pub fn notice(report: &Report, pr: &PrRef<'_>) -> Notice {
@@ -271,6 +320,7 @@ pub fn notice(report: &Report, pr: &PrRef<'_>) -> Notice {
         Outcome::Refused { .. } => format!("keygate: request for {who} refused"),
         Outcome::Rejected { .. } => format!("keygate: request for {who} rejected"),
         Outcome::Revoked { .. } => format!("keygate: access key for {who} revoked"),
+        Outcome::Retrying { .. } => format!("keygate: access key for {who} delayed"),
     };
     let repository = plain::line(pr.repository);
     let mut m = String::new();
@@ -280,6 +330,7 @@ pub fn notice(report: &Report, pr: &PrRef<'_>) -> Notice {
         "IAM user:      {}",
         if user.is_empty() { "-" } else { &user }
     );
+    account_line(&mut m, report.account.as_ref());
     let _ = writeln!(m, "Request file:  {}", plain::line(&report.path));
     let _ = writeln!(
         m,
@@ -289,17 +340,28 @@ pub fn notice(report: &Report, pr: &PrRef<'_>) -> Notice {
     );
     let _ = writeln!(m, "Requester:     @{}", plain::line(pr.requester));
     if !pr.approvers.is_empty() {
-        let _ = writeln!(
-            m,
-            "Approvers:     {}",
-            pr.approvers
-                .iter()
-                .map(|a| format!("@{}", plain::line(a)))
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
+        let approvers: Vec<String> = pr
+            .approvers
+            .iter()
+            .map(|a| format!("@{}", plain::line(a)))
+            .collect();
+        let _ = writeln!(m, "Approvers:     {}", approvers.join(", "));
     }
-    match &report.outcome {
+    notice_outcome(&mut m, &report.outcome);
+    with_chat(
+        Notice {
+            subject: subject(&format!("{title} ({repository}#{})", pr.number)),
+            message: m,
+            attributes: attributes(event, raw_user, report.account.as_ref(), pr),
+            chat: None,
+        },
+        pr,
+    )
+}
+
+/// The lines of a notice that say what became of the request (plain text).
+fn notice_outcome(m: &mut String, outcome: &Outcome) {
+    match outcome {
         Outcome::Issued {
             secret_name,
             secret_arn,
@@ -349,16 +411,10 @@ pub fn notice(report: &Report, pr: &PrRef<'_>) -> Notice {
                 "Its request file was deleted by this merged pull request."
             );
         }
+        Outcome::Retrying { why } => {
+            let _ = writeln!(m, "Retrying:      {}", plain::line(why));
+        }
     }
-    with_chat(
-        Notice {
-            subject: subject(&format!("{title} ({repository}#{})", pr.number)),
-            message: m,
-            attributes: attributes(event, raw_user, pr),
-            chat: None,
-        },
-        pr,
-    )
 }
 
 /// `notice` with its chat form (see [`chat`]), threaded by pull request.
@@ -369,10 +425,12 @@ fn with_chat(mut notice: Notice, pr: &PrRef<'_>) -> Notice {
     notice
 }
 
-/// The notice approvers used to get by e-mail: a valid request is waiting.
+/// The notice approvers used to get by e-mail: a valid request is waiting; `account` for a
+/// request in a member account.
 pub fn requested_notice(
     path: &str,
     iam_user: &str,
+    account: Option<&AccountAlias>,
     reason: &str,
     days: u32,
     pr: &PrRef<'_>,
@@ -383,6 +441,7 @@ pub fn requested_notice(
     let mut m = String::new();
     let _ = writeln!(m, "{title}.\n");
     let _ = writeln!(m, "IAM user:      {user}");
+    account_line(&mut m, account);
     let _ = writeln!(m, "Requester:     @{}", plain::line(pr.requester));
     let _ = writeln!(m, "Expires after: {days} days");
     let _ = writeln!(m, "Request file:  {}", plain::line(path));
@@ -393,7 +452,7 @@ pub fn requested_notice(
         Notice {
             subject: subject(&format!("{title} ({repository}#{})", pr.number)),
             message: m,
-            attributes: attributes(NoticeEvent::Requested, iam_user, pr),
+            attributes: attributes(NoticeEvent::Requested, iam_user, account, pr),
             chat: None,
         },
         pr,
@@ -433,76 +492,7 @@ pub fn check_summary_with(
         s.push('\n');
     }
     for (f, (_, parsed)) in a.files.iter().zip(requests) {
-        let _ = writeln!(s, "### {}\n", md::code(&f.path));
-        match parsed {
-            Ok(r) => {
-                let _ = writeln!(s, "- IAM user: {}", md::code(&r.iam_user));
-                // Approvers see what they approve: the reason as the requester wrote it.
-                let _ = writeln!(s, "- Reason: {}", md::text(&r.reason));
-                let _ = writeln!(s, "- Expires: {} days after issue", r.expires_in_days);
-                if !r.readers.is_empty() {
-                    let _ = writeln!(
-                        s,
-                        "- Readable only by: {} (and keygate; every other principal is denied)",
-                        code_list(&r.readers)
-                    );
-                }
-            }
-            Err(_) => {
-                let _ = writeln!(s, "- The request file is invalid:");
-                for d in &f.diagnostics {
-                    let _ = writeln!(s, "  - {}", md::prose(&d.to_string()));
-                }
-            }
-        }
-        if let Some(d) = &f.approval {
-            // Owners come from CODEOWNERS on the base branch: the one intended mention.
-            let owners = if d.owners.is_empty() {
-                "nobody (no CODEOWNERS line gives this path an owner)".to_string()
-            } else {
-                d.owners
-                    .iter()
-                    .map(md::owner)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            };
-            let _ = writeln!(s, "- Can approve: {owners}");
-            let approved = if d.approved_by.is_empty() {
-                "nobody yet".to_string()
-            } else {
-                d.approved_by
-                    .iter()
-                    .map(|a| md::login(&a.login))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            };
-            let _ = writeln!(
-                s,
-                "- Approved on the current head: {approved} ({} of {} needed)",
-                d.approved_by.len().min(d.needed as usize),
-                d.needed
-            );
-            // An approval can be banked only so long (policy.approval_ttl_hours).
-            for c in &d.counted {
-                if let Some(until) = c.counts_until.and_then(|t| {
-                    t.format(&time::format_description::well_known::Rfc3339)
-                        .ok()
-                }) {
-                    let _ = writeln!(
-                        s,
-                        "- {}'s approval counts until {until} (UTC); merge before then or ask again",
-                        md::login(&c.reviewer.login)
-                    );
-                }
-            }
-            if d.verdict != Verdict::Approved {
-                let _ = writeln!(s, "- Still needed: {}", md::prose(&d.explain()));
-            }
-            for i in &d.ignored {
-                let _ = writeln!(s, "- Not counted: {}", md::prose(&i.to_string()));
-            }
-        }
-        s.push('\n');
+        file_section(&mut s, f, parsed);
     }
     if let Some(r) = revocations {
         s.push_str(&r.section());
@@ -512,6 +502,90 @@ pub fn check_summary_with(
         truncate(&plain::line(&title), 200),
         truncate_lines(&s, 60_000),
     )
+}
+
+/// One request file in the check run: what it asks, or why it is invalid, and where its
+/// approval stands.
+fn file_section(
+    s: &mut String,
+    f: &crate::policy::FileAssessment,
+    parsed: &Result<Request, Vec<Diagnostic>>,
+) {
+    let _ = writeln!(s, "### {}\n", md::code(&f.path));
+    match parsed {
+        Ok(r) => {
+            let _ = writeln!(s, "- IAM user: {}", md::code(&r.iam_user));
+            if let Some(a) = &r.account {
+                // Each account has its own owners; approvers see which account they grant
+                // a key in.
+                let _ = writeln!(s, "- AWS account: {}", md::code(a.as_str()));
+            }
+            // Approvers see what they approve: the reason as the requester wrote it.
+            let _ = writeln!(s, "- Reason: {}", md::text(&r.reason));
+            let _ = writeln!(s, "- Expires: {} days after issue", r.expires_in_days);
+            if !r.readers.is_empty() {
+                let _ = writeln!(
+                    s,
+                    "- Readable only by: {} (and keygate; every other principal is denied)",
+                    code_list(&r.readers)
+                );
+            }
+        }
+        Err(_) => {
+            let _ = writeln!(s, "- The request file is invalid:");
+            for d in &f.diagnostics {
+                let _ = writeln!(s, "  - {}", md::prose(&d.to_string()));
+            }
+        }
+    }
+    if let Some(d) = &f.approval {
+        approval_lines(s, d);
+    }
+    s.push('\n');
+}
+
+/// Who can approve a file, who did, until when each approval counts, and what is missing.
+fn approval_lines(s: &mut String, d: &crate::policy::approval::FileDecision) {
+    // Owners come from CODEOWNERS on the base branch: the one intended mention.
+    let owners = if d.owners.is_empty() {
+        "nobody (no CODEOWNERS line gives this path an owner)".to_string()
+    } else {
+        let owners: Vec<String> = d.owners.iter().map(md::owner).collect();
+        owners.join(", ")
+    };
+    let _ = writeln!(s, "- Can approve: {owners}");
+    let approved = if d.approved_by.is_empty() {
+        "nobody yet".to_string()
+    } else {
+        let logins: Vec<String> = d.approved_by.iter().map(|a| md::login(&a.login)).collect();
+        logins.join(", ")
+    };
+    let _ = writeln!(
+        s,
+        "- Approved on the current head: {approved} ({} of {} needed)",
+        d.approved_by.len().min(d.needed as usize),
+        d.needed
+    );
+    // An approval can be banked only so long (policy.approval_ttl_hours).
+    for c in &d.counted {
+        let until = c.counts_until.and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        });
+        if let Some(until) = until {
+            let _ = writeln!(
+                s,
+                "- {}'s approval counts until {until} (UTC); merge before then or ask again",
+                md::login(&c.reviewer.login)
+            );
+        }
+    }
+    if d.verdict != Verdict::Approved {
+        let _ = writeln!(s, "- Still needed: {}", md::prose(&d.explain()));
+    }
+    for i in &d.ignored {
+        let _ = writeln!(s, "- Not counted: {}", md::prose(&i.to_string()));
+    }
 }
 
 /// The check run's title: what to fix, what merging now does, or what it waits for. A pull

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::facts::Account;
+use crate::ids::AccountAlias;
 use crate::policy::FileAssessment;
 use crate::policy::approval::{FileDecision, IgnoredReview, IgnoredWhy};
 use crate::policy::codeowners::Owner;
@@ -23,6 +24,7 @@ fn issued() -> Report {
     Report {
         path: "requests/alice/ci.toml".into(),
         iam_user: Some("alice".into()),
+        account: None,
         outcome: Outcome::Issued {
             secret_name: "alice/access-key-20261128150000".into(),
             secret_arn: "arn:aws:secretsmanager:us-east-1:123456789012:secret:alice/access-key-20261128150000-AbCdEf".into(),
@@ -69,6 +71,8 @@ fn request(path: &str, user: &str) -> Request {
         reason: "Nightly backups copy to S3".into(),
         expires_in_days: 30,
         readers: Vec::new(),
+        rotate_every_days: None,
+        account: None,
     }
 }
 
@@ -157,6 +161,7 @@ fn a_refused_comment_lists_the_reasons_and_a_hostile_one_stays_inert() {
     let r = Report {
         path: "requests/alice/ci.toml".into(),
         iam_user: Some("alice".into()),
+        account: None,
         outcome: Outcome::Refused {
             reasons: vec![
                 "needs 1 more approval from @acme/security or @carol".into(),
@@ -182,6 +187,7 @@ fn a_failed_comment_says_what_to_do() {
     let r = Report {
         path: "requests/alice/ci.toml".into(),
         iam_user: Some("alice".into()),
+        account: None,
         outcome: Outcome::Failed {
             why: "The secret could not be stored (CreateSecret failed with the AWS error AccessDeniedException: keygate's AWS role lacks a permission; an operator must grant it (keygate's log names the exact action)), so the new access key was deleted again. Nothing was issued.".into(),
         },
@@ -200,11 +206,13 @@ fn a_rejected_comment_covers_each_request_and_escapes_a_hostile_path() {
         Report {
             path: "requests/alice/ci.toml".into(),
             iam_user: Some("alice".into()),
+            account: None,
             outcome: Outcome::Rejected { why: None },
         },
         Report {
             path: "requests/@everyone/a`b\n# x.toml".into(),
             iam_user: Some("@everyone".into()),
+            account: None,
             outcome: Outcome::Rejected { why: None },
         },
     ];
@@ -340,6 +348,7 @@ fn a_refused_notice_keeps_each_reason_on_its_line() {
     let r = Report {
         path: "requests/alice/ci.toml".into(),
         iam_user: Some("alice".into()),
+        account: None,
         outcome: Outcome::Refused {
             reasons: vec![
                 HOSTILE.into(),
@@ -392,7 +401,7 @@ fn an_issued_notice_names_the_user_the_secret_and_the_pull_request() {
 #[test]
 fn a_requested_notice_indents_every_line_of_the_reason() {
     let reason = format!("Nightly backups copy to S3.\n{HOSTILE}\u{2028}Requester: mallory");
-    let n = requested_notice("requests/alice/ci.toml", "alice", &reason, 30, &pr());
+    let n = requested_notice("requests/alice/ci.toml", "alice", None, &reason, 30, &pr());
     insta::assert_snapshot!(show(&n), @r"
         Subject: keygate: access key requested for alice (acme/access-requests#12)
         Attributes: event=requested iam_user=alice repository=acme/access-requests requester=bob
@@ -418,6 +427,7 @@ fn subjects_stay_under_sns_limits() {
     let r = Report {
         path: "p".into(),
         iam_user: Some(long),
+        account: None,
         outcome: Outcome::Rejected { why: None },
     };
     let n = notice(&r, &pr());
@@ -434,6 +444,7 @@ fn notices_carry_the_filter_attributes() {
     let r = Report {
         path: "requests/alice/ci.toml".into(),
         iam_user: Some("alice".into()),
+        account: None,
         outcome: Outcome::Failed {
             why: "alice already has 2 access keys".into(),
         },
@@ -451,6 +462,7 @@ fn a_name_from_a_path_cannot_forge_a_notice_line_or_attribute() {
     let r = Report {
         path: "requests/x\nIAM user: root/ci.toml".into(),
         iam_user: Some("x\nIAM user: root".into()),
+        account: None,
         outcome: Outcome::Rejected { why: None },
     };
     let n = notice(&r, &pr());
@@ -564,4 +576,78 @@ fn a_jwt_refused_for_its_times_is_reported_as_clock_skew() {
     let why = public_reason(&e);
     assert!(why.contains("clock skew") && why.contains("NTP"), "{why}");
     assert!(!why.contains("'exp'"), "{why}");
+}
+
+/// [`issued`] for a request in the member account `prod` (DESIGN §9).
+fn issued_in_prod() -> Report {
+    Report {
+        path: "requests/prod/alice/ci.toml".into(),
+        account: Some(AccountAlias::new("prod")),
+        ..issued()
+    }
+}
+
+#[test]
+fn a_key_in_a_member_account_names_the_account_in_the_comment_and_the_notice() {
+    let r = issued_in_prod();
+    let c = comment(std::slice::from_ref(&r));
+    assert!(
+        c.contains(
+            "**`requests/prod/alice/ci.toml`**: access key issued for IAM user `alice` in AWS account `prod`."
+        ),
+        "{c}"
+    );
+    let n = notice(&r, &pr());
+    assert_eq!(
+        n.attributes.get("account").map(String::as_str),
+        Some("prod")
+    );
+    assert!(
+        n.message
+            .contains("IAM user:      alice\nAWS account:   prod\n"),
+        "{}",
+        n.message
+    );
+    let own = notice(&issued(), &pr());
+    assert!(
+        !own.attributes.contains_key("account"),
+        "keygate's own account: as before"
+    );
+    assert!(!own.message.contains("AWS account"), "{}", own.message);
+
+    let asked = requested_notice(
+        "requests/prod/alice/ci.toml",
+        "alice",
+        Some(&AccountAlias::new("prod")),
+        "Nightly backups",
+        30,
+        &pr(),
+    );
+    assert_eq!(
+        asked.attributes.get("account").map(String::as_str),
+        Some("prod")
+    );
+}
+
+#[test]
+fn a_request_waiting_for_its_account_is_said_in_the_comment_and_never_announced() {
+    let r = Report {
+        outcome: Outcome::Retrying {
+            why: "keygate could not assume its issuer role in AWS account `prod`".into(),
+        },
+        ..issued_in_prod()
+    };
+    assert!(!r.outcome.is_announced());
+    assert!(issued().outcome.is_announced());
+    let c = comment(&[issued(), r]);
+    assert!(
+        c.contains(
+            "**`requests/prod/alice/ci.toml`**: not done yet for IAM user `alice` in AWS account `prod`, and keygate retries on its own: keygate could not assume"
+        ),
+        "{c}"
+    );
+    assert!(
+        c.contains("**`requests/alice/ci.toml`**: access key issued"),
+        "{c}"
+    );
 }

@@ -34,9 +34,18 @@ pub enum Fault {
     },
 }
 
+/// A fault for the next `left` calls of `operation` whose body holds `needle` (any body
+/// when `None`).
+struct Rule {
+    operation: String,
+    needle: Option<String>,
+    fault: Fault,
+    left: usize,
+}
+
 #[derive(Default)]
 struct Inner {
-    rules: Vec<(String, Fault, usize)>,
+    rules: Vec<Rule>,
     seen: Vec<String>,
     /// Each DynamoDB read and the items it read (`ScannedCount`; 1 for an item found).
     reads: Vec<(String, u64)>,
@@ -71,11 +80,34 @@ impl AwsProxy {
 
     /// Applies `fault` to the next `times` calls of `operation` (e.g. `CreateSecret`).
     pub fn inject(&self, operation: &str, fault: Fault, times: usize) {
-        self.inner
-            .lock()
-            .unwrap()
-            .rules
-            .push((operation.to_string(), fault, times));
+        self.inject_where(operation, None, fault, times);
+    }
+
+    /// Applies `fault` to the next `times` calls of `operation` whose request body holds
+    /// `needle` (e.g. `AssumeRole` of one account's role: its account ID).
+    pub fn inject_where(&self, operation: &str, needle: Option<&str>, fault: Fault, times: usize) {
+        self.inner.lock().unwrap().rules.push(Rule {
+            operation: operation.to_string(),
+            needle: needle.map(str::to_string),
+            fault,
+            left: times,
+        });
+    }
+
+    /// Every call of `operation` whose body holds `needle` is answered `status` with AWS
+    /// error `code` until [`AwsProxy::heal`].
+    pub fn fail_where(&self, operation: &str, needle: &str, status: u16, code: &'static str) {
+        self.inject_where(
+            operation,
+            Some(needle),
+            Fault::Fail { status, code },
+            usize::MAX,
+        );
+    }
+
+    /// Takes back every fault not yet used up.
+    pub fn heal(&self) {
+        self.inner.lock().unwrap().rules.clear();
     }
 
     /// The next `times` calls of `operation` are answered `status` with AWS error `code`,
@@ -137,10 +169,13 @@ async fn forward(
     let (fault, enforcing) = {
         let mut inner = p.inner.lock().unwrap();
         inner.seen.push(op.clone());
-        let hit = inner.rules.iter_mut().find(|(o, _, n)| *o == op && *n > 0);
-        let fault = hit.map(|(_, f, n)| {
-            *n -= 1;
-            f.clone()
+        let text = String::from_utf8_lossy(&body);
+        let hit = inner.rules.iter_mut().find(|r| {
+            r.operation == op && r.left > 0 && r.needle.as_deref().is_none_or(|n| text.contains(n))
+        });
+        let fault = hit.map(|r| {
+            r.left -= 1;
+            r.fault.clone()
         });
         (fault, inner.enforcing.clone())
     };
@@ -152,7 +187,7 @@ async fn forward(
             std::future::pending::<()>().await;
             return Response::default();
         }
-        Some(Fault::Fail { status, code }) => return error(status, code),
+        Some(Fault::Fail { status, code }) => return error(status, code, json_protocol),
         Some(Fault::Hold(wait)) => tokio::time::sleep(wait).await,
         Some(
             Fault::FailAfterForward { .. }
@@ -179,11 +214,11 @@ async fn forward(
         std::future::pending::<()>().await;
     }
     if let (Some(Fault::FailAfterForward { status, code }), Ok(_)) = (&fault, &sent) {
-        return error(*status, code);
+        return error(*status, code, json_protocol);
     }
     if let (Some(Fault::FailAfterForwardHeld { hold, status, code }), Ok(_)) = (&fault, &sent) {
         tokio::time::sleep(*hold).await;
-        return error(*status, code);
+        return error(*status, code, json_protocol);
     }
     match sent {
         Ok(resp) => {
@@ -236,7 +271,21 @@ fn items_read(op: &str, status: StatusCode, body: &[u8]) -> Option<u64> {
     })
 }
 
-fn error(status: u16, code: &str) -> Response {
+/// An AWS error in the request's protocol's shape: JSON for the JSON protocols, AWS's XML
+/// error response for the query protocol (IAM, STS, SNS), so the SDK reads the code.
+fn error(status: u16, code: &str, json_protocol: bool) -> Response {
+    if !json_protocol {
+        let body = format!(
+            "<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code>\
+             <Message>injected by the test</Message></Error>\
+             <RequestId>00000000-0000-0000-0000-000000000000</RequestId></ErrorResponse>"
+        );
+        return Response::builder()
+            .status(status)
+            .header("content-type", "text/xml")
+            .body(Body::from(body))
+            .unwrap();
+    }
     let body = format!("{{\"__type\":\"{code}\",\"message\":\"injected by the test\"}}");
     Response::builder()
         .status(status)

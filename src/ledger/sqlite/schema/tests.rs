@@ -69,7 +69,7 @@ fn ledger_at(version: usize, path: &std::path::Path) {
 
 #[tokio::test]
 async fn a_ledger_from_every_earlier_schema_opens_and_reads_back() {
-    assert_eq!(MIGRATIONS.len(), 6, "a new schema: add its rows above");
+    assert_eq!(MIGRATIONS.len(), 8, "a new schema: add its rows above");
     for version in 1..MIGRATIONS.len() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("keygate.db");
@@ -139,6 +139,24 @@ async fn a_ledger_from_every_earlier_schema_opens_and_reads_back() {
             .unwrap()
             .unwrap_or_else(|| panic!("schema {version}: the issued key has no life"));
         assert_eq!(life.progress.stage, Stage::Active, "{version}");
+        // Schema 7: when the key was made, its rotation and fingerprint are unknown (never
+        // rotated, never matched by a secret), nothing happened to it since, no rotation.
+        assert_eq!(
+            life.origin,
+            crate::ledger::KeyOrigin::default(),
+            "{version}"
+        );
+        assert_eq!(life.care, crate::ledger::KeyCare::default(), "{version}");
+        assert!(
+            ledger.all_rotations().await.unwrap().is_empty(),
+            "{version}"
+        );
+        // Schema 8: every key issued before accounts is in keygate's own account.
+        assert_eq!(
+            (i.account.as_ref(), life.account.as_ref()),
+            (None, None),
+            "{version}"
+        );
         assert_eq!(ledger.keys_to_sweep().await.unwrap().len(), 1, "{version}");
         let pushers = ledger.pushers(repo, PrNumber(3)).await.unwrap();
         let logins: Vec<&str> = pushers.iter().map(|p| p.login.as_str()).collect();

@@ -20,6 +20,7 @@ mod git;
 mod http;
 mod json;
 mod model;
+pub(crate) mod secret_scanning;
 #[cfg(test)]
 mod tests;
 
@@ -171,7 +172,7 @@ impl GitHub {
         }
     }
 
-    fn world(&self) -> MutexGuard<'_, World> {
+    pub(crate) fn world(&self) -> MutexGuard<'_, World> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 

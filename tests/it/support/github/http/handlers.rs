@@ -95,6 +95,10 @@ impl World {
                 Ok(Reply::json(200, self.repo_json(r)))
             }
             ApiRoute::Branch(repo, branch) => self.get_branch(inst, &repo, &branch),
+            ApiRoute::SecretAlert(repo, n) => self.secret_alert(inst, &repo, &n),
+            ApiRoute::SecretAlertLocations(repo, n) => {
+                self.secret_alert_locations(inst, &repo, &n, q, path)
+            }
             ApiRoute::CodeownersErrors(repo) => self.codeowners_errors(inst, &repo, call),
             ApiRoute::RequiredStatusChecks(repo, branch) => {
                 self.required_status_checks(inst, &repo, &branch)

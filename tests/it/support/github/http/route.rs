@@ -50,6 +50,9 @@ pub(crate) enum ApiRoute {
     CodeownersErrors(String),
     /// (owner/name, branch)
     RequiredStatusChecks(String, String),
+    /// (owner/name, alert number)
+    SecretAlert(String, String),
+    SecretAlertLocations(String, String),
 }
 
 impl Route {
@@ -143,6 +146,10 @@ pub(crate) fn route(method: &str, segments: &[String]) -> Option<Route> {
         ("GET", ["check-runs", id]) => A::CheckRun(repo, id.to_string()),
         ("PATCH" | "POST", ["check-runs", id]) => A::UpdateCheckRun(repo, id.to_string()),
         ("GET", ["check-runs", id, "annotations"]) => A::Annotations(repo, id.to_string()),
+        ("GET", ["secret-scanning", "alerts", n]) => A::SecretAlert(repo, n.to_string()),
+        ("GET", ["secret-scanning", "alerts", n, "locations"]) => {
+            A::SecretAlertLocations(repo, n.to_string())
+        }
         _ => return None,
     };
     Some(Route::Api(api))

@@ -436,6 +436,7 @@ pub(crate) fn permissions() -> Value {
         "members": "read",
         "metadata": "read",
         "pull_requests": "write",
+        "secret_scanning_alerts": "read",
     })
 }
 pub(crate) fn node_id(prefix: &str, id: u64) -> String {

@@ -169,6 +169,8 @@ pub(crate) struct World {
     pub(crate) permissions: Option<serde_json::Value>,
     /// The required status checks of the protected default branch (`None`: unprotected).
     pub(crate) required_checks: Option<Vec<String>>,
+    /// Secret scanning alerts, in every repository.
+    pub(crate) secret_alerts: Vec<super::secret_scanning::SecretAlert>,
 }
 
 pub(crate) struct Repo {
@@ -396,6 +398,7 @@ impl World {
             clock_offset: time::Duration::ZERO,
             permissions: None,
             required_checks: None,
+            secret_alerts: Vec::new(),
         };
         world.app_bot = world.account(&format!("{APP_SLUG}[bot]"), AccountKind::Bot);
         world

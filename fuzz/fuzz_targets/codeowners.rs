@@ -1,0 +1,9 @@
+//! The `codeowners` target: its input format and properties are in `fuzz/props/codeowners.rs`, which
+//! keygate's tests also run over the seeds and their mutations (`tests/it/fuzz_replay.rs`).
+
+#![no_main]
+
+#[path = "../props/codeowners.rs"]
+mod props;
+
+libfuzzer_sys::fuzz_target!(|bytes: &[u8]| props::check(bytes));

@@ -1,0 +1,9 @@
+//! The `webhook` target: its input format and properties are in `fuzz/props/webhook.rs`, which
+//! keygate's tests also run over the seeds and their mutations (`tests/it/fuzz_replay.rs`).
+
+#![no_main]
+
+#[path = "../props/webhook.rs"]
+mod props;
+
+libfuzzer_sys::fuzz_target!(|bytes: &[u8]| props::check(bytes));
