@@ -110,6 +110,21 @@ pub const REQUIRED_PERMISSIONS: [(&str, &str); 5] = [
     ("metadata", "read"),
 ];
 
+/// The permissions the manifest also asks for, which only some deployments use: what each
+/// gives. Without them keygate works, and the doctor warns.
+pub const RECOMMENDED_PERMISSIONS: [(&str, &str, &str); 2] = [
+    (
+        "merge_queues",
+        "read",
+        "the `keygate` check on a merge queue's groups (a queue that requires it stalls without)",
+    ),
+    (
+        "secret_scanning_alerts",
+        "read",
+        "GitHub's secret scanning alerts, which deactivate a leaked key at once",
+    ),
+];
+
 fn level(access: &str) -> u8 {
     match access {
         "read" => 1,
@@ -124,11 +139,23 @@ fn level(access: &str) -> u8 {
 pub fn missing_permissions(have: &BTreeMap<String, String>) -> Vec<String> {
     REQUIRED_PERMISSIONS
         .iter()
-        .filter_map(|(name, want)| {
-            let has = have.get(*name).map(String::as_str).unwrap_or("none");
-            (level(has) < level(want)).then(|| format!("{name}: {want} (has {has})"))
+        .filter_map(|(name, want)| lacking(have, name, want))
+        .collect()
+}
+
+/// Each recommended permission the installation lacks, with what it would give.
+pub fn missing_recommended(have: &BTreeMap<String, String>) -> Vec<String> {
+    RECOMMENDED_PERMISSIONS
+        .iter()
+        .filter_map(|(name, want, gives)| {
+            Some(format!("{} for {gives}", lacking(have, name, want)?))
         })
         .collect()
+}
+
+fn lacking(have: &BTreeMap<String, String>, name: &str, want: &str) -> Option<String> {
+    let has = have.get(name).map(String::as_str).unwrap_or("none");
+    (level(has) < level(want)).then(|| format!("{name}: {want} (has {has})"))
 }
 
 /// The configuration failed to load: the one line the report holds.
@@ -278,6 +305,19 @@ async fn sign_in(settings: &Settings, app: &GitHubApp, app_id: u64) -> Check {
 /// The installation on the repository has every permission keygate needs.
 fn permissions(installation: &RepoInstallation, repository: &str) -> Check {
     let missing = missing_permissions(&installation.permissions);
+    let recommended = missing_recommended(&installation.permissions);
+    if missing.is_empty() && !recommended.is_empty() {
+        return Check::with(
+            INSTALLED,
+            Verdict::Warn,
+            format!(
+                "installation {} on {repository} has the permissions keygate needs, but not {}",
+                installation.id,
+                recommended.join("; ")
+            ),
+            "grant these in the App's settings (Permissions & events) if you want what they give, then accept the new permissions on the installation",
+        );
+    }
     if missing.is_empty() {
         return Check::ok(
             INSTALLED,
@@ -563,6 +603,49 @@ mod tests {
         more.insert("contents".into(), "write".into());
         more.insert("issues".into(), "write".into());
         assert!(missing_permissions(&more).is_empty());
+    }
+
+    #[test]
+    fn the_doctor_checks_exactly_what_the_app_manifest_asks_for() {
+        let manifest = include_str!("../deploy/github-app.yml");
+        let section = manifest
+            .split("default_permissions:\n")
+            .nth(1)
+            .expect("the manifest has default_permissions");
+        let asked: BTreeMap<String, String> = section
+            .lines()
+            .take_while(|l| l.starts_with("  "))
+            .filter_map(|l| {
+                let (name, rest) = l.trim().split_once(':')?;
+                let access = rest.split('#').next()?.trim();
+                Some((name.to_string(), access.to_string()))
+            })
+            .collect();
+        let mut checked = perms(&REQUIRED_PERMISSIONS);
+        for (name, access, _) in RECOMMENDED_PERMISSIONS {
+            checked.insert(name.into(), access.into());
+        }
+        assert_eq!(asked, checked);
+    }
+
+    #[test]
+    fn a_missing_recommended_permission_warns_with_what_it_would_give() {
+        let required_only = perms(&REQUIRED_PERMISSIONS);
+        let lacking = missing_recommended(&required_only);
+        assert_eq!(lacking.len(), 2, "{lacking:?}");
+        assert!(
+            lacking[0].starts_with("merge_queues: read (has none) for")
+                && lacking[0].contains("merge queue"),
+            "{lacking:?}"
+        );
+        assert!(lacking[1].contains("leaked key"), "{lacking:?}");
+        let installation = RepoInstallation {
+            id: 7,
+            permissions: required_only,
+        };
+        let check = permissions(&installation, "acme/requests");
+        assert_eq!(check.verdict, Verdict::Warn, "{check:?}");
+        assert!(!failed(&[check]));
     }
 
     #[test]

@@ -247,18 +247,45 @@ impl Unreachable {
     }
 }
 
-/// What to do about an AWS error code, for the people who read the comment and the notice.
-fn advice(operation: &str, code: &str) -> &'static str {
+/// What kind of trouble an AWS error code means, for [`advice`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Trouble {
+    /// Keygate's role may not make the call.
+    Permission,
+    /// AWS did not accept keygate's credentials.
+    Credentials,
+    /// The IAM user holds the two keys IAM allows.
+    KeyQuota,
+    /// Another AWS quota was reached.
+    Quota,
+    /// AWS slowed keygate down.
+    Throttled,
+    /// AWS failed inside.
+    AwsInternal,
+    /// A name keygate wanted is taken.
+    Exists,
+    /// Something keygate needs is not there.
+    Missing,
+    /// The KMS key could not be used.
+    Kms,
+    /// Another change to the same resource was under way.
+    Busy,
+    /// The secret's resource policy was refused (most often a `readers` ARN).
+    ReadersPolicy,
+    /// AWS found the request invalid.
+    Invalid,
+    /// Anything else.
+    Other,
+}
+
+fn trouble(operation: &str, code: &str) -> Trouble {
     match code {
         "AccessDenied"
         | "AccessDeniedException"
         | "AuthorizationError"
         | "AuthorizationErrorException"
         | "UnauthorizedOperation"
-        | "KMSAccessDeniedException" => {
-            "keygate's AWS role lacks a permission; an operator must grant it (keygate's log names \
-             the exact action)"
-        }
+        | "KMSAccessDeniedException" => Trouble::Permission,
         "InvalidClientTokenId"
         | "UnrecognizedClientException"
         | "ExpiredToken"
@@ -266,41 +293,27 @@ fn advice(operation: &str, code: &str) -> &'static str {
         | "SignatureDoesNotMatch"
         | "InvalidSignatureException"
         | "MissingAuthenticationToken"
-        | "IncompleteSignature" => {
-            "AWS did not accept keygate's credentials; an operator must check the credentials \
-             keygate runs with"
-        }
+        | "IncompleteSignature" => Trouble::Credentials,
         "LimitExceeded" | "LimitExceededException" if operation == "CreateAccessKey" => {
-            "the IAM user already has the 2 access keys IAM allows; delete one that is no longer \
-             used, then open a new request"
+            Trouble::KeyQuota
         }
         "LimitExceeded" | "LimitExceededException" | "ServiceQuotaExceededException" => {
-            "an AWS quota was reached; an operator must raise it or free capacity"
+            Trouble::Quota
         }
         "Throttling"
         | "ThrottlingException"
         | "Throttled"
         | "RequestLimitExceeded"
-        | "TooManyRequestsException" => {
-            "AWS throttled keygate's calls; keygate retries on its own, and an operator should \
-             look if this persists"
-        }
+        | "TooManyRequestsException" => Trouble::Throttled,
         "ServiceUnavailable"
         | "ServiceFailure"
         | "InternalFailure"
         | "InternalError"
         | "InternalServiceError"
-        | "InternalErrorException" => {
-            "AWS had an internal error; keygate retries on its own, and an operator should look \
-             if this persists"
-        }
-        "ResourceExistsException" | "EntityAlreadyExists" => {
-            "something of that name already exists and keygate did not create it; an operator \
-             must remove or rename it (for a secret, or change `aws.secret_name`)"
-        }
+        | "InternalErrorException" => Trouble::AwsInternal,
+        "ResourceExistsException" | "EntityAlreadyExists" => Trouble::Exists,
         "NoSuchEntity" | "ResourceNotFoundException" | "NotFound" | "NotFoundException" => {
-            "something keygate needs does not exist (the IAM user, the secret or the SNS topic); \
-             keygate's log says which"
+            Trouble::Missing
         }
         "KMSDisabledException"
         | "KMSInvalidStateException"
@@ -308,22 +321,14 @@ fn advice(operation: &str, code: &str) -> &'static str {
         | "KMSOptInRequired"
         | "KMSThrottlingException"
         | "EncryptionFailure"
-        | "DecryptionFailure" => {
-            "the KMS key could not be used; an operator must check `aws.kms_key_id` and the key's \
-             policy"
-        }
+        | "DecryptionFailure" => Trouble::Kms,
         "EntityTemporarilyUnmodifiable"
         | "ConcurrentModification"
-        | "ConcurrentModificationException" => {
-            "another change to the same resource was under way; redeliver the event once it has \
-             settled"
-        }
+        | "ConcurrentModificationException" => Trouble::Busy,
         "MalformedPolicyDocumentException" | "PublicPolicyException"
             if operation == "PutResourcePolicy" =>
         {
-            "AWS refused the secret's resource policy, most often because a `readers` ARN names \
-             no existing IAM user or role; check each reader's ARN as IAM shows it, then open a \
-             new request"
+            Trouble::ReadersPolicy
         }
         "InvalidParameter"
         | "InvalidParameterException"
@@ -333,10 +338,60 @@ fn advice(operation: &str, code: &str) -> &'static str {
         | "ValidationError"
         | "ValidationException"
         | "MalformedPolicyDocument"
-        | "MalformedPolicyDocumentException" => {
+        | "MalformedPolicyDocumentException" => Trouble::Invalid,
+        _ => Trouble::Other,
+    }
+}
+
+/// What to do about an AWS error code, for the people who read the comment and the notice.
+fn advice(operation: &str, code: &str) -> &'static str {
+    match trouble(operation, code) {
+        Trouble::Permission => {
+            "keygate's AWS role lacks a permission; an operator must grant it (keygate's log names \
+             the exact action)"
+        }
+        Trouble::Credentials => {
+            "AWS did not accept keygate's credentials; an operator must check the credentials \
+             keygate runs with"
+        }
+        Trouble::KeyQuota => {
+            "the IAM user already has the 2 access keys IAM allows; delete one that is no longer \
+             used, then open a new request"
+        }
+        Trouble::Quota => "an AWS quota was reached; an operator must raise it or free capacity",
+        Trouble::Throttled => {
+            "AWS throttled keygate's calls; keygate retries on its own, and an operator should \
+             look if this persists"
+        }
+        Trouble::AwsInternal => {
+            "AWS had an internal error; keygate retries on its own, and an operator should look \
+             if this persists"
+        }
+        Trouble::Exists => {
+            "something of that name already exists and keygate did not create it; an operator \
+             must remove or rename it (for a secret, or change `aws.secret_name`)"
+        }
+        Trouble::Missing => {
+            "something keygate needs does not exist (the IAM user, the secret or the SNS topic); \
+             keygate's log says which"
+        }
+        Trouble::Kms => {
+            "the KMS key could not be used; an operator must check `aws.kms_key_id` and the key's \
+             policy"
+        }
+        Trouble::Busy => {
+            "another change to the same resource was under way; redeliver the event once it has \
+             settled"
+        }
+        Trouble::ReadersPolicy => {
+            "AWS refused the secret's resource policy, most often because a `readers` ARN names \
+             no existing IAM user or role; check each reader's ARN as IAM shows it, then open a \
+             new request"
+        }
+        Trouble::Invalid => {
             "AWS refused the request as invalid; an operator must read keygate's log"
         }
-        _ => "an operator must read keygate's log for the details",
+        Trouble::Other => "an operator must read keygate's log for the details",
     }
 }
 

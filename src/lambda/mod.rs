@@ -93,8 +93,10 @@ impl Lambda {
                 Ok(json!({"keygate": "sweep", "done": true}))
             }
             Shape::Scheduled(Pass::Reconcile) => {
-                catch_up_pass(&self.workflow, PASS_HOLD).await;
+                // Lost messages first: a long catch-up (or the function's timeout during
+                // one) never keeps queued work waiting.
                 let announced = announce_overdue(&self.runner.ledger, &self.queue).await;
+                catch_up_pass(&self.workflow, PASS_HOLD).await;
                 Ok(json!({"keygate": "reconcile", "done": true, "announced": announced}))
             }
             Shape::HealthAlert => self.health_alert(&event).await,

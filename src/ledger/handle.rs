@@ -3,11 +3,11 @@
 use std::path::Path;
 
 use super::{
-    Claim, DeliveryStatus, DynamoLedger, Finish, Inserted, Intent, IntentState, Job, KeyLife,
-    LOCK_WAIT, LedgerError, NewDelivery, NoteKey, Role, Rotation, RotationClaim, RotationState,
-    SqliteLedger, Stats, Store, Taken,
+    CatchUpProgress, Claim, DeliveryStatus, DynamoLedger, Finish, Inserted, Intent, IntentState,
+    Job, KeyLife, LOCK_WAIT, LedgerError, NewDelivery, NoteKey, Pass, Role, Rotation,
+    RotationClaim, RotationState, SqliteLedger, Stats, Store, Taken, Watermark,
 };
-use crate::ids::{DeliveryId, PrNumber, RepoName};
+use crate::ids::{BranchName, DeliveryId, PrNumber, RepoName};
 use crate::lifecycle::Progress;
 use crate::lifecycle::request::RequestLife;
 use crate::work::Sender;
@@ -85,7 +85,7 @@ impl Store for Ledger {
     }
     async fn lease_pass(
         &self,
-        pass: super::Pass,
+        pass: Pass,
         now_ms: i64,
         until_ms: i64,
     ) -> Result<bool, LedgerError> {
@@ -199,8 +199,40 @@ impl Store for Ledger {
     ) -> Result<(), LedgerError> {
         delegate!(self, b => b.release_lease(name, holder, value))
     }
-    async fn watermark(&self) -> Result<i64, LedgerError> {
+    async fn watermark(&self) -> Result<Watermark, LedgerError> {
         delegate!(self, b => b.watermark())
+    }
+    async fn settle_watermark(&self, at_ms: i64) -> Result<Watermark, LedgerError> {
+        delegate!(self, b => b.settle_watermark(at_ms))
+    }
+    async fn catch_up_progress(
+        &self,
+        repository: RepoName,
+        branch: BranchName,
+    ) -> Result<Option<CatchUpProgress>, LedgerError> {
+        delegate!(self, b => b.catch_up_progress(repository, branch))
+    }
+    async fn record_catch_up_progress(
+        &self,
+        repository: RepoName,
+        branch: BranchName,
+        progress: CatchUpProgress,
+    ) -> Result<(), LedgerError> {
+        delegate!(self, b => b.record_catch_up_progress(repository, branch, progress))
+    }
+    async fn without_requests(
+        &self,
+        repository: RepoName,
+        prs: Vec<PrNumber>,
+    ) -> Result<Vec<PrNumber>, LedgerError> {
+        delegate!(self, b => b.without_requests(repository, prs))
+    }
+    async fn record_without_requests(
+        &self,
+        repository: RepoName,
+        prs: Vec<PrNumber>,
+    ) -> Result<(), LedgerError> {
+        delegate!(self, b => b.record_without_requests(repository, prs))
     }
     async fn knows_merge(&self, repository: RepoName, pr: PrNumber) -> Result<bool, LedgerError> {
         delegate!(self, b => b.knows_merge(repository, pr))

@@ -7,6 +7,7 @@
 //! backend passes the same suite.
 
 mod care;
+mod catchup;
 pub mod dynamo;
 mod handle;
 #[cfg(test)]
@@ -22,12 +23,15 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::ids::{AccountAlias, CommitSha, DeliveryId, InstallationId, PrNumber, RepoName};
+use crate::ids::{
+    AccountAlias, BranchName, CommitSha, DeliveryId, InstallationId, PrNumber, RepoName,
+};
 use crate::lifecycle::Progress;
 use crate::lifecycle::request::RequestLife;
 use crate::work::{NoticeEvent, PrEvent, Sender};
 
 pub use care::{KeyCare, KeyOrigin, Leak, Rotation, RotationClaim, RotationState};
+pub use catchup::{CatchUpProgress, Watermark};
 pub use dynamo::DynamoLedger;
 pub use handle::Ledger;
 pub use sqlite::{BackupReport, LOCK_WAIT, Role, SqliteLedger, backup};
@@ -728,9 +732,50 @@ pub trait Store: Send + Sync {
         value: Option<String>,
     ) -> impl Future<Output = Result<(), LedgerError>> + Send;
 
-    /// When this ledger was created (ms since the epoch): catch-up never reaches back
-    /// before it, and no pull request merged before it issues a key.
-    fn watermark(&self) -> impl Future<Output = Result<i64, LedgerError>> + Send;
+    /// When this ledger was created: catch-up never reaches back before it, and no pull
+    /// request merged before it issues a key. It never moves, but once from this host's
+    /// clock to GitHub's ([`Store::settle_watermark`]).
+    fn watermark(&self) -> impl Future<Output = Result<Watermark, LedgerError>> + Send;
+
+    /// Puts a watermark still on this host's clock on GitHub's: `at_ms` (the creation time
+    /// GitHub's clock gives) becomes the watermark, once; a watermark on GitHub's clock is
+    /// left as it is. Returns the watermark as it stands after.
+    fn settle_watermark(
+        &self,
+        at_ms: i64,
+    ) -> impl Future<Output = Result<Watermark, LedgerError>> + Send;
+
+    /// How far catch-up got for `branch` of `repository`, if a pass ever finished.
+    fn catch_up_progress(
+        &self,
+        repository: RepoName,
+        branch: BranchName,
+    ) -> impl Future<Output = Result<Option<CatchUpProgress>, LedgerError>> + Send;
+
+    /// Records how far a finished pass got. Progress only moves forward: a `through_ms` at or
+    /// before the one recorded (another pass got further) is left alone.
+    fn record_catch_up_progress(
+        &self,
+        repository: RepoName,
+        branch: BranchName,
+        progress: CatchUpProgress,
+    ) -> impl Future<Output = Result<(), LedgerError>> + Send;
+
+    /// Which of `prs` catch-up found to touch no request file (merged pull requests, which
+    /// never change again): they are not read again.
+    fn without_requests(
+        &self,
+        repository: RepoName,
+        prs: Vec<PrNumber>,
+    ) -> impl Future<Output = Result<Vec<PrNumber>, LedgerError>> + Send;
+
+    /// Records merged pull requests found to touch no request file, in one write or a few.
+    /// Recording one again changes nothing.
+    fn record_without_requests(
+        &self,
+        repository: RepoName,
+        prs: Vec<PrNumber>,
+    ) -> impl Future<Output = Result<(), LedgerError>> + Send;
 
     /// Whether the ledger knows the merge of this pull request: a `closed` delivery was
     /// recorded for it (in any state), or an intent. Catch-up leaves such a one alone.

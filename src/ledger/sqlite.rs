@@ -12,17 +12,18 @@ use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::oneshot;
 
 use super::{
-    Claim, DeliveryState, DeliveryStatus, Finish, Inserted, Intent, IntentState, Job, KeyLife,
-    LedgerError, NewDelivery, NoteKey, Rotation, RotationClaim, RotationState, Stats, Store, Taken,
-    now_ms,
+    CatchUpProgress, Claim, DeliveryState, DeliveryStatus, Finish, Inserted, Intent, IntentState,
+    Job, KeyLife, LedgerError, NewDelivery, NoteKey, Rotation, RotationClaim, RotationState, Stats,
+    Store, Taken, Watermark, now_ms,
 };
-use crate::ids::{AccountAlias, DeliveryId, PrNumber, RepoName};
+use crate::ids::{AccountAlias, BranchName, DeliveryId, PrNumber, RepoName};
 use crate::lifecycle::Progress;
 use crate::lifecycle::request::RequestLife;
 use crate::work::Sender;
 use time::OffsetDateTime;
 
 mod backup;
+mod catchup;
 mod checkpoint;
 mod deliveries;
 mod intents;
@@ -455,16 +456,49 @@ impl Store for SqliteLedger {
             .await
     }
 
-    async fn watermark(&self) -> Result<i64, LedgerError> {
-        self.run(|c| {
-            let v: String =
-                c.0.query_row("SELECT value FROM meta WHERE key = 'created_at'", [], |r| {
-                    r.get(0)
-                })?;
-            v.parse()
-                .map_err(|_| LedgerError::Corrupt(format!("created_at `{v}`")))
-        })
-        .await
+    async fn watermark(&self) -> Result<Watermark, LedgerError> {
+        self.run(|c| c.watermark()).await
+    }
+
+    async fn settle_watermark(&self, at_ms: i64) -> Result<Watermark, LedgerError> {
+        self.run(move |c| c.settle_watermark(at_ms)).await
+    }
+
+    async fn catch_up_progress(
+        &self,
+        repository: RepoName,
+        branch: BranchName,
+    ) -> Result<Option<CatchUpProgress>, LedgerError> {
+        self.run(move |c| c.catch_up_progress(&repository, &branch))
+            .await
+    }
+
+    async fn record_catch_up_progress(
+        &self,
+        repository: RepoName,
+        branch: BranchName,
+        progress: CatchUpProgress,
+    ) -> Result<(), LedgerError> {
+        self.run(move |c| c.record_catch_up_progress(&repository, &branch, progress))
+            .await
+    }
+
+    async fn without_requests(
+        &self,
+        repository: RepoName,
+        prs: Vec<PrNumber>,
+    ) -> Result<Vec<PrNumber>, LedgerError> {
+        self.run(move |c| c.without_requests(&repository, &prs))
+            .await
+    }
+
+    async fn record_without_requests(
+        &self,
+        repository: RepoName,
+        prs: Vec<PrNumber>,
+    ) -> Result<(), LedgerError> {
+        self.run(move |c| c.record_without_requests(&repository, &prs))
+            .await
     }
 
     async fn knows_merge(&self, repository: RepoName, pr: PrNumber) -> Result<bool, LedgerError> {

@@ -105,7 +105,8 @@ pub async fn accept(
 pub const OVERDUE_AFTER: Duration = Duration::from_secs(60);
 
 /// Announces again the queued work that waited [`OVERDUE_AFTER`] past its time; returns
-/// how many. `serve`'s consumers do it every renewal, Lambda at each catch-up pass.
+/// how many. `serve`'s consumers do it every renewal (and `serve` before its first catch-up),
+/// Lambda at each scheduled catch-up, before the pass.
 pub async fn announce_overdue(ledger: &Ledger, queue: &SqsQueue) -> usize {
     let before = now_ms() - OVERDUE_AFTER.as_millis() as i64;
     let jobs = match ledger.overdue(before).await {

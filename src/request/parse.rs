@@ -13,6 +13,7 @@ use super::{
     CompiledRules, Diagnostic, FIELDS, IAM_USER_MAX_CHARS, MAX_FILE_BYTES, PathKind, Request,
     classify,
 };
+use crate::ids::AccountAlias;
 
 /// A cleaned TOML parser message is cut to this many characters.
 const PARSER_MESSAGE_MAX_CHARS: usize = 160;
@@ -28,58 +29,14 @@ pub fn parse_request(
     bytes: &[u8],
     rules: &CompiledRules,
 ) -> Result<Request, Vec<Diagnostic>> {
-    let dir = rules.requests_dir.trim_matches('/');
-    let mut diagnostics = Vec::new();
-    let (folder_user, folder_account) = match classify(path, rules) {
-        PathKind::Request {
-            folder_user,
-            account,
-        } => (Some(folder_user), account),
-        PathKind::Misplaced(d) => {
-            diagnostics.push(d);
-            (None, None)
-        }
-        PathKind::Documentation => {
-            return Err(vec![Diagnostic::new(
-                path,
-                format!(
-                    "this is documentation (a .md file), not a request; request files go at \
-                     {dir}/{}<name>.toml",
-                    layout_folders(rules)
-                ),
-            )]);
-        }
-        PathKind::Outside => {
-            return Err(vec![Diagnostic::new(
-                path,
-                format!(
-                    "this file is outside the {dir}/ folder, so it is not a request; request \
-                     files go at {dir}/{}<name>.toml",
-                    layout_folders(rules)
-                ),
-            )]);
-        }
-    };
-
-    let text = match decode(path, bytes) {
+    let (place, mut diagnostics) = place_of(path, rules)?;
+    let text = match readable_text(path, bytes, place.folder_user.as_deref()) {
         Ok(text) => text,
         Err(d) => {
             diagnostics.push(d);
             return Err(diagnostics);
         }
     };
-    if text.trim().is_empty() {
-        diagnostics.push(Diagnostic::new(
-            path,
-            format!(
-                "the file is empty: a request needs at least {} and {}",
-                missing_iam_user_example(folder_user.as_deref()),
-                MISSING_REASON_EXAMPLE
-            ),
-        ));
-        return Err(diagnostics);
-    }
-
     let (table, syntax_errors) = DeTable::parse_recoverable(text);
     if !syntax_errors.is_empty() {
         diagnostics.extend(
@@ -90,68 +47,22 @@ pub fn parse_request(
         );
         return Err(diagnostics);
     }
-
     let fields = read_fields(path, text, table.get_ref(), rules);
-    let mut field_diagnostics = fields.diagnostics;
-    let iam_user_missing = matches!(fields.iam_user, Field::Missing);
-    let reason_missing = matches!(fields.reason, Field::Missing);
     let checked = Checked {
         path,
         text,
         rules,
-        folder_user: folder_user.as_deref(),
-        folder_account: folder_account.as_ref(),
+        folder_user: place.folder_user.as_deref(),
+        folder_account: place.account.as_ref(),
     };
-    let iam_user = fields
-        .iam_user
-        .value()
-        .and_then(|(value, at)| checked.iam_user(value, at, &mut field_diagnostics));
-    let reason = fields
-        .reason
-        .value()
-        .and_then(|(value, span)| checked.reason(value, span, &mut field_diagnostics));
-    let expires_in_days = match fields.expires_in_days {
-        Field::Missing => Some(rules.default_expiry_days),
-        Field::Present(Some((value, at))) => checked.expiry(value, at, &mut field_diagnostics),
-        Field::Present(None) => None,
-    };
-    let rotate_every_days = match (fields.rotate_every_days, expires_in_days) {
-        (Field::Missing, _) => Some(None),
-        (Field::Present(Some((value, at))), Some(expires)) => checked
-            .rotation(value, at, expires, &mut field_diagnostics)
-            .map(Some),
-        (Field::Present(_), _) => None,
-    };
-    let readers = match fields.readers {
-        Field::Missing => Some(Vec::new()),
-        Field::Present(Some((items, at))) => checked.readers(items, at, &mut field_diagnostics),
-        Field::Present(None) => None,
-    };
-    if let Field::Present(Some((value, at))) = fields.account {
-        checked.account(value, at, &mut field_diagnostics);
-    }
-    if folder_user.is_some() {
-        checked.request_name(&mut field_diagnostics);
-    }
-    field_diagnostics.sort_by_key(|d| (d.line, d.column));
-    diagnostics.extend(field_diagnostics);
-
-    if iam_user_missing {
-        let add = missing_iam_user_example(folder_user.as_deref());
-        let message = format!("missing required field `iam_user`: add {add}");
-        diagnostics.push(Diagnostic::new(path, message));
-    }
-    if reason_missing {
-        let message = format!("missing required field `reason`: add {MISSING_REASON_EXAMPLE}");
-        diagnostics.push(Diagnostic::new(path, message));
-    }
-
+    let judged = judge_fields(&checked, fields);
+    diagnostics.extend(judged.diagnostics);
     match (
-        iam_user,
-        reason,
-        expires_in_days,
-        readers,
-        rotate_every_days,
+        judged.iam_user,
+        judged.reason,
+        judged.expires_in_days,
+        judged.readers,
+        judged.rotate_every_days,
     ) {
         (Some(iam_user), Some(reason), Some(expires_in_days), Some(readers), Some(rotate))
             if diagnostics.is_empty() =>
@@ -163,10 +74,145 @@ pub fn parse_request(
                 expires_in_days,
                 readers,
                 rotate_every_days: rotate,
-                account: folder_account,
+                account: place.account,
             })
         }
         _ => Err(diagnostics),
+    }
+}
+
+/// Where a request file sits: the user (and account) its folders name.
+struct Place {
+    folder_user: Option<String>,
+    account: Option<AccountAlias>,
+}
+
+/// The file's place in the layout, with a problem when it is misplaced (judged on, so every
+/// problem is told at once); `Err` when it is no request at all (documentation, or outside
+/// the requests folder).
+fn place_of(
+    path: &str,
+    rules: &CompiledRules,
+) -> Result<(Place, Vec<Diagnostic>), Vec<Diagnostic>> {
+    let dir = rules.requests_dir.trim_matches('/');
+    let not_a_request = |what: String| {
+        let at = format!(
+            "request files go at {dir}/{}<name>.toml",
+            layout_folders(rules)
+        );
+        Err(vec![Diagnostic::new(path, format!("{what}; {at}"))])
+    };
+    match classify(path, rules) {
+        PathKind::Request {
+            folder_user,
+            account,
+        } => Ok((
+            Place {
+                folder_user: Some(folder_user),
+                account,
+            },
+            Vec::new(),
+        )),
+        PathKind::Misplaced(d) => Ok((
+            Place {
+                folder_user: None,
+                account: None,
+            },
+            vec![d],
+        )),
+        PathKind::Documentation => {
+            not_a_request("this is documentation (a .md file), not a request".into())
+        }
+        PathKind::Outside => not_a_request(format!(
+            "this file is outside the {dir}/ folder, so it is not a request"
+        )),
+    }
+}
+
+/// The file as text with something in it: too large, binary, badly encoded and empty files
+/// stop here.
+fn readable_text<'b>(
+    path: &str,
+    bytes: &'b [u8],
+    folder_user: Option<&str>,
+) -> Result<&'b str, Diagnostic> {
+    let text = decode(path, bytes)?;
+    if text.trim().is_empty() {
+        return Err(Diagnostic::new(
+            path,
+            format!(
+                "the file is empty: a request needs at least {} and {}",
+                missing_iam_user_example(folder_user),
+                MISSING_REASON_EXAMPLE
+            ),
+        ));
+    }
+    Ok(text)
+}
+
+/// Each field's value once judged (`None`: wrong or missing), and every problem found: the
+/// fields' in file order, then the missing required ones.
+struct Judged {
+    iam_user: Option<String>,
+    reason: Option<String>,
+    expires_in_days: Option<u32>,
+    readers: Option<Vec<String>>,
+    rotate_every_days: Option<Option<u32>>,
+    diagnostics: Vec<Diagnostic>,
+}
+
+fn judge_fields(checked: &Checked<'_>, fields: Fields<'_>) -> Judged {
+    let mut out = fields.diagnostics;
+    let iam_user_missing = matches!(fields.iam_user, Field::Missing);
+    let reason_missing = matches!(fields.reason, Field::Missing);
+    let iam_user = fields
+        .iam_user
+        .value()
+        .and_then(|(value, at)| checked.iam_user(value, at, &mut out));
+    let reason = fields
+        .reason
+        .value()
+        .and_then(|(value, span)| checked.reason(value, span, &mut out));
+    let expires_in_days = match fields.expires_in_days {
+        Field::Missing => Some(checked.rules.default_expiry_days),
+        Field::Present(Some((value, at))) => checked.expiry(value, at, &mut out),
+        Field::Present(None) => None,
+    };
+    let rotate_every_days = match (fields.rotate_every_days, expires_in_days) {
+        (Field::Missing, _) => Some(None),
+        (Field::Present(Some((value, at))), Some(expires)) => {
+            checked.rotation(value, at, expires, &mut out).map(Some)
+        }
+        (Field::Present(_), _) => None,
+    };
+    let readers = match fields.readers {
+        Field::Missing => Some(Vec::new()),
+        Field::Present(Some((items, at))) => checked.readers(items, at, &mut out),
+        Field::Present(None) => None,
+    };
+    if let Field::Present(Some((value, at))) = fields.account {
+        checked.account(value, at, &mut out);
+    }
+    if checked.folder_user.is_some() {
+        checked.request_name(&mut out);
+    }
+    out.sort_by_key(|d| (d.line, d.column));
+    if iam_user_missing {
+        let add = missing_iam_user_example(checked.folder_user);
+        let message = format!("missing required field `iam_user`: add {add}");
+        out.push(Diagnostic::new(checked.path, message));
+    }
+    if reason_missing {
+        let message = format!("missing required field `reason`: add {MISSING_REASON_EXAMPLE}");
+        out.push(Diagnostic::new(checked.path, message));
+    }
+    Judged {
+        iam_user,
+        reason,
+        expires_in_days,
+        readers,
+        rotate_every_days,
+        diagnostics: out,
     }
 }
 
@@ -289,6 +335,13 @@ impl<T> Field<T> {
             Field::Missing => None,
         }
     }
+
+    fn map<U>(self, f: impl FnOnce(T) -> U) -> Field<U> {
+        match self {
+            Field::Present(value) => Field::Present(value.map(f)),
+            Field::Missing => Field::Missing,
+        }
+    }
 }
 
 /// The known fields with the right type, each with where its value starts (byte offset) or,
@@ -340,47 +393,35 @@ fn read_fields<'t>(
                 let how = "write it in double quotes, e.g. `iam_user = \"alice\"`";
                 fields.iam_user = string_field("iam_user", found, at, how, &mut wrong_type);
             }
-            "reason" => match found {
-                DeValue::String(s) => {
-                    fields.reason = Field::Present(Some((s.as_ref(), value.span())));
-                }
-                other => {
-                    wrong_type(format!(
-                        "`reason` must be a string, found {}: write it in double quotes, e.g. \
-                         `reason = \"why the key is needed\"`",
-                        describe_value(other)
-                    ));
-                    fields.reason = Field::Present(None);
-                }
-            },
-            "expires_in_days" => match found {
-                DeValue::Integer(i) => fields.expires_in_days = Field::Present(Some((i, at))),
-                other => {
+            "reason" => {
+                let how = "write it in double quotes, e.g. `reason = \"why the key is needed\"`";
+                fields.reason = string_field("reason", found, at, how, &mut wrong_type)
+                    .map(|(text, _)| (text, value.span()));
+            }
+            "expires_in_days" => {
+                fields.expires_in_days = integer_field(found, at, &mut wrong_type, |other| {
                     let advice = match other {
                         DeValue::String(_) => "remove the quotes",
                         DeValue::Float(_) => "use a whole number of days",
                         _ => "write a whole number of days",
                     };
-                    wrong_type(format!(
+                    format!(
                         "`expires_in_days` must be an integer, found {}: {advice}, e.g. \
                          `expires_in_days = 30`, or leave the field out for the default",
                         describe_value(other)
-                    ));
-                    fields.expires_in_days = Field::Present(None);
-                }
-            },
-            "rotate_every_days" => match found {
-                DeValue::Integer(i) => fields.rotate_every_days = Field::Present(Some((i, at))),
-                other => {
-                    wrong_type(format!(
+                    )
+                });
+            }
+            "rotate_every_days" => {
+                fields.rotate_every_days = integer_field(found, at, &mut wrong_type, |other| {
+                    format!(
                         "`rotate_every_days` must be an integer, found {}: write a whole number \
                          of days without quotes, e.g. `rotate_every_days = 30`, or leave the \
                          field out for a key that is never rotated",
                         describe_value(other)
-                    ));
-                    fields.rotate_every_days = Field::Present(None);
-                }
-            },
+                    )
+                });
+            }
             "readers" => match found {
                 DeValue::Array(items) => fields.readers = Field::Present(Some((&items[..], at))),
                 other => {
@@ -406,6 +447,23 @@ fn read_fields<'t>(
         }
     }
     fields
+}
+
+/// An integer field's value and where it starts; any other type is reported through
+/// `wrong_type`, in the words `message` finds for what was written.
+fn integer_field<'t>(
+    found: &'t DeValue<'t>,
+    at: usize,
+    wrong_type: &mut impl FnMut(String),
+    message: impl FnOnce(&DeValue<'_>) -> String,
+) -> Field<(&'t DeInteger<'t>, usize)> {
+    match found {
+        DeValue::Integer(i) => Field::Present(Some((i, at))),
+        other => {
+            wrong_type(message(other));
+            Field::Present(None)
+        }
+    }
 }
 
 /// A string field's value and where it starts; any other type is reported through

@@ -90,9 +90,9 @@ pub async fn run_with(
 }
 
 /// Before the first delivery: interrupted issuances rolled back (on a ledger held alone),
-/// then the first expiry pass (a key past its end never waits for a timer) and the first
-/// catch-up (DESIGN §5), bounded so a GitHub that does not answer delays the start by
-/// seconds, not minutes; the timers try again.
+/// then the first expiry pass (a key past its end never waits for a timer), lost work
+/// announced again (with SQS), and the first catch-up (DESIGN §5), bounded so a GitHub that
+/// does not answer delays the start by seconds, not minutes; the timers try again.
 async fn start(settings: &Settings, workflow: &Workflow, rules: &LifecycleRules) {
     // On a shared DynamoDB ledger a `creating` intent may be another live replica's work in
     // progress: its own delivery rolls it back when it runs again.
@@ -109,6 +109,11 @@ async fn start(settings: &Settings, workflow: &Workflow, rules: &LifecycleRules)
     }
     let hold = settings.lifecycle.sweep_interval() + PASS_SLACK;
     sweep_pass(workflow, rules, hold).await;
+    // Queued work whose message was lost is announced again before catch-up, which may take
+    // a while; the consumer's upkeep does it from then on.
+    if let WorkQueue::Sqs(sqs) = &workflow.queue {
+        crate::queue::announce_overdue(&workflow.ledger, sqs).await;
+    }
     let hold = settings.lifecycle.reconcile_interval() + PASS_SLACK;
     if tokio::time::timeout(FIRST_CATCH_UP_LIMIT, catch_up_pass(workflow, hold))
         .await

@@ -8,7 +8,7 @@ use super::render::revocation::Revocations;
 use super::render::{self, Outcome, Report};
 use super::{StepError, Workflow};
 use crate::github::client::{Annotation, CheckOutput, CheckState, RepoClient};
-use crate::ids::{CommitSha, PrNumber};
+use crate::ids::CommitSha;
 use crate::ledger::{Job, NoteKey, Store};
 use crate::policy::verdict::{CheckConclusion, Half, MergeVerdict};
 use crate::work::NoticeEvent;
@@ -26,7 +26,9 @@ pub(super) async fn on_activity(
         .map_err(StepError::from)?;
     let pr = &listing.pr;
     // Branch names are exact, as git refs are (DESIGN §2.1).
-    if pr.state != "open" || pr.base_ref != wf.settings.branch.as_str() {
+    if pr.state != crate::github::client::PullState::Open
+        || pr.base_ref != wf.settings.branch.as_str()
+    {
         return Ok(());
     }
     // Before merge, owners come from the base branch's current head.
@@ -140,7 +142,7 @@ async fn ask_approvers(wf: &Workflow, facts: &Facts) -> Result<(), StepError> {
         let asked = Asked::of(r);
         let note = NoteKey::Requested {
             repository: wf.settings.repository.clone(),
-            pr: PrNumber(pr.number),
+            pr: pr.number,
             path: f.path.clone(),
         };
         let before: Option<Asked> = wf

@@ -209,7 +209,7 @@ async fn renew(ledger: crate::ledger::Ledger, name: String, holder: String) {
 /// The merge of a pull request as the life records it; `None` when GitHub gives no time.
 pub(crate) fn merge_mark(pr: &crate::github::client::PullInfo) -> Option<MergeMark> {
     Some(MergeMark {
-        pr: crate::ids::PrNumber(pr.number),
+        pr: pr.number,
         merged_at: pr.merged_at?,
     })
 }

@@ -67,7 +67,9 @@ async fn judge_one(
         .await
         .map_err(StepError::from)?;
     let info = &listing.pr;
-    if info.state != "open" || info.base_ref != wf.settings.branch.as_str() {
+    if info.state != crate::github::client::PullState::Open
+        || info.base_ref != wf.settings.branch.as_str()
+    {
         let line = format!(
             "- #{pr}: not an open pull request into {}",
             md::code(wf.settings.branch.as_str())

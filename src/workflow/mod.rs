@@ -164,7 +164,7 @@ impl Workflow {
     pub(crate) async fn put_comment(
         &self,
         gh: &RepoClient,
-        pr: u64,
+        pr: PrNumber,
         body: &str,
     ) -> Result<(), StepError> {
         let id = self.find_comment(gh, pr).await?;
@@ -177,7 +177,7 @@ impl Workflow {
     pub(crate) async fn find_comment(
         &self,
         gh: &RepoClient,
-        pr: u64,
+        pr: PrNumber,
     ) -> Result<Option<u64>, StepError> {
         let known = self.ledger.note(self.comment_note(pr)).await?;
         if let Some(id) = known.and_then(|v| v.parse::<u64>().ok()) {
@@ -187,7 +187,7 @@ impl Workflow {
         // anyone else (e.g. `github-actions[bot]`) is not ours.
         let (me, comments) = tokio::try_join!(
             async { Ok::<_, StepError>(self.github.bot_login().await?) },
-            async { Ok::<_, StepError>(gh.comments(pr).await?) },
+            async { Ok::<_, StepError>(gh.comments(pr.get()).await?) },
         )?;
         Ok(comments
             .into_iter()
@@ -201,7 +201,7 @@ impl Workflow {
     pub(crate) async fn write_comment(
         &self,
         gh: &RepoClient,
-        pr: u64,
+        pr: PrNumber,
         body: &str,
         id: Option<u64>,
     ) -> Result<(), StepError> {
@@ -215,7 +215,7 @@ impl Workflow {
             None => true,
         };
         if needs_new {
-            let id = gh.create_comment(pr, body).await?;
+            let id = gh.create_comment(pr.get(), body).await?;
             self.ledger
                 .set_note(self.comment_note(pr), id.to_string())
                 .await?;
@@ -223,10 +223,10 @@ impl Workflow {
         Ok(())
     }
 
-    fn comment_note(&self, pr: u64) -> NoteKey {
+    fn comment_note(&self, pr: PrNumber) -> NoteKey {
         NoteKey::Comment {
             repository: self.settings.repository.clone(),
-            pr: PrNumber(pr),
+            pr,
         }
     }
 
@@ -238,7 +238,7 @@ impl Workflow {
     ) -> render::PrRef<'a> {
         render::PrRef {
             repository: self.settings.repository.as_str(),
-            number: pr.number,
+            number: pr.number.get(),
             url: &pr.html_url,
             requester: &pr.author.login,
             approvers,
@@ -250,14 +250,14 @@ impl Workflow {
     pub(crate) fn notice_key(
         &self,
         event: NoticeEvent,
-        pr: u64,
+        pr: PrNumber,
         path: &str,
         revision: Option<&CommitSha>,
     ) -> NoteKey {
         NoteKey::Notice {
             event,
             repository: self.settings.repository.clone(),
-            pr: PrNumber(pr),
+            pr,
             path: path.to_string(),
             revision: revision.map(|r| r.short().to_string()),
         }

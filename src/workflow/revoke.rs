@@ -11,7 +11,6 @@ use super::outage::{self, Held};
 use super::render::{Outcome, Report};
 use super::sweep::revoke_key;
 use super::{StepError, Workflow};
-use crate::ids::PrNumber;
 use crate::ledger::{Job, KeyLife, Revocation, Store};
 use crate::lifecycle::iam_user_of;
 use crate::policy::approval::{Decision, Verdict};
@@ -72,7 +71,7 @@ pub(super) async fn on_merged(
             "its request file was deleted by pull request #{}",
             pr.number
         ),
-        pr: Some(PrNumber(pr.number)),
+        pr: Some(pr.number),
     };
     let live = wf.ledger.keys_to_sweep().await?;
     let mut reports = Vec::new();

@@ -178,6 +178,27 @@ async fn a_missing_permission_fails_naming_it_and_how_to_grant_it() {
 }
 
 #[tokio::test]
+async fn an_installation_without_merge_queues_or_secret_scanning_warns_what_is_lost() {
+    let (gh, aws) = (repository().await, AwsWorld::new().await);
+    gh.set_installation_permissions(json!({
+        "contents": "read", "pull_requests": "write", "checks": "write",
+        "members": "read", "metadata": "read",
+    }));
+    let (code, text) = doctor(&gh, &aws, "").await;
+    assert_eq!(code, 0, "keygate works without them:\n{text}");
+    let installed = line(&text, "github installation");
+    assert!(installed.starts_with("[warn]"), "{text}");
+    assert!(
+        installed.contains(
+            "merge_queues: read (has none) for the `keygate` check on a merge queue's groups"
+        ) && installed.contains(
+            "secret_scanning_alerts: read (has none) for GitHub's secret scanning alerts"
+        ),
+        "{text}"
+    );
+}
+
+#[tokio::test]
 async fn a_codeowners_github_rejects_fails_naming_the_line() {
     let (gh, aws) = (repository().await, AwsWorld::new().await);
     gh.commit_to_main(&[(".github/CODEOWNERS", "# owners\n/requests/ security-team\n")]);

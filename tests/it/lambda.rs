@@ -324,6 +324,44 @@ async fn the_scheduled_sweep_deactivates_a_key_past_its_end() {
 }
 
 #[tokio::test]
+async fn the_scheduled_reconcile_announces_lost_work_before_a_catch_up_that_outlives_it() {
+    let world = LambdaWorld::new(&repository().await).await;
+    let lambda = world.start().await;
+    // Work queued two minutes ago whose message was lost.
+    let lost = keygate::ledger::NewDelivery {
+        id: keygate::ids::DeliveryId::new(crate::support::app::unique("lost")),
+        event: keygate::work::PrEvent {
+            repository: keygate::ids::RepoName::new(world.gh.repo()),
+            installation: keygate::ids::InstallationId(world.gh.installation_id()),
+            pr: keygate::ids::PrNumber(7),
+            activity: keygate::work::Activity::ReviewSubmitted,
+            sender: None,
+            merge_commit: None,
+        },
+        received_at_ms: keygate::ledger::now_ms() - 120_000,
+    };
+    let ledger = world.ledger().await;
+    assert!(ledger.record_delivery(lost.clone()).await.unwrap().is_new());
+    // GitHub answers slowly: catch-up takes longer than the function may run.
+    world.gh.set_latency(Duration::from_secs(2));
+    let reconcile = lambda.invoke(json!({"keygate": "reconcile"}));
+    let cut = tokio::time::timeout(Duration::from_secs(3), reconcile).await;
+    assert!(cut.is_err(), "the pass outlived the function's time");
+    world.gh.set_latency(Duration::ZERO);
+
+    let bodies: Vec<String> = world
+        .receive_work()
+        .await
+        .iter()
+        .filter_map(|m| m.body().map(str::to_string))
+        .collect();
+    assert!(
+        bodies.iter().any(|b| b.contains(lost.id.as_str())),
+        "the lost work is announced again first: {bodies:?}"
+    );
+}
+
+#[tokio::test]
 async fn an_event_of_unknown_shape_fails_naming_its_shape_not_its_content() {
     let (world, lambda, pr, _) = approved().await;
     // A webhook body invoked directly, not through the function URL.

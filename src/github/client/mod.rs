@@ -11,6 +11,7 @@
 mod alerts;
 mod auth;
 mod clock;
+mod listing;
 mod repo;
 mod setup;
 mod wire;
@@ -26,11 +27,13 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::facts::{Account, EntryKind, Pusher};
+use crate::ids::PrNumber;
 use crate::metrics::Metrics;
 
 pub use alerts::{AlertLocation, SecretAlert};
 use auth::{AppAuth, InstallationToken};
 use clock::GitHubClock;
+pub use listing::{ClockReading, PullState, PullsPage};
 pub use repo::RepoClient;
 pub use setup::{CodeownersError, RepoInstallation};
 
@@ -243,11 +246,11 @@ type Tokens = HashMap<(u64, String), Arc<InstallationToken>>;
 /// A pull request as the workflow needs it.
 #[derive(Debug, Clone)]
 pub struct PullInfo {
-    pub number: u64,
+    pub number: PrNumber,
     pub title: String,
     pub html_url: String,
     pub author: Account,
-    pub state: String,
+    pub state: PullState,
     pub merged: bool,
     pub merged_at: Option<OffsetDateTime>,
     pub created_at: Option<OffsetDateTime>,

@@ -10,8 +10,8 @@ use time::OffsetDateTime;
 use super::auth::InstallationToken;
 use super::wire::*;
 use super::{
-    CheckOutput, CheckState, CommentInfo, Comparison, FileEntry, GitHubError, ListedPull,
-    PullCommit, PullInfo, encode_path,
+    CheckOutput, CheckState, CommentInfo, Comparison, FileEntry, GitHubError, PullCommit, PullInfo,
+    encode_path,
 };
 use crate::facts::{ChangedFile, CommitInfo, EntryKind, FileStatus, Pusher, Review, ReviewState};
 use crate::metrics::Metrics;
@@ -21,7 +21,7 @@ const MAX_COMMIT_FILE_PAGES: usize = 30;
 
 /// The path and query of a `Link` header's `rel="next"` URL: pages are followed by path
 /// through the configured base URL, because octocrab sends no credentials to a full URL.
-fn next_link(headers: &axum::http::HeaderMap) -> Option<String> {
+pub(super) fn next_link(headers: &axum::http::HeaderMap) -> Option<String> {
     let link = headers.get("link")?.to_str().ok()?;
     link.split(',').find_map(|part| {
         let (url, rel) = part.split_once(';')?;
@@ -67,7 +67,7 @@ impl RepoClient {
     /// not be had (the request never went out), the inner one GitHub's answer. A `401` means
     /// GitHub stopped taking the token before it said it would (revoked, the installation
     /// changed): one new token, one more try.
-    async fn send<T, F, Fut>(
+    pub(super) async fn send<T, F, Fut>(
         &self,
         what: &str,
         request: F,
@@ -89,7 +89,7 @@ impl RepoClient {
 
     /// Counts one call by its route's shape and answer, and hands its result back: every
     /// request below goes through here once.
-    fn counted<T>(
+    pub(super) fn counted<T>(
         &self,
         method: &str,
         route: &str,
@@ -174,11 +174,11 @@ impl RepoClient {
             )
             .await?;
         Ok(PullInfo {
-            number: p.number,
+            number: crate::ids::PrNumber(p.number),
             title: p.title.unwrap_or_default(),
             html_url: p.html_url,
             author: p.user.into(),
-            state: p.state,
+            state: super::PullState::from_github(&p.state),
             merged: p.merged.unwrap_or(p.merged_at.is_some()),
             merged_at: p.merged_at,
             created_at: p.created_at,
@@ -189,71 +189,6 @@ impl RepoClient {
             base_sha: p.base.sha,
             commits: p.commits,
         })
-    }
-
-    /// The pull requests closed into `branch` whose last update is at or after `since`,
-    /// newest update first. Pages are read only until one reaches back before `since`: a
-    /// pull request merged since then was updated since then too, so older ones are history.
-    pub async fn closed_pulls_since(
-        &self,
-        branch: &str,
-        since: OffsetDateTime,
-    ) -> Result<Vec<ListedPull>, GitHubError> {
-        let what = "the closed pull requests";
-        let query = [
-            ("state", "closed"),
-            ("base", branch),
-            ("sort", "updated"),
-            ("direction", "desc"),
-            ("per_page", "100"),
-        ];
-        let route = format!("/repos/{}/pulls", self.repo);
-        let route = route.as_str();
-        let mut page: Page<WireListedPull> = self
-            .send(
-                what,
-                |crab| async move { crab.get(route, Some(&query)).await },
-            )
-            .await??;
-        let mut out = Vec::new();
-        loop {
-            let items = page.take_items();
-            let reached_older = items
-                .iter()
-                .any(|p| p.updated_at.is_some_and(|u| u < since));
-            out.extend(
-                items
-                    .into_iter()
-                    .filter(|p| p.updated_at.is_none_or(|u| u >= since))
-                    .map(ListedPull::from),
-            );
-            let Some(next) = page.next.take().filter(|_| !reached_older) else {
-                return Ok(out);
-            };
-            let path = next
-                .path_and_query()
-                .map(|p| p.as_str().to_string())
-                .unwrap_or_default();
-            let path = path.as_str();
-            page = self
-                .send(
-                    what,
-                    |crab| async move { crab.get(path, None::<&()>).await },
-                )
-                .await??;
-        }
-    }
-
-    /// The open pull requests into `branch`, every page.
-    pub async fn open_pulls(&self, branch: &str) -> Result<Vec<ListedPull>, GitHubError> {
-        let base = encode_query(branch);
-        let pulls: Vec<WireListedPull> = self
-            .all(
-                format!("/repos/{}/pulls?state=open&base={base}", self.repo),
-                "the open pull requests",
-            )
-            .await?;
-        Ok(pulls.into_iter().map(ListedPull::from).collect())
     }
 
     pub async fn pull_files(&self, number: u64) -> Result<Vec<ChangedFile>, GitHubError> {
@@ -696,31 +631,4 @@ fn decode_content(
             status: 200,
             message: format!("undecodable content: {e}"),
         })
-}
-
-impl From<WireListedPull> for ListedPull {
-    fn from(p: WireListedPull) -> ListedPull {
-        ListedPull {
-            number: p.number,
-            state: p.state,
-            merged_at: p.merged_at,
-            updated_at: p.updated_at,
-            merge_commit_sha: p.merge_commit_sha,
-            head_sha: p.head.sha,
-            base_ref: p.base.ref_,
-        }
-    }
-}
-
-/// Percent-encodes a query value (a branch name may hold `/`, `#`, `&`, `+`).
-fn encode_query(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for b in value.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }

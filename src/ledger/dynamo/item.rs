@@ -11,7 +11,9 @@ use super::super::{
     DeliveryState, Intent, IntentKey, IntentState, KeyLife, LedgerError, NewDelivery, NoteKey,
     Revocation,
 };
-use crate::ids::{AccountAlias, CommitSha, DeliveryId, InstallationId, PrNumber, RepoName};
+use crate::ids::{
+    AccountAlias, BranchName, CommitSha, DeliveryId, InstallationId, PrNumber, RepoName,
+};
 use crate::lifecycle::{Progress, Stage, Step};
 use crate::work::{Activity, PrEvent, Sender};
 
@@ -91,6 +93,26 @@ pub(super) fn lease_key(name: &str) -> Item {
 
 pub(super) fn meta_key() -> Item {
     key("META".into(), "created_at")
+}
+
+/// How far catch-up got for one repository and branch (DESIGN §5).
+pub(super) fn catch_up_key(repository: &RepoName, branch: &BranchName) -> Item {
+    key(
+        format!("CATCHUP#{}#{}", repository.key(), branch.as_str()),
+        "PROGRESS",
+    )
+}
+
+/// How many pull request numbers one item of merges without requests holds.
+pub(super) const NUMBERS_PER_ITEM: u64 = 1000;
+
+/// The item holding `pr` among the merges catch-up found to touch no request file: one per
+/// thousand numbers, so a page of a list costs a read or two, not one per pull request.
+pub(super) fn without_requests_key(repository: &RepoName, pr: PrNumber) -> Item {
+    key(
+        format!("NOREQ#{}#{}", repository.key(), pr.get() / NUMBERS_PER_ITEM),
+        "PULLS",
+    )
 }
 
 /// A time as a sort-key prefix: zero-padded, so string order is time order.

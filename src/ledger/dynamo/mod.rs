@@ -18,7 +18,9 @@
 //! | request life | `REQUEST#<repo>#<path>` | `LIFE` | the latest merges that added and deleted the file (`added_pr`, `added_at`, `deleted_pr`, `deleted_at`), its `account` written once; written only from the `version` read |
 //! | rotation | `ROTATION#<access key id>` | `ROTATION` | one rotation in place of that key (DESIGN §10): `state`, who asked and why, `keys_before`, `token`, the new key's ID and fingerprint, `rotated_at`, `blocked`; moved only from the state read |
 //! | lease | `LEASE#<name>` (`user#<iam user>`, or `user#<account>#<iam user>` in a member account) | `LEASE` | `holder`, `until`, and the `value` its last holder left (the last secret-name timestamp) |
-//! | meta | `META` | `created_at` | `value`: when the ledger was first opened (ms) |
+//! | meta | `META` | `created_at` | `value`: when the ledger was first opened (ms, the watermark); `clock` = `host` while that time is still the host's, removed when it is put on GitHub's clock |
+//! | catch-up progress | `CATCHUP#<repo>#<branch>` | `PROGRESS` | `from_ms`, `through_ms`: the pull requests updated in between (GitHub's clock) were looked at; moved only forward |
+//! | merges without requests | `NOREQ#<repo>#<number / 1000>` | `PULLS` | `prs`: a number set of the merged pull requests (a thousand numbers per item) catch-up found to touch no request file, never read again; added to, never removed from |
 //!
 //! `<repo>` is the lower-case `owner/name`. Two global secondary indexes, both projecting all
 //! attributes:
@@ -51,6 +53,7 @@
 //! `key#over` partition whenever one of those keys is not live.
 
 mod care;
+mod catchup;
 mod counts;
 mod deliveries;
 mod io;
@@ -70,10 +73,10 @@ use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use self::io::{Query, dynamo_error};
 use self::item::*;
 use super::{
-    Claim, DeliveryState, DeliveryStatus, Finish, Inserted, Intent, IntentState, Job, KeyLife,
-    LedgerError, NewDelivery, NoteKey, Stats, Store, Taken, now_ms,
+    CatchUpProgress, Claim, DeliveryState, DeliveryStatus, Finish, Inserted, Intent, IntentState,
+    Job, KeyLife, LedgerError, NewDelivery, NoteKey, Stats, Store, Taken, Watermark, now_ms,
 };
-use crate::ids::{DeliveryId, PrNumber, RepoName};
+use crate::ids::{BranchName, DeliveryId, PrNumber, RepoName};
 use crate::lifecycle::Progress;
 use crate::work::Sender;
 
@@ -152,9 +155,11 @@ impl DynamoLedger {
     }
 
     /// The ledger's creation time, written once: catch-up must never reach back before it.
+    /// Taken on this host's clock, and marked so until it is put on GitHub's (DESIGN §5).
     async fn remember_creation(&self) -> Result<(), LedgerError> {
         let mut item = meta_key();
         item.insert("value".into(), s(now_ms().to_string()));
+        item.insert("clock".into(), s("host"));
         let put = self
             .client()
             .put_item()
@@ -472,13 +477,45 @@ impl Store for DynamoLedger {
         Ok(())
     }
 
-    async fn watermark(&self) -> Result<i64, LedgerError> {
-        let item = self.get(meta_key()).await?.ok_or_else(|| {
-            LedgerError::Corrupt(format!("table `{}` has no creation time", self.table()))
-        })?;
-        let v = get_s(&item, "value")?;
-        v.parse()
-            .map_err(|_| LedgerError::Corrupt(format!("created_at `{v}`")))
+    async fn watermark(&self) -> Result<Watermark, LedgerError> {
+        self.read_watermark().await
+    }
+
+    async fn settle_watermark(&self, at_ms: i64) -> Result<Watermark, LedgerError> {
+        self.settle(at_ms).await
+    }
+
+    async fn catch_up_progress(
+        &self,
+        repository: RepoName,
+        branch: BranchName,
+    ) -> Result<Option<CatchUpProgress>, LedgerError> {
+        self.progress(&repository, &branch).await
+    }
+
+    async fn record_catch_up_progress(
+        &self,
+        repository: RepoName,
+        branch: BranchName,
+        progress: CatchUpProgress,
+    ) -> Result<(), LedgerError> {
+        self.move_progress(&repository, &branch, progress).await
+    }
+
+    async fn without_requests(
+        &self,
+        repository: RepoName,
+        prs: Vec<PrNumber>,
+    ) -> Result<Vec<PrNumber>, LedgerError> {
+        self.which_without_requests(&repository, &prs).await
+    }
+
+    async fn record_without_requests(
+        &self,
+        repository: RepoName,
+        prs: Vec<PrNumber>,
+    ) -> Result<(), LedgerError> {
+        self.add_without_requests(&repository, &prs).await
     }
 
     async fn knows_merge(&self, repository: RepoName, pr: PrNumber) -> Result<bool, LedgerError> {

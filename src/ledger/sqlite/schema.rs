@@ -178,6 +178,27 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ALTER TABLE key_lives ADD COLUMN account TEXT;
     ALTER TABLE request_lives ADD COLUMN account TEXT;
     "#,
+    // 9: catch-up costs what changed (DESIGN §5): how far it got for each repository and
+    //    branch (on GitHub's clock), and the merged pull requests it found to touch no request
+    //    file, never read again. A new ledger also records that its watermark was taken on
+    //    the host's clock (`meta` `watermark_clock`) until GitHub's clock is known; an earlier
+    //    ledger keeps the watermark it has.
+    r#"
+    CREATE TABLE catch_up (
+        repository TEXT NOT NULL,
+        branch TEXT NOT NULL,
+        from_ms INTEGER NOT NULL,
+        through_ms INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (repository, branch)
+    ) WITHOUT ROWID;
+    CREATE TABLE pulls_without_requests (
+        repository TEXT NOT NULL,
+        pr_number INTEGER NOT NULL,
+        recorded_at INTEGER NOT NULL,
+        PRIMARY KEY (repository, pr_number)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 pub(super) fn migrate(conn: &mut Connection) -> Result<(), LedgerError> {
@@ -193,8 +214,11 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), LedgerError> {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
         if i == 0 {
+            // A new ledger: created now on this host's clock, put on GitHub's by the first
+            // step that asks GitHub (DESIGN §5).
             tx.execute(
-                "INSERT INTO meta (key, value) VALUES ('created_at', ?1)",
+                "INSERT INTO meta (key, value) VALUES ('created_at', ?1), \
+                 ('watermark_clock', 'host')",
                 params![now_ms().to_string()],
             )?;
         }

@@ -13,8 +13,10 @@ use care::*;
 use requests::*;
 
 mod beside;
+mod catchup;
 mod counts;
 mod pushes;
+use catchup::*;
 use counts::*;
 use pushes::*;
 
@@ -562,14 +564,6 @@ async fn a_key_known_only_from_its_secret_tags_gets_a_life_of_its_own(l: Ledger)
     );
 }
 
-async fn the_watermark_is_when_the_ledger_was_created(l: Ledger) {
-    let before = now_ms();
-    let w = l.watermark().await.unwrap();
-    assert!(w > 0 && w <= before, "{w} vs {before}");
-    l.record_delivery(closed("a")).await.unwrap();
-    assert_eq!(l.watermark().await.unwrap(), w, "it never moves");
-}
-
 async fn a_merge_is_known_by_its_delivery_or_its_intents(l: Ledger) {
     let repo = RepoName::new("acme/access-requests");
     assert!(!l.knows_merge(repo.clone(), PrNumber(7)).await.unwrap());
@@ -715,7 +709,9 @@ suite!(
         an_issued_key_is_swept_until_its_life_is_over,
         a_lifecycle_step_moves_only_from_the_progress_it_was_read_in,
         a_key_known_only_from_its_secret_tags_gets_a_life_of_its_own,
-        the_watermark_is_when_the_ledger_was_created,
+        a_new_ledgers_watermark_is_put_on_githubs_clock_once,
+        catch_up_progress_is_kept_per_branch_and_only_moves_forward,
+        merges_without_request_files_are_remembered,
         a_merge_is_known_by_its_delivery_or_its_intents,
         a_request_life_is_written_only_from_the_version_read,
         a_lease_has_one_holder_until_it_lapses_or_is_given_back,
@@ -754,6 +750,10 @@ suite!(
         a_request_life_is_written_only_from_the_version_read,
         a_lease_has_one_holder_until_it_lapses_or_is_given_back,
         an_intent_keeps_when_its_merge_happened_and_its_secret_token,
+        a_merge_is_known_by_its_delivery_or_its_intents,
+        a_new_ledgers_watermark_is_put_on_githubs_clock_once,
+        catch_up_progress_is_kept_per_branch_and_only_moves_forward,
+        merges_without_request_files_are_remembered,
         a_keys_origin_is_kept_from_its_intent_and_a_successor_is_swept_beside_it,
         a_rotation_is_claimed_once_and_moves_only_from_the_state_read,
         an_account_stays_with_the_intent_and_the_life_of_its_key,

@@ -130,47 +130,8 @@ struct CompiledPattern {
 ///   (GitHub: `docs/*` owns `docs/a.md` but not `docs/sub/b.md`) or `**`
 ///   (which already reaches everything beneath): [`Reach::Itself`].
 fn compile_pattern(token: &Token) -> Result<CompiledPattern, (usize, String)> {
+    unsupported(token)?;
     let chars = &token.chars;
-    let display: String = {
-        let mut s = String::new();
-        for pc in chars {
-            if pc.escaped && !matches!(pc.ch, '#' | ' ') {
-                s.push('\\');
-            }
-            s.push(pc.ch);
-        }
-        s
-    };
-    if token.dangling_backslash {
-        return Err((
-            token.column + token.raw.chars().count().saturating_sub(1),
-            format!(
-                "pattern `{}` ends with a lone `\\`; remove it, or escape a character after it",
-                token.raw
-            ),
-        ));
-    }
-    if let Some(first) = chars.first().filter(|pc| pc.ch == '!' && !pc.escaped) {
-        return Err((
-            first.column,
-            format!(
-                "pattern `{}` starts with `!`: negation is not supported in CODEOWNERS; \
-                 give the paths that should have no owner a line of their own without owners",
-                token.raw
-            ),
-        ));
-    }
-    if let Some(bracket) = chars.iter().find(|pc| matches!(pc.ch, '[' | ']')) {
-        return Err((
-            bracket.column,
-            format!(
-                "pattern `{}` uses `{}`: character ranges `[ ]` are not supported in CODEOWNERS; \
-                 write one line per name or use `*` / `?`",
-                token.raw, bracket.ch
-            ),
-        ));
-    }
-
     let (leading_slash, body) = match chars.split_first() {
         Some((first, rest)) if first.ch == '/' => (true, rest),
         _ => (false, chars.as_slice()),
@@ -218,12 +179,61 @@ fn compile_pattern(token: &Token) -> Result<CompiledPattern, (usize, String)> {
     };
     let glob = render_glob(&full, uses_question);
     Ok(CompiledPattern {
-        display,
+        display: display(chars),
         glob,
         reach,
         segments: full,
         confirm: uses_question,
     })
+}
+
+/// The pattern as written, its escapes kept (but not those of `#` and space, which only
+/// the file's syntax needed).
+fn display(chars: &[PChar]) -> String {
+    let mut s = String::new();
+    for pc in chars {
+        if pc.escaped && !matches!(pc.ch, '#' | ' ') {
+            s.push('\\');
+        }
+        s.push(pc.ch);
+    }
+    s
+}
+
+/// What GitHub's CODEOWNERS does not support, at the column it starts: a dangling `\`,
+/// negation, character ranges.
+fn unsupported(token: &Token) -> Result<(), (usize, String)> {
+    let chars = &token.chars;
+    if token.dangling_backslash {
+        return Err((
+            token.column + token.raw.chars().count().saturating_sub(1),
+            format!(
+                "pattern `{}` ends with a lone `\\`; remove it, or escape a character after it",
+                token.raw
+            ),
+        ));
+    }
+    if let Some(first) = chars.first().filter(|pc| pc.ch == '!' && !pc.escaped) {
+        return Err((
+            first.column,
+            format!(
+                "pattern `{}` starts with `!`: negation is not supported in CODEOWNERS; \
+                 give the paths that should have no owner a line of their own without owners",
+                token.raw
+            ),
+        ));
+    }
+    if let Some(bracket) = chars.iter().find(|pc| matches!(pc.ch, '[' | ']')) {
+        return Err((
+            bracket.column,
+            format!(
+                "pattern `{}` uses `{}`: character ranges `[ ]` are not supported in CODEOWNERS; \
+                 write one line per name or use `*` / `?`",
+                token.raw, bracket.ch
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Which paths a rule covers, given what its glob matches.

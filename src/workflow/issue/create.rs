@@ -423,7 +423,7 @@ fn secret_name(
         &SecretNameInputs {
             iam_user: &request.iam_user,
             timestamp: &stamp(second),
-            pr: pr.number,
+            pr: pr.number.get(),
             request: request.name(),
         },
     )

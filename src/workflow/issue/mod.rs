@@ -13,7 +13,7 @@ use super::render::{self, Outcome, Report};
 use super::sweep::revoke_key;
 use super::{StepError, Workflow};
 use crate::github::client::{PullInfo, RepoClient};
-use crate::ids::{CommitSha, PrNumber};
+use crate::ids::CommitSha;
 use crate::ledger::{Intent, IntentKey, IntentState, Job, Revocation, Store, now_ms};
 use crate::policy::changes::Changes;
 use crate::policy::verdict::{Half, MergeVerdict};
@@ -83,7 +83,7 @@ async fn refused_before_watermark(
     gh: &RepoClient,
     pr: &PullInfo,
 ) -> Result<bool, StepError> {
-    let Some(report) = super::catchup::before_watermark(wf, pr).await? else {
+    let Some(report) = super::catchup::before_watermark(wf, gh, pr).await? else {
         return Ok(false);
     };
     let pr_ref = wf.pr_ref(pr, &[]);
@@ -105,7 +105,7 @@ async fn refused_before_watermark(
 async fn could_not_finish(wf: &Workflow, gh: &RepoClient, pr: &PullInfo, e: &StepError) {
     let stored: Vec<String> = wf
         .ledger
-        .intents_of_pr(wf.settings.repository.clone(), PrNumber(pr.number))
+        .intents_of_pr(wf.settings.repository.clone(), pr.number)
         .await
         .unwrap_or_default()
         .into_iter()
@@ -143,7 +143,7 @@ async fn could_not_finish(wf: &Workflow, gh: &RepoClient, pr: &PullInfo, e: &Ste
     }
 }
 
-#[instrument(skip_all, fields(pr = listing.pr.number))]
+#[instrument(skip_all, fields(pr = listing.pr.number.get()))]
 async fn merged(
     wf: &Workflow,
     gh: &RepoClient,
@@ -246,7 +246,7 @@ fn held_outcome(wf: &Workflow, job: &Job, held: &mut Held, e: StepError) -> Outc
 async fn started(wf: &Workflow, pr: &PullInfo) -> Result<bool, StepError> {
     let intents = wf
         .ledger
-        .intents_of_pr(wf.settings.repository.clone(), PrNumber(pr.number))
+        .intents_of_pr(wf.settings.repository.clone(), pr.number)
         .await?;
     Ok(intents.iter().any(|i| {
         matches!(
@@ -293,7 +293,7 @@ async fn announce(
     // Announced: issued, or revoked at once because its file was deleted meanwhile.
     let intents = wf
         .ledger
-        .intents_of_pr(wf.settings.repository.clone(), PrNumber(pr.number))
+        .intents_of_pr(wf.settings.repository.clone(), pr.number)
         .await?;
     for mut intent in intents {
         if published.contains(&intent.path) && intent.state == IntentState::Stored {
@@ -397,7 +397,7 @@ fn base_intent(
 ) -> Intent {
     let key = IntentKey {
         repository: wf.settings.repository.clone(),
-        pr: PrNumber(pr.number),
+        pr: pr.number,
         path: path.to_string(),
     };
     Intent {
@@ -463,7 +463,7 @@ fn outcome_text(o: &Outcome) -> String {
 
 /// Closed without merge: tell requester and approvers the request was rejected.
 async fn rejected(wf: &Workflow, gh: &RepoClient, pr: &PullInfo) -> Result<(), StepError> {
-    let files = gh.pull_files(pr.number).await?;
+    let files = gh.pull_files(pr.number.get()).await?;
     let changes = Changes::sort(&files, &wf.settings.rules);
     if changes.added.is_empty() {
         return Ok(());

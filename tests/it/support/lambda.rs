@@ -91,6 +91,20 @@ impl LambdaWorld {
             .unwrap()
     }
 
+    /// The function's ledger, as another handle on its table would see it.
+    pub async fn ledger(&self) -> keygate::ledger::Ledger {
+        let table = self
+            .env
+            .iter()
+            .find(|(k, _)| k == "KEYGATE_STORE_TABLE")
+            .map(|(_, v)| v.clone())
+            .unwrap();
+        let sdk = sdk_config(&moto().url).await;
+        keygate::ledger::Ledger::open_dynamo(aws_sdk_dynamodb::Client::new(&sdk), &table)
+            .await
+            .unwrap()
+    }
+
     /// The messages visible on the work queue now, received (and so hidden for 30 s) as
     /// Lambda's event source mapping receives them.
     pub async fn receive_work(&self) -> Vec<Message> {

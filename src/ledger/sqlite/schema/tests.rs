@@ -5,7 +5,9 @@ use rusqlite::{Connection, params};
 
 use super::{MIGRATIONS, migrate};
 use crate::ids::{DeliveryId, InstallationId, PrNumber, RepoName};
-use crate::ledger::{DeliveryState, IntentState, LedgerError, NoteKey, SqliteLedger, Store};
+use crate::ledger::{
+    CatchUpProgress, DeliveryState, IntentState, LedgerError, NoteKey, SqliteLedger, Store,
+};
 use crate::lifecycle::Stage;
 
 const CREATED_AT: i64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
@@ -69,7 +71,7 @@ fn ledger_at(version: usize, path: &std::path::Path) {
 
 #[tokio::test]
 async fn a_ledger_from_every_earlier_schema_opens_and_reads_back() {
-    assert_eq!(MIGRATIONS.len(), 8, "a new schema: add its rows above");
+    assert_eq!(MIGRATIONS.len(), 9, "a new schema: add its rows above");
     for version in 1..MIGRATIONS.len() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("keygate.db");
@@ -89,7 +91,39 @@ async fn a_ledger_from_every_earlier_schema_opens_and_reads_back() {
             Some(DeliveryState::Done),
             "{version}"
         );
-        assert_eq!(ledger.watermark().await.unwrap(), CREATED_AT, "{version}");
+        // Schema 9: an earlier ledger keeps the watermark it has; catch-up starts afresh.
+        let mark = ledger.watermark().await.unwrap();
+        assert_eq!(
+            (mark.at_ms, mark.on_host_clock),
+            (CREATED_AT, false),
+            "{version}"
+        );
+        let branch = crate::ids::BranchName::new("main");
+        let progress = ledger.catch_up_progress(repo.clone(), branch.clone()).await;
+        assert_eq!(progress.unwrap(), None, "{version}");
+        let plain = ledger
+            .without_requests(repo.clone(), vec![PrNumber(3)])
+            .await;
+        assert!(plain.unwrap().is_empty(), "{version}");
+        // The migrated ledger keeps catch-up's progress and its merges without requests.
+        let got = CatchUpProgress {
+            from_ms: CREATED_AT,
+            through_ms: CREATED_AT + 60_000,
+        };
+        ledger
+            .record_catch_up_progress(repo.clone(), branch.clone(), got)
+            .await
+            .unwrap();
+        let progress = ledger.catch_up_progress(repo.clone(), branch).await;
+        assert_eq!(progress.unwrap(), Some(got), "{version}");
+        ledger
+            .record_without_requests(repo.clone(), vec![PrNumber(4)])
+            .await
+            .unwrap();
+        let plain = ledger
+            .without_requests(repo.clone(), vec![PrNumber(3), PrNumber(4)])
+            .await;
+        assert_eq!(plain.unwrap(), vec![PrNumber(4)], "{version}");
         assert!(
             ledger.knows_merge(repo.clone(), PrNumber(3)).await.unwrap(),
             "{version}"

@@ -1,5 +1,6 @@
 //! What people and GitHub do beyond the basics of a pull request: a push whose commit names
-//! someone other than the pusher, a merge queue's group, clocks that are off or stopped.
+//! someone other than the pusher, a merge queue's group, clocks that are off or stopped, and
+//! a history of closed pull requests made in bulk.
 
 use super::{GitHub, writes};
 
@@ -22,6 +23,19 @@ impl GitHub {
     ) -> String {
         self.world()
             .push_authored(&self.repo, pr, pusher, author, &writes(files))
+    }
+
+    /// `n` pull requests closed into `main` one after another between the two times (their
+    /// last update), made at once: every `merge_every`-th merged, the others closed without
+    /// merge, none touching a request file. Returns their numbers, oldest first.
+    pub fn closed_pulls_in_bulk(
+        &self,
+        n: usize,
+        merge_every: usize,
+        between: (time::OffsetDateTime, time::OffsetDateTime),
+    ) -> Vec<u64> {
+        self.world()
+            .closed_pulls_in_bulk((&self.repo, "main", "dave"), n, merge_every, between)
     }
 
     /// Stops GitHub's clock at `at` (its JWT checks, tokens and `Date` header), as a GitHub,

@@ -357,8 +357,12 @@ impl World {
         if q.get("direction").unwrap_or(default_direction) == "desc" {
             pulls.reverse();
         }
-        let items = pulls.iter().map(|p| self.pull_json(r, p));
-        Ok(self.page(items.collect(), q, path))
+        // Only the requested page is rendered: a repository may hold thousands.
+        let (range, link) = self.window(pulls.len(), q, path, 30, 100);
+        let items: Vec<Value> = pulls[range].iter().map(|p| self.pull_json(r, p)).collect();
+        let mut reply = Reply::json(200, Value::from(items));
+        reply.headers.extend(link.map(|l| ("link", l)));
+        Ok(reply)
     }
 
     pub(crate) fn get_contents(&self, inst: u64, repo: &str, file: &str, q: &Query) -> Answer {

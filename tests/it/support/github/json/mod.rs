@@ -434,6 +434,7 @@ pub(crate) fn permissions() -> Value {
         "contents": "read",
         "issues": "write",
         "members": "read",
+        "merge_queues": "read",
         "metadata": "read",
         "pull_requests": "write",
         "secret_scanning_alerts": "read",

@@ -12,6 +12,7 @@ use super::git::{
 };
 use super::{ADMIN, APP_SLUG, WEB_FLOW};
 
+mod bulk;
 mod pulls;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
