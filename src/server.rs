@@ -13,6 +13,7 @@ pub use listen::{HttpLimits, serve};
 pub use unverified::{MAX_BODY, UnverifiedBudget};
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use secrecy::{ExposeSecret, SecretString};
 
@@ -112,12 +113,17 @@ fn reply(status: StatusCode, text: &'static str) -> Response {
 
 async fn webhook(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
     let event = header(&headers, "x-github-event");
-    let (response, outcome) = receive(&state, &headers, body).await;
+    let (response, outcome) = receive(&state, &headers, body, Instant::now()).await;
     state.metrics.delivery(event, outcome);
     response
 }
 
-async fn receive(state: &AppState, headers: &HeaderMap, body: Body) -> (Response, DeliveryOutcome) {
+async fn receive(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+    started: Instant,
+) -> (Response, DeliveryOutcome) {
     // Held, and charged to the budget, until this handler returns.
     let held = match unverified::read(body, &state.unverified, state.limits.body_timeout).await {
         Ok(held) => held,
@@ -132,9 +138,12 @@ async fn receive(state: &AppState, headers: &HeaderMap, body: Body) -> (Response
             return (refusal.into_response(), DeliveryOutcome::RefusedBody);
         }
     };
+    let read = Instant::now();
     let body = held.bytes.as_slice();
     let signature = headers.get("x-hub-signature-256").map(|v| v.as_bytes());
-    let Some(body) = state.key.verified(signature, body) else {
+    let verified = state.key.verified(signature, body);
+    let checked = Instant::now();
+    let Some(body) = verified else {
         tracing::warn!(
             delivery = header(headers, "x-github-delivery"),
             "refused a delivery with a missing or wrong signature"
@@ -165,8 +174,19 @@ async fn receive(state: &AppState, headers: &HeaderMap, body: Body) -> (Response
             DeliveryOutcome::Malformed,
         );
     }
-    match triage(event, body, &state.repository, &state.branch) {
-        Ok(Triage::Work(work)) => accept_work(state, guid, event, work).await,
+    let triaged = triage(event, body, &state.repository, &state.branch);
+    let timing = AckTiming {
+        started,
+        read,
+        checked,
+        triaged: Instant::now(),
+    };
+    match triaged {
+        Ok(Triage::Work(work)) => {
+            let answer = accept_work(state, guid, event, work).await;
+            timing.log_if_slow(guid);
+            answer
+        }
         Ok(Triage::Pusher(push)) => record_pusher(state, guid, push).await,
         Ok(Triage::Ignore(why)) => {
             tracing::info!(
@@ -185,6 +205,38 @@ async fn receive(state: &AppState, headers: &HeaderMap, body: Body) -> (Response
                 DeliveryOutcome::Malformed,
             )
         }
+    }
+}
+
+/// A delivery's way through the handler: when it started, had its body, had checked the
+/// signature and had read the payload. The rest, until the answer, is the ledger's (and the
+/// queue's); `keygate::ledger` explains a slow write in its own line.
+struct AckTiming {
+    started: Instant,
+    read: Instant,
+    checked: Instant,
+    triaged: Instant,
+}
+
+/// An acknowledgement slower than this is logged with its timing (at debug level).
+const SLOW_ACK: Duration = Duration::from_millis(2);
+
+impl AckTiming {
+    fn log_if_slow(&self, delivery: &str) {
+        let total = self.started.elapsed();
+        if total < SLOW_ACK {
+            return;
+        }
+        let us = |d: Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+        tracing::debug!(
+            delivery,
+            total_us = us(total),
+            body_us = us(self.read - self.started),
+            verify_us = us(self.checked - self.read),
+            triage_us = us(self.triaged - self.checked),
+            accept_us = us(self.triaged.elapsed()),
+            "slow acknowledgement"
+        );
     }
 }
 

@@ -20,6 +20,19 @@ pub async fn load(settings: &mut Settings, sdk: &aws_config::SdkConfig) -> anyho
     Ok(())
 }
 
+/// The secrets `arns` names, read side by side, for [`Settings::set_remote_secrets`]: what
+/// [`load`] does, for a caller that reads them while it does other things (Lambda's cold
+/// start opens the ledger and the queue meanwhile).
+pub async fn read_named(
+    arns: &RemoteSecrets,
+    sdk: &aws_config::SdkConfig,
+) -> anyhow::Result<(Read, Read)> {
+    if !arns.any() {
+        return Ok((None, None));
+    }
+    read(arns, sdk).await
+}
+
 /// [`load`] with the SDK's default configuration (environment, profile, instance role).
 pub async fn load_from_env(settings: &mut Settings) -> anyhow::Result<()> {
     if !settings.remote_secrets().any() {
@@ -30,7 +43,7 @@ pub async fn load_from_env(settings: &mut Settings) -> anyhow::Result<()> {
 }
 
 /// A secret as read: its ARN and its text.
-type Read = Option<(String, SecretString)>;
+pub type Read = Option<(String, SecretString)>;
 
 async fn read(arns: &RemoteSecrets, sdk: &aws_config::SdkConfig) -> anyhow::Result<(Read, Read)> {
     let client = aws_sdk_secretsmanager::Client::new(sdk);

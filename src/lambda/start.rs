@@ -88,7 +88,15 @@ impl Lambda {
         // The Lambda variables name the secrets as the template sets them; they win over
         // github.*_secret_arn, and without them the settings' own stand.
         arns.apply(&mut settings);
-        crate::aws::app_secrets::load(&mut settings, sdk).await?;
+        // The secrets, the ledger and the queue side by side: each is a round trip to AWS,
+        // and none needs another (the ledger and the queue take no secret).
+        let aws = Aws::from_config(sdk);
+        let remote = settings.remote_secrets();
+        let ((private_key, webhook_secret), (ledger, queue)) = tokio::try_join!(
+            crate::aws::app_secrets::read_named(&remote, sdk),
+            App::open(&settings, &aws, Role::Serve),
+        )?;
+        settings.set_remote_secrets(private_key, webhook_secret);
         let service = settings.service().with_context(|| {
             format!(
                 "in Lambda the two secrets come from Secrets Manager: set {PRIVATE_KEY_ARN_VAR} \
@@ -97,8 +105,7 @@ impl Lambda {
         })?;
         let key = Arc::new(SignatureKey::new(service.webhook_secret));
         let repository = RepoName::new(service.repository.to_string());
-
-        let app = App::build(&settings, Aws::from_config(sdk), Role::Serve).await?;
+        let app = App::assemble(&settings, aws, ledger, queue)?;
         let WorkQueue::Sqs(sqs) = &app.queue else {
             anyhow::bail!("in Lambda the work queue must be SQS (queue.backend = \"sqs\")");
         };

@@ -24,6 +24,7 @@ use time::OffsetDateTime;
 
 mod backup;
 mod catchup;
+mod checkpoint;
 mod deliveries;
 mod intents;
 mod key_lives;
@@ -31,27 +32,20 @@ mod lock;
 mod requests;
 mod rotations;
 mod schema;
+mod writer;
 
 pub use backup::{BackupReport, backup};
 use intents::{IntentRow, intent_row, seconds};
 
 use schema::{check_current, migrate};
 
+use checkpoint::Checkpoints;
 pub use lock::Role;
 use lock::{Access, lock_exclusively, lock_if_free};
-
-/// Largest group commit.
-const MAX_BATCH: usize = 512;
+use writer::{Cmd, Pending, Work, writer};
 
 /// How long opening waits for another process to let go of the ledger.
 pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
-
-type Work = Box<dyn FnOnce(&mut Conn) + Send>;
-
-enum Cmd {
-    Insert(NewDelivery, oneshot::Sender<Result<Inserted, String>>),
-    Run(Work),
-}
 
 /// Handle to the SQLite ledger's writer thread; cheap to clone.
 #[derive(Clone)]
@@ -86,7 +80,9 @@ impl SqliteLedger {
             Access::Beside => (Conn::open_beside(path)?, None),
             Access::ReadOnly => (Conn::open_read_only(path)?, None),
         };
-        SqliteLedger::start(conn, lock)
+        // The one writer of a ledger it holds checkpoints on a thread of its own.
+        let checkpoints = lock.as_ref().map(|_| path);
+        SqliteLedger::start(conn, lock, checkpoints)
     }
 
     /// [`SqliteLedger::open`], waiting at most `wait` for the lock.
@@ -97,14 +93,30 @@ impl SqliteLedger {
         SqliteLedger::open_as(path, Role::Serve, wait)
     }
 
-    fn start(mut conn: Conn, lock: Option<std::fs::File>) -> Result<SqliteLedger, LedgerError> {
+    fn start(
+        mut conn: Conn,
+        lock: Option<std::fs::File>,
+        checkpoints_for: Option<&Path>,
+    ) -> Result<SqliteLedger, LedgerError> {
         let (tx, rx) = mpsc::channel::<Cmd>();
+        let checkpoints = checkpoints_for.and_then(|path| {
+            Checkpoints::start(path, &mut conn.0)
+                .inspect_err(|e| {
+                    tracing::warn!(error = %e, "WAL checkpoints stay on the ledger's writer thread")
+                })
+                .ok()
+        });
         std::thread::Builder::new()
             .name("keygate-ledger".into())
             .spawn(move || {
-                // The lock lives exactly as long as the thread that writes.
+                // The lock lives exactly as long as the threads that write.
                 let _lock = lock;
-                writer(&mut conn, rx)
+                writer(&mut conn, rx);
+                // Closing the connection ends the checkpoint thread's signals.
+                drop(conn);
+                if let Some(c) = checkpoints {
+                    c.finish();
+                }
             })
             .map_err(|e| LedgerError::Write(format!("cannot start the ledger thread: {e}")))?;
         Ok(SqliteLedger { tx })
@@ -146,52 +158,24 @@ impl SqliteLedger {
     }
 }
 
-fn writer(conn: &mut Conn, rx: mpsc::Receiver<Cmd>) {
-    let mut pending_runs: Vec<Work> = Vec::new();
-    while let Ok(first) = rx.recv() {
-        let mut inserts = Vec::new();
-        match first {
-            Cmd::Insert(d, r) => inserts.push((d, r)),
-            Cmd::Run(w) => pending_runs.push(w),
-        }
-        // Whatever else is already waiting joins this commit.
-        while inserts.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(Cmd::Insert(d, r)) => inserts.push((d, r)),
-                Ok(Cmd::Run(w)) => pending_runs.push(w),
-                Err(_) => break,
-            }
-        }
-        if !inserts.is_empty() {
-            let (batch, replies): (Vec<_>, Vec<_>) = inserts.into_iter().unzip();
-            match conn.insert_deliveries(&batch) {
-                Ok(results) => {
-                    for (reply, new) in replies.into_iter().zip(results) {
-                        let _ = reply.send(Ok(new));
-                    }
-                }
-                Err(e) => {
-                    let msg = e.to_string();
-                    for reply in replies {
-                        let _ = reply.send(Err(msg.clone()));
-                    }
-                }
-            }
-        }
-        for w in pending_runs.drain(..) {
-            w(conn);
-        }
-    }
-}
-
 impl Store for SqliteLedger {
     async fn record_delivery(&self, d: NewDelivery) -> Result<Inserted, LedgerError> {
         let (reply, rx) = oneshot::channel();
+        let id = d.id.clone();
+        let sent = std::time::Instant::now();
+        let pending = Pending {
+            delivery: d,
+            reply,
+            sent,
+        };
         self.tx
-            .send(Cmd::Insert(d, reply))
+            .send(Cmd::Insert(Box::new(pending)))
             .map_err(|_| LedgerError::Closed)?;
         match rx.await {
-            Ok(Ok(new)) => Ok(new),
+            Ok(Ok(w)) => {
+                w.timing.log_if_slow(id.as_str(), sent.elapsed());
+                Ok(w.inserted)
+            }
             Ok(Err(e)) => Err(LedgerError::Write(e)),
             Err(_) => Err(LedgerError::Closed),
         }

@@ -42,20 +42,39 @@ impl App {
     /// `revoke` open an existing ledger (`revoke` beside a running `serve`) and run in
     /// process. A missing table, queue or ledger is an error that names it.
     pub async fn build(settings: &Settings, aws: Aws, role: Role) -> anyhow::Result<App> {
-        let (ledger, queue) = match role {
-            Role::Serve => {
-                tokio::try_join!(open_ledger(settings, &aws), open_queue(settings, &aws))?
-            }
+        let (ledger, queue) = App::open(settings, &aws, role).await?;
+        App::assemble(settings, aws, ledger, queue)
+    }
+
+    /// The ledger and the queue for `role`, as [`App::build`] opens them: a caller with
+    /// other round trips to make (Lambda reads the App's secrets) makes them meanwhile.
+    pub async fn open(
+        settings: &Settings,
+        aws: &Aws,
+        role: Role,
+    ) -> anyhow::Result<(Ledger, WorkQueue)> {
+        Ok(match role {
+            Role::Serve => tokio::try_join!(open_ledger(settings, aws), open_queue(settings, aws))?,
             Role::Reconcile => {
-                let ledger = open_existing_ledger(settings, &aws, role).await?;
+                let ledger = open_existing_ledger(settings, aws, role).await?;
                 resume(&ledger).await?;
-                (ledger, open_queue(settings, &aws).await?)
+                (ledger, open_queue(settings, aws).await?)
             }
             _ => (
-                open_existing_ledger(settings, &aws, role).await?,
+                open_existing_ledger(settings, aws, role).await?,
                 WorkQueue::local(),
             ),
-        };
+        })
+    }
+
+    /// The workflow and the runner over an opened `ledger` and `queue` ([`App::open`]);
+    /// the settings' secrets must be in place by now.
+    pub fn assemble(
+        settings: &Settings,
+        aws: Aws,
+        ledger: Ledger,
+        queue: WorkQueue,
+    ) -> anyhow::Result<App> {
         let workflow = Arc::new(build_workflow(
             settings,
             aws,

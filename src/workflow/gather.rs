@@ -53,6 +53,13 @@ pub(crate) struct Listing {
     merge_commit: Option<CommitInfo>,
 }
 
+impl Listing {
+    /// Whether the pull request adds, changes or deletes request files.
+    pub(crate) fn touches_requests(&self, rules: &crate::request::RequestRules) -> bool {
+        Changes::sort(&self.files, rules).touches_requests()
+    }
+}
+
 /// Everything a decision about one pull request needs, and the decision.
 pub(crate) struct Facts {
     pub pr: PullInfo,

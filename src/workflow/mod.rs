@@ -167,26 +167,44 @@ impl Workflow {
         pr: PrNumber,
         body: &str,
     ) -> Result<(), StepError> {
-        let note = NoteKey::Comment {
-            repository: self.settings.repository.clone(),
-            pr,
-        };
-        let known = self.ledger.note(note.clone()).await?;
-        let id = match known.and_then(|v| v.parse::<u64>().ok()) {
-            Some(id) => Some(id),
-            None => {
-                // Only the App's own bot account writes keygate's comment: a marker in a
-                // comment by anyone else (e.g. `github-actions[bot]`) is not ours.
-                let (me, comments) = tokio::try_join!(
-                    async { Ok::<_, StepError>(self.github.bot_login().await?) },
-                    async { Ok::<_, StepError>(gh.comments(pr.get()).await?) },
-                )?;
-                comments
-                    .into_iter()
-                    .find(|c| c.author == me && c.body.starts_with(render::COMMENT_MARKER))
-                    .map(|c| c.id)
-            }
-        };
+        let id = self.find_comment(gh, pr).await?;
+        self.write_comment(gh, pr, body, id).await
+    }
+
+    /// keygate's comment on the pull request, if it has one: the ledger's note of it, or
+    /// else the App's own comment among the pull request's (a GitHub round, which a caller
+    /// that knows it will comment can run beside its other reads).
+    pub(crate) async fn find_comment(
+        &self,
+        gh: &RepoClient,
+        pr: PrNumber,
+    ) -> Result<Option<u64>, StepError> {
+        let known = self.ledger.note(self.comment_note(pr)).await?;
+        if let Some(id) = known.and_then(|v| v.parse::<u64>().ok()) {
+            return Ok(Some(id));
+        }
+        // Only the App's own bot account writes keygate's comment: a marker in a comment by
+        // anyone else (e.g. `github-actions[bot]`) is not ours.
+        let (me, comments) = tokio::try_join!(
+            async { Ok::<_, StepError>(self.github.bot_login().await?) },
+            async { Ok::<_, StepError>(gh.comments(pr.get()).await?) },
+        )?;
+        Ok(comments
+            .into_iter()
+            .find(|c| c.author == me && c.body.starts_with(render::COMMENT_MARKER))
+            .map(|c| c.id))
+    }
+
+    /// Edits keygate's comment `id` as [`Workflow::find_comment`] found it, or creates one
+    /// (and notes it) when there is none or it was deleted. Only while nothing else wrote
+    /// keygate's comment since it was looked for: one job of a pull request at a time.
+    pub(crate) async fn write_comment(
+        &self,
+        gh: &RepoClient,
+        pr: PrNumber,
+        body: &str,
+        id: Option<u64>,
+    ) -> Result<(), StepError> {
         let needs_new = match id {
             Some(id) => match gh.update_comment(id, body).await {
                 Ok(()) => false,
@@ -198,9 +216,18 @@ impl Workflow {
         };
         if needs_new {
             let id = gh.create_comment(pr.get(), body).await?;
-            self.ledger.set_note(note, id.to_string()).await?;
+            self.ledger
+                .set_note(self.comment_note(pr), id.to_string())
+                .await?;
         }
         Ok(())
+    }
+
+    fn comment_note(&self, pr: PrNumber) -> NoteKey {
+        NoteKey::Comment {
+            repository: self.settings.repository.clone(),
+            pr,
+        }
     }
 
     /// Who and what a notice is about.

@@ -200,41 +200,13 @@ impl DynamoLedger {
         }
     }
 
+    /// Records a new delivery in one conditional transaction, which also says whether its
+    /// ID was seen before: the ledger reads the delivery only then (a repeat is rare), so a
+    /// new one costs the index query and the write.
     pub(super) async fn record(&self, d: NewDelivery) -> Result<Inserted, LedgerError> {
         // Each merge group has its own head to report on: never coalesced.
         let mut coalesce = d.event.activity.work() != crate::event::Work::Group;
         for _ in 0..TRIES {
-            if let Some(item) = self.get(delivery_key(&d.id)).await? {
-                let row = DeliveryRow::read(&item)?;
-                let again = match row.state {
-                    DeliveryState::Failed => true,
-                    DeliveryState::Coalesced => self.orphaned_coalesced(&row).await?,
-                    _ => false,
-                };
-                if !again {
-                    return Ok(Inserted::Duplicate);
-                }
-                // GitHub's "Redeliver" sends a failed delivery's ID again: run it again.
-                let received = d.received_at_ms;
-                let change = DynamoLedger::to_state(&row, DeliveryState::Queued)
-                    .set(BY_STATE_SK, s(due_order(received, received, &row.id)))
-                    .set("attempts", n(0))
-                    .set("next_attempt_at", n(received))
-                    .set("received_at", n(received))
-                    .remove("last_error")
-                    .remove("coalesced_into")
-                    .when(
-                        "#state = :seen",
-                        &["state"],
-                        vec![(":seen", s(row.state.as_str()))],
-                    );
-                let mut write = vec![self.update(delivery_key(&d.id), change)?];
-                write.extend(self.count_move(Some(row.state), DeliveryState::Queued)?);
-                match self.transact(write).await? {
-                    Ok(()) => return Ok(Inserted::Queued),
-                    Err(_) => continue,
-                }
-            }
             // A delivery that finds one of the same work queued (not started) for the same
             // pull request is stored as `coalesced`: the queued one reads the pull request
             // afresh when it runs, which covers this one. The index only nominates; the
@@ -244,6 +216,14 @@ impl DynamoLedger {
             } else {
                 None
             };
+            // The queued one is this very delivery: its ID is recorded already (and one
+            // transaction cannot both create and check the same item).
+            if target.as_deref() == Some(d.id.as_str()) {
+                if let Some(inserted) = self.seen_again(&d).await? {
+                    return Ok(inserted);
+                }
+                continue;
+            }
             let state = match target {
                 Some(_) => DeliveryState::Coalesced,
                 None => DeliveryState::Queued,
@@ -261,9 +241,15 @@ impl DynamoLedger {
             match self.transact(items).await? {
                 Ok(()) if target.is_some() => return Ok(Inserted::Coalesced),
                 Ok(()) => return Ok(Inserted::Queued),
+                // Its ID is recorded already: a repeat, or one GitHub sends again.
+                // (`None`: it moved meanwhile, and the next round looks again.)
+                Err(c) if c.failed(0) => {
+                    if let Some(inserted) = self.seen_again(&d).await? {
+                        return Ok(inserted);
+                    }
+                }
                 // The target started meanwhile (the index may lag): queue this one instead.
                 Err(c) if c.failed(1) => coalesce = false,
-                // Recorded meanwhile: the next round reads it.
                 Err(_) => {}
             }
         }
@@ -271,6 +257,44 @@ impl DynamoLedger {
             "delivery {} could not be recorded: the ledger kept changing under it",
             d.id
         )))
+    }
+
+    /// A delivery whose ID is recorded already: a duplicate, or GitHub's "Redeliver" of a
+    /// failed one (or of one coalesced into work that failed), which runs it again. `None`
+    /// when it is gone or moved while being read: look again.
+    async fn seen_again(&self, d: &NewDelivery) -> Result<Option<Inserted>, LedgerError> {
+        let Some(item) = self.get(delivery_key(&d.id)).await? else {
+            return Ok(None);
+        };
+        let row = DeliveryRow::read(&item)?;
+        let again = match row.state {
+            DeliveryState::Failed => true,
+            DeliveryState::Coalesced => self.orphaned_coalesced(&row).await?,
+            _ => false,
+        };
+        if !again {
+            return Ok(Some(Inserted::Duplicate));
+        }
+        let received = d.received_at_ms;
+        let change = DynamoLedger::to_state(&row, DeliveryState::Queued)
+            .set(BY_STATE_SK, s(due_order(received, received, &row.id)))
+            .set("attempts", n(0))
+            .set("next_attempt_at", n(received))
+            .set("received_at", n(received))
+            .remove("last_error")
+            .remove("coalesced_into")
+            .when(
+                "#state = :seen",
+                &["state"],
+                vec![(":seen", s(row.state.as_str()))],
+            );
+        let mut write = vec![self.update(delivery_key(&d.id), change)?];
+        write.extend(self.count_move(Some(row.state), DeliveryState::Queued)?);
+        Ok(self
+            .transact(write)
+            .await?
+            .is_ok()
+            .then_some(Inserted::Queued))
     }
 
     pub(super) async fn claim(&self, now: i64, limit: usize) -> Result<Vec<Job>, LedgerError> {

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, Put, Select, TransactWriteItem, Update,
+    AttributeValue, ConditionCheck, Put, ReturnValue, Select, TransactWriteItem, Update,
 };
 
 use super::item::*;
@@ -267,6 +267,32 @@ impl DynamoLedger {
         Err(LedgerError::Write(
             "DynamoDB kept reporting conflicting transactions".into(),
         ))
+    }
+
+    /// Changes one item by `c` when its condition holds, and reads it back as changed, in
+    /// one call: `None` when the condition failed.
+    pub(super) async fn update_read(
+        &self,
+        key: Item,
+        c: Change,
+    ) -> Result<Option<Item>, LedgerError> {
+        let sent = self
+            .client()
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(key))
+            .update_expression(c.expression())
+            .set_condition_expression(c.condition().map(str::to_string))
+            .set_expression_attribute_names(non_empty(c.names))
+            .set_expression_attribute_values(non_empty(c.values))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match sent {
+            Ok(out) => Ok(Some(out.attributes.unwrap_or_default())),
+            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(None),
+            Err(e) => Err(dynamo_error("UpdateItem", self.table(), &e)),
+        }
     }
 
     pub(super) async fn count_list(&self, state: DeliveryState) -> Result<u64, LedgerError> {

@@ -77,18 +77,11 @@ impl DynamoLedger {
                 &["holder", "until"],
                 vec![(":now", n(now)), (":me", s(holder))],
             );
-        if self
-            .transact(vec![self.update(lease_key(name), take)?])
-            .await?
-            .is_err()
-        {
-            return Ok(None);
+        // Taken and read in one call: the value left by the last holder comes back with it.
+        match self.update_read(lease_key(name), take).await? {
+            Some(item) => Ok(Some(opt_s(&item, "value")?)),
+            None => Ok(None),
         }
-        let item = self.get(lease_key(name)).await?;
-        Ok(Some(match item {
-            Some(item) => opt_s(&item, "value")?,
-            None => None,
-        }))
     }
 
     pub(super) async fn give_back(

@@ -1,9 +1,12 @@
 //! Deliveries in SQLite: recording them (with coalescing and redelivery), claiming due work
 //! one pull request at a time, and recording each attempt's outcome.
 
+use std::time::Instant;
+
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
 use super::Conn;
+use super::writer::BatchTiming;
 use crate::event::{Activity, PrEvent, Sender, Work};
 use crate::ids::{CommitSha, DeliveryId, InstallationId, PrNumber, RepoName};
 use crate::ledger::{DeliveryState, Finish, Inserted, Job, LedgerError, NewDelivery, Stats, Taken};
@@ -11,8 +14,9 @@ use crate::ledger::{DeliveryState, Finish, Inserted, Job, LedgerError, NewDelive
 impl Conn {
     pub(super) fn insert_deliveries(
         &mut self,
-        batch: &[NewDelivery],
-    ) -> Result<Vec<Inserted>, LedgerError> {
+        batch: &[&NewDelivery],
+    ) -> Result<(Vec<Inserted>, BatchTiming), LedgerError> {
+        let started = Instant::now();
         // Immediate: the write lock from the start, waiting for a writer beside (`keygate
         // revoke`) through the busy timeout. A deferred transaction that read first could not
         // write once that one had, and its deliveries would be refused.
@@ -95,8 +99,13 @@ impl Conn {
                 }
             }
         }
+        let wrote = Instant::now();
         tx.commit()?;
-        Ok(out)
+        let timing = BatchTiming {
+            statements: wrote - started,
+            commit: wrote.elapsed(),
+        };
+        Ok((out, timing))
     }
 
     /// A push to a pull request into another branch: recorded `done`, for its sender alone.

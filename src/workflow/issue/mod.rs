@@ -150,7 +150,18 @@ async fn merged(
     listing: Listing,
     job: &Job,
 ) -> Result<(), StepError> {
-    let facts = wf.judge(gh, listing, Moment::Merged).await?;
+    // A pull request with request files ends with keygate's comment: it is looked for
+    // beside the reads that judge the pull request, not in a round of its own after them.
+    let number = listing.pr.number;
+    let comments = listing.touches_requests(&wf.settings.rules);
+    let (facts, found) = tokio::join!(wf.judge(gh, listing, Moment::Merged), async {
+        if comments {
+            Some(wf.find_comment(gh, number).await)
+        } else {
+            None
+        }
+    });
+    let facts = facts?;
     if !facts.changes.touches_requests() {
         tracing::info!("no request files; nothing to do");
         return Ok(());
@@ -176,7 +187,10 @@ async fn merged(
     ended_meanwhile(wf, pr, &mut reports).await?;
     let revoking = super::revoke::on_merged(wf, &facts, verdict.deletions, job, &mut held);
     reports.extend(revoking.await?);
-    announce(wf, gh, pr, &approvers, &reports).await?;
+    // Nothing wrote keygate's comment since it was looked for; a lookup that failed is
+    // made again.
+    let found = found.and_then(Result::ok);
+    announce(wf, gh, pr, &approvers, &reports, found).await?;
     held.end()
 }
 
@@ -243,18 +257,23 @@ async fn started(wf: &Workflow, pr: &PullInfo) -> Result<bool, StepError> {
 }
 
 /// keygate's comment, then one notice per report that is announced (not one still being
-/// retried); a stored key whose outcome went out is issued. The comment and the notices are separate steps: a comment GitHub refuses must
-/// not keep a stored key from being announced on SNS, nor the other way round.
+/// retried); a stored key whose outcome went out is issued. The comment and the notices are
+/// separate steps: a comment GitHub refuses must not keep a stored key from being announced
+/// on SNS, nor the other way round. `found`: keygate's comment as looked for earlier in this
+/// job, if it was.
 async fn announce(
     wf: &Workflow,
     gh: &RepoClient,
     pr: &PullInfo,
     approvers: &[String],
     reports: &[Report],
+    found: Option<Option<u64>>,
 ) -> Result<(), StepError> {
-    let commented = wf
-        .put_comment(gh, pr.number, &render::comment(reports))
-        .await;
+    let body = render::comment(reports);
+    let commented = match found {
+        Some(id) => wf.write_comment(gh, pr.number, &body, id).await,
+        None => wf.put_comment(gh, pr.number, &body).await,
+    };
     if let Err(e) = &commented {
         tracing::error!(error = %e, "cannot write keygate's comment");
     }

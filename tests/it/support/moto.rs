@@ -52,6 +52,7 @@ pub fn start_with_env(env: &[(&str, &str)]) -> Moto {
     let mut child = Command::new("sh")
         .arg("-c")
         .arg(&script)
+        .env("PYTHONPATH", python_path())
         .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
@@ -79,6 +80,17 @@ pub fn start_with_env(env: &[(&str, &str)]) -> Moto {
         let _ = stdin.flush();
     }
     Moto { url, _child: child }
+}
+
+/// The server's PYTHONPATH: `moto_python/` first, whose `sitecustomize.py` makes each call
+/// into moto's DynamoDB atomic, as DynamoDB's are (moto's threads race otherwise).
+fn python_path() -> std::ffi::OsString {
+    let own = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/it/support/moto_python");
+    let mut paths = vec![own];
+    if let Some(old) = std::env::var_os("PYTHONPATH") {
+        paths.extend(std::env::split_paths(&old));
+    }
+    std::env::join_paths(paths).unwrap_or_default()
 }
 
 fn missing(cmd: &std::path::Path) -> String {
