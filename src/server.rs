@@ -125,18 +125,9 @@ async fn receive(
     started: Instant,
 ) -> (Response, DeliveryOutcome) {
     // Held, and charged to the budget, until this handler returns.
-    let held = match unverified::read(body, &state.unverified, state.limits.body_timeout).await {
+    let held = match read_body(state, body).await {
         Ok(held) => held,
-        Err(refusal) => {
-            if let unverified::Refusal::Busy { .. } = refusal {
-                tracing::warn!(
-                    held = state.unverified.held(),
-                    limit = state.unverified.limit(),
-                    "refused a body: unverified uploads hold the whole budget"
-                );
-            }
-            return (refusal.into_response(), DeliveryOutcome::RefusedBody);
-        }
+        Err(refusal) => return (refusal.into_response(), DeliveryOutcome::RefusedBody),
     };
     let read = Instant::now();
     let body = held.bytes.as_slice();
@@ -153,27 +144,13 @@ async fn receive(
             DeliveryOutcome::RefusedSignature,
         );
     };
-    let (Some(event), Some(guid)) = (
-        header(headers, "x-github-event"),
-        header(headers, "x-github-delivery"),
-    ) else {
-        return (
-            reply(
-                StatusCode::BAD_REQUEST,
-                "X-GitHub-Event and X-GitHub-Delivery are required\n",
-            ),
-            DeliveryOutcome::Malformed,
-        );
+    let (event, guid) = match delivery_headers(headers) {
+        Ok(named) => named,
+        Err(text) => {
+            let answer = reply(StatusCode::BAD_REQUEST, text);
+            return (answer, DeliveryOutcome::Malformed);
+        }
     };
-    if guid.is_empty() || guid.len() > 100 {
-        return (
-            reply(
-                StatusCode::BAD_REQUEST,
-                "X-GitHub-Delivery is not a delivery ID\n",
-            ),
-            DeliveryOutcome::Malformed,
-        );
-    }
     let triaged = triage(event, body, &state.repository, &state.branch);
     let timing = AckTiming {
         started,
@@ -206,6 +183,39 @@ async fn receive(
             )
         }
     }
+}
+
+/// The body, read within the unverified-upload budget and the body timeout.
+async fn read_body(
+    state: &AppState,
+    body: Body,
+) -> Result<unverified::Unverified, unverified::Refusal> {
+    unverified::read(body, &state.unverified, state.limits.body_timeout)
+        .await
+        .inspect_err(|refusal| {
+            if let unverified::Refusal::Busy { .. } = refusal {
+                tracing::warn!(
+                    held = state.unverified.held(),
+                    limit = state.unverified.limit(),
+                    "refused a body: unverified uploads hold the whole budget"
+                );
+            }
+        })
+}
+
+/// The event's name and the delivery's ID, both required (an ID is at most 100
+/// characters); else what to answer.
+fn delivery_headers(headers: &HeaderMap) -> Result<(&str, &str), &'static str> {
+    let (Some(event), Some(guid)) = (
+        header(headers, "x-github-event"),
+        header(headers, "x-github-delivery"),
+    ) else {
+        return Err("X-GitHub-Event and X-GitHub-Delivery are required\n");
+    };
+    if guid.is_empty() || guid.len() > 100 {
+        return Err("X-GitHub-Delivery is not a delivery ID\n");
+    }
+    Ok((event, guid))
 }
 
 /// A delivery's way through the handler: when it started, had its body, had checked the

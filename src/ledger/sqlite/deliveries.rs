@@ -11,6 +11,54 @@ use crate::event::{Activity, PrEvent, Sender, Work};
 use crate::ids::{CommitSha, DeliveryId, InstallationId, PrNumber, RepoName};
 use crate::ledger::{DeliveryState, Finish, Inserted, Job, LedgerError, NewDelivery, Stats, Taken};
 
+/// Stores a delivery seen for the first time. One that finds one of the same work queued
+/// (not started) for the same pull request is stored, durable and deduplicated, as
+/// `coalesced`: the queued one reads the pull request afresh when it runs, which covers this
+/// one. If that one fails for good, so does this one, and a Redeliver of it runs it again.
+/// Each merge group has its own head to report on: never coalesced.
+fn insert_new(
+    queued: &mut rusqlite::CachedStatement<'_>,
+    insert: &mut rusqlite::CachedStatement<'_>,
+    d: &NewDelivery,
+) -> Result<Inserted, LedgerError> {
+    let e = &d.event;
+    let kind = e.activity.work().as_str();
+    let target: Option<String> = if e.activity.work() == Work::Group {
+        None
+    } else {
+        queued
+            .query_row(params![e.repository.key(), e.pr.get() as i64, kind], |r| {
+                r.get(0)
+            })
+            .optional()?
+    };
+    let state = if target.is_some() {
+        "coalesced"
+    } else {
+        "queued"
+    };
+    insert.execute(params![
+        d.id.as_str(),
+        e.activity.event(),
+        e.activity.action(),
+        e.repository.key(),
+        e.installation.get() as i64,
+        e.pr.get() as i64,
+        kind,
+        d.received_at_ms,
+        state,
+        target,
+        e.sender.as_ref().map(|s| s.id as i64),
+        e.sender.as_ref().map(|s| s.login.as_str()),
+        e.merge_commit.as_ref().map(CommitSha::as_str),
+    ])?;
+    Ok(if target.is_some() {
+        Inserted::Coalesced
+    } else {
+        Inserted::Queued
+    })
+}
+
 impl Conn {
     pub(super) fn insert_deliveries(
         &mut self,
@@ -42,7 +90,6 @@ impl Conn {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10, ?11, ?12, ?13)",
             )?;
             for d in batch {
-                let e = &d.event;
                 let state: Option<String> = seen
                     .query_row(params![d.id.as_str()], |r| r.get(0))
                     .optional()?;
@@ -52,50 +99,7 @@ impl Conn {
                         out.push(Inserted::Queued);
                     }
                     Some(_) => out.push(Inserted::Duplicate),
-                    None => {
-                        // A delivery that finds one of the same work queued (not started) for
-                        // the same pull request is stored, durable and deduplicated, as
-                        // `coalesced`: the queued one reads the pull request afresh when it
-                        // runs, which covers this one. If that one fails for good, so does
-                        // this one, and a Redeliver of it runs it again.
-                        let kind = e.activity.work().as_str();
-                        // Each merge group has its own head to report on: never coalesced.
-                        let target: Option<String> = if e.activity.work() == Work::Group {
-                            None
-                        } else {
-                            queued
-                                .query_row(
-                                    params![e.repository.key(), e.pr.get() as i64, kind],
-                                    |r| r.get(0),
-                                )
-                                .optional()?
-                        };
-                        let state = if target.is_some() {
-                            "coalesced"
-                        } else {
-                            "queued"
-                        };
-                        insert.execute(params![
-                            d.id.as_str(),
-                            e.activity.event(),
-                            e.activity.action(),
-                            e.repository.key(),
-                            e.installation.get() as i64,
-                            e.pr.get() as i64,
-                            kind,
-                            d.received_at_ms,
-                            state,
-                            target,
-                            e.sender.as_ref().map(|s| s.id as i64),
-                            e.sender.as_ref().map(|s| s.login.as_str()),
-                            e.merge_commit.as_ref().map(CommitSha::as_str),
-                        ])?;
-                        out.push(if target.is_some() {
-                            Inserted::Coalesced
-                        } else {
-                            Inserted::Queued
-                        });
-                    }
+                    None => out.push(insert_new(&mut queued, &mut insert, d)?),
                 }
             }
         }
