@@ -333,10 +333,7 @@ fn rfc3339(t: OffsetDateTime) -> Option<String> {
 /// the secret's tags ([`Joined::tagged`]) and the state from AWS alone; the merge commit and
 /// time come from GitHub when it answered, else from the commit that added the file.
 pub fn row(j: &Joined<'_>, ledger_read: bool, now: OffsetDateTime, warn_days: u32) -> Row {
-    let ledger_expiry = j
-        .intent
-        .and_then(|i| i.expires_at.as_deref())
-        .and_then(|e| OffsetDateTime::parse(e, &Rfc3339).ok());
+    let ledger_expiry = j.intent.and_then(|i| i.expires_at);
     let tag_expiry = j.key.tag_expiry.or(j.tagged.and_then(|t| t.expires_at));
     let expiry = effective_expiry(ledger_expiry, tag_expiry);
     // Only without a ledger do the tags decide: with one, a key it does not know stays as

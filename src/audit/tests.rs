@@ -24,7 +24,7 @@ fn intent(path: &str, state: IntentState, written: OffsetDateTime) -> Intent {
         approvers: vec!["carol".into()],
         access_key_id: Some("AKIAEXAMPLE".into()),
         secret_name: Some("svc-a/access-key-1".into()),
-        expires_at: Some("2026-07-01T00:00:00Z".into()),
+        expires_at: Some(datetime!(2026-07-01 00:00 UTC)),
         updated_at_ms: written.unix_timestamp() * 1000,
         ..Intent::new(
             IntentKey {

@@ -315,7 +315,8 @@ pub struct Intent {
     pub access_key_id: Option<String>,
     pub secret_name: Option<String>,
     pub secret_arn: Option<String>,
-    pub expires_at: Option<String>,
+    /// When the key expires, decided at issue.
+    pub expires_at: Option<OffsetDateTime>,
     pub outcome: Option<String>,
     /// When the pull request merged (GitHub's clock): a deletion merged at or after it ends
     /// this request's key (DESIGN §5, one life per request). `None` in earlier ledgers.
@@ -404,8 +405,8 @@ pub struct KeyLife {
     pub account: Option<AccountAlias>,
     pub iam_user: String,
     pub secret_name: Option<String>,
-    /// The expiry recorded at issue (RFC 3339).
-    pub expires_at: Option<String>,
+    /// The expiry recorded at issue.
+    pub expires_at: Option<OffsetDateTime>,
     /// The request that issued it.
     pub request: IntentKey,
     /// When that request's pull request merged, if the ledger knows.
@@ -791,4 +792,25 @@ pub fn now_ms() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
+}
+
+/// A time as both backends store it: RFC 3339, to the second, in UTC.
+pub(crate) fn time_text(t: OffsetDateTime) -> String {
+    use time::format_description::well_known::Rfc3339;
+    t.replace_nanosecond(0)
+        .unwrap_or(t)
+        .to_offset(time::UtcOffset::UTC)
+        .format(&Rfc3339)
+        .unwrap_or_default()
+}
+
+/// A stored time read back. One that does not parse (an edit by hand) is logged and read as
+/// unknown, as the sweep always treated it: the secret's expiry tag still applies.
+pub(crate) fn stored_time(text: Option<String>) -> Option<OffsetDateTime> {
+    let text = text?;
+    let parsed = crate::life::parse_time(&text);
+    if parsed.is_none() {
+        tracing::warn!(stored = %text, "a time in the ledger is not RFC 3339; read as unknown");
+    }
+    parsed
 }

@@ -624,7 +624,7 @@ impl Conn {
                 i.access_key_id,
                 i.secret_name,
                 i.secret_arn,
-                i.expires_at,
+                i.expires_at.map(crate::ledger::time_text),
                 i.outcome,
                 now_ms(),
                 i.keys_before.as_ref().map(|k| k.join(",")),

@@ -170,7 +170,7 @@ fn rotation_line(life: &KeyLife, result: Result<Rotated, StepError>) -> Option<S
         iam_user: life.iam_user.clone(),
         request: life.request.path.clone(),
         step: Some(Step::Rotate),
-        expires_at: life.expires_at.as_deref().and_then(parse_time),
+        expires_at: life.expires_at,
         result: Some(result),
     })
 }
@@ -191,7 +191,7 @@ fn key_facts(
     let replaced = l.care.superseded_by.is_some();
     KeyFacts {
         access_key_id: l.access_key_id.clone(),
-        ledger_expires_at: l.expires_at.as_deref().and_then(parse_time),
+        ledger_expires_at: l.expires_at,
         tag_expires_at: tag(EXPIRES_TAG),
         progress: l.progress,
         care: Care {
@@ -305,7 +305,7 @@ async fn read_secrets(
                 iam_user: life.iam_user.clone(),
                 request: life.request.path.clone(),
                 step: None,
-                expires_at: life.expires_at.as_deref().and_then(parse_time),
+                expires_at: life.expires_at,
                 result: Some(Err(why)),
             }),
         }
@@ -470,7 +470,7 @@ pub(crate) async fn tell(
     event: &KeyEvent<'_>,
 ) -> Result<(), StepError> {
     let expires = expires_at
-        .or_else(|| effective_expiry(life.expires_at.as_deref().and_then(parse_time), None))
+        .or_else(|| effective_expiry(life.expires_at, None))
         .and_then(|t| {
             t.format(&time::format_description::well_known::Rfc3339)
                 .ok()
@@ -564,7 +564,7 @@ pub(crate) async fn revoke_key(
     let p = Planned {
         access_key_id: life.access_key_id.clone(),
         step: Step::Revoke,
-        expires_at: effective_expiry(life.expires_at.as_deref().and_then(parse_time), None),
+        expires_at: effective_expiry(life.expires_at, None),
         now: OffsetDateTime::now_utc(),
     };
     run_step(wf, rules, life, &p).await?;
@@ -594,7 +594,7 @@ pub(crate) async fn contain_key(
     let p = Planned {
         access_key_id: life.access_key_id.clone(),
         step: Step::Contain,
-        expires_at: effective_expiry(life.expires_at.as_deref().and_then(parse_time), None),
+        expires_at: effective_expiry(life.expires_at, None),
         now: OffsetDateTime::now_utc(),
     };
     run_step(wf, rules, life, &p).await?;

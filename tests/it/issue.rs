@@ -427,7 +427,8 @@ async fn a_merge_asks_github_in_four_sequential_rounds() {
     app.approve(pr, "carol");
     app.settle().await;
     // A GitHub that is not on loopback: side-by-side calls overlap, sequential ones do not.
-    app.gh.set_latency(std::time::Duration::from_millis(25));
+    // Long enough that calls made side by side overlap on a busy machine too.
+    app.gh.set_latency(std::time::Duration::from_millis(250));
     let from = app.gh.requests().len();
     app.merge(pr).await;
     app.expect_issued(&user).await;

@@ -11,8 +11,6 @@ use keygate::ledger::Store;
 use keygate::life::Step;
 use keygate::workflow::sweep::SweepLine;
 use serde_json::{Value, json};
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 use tokio::sync::OnceCell;
 
 use crate::support::app::{AwsWorld, TestApp, unique};
@@ -201,7 +199,7 @@ async fn expire_then_revoke(
     let ledger = app.ledger().await;
     let life = ledger.key_life(key.to_string()).await.unwrap().unwrap();
     drop(ledger);
-    let ends = OffsetDateTime::parse(life.expires_at.as_deref().unwrap(), &Rfc3339).unwrap();
+    let ends = life.expires_at.unwrap();
     let (settings, aws) = (app.settings(), app.keygate_aws().await);
     let swept = run_sweep(
         &settings,

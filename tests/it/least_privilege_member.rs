@@ -7,8 +7,6 @@
 //! `AccessDenied` and the account.
 
 use serde_json::Value;
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 use tokio::sync::OnceCell;
 
 use keygate::cli::keys::{run_revoke, run_sweep};
@@ -219,7 +217,7 @@ async fn expire_then_revoke(app: &mut TestApp, key: &str) -> Vec<String> {
     let ledger = app.ledger().await;
     let life = ledger.key_life(key.to_string()).await.unwrap().unwrap();
     drop(ledger);
-    let ends = OffsetDateTime::parse(life.expires_at.as_deref().unwrap(), &Rfc3339).unwrap();
+    let ends = life.expires_at.unwrap();
     let (settings, aws) = (app.settings(), app.keygate_aws().await);
     let later = ends + time::Duration::hours(1);
     let swept = run_sweep(&settings, aws.clone(), later, false).await;

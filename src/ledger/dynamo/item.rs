@@ -308,7 +308,10 @@ pub(super) fn intent_fields(i: &Intent) -> Vec<(&'static str, Option<AttributeVa
         ("access_key_id", opt(&i.access_key_id)),
         ("secret_name", opt(&i.secret_name)),
         ("secret_arn", opt(&i.secret_arn)),
-        ("expires_at", opt(&i.expires_at)),
+        (
+            "expires_at",
+            i.expires_at.map(|t| s(crate::ledger::time_text(t))),
+        ),
         ("outcome", opt(&i.outcome)),
         ("merged_at", i.merged_at.map(|t| n(t.unix_timestamp()))),
         ("secret_token", opt(&i.secret_token)),
@@ -334,7 +337,7 @@ pub(super) fn read_intent(item: &Item) -> Result<Intent, LedgerError> {
         access_key_id: opt_s(item, "access_key_id")?,
         secret_name: opt_s(item, "secret_name")?,
         secret_arn: opt_s(item, "secret_arn")?,
-        expires_at: opt_s(item, "expires_at")?,
+        expires_at: crate::ledger::stored_time(opt_s(item, "expires_at")?),
         outcome: opt_s(item, "outcome")?,
         merged_at: opt_n(item, "merged_at")?
             .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok()),
@@ -366,7 +369,10 @@ pub(super) fn life_step(life: &KeyLife, from: Progress, now_ms: i64) -> Change {
     let identity = [
         ("account", life.account.as_ref().map(|a| s(a.as_str()))),
         ("secret_name", opt(&life.secret_name)),
-        ("expires_at", opt(&life.expires_at)),
+        (
+            "expires_at",
+            life.expires_at.map(|t| s(crate::ledger::time_text(t))),
+        ),
         (
             "installation_id",
             life.installation.map(|i| n(i.get() as i64)),
@@ -440,7 +446,7 @@ pub(super) fn read_life(item: &Item) -> Result<(i64, KeyLife), LedgerError> {
         account: opt_s(item, "account")?.map(AccountAlias::new),
         iam_user: get_s(item, "iam_user")?.to_string(),
         secret_name: opt_s(item, "secret_name")?,
-        expires_at: opt_s(item, "expires_at")?,
+        expires_at: crate::ledger::stored_time(opt_s(item, "expires_at")?),
         request: IntentKey {
             repository: RepoName::new(get_s(item, "repository")?),
             pr: PrNumber(get_n(item, "pr_number")? as u64),
@@ -483,7 +489,7 @@ pub(super) fn join_life(intent: &Intent, life: Option<&Item>) -> Result<KeyLife,
         account: intent.account.clone(),
         iam_user: intent.iam_user.clone(),
         secret_name: intent.secret_name.clone(),
-        expires_at: intent.expires_at.clone(),
+        expires_at: intent.expires_at,
         request: intent.key(),
         request_merged_at: intent.merged_at,
         requester: intent.requester.clone(),

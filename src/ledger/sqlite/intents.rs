@@ -45,7 +45,7 @@ pub(super) fn intent_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<IntentRow> {
             access_key_id: r.get("access_key_id")?,
             secret_name: r.get("secret_name")?,
             secret_arn: r.get("secret_arn")?,
-            expires_at: r.get("expires_at")?,
+            expires_at: crate::ledger::stored_time(r.get("expires_at")?),
             outcome: r.get("outcome")?,
             merged_at: seconds(r.get("merged_at")?),
             secret_token: r.get("secret_token")?,

@@ -53,7 +53,7 @@ impl Conn {
                         .map(AccountAlias::new),
                     iam_user: r.get("iam_user")?,
                     secret_name: r.get("secret_name")?,
-                    expires_at: r.get("expires_at")?,
+                    expires_at: crate::ledger::stored_time(r.get("expires_at")?),
                     request: IntentKey {
                         repository: RepoName::new(r.get::<_, String>("repository")?),
                         pr: PrNumber(r.get::<_, i64>("pr_number")? as u64),
@@ -148,7 +148,7 @@ impl Conn {
                 life.access_key_id,
                 life.iam_user,
                 life.secret_name,
-                life.expires_at,
+                life.expires_at.map(crate::ledger::time_text),
                 life.request.repository.key(),
                 life.request.pr.get() as i64,
                 life.request.path,

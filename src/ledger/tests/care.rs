@@ -20,7 +20,7 @@ async fn issue_rotating(l: &Ledger) -> Intent {
     let mut i = l.claim_intent(alice_intent()).await.unwrap().into_intent();
     i.access_key_id = Some("AKIAALICE".into());
     i.secret_name = Some("alice/access-key-1".into());
-    i.expires_at = Some("2026-08-30T12:00:00Z".into());
+    i.expires_at = Some(time::macros::datetime!(2026-08-30 12:00 UTC));
     i.requester = "bob".into();
     i.origin = origin();
     for (from, to) in [

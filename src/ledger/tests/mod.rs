@@ -400,7 +400,7 @@ async fn issue_alice(l: &Ledger) -> Intent {
     let mut i = l.claim_intent(alice_intent()).await.unwrap().into_intent();
     i.access_key_id = Some("AKIAALICE".into());
     i.secret_name = Some("alice/access-key-1".into());
-    i.expires_at = Some("2026-06-30T12:00:00Z".into());
+    i.expires_at = Some(time::macros::datetime!(2026-06-30 12:00 UTC));
     i.requester = "bob".into();
     for (from, to) in [
         (IntentState::Pending, IntentState::Creating),
@@ -440,7 +440,10 @@ async fn an_issued_key_is_swept_until_its_life_is_over(l: Ledger) {
     assert_eq!(life.access_key_id, "AKIAALICE");
     assert_eq!(life.iam_user, "alice");
     assert_eq!(life.requester, "bob");
-    assert_eq!(life.expires_at.as_deref(), Some("2026-06-30T12:00:00Z"));
+    assert_eq!(
+        life.expires_at,
+        Some(time::macros::datetime!(2026-06-30 12:00 UTC))
+    );
     assert_eq!(life.request, alice_intent().key());
     assert_eq!(life.installation, Some(InstallationId(1)));
     assert_eq!(life.progress, Progress::ACTIVE);
@@ -522,7 +525,7 @@ async fn a_key_known_only_from_its_secret_tags_gets_a_life_of_its_own(l: Ledger)
         account: None,
         iam_user: "carol".into(),
         secret_name: Some("carol/access-key-1".into()),
-        expires_at: Some("2026-01-01T00:00:00Z".into()),
+        expires_at: Some(time::macros::datetime!(2026-01-01 00:00 UTC)),
         request: IntentKey {
             repository: RepoName::new("acme/r"),
             pr: PrNumber(9),

@@ -75,7 +75,7 @@ async fn issue_leased(
     let readers_policy = readers_policy(wf, request).await?;
     let expires = now + time::Duration::days(i64::from(request.expires_in_days));
     intent.secret_name = Some(name);
-    intent.expires_at = expires.format(&Rfc3339).ok();
+    intent.expires_at = Some(expires);
     intent.keys_before = Some(keys);
     intent.merged_at = pr.merged_at;
     intent.secret_token = Some(random_token());
@@ -372,7 +372,10 @@ fn secret_tags(
         ("keygate:approvers".to_string(), secret.approvers.join(" ")),
         (
             "keygate:expires-at".to_string(),
-            intent.expires_at.clone().unwrap_or_default(),
+            intent
+                .expires_at
+                .map(crate::ledger::time_text)
+                .unwrap_or_default(),
         ),
         // Not a secret (CloudTrail shows it everywhere): it walks back from a key to here.
         (
@@ -509,7 +512,10 @@ pub(super) fn issued_outcome(i: &Intent, r: &Request) -> Outcome {
         secret_name: i.secret_name.clone().unwrap_or_default(),
         secret_arn: i.secret_arn.clone().unwrap_or_default(),
         access_key_id: i.access_key_id.clone().unwrap_or_default(),
-        expires_at: i.expires_at.clone().unwrap_or_default(),
+        expires_at: i
+            .expires_at
+            .map(crate::ledger::time_text)
+            .unwrap_or_default(),
         days: r.expires_in_days,
         readers: r.readers.clone(),
     }
