@@ -169,15 +169,7 @@ impl From<WireListedPull> for ListedPull {
 
 /// Percent-encodes a query value (a branch name may hold `/`, `#`, `&`, `+`).
 fn encode_query(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for b in value.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    super::percent_encode(value, b"")
 }
 
 #[cfg(test)]

@@ -371,9 +371,14 @@ fn repository_name(full_name: &str) -> &str {
 
 /// Percent-encodes a repository path for the contents API, keeping `/`.
 pub(crate) fn encode_path(path: &str) -> String {
-    let mut out = String::with_capacity(path.len());
-    for b in path.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'/' | b'-' | b'_' | b'.' | b'~') {
+    percent_encode(path, b"/")
+}
+
+/// Percent-encodes `text`, keeping RFC 3986's unreserved characters and the bytes of `keep`.
+pub(crate) fn percent_encode(text: &str, keep: &[u8]) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) || keep.contains(&b) {
             out.push(b as char);
         } else {
             out.push_str(&format!("%{b:02X}"));
