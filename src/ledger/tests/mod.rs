@@ -6,7 +6,8 @@ mod care;
 mod requests;
 
 use super::*;
-use crate::event::Activity;
+use crate::event::{Activity, NoticeEvent};
+use crate::ids::CommitSha;
 use crate::life::Progress;
 use accounts::*;
 use care::*;
