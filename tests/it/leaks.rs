@@ -34,15 +34,6 @@ async fn issued(app: &TestApp) -> (u64, String, String, String) {
     (pr, user, key, secret)
 }
 
-async fn active(app: &TestApp, user: &str, key: &str) -> bool {
-    let out = app.aws.iam.list_access_keys().user_name(user);
-    let out = out.send().await.unwrap();
-    out.access_key_metadata()
-        .iter()
-        .find(|m| m.access_key_id() == Some(key))
-        .is_some_and(|m| m.status() == Some(&aws_sdk_iam::types::StatusType::Active))
-}
-
 #[tokio::test]
 async fn a_key_pushed_to_another_repository_is_inactive_within_one_delivery() {
     let mut app = world().await;
@@ -56,7 +47,10 @@ async fn a_key_pushed_to_another_repository_is_inactive_within_one_delivery() {
     assert_eq!(app.deliver("secret_scanning_alert", &event).await, 202);
     app.settle().await;
     let took = started.elapsed();
-    assert!(!active(&app, &user, &key).await, "deactivated");
+    assert!(
+        app.aws.active(&user, &key).await != Some(true),
+        "deactivated"
+    );
     eprintln!("secret scanning alert delivery to inactive key: {took:?}");
 
     let notices = app.aws.notices().await;
@@ -114,7 +108,7 @@ async fn a_secret_access_key_alone_is_matched_by_its_fingerprint() {
     let event = elsewhere.secret_alert_event(alert, "created");
     assert_eq!(app.deliver("secret_scanning_alert", &event).await, 202);
     app.settle().await;
-    assert!(!active(&app, &user, &key).await);
+    assert!(app.aws.active(&user, &key).await != Some(true));
     let notices = app.aws.notices().await;
     assert_eq!(
         notices.iter().map(|n| n.event()).collect::<Vec<_>>(),
@@ -144,7 +138,7 @@ async fn a_leaked_key_keygate_did_not_issue_is_only_logged() {
     assert_eq!(app.deliver("secret_scanning_alert", &event).await, 202);
     app.settle().await;
     assert!(
-        active(&app, &stranger, &theirs).await,
+        app.aws.active(&stranger, &theirs).await == Some(true),
         "not keygate's to touch"
     );
     assert!(app.aws.notices().await.is_empty());
@@ -177,7 +171,7 @@ async fn aws_healths_alert_reaches_serve_only_with_the_alerts_token() {
     assert_eq!(post(None).await.status(), 401);
     assert_eq!(post(Some("Bearer guessed")).await.status(), 401);
     assert!(
-        active(&app, &user, &key).await,
+        app.aws.active(&user, &key).await == Some(true),
         "nothing read without the token"
     );
 
@@ -185,7 +179,7 @@ async fn aws_healths_alert_reaches_serve_only_with_the_alerts_token() {
     let answer = post(Some("Bearer t0ken-for-eventbridge")).await;
     let took = started.elapsed();
     assert_eq!(answer.status(), 200);
-    assert!(!active(&app, &user, &key).await);
+    assert!(app.aws.active(&user, &key).await != Some(true));
     eprintln!("AWS Health alert to inactive key (serve): {took:?}");
     let notices = app.aws.notices().await;
     assert_eq!(

@@ -10,7 +10,7 @@ use keygate::workflow::sweep::SweepLine;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::support::app::{TestApp, WEBHOOK_SECRET};
+use crate::support::app::TestApp;
 use crate::support::github::Change;
 use crate::support::github::ReviewState::Approve;
 use crate::support::moto::sdk_config;
@@ -50,14 +50,6 @@ async fn expire_in(app: &TestApp, secret: &str, offset: time::Duration) {
         .unwrap();
 }
 
-fn settings(app: &TestApp) -> keygate::config::Settings {
-    let env = vec![(
-        "KEYGATE_GITHUB_WEBHOOK_SECRET".to_string(),
-        WEBHOOK_SECRET.to_string(),
-    )];
-    keygate::config::Settings::load(Some(&app.dir.path().join("keygate.toml")), env).unwrap()
-}
-
 async fn aws(app: &TestApp) -> keygate::aws::Aws {
     keygate::aws::Aws::from_config(&sdk_config(&app.aws.proxy.url).await)
 }
@@ -66,7 +58,7 @@ async fn aws(app: &TestApp) -> keygate::aws::Aws {
 async fn sweep(app: &mut TestApp, dry_run: bool) -> Vec<(Step, String)> {
     app.shutdown().await;
     let lines: Vec<SweepLine> = run_sweep(
-        &settings(app),
+        &app.settings(),
         aws(app).await,
         OffsetDateTime::now_utc(),
         dry_run,
@@ -80,21 +72,6 @@ async fn sweep(app: &mut TestApp, dry_run: bool) -> Vec<(Step, String)> {
         .into_iter()
         .filter_map(|l| Some((l.step?, l.access_key_id)))
         .collect()
-}
-
-async fn active(app: &TestApp, user: &str, key: &str) -> Option<bool> {
-    let out = app
-        .aws
-        .iam
-        .list_access_keys()
-        .user_name(user)
-        .send()
-        .await
-        .unwrap();
-    out.access_key_metadata()
-        .iter()
-        .find(|m| m.access_key_id() == Some(key))
-        .map(|m| m.status() == Some(&aws_sdk_iam::types::StatusType::Active))
 }
 
 async fn stage(app: &TestApp, key: &str) -> Stage {
@@ -119,7 +96,7 @@ async fn a_key_past_its_expiry_is_deactivated_announced_and_not_yet_deleted() {
         [(Step::Deactivate, key.clone())]
     );
     assert_eq!(
-        active(&app, &user, &key).await,
+        app.aws.active(&user, &key).await,
         Some(false),
         "deactivated, still there"
     );
@@ -179,7 +156,7 @@ async fn a_key_nearing_its_expiry_is_warned_about_once() {
 
     assert_eq!(sweep(&mut app, false).await, [(Step::Warn, key.clone())]);
     assert_eq!(
-        active(&app, &user, &key).await,
+        app.aws.active(&user, &key).await,
         Some(true),
         "still works until expiry"
     );
@@ -205,7 +182,7 @@ async fn a_dry_run_says_what_is_due_and_changes_nothing() {
         sweep(&mut app, true).await,
         [(Step::Deactivate, key.clone())]
     );
-    assert_eq!(active(&app, &user, &key).await, Some(true));
+    assert_eq!(app.aws.active(&user, &key).await, Some(true));
     assert!(app.aws.notices().await.is_empty());
     assert_eq!(app.gh.comments(pr).len(), 1);
     assert_eq!(stage(&app, &key).await, Stage::Active);
@@ -218,7 +195,7 @@ async fn serve_sweeps_when_it_starts() {
     expire_in(&app, &secret, -time::Duration::hours(1)).await;
     app.restart().await;
     assert_eq!(
-        active(&app, &user, &key).await,
+        app.aws.active(&user, &key).await,
         Some(false),
         "before the first delivery"
     );
@@ -259,8 +236,8 @@ async fn a_key_keygate_did_not_issue_is_never_touched_whatever_its_tags_say() {
         .unwrap();
 
     assert!(sweep(&mut app, false).await.is_empty());
-    assert_eq!(active(&app, &user, &other).await, Some(true));
-    assert_eq!(active(&app, &user, &key).await, Some(true));
+    assert_eq!(app.aws.active(&user, &other).await, Some(true));
+    assert_eq!(app.aws.active(&user, &key).await, Some(true));
 }
 
 #[tokio::test]
@@ -269,7 +246,7 @@ async fn an_operator_revokes_a_key_at_once_and_the_ledger_says_who_and_why() {
     let (pr, user, key, secret) = issued(&app).await;
     app.shutdown().await;
     let done = run_revoke(
-        &settings(&app),
+        &app.settings(),
         aws(&app).await,
         &key,
         "pasted into a public gist",
@@ -308,7 +285,7 @@ async fn an_operator_revokes_a_key_at_once_and_the_ledger_says_who_and_why() {
     let r = life.revocation.unwrap();
     assert_eq!((r.by, r.reason.as_str()), (by, "pasted into a public gist"));
 
-    let again = run_revoke(&settings(&app), aws(&app).await, &key, "again")
+    let again = run_revoke(&app.settings(), aws(&app).await, &key, "again")
         .await
         .unwrap();
     assert_eq!(
@@ -318,7 +295,7 @@ async fn an_operator_revokes_a_key_at_once_and_the_ledger_says_who_and_why() {
         }
     );
     assert!(app.aws.notices().await.is_empty());
-    let err = run_revoke(&settings(&app), aws(&app).await, "AKIANOTKEYGATES", "x y z")
+    let err = run_revoke(&app.settings(), aws(&app).await, "AKIANOTKEYGATES", "x y z")
         .await
         .unwrap_err();
     assert!(err.to_string().contains("only keys it issued"), "{err}");
@@ -507,7 +484,7 @@ async fn one_secret_that_cannot_be_read_does_not_stop_the_sweep_for_every_other_
         .proxy
         .fail("DescribeSecret", 400, "AccessDeniedException", 1);
     let lines = run_sweep(
-        &settings(&app),
+        &app.settings(),
         aws(&app).await,
         OffsetDateTime::now_utc(),
         false,
@@ -525,15 +502,15 @@ async fn one_secret_that_cannot_be_read_does_not_stop_the_sweep_for_every_other_
         "reported: {lines:?}"
     );
     assert_eq!(
-        active(&app, &second_user, &second_key).await,
+        app.aws.active(&second_user, &second_key).await,
         Some(false),
         "the pass went on with the other key"
     );
-    assert_eq!(active(&app, &first_user, &first_key).await, Some(true));
+    assert_eq!(app.aws.active(&first_user, &first_key).await, Some(true));
 
     // The next pass, AWS answering again, catches up with the first key.
     let lines = run_sweep(
-        &settings(&app),
+        &app.settings(),
         aws(&app).await,
         OffsetDateTime::now_utc(),
         false,
@@ -544,5 +521,5 @@ async fn one_secret_that_cannot_be_read_does_not_stop_the_sweep_for_every_other_
         lines.iter().all(|l| matches!(l.result, Some(Ok(())))),
         "{lines:?}"
     );
-    assert_eq!(active(&app, &first_user, &first_key).await, Some(false));
+    assert_eq!(app.aws.active(&first_user, &first_key).await, Some(false));
 }

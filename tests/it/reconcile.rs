@@ -10,24 +10,16 @@ use time::format_description::well_known::Rfc3339;
 use keygate::cli::reconcile::{Reconciled, run_reconcile};
 use keygate::ledger::DeliveryState;
 
-use crate::support::app::{AwsWorld, TestApp, WEBHOOK_SECRET};
+use crate::support::app::{AwsWorld, TestApp};
 use crate::support::github::ReviewState::Approve;
 use crate::support::moto::sdk_config;
 use crate::support::story::valid_request;
 use crate::support::world::{open_request, path, repository, world};
 
-fn settings(app: &TestApp) -> keygate::config::Settings {
-    let env = vec![(
-        "KEYGATE_GITHUB_WEBHOOK_SECRET".to_string(),
-        WEBHOOK_SECRET.to_string(),
-    )];
-    keygate::config::Settings::load(Some(&app.dir.path().join("keygate.toml")), env).unwrap()
-}
-
 /// `keygate reconcile` on the stopped app's ledger.
 async fn reconcile(app: &TestApp) -> Reconciled {
     let aws = keygate::aws::Aws::from_config(&sdk_config(&app.aws.proxy.url).await);
-    run_reconcile(&settings(app), aws).await.unwrap()
+    run_reconcile(&app.settings(), aws).await.unwrap()
 }
 
 #[tokio::test]

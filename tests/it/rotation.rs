@@ -10,7 +10,7 @@ use keygate::workflow::rotate::Rotated;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::support::app::{TestApp, WEBHOOK_SECRET};
+use crate::support::app::TestApp;
 use crate::support::github::ReviewState::Approve;
 use crate::support::moto::sdk_config;
 use crate::support::world::world_with;
@@ -23,14 +23,6 @@ fn rotating(user: &str) -> String {
     )
 }
 
-fn settings(app: &TestApp) -> keygate::config::Settings {
-    let env = vec![(
-        "KEYGATE_GITHUB_WEBHOOK_SECRET".to_string(),
-        WEBHOOK_SECRET.to_string(),
-    )];
-    keygate::config::Settings::load(Some(&app.dir.path().join("keygate.toml")), env).unwrap()
-}
-
 async fn aws(app: &TestApp) -> keygate::aws::Aws {
     keygate::aws::Aws::from_config(&sdk_config(&app.aws.proxy.url).await)
 }
@@ -39,7 +31,7 @@ async fn aws(app: &TestApp) -> keygate::aws::Aws {
 async fn sweep(app: &mut TestApp) -> Vec<(Step, String)> {
     app.shutdown().await;
     let lines = run_sweep(
-        &settings(app),
+        &app.settings(),
         aws(app).await,
         OffsetDateTime::now_utc(),
         false,
@@ -157,7 +149,7 @@ async fn a_key_rotated_twice_is_read_by_the_same_secret_name_each_time() {
 
     // An operator rotates again now: the consumer reads the third key by the same name.
     let done = run_rotate(
-        &settings(&app),
+        &app.settings(),
         aws(&app).await,
         &second,
         "suspected exposure",
@@ -197,7 +189,7 @@ async fn a_rotation_without_a_free_key_slot_says_so_once_and_goes_through_when_o
     rotate_now_by_tag(&app, &secret).await;
     let blocked = || async {
         let lines = run_sweep(
-            &settings(&app),
+            &app.settings(),
             aws(&app).await,
             OffsetDateTime::now_utc(),
             false,
@@ -284,7 +276,7 @@ async fn audit_walks_back_from_a_replaced_key_to_the_key_its_secret_holds_and_it
         ..Default::default()
     };
     let rows = keygate::cli::audit::run_audit(
-        &settings(&app),
+        &app.settings(),
         &aws(&app).await,
         clone.path(),
         &filter,
@@ -322,7 +314,7 @@ async fn a_rotation_waiting_for_a_slot_is_dropped_when_its_key_is_revoked_meanwh
     rotate_now_by_tag(&app, &secret).await;
     app.shutdown().await;
     let lines = run_sweep(
-        &settings(&app),
+        &app.settings(),
         aws(&app).await,
         OffsetDateTime::now_utc(),
         false,
@@ -337,7 +329,7 @@ async fn a_rotation_waiting_for_a_slot_is_dropped_when_its_key_is_revoked_meanwh
     );
 
     // The key is revoked in an incident; the slot frees; nothing rotates any more.
-    keygate::cli::keys::run_revoke(&settings(&app), aws(&app).await, &first, "incident")
+    keygate::cli::keys::run_revoke(&app.settings(), aws(&app).await, &first, "incident")
         .await
         .unwrap();
     let done = sweep(&mut app).await;

@@ -8,18 +8,10 @@ use keygate::ledger::Store;
 use keygate::life::Step;
 use time::{Duration, OffsetDateTime};
 
-use crate::support::app::{TestApp, WEBHOOK_SECRET};
+use crate::support::app::TestApp;
 use crate::support::github::ReviewState::Approve;
 use crate::support::moto::{sdk_config, sdk_config_as};
 use crate::support::world::world_with;
-
-fn settings(app: &TestApp) -> keygate::config::Settings {
-    let env = vec![(
-        "KEYGATE_GITHUB_WEBHOOK_SECRET".to_string(),
-        WEBHOOK_SECRET.to_string(),
-    )];
-    keygate::config::Settings::load(Some(&app.dir.path().join("keygate.toml")), env).unwrap()
-}
 
 /// An issued key: (pull request, IAM user, access key ID, secret name).
 async fn issued(app: &TestApp) -> (u64, String, String, String) {
@@ -64,7 +56,7 @@ async fn issued_days_ago(app: &TestApp, prs: &[u64], days: i64) {
 /// One sweep at `now` on the stopped app's ledger: the steps it took, each done.
 async fn sweep_at(app: &TestApp, now: OffsetDateTime) -> Vec<(Step, String)> {
     let aws = keygate::aws::Aws::from_config(&sdk_config(&app.aws.proxy.url).await);
-    let lines = run_sweep(&settings(app), aws, now, false).await.unwrap();
+    let lines = run_sweep(&app.settings(), aws, now, false).await.unwrap();
     for l in &lines {
         assert!(matches!(l.result, Some(Ok(()))), "{l:?}");
     }
@@ -72,15 +64,6 @@ async fn sweep_at(app: &TestApp, now: OffsetDateTime) -> Vec<(Step, String)> {
         .into_iter()
         .filter_map(|l| Some((l.step?, l.access_key_id)))
         .collect()
-}
-
-async fn active(app: &TestApp, user: &str, key: &str) -> bool {
-    let out = app.aws.iam.list_access_keys().user_name(user);
-    let out = out.send().await.unwrap();
-    out.access_key_metadata()
-        .iter()
-        .find(|m| m.access_key_id() == Some(key))
-        .is_some_and(|m| m.status() == Some(&aws_sdk_iam::types::StatusType::Active))
 }
 
 #[tokio::test]
@@ -138,9 +121,15 @@ async fn an_unused_key_is_warned_then_deactivated_and_used_ones_are_left_alone()
         sweep_at(&app, week).await,
         [(Step::DeactivateUnused, idle.clone())]
     );
-    assert!(!active(&app, &idle_user, &idle).await);
-    assert!(active(&app, &late_user, &late).await, "used meanwhile");
-    assert!(active(&app, &busy_user, &busy).await, "used recently");
+    assert!(app.aws.active(&idle_user, &idle).await != Some(true));
+    assert!(
+        app.aws.active(&late_user, &late).await == Some(true),
+        "used meanwhile"
+    );
+    assert!(
+        app.aws.active(&busy_user, &busy).await == Some(true),
+        "used recently"
+    );
     let notices = app.aws.notices().await;
     assert_eq!(
         notices.iter().map(|n| n.event()).collect::<Vec<_>>(),

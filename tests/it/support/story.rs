@@ -106,6 +106,16 @@ pub fn check_text(run: &CheckRunView) -> String {
 }
 
 impl AwsWorld {
+    /// Whether `key` of `user` is active in IAM; `None` when the user has no such key.
+    pub async fn active(&self, user: &str, key: &str) -> Option<bool> {
+        let out = self.iam.list_access_keys().user_name(user);
+        let out = out.send().await.unwrap();
+        out.access_key_metadata()
+            .iter()
+            .find(|m| m.access_key_id() == Some(key))
+            .map(|m| m.status() == Some(&aws_sdk_iam::types::StatusType::Active))
+    }
+
     /// The notices published since the last read are exactly `events`, in order; returns
     /// them.
     pub async fn expect_notices(&self, events: &[&str]) -> Vec<Notice> {
