@@ -157,7 +157,7 @@ impl From<WireListedPull> for ListedPull {
     fn from(p: WireListedPull) -> ListedPull {
         ListedPull {
             number: p.number,
-            state: p.state,
+            state: PullState::from_github(&p.state),
             merged_at: p.merged_at,
             updated_at: p.updated_at,
             merge_commit_sha: p.merge_commit_sha,

@@ -295,7 +295,7 @@ impl CheckState {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListedPull {
     pub number: u64,
-    pub state: String,
+    pub state: PullState,
     pub merged_at: Option<OffsetDateTime>,
     pub updated_at: Option<OffsetDateTime>,
     pub merge_commit_sha: Option<String>,

@@ -11,7 +11,7 @@ use crate::request::RequestRules;
 fn pull(merged_at: Option<OffsetDateTime>) -> ListedPull {
     ListedPull {
         number: 7,
-        state: "closed".into(),
+        state: crate::github::client::PullState::Closed,
         merged_at,
         updated_at: merged_at,
         merge_commit_sha: Some("a".repeat(40)),
