@@ -19,6 +19,8 @@ pub mod keys;
 pub mod reconcile;
 
 use crate::config::Settings;
+#[cfg(feature = "service")]
+use crate::ids::AccessKeyId;
 use crate::ids::AccountAlias;
 use crate::policy::codeowners::{CodeOwners, LOCATIONS};
 use crate::request::{CompiledRules, Diagnostic, PathKind, classify, parse_request};
@@ -111,7 +113,7 @@ pub enum Command {
     Revoke {
         /// The access key ID (AKIA…).
         #[arg(long, value_name = "AKIA…")]
-        key: String,
+        key: AccessKeyId,
         /// The account alias the key must be in (`[accounts]`): a key keygate issued in
         /// another account is refused, so an incident never revokes the wrong key.
         #[arg(long, value_name = "ALIAS")]
@@ -127,7 +129,7 @@ pub enum Command {
     Rotate {
         /// The access key ID (AKIA…) to replace.
         #[arg(long, value_name = "AKIA…")]
-        key: String,
+        key: AccessKeyId,
         /// Why: recorded in the ledger and sent in the `rotated` notice.
         #[arg(long)]
         reason: String,

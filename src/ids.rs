@@ -101,6 +101,31 @@ macro_rules! string_id {
                 self.0 == other
             }
         }
+        impl PartialEq<String> for $name {
+            fn eq(&self, other: &String) -> bool {
+                self.0 == *other
+            }
+        }
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.0 == *other
+            }
+        }
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+        impl From<&str> for $name {
+            fn from(s: &str) -> $name {
+                $name(s.to_owned())
+            }
+        }
+        impl From<$name> for String {
+            fn from(id: $name) -> String {
+                id.0
+            }
+        }
     };
 }
 
@@ -149,6 +174,11 @@ string_id!(
     /// account of its own credentials (no `[accounts]`, or a key issued before them).
     AccountAlias
 );
+string_id!(
+    /// An access key ID as IAM gives it (`AKIA…`): public, not a secret, but its own kind of
+    /// name, never an IAM user's or a secret's.
+    AccessKeyId
+);
 number_id!(
     /// A pull request's number within its repository.
     PrNumber
@@ -163,6 +193,14 @@ impl CommitSha {
     pub fn short(&self) -> &str {
         &self.0[..self.0.len().min(7)]
     }
+}
+
+/// Identifiers joined by `separator`, as `[String]::join` joins strings.
+pub fn joined<T: AsRef<str>>(ids: &[T], separator: &str) -> String {
+    ids.iter()
+        .map(AsRef::as_ref)
+        .collect::<Vec<_>>()
+        .join(separator)
 }
 
 /// The most characters an account alias may have.

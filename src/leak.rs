@@ -5,6 +5,7 @@
 use serde_json::Value;
 
 use crate::aws::secret_fingerprint;
+use crate::ids::AccessKeyId;
 
 /// Who reported a leak.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,7 +30,7 @@ pub struct LeakReport {
     /// Where it was found, as the report says (a repository, file and alert; a description).
     pub location: String,
     /// Access key IDs the report names.
-    pub access_key_ids: Vec<String>,
+    pub access_key_ids: Vec<AccessKeyId>,
     /// SHA-256 fingerprints of the secret access keys the report shows.
     pub fingerprints: Vec<String>,
 }
@@ -51,13 +52,13 @@ pub fn is_access_key_id(s: &str) -> bool {
 }
 
 /// The access key IDs and the 40-character secret access keys in `text`, in order.
-fn tokens(text: &str) -> (Vec<String>, Vec<String>) {
+fn tokens(text: &str) -> (Vec<AccessKeyId>, Vec<String>) {
     let (mut ids, mut secrets) = (Vec::new(), Vec::new());
     let parts = text.split(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '/' | '+' | '=')));
     for t in parts {
         if is_access_key_id(t) {
             if !ids.iter().any(|i| i == t) {
-                ids.push(t.to_string());
+                ids.push(AccessKeyId::new(t));
             }
         } else if t.len() == 40 {
             secrets.push(t.to_string());
@@ -117,13 +118,13 @@ pub fn from_health_event(event: &Value) -> Result<LeakReport, NotAHealthLeak> {
         .get("affectedEntities")
         .and_then(Value::as_array)
         .ok_or_else(|| NotAHealthLeak("no detail.affectedEntities".into()))?;
-    let mut ids: Vec<String> = Vec::new();
+    let mut ids: Vec<AccessKeyId> = Vec::new();
     for e in entities {
         if let Some(v) = e.get("entityValue").and_then(Value::as_str)
             && is_access_key_id(v)
             && !ids.iter().any(|i| i == v)
         {
-            ids.push(v.to_string());
+            ids.push(AccessKeyId::new(v));
         }
     }
     let description = detail

@@ -15,6 +15,7 @@ use serde::Serialize;
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
 
+use crate::ids::AccessKeyId;
 use crate::ledger::{Intent, IntentState, Rotation, RotationState};
 use crate::life::Stage;
 
@@ -271,7 +272,7 @@ pub struct Row {
     pub pr: Option<u64>,
     pub requested_by: Option<String>,
     pub approved_by: Option<Vec<String>>,
-    pub access_key_id: Option<String>,
+    pub access_key_id: Option<AccessKeyId>,
     pub secret: Option<String>,
     /// The secret's ARN, when it was found through its tags.
     pub secret_arn: Option<String>,
@@ -285,7 +286,7 @@ pub struct Row {
     pub drift: bool,
     /// Keys the request's secret held before rotations in place replaced them, oldest first
     /// (DESIGN §10); `access_key_id` is the one it holds now.
-    pub replaced_keys: Vec<String>,
+    pub replaced_keys: Vec<AccessKeyId>,
     /// A leak reported of one of its keys: who found it and where (DESIGN §10).
     pub leaked: Option<String>,
 }
@@ -311,9 +312,9 @@ pub struct Joined<'a> {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Lineage {
     /// The key the request's secret holds now, when rotations replaced the one issued.
-    pub current_key: Option<String>,
+    pub current_key: Option<AccessKeyId>,
     /// The keys rotations replaced, oldest first.
-    pub replaced_keys: Vec<String>,
+    pub replaced_keys: Vec<AccessKeyId>,
     /// A leak the ledger recorded of one of the request's keys: who found it and where.
     pub leaked: Option<String>,
 }
@@ -499,15 +500,18 @@ fn match_by_path<'p>(
 
 /// The key a request's secret holds now, following its done rotations from the key first
 /// issued, and the keys they replaced, oldest first (DESIGN §10).
-pub fn follow_rotations(first: &str, rotations: &[Rotation]) -> (String, Vec<String>) {
-    let mut current = first.to_string();
+pub fn follow_rotations(
+    first: &AccessKeyId,
+    rotations: &[Rotation],
+) -> (AccessKeyId, Vec<AccessKeyId>) {
+    let mut current = first.clone();
     let mut replaced = Vec::new();
     while let Some(next) = rotations
         .iter()
         .filter(|r| r.state == RotationState::Done && r.access_key_id == current)
         .find_map(|r| r.new_access_key_id.clone())
     {
-        if replaced.contains(&next) || next == first {
+        if replaced.contains(&next) || &next == first {
             break; // a loop the ledger should never hold: stop rather than spin
         }
         replaced.push(std::mem::replace(&mut current, next));
@@ -518,7 +522,7 @@ pub fn follow_rotations(first: &str, rotations: &[Rotation]) -> (String, Vec<Str
 /// The audit's filters (`--key`, `--user`, `--since`).
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
-    pub key: Option<String>,
+    pub key: Option<AccessKeyId>,
     pub user: Option<String>,
     pub since: Option<OffsetDateTime>,
 }
@@ -527,8 +531,8 @@ impl Filter {
     /// `--user` matches the IAM user or the requester; `--since` keeps rows merged at or
     /// after it (a row whose merge time is unknown is kept: it cannot be ruled out).
     pub fn keeps(&self, r: &Row) -> bool {
-        let key = self.key.as_deref().is_none_or(|k| {
-            r.access_key_id.as_deref() == Some(k) || r.replaced_keys.iter().any(|x| x == k)
+        let key = self.key.as_ref().is_none_or(|k| {
+            r.access_key_id.as_ref() == Some(k) || r.replaced_keys.iter().any(|x| x == k)
         });
         let user = self.user.as_deref().is_none_or(|u| {
             r.iam_user.eq_ignore_ascii_case(u)
@@ -584,7 +588,9 @@ fn cells(r: &Row) -> [String; 14] {
                 }
             },
         ),
-        r.access_key_id.clone().unwrap_or_else(|| "-".into()),
+        r.access_key_id
+            .as_ref()
+            .map_or_else(|| "-".into(), AccessKeyId::to_string),
         r.secret.clone().unwrap_or_else(|| "-".into()),
         u(&r.expires_at),
         if r.drift && r.state != State::ActiveNoRequestFile {
@@ -595,7 +601,7 @@ fn cells(r: &Row) -> [String; 14] {
         u(&r.last_used),
         match r.replaced_keys.len() {
             0 => "-".into(),
-            n => format!("{n}x, was {}", r.replaced_keys.join(" ")),
+            n => format!("{n}x, was {}", crate::ids::joined(&r.replaced_keys, " ")),
         },
         r.leaked.clone().unwrap_or_else(|| "-".into()),
     ]

@@ -10,7 +10,7 @@ use time::format_description::well_known::Rfc3339;
 
 use super::{RequestFile, match_by_path};
 use crate::aws::{ACCESS_KEY_TAG, ACCOUNT_TAG, EXPIRES_TAG};
-use crate::ids::AccountAlias;
+use crate::ids::{AccessKeyId, AccountAlias};
 
 /// The repository (`owner/name`) whose request issued the key.
 pub const REPOSITORY_TAG: &str = "keygate:repository";
@@ -31,7 +31,7 @@ pub struct TaggedSecret {
     pub arn: String,
     /// When the secret was created: the request file it belongs to was added before.
     pub created: Option<OffsetDateTime>,
-    pub access_key_id: String,
+    pub access_key_id: AccessKeyId,
     pub repository: Option<String>,
     pub path: Option<String>,
     pub pr: Option<u64>,
@@ -57,7 +57,7 @@ impl TaggedSecret {
                 .map(|v| v.trim().to_string())
                 .filter(|v| !v.is_empty())
         };
-        let access_key_id = text(ACCESS_KEY_TAG)?;
+        let access_key_id = AccessKeyId::new(text(ACCESS_KEY_TAG)?);
         Some(TaggedSecret {
             name: name.to_string(),
             arn: arn.to_string(),

@@ -287,7 +287,7 @@ fn an_active_tagged_key_whose_request_file_is_not_in_the_history_is_drift() {
     assert_eq!(r.state.as_str(), "active, no request file");
     assert_eq!(r.path, "requests/svc-x/ci.toml");
     assert_eq!(r.iam_user, "svc-x");
-    assert_eq!(r.access_key_id.as_deref(), Some("AKIAUNTRACKED"));
+    assert_eq!(r.access_key_id, Some("AKIAUNTRACKED".into()));
     assert_eq!(r.secret.as_deref(), Some("svc-x/access-key-1"));
     assert_eq!(r.pr, Some(9));
     assert_eq!(r.requested_by.as_deref(), Some("mallory"));
@@ -427,7 +427,7 @@ fn without_a_ledger_the_row_comes_from_the_tags_iam_and_github() {
         r.approved_by,
         Some(vec!["carol".to_string(), "dave".to_string()])
     );
-    assert_eq!(r.access_key_id.as_deref(), Some("AKIATAGGED"));
+    assert_eq!(r.access_key_id, Some("AKIATAGGED".into()));
     assert_eq!(r.secret.as_deref(), Some("svc-b/access-key-1"));
     assert!(
         r.secret_arn
@@ -520,16 +520,13 @@ fn a_rotated_requests_row_shows_the_key_its_secret_holds_now_and_the_ones_it_rep
         rotation("AKIA3", "AKIA4", RotationState::Creating),
     ];
     assert_eq!(
-        follow_rotations("AKIA1", &done),
-        (
-            "AKIA3".to_string(),
-            vec!["AKIA1".to_string(), "AKIA2".to_string()]
-        ),
+        follow_rotations(&"AKIA1".into(), &done),
+        ("AKIA3".into(), vec!["AKIA1".into(), "AKIA2".into()]),
         "a rotation not done yet does not count"
     );
     assert_eq!(
-        follow_rotations("AKIA9", &done),
-        ("AKIA9".to_string(), vec![])
+        follow_rotations(&"AKIA9".into(), &done),
+        ("AKIA9".into(), vec![])
     );
     let filter = Filter {
         key: Some("AKIA1".into()),

@@ -7,6 +7,7 @@ use aws_sdk_iam::types::StatusType;
 use time::OffsetDateTime;
 
 use super::{Aws, AwsError, gone_is_done};
+use crate::ids::AccessKeyId;
 use crate::life::SecretDeletion;
 
 /// Every secret keygate creates carries this tag (DESIGN §3.3): listing by it finds them.
@@ -42,7 +43,7 @@ pub struct ListedSecret {
 /// An access key as IAM lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyStatus {
-    pub access_key_id: String,
+    pub access_key_id: AccessKeyId,
     pub active: bool,
 }
 
@@ -51,7 +52,7 @@ impl Aws {
     pub async fn deactivate_access_key(
         &self,
         user: &str,
-        access_key_id: &str,
+        access_key_id: &AccessKeyId,
     ) -> Result<(), AwsError> {
         gone_is_done(
             self.call(
@@ -59,7 +60,7 @@ impl Aws {
                 self.iam
                     .update_access_key()
                     .user_name(user)
-                    .access_key_id(access_key_id)
+                    .access_key_id(access_key_id.as_str())
                     .status(StatusType::Inactive)
                     .send(),
             )
@@ -200,7 +201,7 @@ impl Aws {
                     .iter()
                     .filter_map(|m| {
                         Some(KeyStatus {
-                            access_key_id: m.access_key_id()?.to_string(),
+                            access_key_id: AccessKeyId::new(m.access_key_id()?),
                             active: m.status() == Some(&StatusType::Active),
                         })
                     })
@@ -219,14 +220,14 @@ impl Aws {
     /// When AWS last saw the key used (`None`: never, or the key is gone).
     pub async fn access_key_last_used(
         &self,
-        access_key_id: &str,
+        access_key_id: &AccessKeyId,
     ) -> Result<Option<OffsetDateTime>, AwsError> {
         match self
             .call(
                 "GetAccessKeyLastUsed",
                 self.iam
                     .get_access_key_last_used()
-                    .access_key_id(access_key_id)
+                    .access_key_id(access_key_id.as_str())
                     .send(),
             )
             .await

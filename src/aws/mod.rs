@@ -35,7 +35,7 @@ pub use keys::{ACCESS_KEY_TAG, EXPIRES_TAG, KeyStatus, ListedSecret, ROTATES_TAG
 pub use secrets::{ACCOUNT_TAG, Ownership, READERS_TAG, StoredSecret, TOKEN_TAG};
 pub use tags::{tag_key, tag_value};
 
-use crate::ids::AccountAlias;
+use crate::ids::{AccessKeyId, AccountAlias};
 use crate::metrics::Metrics;
 
 /// A secret access key: zeroized on drop, never formatted.
@@ -50,7 +50,7 @@ impl fmt::Debug for SecretAccessKey {
 /// A key just created. Only `secret_json` lets the secret out, and only into Secrets Manager.
 #[derive(Debug)]
 pub struct NewKey {
-    pub access_key_id: String,
+    pub access_key_id: AccessKeyId,
     secret: SecretAccessKey,
 }
 
@@ -58,7 +58,7 @@ impl NewKey {
     /// `{"AccessKeyId": ..., "SecretAccessKey": ...}`, as the original Lambda stored it.
     pub(crate) fn secret_json(&self) -> Zeroizing<String> {
         let v = serde_json::json!({
-            "AccessKeyId": self.access_key_id,
+            "AccessKeyId": self.access_key_id.as_str(),
             "SecretAccessKey": self.secret.0.as_str(),
         });
         Zeroizing::new(v.to_string())
@@ -263,7 +263,7 @@ impl Aws {
     }
 
     /// Access key IDs the user holds now.
-    pub async fn list_access_keys(&self, user: &str) -> Result<Vec<String>, AwsError> {
+    pub async fn list_access_keys(&self, user: &str) -> Result<Vec<AccessKeyId>, AwsError> {
         let keys = self.list_access_keys_dated(user).await?;
         Ok(keys.into_iter().map(|(id, _)| id).collect())
     }
@@ -272,7 +272,7 @@ impl Aws {
     pub async fn list_access_keys_dated(
         &self,
         user: &str,
-    ) -> Result<Vec<(String, Option<i64>)>, AwsError> {
+    ) -> Result<Vec<(AccessKeyId, Option<i64>)>, AwsError> {
         let out = self
             .call(
                 "ListAccessKeys",
@@ -284,7 +284,7 @@ impl Aws {
             .iter()
             .filter_map(|m| {
                 let created = m.create_date().and_then(|d| d.to_millis().ok());
-                m.access_key_id().map(|id| (id.to_string(), created))
+                m.access_key_id().map(|id| (AccessKeyId::new(id), created))
             })
             .collect())
     }
@@ -314,19 +314,23 @@ impl Aws {
             )
         })?;
         Ok(NewKey {
-            access_key_id: key.access_key_id().to_string(),
+            access_key_id: AccessKeyId::new(key.access_key_id()),
             secret: SecretAccessKey(Zeroizing::new(key.secret_access_key().to_string())),
         })
     }
 
-    pub async fn delete_access_key(&self, user: &str, access_key_id: &str) -> Result<(), AwsError> {
+    pub async fn delete_access_key(
+        &self,
+        user: &str,
+        access_key_id: &AccessKeyId,
+    ) -> Result<(), AwsError> {
         gone_is_done(
             self.call(
                 "DeleteAccessKey",
                 self.iam
                     .delete_access_key()
                     .user_name(user)
-                    .access_key_id(access_key_id)
+                    .access_key_id(access_key_id.as_str())
                     .send(),
             )
             .await,

@@ -24,6 +24,7 @@ use crate::aws::ACCESS_KEY_TAG;
 use crate::aws::Aws;
 use crate::config::Settings;
 use crate::github::client::{GitHubApp, RepoClient};
+use crate::ids::AccessKeyId;
 use crate::ledger::{Intent, Ledger, Role, Store};
 use crate::request::{PathKind, classify};
 
@@ -40,7 +41,7 @@ pub struct AuditArgs {
     pub format: AuditFormat,
     /// Only the request that issued this access key ID (e.g. one seen in CloudTrail).
     #[arg(long, value_name = "AKIA…")]
-    pub key: Option<String>,
+    pub key: Option<AccessKeyId>,
     /// Only requests for this IAM user, or by this requester.
     #[arg(long, value_name = "NAME")]
     pub user: Option<String>,
@@ -93,7 +94,7 @@ pub fn git_history(repo: &Path, requests_dir: &str) -> anyhow::Result<String> {
 async fn key_facts(
     aws: &Aws,
     intent: &Intent,
-    key: Option<&str>,
+    key: Option<&AccessKeyId>,
     secrets: &[TaggedSecret],
 ) -> KeyFacts {
     let Some(key) = key else {
@@ -102,14 +103,14 @@ async fn key_facts(
     let aws = match aws.in_account(intent.account.as_ref()) {
         Ok(aws) => aws,
         Err(e) => {
-            tracing::warn!(error = %e, access_key_id = key, "cannot read the key's account");
+            tracing::warn!(error = %e, access_key_id = %key, "cannot read the key's account");
             return KeyFacts::UNKNOWN;
         }
     };
     let tag_expiry = secrets
         .iter()
         .find(|s| {
-            s.access_key_id == key
+            &s.access_key_id == key
                 || (s.account == intent.account
                     && Some(s.name.as_str()) == intent.secret_name.as_deref())
         })
@@ -122,16 +123,16 @@ async fn key_facts(
 
 /// IAM's word on `key` of `user` (`ListAccessKeys`, `GetAccessKeyLastUsed`), unknown where a
 /// call fails.
-async fn iam_facts(aws: &Aws, user: &str, key: &str) -> KeyFacts {
+async fn iam_facts(aws: &Aws, user: &str, key: &AccessKeyId) -> KeyFacts {
     let aws_key = match aws.access_key_statuses(user).await {
         Ok(None) => AwsKey::Absent,
-        Ok(Some(keys)) => match keys.iter().find(|k| k.access_key_id == key) {
+        Ok(Some(keys)) => match keys.iter().find(|k| &k.access_key_id == key) {
             Some(k) if k.active => AwsKey::Active,
             Some(_) => AwsKey::Inactive,
             None => AwsKey::Absent,
         },
         Err(e) => {
-            tracing::warn!(error = %e, access_key_id = key, "cannot list the user's keys");
+            tracing::warn!(error = %e, access_key_id = %key, "cannot list the user's keys");
             AwsKey::Unknown
         }
     };
@@ -550,7 +551,9 @@ fn audit(settings: &Settings, args: &AuditArgs) -> anyhow::Result<ExitCode> {
         if r.state == State::ActiveNoRequestFile {
             eprintln!(
                 "keygate audit: {} of IAM user {} is active, but no request file in the history is {} (secret {})",
-                r.access_key_id.as_deref().unwrap_or("a key"),
+                r.access_key_id
+                    .as_ref()
+                    .map_or("a key", AccessKeyId::as_str),
                 r.iam_user,
                 r.path,
                 r.secret.as_deref().unwrap_or("unknown")
@@ -559,7 +562,9 @@ fn audit(settings: &Settings, args: &AuditArgs) -> anyhow::Result<ExitCode> {
         }
         eprintln!(
             "keygate audit: {} of IAM user {} is past its expiry ({}) yet active",
-            r.access_key_id.as_deref().unwrap_or("a key"),
+            r.access_key_id
+                .as_ref()
+                .map_or("a key", AccessKeyId::as_str),
             r.iam_user,
             r.expires_at.as_deref().unwrap_or("unknown")
         );
@@ -609,7 +614,7 @@ mod tests {
         assert_eq!(rows.len(), 2, "one row per key: {rows:#?}");
         assert_eq!(rows[0].state, State::ActiveNoRequestFile);
         assert!(rows[0].drift);
-        assert_eq!(rows[1].access_key_id.as_deref(), Some("AKIAOTHER"));
+        assert_eq!(rows[1].access_key_id, Some("AKIAOTHER".into()));
         assert!(rows[1].drift);
     }
 }

@@ -10,7 +10,7 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::aws::Aws;
 use crate::config::Settings;
-use crate::ids::AccountAlias;
+use crate::ids::{AccessKeyId, AccountAlias};
 use crate::ledger::{Revocation, Role, Store};
 use crate::startup::{App, lifecycle_rules};
 use crate::workflow::rotate::{Rotated, RotationAsk, rotate_key};
@@ -111,7 +111,7 @@ pub enum Revoked {
 pub async fn run_revoke(
     settings: &Settings,
     aws: Aws,
-    access_key_id: &str,
+    access_key_id: &AccessKeyId,
     reason: &str,
 ) -> anyhow::Result<Revoked> {
     run_revoke_in(settings, aws, access_key_id, None, reason).await
@@ -123,14 +123,14 @@ pub async fn run_revoke(
 pub async fn run_revoke_in(
     settings: &Settings,
     aws: Aws,
-    access_key_id: &str,
+    access_key_id: &AccessKeyId,
     account: Option<&str>,
     reason: &str,
 ) -> anyhow::Result<Revoked> {
     let account = account.map(|a| named_account(settings, a)).transpose()?;
     let by = operator(&aws).await;
     let app = App::build(settings, aws, Role::Revoke).await?;
-    let Some(mut life) = app.ledger.key_life(access_key_id.to_string()).await? else {
+    let Some(mut life) = app.ledger.key_life(access_key_id.clone()).await? else {
         anyhow::bail!(
             "keygate's ledger has no key {access_key_id}: keygate revokes only keys it issued. \
              Deactivate other keys with `aws iam update-access-key --status Inactive`."
@@ -220,7 +220,7 @@ fn revocation_error(
 /// `keygate revoke --key AKIA… [--account ALIAS] --reason "…"`.
 pub fn revoke_command(
     settings: &Settings,
-    key: &str,
+    key: &AccessKeyId,
     account: Option<&str>,
     reason: &str,
 ) -> anyhow::Result<ExitCode> {
@@ -253,12 +253,12 @@ pub fn revoke_command(
 pub async fn run_rotate(
     settings: &Settings,
     aws: Aws,
-    access_key_id: &str,
+    access_key_id: &AccessKeyId,
     reason: &str,
 ) -> anyhow::Result<Rotated> {
     let by = operator(&aws).await;
     let app = App::build(settings, aws, Role::Rotate).await?;
-    let Some(life) = app.ledger.key_life(access_key_id.to_string()).await? else {
+    let Some(life) = app.ledger.key_life(access_key_id.clone()).await? else {
         anyhow::bail!(
             "keygate's ledger has no key {access_key_id}: keygate rotates only keys it issued"
         );
@@ -273,7 +273,11 @@ pub async fn run_rotate(
 
 /// `keygate rotate --key AKIA… --reason "…"`: exit 0 once rotated, 1 when it waits or may
 /// not be rotated (the line says why).
-pub fn rotate_command(settings: &Settings, key: &str, reason: &str) -> anyhow::Result<ExitCode> {
+pub fn rotate_command(
+    settings: &Settings,
+    key: &AccessKeyId,
+    reason: &str,
+) -> anyhow::Result<ExitCode> {
     let reason = reason.trim();
     if reason.len() < 3 {
         anyhow::bail!(

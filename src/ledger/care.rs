@@ -9,6 +9,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use super::{IntentKey, LedgerError};
+use crate::ids::AccessKeyId;
 
 /// Where a key came from, written once with it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -38,7 +39,7 @@ pub struct Leak {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct KeyCare {
     /// The key that replaced it in its secret: its secret is no longer its own.
-    pub superseded_by: Option<String>,
+    pub superseded_by: Option<AccessKeyId>,
     /// For a replaced key: when its overlap ends and it is retired.
     pub retires_at: Option<OffsetDateTime>,
     /// When the unused warning went out.
@@ -99,7 +100,7 @@ impl fmt::Display for RotationState {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rotation {
     /// The key being replaced.
-    pub access_key_id: String,
+    pub access_key_id: AccessKeyId,
     pub iam_user: String,
     /// The secret both keys are versions of.
     pub secret_name: String,
@@ -111,11 +112,11 @@ pub struct Rotation {
     pub reason: String,
     /// The user's keys just before `CreateAccessKey`: after a crash, a key not among them is
     /// the one this rotation made.
-    pub keys_before: Option<Vec<String>>,
+    pub keys_before: Option<Vec<AccessKeyId>>,
     /// The `ClientRequestToken` of the new secret version: random, recorded before the call,
     /// new for each attempt to create a key.
     pub token: Option<String>,
-    pub new_access_key_id: Option<String>,
+    pub new_access_key_id: Option<AccessKeyId>,
     pub new_fingerprint: Option<String>,
     /// When the new key was made (the `Creating` step).
     pub rotated_at: Option<OffsetDateTime>,
@@ -127,7 +128,7 @@ pub struct Rotation {
 impl Rotation {
     /// A rotation of `access_key_id`, just asked for.
     pub fn new(
-        access_key_id: String,
+        access_key_id: AccessKeyId,
         iam_user: String,
         secret_name: String,
         request: IntentKey,

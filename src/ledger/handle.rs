@@ -8,7 +8,7 @@ use super::{
     RotationClaim, RotationState, SqliteLedger, Stats, Store, Taken, Watermark,
 };
 use crate::event::Sender;
-use crate::ids::{BranchName, DeliveryId, PrNumber, RepoName};
+use crate::ids::{AccessKeyId, BranchName, DeliveryId, PrNumber, RepoName};
 use crate::life::Progress;
 use crate::life::request::RequestLife;
 
@@ -146,7 +146,7 @@ impl Store for Ledger {
     async fn keys_to_sweep(&self) -> Result<Vec<KeyLife>, LedgerError> {
         delegate!(self, b => b.keys_to_sweep())
     }
-    async fn key_life(&self, access_key_id: String) -> Result<Option<KeyLife>, LedgerError> {
+    async fn key_life(&self, access_key_id: AccessKeyId) -> Result<Option<KeyLife>, LedgerError> {
         delegate!(self, b => b.key_life(access_key_id))
     }
     async fn record_lifecycle_step(

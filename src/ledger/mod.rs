@@ -25,7 +25,9 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::event::{PrEvent, Sender};
-use crate::ids::{AccountAlias, BranchName, DeliveryId, InstallationId, PrNumber, RepoName};
+use crate::ids::{
+    AccessKeyId, AccountAlias, BranchName, DeliveryId, InstallationId, PrNumber, RepoName,
+};
 use crate::life::Progress;
 use crate::life::request::RequestLife;
 
@@ -68,7 +70,7 @@ pub enum LedgerError {
         "the rotation of key {access_key_id} is `{found}`, not `{expected}` as read; another worker moved it"
     )]
     RotationMoved {
-        access_key_id: String,
+        access_key_id: AccessKeyId,
         expected: RotationState,
         found: String,
     },
@@ -77,7 +79,7 @@ pub enum LedgerError {
         "the life of key {access_key_id} moved since it was read (now {found}); another worker acts on it"
     )]
     Moved {
-        access_key_id: String,
+        access_key_id: AccessKeyId,
         found: String,
     },
     #[error("DynamoDB {operation} on table `{table}` failed: {message}")]
@@ -311,8 +313,8 @@ pub struct Intent {
     pub installation: InstallationId,
     /// The user's access key IDs just before `CreateAccessKey`: after a crash, a key not
     /// among them is the one this intent created.
-    pub keys_before: Option<Vec<String>>,
-    pub access_key_id: Option<String>,
+    pub keys_before: Option<Vec<AccessKeyId>>,
+    pub access_key_id: Option<AccessKeyId>,
     pub secret_name: Option<String>,
     pub secret_arn: Option<String>,
     /// When the key expires, decided at issue.
@@ -399,7 +401,7 @@ pub struct Revocation {
 /// intent lost) has a life too, without `installation`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyLife {
-    pub access_key_id: String,
+    pub access_key_id: AccessKeyId,
     /// The AWS account the key lives in (DESIGN §9); `None`: keygate's own account. Every
     /// step of its life acts there.
     pub account: Option<AccountAlias>,
@@ -572,7 +574,7 @@ pub trait Store: Send + Sync {
     /// `None` when keygate has no record of the key.
     fn key_life(
         &self,
-        access_key_id: String,
+        access_key_id: AccessKeyId,
     ) -> impl Future<Output = Result<Option<KeyLife>, LedgerError>> + Send;
 
     /// Writes `life` (its progress, revocation and care; its identity and origin when the
@@ -724,4 +726,10 @@ pub(crate) fn stored_time(text: Option<String>) -> Option<OffsetDateTime> {
         tracing::warn!(stored = %text, "a time in the ledger is not RFC 3339; read as unknown");
     }
     parsed
+}
+
+/// Access key IDs as both backends store a list of them (`keys_before`): joined by commas
+/// (an access key ID holds none).
+pub(crate) fn joined(keys: &[AccessKeyId]) -> String {
+    crate::ids::joined(keys, ",")
 }

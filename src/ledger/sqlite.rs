@@ -17,7 +17,7 @@ use super::{
     Store, Taken, Watermark, now_ms,
 };
 use crate::event::Sender;
-use crate::ids::{AccountAlias, BranchName, DeliveryId, PrNumber, RepoName};
+use crate::ids::{AccessKeyId, AccountAlias, BranchName, DeliveryId, PrNumber, RepoName};
 use crate::life::Progress;
 use crate::life::request::RequestLife;
 use time::OffsetDateTime;
@@ -26,6 +26,7 @@ mod backup;
 mod catchup;
 mod checkpoint;
 mod deliveries;
+mod ids;
 mod intents;
 mod key_lives;
 mod lock;
@@ -390,7 +391,7 @@ impl Store for SqliteLedger {
         .await
     }
 
-    async fn key_life(&self, access_key_id: String) -> Result<Option<KeyLife>, LedgerError> {
+    async fn key_life(&self, access_key_id: AccessKeyId) -> Result<Option<KeyLife>, LedgerError> {
         self.run(move |c| Ok(c.key_lives(Some(&access_key_id))?.into_iter().next()))
             .await
     }
@@ -627,7 +628,7 @@ impl Conn {
                 i.expires_at.map(crate::ledger::time_text),
                 i.outcome,
                 now_ms(),
-                i.keys_before.as_ref().map(|k| k.join(",")),
+                i.keys_before.as_deref().map(super::joined),
                 from.as_str(),
                 i.merged_at.map(OffsetDateTime::unix_timestamp),
                 i.secret_token,

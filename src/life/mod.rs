@@ -7,6 +7,8 @@ use std::fmt;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use crate::ids::AccessKeyId;
+
 pub mod request;
 pub mod rotation;
 pub mod usage;
@@ -209,7 +211,7 @@ impl SecretDeletion {
 /// One key as the plan sees it: what the ledger says and what its secret's tag says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyFacts {
-    pub access_key_id: String,
+    pub access_key_id: AccessKeyId,
     /// The expiry recorded at issue (`None`: unreadable or absent).
     pub ledger_expires_at: Option<OffsetDateTime>,
     /// The secret's `keygate:expires-at` tag now (`None`: no secret, no tag, or unreadable).
@@ -240,7 +242,7 @@ pub struct Care {
 /// A step due now for one key, in the order it must run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Planned {
-    pub access_key_id: String,
+    pub access_key_id: AccessKeyId,
     pub step: Step,
     /// The key's effective expiry (`None` only for a half-done step of a key without one).
     pub expires_at: Option<OffsetDateTime>,

@@ -30,7 +30,7 @@ fn at(stage: Stage) -> Progress {
     }
 }
 
-fn steps(keys: &[KeyFacts], now: OffsetDateTime, timing: Timing) -> Vec<(String, Step)> {
+fn steps(keys: &[KeyFacts], now: OffsetDateTime, timing: Timing) -> Vec<(AccessKeyId, Step)> {
     plan(keys, now, timing)
         .into_iter()
         .map(|p| (p.access_key_id, p.step))
@@ -171,8 +171,8 @@ fn zero_days_means_no_warning_and_deletion_at_expiry() {
     assert_eq!(
         steps(&keys, EXPIRY, timing),
         [
-            ("AKIA1".to_string(), Step::Deactivate),
-            ("AKIA1".to_string(), Step::Delete)
+            ("AKIA1".into(), Step::Deactivate),
+            ("AKIA1".into(), Step::Delete)
         ]
     );
 }
@@ -191,9 +191,9 @@ fn keys_are_planned_each_on_their_own() {
     assert_eq!(
         steps(&keys, EXPIRY + d(7), TIMING),
         [
-            ("AKIA1".to_string(), Step::Deactivate),
-            ("AKIA1".to_string(), Step::Delete),
-            ("AKIA3".to_string(), Step::Delete),
+            ("AKIA1".into(), Step::Deactivate),
+            ("AKIA1".into(), Step::Delete),
+            ("AKIA3".into(), Step::Delete),
         ]
     );
 }

@@ -9,7 +9,7 @@ use super::render::{self, Outcome, Report};
 use super::{StepError, Workflow};
 use crate::event::NoticeEvent;
 use crate::github::client::{Annotation, CheckOutput, CheckState, RepoClient};
-use crate::ids::CommitSha;
+use crate::ids::{AccessKeyId, CommitSha};
 use crate::ledger::{Job, NoteKey, Store};
 use crate::policy::verdict::{CheckConclusion, Half, MergeVerdict};
 
@@ -55,7 +55,7 @@ pub(super) async fn on_activity(
 /// for its own head and for a merge group that holds it (`merge_group`).
 pub(super) fn check_run(
     facts: &Facts,
-    keys: &BTreeMap<String, Vec<String>>,
+    keys: &BTreeMap<String, Vec<AccessKeyId>>,
 ) -> (CheckState, CheckOutput) {
     let a = &facts.assessment;
     let verdict = MergeVerdict::of(&facts.changes, a, facts.revocation.as_ref());
@@ -187,8 +187,8 @@ async fn ask_approvers(wf: &Workflow, facts: &Facts) -> Result<(), StepError> {
 pub(super) async fn live_keys(
     wf: &Workflow,
     removed: &[String],
-) -> Result<BTreeMap<String, Vec<String>>, StepError> {
-    let mut keys: BTreeMap<String, Vec<String>> = BTreeMap::new();
+) -> Result<BTreeMap<String, Vec<AccessKeyId>>, StepError> {
+    let mut keys: BTreeMap<String, Vec<AccessKeyId>> = BTreeMap::new();
     if removed.is_empty() {
         return Ok(keys);
     }

@@ -9,6 +9,7 @@ use tracing::instrument;
 
 use super::sweep::contain_key;
 use super::{StepError, Workflow};
+use crate::ids::AccessKeyId;
 use crate::leak::{LeakReport, from_github_alert};
 use crate::ledger::{Job, KeyLife, Leak, Store};
 use crate::life::LifecycleRules;
@@ -17,9 +18,9 @@ use crate::life::LifecycleRules;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Contained {
     /// keygate issued it: deactivated now (or its deactivation finished).
-    Deactivated { access_key_id: String },
+    Deactivated { access_key_id: AccessKeyId },
     /// keygate issued it and acted on a leak of it before, or its life is over.
-    AlreadyDone { access_key_id: String },
+    AlreadyDone { access_key_id: AccessKeyId },
 }
 
 /// Acts on a leak report: every key keygate issued that it names is deactivated.

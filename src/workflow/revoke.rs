@@ -126,7 +126,10 @@ async fn revoke_all(
     }
     if !waiting.is_empty() {
         if !revoked.is_empty() {
-            waiting.push(format!("revoked already: `{}`", revoked.join("`, `")));
+            waiting.push(format!(
+                "revoked already: `{}`",
+                crate::ids::joined(&revoked, "`, `")
+            ));
         }
         return Ok(Outcome::Retrying {
             why: format!(

@@ -18,6 +18,7 @@ use super::render::key_event::KeyEvent;
 use super::sweep::{revoke_key, tell};
 use super::{StepError, Workflow};
 use crate::aws::{ACCESS_KEY_TAG, Aws, ROTATES_TAG};
+use crate::ids::AccessKeyId;
 use crate::ledger::{
     KeyCare, KeyLife, KeyOrigin, LedgerError, Revocation, Rotation, RotationState, Store, now_ms,
 };
@@ -44,7 +45,7 @@ impl RotationAsk {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rotated {
     /// Done (now or earlier): the secret's current version holds `new_key`.
-    Done { new_key: String },
+    Done { new_key: AccessKeyId },
     /// It waits, and why (no free key slot): tried again at the next pass.
     Waiting { why: String },
     /// It cannot be rotated, and why (not rotating, over, leaked, its request deleted).
@@ -367,9 +368,9 @@ async fn end_with_its_request(
     wf: &Workflow,
     rules: &LifecycleRules,
     r: &mut Rotation,
-    new_key: &str,
+    new_key: &AccessKeyId,
 ) -> Result<(), StepError> {
-    if let Some(mut successor) = wf.ledger.key_life(new_key.to_string()).await? {
+    if let Some(mut successor) = wf.ledger.key_life(new_key.clone()).await? {
         let revocation = Revocation {
             by: "keygate".into(),
             reason: "its request ended while its key was being rotated".into(),
@@ -388,7 +389,7 @@ async fn end_with_its_request(
 pub(crate) async fn resume_rotations(
     wf: &Workflow,
     rules: &LifecycleRules,
-) -> Result<Vec<(String, Result<Rotated, StepError>)>, StepError> {
+) -> Result<Vec<(AccessKeyId, Result<Rotated, StepError>)>, StepError> {
     let mut out = Vec::new();
     for r in wf.ledger.unfinished_rotations().await? {
         let Some(life) = wf.ledger.key_life(r.access_key_id.clone()).await? else {

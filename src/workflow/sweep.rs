@@ -16,7 +16,7 @@ use super::render::key_event::{KeyEvent, KeyRef, key_comment, key_notice};
 use super::rotate::{Rotated, RotationAsk, resume_rotations, rotate_key};
 use super::{StepError, Workflow};
 use crate::aws::{EXPIRES_TAG, ROTATES_TAG, SecretFacts};
-use crate::ids::{AccountAlias, PrNumber};
+use crate::ids::{AccessKeyId, AccountAlias, PrNumber};
 use crate::ledger::{KeyLife, NoteKey, Revocation, Store};
 use crate::life::{
     Care, KeyFacts, LifecycleRules, Planned, Progress, Stage, Step, effective_expiry, parse_time,
@@ -26,7 +26,7 @@ use crate::life::{
 /// One step a sweep did, or would do on a dry run.
 #[derive(Debug, Clone)]
 pub struct SweepLine {
-    pub access_key_id: String,
+    pub access_key_id: AccessKeyId,
     pub iam_user: String,
     pub request: String,
     /// `None`: the key's secret could not be read, so its expiry tag is unknown this pass.
@@ -89,7 +89,7 @@ async fn sweep_account(
     rules: &LifecycleRules,
     now: OffsetDateTime,
     dry_run: bool,
-    resumed: &[String],
+    resumed: &[AccessKeyId],
     mut lives: Vec<KeyLife>,
 ) -> Vec<SweepLine> {
     let (secrets, mut out, mut down) = read_secrets(wf, &lives).await;
@@ -98,7 +98,7 @@ async fn sweep_account(
         .iter()
         .map(|l| key_facts(l, &secrets, &usage))
         .collect();
-    let mut failed: Vec<String> = Vec::new();
+    let mut failed: Vec<AccessKeyId> = Vec::new();
     for p in plan(&facts, now, rules.timing) {
         let Some(life) = lives
             .iter_mut()
@@ -179,7 +179,7 @@ fn rotation_line(life: &KeyLife, result: Result<Rotated, StepError>) -> Option<S
 fn key_facts(
     l: &KeyLife,
     secrets: &HashMap<String, SecretFacts>,
-    usage: &HashMap<String, OffsetDateTime>,
+    usage: &HashMap<AccessKeyId, OffsetDateTime>,
 ) -> KeyFacts {
     let tag = |name: &str| {
         l.secret_name
@@ -218,7 +218,7 @@ async fn read_usage(
     wf: &Workflow,
     lives: &[KeyLife],
     rules: &LifecycleRules,
-) -> HashMap<String, OffsetDateTime> {
+) -> HashMap<AccessKeyId, OffsetDateTime> {
     let mut out = HashMap::new();
     if rules.timing.unused_days == 0 {
         return out;
@@ -538,7 +538,7 @@ pub(crate) async fn tell(
 
 /// The key under which a text about `access_key_id` is sent once: the key alone, or with
 /// the event's occasion when the event can come again.
-fn occasion(access_key_id: &str, event: &KeyEvent<'_>) -> String {
+fn occasion(access_key_id: &AccessKeyId, event: &KeyEvent<'_>) -> String {
     match event.occasion() {
         Some(o) => format!("{access_key_id}:{o}"),
         None => access_key_id.to_string(),

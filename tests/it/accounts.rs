@@ -9,7 +9,7 @@ use aws_sdk_secretsmanager::types::Tag;
 use keygate::audit::{Filter, State};
 use keygate::cli::audit::run_audit;
 use keygate::cli::keys::{Revoked, run_revoke_in, run_sweep};
-use keygate::ids::AccountAlias;
+use keygate::ids::{AccessKeyId, AccountAlias};
 use keygate::ledger::Store;
 use keygate::life::Step;
 use time::OffsetDateTime;
@@ -306,7 +306,7 @@ async fn keygate_revoke_acts_in_the_keys_account_and_refuses_the_wrong_one() {
     let wrong = run_revoke_in(
         &settings,
         app.keygate_aws().await,
-        &key,
+        &AccessKeyId::new(&key),
         Some("dev"),
         reason,
     )
@@ -323,9 +323,15 @@ async fn keygate_revoke_acts_in_the_keys_account_and_refuses_the_wrong_one() {
         std::slice::from_ref(&key),
         "untouched"
     );
-    let unknown = run_revoke_in(&settings, app.keygate_aws().await, &key, Some("qa"), reason)
-        .await
-        .unwrap_err();
+    let unknown = run_revoke_in(
+        &settings,
+        app.keygate_aws().await,
+        &AccessKeyId::new(&key),
+        Some("qa"),
+        reason,
+    )
+    .await
+    .unwrap_err();
     assert!(
         unknown.to_string().contains("`prod`, `dev`")
             || unknown.to_string().contains("`dev`, `prod`"),
@@ -335,7 +341,7 @@ async fn keygate_revoke_acts_in_the_keys_account_and_refuses_the_wrong_one() {
     let done = run_revoke_in(
         &settings,
         app.keygate_aws().await,
-        &key,
+        &AccessKeyId::new(&key),
         Some("prod"),
         reason,
     )
@@ -378,7 +384,7 @@ async fn audit_finds_each_key_in_its_own_account() {
             .iter()
             .find(|r| r.path == member.path(user))
             .unwrap_or_else(|| panic!("no row for {user}: {rows:#?}"));
-        assert_eq!(row.access_key_id.as_ref(), Some(key));
+        assert_eq!(row.access_key_id, Some(AccessKeyId::new(key)));
         assert_eq!(
             row.state,
             State::Active,
@@ -625,7 +631,7 @@ async fn a_key_in_a_member_account_rotates_in_place_in_that_account() {
     let done = keygate::cli::keys::run_rotate(
         &app.settings(),
         app.keygate_aws().await,
-        &first,
+        &AccessKeyId::new(&first),
         "suspected exposure",
     )
     .await
@@ -638,13 +644,16 @@ async fn a_key_in_a_member_account_rotates_in_place_in_that_account() {
     // version there; nothing happened in keygate's own account or in dev.
     let mut keys = prod.access_keys(&user).await;
     keys.sort();
-    let mut both = vec![first.clone(), new_key.clone()];
+    let mut both = vec![first.clone(), new_key.to_string()];
     both.sort();
     assert_eq!(keys, both, "the old key works through the overlap");
-    assert_eq!(prod.secret(&secret).await.unwrap()["AccessKeyId"], new_key);
+    assert_eq!(
+        prod.secret(&secret).await.unwrap()["AccessKeyId"],
+        new_key.as_str()
+    );
     assert_eq!(
         prod.secret_tags(&secret).await["keygate:access-key-id"],
-        new_key
+        new_key.as_str()
     );
     assert!(dev.secrets_named(&format!("{user}/")).await.is_empty());
     assert!(app.aws.secrets_named(&format!("{user}/")).await.is_empty());

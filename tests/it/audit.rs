@@ -8,6 +8,7 @@ use std::process::Command;
 use aws_sdk_secretsmanager::types::Tag;
 use keygate::audit::{Filter, State};
 use keygate::cli::audit::run_audit;
+use keygate::ids::AccessKeyId;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -97,7 +98,7 @@ async fn audit_walks_back_from_a_key_to_its_request_and_flags_one_active_past_ex
     assert_eq!(ghost.access_key_id, None);
 
     let by_key = Filter {
-        key: Some(key.clone()),
+        key: Some(AccessKeyId::new(&key)),
         ..Filter::default()
     };
     let rows = run_audit(&settings, &aws, clone.path(), &by_key, now)
@@ -188,7 +189,7 @@ async fn an_active_key_keygate_tagged_without_a_request_file_is_drift_and_exits_
     let clone = clone_with(&[(path("someone-else"), request("someone-else", "backups"))]);
     let aws = keygate::aws::Aws::from_config(&sdk_config(&app.aws.proxy.url).await);
     let by_key = Filter {
-        key: Some(key.clone()),
+        key: Some(AccessKeyId::new(&key)),
         ..Filter::default()
     };
 

@@ -7,6 +7,7 @@
 
 use std::time::Instant;
 
+use keygate::ids::AccessKeyId;
 use keygate::ledger::Store;
 use serde_json::Value;
 
@@ -87,7 +88,7 @@ async fn a_key_pushed_to_another_repository_is_inactive_within_one_delivery() {
     let life = app
         .ledger()
         .await
-        .key_life(key.clone())
+        .key_life(AccessKeyId::new(&key))
         .await
         .unwrap()
         .unwrap();
@@ -144,7 +145,13 @@ async fn a_leaked_key_keygate_did_not_issue_is_only_logged() {
     assert!(app.aws.notices().await.is_empty());
     assert_eq!(app.gh.comments(pr).len(), comments);
     app.shutdown().await;
-    let status = app.ledger().await.key_life(key).await.unwrap().unwrap();
+    let status = app
+        .ledger()
+        .await
+        .key_life(AccessKeyId::new(&key))
+        .await
+        .unwrap()
+        .unwrap();
     assert!(status.care.leak.is_none());
 }
 

@@ -7,6 +7,7 @@
 use std::collections::BTreeSet;
 
 use keygate::cli::keys::{Revoked, run_revoke, run_sweep};
+use keygate::ids::AccessKeyId;
 use keygate::ledger::Store;
 use keygate::life::Step;
 use keygate::workflow::sweep::SweepLine;
@@ -197,7 +198,11 @@ async fn expire_then_revoke(
 ) -> (anyhow::Result<Vec<SweepLine>>, anyhow::Result<Revoked>) {
     app.shutdown().await;
     let ledger = app.ledger().await;
-    let life = ledger.key_life(key.to_string()).await.unwrap().unwrap();
+    let life = ledger
+        .key_life(AccessKeyId::new(key))
+        .await
+        .unwrap()
+        .unwrap();
     drop(ledger);
     let ends = life.expires_at.unwrap();
     let (settings, aws) = (app.settings(), app.keygate_aws().await);
@@ -208,7 +213,13 @@ async fn expire_then_revoke(
         false,
     )
     .await;
-    let revoked = run_revoke(&settings, aws, key, "rotated by the least-privilege story").await;
+    let revoked = run_revoke(
+        &settings,
+        aws,
+        &AccessKeyId::new(key),
+        "rotated by the least-privilege story",
+    )
+    .await;
     (swept, revoked)
 }
 

@@ -10,6 +10,7 @@ use serde_json::Value;
 use tokio::sync::OnceCell;
 
 use keygate::cli::keys::{run_revoke, run_sweep};
+use keygate::ids::AccessKeyId;
 use keygate::ledger::Store;
 
 use crate::least_privilege::{policy_actions, policy_document};
@@ -215,13 +216,23 @@ fn member_actions_called(app: &TestApp, actions: &[String]) -> Vec<String> {
 async fn expire_then_revoke(app: &mut TestApp, key: &str) -> Vec<String> {
     app.shutdown().await;
     let ledger = app.ledger().await;
-    let life = ledger.key_life(key.to_string()).await.unwrap().unwrap();
+    let life = ledger
+        .key_life(AccessKeyId::new(key))
+        .await
+        .unwrap()
+        .unwrap();
     drop(ledger);
     let ends = life.expires_at.unwrap();
     let (settings, aws) = (app.settings(), app.keygate_aws().await);
     let later = ends + time::Duration::hours(1);
     let swept = run_sweep(&settings, aws.clone(), later, false).await;
-    let revoked = run_revoke(&settings, aws, key, "the least-privilege story").await;
+    let revoked = run_revoke(
+        &settings,
+        aws,
+        &AccessKeyId::new(key),
+        "the least-privilege story",
+    )
+    .await;
     let mut failures: Vec<String> = match swept {
         Ok(lines) => lines
             .iter()

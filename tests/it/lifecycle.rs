@@ -4,6 +4,7 @@
 
 use aws_sdk_secretsmanager::types::Tag;
 use keygate::cli::keys::{Revoked, run_revoke, run_sweep};
+use keygate::ids::AccessKeyId;
 use keygate::ledger::Store;
 use keygate::life::{Stage, Step};
 use keygate::workflow::sweep::SweepLine;
@@ -70,7 +71,7 @@ async fn sweep(app: &mut TestApp, dry_run: bool) -> Vec<(Step, String)> {
     }
     lines
         .into_iter()
-        .filter_map(|l| Some((l.step?, l.access_key_id)))
+        .filter_map(|l| Some((l.step?, l.access_key_id.to_string())))
         .collect()
 }
 
@@ -248,7 +249,7 @@ async fn an_operator_revokes_a_key_at_once_and_the_ledger_says_who_and_why() {
     let done = run_revoke(
         &app.settings(),
         aws(&app).await,
-        &key,
+        &AccessKeyId::new(&key),
         "pasted into a public gist",
     )
     .await
@@ -279,15 +280,24 @@ async fn an_operator_revokes_a_key_at_once_and_the_ledger_says_who_and_why() {
     assert!(last.contains("revoked") && last.contains(&key), "{last}");
 
     let ledger = app.ledger().await;
-    let life = ledger.key_life(key.clone()).await.unwrap().unwrap();
+    let life = ledger
+        .key_life(AccessKeyId::new(&key))
+        .await
+        .unwrap()
+        .unwrap();
     drop(ledger);
     assert_eq!(life.progress.stage, Stage::Revoked);
     let r = life.revocation.unwrap();
     assert_eq!((r.by, r.reason.as_str()), (by, "pasted into a public gist"));
 
-    let again = run_revoke(&app.settings(), aws(&app).await, &key, "again")
-        .await
-        .unwrap();
+    let again = run_revoke(
+        &app.settings(),
+        aws(&app).await,
+        &AccessKeyId::new(&key),
+        "again",
+    )
+    .await
+    .unwrap();
     assert_eq!(
         again,
         Revoked::AlreadyOver {
@@ -295,9 +305,14 @@ async fn an_operator_revokes_a_key_at_once_and_the_ledger_says_who_and_why() {
         }
     );
     assert!(app.aws.notices().await.is_empty());
-    let err = run_revoke(&app.settings(), aws(&app).await, "AKIANOTKEYGATES", "x y z")
-        .await
-        .unwrap_err();
+    let err = run_revoke(
+        &app.settings(),
+        aws(&app).await,
+        &"AKIANOTKEYGATES".into(),
+        "x y z",
+    )
+    .await
+    .unwrap_err();
     assert!(err.to_string().contains("only keys it issued"), "{err}");
 }
 

@@ -7,6 +7,7 @@
 use std::time::{Duration, Instant};
 
 use aws_sdk_secretsmanager::types::Tag;
+use keygate::ids::AccessKeyId;
 use keygate::ledger::{Ledger, Store};
 use keygate::life::{Progress, Stage};
 use time::OffsetDateTime;
@@ -29,7 +30,7 @@ async fn events(aws: &AwsWorld) -> Vec<String> {
 /// The key's progress as the ledger in `dir` holds it; only while no keygate holds it.
 async fn progress(dir: &tempfile::TempDir, key: &str) -> Progress {
     let ledger = Ledger::open_sqlite(&dir.path().join("ledger.db")).unwrap();
-    let life = ledger.key_life(key.to_string()).await.unwrap();
+    let life = ledger.key_life(AccessKeyId::new(key)).await.unwrap();
     life.expect("the ledger knows the key it issued").progress
 }
 

@@ -5,6 +5,7 @@
 
 use aws_sdk_secretsmanager::types::Tag;
 use keygate::cli::keys::{run_rotate, run_sweep};
+use keygate::ids::AccessKeyId;
 use keygate::life::Step;
 use keygate::workflow::rotate::Rotated;
 use time::OffsetDateTime;
@@ -43,7 +44,7 @@ async fn sweep(app: &mut TestApp) -> Vec<(Step, String)> {
     }
     lines
         .into_iter()
-        .filter_map(|l| Some((l.step?, l.access_key_id)))
+        .filter_map(|l| Some((l.step?, l.access_key_id.to_string())))
         .collect()
 }
 
@@ -151,7 +152,7 @@ async fn a_key_rotated_twice_is_read_by_the_same_secret_name_each_time() {
     let done = run_rotate(
         &app.settings(),
         aws(&app).await,
-        &second,
+        &AccessKeyId::new(&second),
         "suspected exposure",
     )
     .await
@@ -159,7 +160,7 @@ async fn a_key_rotated_twice_is_read_by_the_same_secret_name_each_time() {
     let Rotated::Done { new_key: third } = done else {
         panic!("{done:?}")
     };
-    assert_eq!(read_by_name(&app, &secret, "AWSCURRENT").await, third);
+    assert_eq!(third, read_by_name(&app, &secret, "AWSCURRENT").await);
     assert_eq!(read_by_name(&app, &secret, "AWSPREVIOUS").await, second);
     let notices = app.aws.notices().await;
     assert_eq!(
@@ -272,7 +273,7 @@ async fn audit_walks_back_from_a_replaced_key_to_the_key_its_secret_holds_and_it
 
     let clone = crate::audit::clone_with(&[(crate::support::world::path(&user), rotating(&user))]);
     let filter = keygate::audit::Filter {
-        key: Some(first.clone()),
+        key: Some(AccessKeyId::new(&first)),
         ..Default::default()
     };
     let rows = keygate::cli::audit::run_audit(
@@ -286,7 +287,7 @@ async fn audit_walks_back_from_a_replaced_key_to_the_key_its_secret_holds_and_it
     .unwrap();
     assert_eq!(rows.len(), 1, "{rows:#?}");
     let r = &rows[0];
-    assert_eq!(r.access_key_id.as_deref(), Some(second.as_str()));
+    assert_eq!(r.access_key_id, Some(AccessKeyId::new(&second)));
     assert_eq!(r.replaced_keys, [first.as_str()]);
     assert_eq!(
         r.state,
@@ -329,9 +330,14 @@ async fn a_rotation_waiting_for_a_slot_is_dropped_when_its_key_is_revoked_meanwh
     );
 
     // The key is revoked in an incident; the slot frees; nothing rotates any more.
-    keygate::cli::keys::run_revoke(&app.settings(), aws(&app).await, &first, "incident")
-        .await
-        .unwrap();
+    keygate::cli::keys::run_revoke(
+        &app.settings(),
+        aws(&app).await,
+        &AccessKeyId::new(&first),
+        "incident",
+    )
+    .await
+    .unwrap();
     let done = sweep(&mut app).await;
     assert!(!done.iter().any(|(s, _)| *s == Step::Rotate), "{done:?}");
     assert_eq!(

@@ -8,6 +8,7 @@
 use std::time::{Duration, Instant};
 
 use aws_sdk_secretsmanager::types::Tag;
+use keygate::ids::AccessKeyId;
 use keygate::ledger::{Ledger, RotationState, Store};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -132,16 +133,21 @@ async fn killed_mid_rotation_ends_as_one_rotation(operation: &str, fault: Fault)
     let rotations = ledger.all_rotations().await.unwrap();
     assert_eq!(rotations.len(), 1);
     assert_eq!(rotations[0].state, RotationState::Done);
-    assert_eq!(
-        rotations[0].new_access_key_id.as_deref(),
-        Some(new.as_str())
-    );
-    let replaced = ledger.key_life(old.clone()).await.unwrap().unwrap();
-    assert_eq!(replaced.care.superseded_by.as_deref(), Some(new.as_str()));
+    assert_eq!(rotations[0].new_access_key_id, Some(AccessKeyId::new(&new)));
+    let replaced = ledger
+        .key_life(AccessKeyId::new(&old))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(replaced.care.superseded_by, Some(AccessKeyId::new(&new)));
     let retires = replaced.care.retires_at.unwrap();
     let overlap = retires - rotations[0].rotated_at.unwrap();
     assert_eq!(overlap, time::Duration::hours(24), "retired on time");
-    let successor = ledger.key_life(new).await.unwrap().unwrap();
+    let successor = ledger
+        .key_life(AccessKeyId::new(&new))
+        .await
+        .unwrap()
+        .unwrap();
     assert!(successor.care.superseded_by.is_none() && !successor.progress.is_over());
 }
 

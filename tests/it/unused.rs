@@ -62,7 +62,7 @@ async fn sweep_at(app: &TestApp, now: OffsetDateTime) -> Vec<(Step, String)> {
     }
     lines
         .into_iter()
-        .filter_map(|l| Some((l.step?, l.access_key_id)))
+        .filter_map(|l| Some((l.step?, l.access_key_id.to_string())))
         .collect()
 }
 

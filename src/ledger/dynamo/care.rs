@@ -7,7 +7,8 @@ use time::OffsetDateTime;
 use super::DynamoLedger;
 use super::io::Query;
 use super::item::*;
-use crate::ids::{PrNumber, RepoName};
+use crate::ids::{AccessKeyId, PrNumber, RepoName};
+use crate::ledger::joined;
 use crate::ledger::{
     IntentKey, KeyCare, KeyOrigin, Leak, LedgerError, Rotation, RotationClaim, RotationState,
     now_ms,
@@ -18,7 +19,7 @@ fn rotation_list(state: RotationState) -> String {
     format!("rotation#{}", state.as_str())
 }
 
-fn rotation_key(access_key_id: &str) -> Item {
+fn rotation_key(access_key_id: &AccessKeyId) -> Item {
     key(format!("ROTATION#{access_key_id}"), "ROTATION")
 }
 
@@ -59,7 +60,10 @@ pub(super) fn read_origin(item: &Item) -> Result<KeyOrigin, LedgerError> {
 pub(super) fn care_change(c: &KeyCare, change: Change) -> Change {
     let leak = c.leak.as_ref();
     change
-        .set_or_remove("superseded_by", c.superseded_by.as_deref().map(s))
+        .set_or_remove(
+            "superseded_by",
+            c.superseded_by.as_ref().map(|k| s(k.as_str())),
+        )
         .set_or_remove("retires_at", at(c.retires_at))
         .set_or_remove("unused_warned_at", at(c.unused_warned_at))
         .set_or_remove("leak_source", leak.map(|l| s(l.source.as_str())))
@@ -77,7 +81,7 @@ pub(super) fn read_care(item: &Item) -> Result<KeyCare, LedgerError> {
         _ => None,
     };
     Ok(KeyCare {
-        superseded_by: opt_s(item, "superseded_by")?,
+        superseded_by: opt_s(item, "superseded_by")?.map(AccessKeyId::new),
         retires_at: time_of(item, "retires_at")?,
         unused_warned_at: time_of(item, "unused_warned_at")?,
         leak,
@@ -89,12 +93,12 @@ fn rotation_change(r: &Rotation, now: i64) -> Change {
     Change::default()
         .set("state", s(r.state.as_str()))
         .set(BY_STATE_PK, s(rotation_list(r.state)))
-        .set_or_remove(
-            "keys_before",
-            r.keys_before.as_ref().map(|k| s(k.join(","))),
-        )
+        .set_or_remove("keys_before", r.keys_before.as_ref().map(|k| s(joined(k))))
         .set_or_remove("token", r.token.as_deref().map(s))
-        .set_or_remove("new_access_key_id", r.new_access_key_id.as_deref().map(s))
+        .set_or_remove(
+            "new_access_key_id",
+            r.new_access_key_id.as_ref().map(|k| s(k.as_str())),
+        )
         .set_or_remove("new_fingerprint", r.new_fingerprint.as_deref().map(s))
         .set_or_remove("rotated_at", at(r.rotated_at))
         .set_or_remove("blocked", r.blocked.as_deref().map(s))
@@ -124,14 +128,14 @@ fn new_rotation(r: &Rotation, now: i64) -> Item {
 }
 
 fn read_rotation(item: &Item) -> Result<Rotation, LedgerError> {
-    let split = |v: String| -> Vec<String> {
+    let split = |v: String| -> Vec<AccessKeyId> {
         v.split(',')
             .filter(|p| !p.is_empty())
-            .map(str::to_string)
+            .map(AccessKeyId::new)
             .collect()
     };
     Ok(Rotation {
-        access_key_id: get_s(item, "access_key_id")?.to_string(),
+        access_key_id: AccessKeyId::new(get_s(item, "access_key_id")?),
         iam_user: get_s(item, "iam_user")?.to_string(),
         secret_name: get_s(item, "secret_name")?.to_string(),
         request: IntentKey {
@@ -144,7 +148,7 @@ fn read_rotation(item: &Item) -> Result<Rotation, LedgerError> {
         reason: get_s(item, "reason")?.to_string(),
         keys_before: opt_s(item, "keys_before")?.map(split),
         token: opt_s(item, "token")?,
-        new_access_key_id: opt_s(item, "new_access_key_id")?,
+        new_access_key_id: opt_s(item, "new_access_key_id")?.map(AccessKeyId::new),
         new_fingerprint: opt_s(item, "new_fingerprint")?,
         rotated_at: time_of(item, "rotated_at")?,
         blocked: opt_s(item, "blocked")?,

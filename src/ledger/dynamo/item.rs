@@ -13,7 +13,8 @@ use super::super::{
 };
 use crate::event::{Activity, PrEvent, Sender};
 use crate::ids::{
-    AccountAlias, BranchName, CommitSha, DeliveryId, InstallationId, PrNumber, RepoName,
+    AccessKeyId, AccountAlias, BranchName, CommitSha, DeliveryId, InstallationId, PrNumber,
+    RepoName,
 };
 use crate::life::{Progress, Stage, Step};
 
@@ -41,8 +42,8 @@ pub(super) fn n(v: i64) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 
-fn list(v: &[String]) -> AttributeValue {
-    AttributeValue::L(v.iter().map(|x| s(x.as_str())).collect())
+fn list<T: AsRef<str>>(v: &[T]) -> AttributeValue {
+    AttributeValue::L(v.iter().map(|x| s(x.as_ref())).collect())
 }
 
 /// A table key.
@@ -77,7 +78,7 @@ pub(super) fn note_key(k: &NoteKey) -> Item {
 }
 
 /// An issued key's life after issuing (DESIGN §5), keyed by its access key ID.
-pub(super) fn life_key(access_key_id: &str) -> Item {
+pub(super) fn life_key(access_key_id: &AccessKeyId) -> Item {
     key(format!("KEY#{access_key_id}"), "LIFE")
 }
 
@@ -305,7 +306,10 @@ pub(super) fn intent_fields(i: &Intent) -> Vec<(&'static str, Option<AttributeVa
         ("approvers", Some(list(&i.approvers))),
         ("installation_id", Some(n(i.installation.get() as i64))),
         ("keys_before", i.keys_before.as_deref().map(list)),
-        ("access_key_id", opt(&i.access_key_id)),
+        (
+            "access_key_id",
+            i.access_key_id.as_ref().map(|k| s(k.as_str())),
+        ),
         ("secret_name", opt(&i.secret_name)),
         ("secret_arn", opt(&i.secret_arn)),
         (
@@ -333,8 +337,9 @@ pub(super) fn read_intent(item: &Item) -> Result<Intent, LedgerError> {
         requester: get_s(item, "requester")?.to_string(),
         approvers: get_list(item, "approvers")?.unwrap_or_default(),
         installation: InstallationId(get_n(item, "installation_id")? as u64),
-        keys_before: get_list(item, "keys_before")?,
-        access_key_id: opt_s(item, "access_key_id")?,
+        keys_before: get_list(item, "keys_before")?
+            .map(|keys| keys.into_iter().map(AccessKeyId::new).collect()),
+        access_key_id: opt_s(item, "access_key_id")?.map(AccessKeyId::new),
         secret_name: opt_s(item, "secret_name")?,
         secret_arn: opt_s(item, "secret_arn")?,
         expires_at: crate::ledger::stored_time(opt_s(item, "expires_at")?),
@@ -442,7 +447,7 @@ fn read_revocation(item: &Item) -> Result<Option<Revocation>, LedgerError> {
 /// A life item, read alone (its intent gone): its creation time and the life.
 pub(super) fn read_life(item: &Item) -> Result<(i64, KeyLife), LedgerError> {
     let life = KeyLife {
-        access_key_id: get_s(item, "access_key_id")?.to_string(),
+        access_key_id: AccessKeyId::new(get_s(item, "access_key_id")?),
         account: opt_s(item, "account")?.map(AccountAlias::new),
         iam_user: get_s(item, "iam_user")?.to_string(),
         secret_name: opt_s(item, "secret_name")?,

@@ -10,6 +10,7 @@ use std::collections::{HashMap, HashSet};
 use super::DynamoLedger;
 use super::io::Query;
 use super::item::*;
+use crate::ids::AccessKeyId;
 use crate::ledger::{Intent, IntentState, KeyLife, LedgerError, now_ms};
 use crate::life::Progress;
 
@@ -18,12 +19,15 @@ const ISSUING: [IntentState; 2] = [IntentState::Stored, IntentState::Issued];
 
 impl DynamoLedger {
     /// Intents in [`ISSUING`] with an access key (`only` that one), with their creation time.
-    async fn issuing_intents(&self, only: Option<&str>) -> Result<Vec<(i64, Intent)>, LedgerError> {
+    async fn issuing_intents(
+        &self,
+        only: Option<&AccessKeyId>,
+    ) -> Result<Vec<(i64, Intent)>, LedgerError> {
         let mut found = Vec::new();
         for state in ISSUING {
             let mut values = vec![(":list", s(intent_list(state)))];
             if let Some(id) = only {
-                values.push((":akid", s(id)));
+                values.push((":akid", s(id.as_str())));
             }
             let q = Query {
                 index: Some(BY_STATE),
@@ -43,11 +47,11 @@ impl DynamoLedger {
     }
 
     /// The life items of one `by_state` partition, by access key ID.
-    async fn lives_in(&self, list: &str) -> Result<HashMap<String, Item>, LedgerError> {
+    async fn lives_in(&self, list: &str) -> Result<HashMap<AccessKeyId, Item>, LedgerError> {
         let items = self.query_all(&Query::list(list.into(), None)).await?;
         let mut by_key = HashMap::new();
         for item in items {
-            by_key.insert(get_s(&item, "access_key_id")?.to_string(), item);
+            by_key.insert(AccessKeyId::new(get_s(&item, "access_key_id")?), item);
         }
         Ok(by_key)
     }
@@ -93,7 +97,10 @@ impl DynamoLedger {
         Ok(found.into_iter().map(|(_, l)| l).collect())
     }
 
-    pub(super) async fn life(&self, access_key_id: &str) -> Result<Option<KeyLife>, LedgerError> {
+    pub(super) async fn life(
+        &self,
+        access_key_id: &AccessKeyId,
+    ) -> Result<Option<KeyLife>, LedgerError> {
         let Some(item) = self.get(life_key(access_key_id)).await? else {
             // No step recorded yet: the key is known only through the intent that issued it.
             let intents = self.issuing_intents(Some(access_key_id)).await?;
@@ -111,7 +118,7 @@ impl DynamoLedger {
         match intent {
             Some(i)
                 if ISSUING.contains(&i.state)
-                    && i.access_key_id.as_deref() == Some(access_key_id) =>
+                    && i.access_key_id.as_ref() == Some(access_key_id) =>
             {
                 Ok(Some(join_life(&i, Some(&item))?))
             }

@@ -77,7 +77,7 @@ use super::{
     Job, KeyLife, LedgerError, NewDelivery, NoteKey, Stats, Store, Taken, Watermark, now_ms,
 };
 use crate::event::Sender;
-use crate::ids::{BranchName, DeliveryId, PrNumber, RepoName};
+use crate::ids::{AccessKeyId, BranchName, DeliveryId, PrNumber, RepoName};
 use crate::life::Progress;
 
 pub use schema::{TableOutcome, ensure_table};
@@ -564,7 +564,7 @@ impl Store for DynamoLedger {
         self.lives_to_sweep().await
     }
 
-    async fn key_life(&self, access_key_id: String) -> Result<Option<KeyLife>, LedgerError> {
+    async fn key_life(&self, access_key_id: AccessKeyId) -> Result<Option<KeyLife>, LedgerError> {
         self.life(&access_key_id).await
     }
 

@@ -2,7 +2,7 @@
 
 use time::OffsetDateTime;
 
-use crate::ids::{AccountAlias, InstallationId, PrNumber, RepoName};
+use crate::ids::{AccessKeyId, AccountAlias, InstallationId, PrNumber, RepoName};
 use crate::ledger::{Intent, IntentState, KeyOrigin, LedgerError};
 
 /// An intent as stored, before its state is checked.
@@ -41,7 +41,7 @@ pub(super) fn intent_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<IntentRow> {
             installation: InstallationId(r.get::<_, i64>("installation_id")? as u64),
             keys_before: r
                 .get::<_, Option<String>>("keys_before")?
-                .map(|k| split_list(&k)),
+                .map(|k| split_list(&k).into_iter().map(AccessKeyId::new).collect()),
             access_key_id: r.get("access_key_id")?,
             secret_name: r.get("secret_name")?,
             secret_arn: r.get("secret_arn")?,

@@ -4,7 +4,7 @@
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
 use super::{Conn, seconds};
-use crate::ids::{AccountAlias, InstallationId, PrNumber, RepoName};
+use crate::ids::{AccessKeyId, AccountAlias, InstallationId, PrNumber, RepoName};
 use crate::ledger::{
     IntentKey, KeyCare, KeyLife, KeyOrigin, Leak, LedgerError, Revocation, now_ms,
 };
@@ -42,7 +42,10 @@ const LIVES: &str = "\
     ORDER BY created_at, access_key_id";
 
 impl Conn {
-    pub(super) fn key_lives(&mut self, only: Option<&str>) -> Result<Vec<KeyLife>, LedgerError> {
+    pub(super) fn key_lives(
+        &mut self,
+        only: Option<&AccessKeyId>,
+    ) -> Result<Vec<KeyLife>, LedgerError> {
         let mut stmt = self.0.prepare_cached(LIVES)?;
         let rows = stmt.query_map(params![only], |r| {
             Ok((

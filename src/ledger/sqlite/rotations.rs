@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 
 use super::intents::split_list;
 use super::{Conn, seconds};
-use crate::ids::{PrNumber, RepoName};
+use crate::ids::{AccessKeyId, PrNumber, RepoName};
 use crate::ledger::{IntentKey, LedgerError, Rotation, RotationClaim, RotationState, now_ms};
 
 impl Conn {
@@ -57,7 +57,7 @@ impl Conn {
             params![
                 r.access_key_id,
                 r.state.as_str(),
-                r.keys_before.as_ref().map(|k| k.join(",")),
+                r.keys_before.as_deref().map(crate::ledger::joined),
                 r.token,
                 r.new_access_key_id,
                 r.new_fingerprint,
@@ -88,7 +88,7 @@ impl Conn {
     /// Rotations, oldest first: of one key, or every one (`unfinished`: not `done`).
     pub(super) fn rotations(
         &mut self,
-        only: Option<&str>,
+        only: Option<&AccessKeyId>,
         unfinished: bool,
     ) -> Result<Vec<Rotation>, LedgerError> {
         let mut stmt = self.0.prepare_cached(
@@ -112,7 +112,7 @@ impl Conn {
                     reason: row.get("reason")?,
                     keys_before: row
                         .get::<_, Option<String>>("keys_before")?
-                        .map(|k| split_list(&k)),
+                        .map(|k| split_list(&k).into_iter().map(AccessKeyId::new).collect()),
                     token: row.get("token")?,
                     new_access_key_id: row.get("new_access_key_id")?,
                     new_fingerprint: row.get("new_fingerprint")?,

@@ -93,7 +93,7 @@ pub(super) async fn a_keys_origin_is_kept_from_its_intent_and_a_successor_is_swe
     l.record_lifecycle_step(over, Progress::ACTIVE)
         .await
         .unwrap();
-    let ids: Vec<String> = l
+    let ids: Vec<AccessKeyId> = l
         .keys_to_sweep()
         .await
         .unwrap()
@@ -167,5 +167,5 @@ pub(super) async fn a_rotation_is_claimed_once_and_moves_only_from_the_state_rea
     let all = l.all_rotations().await.unwrap();
     assert_eq!(all.len(), 1);
     assert_eq!(all[0].state, RotationState::Done);
-    assert_eq!(all[0].new_access_key_id.as_deref(), Some("AKIANEXT"));
+    assert_eq!(all[0].new_access_key_id, Some("AKIANEXT".into()));
 }

@@ -12,6 +12,7 @@ use super::rollback::rollback;
 use super::{advance, base_intent};
 use crate::aws::{ACCOUNT_TAG, NewKey, Ownership, READERS_TAG, StoredSecret, TOKEN_TAG, policy};
 use crate::github::client::PullInfo;
+use crate::ids::AccessKeyId;
 use crate::ledger::{Intent, IntentState, Job, KeyOrigin, Store, now_ms};
 use crate::life::request::Admission;
 use crate::request::{Request, SecretNameInputs, render_secret_name};
@@ -163,7 +164,7 @@ async fn admitted(
 async fn user_ready(
     wf: &Workflow,
     request: &Request,
-) -> Result<Result<Vec<String>, String>, StepError> {
+) -> Result<Result<Vec<AccessKeyId>, String>, StepError> {
     let user = request.iam_user.as_str();
     let aws = wf.aws_in(request.account.as_ref())?;
     let (account, folder) = match &request.account {
@@ -380,7 +381,7 @@ fn secret_tags(
         // Not a secret (CloudTrail shows it everywhere): it walks back from a key to here.
         (
             crate::aws::ACCESS_KEY_TAG.to_string(),
-            secret.key.access_key_id.clone(),
+            secret.key.access_key_id.to_string(),
         ),
         (TOKEN_TAG.to_string(), ownership(intent, token).token_tag()),
     ]);
@@ -511,7 +512,11 @@ pub(super) fn issued_outcome(i: &Intent, r: &Request) -> Outcome {
     Outcome::Issued {
         secret_name: i.secret_name.clone().unwrap_or_default(),
         secret_arn: i.secret_arn.clone().unwrap_or_default(),
-        access_key_id: i.access_key_id.clone().unwrap_or_default(),
+        // A stored intent always has its key: an empty ID only shows a ledger edited by hand.
+        access_key_id: i
+            .access_key_id
+            .clone()
+            .unwrap_or_else(|| AccessKeyId::new("")),
         expires_at: i
             .expires_at
             .map(crate::ledger::time_text)

@@ -5,7 +5,7 @@ use super::advance;
 use super::create::ownership;
 use crate::aws::{Aws, StoredSecret, policy};
 use crate::event::{Activity, PrEvent};
-use crate::ids::DeliveryId;
+use crate::ids::{AccessKeyId, DeliveryId};
 use crate::ledger::{Intent, IntentState, NewDelivery, Store, now_ms};
 use crate::workflow::{StepError, Workflow};
 
@@ -42,7 +42,7 @@ async fn own_secret(wf: &Workflow, intent: &Intent) -> Result<Option<StoredSecre
     let (Some(name), Some(token), Some(_)) = (
         intent.secret_name.as_deref(),
         intent.secret_token.as_deref(),
-        intent.access_key_id.as_deref(),
+        intent.access_key_id.as_ref(),
     ) else {
         return Ok(None);
     };
@@ -85,7 +85,7 @@ pub(crate) async fn delete_keys_a_lost_call_made(
     wf: &Workflow,
     aws: &Aws,
     user: &str,
-    before: &[String],
+    before: &[AccessKeyId],
     creating_at_ms: i64,
 ) -> Result<(), StepError> {
     let window = creation_window(creating_at_ms);
@@ -119,10 +119,10 @@ pub(crate) async fn delete_keys_a_lost_call_made(
 /// The keys the lost `CreateAccessKey` call can have made: not listed before it, and created
 /// inside its time window.
 fn keys_made_by_the_call(
-    before: &[String],
+    before: &[AccessKeyId],
     window: &std::ops::Range<i64>,
-    keys: Vec<(String, Option<i64>)>,
-) -> Vec<String> {
+    keys: Vec<(AccessKeyId, Option<i64>)>,
+) -> Vec<AccessKeyId> {
     keys.into_iter()
         .filter(|(id, created)| {
             !before.contains(id) && created.is_some_and(|c| window.contains(&c))
@@ -197,12 +197,12 @@ mod tests {
         let creating_at = 1_000_000_000;
         let window = creation_window(creating_at);
         let keys = vec![
-            ("AKIAOLD".to_string(), Some(creating_at - 3_600_000)),
-            ("AKIAMINE".to_string(), Some(creating_at + 2_000)),
-            ("AKIALATER".to_string(), Some(creating_at + 3_600_000)),
-            ("AKIANODATE".to_string(), None),
+            (AccessKeyId::new("AKIAOLD"), Some(creating_at - 3_600_000)),
+            (AccessKeyId::new("AKIAMINE"), Some(creating_at + 2_000)),
+            (AccessKeyId::new("AKIALATER"), Some(creating_at + 3_600_000)),
+            (AccessKeyId::new("AKIANODATE"), None),
         ];
-        let before = vec!["AKIAOLD".to_string()];
+        let before = vec![AccessKeyId::new("AKIAOLD")];
         assert_eq!(
             keys_made_by_the_call(&before, &window, keys),
             ["AKIAMINE"],

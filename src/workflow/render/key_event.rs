@@ -7,7 +7,7 @@ use std::fmt::Write;
 use super::{PrRef, attributes, md, plain, subject};
 use crate::aws::Notice;
 use crate::event::NoticeEvent;
-use crate::ids::AccountAlias;
+use crate::ids::{AccessKeyId, AccountAlias};
 
 /// Which key of which request a text is about.
 #[derive(Debug, Clone)]
@@ -20,7 +20,7 @@ pub struct KeyRef<'a> {
     /// The key's AWS account (DESIGN §9); `None`: keygate's own.
     pub account: Option<&'a AccountAlias>,
     pub requester: &'a str,
-    pub access_key_id: &'a str,
+    pub access_key_id: &'a AccessKeyId,
     pub secret_name: Option<&'a str>,
     /// The effective expiry, as written (RFC 3339).
     pub expires_at: Option<&'a str>,
@@ -43,7 +43,7 @@ pub enum KeyEvent<'a> {
     /// Rotated in place (DESIGN §10): the secret's current version holds `new_key`; the key
     /// this text is about stays active until `retires_at`.
     Rotated {
-        new_key: &'a str,
+        new_key: &'a AccessKeyId,
         by: &'a str,
         reason: &'a str,
         retires_at: &'a str,
@@ -105,7 +105,7 @@ fn days(n: u32) -> String {
 
 /// A new comment on a pull request (the request's own, or the one that revoked it).
 pub fn key_comment(event: &KeyEvent<'_>, key: &KeyRef<'_>) -> String {
-    let id = md::code(key.access_key_id);
+    let id = md::code(key.access_key_id.as_str());
     let mut user = md::code(key.iam_user);
     if let Some(a) = key.account {
         let _ = write!(user, " in AWS account {}", md::code(a.as_str()));
@@ -170,7 +170,7 @@ pub fn key_comment(event: &KeyEvent<'_>, key: &KeyRef<'_>) -> String {
 
 /// The comment for the events of DESIGN §10.
 fn care_comment(s: &mut String, event: &KeyEvent<'_>, key: &KeyRef<'_>) {
-    let id = md::code(key.access_key_id);
+    let id = md::code(key.access_key_id.as_str());
     let user = md::code(key.iam_user);
     let path = md::code(key.path);
     match event {
@@ -235,8 +235,8 @@ fn rotated_comment(s: &mut String, event: &KeyEvent<'_>, key: &KeyRef<'_>) {
          - Request: {} (#{})\n",
         md::code(key.iam_user),
         secret_of(key),
-        md::code(new_key),
-        md::code(key.access_key_id),
+        md::code(new_key.as_str()),
+        md::code(key.access_key_id.as_str()),
         md::text(retires_at),
         days(*delete_after_days),
         md::code(by),
@@ -258,7 +258,7 @@ fn unused_comment(s: &mut String, event: &KeyEvent<'_>, key: &KeyRef<'_>) {
         return;
     };
     let (id, user, path) = (
-        md::code(key.access_key_id),
+        md::code(key.access_key_id.as_str()),
         md::code(key.iam_user),
         md::code(key.path),
     );
@@ -311,7 +311,11 @@ pub fn key_notice(event: &KeyEvent<'_>, key: &KeyRef<'_>) -> Notice {
     let _ = writeln!(m, "{title}.\n");
     let _ = writeln!(m, "IAM user:      {user}");
     super::account_line(&mut m, key.account);
-    let _ = writeln!(m, "Access key ID: {}", plain::line(key.access_key_id));
+    let _ = writeln!(
+        m,
+        "Access key ID: {}",
+        plain::line(key.access_key_id.as_str())
+    );
     if let Some(secret) = key.secret_name {
         let _ = writeln!(m, "Secret:        {}", plain::line(secret));
     }
@@ -373,7 +377,7 @@ fn care_notice_lines(m: &mut String, event: &KeyEvent<'_>) {
             retires_at,
             ..
         } => {
-            let _ = writeln!(m, "New key:       {}", plain::line(new_key));
+            let _ = writeln!(m, "New key:       {}", plain::line(new_key.as_str()));
             let _ = writeln!(m, "Previous key active until {}", plain::line(retires_at));
             let _ = writeln!(m, "Rotated by:    {}", plain::line(by));
             let _ = writeln!(m, "Reason:        {}", plain::line(reason));
@@ -409,6 +413,9 @@ fn care_notice_lines(m: &mut String, event: &KeyEvent<'_>) {
 mod tests {
     use super::*;
 
+    static KEY_ID: std::sync::LazyLock<AccessKeyId> =
+        std::sync::LazyLock::new(|| AccessKeyId::new("AKIAEXAMPLE"));
+
     fn key() -> KeyRef<'static> {
         KeyRef {
             repository: "acme/access-requests",
@@ -417,7 +424,7 @@ mod tests {
             iam_user: "svc-backup",
             account: None,
             requester: "bob",
-            access_key_id: "AKIAEXAMPLE",
+            access_key_id: &KEY_ID,
             secret_name: Some("svc-backup/access-key-20260101000000"),
             expires_at: Some("2026-03-01T00:00:00Z"),
         }

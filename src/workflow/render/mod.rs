@@ -20,7 +20,7 @@ use super::StepError;
 use crate::aws::Notice;
 use crate::event::NoticeEvent;
 use crate::github::client::GitHubError;
-use crate::ids::AccountAlias;
+use crate::ids::{AccessKeyId, AccountAlias};
 use crate::policy::Assessment;
 use crate::policy::approval::Verdict;
 use crate::policy::changes::Changes;
@@ -35,7 +35,7 @@ pub enum Outcome {
     Issued {
         secret_name: String,
         secret_arn: String,
-        access_key_id: String,
+        access_key_id: AccessKeyId,
         expires_at: String,
         days: u32,
         /// The request's `readers`: only they (and keygate) may read the secret. Empty when
@@ -61,7 +61,7 @@ pub enum Outcome {
     /// A merged deletion of the request file revoked its keys (DESIGN §5); `note` says
     /// why there was nothing to revoke when `access_key_ids` is empty.
     Revoked {
-        access_key_ids: Vec<String>,
+        access_key_ids: Vec<AccessKeyId>,
         note: Option<String>,
     },
     /// Not done yet: its AWS account is unavailable for now (DESIGN §9), and keygate
@@ -194,7 +194,10 @@ fn comment_outcome(s: &mut String, path: &str, user: &str, outcome: &Outcome) {
             access_key_ids,
             note,
         } => {
-            let keys: Vec<String> = access_key_ids.iter().map(|k| md::code(k)).collect();
+            let keys: Vec<String> = access_key_ids
+                .iter()
+                .map(|k| md::code(k.as_str()))
+                .collect();
             match (keys.is_empty(), note) {
                 (false, _) => write!(
                     s,
@@ -239,7 +242,7 @@ fn issued_comment(s: &mut String, path: &str, user: &str, outcome: &Outcome) {
          - Expires: {} ({days} days)\n",
         md::code(secret_name),
         md::code(secret_arn),
-        md::code(access_key_id),
+        md::code(access_key_id.as_str()),
         md::text(expires_at),
     );
     if !readers.is_empty() {
@@ -372,7 +375,7 @@ fn notice_outcome(m: &mut String, outcome: &Outcome) {
         } => {
             let _ = writeln!(m, "Secret:        {}", plain::line(secret_name));
             let _ = writeln!(m, "Secret ARN:    {}", plain::line(secret_arn));
-            let _ = writeln!(m, "Access key ID: {}", plain::line(access_key_id));
+            let _ = writeln!(m, "Access key ID: {}", plain::line(access_key_id.as_str()));
             let _ = writeln!(m, "Expires:       {}", plain::line(expires_at));
             if !readers.is_empty() {
                 let _ = writeln!(m, "Readable only by:");
@@ -401,7 +404,7 @@ fn notice_outcome(m: &mut String, outcome: &Outcome) {
             note,
         } => {
             for k in access_key_ids {
-                let _ = writeln!(m, "Access key ID: {}", plain::line(k));
+                let _ = writeln!(m, "Access key ID: {}", plain::line(k.as_str()));
             }
             if let Some(note) = note {
                 let _ = writeln!(m, "Note:          {}", plain::line(note));

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use super::md;
+use crate::ids::AccessKeyId;
 use crate::policy::approval::{Decision, Verdict};
 use crate::policy::changes::Changes;
 
@@ -17,7 +18,7 @@ pub struct Revocations<'a> {
     /// The §2 decision over the deleted paths (`Facts::revocation`).
     pub decision: Option<&'a Decision>,
     /// Live access key IDs per deleted path, from the ledger's key lives.
-    pub keys: &'a BTreeMap<String, Vec<String>>,
+    pub keys: &'a BTreeMap<String, Vec<AccessKeyId>>,
 }
 
 impl Revocations<'_> {
@@ -55,7 +56,7 @@ impl Revocations<'_> {
             let keys = self.keys.get(path).filter(|k| !k.is_empty());
             match keys {
                 Some(keys) => {
-                    let listed: Vec<String> = keys.iter().map(|k| md::code(k)).collect();
+                    let listed: Vec<String> = keys.iter().map(|k| md::code(k.as_str())).collect();
                     let _ = writeln!(
                         s,
                         "- Merging revokes this request's live key{}: {} (deactivated, then deleted with {})",
@@ -161,7 +162,7 @@ mod tests {
         };
         let keys = BTreeMap::from([(
             "requests/alice/ci.toml".to_string(),
-            vec!["AKIAEXAMPLE1".to_string(), "AKIAEXAMPLE2".to_string()],
+            vec!["AKIAEXAMPLE1".into(), "AKIAEXAMPLE2".into()],
         )]);
         let r = Revocations {
             changes: &c,
@@ -198,7 +199,7 @@ Approved: merging now revokes the keys of 2 request files
         };
         let keys = BTreeMap::from([(
             "requests/alice/ci.toml".to_string(),
-            vec!["AKIAEXAMPLE1".to_string()],
+            vec!["AKIAEXAMPLE1".into()],
         )]);
         let r = Revocations {
             changes: &c,

@@ -4,7 +4,7 @@
 use rusqlite::{Connection, params};
 
 use super::{MIGRATIONS, migrate};
-use crate::ids::{DeliveryId, InstallationId, PrNumber, RepoName};
+use crate::ids::{AccessKeyId, DeliveryId, InstallationId, PrNumber, RepoName};
 use crate::ledger::{
     CatchUpProgress, DeliveryState, IntentState, LedgerError, NoteKey, SqliteLedger, Store,
 };
@@ -135,7 +135,11 @@ async fn a_ledger_from_every_earlier_schema_opens_and_reads_back() {
         assert_eq!(intents.len(), 1, "{version}");
         let i = &intents[0];
         assert_eq!(
-            (i.state, i.iam_user.as_str(), i.access_key_id.as_deref()),
+            (
+                i.state,
+                i.iam_user.as_str(),
+                i.access_key_id.as_ref().map(AccessKeyId::as_str)
+            ),
             (IntentState::Issued, "svc", Some("AKIAEXAMPLE")),
             "{version}"
         );
