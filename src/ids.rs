@@ -179,6 +179,11 @@ string_id!(
     /// name, never an IAM user's or a secret's.
     AccessKeyId
 );
+string_id!(
+    /// A Secrets Manager secret's name, as keygate renders it from `aws.secret_name` (the
+    /// secret that holds a key), never a key's or a user's.
+    SecretName
+);
 number_id!(
     /// A pull request's number within its repository.
     PrNumber

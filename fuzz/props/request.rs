@@ -116,7 +116,10 @@ pub fn check(bytes: &[u8]) {
                 };
                 let name = render_secret_name(&rules.secret_name_template, &inputs)
                     .unwrap_or_else(|why| panic!("{path} validated, yet its secret name: {why}"));
-                assert!(valid_secret_name(&name), "invalid secret name {name:?}");
+                assert!(
+                    valid_secret_name(name.as_str()),
+                    "invalid secret name {name:?}"
+                );
             }
         }
         Err(problems) => {

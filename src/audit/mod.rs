@@ -15,7 +15,7 @@ use serde::Serialize;
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
 
-use crate::ids::AccessKeyId;
+use crate::ids::{AccessKeyId, SecretName};
 use crate::ledger::{Intent, IntentState, Rotation, RotationState};
 use crate::life::Stage;
 
@@ -273,7 +273,7 @@ pub struct Row {
     pub requested_by: Option<String>,
     pub approved_by: Option<Vec<String>>,
     pub access_key_id: Option<AccessKeyId>,
-    pub secret: Option<String>,
+    pub secret: Option<SecretName>,
     /// The secret's ARN, when it was found through its tags.
     pub secret_arn: Option<String>,
     pub expires_at: Option<String>,
@@ -591,7 +591,9 @@ fn cells(r: &Row) -> [String; 14] {
         r.access_key_id
             .as_ref()
             .map_or_else(|| "-".into(), AccessKeyId::to_string),
-        r.secret.clone().unwrap_or_else(|| "-".into()),
+        r.secret
+            .as_ref()
+            .map_or_else(|| "-".into(), SecretName::to_string),
         u(&r.expires_at),
         if r.drift && r.state != State::ActiveNoRequestFile {
             format!("{} (PAST EXPIRY)", r.state.as_str())

@@ -10,7 +10,7 @@ use time::format_description::well_known::Rfc3339;
 
 use super::{RequestFile, match_by_path};
 use crate::aws::{ACCESS_KEY_TAG, ACCOUNT_TAG, EXPIRES_TAG};
-use crate::ids::{AccessKeyId, AccountAlias};
+use crate::ids::{AccessKeyId, AccountAlias, SecretName};
 
 /// The repository (`owner/name`) whose request issued the key.
 pub const REPOSITORY_TAG: &str = "keygate:repository";
@@ -27,7 +27,7 @@ pub const APPROVERS_TAG: &str = "keygate:approvers";
 /// parse is `None`: unknown, never a default.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TaggedSecret {
-    pub name: String,
+    pub name: SecretName,
     pub arn: String,
     /// When the secret was created: the request file it belongs to was added before.
     pub created: Option<OffsetDateTime>,
@@ -47,7 +47,7 @@ impl TaggedSecret {
     /// The secret's tags read as keygate wrote them; `None` for a secret without a
     /// `keygate:access-key-id` tag (not a key keygate issued, or issued before the tag was).
     pub fn from_tags(
-        name: &str,
+        name: &SecretName,
         arn: &str,
         created: Option<OffsetDateTime>,
         tags: &BTreeMap<String, String>,
@@ -59,7 +59,7 @@ impl TaggedSecret {
         };
         let access_key_id = AccessKeyId::new(text(ACCESS_KEY_TAG)?);
         Some(TaggedSecret {
-            name: name.to_string(),
+            name: name.clone(),
             arn: arn.to_string(),
             created,
             access_key_id,

@@ -263,7 +263,7 @@ fn tagged(request: Option<&str>, repository: &str) -> TaggedSecret {
         tags.insert("keygate:request".into(), r.into());
     }
     TaggedSecret::from_tags(
-        "svc-x/access-key-1",
+        &"svc-x/access-key-1".into(),
         "arn:aws:secretsmanager:us-east-1:1:secret:svc-x/access-key-1-XyZw",
         Some(datetime!(2026-05-20 10:00 UTC)),
         &tags,
@@ -288,7 +288,7 @@ fn an_active_tagged_key_whose_request_file_is_not_in_the_history_is_drift() {
     assert_eq!(r.path, "requests/svc-x/ci.toml");
     assert_eq!(r.iam_user, "svc-x");
     assert_eq!(r.access_key_id, Some("AKIAUNTRACKED".into()));
-    assert_eq!(r.secret.as_deref(), Some("svc-x/access-key-1"));
+    assert_eq!(r.secret, Some("svc-x/access-key-1".into()));
     assert_eq!(r.pr, Some(9));
     assert_eq!(r.requested_by.as_deref(), Some("mallory"));
     let table = table(&[r]);
@@ -345,7 +345,7 @@ fn keygate_tags() -> std::collections::BTreeMap<String, String> {
 
 fn secret() -> TaggedSecret {
     TaggedSecret::from_tags(
-        "svc-b/access-key-1",
+        &"svc-b/access-key-1".into(),
         "arn:aws:secretsmanager:us-east-1:1:secret:svc-b/access-key-1-AbCd",
         Some(datetime!(2026-03-01 10:05 UTC)),
         &keygate_tags(),
@@ -371,7 +371,7 @@ fn a_secrets_tags_say_who_asked_who_approved_and_when_the_key_ends() {
     let mut t = keygate_tags();
     t.remove("keygate:access-key-id");
     assert_eq!(
-        TaggedSecret::from_tags("x", "arn", None, &t),
+        TaggedSecret::from_tags(&"x".into(), "arn", None, &t),
         None,
         "no key ID: not a key keygate issued"
     );
@@ -379,7 +379,7 @@ fn a_secrets_tags_say_who_asked_who_approved_and_when_the_key_ends() {
     t.insert("keygate:pr".into(), "seventeen".into());
     t.insert("keygate:expires-at".into(), "soon".into());
     t.remove("keygate:requester");
-    let s = TaggedSecret::from_tags("x", "arn", None, &t).unwrap();
+    let s = TaggedSecret::from_tags(&"x".into(), "arn", None, &t).unwrap();
     assert_eq!(
         (s.pr, s.expires_at, s.requester),
         (None, None, None),
@@ -428,7 +428,7 @@ fn without_a_ledger_the_row_comes_from_the_tags_iam_and_github() {
         Some(vec!["carol".to_string(), "dave".to_string()])
     );
     assert_eq!(r.access_key_id, Some("AKIATAGGED".into()));
-    assert_eq!(r.secret.as_deref(), Some("svc-b/access-key-1"));
+    assert_eq!(r.secret, Some("svc-b/access-key-1".into()));
     assert!(
         r.secret_arn
             .as_deref()

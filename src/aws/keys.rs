@@ -7,7 +7,7 @@ use aws_sdk_iam::types::StatusType;
 use time::OffsetDateTime;
 
 use super::{Aws, AwsError, gone_is_done};
-use crate::ids::AccessKeyId;
+use crate::ids::{AccessKeyId, SecretName};
 use crate::life::SecretDeletion;
 
 /// Every secret keygate creates carries this tag (DESIGN §3.3): listing by it finds them.
@@ -22,7 +22,7 @@ pub const ROTATES_TAG: &str = "keygate:rotates-at";
 /// A secret as its metadata shows it: never its value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SecretFacts {
-    pub name: String,
+    pub name: SecretName,
     pub arn: String,
     pub tags: BTreeMap<String, String>,
     /// Its version IDs: keygate's `ClientRequestToken` is one of them when keygate made it.
@@ -34,7 +34,7 @@ pub struct SecretFacts {
 /// A secret as `ListSecrets` shows it: metadata and tags, never its value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListedSecret {
-    pub name: String,
+    pub name: SecretName,
     pub arn: String,
     pub created: Option<OffsetDateTime>,
     pub tags: BTreeMap<String, String>,
@@ -70,13 +70,17 @@ impl Aws {
 
     /// `DeleteSecret` with the recovery window asked for. A secret that is gone, or whose
     /// deletion is already scheduled, is left as it is.
-    pub async fn delete_secret(&self, name: &str, how: SecretDeletion) -> Result<(), AwsError> {
+    pub async fn delete_secret(
+        &self,
+        name: &SecretName,
+        how: SecretDeletion,
+    ) -> Result<(), AwsError> {
         match self.describe_secret(name).await? {
             None => return Ok(()),
             Some(s) if s.scheduled_for_deletion => return Ok(()),
             Some(_) => {}
         }
-        let mut req = self.secrets.delete_secret().secret_id(name);
+        let mut req = self.secrets.delete_secret().secret_id(name.as_str());
         req = match how {
             SecretDeletion::Immediately => req.force_delete_without_recovery(true),
             SecretDeletion::Recoverable(days) => req.recovery_window_in_days(i64::from(days)),
@@ -96,8 +100,12 @@ impl Aws {
     }
 
     /// Sets `tags` on the secret (`TagResource`), the others left as they are.
-    pub async fn tag_secret(&self, name: &str, tags: &[(&str, &str)]) -> Result<(), AwsError> {
-        let mut req = self.secrets.tag_resource().secret_id(name);
+    pub async fn tag_secret(
+        &self,
+        name: &SecretName,
+        tags: &[(&str, &str)],
+    ) -> Result<(), AwsError> {
+        let mut req = self.secrets.tag_resource().secret_id(name.as_str());
         for (k, v) in tags {
             req = req.tags(
                 aws_sdk_secretsmanager::types::Tag::builder()
@@ -110,16 +118,22 @@ impl Aws {
     }
 
     /// A secret's tags and versions (`None`: no such secret).
-    pub async fn describe_secret(&self, name: &str) -> Result<Option<SecretFacts>, AwsError> {
+    pub async fn describe_secret(
+        &self,
+        name: &SecretName,
+    ) -> Result<Option<SecretFacts>, AwsError> {
         match self
             .call(
                 "DescribeSecret",
-                self.secrets.describe_secret().secret_id(name).send(),
+                self.secrets
+                    .describe_secret()
+                    .secret_id(name.as_str())
+                    .send(),
             )
             .await
         {
             Ok(out) => Ok(Some(SecretFacts {
-                name: out.name().unwrap_or(name).to_string(),
+                name: out.name().map_or_else(|| name.clone(), SecretName::new),
                 arn: out.arn().unwrap_or_default().to_string(),
                 tags: tags(out.tags()),
                 version_ids: out
@@ -169,7 +183,7 @@ impl Aws {
                     continue;
                 }
                 out.push(ListedSecret {
-                    name: s.name().unwrap_or_default().to_string(),
+                    name: SecretName::new(s.name().unwrap_or_default()),
                     arn: s.arn().unwrap_or_default().to_string(),
                     created: s
                         .created_date()

@@ -8,7 +8,7 @@ use aws_lc_rs::digest;
 use aws_sdk_secretsmanager::types::Tag;
 
 use super::{Aws, AwsError, NewKey, gone_is_done, tag_key, tag_value};
-use crate::ids::AccountAlias;
+use crate::ids::{AccountAlias, SecretName};
 
 /// The tag that marks a secret created for a request with `readers`: set with the secret by
 /// `CreateSecret`, so after a crash keygate can tell that the secret is complete only with
@@ -59,7 +59,7 @@ impl Ownership<'_> {
 /// A secret keygate made for an intent.
 #[derive(Debug, Clone)]
 pub struct StoredSecret {
-    pub name: String,
+    pub name: SecretName,
     pub arn: String,
     /// Made for a request that names readers ([`READERS_TAG`]): complete only once its
     /// resource policy is on.
@@ -74,7 +74,7 @@ impl Aws {
     /// retried call idempotent, and names the value's version.
     pub async fn create_secret(
         &self,
-        name: &str,
+        name: &SecretName,
         key: Option<&NewKey>,
         token: &str,
         kms_key_id: Option<&str>,
@@ -84,7 +84,7 @@ impl Aws {
         let mut req = self
             .secrets
             .create_secret()
-            .name(name)
+            .name(name.as_str())
             .client_request_token(token)
             .description("AWS access key issued by keygate")
             .set_secret_string(value.as_ref().map(|v| v.to_string()));
@@ -101,7 +101,7 @@ impl Aws {
         }
         let out = self.call("CreateSecret", req.send()).await?;
         Ok(StoredSecret {
-            name: out.name().unwrap_or(name).to_string(),
+            name: out.name().map_or_else(|| name.clone(), SecretName::new),
             arn: out.arn().unwrap_or_default().to_string(),
             for_readers: tags.contains_key(READERS_TAG),
             has_value: key.is_some(),
@@ -111,7 +111,7 @@ impl Aws {
     /// Gives an empty secret its value, as the version `token`: idempotent.
     pub async fn put_secret_value(
         &self,
-        name: &str,
+        name: &SecretName,
         key: &NewKey,
         token: &str,
     ) -> Result<(), AwsError> {
@@ -120,7 +120,7 @@ impl Aws {
             "PutSecretValue",
             self.secrets
                 .put_secret_value()
-                .secret_id(name)
+                .secret_id(name.as_str())
                 .client_request_token(token)
                 .secret_string(value.as_str())
                 .send(),
@@ -134,7 +134,7 @@ impl Aws {
     /// keygate's to claim, whatever it holds.
     pub async fn own_secret(
         &self,
-        name: &str,
+        name: &SecretName,
         owner: &Ownership<'_>,
     ) -> Result<Option<StoredSecret>, AwsError> {
         let Some(facts) = self.describe_secret(name).await? else {
@@ -153,14 +153,14 @@ impl Aws {
 
     pub async fn put_resource_policy(
         &self,
-        secret_id: &str,
+        name: &SecretName,
         document: &str,
     ) -> Result<(), AwsError> {
         self.call(
             "PutResourcePolicy",
             self.secrets
                 .put_resource_policy()
-                .secret_id(secret_id)
+                .secret_id(name.as_str())
                 .resource_policy(document)
                 .block_public_policy(true)
                 .send(),
@@ -170,13 +170,13 @@ impl Aws {
     }
 
     /// The secret's resource policy, `None` when it has none.
-    pub async fn resource_policy(&self, secret_id: &str) -> Result<Option<String>, AwsError> {
+    pub async fn resource_policy(&self, name: &SecretName) -> Result<Option<String>, AwsError> {
         let out = self
             .call(
                 "GetResourcePolicy",
                 self.secrets
                     .get_resource_policy()
-                    .secret_id(secret_id)
+                    .secret_id(name.as_str())
                     .send(),
             )
             .await?;
@@ -188,13 +188,13 @@ impl Aws {
 
     /// Deletes the secret at once, without the recovery window: used only for a secret
     /// keygate just created whose key is being deleted too. Gone already is fine.
-    pub async fn delete_secret_now(&self, secret_id: &str) -> Result<(), AwsError> {
+    pub async fn delete_secret_now(&self, name: &SecretName) -> Result<(), AwsError> {
         gone_is_done(
             self.call(
                 "DeleteSecret",
                 self.secrets
                     .delete_secret()
-                    .secret_id(secret_id)
+                    .secret_id(name.as_str())
                     .force_delete_without_recovery(true)
                     .send(),
             )

@@ -24,7 +24,7 @@ use crate::aws::ACCESS_KEY_TAG;
 use crate::aws::Aws;
 use crate::config::Settings;
 use crate::github::client::{GitHubApp, RepoClient};
-use crate::ids::AccessKeyId;
+use crate::ids::{AccessKeyId, SecretName};
 use crate::ledger::{Intent, Ledger, Role, Store};
 use crate::request::{PathKind, classify};
 
@@ -111,8 +111,7 @@ async fn key_facts(
         .iter()
         .find(|s| {
             &s.access_key_id == key
-                || (s.account == intent.account
-                    && Some(s.name.as_str()) == intent.secret_name.as_deref())
+                || (s.account == intent.account && Some(&s.name) == intent.secret_name.as_ref())
         })
         .and_then(|s| s.expires_at);
     KeyFacts {
@@ -556,7 +555,7 @@ fn audit(settings: &Settings, args: &AuditArgs) -> anyhow::Result<ExitCode> {
                     .map_or("a key", AccessKeyId::as_str),
                 r.iam_user,
                 r.path,
-                r.secret.as_deref().unwrap_or("unknown")
+                r.secret.as_ref().map_or("unknown", SecretName::as_str)
             );
             continue;
         }
@@ -590,7 +589,8 @@ mod tests {
                 "requests/svc-x/ci.toml".to_string(),
             ),
         ]);
-        let secret = TaggedSecret::from_tags("svc-x/access-key-1", "", None, &tags).unwrap();
+        let secret =
+            TaggedSecret::from_tags(&"svc-x/access-key-1".into(), "", None, &tags).unwrap();
         let active = KeyFacts {
             aws: AwsKey::Active,
             ..KeyFacts::UNKNOWN

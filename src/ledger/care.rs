@@ -9,7 +9,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use super::{IntentKey, LedgerError};
-use crate::ids::AccessKeyId;
+use crate::ids::{AccessKeyId, SecretName};
 
 /// Where a key came from, written once with it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -103,7 +103,7 @@ pub struct Rotation {
     pub access_key_id: AccessKeyId,
     pub iam_user: String,
     /// The secret both keys are versions of.
-    pub secret_name: String,
+    pub secret_name: SecretName,
     /// The request that issued the first key of the secret.
     pub request: IntentKey,
     pub state: RotationState,
@@ -130,7 +130,7 @@ impl Rotation {
     pub fn new(
         access_key_id: AccessKeyId,
         iam_user: String,
-        secret_name: String,
+        secret_name: SecretName,
         request: IntentKey,
     ) -> Rotation {
         Rotation {

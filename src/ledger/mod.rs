@@ -27,6 +27,7 @@ use time::OffsetDateTime;
 use crate::event::{PrEvent, Sender};
 use crate::ids::{
     AccessKeyId, AccountAlias, BranchName, DeliveryId, InstallationId, PrNumber, RepoName,
+    SecretName,
 };
 use crate::life::Progress;
 use crate::life::request::RequestLife;
@@ -315,7 +316,7 @@ pub struct Intent {
     /// among them is the one this intent created.
     pub keys_before: Option<Vec<AccessKeyId>>,
     pub access_key_id: Option<AccessKeyId>,
-    pub secret_name: Option<String>,
+    pub secret_name: Option<SecretName>,
     pub secret_arn: Option<String>,
     /// When the key expires, decided at issue.
     pub expires_at: Option<OffsetDateTime>,
@@ -406,7 +407,7 @@ pub struct KeyLife {
     /// step of its life acts there.
     pub account: Option<AccountAlias>,
     pub iam_user: String,
-    pub secret_name: Option<String>,
+    pub secret_name: Option<SecretName>,
     /// The expiry recorded at issue.
     pub expires_at: Option<OffsetDateTime>,
     /// The request that issued it.

@@ -2,6 +2,7 @@
 
 use super::chars::{SECRET_NAME_CHARS, describe_char, is_secret_name_char, quote};
 use super::{SAMPLE_PR, SAMPLE_TIMESTAMP, SECRET_NAME_MAX_CHARS};
+use crate::ids::SecretName;
 
 /// The inputs of a secret-name template.
 #[derive(Debug, Clone, Copy)]
@@ -17,7 +18,7 @@ pub struct SecretNameInputs<'a> {
 /// Renders a secret-name template. Placeholders: `{iam_user}`, `{timestamp}`, `{pr}`,
 /// `{request}`. Err explains an unknown placeholder, an unmatched brace, or why the rendered
 /// name is not a valid Secrets Manager name (naming the offending character).
-pub fn render_secret_name(template: &str, inputs: &SecretNameInputs) -> Result<String, String> {
+pub fn render_secret_name(template: &str, inputs: &SecretNameInputs) -> Result<SecretName, String> {
     let known = "{iam_user}, {timestamp}, {pr} and {request}";
     let mut out = String::new();
     let mut rest = template;
@@ -53,7 +54,7 @@ pub fn render_secret_name(template: &str, inputs: &SecretNameInputs) -> Result<S
     }
     out.push_str(rest);
     check_secret_name(&out)?;
-    Ok(out)
+    Ok(SecretName::new(out))
 }
 
 /// Sample inputs with the given user and request name, to check a template before any PR.

@@ -16,7 +16,7 @@ use super::render::key_event::{KeyEvent, KeyRef, key_comment, key_notice};
 use super::rotate::{Rotated, RotationAsk, resume_rotations, rotate_key};
 use super::{StepError, Workflow};
 use crate::aws::{EXPIRES_TAG, ROTATES_TAG, SecretFacts};
-use crate::ids::{AccessKeyId, AccountAlias, PrNumber};
+use crate::ids::{AccessKeyId, AccountAlias, PrNumber, SecretName};
 use crate::ledger::{KeyLife, NoteKey, Revocation, Store};
 use crate::life::{
     Care, KeyFacts, LifecycleRules, Planned, Progress, Stage, Step, effective_expiry, parse_time,
@@ -178,12 +178,12 @@ fn rotation_line(life: &KeyLife, result: Result<Rotated, StepError>) -> Option<S
 /// What the plan needs to know about one key: its expiries, its progress and its care.
 fn key_facts(
     l: &KeyLife,
-    secrets: &HashMap<String, SecretFacts>,
+    secrets: &HashMap<SecretName, SecretFacts>,
     usage: &HashMap<AccessKeyId, OffsetDateTime>,
 ) -> KeyFacts {
     let tag = |name: &str| {
         l.secret_name
-            .as_deref()
+            .as_ref()
             .and_then(|n| secrets.get(n))
             .and_then(|s| s.tags.get(name))
             .and_then(|t| parse_time(t))
@@ -268,12 +268,16 @@ async fn last_active(wf: &Workflow, l: &KeyLife) -> Result<Option<OffsetDateTime
 async fn read_secrets(
     wf: &Workflow,
     lives: &[KeyLife],
-) -> (HashMap<String, SecretFacts>, Vec<SweepLine>, Option<String>) {
+) -> (
+    HashMap<SecretName, SecretFacts>,
+    Vec<SweepLine>,
+    Option<String>,
+) {
     let mut secrets = HashMap::new();
     let mut unread = Vec::new();
     let mut down: Option<String> = None;
     for life in lives {
-        let Some(name) = life.secret_name.as_deref() else {
+        let Some(name) = life.secret_name.as_ref() else {
             continue;
         };
         if secrets.contains_key(name) {
@@ -297,7 +301,7 @@ async fn read_secrets(
         };
         match read {
             Ok(Some(s)) => {
-                secrets.insert(name.to_string(), s);
+                secrets.insert(name.clone(), s);
             }
             Ok(None) => {}
             Err(why) => unread.push(SweepLine {
@@ -482,7 +486,7 @@ pub(crate) async fn tell(
         iam_user: &life.iam_user,
         requester: &life.requester,
         access_key_id: &life.access_key_id,
-        secret_name: life.secret_name.as_deref(),
+        secret_name: life.secret_name.as_ref(),
         expires_at: expires.as_deref(),
         account: life.account.as_ref(),
     };

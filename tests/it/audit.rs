@@ -8,7 +8,7 @@ use std::process::Command;
 use aws_sdk_secretsmanager::types::Tag;
 use keygate::audit::{Filter, State};
 use keygate::cli::audit::run_audit;
-use keygate::ids::AccessKeyId;
+use keygate::ids::{AccessKeyId, SecretName};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -110,7 +110,7 @@ async fn audit_walks_back_from_a_key_to_its_request_and_flags_one_active_past_ex
     assert_eq!(r.pr, Some(pr));
     assert_eq!(r.requested_by.as_deref(), Some("bob"));
     assert_eq!(r.approved_by.as_deref(), Some(&["carol".to_string()][..]));
-    assert_eq!(r.secret.as_deref(), Some(secret.as_str()));
+    assert_eq!(r.secret, Some(SecretName::new(&secret)));
     assert_eq!(r.state, State::Active);
     assert_eq!(r.last_used.as_deref(), Some("never"));
     assert!(!r.drift);
@@ -208,7 +208,7 @@ async fn an_active_key_keygate_tagged_without_a_request_file_is_drift_and_exits_
     assert!(r.drift);
     assert_eq!(r.path, path(&user));
     assert_eq!(r.iam_user, user);
-    assert_eq!(r.secret.as_deref(), Some(secret.as_str()));
+    assert_eq!(r.secret, Some(SecretName::new(&secret)));
     assert_eq!(r.requested_by.as_deref(), Some("mallory"));
 
     // As an auditor runs it, in the clone: the row, and exit 1.

@@ -14,7 +14,7 @@ use super::super::{
 use crate::event::{Activity, PrEvent, Sender};
 use crate::ids::{
     AccessKeyId, AccountAlias, BranchName, CommitSha, DeliveryId, InstallationId, PrNumber,
-    RepoName,
+    RepoName, SecretName,
 };
 use crate::life::{Progress, Stage, Step};
 
@@ -310,7 +310,7 @@ pub(super) fn intent_fields(i: &Intent) -> Vec<(&'static str, Option<AttributeVa
             "access_key_id",
             i.access_key_id.as_ref().map(|k| s(k.as_str())),
         ),
-        ("secret_name", opt(&i.secret_name)),
+        ("secret_name", i.secret_name.as_ref().map(|n| s(n.as_str()))),
         ("secret_arn", opt(&i.secret_arn)),
         (
             "expires_at",
@@ -340,7 +340,7 @@ pub(super) fn read_intent(item: &Item) -> Result<Intent, LedgerError> {
         keys_before: get_list(item, "keys_before")?
             .map(|keys| keys.into_iter().map(AccessKeyId::new).collect()),
         access_key_id: opt_s(item, "access_key_id")?.map(AccessKeyId::new),
-        secret_name: opt_s(item, "secret_name")?,
+        secret_name: opt_s(item, "secret_name")?.map(SecretName::new),
         secret_arn: opt_s(item, "secret_arn")?,
         expires_at: crate::ledger::stored_time(opt_s(item, "expires_at")?),
         outcome: opt_s(item, "outcome")?,
@@ -357,7 +357,6 @@ pub(super) fn read_intent(item: &Item) -> Result<Intent, LedgerError> {
 /// still `from` (no item counting as [`Progress::ACTIVE`]). The key's identity and creation
 /// time are written once, by the first step, as SQLite's `key_lives` keeps them.
 pub(super) fn life_step(life: &KeyLife, from: Progress, now_ms: i64) -> Change {
-    let opt = |v: &Option<String>| v.as_deref().map(s);
     let r = life.revocation.as_ref();
     let mut c = Change::default()
         .set_if_absent("access_key_id", s(life.access_key_id.as_str()))
@@ -373,7 +372,10 @@ pub(super) fn life_step(life: &KeyLife, from: Progress, now_ms: i64) -> Change {
         );
     let identity = [
         ("account", life.account.as_ref().map(|a| s(a.as_str()))),
-        ("secret_name", opt(&life.secret_name)),
+        (
+            "secret_name",
+            life.secret_name.as_ref().map(|n| s(n.as_str())),
+        ),
         (
             "expires_at",
             life.expires_at.map(|t| s(crate::ledger::time_text(t))),
@@ -450,7 +452,7 @@ pub(super) fn read_life(item: &Item) -> Result<(i64, KeyLife), LedgerError> {
         access_key_id: AccessKeyId::new(get_s(item, "access_key_id")?),
         account: opt_s(item, "account")?.map(AccountAlias::new),
         iam_user: get_s(item, "iam_user")?.to_string(),
-        secret_name: opt_s(item, "secret_name")?,
+        secret_name: opt_s(item, "secret_name")?.map(SecretName::new),
         expires_at: crate::ledger::stored_time(opt_s(item, "expires_at")?),
         request: IntentKey {
             repository: RepoName::new(get_s(item, "repository")?),

@@ -78,7 +78,7 @@ pub(super) async fn a_keys_origin_is_kept_from_its_intent_and_a_successor_is_swe
         intent.key(),
         "the successor serves the same request"
     );
-    assert_eq!(swept[1].secret_name.as_deref(), Some("alice/access-key-1"));
+    assert_eq!(swept[1].secret_name, Some("alice/access-key-1".into()));
     assert_eq!(
         swept[1].request_merged_at, intent.merged_at,
         "joined with its request's merge"

@@ -12,7 +12,7 @@ use super::rollback::rollback;
 use super::{advance, base_intent};
 use crate::aws::{ACCOUNT_TAG, NewKey, Ownership, READERS_TAG, StoredSecret, TOKEN_TAG, policy};
 use crate::github::client::PullInfo;
-use crate::ids::AccessKeyId;
+use crate::ids::{AccessKeyId, SecretName};
 use crate::ledger::{Intent, IntentState, Job, KeyOrigin, Store, now_ms};
 use crate::life::request::Admission;
 use crate::request::{Request, SecretNameInputs, render_secret_name};
@@ -331,7 +331,7 @@ async fn create_under_a_free_name(
             return Ok(None);
         };
         if i > 0 {
-            if intent.secret_name.as_deref() == Some(name.as_str()) {
+            if intent.secret_name.as_ref() == Some(&name) {
                 return Ok(None); // the template has no `{timestamp}`: no other name
             }
             intent.secret_name = Some(name.clone());
@@ -421,7 +421,7 @@ fn secret_name(
     pr: &PullInfo,
     request: &Request,
     second: OffsetDateTime,
-) -> Result<String, String> {
+) -> Result<SecretName, String> {
     render_secret_name(
         &wf.settings.rules.secret_name_template,
         &SecretNameInputs {
@@ -510,7 +510,7 @@ pub(crate) fn random_token() -> String {
 
 pub(super) fn issued_outcome(i: &Intent, r: &Request) -> Outcome {
     Outcome::Issued {
-        secret_name: i.secret_name.clone().unwrap_or_default(),
+        secret_name: i.secret_name.clone().unwrap_or_else(|| SecretName::new("")),
         secret_arn: i.secret_arn.clone().unwrap_or_default(),
         // A stored intent always has its key: an empty ID only shows a ledger edited by hand.
         access_key_id: i

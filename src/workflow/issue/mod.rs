@@ -14,7 +14,7 @@ use super::sweep::revoke_key;
 use super::{StepError, Workflow};
 use crate::event::NoticeEvent;
 use crate::github::client::{PullInfo, RepoClient};
-use crate::ids::CommitSha;
+use crate::ids::{CommitSha, SecretName};
 use crate::ledger::{Intent, IntentKey, IntentState, Job, Revocation, Store, now_ms};
 use crate::policy::changes::Changes;
 use crate::policy::verdict::{Half, MergeVerdict};
@@ -103,7 +103,7 @@ async fn refused_before_watermark(
 /// stored is live, and the text says so rather than "nothing issued". Public words only:
 /// GitHub's and AWS's own messages go to the log (the worker logs the error). Best effort.
 async fn could_not_finish(wf: &Workflow, gh: &RepoClient, pr: &PullInfo, e: &StepError) {
-    let stored: Vec<String> = wf
+    let stored: Vec<SecretName> = wf
         .ledger
         .intents_of_pr(wf.settings.repository.clone(), pr.number)
         .await

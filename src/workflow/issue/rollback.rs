@@ -40,7 +40,7 @@ pub(super) async fn rollback(wf: &Workflow, intent: &mut Intent) -> Result<(), S
 /// This intent's secret, when one exists under its recorded name.
 async fn own_secret(wf: &Workflow, intent: &Intent) -> Result<Option<StoredSecret>, StepError> {
     let (Some(name), Some(token), Some(_)) = (
-        intent.secret_name.as_deref(),
+        intent.secret_name.as_ref(),
         intent.secret_token.as_deref(),
         intent.access_key_id.as_ref(),
     ) else {

@@ -7,7 +7,7 @@ use std::fmt::Write;
 use super::{PrRef, attributes, md, plain, subject};
 use crate::aws::Notice;
 use crate::event::NoticeEvent;
-use crate::ids::{AccessKeyId, AccountAlias};
+use crate::ids::{AccessKeyId, AccountAlias, SecretName};
 
 /// Which key of which request a text is about.
 #[derive(Debug, Clone)]
@@ -21,7 +21,7 @@ pub struct KeyRef<'a> {
     pub account: Option<&'a AccountAlias>,
     pub requester: &'a str,
     pub access_key_id: &'a AccessKeyId,
-    pub secret_name: Option<&'a str>,
+    pub secret_name: Option<&'a SecretName>,
     /// The effective expiry, as written (RFC 3339).
     pub expires_at: Option<&'a str>,
 }
@@ -113,7 +113,7 @@ pub fn key_comment(event: &KeyEvent<'_>, key: &KeyRef<'_>) -> String {
     let path = md::code(key.path);
     let secret = key
         .secret_name
-        .map(md::code)
+        .map(|s| md::code(s.as_str()))
         .unwrap_or_else(|| "(unknown)".into());
     let when = key
         .expires_at
@@ -209,7 +209,7 @@ fn care_comment(s: &mut String, event: &KeyEvent<'_>, key: &KeyRef<'_>) {
 
 fn secret_of(key: &KeyRef<'_>) -> String {
     key.secret_name
-        .map(md::code)
+        .map(|s| md::code(s.as_str()))
         .unwrap_or_else(|| "(unknown)".into())
 }
 
@@ -317,7 +317,7 @@ pub fn key_notice(event: &KeyEvent<'_>, key: &KeyRef<'_>) -> Notice {
         plain::line(key.access_key_id.as_str())
     );
     if let Some(secret) = key.secret_name {
-        let _ = writeln!(m, "Secret:        {}", plain::line(secret));
+        let _ = writeln!(m, "Secret:        {}", plain::line(secret.as_str()));
     }
     if let Some(when) = key.expires_at {
         let _ = writeln!(m, "Expires:       {}", plain::line(when));
@@ -415,6 +415,8 @@ mod tests {
 
     static KEY_ID: std::sync::LazyLock<AccessKeyId> =
         std::sync::LazyLock::new(|| AccessKeyId::new("AKIAEXAMPLE"));
+    static SECRET: std::sync::LazyLock<SecretName> =
+        std::sync::LazyLock::new(|| SecretName::new("svc-backup/access-key-20260101000000"));
 
     fn key() -> KeyRef<'static> {
         KeyRef {
@@ -425,7 +427,7 @@ mod tests {
             account: None,
             requester: "bob",
             access_key_id: &KEY_ID,
-            secret_name: Some("svc-backup/access-key-20260101000000"),
+            secret_name: Some(&SECRET),
             expires_at: Some("2026-03-01T00:00:00Z"),
         }
     }

@@ -20,7 +20,7 @@ use super::StepError;
 use crate::aws::Notice;
 use crate::event::NoticeEvent;
 use crate::github::client::GitHubError;
-use crate::ids::{AccessKeyId, AccountAlias};
+use crate::ids::{AccessKeyId, AccountAlias, SecretName};
 use crate::policy::Assessment;
 use crate::policy::approval::Verdict;
 use crate::policy::changes::Changes;
@@ -33,7 +33,7 @@ pub const COMMENT_MARKER: &str = "<!-- keygate:result -->";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     Issued {
-        secret_name: String,
+        secret_name: SecretName,
         secret_arn: String,
         access_key_id: AccessKeyId,
         expires_at: String,
@@ -240,7 +240,7 @@ fn issued_comment(s: &mut String, path: &str, user: &str, outcome: &Outcome) {
          - Secret ARN: {}\n\
          - Access key ID: {}\n\
          - Expires: {} ({days} days)\n",
-        md::code(secret_name),
+        md::code(secret_name.as_str()),
         md::code(secret_arn),
         md::code(access_key_id.as_str()),
         md::text(expires_at),
@@ -373,7 +373,7 @@ fn notice_outcome(m: &mut String, outcome: &Outcome) {
             readers,
             ..
         } => {
-            let _ = writeln!(m, "Secret:        {}", plain::line(secret_name));
+            let _ = writeln!(m, "Secret:        {}", plain::line(secret_name.as_str()));
             let _ = writeln!(m, "Secret ARN:    {}", plain::line(secret_arn));
             let _ = writeln!(m, "Access key ID: {}", plain::line(access_key_id.as_str()));
             let _ = writeln!(m, "Expires:       {}", plain::line(expires_at));
