@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use keygate::config::{AccountSection, Accounts};
-use keygate::ids::AccountAlias;
+use keygate::ids::{AccountAlias, IamUser};
 use support::accounts::{EXTERNAL_ID, ISSUER_ROLE, Member, PROD};
 use support::moto::{moto, sdk_config};
 
@@ -60,7 +60,7 @@ fn main() {
         )]);
         let accounts = Accounts::check(&raw).expect("a valid account");
         let alias = AccountAlias::new(PROD.0);
-        let member_user = Member::at(PROD).await.iam_user("bench").await;
+        let member_user = IamUser::new(Member::at(PROD).await.iam_user("bench").await);
         let home_iam = aws_sdk_iam::Client::new(&sdk_config(url).await);
         let home_user = support::app::unique("bench");
         home_iam
@@ -81,7 +81,9 @@ fn main() {
             member.list_access_keys(&member_user).await.expect("warm");
             warm.push(started.elapsed());
             let started = Instant::now();
-            home.list_access_keys(&home_user).await.expect("at home");
+            home.list_access_keys(&IamUser::new(&home_user))
+                .await
+                .expect("at home");
             own.push(started.elapsed());
         }
         let cold = summary(

@@ -184,6 +184,11 @@ string_id!(
     /// secret that holds a key), never a key's or a user's.
     SecretName
 );
+string_id!(
+    /// An IAM user's name as a request names it (its folder's) or IAM spells it: whose keys
+    /// keygate makes, never a key's ID or a secret's name.
+    IamUser
+);
 number_id!(
     /// A pull request's number within its repository.
     PrNumber

@@ -109,7 +109,7 @@ pub fn check(bytes: &[u8]) {
             );
             for (timestamp, pr) in [("20260101000000", 1), ("99991231235959", u64::MAX)] {
                 let inputs = SecretNameInputs {
-                    iam_user: &request.iam_user,
+                    iam_user: request.iam_user.as_str(),
                     timestamp,
                     pr,
                     request: request.name(),

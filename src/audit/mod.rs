@@ -15,7 +15,7 @@ use serde::Serialize;
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
 
-use crate::ids::{AccessKeyId, SecretName};
+use crate::ids::{AccessKeyId, IamUser, SecretName};
 use crate::ledger::{Intent, IntentState, Rotation, RotationState};
 use crate::life::Stage;
 
@@ -265,7 +265,7 @@ pub fn key_state(
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Row {
     pub path: String,
-    pub iam_user: String,
+    pub iam_user: IamUser,
     /// When the request reached the branch (the commit that added it).
     pub merged_at: Option<String>,
     pub merge_commit: Option<String>,
@@ -359,9 +359,9 @@ pub fn row(j: &Joined<'_>, ledger_read: bool, now: OffsetDateTime, warn_days: u3
     let iam_user = j
         .intent
         .map(|i| i.iam_user.clone())
-        .filter(|u| !u.is_empty())
-        .or_else(|| crate::life::iam_user_of(&j.path).map(str::to_string))
-        .unwrap_or_default();
+        .filter(|u| !u.as_str().is_empty())
+        .or_else(|| crate::life::iam_user_of(&j.path))
+        .unwrap_or_else(|| IamUser::new(""));
     let pull = j.pull.as_ref();
     Row {
         path: j.path.clone(),
@@ -431,7 +431,7 @@ pub fn no_request_file(
     }
     Some(Row {
         path: secret.path.clone().unwrap_or_else(|| "unknown".into()),
-        iam_user: secret.iam_user().unwrap_or_default(),
+        iam_user: secret.iam_user().unwrap_or_else(|| IamUser::new("")),
         merged_at: None,
         merge_commit: None,
         pr: secret.pr,
@@ -535,7 +535,7 @@ impl Filter {
             r.access_key_id.as_ref() == Some(k) || r.replaced_keys.iter().any(|x| x == k)
         });
         let user = self.user.as_deref().is_none_or(|u| {
-            r.iam_user.eq_ignore_ascii_case(u)
+            r.iam_user.as_str().eq_ignore_ascii_case(u)
                 || r.requested_by
                     .as_deref()
                     .is_some_and(|q| q.eq_ignore_ascii_case(u))
@@ -571,7 +571,7 @@ fn cells(r: &Row) -> [String; 14] {
     let u = |v: &Option<String>| v.clone().unwrap_or_else(|| "unknown".into());
     [
         r.path.clone(),
-        r.iam_user.clone(),
+        r.iam_user.to_string(),
         r.pr.map_or_else(|| "unknown".into(), |n| format!("#{n}")),
         r.merge_commit
             .as_deref()

@@ -10,7 +10,7 @@ use time::format_description::well_known::Rfc3339;
 
 use super::{RequestFile, match_by_path};
 use crate::aws::{ACCESS_KEY_TAG, ACCOUNT_TAG, EXPIRES_TAG};
-use crate::ids::{AccessKeyId, AccountAlias, SecretName};
+use crate::ids::{AccessKeyId, AccountAlias, IamUser, SecretName};
 
 /// The repository (`owner/name`) whose request issued the key.
 pub const REPOSITORY_TAG: &str = "keygate:repository";
@@ -92,11 +92,8 @@ impl TaggedSecret {
     }
 
     /// The IAM user holding its key: the folder of the request path its tag names.
-    pub fn iam_user(&self) -> Option<String> {
-        self.path
-            .as_deref()
-            .and_then(crate::life::iam_user_of)
-            .map(str::to_string)
+    pub fn iam_user(&self) -> Option<IamUser> {
+        self.path.as_deref().and_then(crate::life::iam_user_of)
     }
 }
 

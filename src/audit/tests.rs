@@ -1,7 +1,7 @@
 use time::macros::datetime;
 
 use super::*;
-use crate::ids::{InstallationId, PrNumber, RepoName};
+use crate::ids::{IamUser, InstallationId, PrNumber, RepoName};
 use crate::ledger::IntentKey;
 
 const NOW: OffsetDateTime = datetime!(2026-06-01 12:00 UTC);
@@ -37,10 +37,8 @@ fn intent(path: &str, state: IntentState, written: OffsetDateTime) -> Intent {
     }
 }
 
-fn iam_user_of_path(path: &str) -> String {
-    crate::life::iam_user_of(path)
-        .unwrap_or_default()
-        .to_string()
+fn iam_user_of_path(path: &str) -> IamUser {
+    crate::life::iam_user_of(path).unwrap_or_else(|| IamUser::new(""))
 }
 
 fn facts(aws: AwsKey) -> KeyFacts {

@@ -7,7 +7,7 @@ use aws_sdk_iam::types::StatusType;
 use time::OffsetDateTime;
 
 use super::{Aws, AwsError, gone_is_done};
-use crate::ids::{AccessKeyId, SecretName};
+use crate::ids::{AccessKeyId, IamUser, SecretName};
 use crate::life::SecretDeletion;
 
 /// Every secret keygate creates carries this tag (DESIGN §3.3): listing by it finds them.
@@ -51,7 +51,7 @@ impl Aws {
     /// `UpdateAccessKey` to `Inactive`. A key (or user) that is gone is as inactive as can be.
     pub async fn deactivate_access_key(
         &self,
-        user: &str,
+        user: &IamUser,
         access_key_id: &AccessKeyId,
     ) -> Result<(), AwsError> {
         gone_is_done(
@@ -59,7 +59,7 @@ impl Aws {
                 "UpdateAccessKey",
                 self.iam
                     .update_access_key()
-                    .user_name(user)
+                    .user_name(user.as_str())
                     .access_key_id(access_key_id.as_str())
                     .status(StatusType::Inactive)
                     .send(),
@@ -201,12 +201,12 @@ impl Aws {
     /// The user's access keys and whether each is active (`None`: no such user).
     pub async fn access_key_statuses(
         &self,
-        user: &str,
+        user: &IamUser,
     ) -> Result<Option<Vec<KeyStatus>>, AwsError> {
         match self
             .call(
                 "ListAccessKeys",
-                self.iam.list_access_keys().user_name(user).send(),
+                self.iam.list_access_keys().user_name(user.as_str()).send(),
             )
             .await
         {

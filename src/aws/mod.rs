@@ -35,7 +35,7 @@ pub use keys::{ACCESS_KEY_TAG, EXPIRES_TAG, KeyStatus, ListedSecret, ROTATES_TAG
 pub use secrets::{ACCOUNT_TAG, Ownership, READERS_TAG, StoredSecret, TOKEN_TAG};
 pub use tags::{tag_key, tag_value};
 
-use crate::ids::{AccessKeyId, AccountAlias};
+use crate::ids::{AccessKeyId, AccountAlias, IamUser};
 use crate::metrics::Metrics;
 
 /// A secret access key: zeroized on drop, never formatted.
@@ -246,12 +246,15 @@ impl Aws {
 
     /// The user's name as IAM spells it (`None`: no such user). IAM names are unique
     /// without regard to case, and lookups ignore case.
-    pub async fn canonical_user_name(&self, user: &str) -> Result<Option<String>, AwsError> {
+    pub async fn canonical_user_name(&self, user: &IamUser) -> Result<Option<IamUser>, AwsError> {
         match self
-            .call("GetUser", self.iam.get_user().user_name(user).send())
+            .call(
+                "GetUser",
+                self.iam.get_user().user_name(user.as_str()).send(),
+            )
             .await
         {
-            Ok(out) => Ok(out.user().map(|u| u.user_name().to_string())),
+            Ok(out) => Ok(out.user().map(|u| IamUser::new(u.user_name()))),
             Err(e) => {
                 if e.is_not_found() {
                     Ok(None)
@@ -263,7 +266,7 @@ impl Aws {
     }
 
     /// Access key IDs the user holds now.
-    pub async fn list_access_keys(&self, user: &str) -> Result<Vec<AccessKeyId>, AwsError> {
+    pub async fn list_access_keys(&self, user: &IamUser) -> Result<Vec<AccessKeyId>, AwsError> {
         let keys = self.list_access_keys_dated(user).await?;
         Ok(keys.into_iter().map(|(id, _)| id).collect())
     }
@@ -271,12 +274,12 @@ impl Aws {
     /// The user's access key IDs with when each was created (milliseconds since the epoch).
     pub async fn list_access_keys_dated(
         &self,
-        user: &str,
+        user: &IamUser,
     ) -> Result<Vec<(AccessKeyId, Option<i64>)>, AwsError> {
         let out = self
             .call(
                 "ListAccessKeys",
-                self.iam.list_access_keys().user_name(user).send(),
+                self.iam.list_access_keys().user_name(user.as_str()).send(),
             )
             .await?;
         Ok(out
@@ -289,7 +292,7 @@ impl Aws {
             .collect())
     }
 
-    pub async fn create_access_key(&self, user: &str) -> Result<NewKey, AwsError> {
+    pub async fn create_access_key(&self, user: &IamUser) -> Result<NewKey, AwsError> {
         // Never retried by the SDK: a retry after a lost answer would create a second key
         // that nobody records. The caller rolls back against the keys listed before.
         let out = self
@@ -297,7 +300,7 @@ impl Aws {
                 "CreateAccessKey",
                 self.iam
                     .create_access_key()
-                    .user_name(user)
+                    .user_name(user.as_str())
                     .customize()
                     .config_override(
                         aws_sdk_iam::config::Builder::default()
@@ -321,7 +324,7 @@ impl Aws {
 
     pub async fn delete_access_key(
         &self,
-        user: &str,
+        user: &IamUser,
         access_key_id: &AccessKeyId,
     ) -> Result<(), AwsError> {
         gone_is_done(
@@ -329,7 +332,7 @@ impl Aws {
                 "DeleteAccessKey",
                 self.iam
                     .delete_access_key()
-                    .user_name(user)
+                    .user_name(user.as_str())
                     .access_key_id(access_key_id.as_str())
                     .send(),
             )

@@ -24,7 +24,7 @@ use crate::aws::ACCESS_KEY_TAG;
 use crate::aws::Aws;
 use crate::config::Settings;
 use crate::github::client::{GitHubApp, RepoClient};
-use crate::ids::{AccessKeyId, SecretName};
+use crate::ids::{AccessKeyId, IamUser, SecretName};
 use crate::ledger::{Intent, Ledger, Role, Store};
 use crate::request::{PathKind, classify};
 
@@ -122,7 +122,7 @@ async fn key_facts(
 
 /// IAM's word on `key` of `user` (`ListAccessKeys`, `GetAccessKeyLastUsed`), unknown where a
 /// call fails.
-async fn iam_facts(aws: &Aws, user: &str, key: &AccessKeyId) -> KeyFacts {
+async fn iam_facts(aws: &Aws, user: &IamUser, key: &AccessKeyId) -> KeyFacts {
     let aws_key = match aws.access_key_statuses(user).await {
         Ok(None) => AwsKey::Absent,
         Ok(Some(keys)) => match keys.iter().find(|k| &k.access_key_id == key) {
@@ -178,7 +178,7 @@ async fn keygate_secrets(settings: &Settings, aws: &Aws) -> anyhow::Result<Vec<T
 }
 
 /// IAM's word on a tagged secret's key, in the secret's account.
-async fn tagged_facts(aws: &Aws, secret: &TaggedSecret, user: &str) -> KeyFacts {
+async fn tagged_facts(aws: &Aws, secret: &TaggedSecret, user: &IamUser) -> KeyFacts {
     match aws.in_account(secret.account.as_ref()) {
         Ok(aws) => iam_facts(aws, user, &secret.access_key_id).await,
         Err(e) => {
@@ -418,7 +418,7 @@ async fn audit_without_ledger(
     for j in &mut joined {
         let Some(t) = j.tagged else { continue };
         if let Some(user) = crate::life::iam_user_of(&j.path) {
-            j.key = tagged_facts(aws, t, user).await;
+            j.key = tagged_facts(aws, t, &user).await;
         }
         if let Some(pr) = t.pr {
             j.pull = github.merge_of(pr).await;

@@ -10,7 +10,7 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::aws::Aws;
 use crate::config::Settings;
-use crate::ids::{AccessKeyId, AccountAlias};
+use crate::ids::{AccessKeyId, AccountAlias, IamUser};
 use crate::ledger::{Revocation, Role, Store};
 use crate::startup::{App, lifecycle_rules};
 use crate::workflow::rotate::{Rotated, RotationAsk, rotate_key};
@@ -100,7 +100,7 @@ pub enum Revoked {
     /// Revoked now, by this operator, in `account` (`None`: keygate's own).
     Now {
         by: String,
-        iam_user: String,
+        iam_user: IamUser,
         account: Option<AccountAlias>,
     },
     /// Its life was over already (deleted or revoked): nothing to do.

@@ -9,7 +9,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use super::{IntentKey, LedgerError};
-use crate::ids::{AccessKeyId, SecretName};
+use crate::ids::{AccessKeyId, IamUser, SecretName};
 
 /// Where a key came from, written once with it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -101,7 +101,7 @@ impl fmt::Display for RotationState {
 pub struct Rotation {
     /// The key being replaced.
     pub access_key_id: AccessKeyId,
-    pub iam_user: String,
+    pub iam_user: IamUser,
     /// The secret both keys are versions of.
     pub secret_name: SecretName,
     /// The request that issued the first key of the secret.
@@ -129,7 +129,7 @@ impl Rotation {
     /// A rotation of `access_key_id`, just asked for.
     pub fn new(
         access_key_id: AccessKeyId,
-        iam_user: String,
+        iam_user: IamUser,
         secret_name: SecretName,
         request: IntentKey,
     ) -> Rotation {

@@ -26,7 +26,7 @@ use time::OffsetDateTime;
 
 use crate::event::{PrEvent, Sender};
 use crate::ids::{
-    AccessKeyId, AccountAlias, BranchName, DeliveryId, InstallationId, PrNumber, RepoName,
+    AccessKeyId, AccountAlias, BranchName, DeliveryId, IamUser, InstallationId, PrNumber, RepoName,
     SecretName,
 };
 use crate::life::Progress;
@@ -308,7 +308,7 @@ pub struct Intent {
     pub pr: PrNumber,
     pub path: String,
     pub state: IntentState,
-    pub iam_user: String,
+    pub iam_user: IamUser,
     pub requester: String,
     pub approvers: Vec<String>,
     pub installation: InstallationId,
@@ -343,7 +343,7 @@ impl Intent {
             pr: key.pr,
             path: key.path,
             state: IntentState::Pending,
-            iam_user: String::new(),
+            iam_user: IamUser::new(String::new()),
             requester: String::new(),
             approvers: Vec::new(),
             installation,
@@ -406,7 +406,7 @@ pub struct KeyLife {
     /// The AWS account the key lives in (DESIGN §9); `None`: keygate's own account. Every
     /// step of its life acts there.
     pub account: Option<AccountAlias>,
-    pub iam_user: String,
+    pub iam_user: IamUser,
     pub secret_name: Option<SecretName>,
     /// The expiry recorded at issue.
     pub expires_at: Option<OffsetDateTime>,

@@ -7,7 +7,7 @@ use std::fmt;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::ids::AccessKeyId;
+use crate::ids::{AccessKeyId, IamUser};
 
 pub mod request;
 pub mod rotation;
@@ -371,8 +371,8 @@ pub fn may_issue_merge(merged_at: Option<OffsetDateTime>, watermark: OffsetDateT
 }
 
 /// The IAM user a request path names: `<requests_dir>/<iam_user>/<name>.toml`.
-pub fn iam_user_of(path: &str) -> Option<&str> {
+pub fn iam_user_of(path: &str) -> Option<IamUser> {
     let mut parts = path.rsplit('/');
     parts.next()?;
-    parts.next().filter(|u| !u.is_empty())
+    parts.next().filter(|u| !u.is_empty()).map(IamUser::new)
 }

@@ -14,7 +14,7 @@ use super::path::{known_accounts, request_name};
 use super::rules::list_patterns;
 use super::secret_name::{render_secret_name, sample_inputs};
 use super::{CompiledRules, Diagnostic, IAM_USER_MAX_CHARS, REASON_MAX_CHARS, REASON_MIN_CHARS};
-use crate::ids::AccountAlias;
+use crate::ids::{AccountAlias, IamUser};
 
 /// Stand-ins that are always valid in a secret name, used to tell which input broke one.
 const SAFE_USER: &str = "user";
@@ -102,7 +102,7 @@ impl Checked<'_> {
         value: &str,
         at: usize,
         out: &mut Vec<Diagnostic>,
-    ) -> Option<String> {
+    ) -> Option<IamUser> {
         if let Err(why) = check_iam_user_name(value) {
             out.push(self.at(
                 at,
@@ -156,7 +156,7 @@ impl Checked<'_> {
             valid = false;
             out.push(self.at(at, why));
         }
-        valid.then(|| value.to_owned())
+        valid.then(|| IamUser::new(value))
     }
 
     /// `span` is the byte range of the value in the file, so a character that hides itself is

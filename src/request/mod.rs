@@ -75,7 +75,7 @@ pub const SAMPLE_PR: u64 = 1;
 pub struct Request {
     /// Repository-relative, e.g. "requests/alice/ci.toml".
     pub path: String,
-    pub iam_user: String,
+    pub iam_user: crate::ids::IamUser,
     /// Trimmed.
     pub reason: String,
     /// The default applied when the file does not say.

@@ -153,7 +153,7 @@ fn readable_text<'b>(
 /// Each field's value once judged (`None`: wrong or missing), and every problem found: the
 /// fields' in file order, then the missing required ones.
 struct Judged {
-    iam_user: Option<String>,
+    iam_user: Option<crate::ids::IamUser>,
     reason: Option<String>,
     expires_in_days: Option<u32>,
     readers: Option<Vec<String>>,

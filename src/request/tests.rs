@@ -11,7 +11,7 @@ fn valid_request_gets_default_expiry_and_trimmed_reason() {
         r,
         Request {
             path: ALICE.to_owned(),
-            iam_user: "alice".to_owned(),
+            iam_user: "alice".into(),
             reason: "deploy from CI pipeline".to_owned(),
             expires_in_days: 90,
             readers: vec![],

@@ -9,7 +9,7 @@ use super::render::{self, Outcome, Report};
 use super::{StepError, Workflow};
 use crate::event::NoticeEvent;
 use crate::github::client::{Annotation, CheckOutput, CheckState, RepoClient};
-use crate::ids::{AccessKeyId, CommitSha};
+use crate::ids::{AccessKeyId, CommitSha, IamUser};
 use crate::ledger::{Job, NoteKey, Store};
 use crate::policy::verdict::{CheckConclusion, Half, MergeVerdict};
 
@@ -112,7 +112,7 @@ async fn reject_expired(wf: &Workflow, gh: &RepoClient, facts: &Facts) -> Result
         .iter()
         .map(|path| Report {
             path: path.clone(),
-            iam_user: path.split('/').rev().nth(1).map(str::to_string),
+            iam_user: path.split('/').rev().nth(1).map(IamUser::new),
             account: crate::request::account_of(path, &wf.settings.rules),
             outcome: Outcome::Rejected {
                 why: Some(why.clone()),

@@ -9,7 +9,7 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 use super::{StepError, Workflow};
-use crate::ids::AccountAlias;
+use crate::ids::{AccountAlias, IamUser};
 use crate::ledger::{LedgerError, Store, now_ms};
 use crate::life::request::{Admission, MergeMark, RequestLife};
 
@@ -120,7 +120,7 @@ impl UserLease {
     pub(crate) async fn take(
         wf: &Workflow,
         account: Option<&AccountAlias>,
-        iam_user: &str,
+        iam_user: &IamUser,
     ) -> Result<UserLease, StepError> {
         let name = lease_name(account, iam_user);
         let holder = uuid::Uuid::new_v4().to_string();
@@ -179,10 +179,11 @@ impl Drop for UserLease {
 /// The ledger's name of a user's lease: `user#<iam user>` in keygate's own account (as
 /// before accounts), `user#<account>#<iam user>` in a member account. Neither an alias nor
 /// an IAM user name holds `#`, so no two users share a name.
-fn lease_name(account: Option<&AccountAlias>, iam_user: &str) -> String {
+fn lease_name(account: Option<&AccountAlias>, iam_user: &IamUser) -> String {
+    let user = iam_user.as_str().to_lowercase();
     match account {
-        None => format!("user#{}", iam_user.to_lowercase()),
-        Some(a) => format!("user#{a}#{}", iam_user.to_lowercase()),
+        None => format!("user#{user}"),
+        Some(a) => format!("user#{a}#{user}"),
     }
 }
 
@@ -223,18 +224,21 @@ mod tests {
         let prod = AccountAlias::new("prod");
         let dev = AccountAlias::new("dev");
         assert_eq!(
-            lease_name(None, "CI-Deploy"),
+            lease_name(None, &"CI-Deploy".into()),
             "user#ci-deploy",
             "as before accounts"
         );
-        assert_eq!(lease_name(Some(&prod), "ci-deploy"), "user#prod#ci-deploy");
-        assert_ne!(
-            lease_name(Some(&prod), "ci-deploy"),
-            lease_name(Some(&dev), "ci-deploy")
+        assert_eq!(
+            lease_name(Some(&prod), &"ci-deploy".into()),
+            "user#prod#ci-deploy"
         );
         assert_ne!(
-            lease_name(Some(&prod), "ci-deploy"),
-            lease_name(None, "ci-deploy")
+            lease_name(Some(&prod), &"ci-deploy".into()),
+            lease_name(Some(&dev), &"ci-deploy".into())
+        );
+        assert_ne!(
+            lease_name(Some(&prod), &"ci-deploy".into()),
+            lease_name(None, &"ci-deploy".into())
         );
     }
 }

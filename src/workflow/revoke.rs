@@ -36,7 +36,7 @@ pub(super) async fn on_merged(
             .iter()
             .map(|path| Report {
                 path: path.clone(),
-                iam_user: iam_user_of(path).map(str::to_string),
+                iam_user: iam_user_of(path),
                 account: account_of(path, &wf.settings.rules),
                 outcome: Outcome::Refused {
                     reasons: reasons.clone(),
@@ -90,7 +90,7 @@ pub(super) async fn on_merged(
         let outcome = revoke_all(wf, ended, &revocation, job, held).await?;
         reports.push(Report {
             path: path.clone(),
-            iam_user: iam_user_of(path).map(str::to_string),
+            iam_user: iam_user_of(path),
             account: account_of(path, &wf.settings.rules),
             outcome,
         });

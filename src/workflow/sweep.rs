@@ -16,7 +16,7 @@ use super::render::key_event::{KeyEvent, KeyRef, key_comment, key_notice};
 use super::rotate::{Rotated, RotationAsk, resume_rotations, rotate_key};
 use super::{StepError, Workflow};
 use crate::aws::{EXPIRES_TAG, ROTATES_TAG, SecretFacts};
-use crate::ids::{AccessKeyId, AccountAlias, PrNumber, SecretName};
+use crate::ids::{AccessKeyId, AccountAlias, IamUser, PrNumber, SecretName};
 use crate::ledger::{KeyLife, NoteKey, Revocation, Store};
 use crate::life::{
     Care, KeyFacts, LifecycleRules, Planned, Progress, Stage, Step, effective_expiry, parse_time,
@@ -27,7 +27,7 @@ use crate::life::{
 #[derive(Debug, Clone)]
 pub struct SweepLine {
     pub access_key_id: AccessKeyId,
-    pub iam_user: String,
+    pub iam_user: IamUser,
     pub request: String,
     /// `None`: the key's secret could not be read, so its expiry tag is unknown this pass.
     pub step: Option<Step>,

@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 use super::DynamoLedger;
 use super::io::Query;
 use super::item::*;
-use crate::ids::{AccessKeyId, PrNumber, RepoName, SecretName};
+use crate::ids::{AccessKeyId, IamUser, PrNumber, RepoName, SecretName};
 use crate::ledger::joined;
 use crate::ledger::{
     IntentKey, KeyCare, KeyOrigin, Leak, LedgerError, Rotation, RotationClaim, RotationState,
@@ -136,7 +136,7 @@ fn read_rotation(item: &Item) -> Result<Rotation, LedgerError> {
     };
     Ok(Rotation {
         access_key_id: AccessKeyId::new(get_s(item, "access_key_id")?),
-        iam_user: get_s(item, "iam_user")?.to_string(),
+        iam_user: IamUser::new(get_s(item, "iam_user")?),
         secret_name: SecretName::new(get_s(item, "secret_name")?),
         request: IntentKey {
             repository: RepoName::new(get_s(item, "repository")?),

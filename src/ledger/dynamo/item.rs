@@ -13,8 +13,8 @@ use super::super::{
 };
 use crate::event::{Activity, PrEvent, Sender};
 use crate::ids::{
-    AccessKeyId, AccountAlias, BranchName, CommitSha, DeliveryId, InstallationId, PrNumber,
-    RepoName, SecretName,
+    AccessKeyId, AccountAlias, BranchName, CommitSha, DeliveryId, IamUser, InstallationId,
+    PrNumber, RepoName, SecretName,
 };
 use crate::life::{Progress, Stage, Step};
 
@@ -333,7 +333,7 @@ pub(super) fn read_intent(item: &Item) -> Result<Intent, LedgerError> {
         pr: PrNumber(get_n(item, "pr_number")? as u64),
         path: get_s(item, "path")?.to_string(),
         state: IntentState::parse(get_s(item, "state")?)?,
-        iam_user: get_s(item, "iam_user")?.to_string(),
+        iam_user: IamUser::new(get_s(item, "iam_user")?),
         requester: get_s(item, "requester")?.to_string(),
         approvers: get_list(item, "approvers")?.unwrap_or_default(),
         installation: InstallationId(get_n(item, "installation_id")? as u64),
@@ -451,7 +451,7 @@ pub(super) fn read_life(item: &Item) -> Result<(i64, KeyLife), LedgerError> {
     let life = KeyLife {
         access_key_id: AccessKeyId::new(get_s(item, "access_key_id")?),
         account: opt_s(item, "account")?.map(AccountAlias::new),
-        iam_user: get_s(item, "iam_user")?.to_string(),
+        iam_user: IamUser::new(get_s(item, "iam_user")?),
         secret_name: opt_s(item, "secret_name")?.map(SecretName::new),
         expires_at: crate::ledger::stored_time(opt_s(item, "expires_at")?),
         request: IntentKey {

@@ -165,7 +165,7 @@ async fn user_ready(
     wf: &Workflow,
     request: &Request,
 ) -> Result<Result<Vec<AccessKeyId>, String>, StepError> {
-    let user = request.iam_user.as_str();
+    let user = &request.iam_user;
     let aws = wf.aws_in(request.account.as_ref())?;
     let (account, folder) = match &request.account {
         Some(a) => (format!("AWS account `{a}`"), format!("{a}/")),
@@ -177,7 +177,7 @@ async fn user_ready(
                 "The IAM user `{user}` does not exist in {account}."
             )));
         }
-        Some(canonical) if canonical != user => {
+        Some(canonical) if &canonical != user => {
             return Ok(Err(format!(
                 "IAM knows this user as `{canonical}`, not `{user}`: request it under {}/{folder}{canonical}/ so that folder's owners approve it.",
                 wf.settings.rules.requests_dir
@@ -425,7 +425,7 @@ fn secret_name(
     render_secret_name(
         &wf.settings.rules.secret_name_template,
         &SecretNameInputs {
-            iam_user: &request.iam_user,
+            iam_user: request.iam_user.as_str(),
             timestamp: &stamp(second),
             pr: pr.number.get(),
             request: request.name(),

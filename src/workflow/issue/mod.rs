@@ -14,7 +14,7 @@ use super::sweep::revoke_key;
 use super::{StepError, Workflow};
 use crate::event::NoticeEvent;
 use crate::github::client::{PullInfo, RepoClient};
-use crate::ids::{CommitSha, SecretName};
+use crate::ids::{CommitSha, IamUser, SecretName};
 use crate::ledger::{Intent, IntentKey, IntentState, Job, Revocation, Store, now_ms};
 use crate::policy::changes::Changes;
 use crate::policy::verdict::{Half, MergeVerdict};
@@ -391,7 +391,7 @@ fn base_intent(
     wf: &Workflow,
     pr: &PullInfo,
     path: &str,
-    iam_user: &str,
+    iam_user: &IamUser,
     approvers: &[String],
     job: &Job,
 ) -> Intent {
@@ -401,7 +401,7 @@ fn base_intent(
         path: path.to_string(),
     };
     Intent {
-        iam_user: iam_user.to_string(),
+        iam_user: iam_user.clone(),
         requester: pr.author.login.clone(),
         approvers: approvers.to_vec(),
         ..Intent::new(key, job.event.installation)
@@ -440,7 +440,7 @@ async fn record_refusal(
         wf,
         pr,
         &r.path,
-        r.iam_user.as_deref().unwrap_or(""),
+        &r.iam_user.clone().unwrap_or_else(|| IamUser::new("")),
         &[],
         job,
     );
@@ -474,7 +474,7 @@ async fn rejected(wf: &Workflow, gh: &RepoClient, pr: &PullInfo) -> Result<(), S
         .iter()
         .map(|path| Report {
             path: path.clone(),
-            iam_user: path.split('/').rev().nth(1).map(str::to_string),
+            iam_user: path.split('/').rev().nth(1).map(IamUser::new),
             account: account_of(path, &wf.settings.rules),
             outcome: Outcome::Rejected { why: None },
         })

@@ -5,7 +5,7 @@ use super::advance;
 use super::create::ownership;
 use crate::aws::{Aws, StoredSecret, policy};
 use crate::event::{Activity, PrEvent};
-use crate::ids::{AccessKeyId, DeliveryId};
+use crate::ids::{AccessKeyId, DeliveryId, IamUser};
 use crate::ledger::{Intent, IntentState, NewDelivery, Store, now_ms};
 use crate::workflow::{StepError, Workflow};
 
@@ -84,7 +84,7 @@ async fn delete_what_the_lost_call_made(wf: &Workflow, intent: &Intent) -> Resul
 pub(crate) async fn delete_keys_a_lost_call_made(
     wf: &Workflow,
     aws: &Aws,
-    user: &str,
+    user: &IamUser,
     before: &[AccessKeyId],
     creating_at_ms: i64,
 ) -> Result<(), StepError> {

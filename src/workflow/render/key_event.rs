@@ -7,7 +7,7 @@ use std::fmt::Write;
 use super::{PrRef, attributes, md, plain, subject};
 use crate::aws::Notice;
 use crate::event::NoticeEvent;
-use crate::ids::{AccessKeyId, AccountAlias, SecretName};
+use crate::ids::{AccessKeyId, AccountAlias, IamUser, SecretName};
 
 /// Which key of which request a text is about.
 #[derive(Debug, Clone)]
@@ -16,7 +16,7 @@ pub struct KeyRef<'a> {
     /// The pull request that issued the key.
     pub pr: u64,
     pub path: &'a str,
-    pub iam_user: &'a str,
+    pub iam_user: &'a IamUser,
     /// The key's AWS account (DESIGN §9); `None`: keygate's own.
     pub account: Option<&'a AccountAlias>,
     pub requester: &'a str,
@@ -106,7 +106,7 @@ fn days(n: u32) -> String {
 /// A new comment on a pull request (the request's own, or the one that revoked it).
 pub fn key_comment(event: &KeyEvent<'_>, key: &KeyRef<'_>) -> String {
     let id = md::code(key.access_key_id.as_str());
-    let mut user = md::code(key.iam_user);
+    let mut user = md::code(key.iam_user.as_str());
     if let Some(a) = key.account {
         let _ = write!(user, " in AWS account {}", md::code(a.as_str()));
     }
@@ -171,7 +171,7 @@ pub fn key_comment(event: &KeyEvent<'_>, key: &KeyRef<'_>) -> String {
 /// The comment for the events of DESIGN §10.
 fn care_comment(s: &mut String, event: &KeyEvent<'_>, key: &KeyRef<'_>) {
     let id = md::code(key.access_key_id.as_str());
-    let user = md::code(key.iam_user);
+    let user = md::code(key.iam_user.as_str());
     let path = md::code(key.path);
     match event {
         KeyEvent::Rotated { .. } => rotated_comment(s, event, key),
@@ -233,7 +233,7 @@ fn rotated_comment(s: &mut String, event: &KeyEvent<'_>, key: &KeyRef<'_>) {
          - Rotated by: {}\n\
          - Reason: {}\n\
          - Request: {} (#{})\n",
-        md::code(key.iam_user),
+        md::code(key.iam_user.as_str()),
         secret_of(key),
         md::code(new_key.as_str()),
         md::code(key.access_key_id.as_str()),
@@ -259,7 +259,7 @@ fn unused_comment(s: &mut String, event: &KeyEvent<'_>, key: &KeyRef<'_>) {
     };
     let (id, user, path) = (
         md::code(key.access_key_id.as_str()),
-        md::code(key.iam_user),
+        md::code(key.iam_user.as_str()),
         md::code(key.path),
     );
     let seen = match last_used {
@@ -291,7 +291,7 @@ fn unused_comment(s: &mut String, event: &KeyEvent<'_>, key: &KeyRef<'_>) {
 
 /// The SNS notice: attributes as every other notice has them, `event` from the event.
 pub fn key_notice(event: &KeyEvent<'_>, key: &KeyRef<'_>) -> Notice {
-    let user = plain::line(key.iam_user);
+    let user = plain::line(key.iam_user.as_str());
     let repository = plain::line(key.repository);
     let title = match event {
         KeyEvent::Expiring { .. } => format!("keygate: access key for {user} expires soon"),
@@ -360,7 +360,7 @@ pub fn key_notice(event: &KeyEvent<'_>, key: &KeyRef<'_>) -> Notice {
         Notice {
             subject: subject(&format!("{title} ({repository}#{})", key.pr)),
             message: m,
-            attributes: attributes(event.notice_event(), key.iam_user, key.account, &pr),
+            attributes: attributes(event.notice_event(), Some(key.iam_user), key.account, &pr),
             chat: None,
         },
         &pr,
@@ -415,6 +415,8 @@ mod tests {
 
     static KEY_ID: std::sync::LazyLock<AccessKeyId> =
         std::sync::LazyLock::new(|| AccessKeyId::new("AKIAEXAMPLE"));
+    static USER: std::sync::LazyLock<IamUser> =
+        std::sync::LazyLock::new(|| IamUser::new("svc-backup"));
     static SECRET: std::sync::LazyLock<SecretName> =
         std::sync::LazyLock::new(|| SecretName::new("svc-backup/access-key-20260101000000"));
 
@@ -423,7 +425,7 @@ mod tests {
             repository: "acme/access-requests",
             pr: 12,
             path: "requests/svc-backup/ci.toml",
-            iam_user: "svc-backup",
+            iam_user: &USER,
             account: None,
             requester: "bob",
             access_key_id: &KEY_ID,

@@ -20,7 +20,7 @@ use super::StepError;
 use crate::aws::Notice;
 use crate::event::NoticeEvent;
 use crate::github::client::GitHubError;
-use crate::ids::{AccessKeyId, AccountAlias, SecretName};
+use crate::ids::{AccessKeyId, AccountAlias, IamUser, SecretName};
 use crate::policy::Assessment;
 use crate::policy::approval::Verdict;
 use crate::policy::changes::Changes;
@@ -128,7 +128,7 @@ pub fn public_reason(e: &StepError) -> String {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Report {
     pub path: String,
-    pub iam_user: Option<String>,
+    pub iam_user: Option<IamUser>,
     /// The AWS account of the request (DESIGN §9); `None`: keygate's own, and no text says
     /// an account.
     pub account: Option<AccountAlias>,
@@ -151,8 +151,8 @@ pub fn comment(reports: &[Report]) -> String {
         let path = md::code(&r.path);
         let mut user = r
             .iam_user
-            .as_deref()
-            .map(|u| format!(" for IAM user {}", md::code(u)))
+            .as_ref()
+            .map(|u| format!(" for IAM user {}", md::code(u.as_str())))
             .unwrap_or_default();
         if let Some(a) = &r.account {
             let _ = write!(user, " in AWS account {}", md::code(a.as_str()));
@@ -283,7 +283,7 @@ fn subject(text: &str) -> String {
 /// for a request in a member account (DESIGN §9).
 fn attributes(
     event: NoticeEvent,
-    iam_user: &str,
+    iam_user: Option<&IamUser>,
     account: Option<&AccountAlias>,
     pr: &PrRef<'_>,
 ) -> BTreeMap<&'static str, String> {
@@ -291,10 +291,9 @@ fn attributes(
     a.insert("event", event.as_str().to_string());
     a.insert(
         "iam_user",
-        if iam_user.is_empty() {
-            "-".into()
-        } else {
-            plain::line(iam_user)
+        match iam_user {
+            Some(u) if !u.as_str().is_empty() => plain::line(u.as_str()),
+            _ => "-".into(),
         },
     );
     a.insert("requester", plain::line(pr.requester));
@@ -313,8 +312,7 @@ fn account_line(m: &mut String, account: Option<&AccountAlias>) {
 }
 
 pub fn notice(report: &Report, pr: &PrRef<'_>) -> Notice {
-    let raw_user = report.iam_user.as_deref().unwrap_or("");
-    let user = plain::line(raw_user);
+    let user = plain::line(report.iam_user.as_ref().map_or("", IamUser::as_str));
     let who = if user.is_empty() { "a request" } else { &user };
     let event = report.outcome.event();
     let title = match &report.outcome {
@@ -355,7 +353,7 @@ pub fn notice(report: &Report, pr: &PrRef<'_>) -> Notice {
         Notice {
             subject: subject(&format!("{title} ({repository}#{})", pr.number)),
             message: m,
-            attributes: attributes(event, raw_user, report.account.as_ref(), pr),
+            attributes: attributes(event, report.iam_user.as_ref(), report.account.as_ref(), pr),
             chat: None,
         },
         pr,
@@ -432,13 +430,13 @@ fn with_chat(mut notice: Notice, pr: &PrRef<'_>) -> Notice {
 /// request in a member account.
 pub fn requested_notice(
     path: &str,
-    iam_user: &str,
+    iam_user: &IamUser,
     account: Option<&AccountAlias>,
     reason: &str,
     days: u32,
     pr: &PrRef<'_>,
 ) -> Notice {
-    let user = plain::line(iam_user);
+    let user = plain::line(iam_user.as_str());
     let repository = plain::line(pr.repository);
     let title = format!("keygate: access key requested for {user}");
     let mut m = String::new();
@@ -455,7 +453,7 @@ pub fn requested_notice(
         Notice {
             subject: subject(&format!("{title} ({repository}#{})", pr.number)),
             message: m,
-            attributes: attributes(NoticeEvent::Requested, iam_user, account, pr),
+            attributes: attributes(NoticeEvent::Requested, Some(iam_user), account, pr),
             chat: None,
         },
         pr,
@@ -517,7 +515,7 @@ fn file_section(
     let _ = writeln!(s, "### {}\n", md::code(&f.path));
     match parsed {
         Ok(r) => {
-            let _ = writeln!(s, "- IAM user: {}", md::code(&r.iam_user));
+            let _ = writeln!(s, "- IAM user: {}", md::code(r.iam_user.as_str()));
             if let Some(a) = &r.account {
                 // Each account has its own owners; approvers see which account they grant
                 // a key in.

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::facts::Account;
-use crate::ids::AccountAlias;
+use crate::ids::{AccountAlias, IamUser};
 use crate::policy::FileAssessment;
 use crate::policy::approval::{FileDecision, IgnoredReview, IgnoredWhy};
 use crate::policy::codeowners::Owner;
@@ -401,7 +401,14 @@ fn an_issued_notice_names_the_user_the_secret_and_the_pull_request() {
 #[test]
 fn a_requested_notice_indents_every_line_of_the_reason() {
     let reason = format!("Nightly backups copy to S3.\n{HOSTILE}\u{2028}Requester: mallory");
-    let n = requested_notice("requests/alice/ci.toml", "alice", None, &reason, 30, &pr());
+    let n = requested_notice(
+        "requests/alice/ci.toml",
+        &"alice".into(),
+        None,
+        &reason,
+        30,
+        &pr(),
+    );
     insta::assert_snapshot!(show(&n), @r"
         Subject: keygate: access key requested for alice (acme/access-requests#12)
         Attributes: event=requested iam_user=alice repository=acme/access-requests requester=bob
@@ -426,7 +433,7 @@ fn subjects_stay_under_sns_limits() {
     let long = "x".repeat(64);
     let r = Report {
         path: "p".into(),
-        iam_user: Some(long),
+        iam_user: Some(IamUser::new(long)),
         account: None,
         outcome: Outcome::Rejected { why: None },
     };
@@ -617,7 +624,7 @@ fn a_key_in_a_member_account_names_the_account_in_the_comment_and_the_notice() {
 
     let asked = requested_notice(
         "requests/prod/alice/ci.toml",
-        "alice",
+        &"alice".into(),
         Some(&AccountAlias::new("prod")),
         "Nightly backups",
         30,
