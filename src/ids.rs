@@ -189,6 +189,12 @@ string_id!(
     /// keygate makes, never a key's ID or a secret's name.
     IamUser
 );
+string_id!(
+    /// A request file's path in the requests repository (`requests/<user>/<name>.toml`, or
+    /// with `[accounts]` `requests/<account>/<user>/<name>.toml`), as GitHub lists it: what
+    /// an intent and a request's life are keyed by.
+    RequestPath
+);
 number_id!(
     /// A pull request's number within its repository.
     PrNumber

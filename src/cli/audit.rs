@@ -347,7 +347,7 @@ pub async fn run_audit_with(
         .collect();
     joined.extend(unmatched.iter().map(|&i| Joined {
         file: None,
-        path: intents[i].path.clone(),
+        path: intents[i].path.to_string(),
         intent: Some(&intents[i]),
         stage: None,
         key: KeyFacts::UNKNOWN,

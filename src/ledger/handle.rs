@@ -8,7 +8,7 @@ use super::{
     RotationClaim, RotationState, SqliteLedger, Stats, Store, Taken, Watermark,
 };
 use crate::event::Sender;
-use crate::ids::{AccessKeyId, BranchName, DeliveryId, PrNumber, RepoName};
+use crate::ids::{AccessKeyId, BranchName, DeliveryId, PrNumber, RepoName, RequestPath};
 use crate::life::Progress;
 use crate::life::request::RequestLife;
 
@@ -175,7 +175,7 @@ impl Store for Ledger {
     async fn request_life(
         &self,
         repository: RepoName,
-        path: String,
+        path: RequestPath,
     ) -> Result<Option<RequestLife>, LedgerError> {
         delegate!(self, b => b.request_life(repository, path))
     }

@@ -27,7 +27,7 @@ use time::OffsetDateTime;
 use crate::event::{PrEvent, Sender};
 use crate::ids::{
     AccessKeyId, AccountAlias, BranchName, DeliveryId, IamUser, InstallationId, PrNumber, RepoName,
-    SecretName,
+    RequestPath, SecretName,
 };
 use crate::life::Progress;
 use crate::life::request::RequestLife;
@@ -59,13 +59,13 @@ pub enum LedgerError {
         "the intent for {path} is `{found}`, not `{expected}` as read; another worker moved it"
     )]
     Conflict {
-        path: String,
+        path: RequestPath,
         expected: IntentState,
         found: String,
     },
     /// Another worker wrote the request's life since it was read: read it again.
     #[error("the life of request {path} moved since it was read; another worker acts on it")]
-    LifeMoved { path: String },
+    LifeMoved { path: RequestPath },
     /// Another worker moved the rotation since it was read: this one must not act on it.
     #[error(
         "the rotation of key {access_key_id} is `{found}`, not `{expected}` as read; another worker moved it"
@@ -250,7 +250,7 @@ pub struct Stats {
 pub struct IntentKey {
     pub repository: RepoName,
     pub pr: PrNumber,
-    pub path: String,
+    pub path: RequestPath,
 }
 
 /// Where an issuance stands. Each step is written before the next AWS call, and an intent
@@ -306,7 +306,7 @@ impl fmt::Display for IntentState {
 pub struct Intent {
     pub repository: RepoName,
     pub pr: PrNumber,
-    pub path: String,
+    pub path: RequestPath,
     pub state: IntentState,
     pub iam_user: IamUser,
     pub requester: String,
@@ -618,7 +618,7 @@ pub trait Store: Send + Sync {
     fn request_life(
         &self,
         repository: RepoName,
-        path: String,
+        path: RequestPath,
     ) -> impl Future<Output = Result<Option<RequestLife>, LedgerError>> + Send;
 
     /// Writes `life` only if the stored version is still `life.version` (0: none stored);

@@ -17,7 +17,9 @@ use super::{
     Store, Taken, Watermark, now_ms,
 };
 use crate::event::Sender;
-use crate::ids::{AccessKeyId, AccountAlias, BranchName, DeliveryId, PrNumber, RepoName};
+use crate::ids::{
+    AccessKeyId, AccountAlias, BranchName, DeliveryId, PrNumber, RepoName, RequestPath,
+};
 use crate::life::Progress;
 use crate::life::request::RequestLife;
 use time::OffsetDateTime;
@@ -427,7 +429,7 @@ impl Store for SqliteLedger {
     async fn request_life(
         &self,
         repository: RepoName,
-        path: String,
+        path: RequestPath,
     ) -> Result<Option<RequestLife>, LedgerError> {
         self.run(move |c| c.request_life(&repository, &path)).await
     }
@@ -598,7 +600,7 @@ impl Conn {
             vec![
                 i.repository.key().to_string().into(),
                 (i.pr.get() as i64).into(),
-                i.path.clone().into(),
+                i.path.to_string().into(),
             ],
         )?;
         existing

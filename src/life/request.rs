@@ -6,7 +6,7 @@
 
 use time::OffsetDateTime;
 
-use crate::ids::{AccountAlias, PrNumber, RepoName};
+use crate::ids::{AccountAlias, PrNumber, RepoName, RequestPath};
 
 /// A merge on the branch that added or deleted a request file: its pull request, and when it
 /// merged by GitHub's clock.
@@ -22,7 +22,7 @@ pub struct MergeMark {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestLife {
     pub repository: RepoName,
-    pub path: String,
+    pub path: RequestPath,
     /// The AWS account of the request (its account folder's, DESIGN §9), as first written;
     /// `None`: keygate's own account.
     pub account: Option<AccountAlias>,
@@ -46,7 +46,7 @@ pub enum Admission {
 
 impl RequestLife {
     /// A file keygate has seen no merge of.
-    pub fn new(repository: RepoName, path: String) -> RequestLife {
+    pub fn new(repository: RepoName, path: RequestPath) -> RequestLife {
         RequestLife {
             repository,
             path,

@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use crate::facts::{ChangedFile, FileStatus};
+use crate::ids::RequestPath;
 use crate::policy::approval::ApprovalRules;
 use crate::policy::history::{CommitFacts, History, own_outside_paths};
 use crate::policy::integrity::Integrity;
@@ -14,9 +15,9 @@ use crate::request::{Diagnostic, PathKind, RequestRules, classify};
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Changes {
     /// Request files the pull request adds: the requests.
-    pub added: Vec<String>,
+    pub added: Vec<RequestPath>,
     /// Merged request files the pull request deletes: revocations.
-    pub removed: Vec<String>,
+    pub removed: Vec<RequestPath>,
     /// Request files modified or renamed, with what happened: never allowed.
     pub rewritten: Vec<(String, Rewrite)>,
     /// Files in the requests folder that cannot be requests.
@@ -57,10 +58,14 @@ impl Changes {
                     }
                     c.docs.push(f.path.clone())
                 }
-                (FileStatus::Removed, PathKind::Request { .. }) => c.removed.push(f.path.clone()),
+                (FileStatus::Removed, PathKind::Request { .. }) => {
+                    c.removed.push(RequestPath::new(&f.path))
+                }
                 (FileStatus::Removed, PathKind::Misplaced(_)) => c.outside.push(f.path.clone()),
                 (_, PathKind::Misplaced(d)) => c.misplaced.push(d),
-                (FileStatus::Added, PathKind::Request { .. }) => c.added.push(f.path.clone()),
+                (FileStatus::Added, PathKind::Request { .. }) => {
+                    c.added.push(RequestPath::new(&f.path))
+                }
                 (FileStatus::Modified, PathKind::Request { .. }) => {
                     c.rewritten.push((f.path.clone(), Rewrite::Modified))
                 }
@@ -70,7 +75,7 @@ impl Changes {
                             .push((from.clone(), Rewrite::RenamedTo(f.path.clone())));
                     } else {
                         // Moved in from elsewhere: it is new as a request.
-                        c.added.push(f.path.clone());
+                        c.added.push(RequestPath::new(&f.path));
                     }
                 }
                 (FileStatus::Other(s), PathKind::Request { .. }) => c

@@ -13,6 +13,7 @@ pub mod verdict;
 use serde::Serialize;
 use time::OffsetDateTime;
 
+use crate::ids::RequestPath;
 use crate::request::{Diagnostic, Request};
 use approval::{Access, ApprovalRules, Decision, FileDecision, FileOwnership, PullFacts, Verdict};
 use changes::Changes;
@@ -37,7 +38,7 @@ pub enum OwnersFile {
 /// One request file judged.
 #[derive(Debug, Clone, Serialize)]
 pub struct FileAssessment {
-    pub path: String,
+    pub path: RequestPath,
     #[serde(skip)]
     pub request: Option<Request>,
     pub diagnostics: Vec<Diagnostic>,
@@ -85,21 +86,21 @@ impl Assessment {
 }
 
 /// The owners of each request path, as the base CODEOWNERS decides.
-pub fn ownerships(paths: &[String], owners: &OwnersFile) -> Vec<FileOwnership> {
+pub fn ownerships(paths: &[RequestPath], owners: &OwnersFile) -> Vec<FileOwnership> {
     paths
         .iter()
         .map(|path| match owners {
             OwnersFile::Found { parsed, .. } => {
-                let rule = parsed.rule_for(path);
+                let rule = parsed.rule_for(path.as_str());
                 FileOwnership {
-                    path: path.clone(),
+                    path: path.to_string(),
                     rule_line: rule.map(|r| r.line),
                     pattern: rule.map(|r| r.pattern.clone()),
                     owners: rule.map(|r| r.owners.clone()).unwrap_or_default(),
                 }
             }
             _ => FileOwnership {
-                path: path.clone(),
+                path: path.to_string(),
                 rule_line: None,
                 pattern: None,
                 owners: Vec::new(),
@@ -114,7 +115,7 @@ pub fn ownerships(paths: &[String], owners: &OwnersFile) -> Vec<FileOwnership> {
 pub fn assess(
     changes: &Changes,
     owners: &OwnersFile,
-    requests: &[(String, Result<Request, Vec<Diagnostic>>)],
+    requests: &[(RequestPath, Result<Request, Vec<Diagnostic>>)],
     facts: &PullFacts,
     access: &Access,
     rules: &ApprovalRules,
@@ -137,7 +138,7 @@ pub fn assess(
             why: why.clone(),
         }),
     }
-    let paths: Vec<String> = requests.iter().map(|(p, _)| p.clone()).collect();
+    let paths: Vec<RequestPath> = requests.iter().map(|(p, _)| p.clone()).collect();
     let owned = ownerships(&paths, owners);
     let decision = approval::decide(&owned, facts, access, rules, now);
     let files = requests

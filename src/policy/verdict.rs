@@ -95,6 +95,7 @@ impl MergeVerdict {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::RequestPath;
 
     fn verdict(additions: Half, deletions: Half, needs_fixing: bool) -> MergeVerdict {
         MergeVerdict {
@@ -138,8 +139,8 @@ mod tests {
     fn deleting(paths: &[&str], added: &[&str], problems: &[&str]) -> (Changes, Assessment) {
         use crate::policy::problem::Problem;
         let changes = Changes {
-            removed: paths.iter().map(|p| p.to_string()).collect(),
-            added: added.iter().map(|p| p.to_string()).collect(),
+            removed: paths.iter().map(|p| RequestPath::new(*p)).collect(),
+            added: added.iter().map(|p| RequestPath::new(*p)).collect(),
             ..Changes::default()
         };
         let a = Assessment {

@@ -74,7 +74,7 @@ pub const SAMPLE_PR: u64 = 1;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
     /// Repository-relative, e.g. "requests/alice/ci.toml".
-    pub path: String,
+    pub path: crate::ids::RequestPath,
     pub iam_user: crate::ids::IamUser,
     /// Trimmed.
     pub reason: String,
@@ -94,7 +94,7 @@ pub struct Request {
 impl Request {
     /// The request's name: the file name without folder and `.toml` (the `{request}` placeholder).
     pub fn name(&self) -> &str {
-        path::request_name(&self.path)
+        path::request_name(self.path.as_str())
     }
 }
 

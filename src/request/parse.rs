@@ -68,7 +68,7 @@ pub fn parse_request(
             if diagnostics.is_empty() =>
         {
             Ok(Request {
-                path: path.to_owned(),
+                path: crate::ids::RequestPath::new(path),
                 iam_user,
                 reason,
                 expires_in_days,

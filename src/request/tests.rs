@@ -10,7 +10,7 @@ fn valid_request_gets_default_expiry_and_trimmed_reason() {
     assert_eq!(
         r,
         Request {
-            path: ALICE.to_owned(),
+            path: ALICE.into(),
             iam_user: "alice".into(),
             reason: "deploy from CI pipeline".to_owned(),
             expires_in_days: 90,

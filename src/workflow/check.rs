@@ -9,7 +9,7 @@ use super::render::{self, Outcome, Report};
 use super::{StepError, Workflow};
 use crate::event::NoticeEvent;
 use crate::github::client::{Annotation, CheckOutput, CheckState, RepoClient};
-use crate::ids::{AccessKeyId, CommitSha, IamUser};
+use crate::ids::{AccessKeyId, CommitSha, IamUser, RequestPath};
 use crate::ledger::{Job, NoteKey, Store};
 use crate::policy::verdict::{CheckConclusion, Half, MergeVerdict};
 
@@ -55,7 +55,7 @@ pub(super) async fn on_activity(
 /// for its own head and for a merge group that holds it (`merge_group`).
 pub(super) fn check_run(
     facts: &Facts,
-    keys: &BTreeMap<String, Vec<AccessKeyId>>,
+    keys: &BTreeMap<RequestPath, Vec<AccessKeyId>>,
 ) -> (CheckState, CheckOutput) {
     let a = &facts.assessment;
     let verdict = MergeVerdict::of(&facts.changes, a, facts.revocation.as_ref());
@@ -112,8 +112,8 @@ async fn reject_expired(wf: &Workflow, gh: &RepoClient, facts: &Facts) -> Result
         .iter()
         .map(|path| Report {
             path: path.clone(),
-            iam_user: path.split('/').rev().nth(1).map(IamUser::new),
-            account: crate::request::account_of(path, &wf.settings.rules),
+            iam_user: path.as_str().split('/').rev().nth(1).map(IamUser::new),
+            account: crate::request::account_of(path.as_str(), &wf.settings.rules),
             outcome: Outcome::Rejected {
                 why: Some(why.clone()),
             },
@@ -143,7 +143,7 @@ async fn ask_approvers(wf: &Workflow, facts: &Facts) -> Result<(), StepError> {
         let note = NoteKey::Requested {
             repository: wf.settings.repository.clone(),
             pr: pr.number,
-            path: f.path.clone(),
+            path: f.path.to_string(),
         };
         let before: Option<Asked> = wf
             .ledger
@@ -186,9 +186,9 @@ async fn ask_approvers(wf: &Workflow, facts: &Facts) -> Result<(), StepError> {
 /// repository: what merging the deletion would revoke.
 pub(super) async fn live_keys(
     wf: &Workflow,
-    removed: &[String],
-) -> Result<BTreeMap<String, Vec<AccessKeyId>>, StepError> {
-    let mut keys: BTreeMap<String, Vec<AccessKeyId>> = BTreeMap::new();
+    removed: &[RequestPath],
+) -> Result<BTreeMap<RequestPath, Vec<AccessKeyId>>, StepError> {
+    let mut keys: BTreeMap<RequestPath, Vec<AccessKeyId>> = BTreeMap::new();
     if removed.is_empty() {
         return Ok(keys);
     }

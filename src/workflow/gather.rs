@@ -17,6 +17,7 @@ use super::{StepError, Workflow};
 use crate::event::Sender;
 use crate::facts::{Blob, ChangedFile, CommitInfo, Pusher, Review};
 use crate::github::client::{FileEntry, GitHubError, PullCommit, PullInfo, RepoClient};
+use crate::ids::RequestPath;
 use crate::ledger::{Job, Store};
 use crate::policy::approval::{
     Access, Decision, FileOwnership, Memberships, Permission, Permissions, PullFacts, decide,
@@ -64,7 +65,7 @@ impl Listing {
 pub(crate) struct Facts {
     pub pr: PullInfo,
     pub changes: Changes,
-    pub requests: Vec<(String, Result<Request, Vec<Diagnostic>>)>,
+    pub requests: Vec<(RequestPath, Result<Request, Vec<Diagnostic>>)>,
     pub assessment: Assessment,
     /// The requests waited longer than `policy.request_ttl_hours` for their approvals: the
     /// pull request is rejected and can never issue (DESIGN §2.7).
@@ -204,7 +205,7 @@ impl Workflow {
             .await?;
         changes.read_history(&commits, pr.commits, &self.settings.rules);
         facts.pushers = history::pushers(&commits);
-        let paths: Vec<String> = requests.iter().map(|(p, _)| p.clone()).collect();
+        let paths: Vec<RequestPath> = requests.iter().map(|(p, _)| p.clone()).collect();
         let owned = ownerships(&paths, &owners);
         // Deleted request files are revocations, approved by the owners of their paths.
         let owned_removed = ownerships(&changes.removed, &owners);
@@ -300,16 +301,15 @@ impl Workflow {
         let read_commits = !refused && commits.len() > 1;
         let head = pr.head_sha.as_str();
         let owners = self.codeowners(gh, owners_commit);
-        let entries =
-            async {
-                if !read_requests {
-                    return Ok(Vec::new());
-                }
-                try_join_all(changes.added.iter().map(|path| {
-                    self.request_entries(gh, path, head, content_commit, owners_commit)
-                }))
-                .await
-            };
+        let entries = async {
+            if !read_requests {
+                return Ok(Vec::new());
+            }
+            try_join_all(changes.added.iter().map(|path| {
+                self.request_entries(gh, path.as_str(), head, content_commit, owners_commit)
+            }))
+            .await
+        };
         let commit_files = async {
             if !read_commits {
                 return Ok(Vec::new());
@@ -323,9 +323,9 @@ impl Workflow {
         let mut requests = Vec::with_capacity(entries.len());
         for (path, (at_head, at_merge, on_base)) in changes.added.iter().zip(entries) {
             let parsed = match at_merge.as_ref().and_then(|e| e.content.as_deref()) {
-                Some(bytes) => parse_request(path, bytes, &self.settings.rules),
+                Some(bytes) => parse_request(path.as_str(), bytes, &self.settings.rules),
                 None => Err(vec![Diagnostic {
-                    path: path.clone(),
+                    path: path.to_string(),
                     line: None,
                     column: None,
                     message: format!(
@@ -336,7 +336,7 @@ impl Workflow {
             };
             requests.push((path.clone(), parsed));
             changes.integrity.blobs.push(RequestBlobs {
-                path: path.clone(),
+                path: path.to_string(),
                 at_head: at_head.map(blob),
                 at_merge: at_merge.map(blob),
                 on_base: on_base.is_some(),
@@ -467,7 +467,7 @@ fn blob(e: FileEntry) -> Blob {
 }
 
 /// Each added request file's parse result, by path.
-type ParsedRequests = Vec<(String, Result<Request, Vec<Diagnostic>>)>;
+type ParsedRequests = Vec<(RequestPath, Result<Request, Vec<Diagnostic>>)>;
 
 /// What the decision needs of the pull request itself and its reviews and pushes.
 fn pull_facts(pr: &PullInfo, listing: &Listing) -> PullFacts {

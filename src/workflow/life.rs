@@ -9,7 +9,7 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 use super::{StepError, Workflow};
-use crate::ids::{AccountAlias, IamUser};
+use crate::ids::{AccountAlias, IamUser, RequestPath};
 use crate::ledger::{LedgerError, Store, now_ms};
 use crate::life::request::{Admission, MergeMark, RequestLife};
 
@@ -20,7 +20,7 @@ const TRIES: usize = 8;
 /// may issue.
 pub(crate) async fn admit_addition(
     wf: &Workflow,
-    path: &str,
+    path: &RequestPath,
     account: Option<&AccountAlias>,
     mark: MergeMark,
 ) -> Result<Admission, StepError> {
@@ -31,7 +31,7 @@ pub(crate) async fn admit_addition(
 /// of an earlier addition may live, and no earlier addition may issue.
 pub(crate) async fn record_deletion(
     wf: &Workflow,
-    path: &str,
+    path: &RequestPath,
     account: Option<&AccountAlias>,
     mark: MergeMark,
 ) -> Result<(), StepError> {
@@ -45,12 +45,12 @@ pub(crate) async fn record_deletion(
 /// the life records one.
 pub(crate) async fn deleted_since(
     wf: &Workflow,
-    path: &str,
+    path: &RequestPath,
     added_at: Option<OffsetDateTime>,
 ) -> Result<Option<MergeMark>, StepError> {
     let life = wf
         .ledger
-        .request_life(wf.settings.repository.clone(), path.to_string())
+        .request_life(wf.settings.repository.clone(), path.clone())
         .await?;
     Ok(life.and_then(|l| l.deleted_since(added_at)))
 }
@@ -60,7 +60,7 @@ pub(crate) async fn deleted_since(
 /// `account`.
 async fn change_life<T>(
     wf: &Workflow,
-    path: &str,
+    path: &RequestPath,
     account: Option<&AccountAlias>,
     change: impl Fn(&mut RequestLife) -> T,
 ) -> Result<T, StepError> {
@@ -68,11 +68,11 @@ async fn change_life<T>(
     for _ in 0..TRIES {
         let mut life = wf
             .ledger
-            .request_life(repository.clone(), path.to_string())
+            .request_life(repository.clone(), path.clone())
             .await?
             .unwrap_or_else(|| RequestLife {
                 account: account.cloned(),
-                ..RequestLife::new(repository.clone(), path.to_string())
+                ..RequestLife::new(repository.clone(), path.clone())
             });
         let before = life.clone();
         let out = change(&mut life);

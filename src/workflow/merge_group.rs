@@ -12,7 +12,7 @@ use super::gather::Moment;
 use super::render::md;
 use super::{StepError, Workflow};
 use crate::github::client::{CheckOutput, CheckState, RepoClient};
-use crate::ids::PrNumber;
+use crate::ids::{PrNumber, RequestPath};
 use crate::ledger::Job;
 
 /// The pull requests a merge group holds: the one its branch names
@@ -78,7 +78,8 @@ async fn judge_one(
     }
     let facts = wf.judge(gh, listing, Moment::Open).await?;
     let c = &facts.changes;
-    judged.extend(c.added.iter().chain(&c.removed).chain(&c.docs).cloned());
+    judged.extend(c.added.iter().chain(&c.removed).map(RequestPath::to_string));
+    judged.extend(c.docs.iter().cloned());
     judged.extend(c.rewritten.iter().map(|(p, _)| p.clone()));
     judged.extend(c.misplaced.iter().map(|d| d.path.clone()));
     let keys = check::live_keys(wf, &c.removed).await?;

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use crate::aws::{Aws, AwsError};
 use crate::event::{NoticeEvent, Work};
 use crate::github::client::{GitHubApp, GitHubError, PullInfo, RepoClient};
-use crate::ids::{AccountAlias, BranchName, CommitSha, PrNumber, RepoName};
+use crate::ids::{AccountAlias, BranchName, CommitSha, PrNumber, RepoName, RequestPath};
 use crate::ledger::{Job, Ledger, LedgerError, NoteKey, Store};
 use crate::policy::approval::ApprovalRules;
 use crate::request::CompiledRules;
@@ -251,7 +251,7 @@ impl Workflow {
         &self,
         event: NoticeEvent,
         pr: PrNumber,
-        path: &str,
+        path: &RequestPath,
         revision: Option<&CommitSha>,
     ) -> NoteKey {
         NoteKey::Notice {

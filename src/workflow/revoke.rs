@@ -36,8 +36,8 @@ pub(super) async fn on_merged(
             .iter()
             .map(|path| Report {
                 path: path.clone(),
-                iam_user: iam_user_of(path),
-                account: account_of(path, &wf.settings.rules),
+                iam_user: iam_user_of(path.as_str()),
+                account: account_of(path.as_str(), &wf.settings.rules),
                 outcome: Outcome::Refused {
                     reasons: reasons.clone(),
                 },
@@ -57,7 +57,7 @@ pub(super) async fn on_merged(
     // Recorded before the live keys are read: an addition still being issued either sees
     // this deletion and revokes its own key, or has stored it by now and is listed here.
     for path in removed {
-        let account = account_of(path, &wf.settings.rules);
+        let account = account_of(path.as_str(), &wf.settings.rules);
         super::life::record_deletion(wf, path, account.as_ref(), deletion).await?;
     }
     let approvers: Vec<String> = decision.approvers().into_iter().map(|a| a.login).collect();
@@ -90,8 +90,8 @@ pub(super) async fn on_merged(
         let outcome = revoke_all(wf, ended, &revocation, job, held).await?;
         reports.push(Report {
             path: path.clone(),
-            iam_user: iam_user_of(path),
-            account: account_of(path, &wf.settings.rules),
+            iam_user: iam_user_of(path.as_str()),
+            account: account_of(path.as_str(), &wf.settings.rules),
             outcome,
         });
     }

@@ -16,7 +16,7 @@ use super::render::key_event::{KeyEvent, KeyRef, key_comment, key_notice};
 use super::rotate::{Rotated, RotationAsk, resume_rotations, rotate_key};
 use super::{StepError, Workflow};
 use crate::aws::{EXPIRES_TAG, ROTATES_TAG, SecretFacts};
-use crate::ids::{AccessKeyId, AccountAlias, IamUser, PrNumber, SecretName};
+use crate::ids::{AccessKeyId, AccountAlias, IamUser, PrNumber, RequestPath, SecretName};
 use crate::ledger::{KeyLife, NoteKey, Revocation, Store};
 use crate::life::{
     Care, KeyFacts, LifecycleRules, Planned, Progress, Stage, Step, effective_expiry, parse_time,
@@ -28,7 +28,7 @@ use crate::life::{
 pub struct SweepLine {
     pub access_key_id: AccessKeyId,
     pub iam_user: IamUser,
-    pub request: String,
+    pub request: RequestPath,
     /// `None`: the key's secret could not be read, so its expiry tag is unknown this pass.
     pub step: Option<Step>,
     pub expires_at: Option<OffsetDateTime>,
@@ -507,7 +507,7 @@ pub(crate) async fn tell(
         event: notice_event,
         repository: life.request.repository.clone(),
         pr: PrNumber(pr),
-        path: life.request.path.clone(),
+        path: life.request.path.to_string(),
         revision,
     };
     wf.publish_once(note, &key_notice(event, &key)).await?;

@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 use super::DynamoLedger;
 use super::io::Query;
 use super::item::*;
-use crate::ids::{AccessKeyId, IamUser, PrNumber, RepoName, SecretName};
+use crate::ids::{AccessKeyId, IamUser, PrNumber, RepoName, RequestPath, SecretName};
 use crate::ledger::joined;
 use crate::ledger::{
     IntentKey, KeyCare, KeyOrigin, Leak, LedgerError, Rotation, RotationClaim, RotationState,
@@ -141,7 +141,7 @@ fn read_rotation(item: &Item) -> Result<Rotation, LedgerError> {
         request: IntentKey {
             repository: RepoName::new(get_s(item, "repository")?),
             pr: PrNumber(get_n(item, "pr_number")? as u64),
-            path: get_s(item, "path")?.to_string(),
+            path: RequestPath::new(get_s(item, "path")?),
         },
         state: RotationState::parse(get_s(item, "state")?)?,
         requested_by: get_s(item, "requested_by")?.to_string(),

@@ -14,7 +14,7 @@ use super::super::{
 use crate::event::{Activity, PrEvent, Sender};
 use crate::ids::{
     AccessKeyId, AccountAlias, BranchName, CommitSha, DeliveryId, IamUser, InstallationId,
-    PrNumber, RepoName, SecretName,
+    PrNumber, RepoName, RequestPath, SecretName,
 };
 use crate::life::{Progress, Stage, Step};
 
@@ -40,6 +40,10 @@ pub(super) fn s(v: impl Into<String>) -> AttributeValue {
 
 pub(super) fn n(v: i64) -> AttributeValue {
     AttributeValue::N(v.to_string())
+}
+
+fn opt<T: AsRef<str>>(v: &Option<T>) -> Option<AttributeValue> {
+    v.as_ref().map(|x| s(x.as_ref()))
 }
 
 fn list<T: AsRef<str>>(v: &[T]) -> AttributeValue {
@@ -69,7 +73,7 @@ pub(super) fn intents_pk(repository: &RepoName, pr: PrNumber) -> AttributeValue 
     s(intent_pk(repository, pr))
 }
 
-pub(super) fn intent_key(repository: &RepoName, pr: PrNumber, path: &str) -> Item {
+pub(super) fn intent_key(repository: &RepoName, pr: PrNumber, path: &RequestPath) -> Item {
     key(intent_pk(repository, pr), &format!("PATH#{path}"))
 }
 
@@ -83,7 +87,7 @@ pub(super) fn life_key(access_key_id: &AccessKeyId) -> Item {
 }
 
 /// One request file's life (DESIGN §5), keyed by repository and path.
-pub(super) fn request_key(repository: &RepoName, path: &str) -> Item {
+pub(super) fn request_key(repository: &RepoName, path: &RequestPath) -> Item {
     key(format!("REQUEST#{}#{path}", repository.key()), "LIFE")
 }
 
@@ -294,7 +298,6 @@ pub(super) fn new_intent(i: &Intent, now_ms: i64) -> Item {
 
 /// An intent's attributes other than its keys and creation time; `None` is an absent field.
 pub(super) fn intent_fields(i: &Intent) -> Vec<(&'static str, Option<AttributeValue>)> {
-    let opt = |v: &Option<String>| v.as_deref().map(s);
     vec![
         ("repository", Some(s(i.repository.key()))),
         ("pr_number", Some(n(i.pr.get() as i64))),
@@ -306,11 +309,8 @@ pub(super) fn intent_fields(i: &Intent) -> Vec<(&'static str, Option<AttributeVa
         ("approvers", Some(list(&i.approvers))),
         ("installation_id", Some(n(i.installation.get() as i64))),
         ("keys_before", i.keys_before.as_deref().map(list)),
-        (
-            "access_key_id",
-            i.access_key_id.as_ref().map(|k| s(k.as_str())),
-        ),
-        ("secret_name", i.secret_name.as_ref().map(|n| s(n.as_str()))),
+        ("access_key_id", opt(&i.access_key_id)),
+        ("secret_name", opt(&i.secret_name)),
         ("secret_arn", opt(&i.secret_arn)),
         (
             "expires_at",
@@ -331,7 +331,7 @@ pub(super) fn read_intent(item: &Item) -> Result<Intent, LedgerError> {
     Ok(Intent {
         repository: RepoName::new(get_s(item, "repository")?),
         pr: PrNumber(get_n(item, "pr_number")? as u64),
-        path: get_s(item, "path")?.to_string(),
+        path: RequestPath::new(get_s(item, "path")?),
         state: IntentState::parse(get_s(item, "state")?)?,
         iam_user: IamUser::new(get_s(item, "iam_user")?),
         requester: get_s(item, "requester")?.to_string(),
@@ -372,10 +372,7 @@ pub(super) fn life_step(life: &KeyLife, from: Progress, now_ms: i64) -> Change {
         );
     let identity = [
         ("account", life.account.as_ref().map(|a| s(a.as_str()))),
-        (
-            "secret_name",
-            life.secret_name.as_ref().map(|n| s(n.as_str())),
-        ),
+        ("secret_name", opt(&life.secret_name)),
         (
             "expires_at",
             life.expires_at.map(|t| s(crate::ledger::time_text(t))),
@@ -457,7 +454,7 @@ pub(super) fn read_life(item: &Item) -> Result<(i64, KeyLife), LedgerError> {
         request: IntentKey {
             repository: RepoName::new(get_s(item, "repository")?),
             pr: PrNumber(get_n(item, "pr_number")? as u64),
-            path: get_s(item, "path")?.to_string(),
+            path: RequestPath::new(get_s(item, "path")?),
         },
         requester: get_s(item, "requester")?.to_string(),
         request_merged_at: None,

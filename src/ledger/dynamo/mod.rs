@@ -77,7 +77,7 @@ use super::{
     Job, KeyLife, LedgerError, NewDelivery, NoteKey, Stats, Store, Taken, Watermark, now_ms,
 };
 use crate::event::Sender;
-use crate::ids::{AccessKeyId, BranchName, DeliveryId, PrNumber, RepoName};
+use crate::ids::{AccessKeyId, BranchName, DeliveryId, PrNumber, RepoName, RequestPath};
 use crate::life::Progress;
 
 pub use schema::{TableOutcome, ensure_table};
@@ -206,7 +206,7 @@ impl Store for DynamoLedger {
     async fn request_life(
         &self,
         repository: RepoName,
-        path: String,
+        path: RequestPath,
     ) -> Result<Option<crate::life::request::RequestLife>, LedgerError> {
         self.read_request_life(&repository, &path).await
     }

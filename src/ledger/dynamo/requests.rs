@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 
 use super::DynamoLedger;
 use super::item::*;
-use crate::ids::{AccountAlias, PrNumber, RepoName};
+use crate::ids::{AccountAlias, PrNumber, RepoName, RequestPath};
 use crate::ledger::{LedgerError, now_ms};
 use crate::life::request::{MergeMark, RequestLife};
 
@@ -15,14 +15,14 @@ impl DynamoLedger {
     pub(super) async fn read_request_life(
         &self,
         repository: &RepoName,
-        path: &str,
+        path: &RequestPath,
     ) -> Result<Option<RequestLife>, LedgerError> {
         let Some(item) = self.get(request_key(repository, path)).await? else {
             return Ok(None);
         };
         Ok(Some(RequestLife {
             repository: RepoName::new(repository.key().to_string()),
-            path: path.to_string(),
+            path: path.clone(),
             account: opt_s(&item, "account")?.map(AccountAlias::new),
             added: mark(opt_n(&item, "added_pr")?, opt_n(&item, "added_at")?),
             deleted: mark(opt_n(&item, "deleted_pr")?, opt_n(&item, "deleted_at")?),

@@ -3,7 +3,7 @@
 
 use rusqlite::types::{FromSql, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 
-use crate::ids::{AccessKeyId, IamUser, SecretName};
+use crate::ids::{AccessKeyId, IamUser, RequestPath, SecretName};
 
 macro_rules! text_column {
     ($($name:ident),+) => {$(
@@ -20,4 +20,4 @@ macro_rules! text_column {
     )+};
 }
 
-text_column!(AccessKeyId, IamUser, SecretName);
+text_column!(AccessKeyId, IamUser, RequestPath, SecretName);

@@ -4,7 +4,7 @@
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
 use super::{Conn, seconds};
-use crate::ids::{AccountAlias, PrNumber, RepoName};
+use crate::ids::{AccountAlias, PrNumber, RepoName, RequestPath};
 use crate::ledger::{LedgerError, now_ms};
 use crate::life::request::{MergeMark, RequestLife};
 
@@ -12,7 +12,7 @@ impl Conn {
     pub(super) fn request_life(
         &mut self,
         repository: &RepoName,
-        path: &str,
+        path: &RequestPath,
     ) -> Result<Option<RequestLife>, LedgerError> {
         let row = self
             .0
@@ -32,7 +32,7 @@ impl Conn {
             .optional()?;
         Ok(row.map(|(added, deleted, version, account)| RequestLife {
             repository: RepoName::new(repository.key().to_string()),
-            path: path.to_string(),
+            path: path.clone(),
             account: account.map(AccountAlias::new),
             added,
             deleted,

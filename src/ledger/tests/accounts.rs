@@ -84,7 +84,7 @@ pub(super) async fn a_key_known_only_from_its_tags_keeps_its_account(l: Ledger) 
 
 pub(super) async fn a_request_life_keeps_its_account(l: Ledger) {
     let repo = RepoName::new("acme/r");
-    let path = "requests/prod/alice/ci.toml".to_string();
+    let path = RequestPath::new("requests/prod/alice/ci.toml");
     let mut life = RequestLife {
         account: Some(prod()),
         ..RequestLife::new(repo.clone(), path.clone())

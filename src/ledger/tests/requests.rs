@@ -12,7 +12,7 @@ fn mark(pr: u64, merged_at_s: i64) -> MergeMark {
 
 pub(super) async fn a_request_life_is_written_only_from_the_version_read(l: Ledger) {
     let repo = RepoName::new("Acme/R");
-    let path = "requests/alice/ci.toml".to_string();
+    let path = RequestPath::new("requests/alice/ci.toml");
     assert_eq!(
         l.request_life(repo.clone(), path.clone()).await.unwrap(),
         None

@@ -368,7 +368,7 @@ fn secret_tags(
             wf.settings.repository.to_string(),
         ),
         ("keygate:pr".to_string(), pr.number.to_string()),
-        ("keygate:request".to_string(), request.path.clone()),
+        ("keygate:request".to_string(), request.path.to_string()),
         ("keygate:requester".to_string(), pr.author.login.clone()),
         ("keygate:approvers".to_string(), secret.approvers.join(" ")),
         (
@@ -410,7 +410,7 @@ pub(super) fn ownership<'a>(intent: &'a Intent, token: &'a str) -> Ownership<'a>
         token,
         repository: intent.repository.as_str(),
         pr: intent.pr.get(),
-        path: &intent.path,
+        path: intent.path.as_str(),
         account: intent.account.as_ref(),
     }
 }

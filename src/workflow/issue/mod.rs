@@ -14,7 +14,7 @@ use super::sweep::revoke_key;
 use super::{StepError, Workflow};
 use crate::event::NoticeEvent;
 use crate::github::client::{PullInfo, RepoClient};
-use crate::ids::{CommitSha, IamUser, SecretName};
+use crate::ids::{CommitSha, IamUser, RequestPath, SecretName};
 use crate::ledger::{Intent, IntentKey, IntentState, Job, Revocation, Store, now_ms};
 use crate::policy::changes::Changes;
 use crate::policy::verdict::{Half, MergeVerdict};
@@ -325,7 +325,7 @@ fn refusals(
             Report {
                 path: f.path.clone(),
                 iam_user: f.request.as_ref().map(|r| r.iam_user.clone()),
-                account: account_of(&f.path, rules),
+                account: account_of(f.path.as_str(), rules),
                 outcome: Outcome::Refused { reasons },
             }
         })
@@ -335,11 +335,11 @@ fn refusals(
         let path = changes
             .rewritten
             .first()
-            .map(|(p, _)| p.clone())
-            .or_else(|| changes.misplaced.first().map(|d| d.path.clone()))
-            .unwrap_or_else(|| "(this pull request)".into());
+            .map(|(p, _)| p.as_str())
+            .or_else(|| changes.misplaced.first().map(|d| d.path.as_str()))
+            .map_or_else(|| RequestPath::new("(this pull request)"), RequestPath::new);
         out.push(Report {
-            account: account_of(&path, rules),
+            account: account_of(path.as_str(), rules),
             path,
             iam_user: None,
             outcome: Outcome::Refused {
@@ -390,7 +390,7 @@ async fn ended_meanwhile(
 fn base_intent(
     wf: &Workflow,
     pr: &PullInfo,
-    path: &str,
+    path: &RequestPath,
     iam_user: &IamUser,
     approvers: &[String],
     job: &Job,
@@ -398,7 +398,7 @@ fn base_intent(
     let key = IntentKey {
         repository: wf.settings.repository.clone(),
         pr: pr.number,
-        path: path.to_string(),
+        path: path.clone(),
     };
     Intent {
         iam_user: iam_user.clone(),
@@ -474,8 +474,8 @@ async fn rejected(wf: &Workflow, gh: &RepoClient, pr: &PullInfo) -> Result<(), S
         .iter()
         .map(|path| Report {
             path: path.clone(),
-            iam_user: path.split('/').rev().nth(1).map(IamUser::new),
-            account: account_of(path, &wf.settings.rules),
+            iam_user: path.as_str().split('/').rev().nth(1).map(IamUser::new),
+            account: account_of(path.as_str(), &wf.settings.rules),
             outcome: Outcome::Rejected { why: None },
         })
         .collect();

@@ -7,7 +7,7 @@ use std::fmt::Write;
 use super::{PrRef, attributes, md, plain, subject};
 use crate::aws::Notice;
 use crate::event::NoticeEvent;
-use crate::ids::{AccessKeyId, AccountAlias, IamUser, SecretName};
+use crate::ids::{AccessKeyId, AccountAlias, IamUser, RequestPath, SecretName};
 
 /// Which key of which request a text is about.
 #[derive(Debug, Clone)]
@@ -15,7 +15,7 @@ pub struct KeyRef<'a> {
     pub repository: &'a str,
     /// The pull request that issued the key.
     pub pr: u64,
-    pub path: &'a str,
+    pub path: &'a RequestPath,
     pub iam_user: &'a IamUser,
     /// The key's AWS account (DESIGN §9); `None`: keygate's own.
     pub account: Option<&'a AccountAlias>,
@@ -110,7 +110,7 @@ pub fn key_comment(event: &KeyEvent<'_>, key: &KeyRef<'_>) -> String {
     if let Some(a) = key.account {
         let _ = write!(user, " in AWS account {}", md::code(a.as_str()));
     }
-    let path = md::code(key.path);
+    let path = md::code(key.path.as_str());
     let secret = key
         .secret_name
         .map(|s| md::code(s.as_str()))
@@ -172,7 +172,7 @@ pub fn key_comment(event: &KeyEvent<'_>, key: &KeyRef<'_>) -> String {
 fn care_comment(s: &mut String, event: &KeyEvent<'_>, key: &KeyRef<'_>) {
     let id = md::code(key.access_key_id.as_str());
     let user = md::code(key.iam_user.as_str());
-    let path = md::code(key.path);
+    let path = md::code(key.path.as_str());
     match event {
         KeyEvent::Rotated { .. } => rotated_comment(s, event, key),
         KeyEvent::RotationBlocked { why } => {
@@ -241,7 +241,7 @@ fn rotated_comment(s: &mut String, event: &KeyEvent<'_>, key: &KeyRef<'_>) {
         days(*delete_after_days),
         md::code(by),
         md::text(reason),
-        md::code(key.path),
+        md::code(key.path.as_str()),
         key.pr
     );
 }
@@ -260,7 +260,7 @@ fn unused_comment(s: &mut String, event: &KeyEvent<'_>, key: &KeyRef<'_>) {
     let (id, user, path) = (
         md::code(key.access_key_id.as_str()),
         md::code(key.iam_user.as_str()),
-        md::code(key.path),
+        md::code(key.path.as_str()),
     );
     let seen = match last_used {
         Some(t) => format!("AWS last saw it used on {}", md::text(t)),
@@ -322,7 +322,7 @@ pub fn key_notice(event: &KeyEvent<'_>, key: &KeyRef<'_>) -> Notice {
     if let Some(when) = key.expires_at {
         let _ = writeln!(m, "Expires:       {}", plain::line(when));
     }
-    let _ = writeln!(m, "Request file:  {}", plain::line(key.path));
+    let _ = writeln!(m, "Request file:  {}", plain::line(key.path.as_str()));
     let _ = writeln!(m, "Pull request:  {repository}#{}", key.pr);
     let _ = writeln!(m, "Requester:     @{}", plain::line(key.requester));
     match event {
@@ -417,6 +417,8 @@ mod tests {
         std::sync::LazyLock::new(|| AccessKeyId::new("AKIAEXAMPLE"));
     static USER: std::sync::LazyLock<IamUser> =
         std::sync::LazyLock::new(|| IamUser::new("svc-backup"));
+    static PATH: std::sync::LazyLock<RequestPath> =
+        std::sync::LazyLock::new(|| RequestPath::new("requests/svc-backup/ci.toml"));
     static SECRET: std::sync::LazyLock<SecretName> =
         std::sync::LazyLock::new(|| SecretName::new("svc-backup/access-key-20260101000000"));
 
@@ -424,7 +426,7 @@ mod tests {
         KeyRef {
             repository: "acme/access-requests",
             pr: 12,
-            path: "requests/svc-backup/ci.toml",
+            path: &PATH,
             iam_user: &USER,
             account: None,
             requester: "bob",

@@ -20,7 +20,7 @@ use super::StepError;
 use crate::aws::Notice;
 use crate::event::NoticeEvent;
 use crate::github::client::GitHubError;
-use crate::ids::{AccessKeyId, AccountAlias, IamUser, SecretName};
+use crate::ids::{AccessKeyId, AccountAlias, IamUser, RequestPath, SecretName};
 use crate::policy::Assessment;
 use crate::policy::approval::Verdict;
 use crate::policy::changes::Changes;
@@ -127,7 +127,7 @@ pub fn public_reason(e: &StepError) -> String {
 /// One request file and its outcome, with who was involved.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Report {
-    pub path: String,
+    pub path: RequestPath,
     pub iam_user: Option<IamUser>,
     /// The AWS account of the request (DESIGN §9); `None`: keygate's own, and no text says
     /// an account.
@@ -148,7 +148,7 @@ pub struct PrRef<'a> {
 pub fn comment(reports: &[Report]) -> String {
     let mut s = format!("{COMMENT_MARKER}\n### keygate\n");
     for r in reports {
-        let path = md::code(&r.path);
+        let path = md::code(r.path.as_str());
         let mut user = r
             .iam_user
             .as_ref()
@@ -332,7 +332,7 @@ pub fn notice(report: &Report, pr: &PrRef<'_>) -> Notice {
         if user.is_empty() { "-" } else { &user }
     );
     account_line(&mut m, report.account.as_ref());
-    let _ = writeln!(m, "Request file:  {}", plain::line(&report.path));
+    let _ = writeln!(m, "Request file:  {}", plain::line(report.path.as_str()));
     let _ = writeln!(
         m,
         "Pull request:  {repository}#{} {}",
@@ -429,7 +429,7 @@ fn with_chat(mut notice: Notice, pr: &PrRef<'_>) -> Notice {
 /// The notice approvers used to get by e-mail: a valid request is waiting; `account` for a
 /// request in a member account.
 pub fn requested_notice(
-    path: &str,
+    path: &RequestPath,
     iam_user: &IamUser,
     account: Option<&AccountAlias>,
     reason: &str,
@@ -445,7 +445,7 @@ pub fn requested_notice(
     account_line(&mut m, account);
     let _ = writeln!(m, "Requester:     @{}", plain::line(pr.requester));
     let _ = writeln!(m, "Expires after: {days} days");
-    let _ = writeln!(m, "Request file:  {}", plain::line(path));
+    let _ = writeln!(m, "Request file:  {}", plain::line(path.as_str()));
     let _ = writeln!(m, "Pull request:  {}", plain::line(pr.url));
     // Indented: a reason's own lines cannot pass for the lines above.
     let _ = writeln!(m, "Reason:\n{}", plain::block(reason, "  "));
@@ -464,7 +464,7 @@ pub fn requested_notice(
 pub fn check_summary(
     changes: &Changes,
     a: &Assessment,
-    requests: &[(String, Result<Request, Vec<Diagnostic>>)],
+    requests: &[(RequestPath, Result<Request, Vec<Diagnostic>>)],
 ) -> (String, String) {
     check_summary_with(changes, a, requests, None)
 }
@@ -474,7 +474,7 @@ pub fn check_summary(
 pub fn check_summary_with(
     changes: &Changes,
     a: &Assessment,
-    requests: &[(String, Result<Request, Vec<Diagnostic>>)],
+    requests: &[(RequestPath, Result<Request, Vec<Diagnostic>>)],
     revocations: Option<&revocation::Revocations<'_>>,
 ) -> (String, String) {
     if !changes.touches_requests() {
@@ -512,7 +512,7 @@ fn file_section(
     f: &crate::policy::FileAssessment,
     parsed: &Result<Request, Vec<Diagnostic>>,
 ) {
-    let _ = writeln!(s, "### {}\n", md::code(&f.path));
+    let _ = writeln!(s, "### {}\n", md::code(f.path.as_str()));
     match parsed {
         Ok(r) => {
             let _ = writeln!(s, "- IAM user: {}", md::code(r.iam_user.as_str()));

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use super::md;
-use crate::ids::AccessKeyId;
+use crate::ids::{AccessKeyId, RequestPath};
 use crate::policy::approval::{Decision, Verdict};
 use crate::policy::changes::Changes;
 
@@ -18,7 +18,7 @@ pub struct Revocations<'a> {
     /// The §2 decision over the deleted paths (`Facts::revocation`).
     pub decision: Option<&'a Decision>,
     /// Live access key IDs per deleted path, from the ledger's key lives.
-    pub keys: &'a BTreeMap<String, Vec<AccessKeyId>>,
+    pub keys: &'a BTreeMap<RequestPath, Vec<AccessKeyId>>,
 }
 
 impl Revocations<'_> {
@@ -52,7 +52,7 @@ impl Revocations<'_> {
             return s;
         }
         for path in &self.changes.removed {
-            let _ = writeln!(s, "### Revoking {}\n", md::code(path));
+            let _ = writeln!(s, "### Revoking {}\n", md::code(path.as_str()));
             let keys = self.keys.get(path).filter(|k| !k.is_empty());
             match keys {
                 Some(keys) => {
@@ -71,7 +71,7 @@ impl Revocations<'_> {
             }
             let file = self
                 .decision
-                .and_then(|d| d.files.iter().find(|f| &f.path == path));
+                .and_then(|d| d.files.iter().find(|f| path == &f.path));
             match file {
                 None => s.push_str(
                     "- Still needed: keygate could not judge who may approve this deletion; push again to re-run the check\n",
@@ -121,8 +121,8 @@ mod tests {
 
     fn changes(removed: &[&str], added: &[&str]) -> Changes {
         Changes {
-            removed: removed.iter().map(|p| p.to_string()).collect(),
-            added: added.iter().map(|p| p.to_string()).collect(),
+            removed: removed.iter().map(|p| RequestPath::new(*p)).collect(),
+            added: added.iter().map(|p| RequestPath::new(*p)).collect(),
             ..Changes::default()
         }
     }
@@ -161,7 +161,7 @@ mod tests {
             ],
         };
         let keys = BTreeMap::from([(
-            "requests/alice/ci.toml".to_string(),
+            RequestPath::new("requests/alice/ci.toml"),
             vec!["AKIAEXAMPLE1".into(), "AKIAEXAMPLE2".into()],
         )]);
         let r = Revocations {
@@ -198,7 +198,7 @@ Approved: merging now revokes the keys of 2 request files
             )],
         };
         let keys = BTreeMap::from([(
-            "requests/alice/ci.toml".to_string(),
+            RequestPath::new("requests/alice/ci.toml"),
             vec!["AKIAEXAMPLE1".into()],
         )]);
         let r = Revocations {

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::facts::Account;
-use crate::ids::{AccountAlias, IamUser};
+use crate::ids::{AccountAlias, IamUser, RequestPath};
 use crate::policy::FileAssessment;
 use crate::policy::approval::{FileDecision, IgnoredReview, IgnoredWhy};
 use crate::policy::codeowners::Owner;
@@ -77,12 +77,12 @@ fn request(path: &str, user: &str) -> Request {
 }
 
 /// Request files with their parse results, as `check_summary` takes them.
-type Parsed = Vec<(String, Result<Request, Vec<Diagnostic>>)>;
+type Parsed = Vec<(RequestPath, Result<Request, Vec<Diagnostic>>)>;
 
 /// One valid request file judged with `decision`.
 fn judged(decision: FileDecision) -> (Changes, Assessment, Parsed) {
-    let path = decision.path.clone();
-    let r = request(&path, "alice");
+    let path = RequestPath::new(&decision.path);
+    let r = request(path.as_str(), "alice");
     let approved = decision.verdict == Verdict::Approved;
     let file = FileAssessment {
         path: path.clone(),
@@ -280,16 +280,16 @@ fn the_check_says_when_merging_issues_the_key() {
 
 #[test]
 fn the_check_lists_what_to_fix_in_an_invalid_file_without_obeying_it() {
-    let path = "requests/alice/ci.toml".to_string();
+    let path = RequestPath::new("requests/alice/ci.toml");
     let diagnostics = vec![
         Diagnostic {
-            path: path.clone(),
+            path: path.to_string(),
             line: Some(2),
             column: Some(1),
             message: "unknown field `reasn`, did you mean `reason`?".into(),
         },
         Diagnostic {
-            path: path.clone(),
+            path: path.to_string(),
             line: Some(1),
             column: Some(12),
             message: format!("`iam_user` must equal the folder name `alice`, found `{HOSTILE}`"),
@@ -402,7 +402,7 @@ fn an_issued_notice_names_the_user_the_secret_and_the_pull_request() {
 fn a_requested_notice_indents_every_line_of_the_reason() {
     let reason = format!("Nightly backups copy to S3.\n{HOSTILE}\u{2028}Requester: mallory");
     let n = requested_notice(
-        "requests/alice/ci.toml",
+        &"requests/alice/ci.toml".into(),
         &"alice".into(),
         None,
         &reason,
@@ -623,7 +623,7 @@ fn a_key_in_a_member_account_names_the_account_in_the_comment_and_the_notice() {
     assert!(!own.message.contains("AWS account"), "{}", own.message);
 
     let asked = requested_notice(
-        "requests/prod/alice/ci.toml",
+        &"requests/prod/alice/ci.toml".into(),
         &"alice".into(),
         Some(&AccountAlias::new("prod")),
         "Nightly backups",
