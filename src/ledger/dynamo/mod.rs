@@ -106,7 +106,9 @@ struct Inner {
 
 impl DynamoLedger {
     /// Opens the ledger in `table`, which must exist with the ledger's shape (`keygate init`
-    /// creates it): a missing table is an error that names it.
+    /// creates it): a missing table is an error that names it. Nothing is written before
+    /// the table's shape is checked; then the two first-start records are made side by side
+    /// (one round trip, not two: a Lambda instance's cold start waits for them).
     pub async fn open(
         client: Client,
         table: impl Into<String>,
@@ -121,8 +123,7 @@ impl DynamoLedger {
                 lease_ms: LEASE_MS,
             }),
         };
-        ledger.remember_creation().await?;
-        ledger.count_once().await?;
+        tokio::try_join!(ledger.remember_creation(), ledger.count_once())?;
         Ok(ledger)
     }
 
