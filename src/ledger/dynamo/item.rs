@@ -323,11 +323,25 @@ pub(super) fn intent_fields(i: &Intent) -> Vec<(&'static str, Option<AttributeVa
     .collect()
 }
 
-pub(super) fn read_intent(item: &Item) -> Result<Intent, LedgerError> {
-    Ok(Intent {
+/// The request an intent, key life or rotation item is about.
+pub(super) fn read_request(item: &Item) -> Result<IntentKey, LedgerError> {
+    Ok(IntentKey {
         repository: RepoName::new(get_s(item, "repository")?),
         pr: PrNumber(get_n(item, "pr_number")? as u64),
         path: get_s(item, "path")?.to_string(),
+    })
+}
+
+pub(super) fn read_intent(item: &Item) -> Result<Intent, LedgerError> {
+    let IntentKey {
+        repository,
+        pr,
+        path,
+    } = read_request(item)?;
+    Ok(Intent {
+        repository,
+        pr,
+        path,
         state: IntentState::parse(get_s(item, "state")?)?,
         iam_user: get_s(item, "iam_user")?.to_string(),
         requester: get_s(item, "requester")?.to_string(),
@@ -339,8 +353,7 @@ pub(super) fn read_intent(item: &Item) -> Result<Intent, LedgerError> {
         secret_arn: opt_s(item, "secret_arn")?,
         expires_at: crate::ledger::stored_time(opt_s(item, "expires_at")?),
         outcome: opt_s(item, "outcome")?,
-        merged_at: opt_n(item, "merged_at")?
-            .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok()),
+        merged_at: crate::ledger::seconds(opt_n(item, "merged_at")?),
         secret_token: opt_s(item, "secret_token")?,
         origin: super::care::read_origin(item)?,
         account: opt_s(item, "account")?.map(AccountAlias::new),
@@ -447,11 +460,7 @@ pub(super) fn read_life(item: &Item) -> Result<(i64, KeyLife), LedgerError> {
         iam_user: get_s(item, "iam_user")?.to_string(),
         secret_name: opt_s(item, "secret_name")?,
         expires_at: crate::ledger::stored_time(opt_s(item, "expires_at")?),
-        request: IntentKey {
-            repository: RepoName::new(get_s(item, "repository")?),
-            pr: PrNumber(get_n(item, "pr_number")? as u64),
-            path: get_s(item, "path")?.to_string(),
-        },
+        request: read_request(item)?,
         requester: get_s(item, "requester")?.to_string(),
         request_merged_at: None,
         installation: opt_n(item, "installation_id")?.map(|i| InstallationId(i as u64)),
