@@ -1,13 +1,13 @@
 //! Rotations in place (DESIGN §10) in SQLite: one `rotations` row per rotated key, claimed
 //! by insert and moved only from the state it was read in.
 
-use rusqlite::{OptionalExtension, params};
+use rusqlite::params;
 use time::OffsetDateTime;
 
-use super::intents::split_list;
-use super::{Conn, seconds};
-use crate::ids::{PrNumber, RepoName};
-use crate::ledger::{IntentKey, LedgerError, Rotation, RotationClaim, RotationState, now_ms};
+use super::Conn;
+use super::intents::request_of;
+use crate::ledger::split_list;
+use crate::ledger::{LedgerError, Rotation, RotationClaim, RotationState, now_ms, seconds};
 
 impl Conn {
     pub(super) fn claim_rotation(&mut self, r: Rotation) -> Result<RotationClaim, LedgerError> {
@@ -70,18 +70,13 @@ impl Conn {
         if n == 1 {
             return Ok(());
         }
-        let found: Option<String> = self
-            .0
-            .query_row(
-                "SELECT state FROM rotations WHERE access_key_id = ?1",
-                params![r.access_key_id],
-                |row| row.get(0),
-            )
-            .optional()?;
         Err(LedgerError::RotationMoved {
             access_key_id: r.access_key_id.clone(),
             expected: from,
-            found: found.unwrap_or_else(|| "missing".into()),
+            found: self.state_now(
+                "SELECT state FROM rotations WHERE access_key_id = ?1",
+                params![r.access_key_id],
+            )?,
         })
     }
 
@@ -102,11 +97,7 @@ impl Conn {
                     access_key_id: row.get("access_key_id")?,
                     iam_user: row.get("iam_user")?,
                     secret_name: row.get("secret_name")?,
-                    request: IntentKey {
-                        repository: RepoName::new(row.get::<_, String>("repository")?),
-                        pr: PrNumber(row.get::<_, i64>("pr_number")? as u64),
-                        path: row.get("path")?,
-                    },
+                    request: request_of(row)?,
                     state: RotationState::Pending,
                     requested_by: row.get("requested_by")?,
                     reason: row.get("reason")?,
