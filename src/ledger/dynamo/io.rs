@@ -315,8 +315,8 @@ impl DynamoLedger {
         }
     }
 
-    /// Changes the item at `key` by `c` (whose condition is that its `state` is still
-    /// `from`): `Err` with the state found instead (`missing` when there is no item).
+    /// Changes the item at `key` by `c` only while its `state` is still `from`: `Err` with
+    /// the state found otherwise (`missing` when there is no item).
     pub(super) async fn move_from(
         &self,
         key: Item,
