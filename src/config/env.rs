@@ -1,6 +1,6 @@
 //! `KEYGATE_<SECTION>_<KEY>` overrides, derived from the typed sections rather than listed.
 //!
-//! The known keys are read from the serialized defaults of [`FileSettings`], so a key added
+//! The known keys are read from the serialized defaults of [`Settings`], so a key added
 //! to a section is overridable without touching this file. Each value is put into the TOML
 //! document as the value its field takes, before the one typed deserialization; a value the
 //! field refuses is reported here, naming the key and the variable.
@@ -11,8 +11,7 @@ use serde::Deserialize;
 use toml::{Table, Value};
 
 use super::secrets::{ALERTS_TOKEN_VAR, METRICS_TOKEN_VAR, PRIVATE_KEY_VAR, WEBHOOK_SECRET_VAR};
-use super::sections::FileSettings;
-use super::{ConfigError, Source};
+use super::{ConfigError, Settings, Source};
 
 /// Variables of ours that are not keys of the file: handled elsewhere, never refused.
 const RESERVED: [&str; 6] = [
@@ -50,7 +49,9 @@ impl KnownKey {
 /// Every key of the file, from the serialized defaults (an absent optional key serializes as
 /// null, so it is listed too).
 pub(super) fn known_keys() -> Result<Vec<KnownKey>, ConfigError> {
-    let defaults = serde_json::to_value(FileSettings::default())
+    let defaults = Settings::deserialize(Value::Table(Table::new()))
+        .map_err(|e| e.to_string())
+        .and_then(|s| serde_json::to_value(s).map_err(|e| e.to_string()))
         .map_err(|e| ConfigError::Internal(format!("cannot list the settings: {e}")))?;
     let serde_json::Value::Object(sections) = defaults else {
         return Err(ConfigError::Internal("the settings are not a table".into()));
@@ -230,7 +231,7 @@ fn accepts(key: &KnownKey, value: Value) -> Result<Value, String> {
     section.insert(key.name.clone(), value.clone());
     let mut doc = Table::new();
     doc.insert(key.section.clone(), Value::Table(section));
-    match FileSettings::deserialize(Value::Table(doc)) {
+    match Settings::deserialize(Value::Table(doc)) {
         Ok(_) => Ok(value),
         Err(e) => Err(e.message().trim().to_string()),
     }

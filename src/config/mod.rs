@@ -25,12 +25,11 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use secrecy::SecretString;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::request::RequestRules;
 
 pub use accounts::{Account, AccountSection, Accounts, parse_role_arn};
-use sections::FileSettings;
 pub use sections::{
     AwsSection, GitHubSection, LifecycleSection, PolicySection, QueueBackend, QueueSection,
     ServerSection, StoreBackend, StoreSection,
@@ -97,40 +96,71 @@ impl ConfigError {
     }
 }
 
-/// Everything keygate is configured with.
+/// Everything keygate is configured with: the file's sections, deserialized (with the
+/// variables put over them), then what loading checks and reads beside them. Serializing
+/// the defaults gives every known `section.key` (absent optional keys as null), which is how
+/// the environment overrides know what exists.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Settings {
     /// `[server]`
+    #[serde(default)]
     pub server: ServerSection,
     /// `[github]`
+    #[serde(default)]
     pub github: GitHubSection,
     /// `[policy]`
+    #[serde(default)]
     pub policy: PolicySection,
     /// `[lifecycle]`
+    #[serde(default)]
     pub lifecycle: LifecycleSection,
     /// `[aws]`
+    #[serde(default)]
     pub aws: AwsSection,
     /// `[store]`
+    #[serde(default)]
     pub store: StoreSection,
     /// `[queue]`
+    #[serde(default)]
     pub queue: QueueSection,
+    /// `[accounts.<alias>]` as written: the AWS accounts keys are issued in (DESIGN §9); none
+    /// by default, and then keygate issues in the account of its own credentials. Loading
+    /// checks them into `accounts` and leaves this empty.
+    #[serde(default, rename = "accounts")]
+    account_sections: BTreeMap<String, AccountSection>,
     /// `[accounts.<alias>]`, checked; empty without the section (DESIGN §9).
+    #[serde(skip)]
     pub accounts: Accounts,
     /// The address `server.listen` parsed.
+    #[serde(skip, default = "unparsed_listen")]
     pub listen: SocketAddr,
     /// The App's private key (PEM), from `KEYGATE_GITHUB_PRIVATE_KEY` or its file.
+    #[serde(skip)]
     pub private_key: Option<SecretString>,
     /// The webhook secret, from `KEYGATE_GITHUB_WEBHOOK_SECRET` or its file.
+    #[serde(skip)]
     pub webhook_secret: Option<SecretString>,
     /// The token `/metrics` asks for, from `KEYGATE_SERVER_METRICS_TOKEN` or its file.
+    #[serde(skip)]
     pub metrics_token: Option<SecretString>,
     /// The token of `POST /alerts/aws-health`, from `KEYGATE_SERVER_ALERTS_TOKEN` or its file.
+    #[serde(skip)]
     pub alerts_token: Option<SecretString>,
     /// The file the settings came from, if any.
+    #[serde(skip)]
     pub file: Option<PathBuf>,
     /// Where each key that was set got its value.
+    #[serde(skip)]
     sources: BTreeMap<String, Source>,
     /// Things that work but deserve the operator's attention; logged when loading.
+    #[serde(skip)]
     warnings: Vec<String>,
+}
+
+/// `listen` until `check` parses `server.listen`.
+fn unparsed_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
 }
 
 impl fmt::Debug for Settings {
@@ -144,24 +174,17 @@ impl fmt::Debug for Settings {
             .field("store", &self.store)
             .field("queue", &self.queue)
             .field("accounts", &self.accounts)
-            .field(
-                "private_key",
-                &self.private_key.as_ref().map(|_| "[redacted]"),
-            )
-            .field(
-                "webhook_secret",
-                &self.webhook_secret.as_ref().map(|_| "[redacted]"),
-            )
-            .field(
-                "metrics_token",
-                &self.metrics_token.as_ref().map(|_| "[redacted]"),
-            )
-            .field(
-                "alerts_token",
-                &self.alerts_token.as_ref().map(|_| "[redacted]"),
-            )
+            .field("private_key", &redacted(&self.private_key))
+            .field("webhook_secret", &redacted(&self.webhook_secret))
+            .field("metrics_token", &redacted(&self.metrics_token))
+            .field("alerts_token", &redacted(&self.alerts_token))
             .finish()
     }
+}
+
+/// A secret as `Debug` shows it: whether it is there, never what it is.
+fn redacted(secret: &Option<SecretString>) -> Option<&'static str> {
+    secret.as_ref().map(|_| "[redacted]")
 }
 
 impl Settings {
@@ -207,34 +230,17 @@ impl Settings {
             }
         }
         env::overlay(&mut doc, &env, &mut sources)?;
-        let typed = match FileSettings::deserialize(toml::Value::Table(doc)) {
-            Ok(typed) => typed,
+        let mut s = match Settings::deserialize(toml::Value::Table(doc)) {
+            Ok(s) => s,
             // Each variable was checked on its own, so what is left is the file's: read it
             // again for the line and column.
             Err(e) => return Err(typed_file_error(file.as_ref(), &e)),
         };
-
-        let file = file.map(|(path, _)| path);
-        let mut s = Settings {
-            server: typed.server,
-            github: typed.github,
-            policy: typed.policy,
-            lifecycle: typed.lifecycle,
-            aws: typed.aws,
-            store: typed.store,
-            queue: typed.queue,
-            accounts: Accounts::default(),
-            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            private_key: None,
-            webhook_secret: None,
-            metrics_token: None,
-            alerts_token: None,
-            file,
-            sources,
-            warnings: Vec::new(),
-        };
+        s.file = file.map(|(path, _)| path);
+        s.sources = sources;
         s.resolve_relative_paths();
-        s.accounts = s.check_accounts(&typed.accounts)?;
+        let account_sections = std::mem::take(&mut s.account_sections);
+        s.accounts = s.check_accounts(&account_sections)?;
         s.check()?;
         s.load_secrets(&env)?;
         if s.server.max_attempts.is_some() {
@@ -520,7 +526,7 @@ fn typed_file_error(file: Option<&(PathBuf, String)>, merged: &toml::de::Error) 
     match file {
         Some((path, text)) => ConfigError::Syntax {
             path: path.clone(),
-            message: match toml::from_str::<FileSettings>(text) {
+            message: match toml::from_str::<Settings>(text) {
                 Err(e) => describe_toml_error(text, &e),
                 Ok(_) => merged.message().trim().replace('\n', " "),
             },

@@ -4,13 +4,10 @@
 //! `KEYGATE_<SECTION>_<KEY>` variables keygate knows are derived from them (see `env`).
 //! Every key has a default, so a file written for an earlier keygate keeps working.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-
-use super::accounts::AccountSection;
 
 /// `[server]`
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -317,30 +314,6 @@ impl Default for QueueSection {
             receive_wait_secs: 5,
         }
     }
-}
-
-/// The whole file. Serializing its default gives every known `section.key` (absent optional
-/// keys as null), which is how the environment overrides know what exists.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub(super) struct FileSettings {
-    /// `[server]`
-    pub server: ServerSection,
-    /// `[github]`
-    pub github: GitHubSection,
-    /// `[policy]`
-    pub policy: PolicySection,
-    /// `[lifecycle]`
-    pub lifecycle: LifecycleSection,
-    /// `[aws]`
-    pub aws: AwsSection,
-    /// `[store]`
-    pub store: StoreSection,
-    /// `[queue]`
-    pub queue: QueueSection,
-    /// `[accounts.<alias>]`: the AWS accounts keys are issued in (DESIGN §9); none by
-    /// default, and then keygate issues in the account of its own credentials.
-    pub accounts: BTreeMap<String, AccountSection>,
 }
 
 /// `lifecycle.reconcile_since`: written as a quoted RFC 3339 string or as a bare TOML

@@ -61,180 +61,59 @@ macro_rules! delegate {
     };
 }
 
-impl Store for Ledger {
-    async fn record_delivery(&self, d: NewDelivery) -> Result<Inserted, LedgerError> {
-        delegate!(self, b => b.record_delivery(d))
-    }
-    async fn record_push(&self, d: NewDelivery) -> Result<bool, LedgerError> {
-        delegate!(self, b => b.record_push(d))
-    }
-    async fn resume_interrupted(&self) -> Result<usize, LedgerError> {
-        delegate!(self, b => b.resume_interrupted())
-    }
-    async fn requeue_orphans(&self, keep: Vec<DeliveryId>) -> Result<usize, LedgerError> {
-        delegate!(self, b => b.requeue_orphans(keep))
-    }
-    async fn claim_work(&self, now_ms: i64, limit: usize) -> Result<Vec<Job>, LedgerError> {
-        delegate!(self, b => b.claim_work(now_ms, limit))
-    }
-    async fn claim_delivery(&self, id: DeliveryId, now_ms: i64) -> Result<Taken, LedgerError> {
-        delegate!(self, b => b.claim_delivery(id, now_ms))
-    }
-    async fn overdue(&self, before_ms: i64) -> Result<Vec<Job>, LedgerError> {
-        delegate!(self, b => b.overdue(before_ms))
-    }
-    async fn lease_pass(
-        &self,
-        pass: Pass,
-        now_ms: i64,
-        until_ms: i64,
-    ) -> Result<bool, LedgerError> {
-        delegate!(self, b => b.lease_pass(pass, now_ms, until_ms))
-    }
-    async fn finish_work(
-        &self,
-        id: DeliveryId,
-        finish: Finish,
-        now_ms: i64,
-    ) -> Result<(), LedgerError> {
-        delegate!(self, b => b.finish_work(id, finish, now_ms))
-    }
-    async fn next_due_ms(&self) -> Result<Option<i64>, LedgerError> {
-        delegate!(self, b => b.next_due_ms())
-    }
-    async fn stats(&self) -> Result<Stats, LedgerError> {
-        delegate!(self, b => b.stats())
-    }
-    async fn oldest_queued_ms(&self) -> Result<Option<i64>, LedgerError> {
-        delegate!(self, b => b.oldest_queued_ms())
-    }
-    async fn delivery(&self, id: DeliveryId) -> Result<Option<DeliveryStatus>, LedgerError> {
-        delegate!(self, b => b.delivery(id))
-    }
-    async fn pushers(
-        &self,
-        repository: RepoName,
-        pr: PrNumber,
-    ) -> Result<Vec<Sender>, LedgerError> {
-        delegate!(self, b => b.pushers(repository, pr))
-    }
-    async fn claim_intent(&self, intent: Intent) -> Result<Claim, LedgerError> {
-        delegate!(self, b => b.claim_intent(intent))
-    }
-    async fn advance_intent(&self, intent: Intent, from: IntentState) -> Result<(), LedgerError> {
-        delegate!(self, b => b.advance_intent(intent, from))
-    }
-    async fn intents_of_pr(
-        &self,
-        repository: RepoName,
-        pr: PrNumber,
-    ) -> Result<Vec<Intent>, LedgerError> {
-        delegate!(self, b => b.intents_of_pr(repository, pr))
-    }
-    async fn unfinished_intents(&self) -> Result<Vec<Intent>, LedgerError> {
-        delegate!(self, b => b.unfinished_intents())
-    }
-    async fn all_intents(&self) -> Result<Vec<Intent>, LedgerError> {
-        delegate!(self, b => b.all_intents())
-    }
-    async fn note(&self, key: NoteKey) -> Result<Option<String>, LedgerError> {
-        delegate!(self, b => b.note(key))
-    }
-    async fn set_note(&self, key: NoteKey, value: String) -> Result<(), LedgerError> {
-        delegate!(self, b => b.set_note(key, value))
-    }
-    async fn keys_to_sweep(&self) -> Result<Vec<KeyLife>, LedgerError> {
-        delegate!(self, b => b.keys_to_sweep())
-    }
-    async fn key_life(&self, access_key_id: AccessKeyId) -> Result<Option<KeyLife>, LedgerError> {
-        delegate!(self, b => b.key_life(access_key_id))
-    }
-    async fn record_lifecycle_step(
-        &self,
-        life: KeyLife,
-        from: Progress,
-    ) -> Result<(), LedgerError> {
-        delegate!(self, b => b.record_lifecycle_step(life, from))
-    }
-    async fn claim_rotation(&self, rotation: Rotation) -> Result<RotationClaim, LedgerError> {
-        delegate!(self, b => b.claim_rotation(rotation))
-    }
-    async fn advance_rotation(
-        &self,
-        rotation: Rotation,
-        from: RotationState,
-    ) -> Result<(), LedgerError> {
-        delegate!(self, b => b.advance_rotation(rotation, from))
-    }
-    async fn unfinished_rotations(&self) -> Result<Vec<Rotation>, LedgerError> {
-        delegate!(self, b => b.unfinished_rotations())
-    }
-    async fn all_rotations(&self) -> Result<Vec<Rotation>, LedgerError> {
-        delegate!(self, b => b.all_rotations())
-    }
-    async fn request_life(
-        &self,
-        repository: RepoName,
-        path: RequestPath,
-    ) -> Result<Option<RequestLife>, LedgerError> {
-        delegate!(self, b => b.request_life(repository, path))
-    }
-    async fn put_request_life(&self, life: RequestLife) -> Result<(), LedgerError> {
-        delegate!(self, b => b.put_request_life(life))
-    }
-    async fn take_lease(
-        &self,
-        name: String,
-        holder: String,
-        now_ms: i64,
-        until_ms: i64,
-    ) -> Result<Option<Option<String>>, LedgerError> {
-        delegate!(self, b => b.take_lease(name, holder, now_ms, until_ms))
-    }
-    async fn release_lease(
-        &self,
-        name: String,
-        holder: String,
-        value: Option<String>,
-    ) -> Result<(), LedgerError> {
-        delegate!(self, b => b.release_lease(name, holder, value))
-    }
-    async fn watermark(&self) -> Result<Watermark, LedgerError> {
-        delegate!(self, b => b.watermark())
-    }
-    async fn settle_watermark(&self, at_ms: i64) -> Result<Watermark, LedgerError> {
-        delegate!(self, b => b.settle_watermark(at_ms))
-    }
-    async fn catch_up_progress(
-        &self,
-        repository: RepoName,
-        branch: BranchName,
-    ) -> Result<Option<CatchUpProgress>, LedgerError> {
-        delegate!(self, b => b.catch_up_progress(repository, branch))
-    }
-    async fn record_catch_up_progress(
-        &self,
-        repository: RepoName,
-        branch: BranchName,
-        progress: CatchUpProgress,
-    ) -> Result<(), LedgerError> {
-        delegate!(self, b => b.record_catch_up_progress(repository, branch, progress))
-    }
-    async fn without_requests(
-        &self,
-        repository: RepoName,
-        prs: Vec<PrNumber>,
-    ) -> Result<Vec<PrNumber>, LedgerError> {
-        delegate!(self, b => b.without_requests(repository, prs))
-    }
-    async fn record_without_requests(
-        &self,
-        repository: RepoName,
-        prs: Vec<PrNumber>,
-    ) -> Result<(), LedgerError> {
-        delegate!(self, b => b.record_without_requests(repository, prs))
-    }
-    async fn knows_merge(&self, repository: RepoName, pr: PrNumber) -> Result<bool, LedgerError> {
-        delegate!(self, b => b.knows_merge(repository, pr))
-    }
+/// Implements [`Store`] for [`Ledger`]: each method, written once here as its name, its
+/// arguments and what it returns, calls the same method of the backend in use.
+macro_rules! forward {
+    ($($method:ident($($arg:ident: $ty:ty),*) -> $out:ty;)*) => {
+        impl Store for Ledger {
+            $(
+                async fn $method(&self, $($arg: $ty),*) -> Result<$out, LedgerError> {
+                    delegate!(self, b => b.$method($($arg),*))
+                }
+            )*
+        }
+    };
+}
+
+forward! {
+    record_delivery(d: NewDelivery) -> Inserted;
+    record_push(d: NewDelivery) -> bool;
+    resume_interrupted() -> usize;
+    requeue_orphans(keep: Vec<DeliveryId>) -> usize;
+    claim_work(now_ms: i64, limit: usize) -> Vec<Job>;
+    claim_delivery(id: DeliveryId, now_ms: i64) -> Taken;
+    overdue(before_ms: i64) -> Vec<Job>;
+    lease_pass(pass: Pass, now_ms: i64, until_ms: i64) -> bool;
+    finish_work(id: DeliveryId, finish: Finish, now_ms: i64) -> ();
+    next_due_ms() -> Option<i64>;
+    stats() -> Stats;
+    oldest_queued_ms() -> Option<i64>;
+    delivery(id: DeliveryId) -> Option<DeliveryStatus>;
+    pushers(repository: RepoName, pr: PrNumber) -> Vec<Sender>;
+    claim_intent(intent: Intent) -> Claim;
+    advance_intent(intent: Intent, from: IntentState) -> ();
+    intents_of_pr(repository: RepoName, pr: PrNumber) -> Vec<Intent>;
+    unfinished_intents() -> Vec<Intent>;
+    all_intents() -> Vec<Intent>;
+    note(key: NoteKey) -> Option<String>;
+    set_note(key: NoteKey, value: String) -> ();
+    keys_to_sweep() -> Vec<KeyLife>;
+    key_life(access_key_id: AccessKeyId) -> Option<KeyLife>;
+    record_lifecycle_step(life: KeyLife, from: Progress) -> ();
+    claim_rotation(rotation: Rotation) -> RotationClaim;
+    advance_rotation(rotation: Rotation, from: RotationState) -> ();
+    unfinished_rotations() -> Vec<Rotation>;
+    all_rotations() -> Vec<Rotation>;
+    request_life(repository: RepoName, path: RequestPath) -> Option<RequestLife>;
+    put_request_life(life: RequestLife) -> ();
+    take_lease(name: String, holder: String, now_ms: i64, until_ms: i64) -> Option<Option<String>>;
+    release_lease(name: String, holder: String, value: Option<String>) -> ();
+    watermark() -> Watermark;
+    settle_watermark(at_ms: i64) -> Watermark;
+    catch_up_progress(repository: RepoName, branch: BranchName) -> Option<CatchUpProgress>;
+    record_catch_up_progress(repository: RepoName, branch: BranchName, progress: CatchUpProgress)
+        -> ();
+    without_requests(repository: RepoName, prs: Vec<PrNumber>) -> Vec<PrNumber>;
+    record_without_requests(repository: RepoName, prs: Vec<PrNumber>) -> ();
+    knows_merge(repository: RepoName, pr: PrNumber) -> bool;
 }

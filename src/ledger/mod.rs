@@ -729,8 +729,37 @@ pub(crate) fn stored_time(text: Option<String>) -> Option<OffsetDateTime> {
     parsed
 }
 
+/// A time both backends store as seconds since the epoch, read back.
+pub(crate) fn seconds(v: Option<i64>) -> Option<OffsetDateTime> {
+    v.and_then(|s| OffsetDateTime::from_unix_timestamp(s).ok())
+}
+
+/// A list both backends store comma-separated, read back.
+pub(crate) fn split_list(s: &str) -> Vec<String> {
+    s.split(',')
+        .filter(|p| !p.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// A merge both backends store as its pull request and time (seconds), read back.
+pub(crate) fn stored_mark(
+    pr: Option<i64>,
+    at: Option<i64>,
+) -> Option<crate::life::request::MergeMark> {
+    Some(crate::life::request::MergeMark {
+        pr: PrNumber(pr? as u64),
+        merged_at: seconds(at)?,
+    })
+}
+
 /// Access key IDs as both backends store a list of them (`keys_before`): joined by commas
 /// (an access key ID holds none).
 pub(crate) fn joined(keys: &[AccessKeyId]) -> String {
     crate::ids::joined(keys, ",")
+}
+
+/// Access key IDs stored by [`joined`], read back.
+pub(crate) fn split_keys(s: &str) -> Vec<AccessKeyId> {
+    split_list(s).into_iter().map(AccessKeyId::new).collect()
 }

@@ -38,7 +38,7 @@ mod schema;
 mod writer;
 
 pub use backup::{BackupReport, backup};
-use intents::{IntentRow, intent_row, seconds};
+use intents::{IntentRow, intent_row};
 
 use schema::{check_current, migrate};
 
@@ -642,19 +642,21 @@ impl Conn {
         if n == 1 {
             return Ok(());
         }
-        let found: Option<String> = self
-            .0
-            .query_row(
-                "SELECT state FROM intents WHERE repository = ?1 AND pr_number = ?2 AND path = ?3",
-                params![i.repository.key(), i.pr.get() as i64, i.path],
-                |r| r.get(0),
-            )
-            .optional()?;
         Err(LedgerError::Conflict {
             path: i.path.clone(),
             expected: from,
-            found: found.unwrap_or_else(|| "missing".into()),
+            found: self.state_now(
+                "SELECT state FROM intents WHERE repository = ?1 AND pr_number = ?2 AND path = ?3",
+                params![i.repository.key(), i.pr.get() as i64, i.path],
+            )?,
         })
+    }
+
+    /// The state a row is in now (`missing` when there is none), read by `sql`, for a move
+    /// that found it moved.
+    fn state_now(&self, sql: &str, params: impl rusqlite::Params) -> Result<String, LedgerError> {
+        let found: Option<String> = self.0.query_row(sql, params, |r| r.get(0)).optional()?;
+        Ok(found.unwrap_or_else(|| "missing".into()))
     }
 
     fn intents(

@@ -7,11 +7,10 @@ use time::OffsetDateTime;
 use super::DynamoLedger;
 use super::io::Query;
 use super::item::*;
-use crate::ids::{AccessKeyId, IamUser, PrNumber, RepoName, RequestPath, SecretName};
-use crate::ledger::joined;
+use crate::ids::{AccessKeyId, IamUser, SecretName};
 use crate::ledger::{
-    IntentKey, KeyCare, KeyOrigin, Leak, LedgerError, Rotation, RotationClaim, RotationState,
-    now_ms,
+    KeyCare, KeyOrigin, Leak, LedgerError, Rotation, RotationClaim, RotationState, joined, now_ms,
+    seconds, split_keys,
 };
 
 /// `by_state_pk` of a rotation in `state`.
@@ -28,7 +27,7 @@ fn at(t: Option<OffsetDateTime>) -> Option<aws_sdk_dynamodb::types::AttributeVal
 }
 
 fn time_of(item: &Item, name: &str) -> Result<Option<OffsetDateTime>, LedgerError> {
-    Ok(opt_n(item, name)?.and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok()))
+    Ok(seconds(opt_n(item, name)?))
 }
 
 /// A key's origin as attributes (an intent's, or a life's written once).
@@ -128,25 +127,15 @@ fn new_rotation(r: &Rotation, now: i64) -> Item {
 }
 
 fn read_rotation(item: &Item) -> Result<Rotation, LedgerError> {
-    let split = |v: String| -> Vec<AccessKeyId> {
-        v.split(',')
-            .filter(|p| !p.is_empty())
-            .map(AccessKeyId::new)
-            .collect()
-    };
     Ok(Rotation {
         access_key_id: AccessKeyId::new(get_s(item, "access_key_id")?),
         iam_user: IamUser::new(get_s(item, "iam_user")?),
         secret_name: SecretName::new(get_s(item, "secret_name")?),
-        request: IntentKey {
-            repository: RepoName::new(get_s(item, "repository")?),
-            pr: PrNumber(get_n(item, "pr_number")? as u64),
-            path: RequestPath::new(get_s(item, "path")?),
-        },
+        request: read_request(item)?,
         state: RotationState::parse(get_s(item, "state")?)?,
         requested_by: get_s(item, "requested_by")?.to_string(),
         reason: get_s(item, "reason")?.to_string(),
-        keys_before: opt_s(item, "keys_before")?.map(split),
+        keys_before: opt_s(item, "keys_before")?.map(|k| split_keys(&k)),
         token: opt_s(item, "token")?,
         new_access_key_id: opt_s(item, "new_access_key_id")?.map(AccessKeyId::new),
         new_fingerprint: opt_s(item, "new_fingerprint")?,
@@ -162,20 +151,14 @@ impl DynamoLedger {
         r: Rotation,
     ) -> Result<RotationClaim, LedgerError> {
         let now = now_ms();
-        let create = vec![self.create(new_rotation(&r, now))?];
-        if self.transact(create).await?.is_ok() {
-            return Ok(RotationClaim::New(Rotation {
+        let what = || format!("the rotation of {}", r.access_key_id);
+        match self.create_or_get(new_rotation(&r, now), what).await? {
+            None => Ok(RotationClaim::New(Rotation {
                 state: RotationState::Pending,
                 updated_at_ms: now,
                 ..r
-            }));
-        }
-        match self.get(rotation_key(&r.access_key_id)).await? {
+            })),
             Some(item) => Ok(RotationClaim::Existing(read_rotation(&item)?)),
-            None => Err(LedgerError::Corrupt(format!(
-                "the rotation of {} vanished",
-                r.access_key_id
-            ))),
         }
     }
 
@@ -185,27 +168,13 @@ impl DynamoLedger {
         from: RotationState,
     ) -> Result<(), LedgerError> {
         let key = rotation_key(&r.access_key_id);
-        let change = rotation_change(&r, now_ms()).when(
-            "#state = :from",
-            &["state"],
-            vec![(":from", s(from.as_str()))],
-        );
-        if self
-            .transact(vec![self.update(key.clone(), change)?])
+        self.move_from(key, rotation_change(&r, now_ms()), from.as_str())
             .await?
-            .is_ok()
-        {
-            return Ok(());
-        }
-        let found = match self.get(key).await? {
-            Some(item) => get_s(&item, "state")?.to_string(),
-            None => "missing".into(),
-        };
-        Err(LedgerError::RotationMoved {
-            access_key_id: r.access_key_id,
-            expected: from,
-            found,
-        })
+            .map_err(|found| LedgerError::RotationMoved {
+                access_key_id: r.access_key_id,
+                expected: from,
+                found,
+            })
     }
 
     /// Rotations in `states`, oldest first.

@@ -10,11 +10,10 @@
 //! wrote has a base item (`DELIVERIES#BASE`) holding the deliveries counted once, when this
 //! keygate first opened it.
 
-use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
 
 use super::DynamoLedger;
-use super::io::{Query, build, dynamo_error};
+use super::io::{Query, build};
 use super::item::*;
 use crate::ledger::{DeliveryState, LedgerError, Stats};
 
@@ -111,20 +110,8 @@ impl DynamoLedger {
                 n(i64::try_from(counted).unwrap_or(i64::MAX)),
             );
         }
-        let put = self
-            .client()
-            .put_item()
-            .table_name(self.table())
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        match put {
-            Ok(_) => {}
-            // Another replica counted first.
-            Err(e) if e.code() == Some("ConditionalCheckFailedException") => {}
-            Err(e) => return Err(dynamo_error("PutItem", self.table(), &e)),
-        }
+        // Not put when another replica counted first.
+        self.put_new(item).await?;
         // Every shard there from the start, so a count reads the same items at any history.
         let mut zeros = Vec::new();
         for shard in 0..SHARDS {

@@ -64,6 +64,22 @@ fn non_empty<K, V>(m: HashMap<K, V>) -> Option<HashMap<K, V>> {
     (!m.is_empty()).then_some(m)
 }
 
+/// Sets `$builder`'s table, key, update expression, condition and the attribute names and
+/// values from the [`Change`] `$c`. A transaction's `Update` and `UpdateItem`'s fluent builder
+/// have these methods alike but share no trait, so a function could not take both.
+macro_rules! with_change {
+    ($builder:expr, $table:expr, $key:expr, $c:expr) => {{
+        let c: Change = $c;
+        $builder
+            .table_name($table)
+            .set_key(Some($key))
+            .update_expression(c.expression())
+            .set_condition_expression(c.condition().map(str::to_string))
+            .set_expression_attribute_names(non_empty(c.names))
+            .set_expression_attribute_values(non_empty(c.values))
+    }};
+}
+
 /// One page of a query, and where the next begins.
 pub(super) struct Page {
     pub items: Vec<Item>,
@@ -105,6 +121,23 @@ impl Query<'_> {
 }
 
 impl DynamoLedger {
+    /// Puts `item` outside a transaction, only if no item has its key: `false` when one had.
+    pub(super) async fn put_new(&self, item: Item) -> Result<bool, LedgerError> {
+        let put = self
+            .client()
+            .put_item()
+            .table_name(self.table())
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(true),
+            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
+            Err(e) => Err(dynamo_error("PutItem", self.table(), &e)),
+        }
+    }
+
     pub(super) async fn get(&self, key: Item) -> Result<Option<Item>, LedgerError> {
         let out = self
             .client()
@@ -188,14 +221,7 @@ impl DynamoLedger {
     }
 
     pub(super) fn update(&self, key: Item, c: Change) -> Result<TransactWriteItem, LedgerError> {
-        let update = Update::builder()
-            .table_name(self.table())
-            .set_key(Some(key))
-            .update_expression(c.expression())
-            .set_condition_expression(c.condition().map(str::to_string))
-            .set_expression_attribute_names(non_empty(c.names))
-            .set_expression_attribute_values(non_empty(c.values))
-            .build();
+        let update = with_change!(Update::builder(), self.table(), key, c).build();
         Ok(TransactWriteItem::builder().update(build(update)?).build())
     }
 
@@ -269,6 +295,48 @@ impl DynamoLedger {
         ))
     }
 
+    /// Creates `item` unless an item has its key: `None` when created, else the item there
+    /// (`what` names it in the error should it vanish in between).
+    pub(super) async fn create_or_get(
+        &self,
+        item: Item,
+        what: impl FnOnce() -> String,
+    ) -> Result<Option<Item>, LedgerError> {
+        let key: Item = [PK, SK]
+            .into_iter()
+            .filter_map(|k| Some((k.to_string(), item.get(k)?.clone())))
+            .collect();
+        if self.transact(vec![self.create(item)?]).await?.is_ok() {
+            return Ok(None);
+        }
+        match self.get(key).await? {
+            Some(found) => Ok(Some(found)),
+            None => Err(LedgerError::Corrupt(format!("{} vanished", what()))),
+        }
+    }
+
+    /// Changes the item at `key` by `c` only while its `state` is still `from`: `Err` with
+    /// the state found otherwise (`missing` when there is no item).
+    pub(super) async fn move_from(
+        &self,
+        key: Item,
+        c: Change,
+        from: &str,
+    ) -> Result<Result<(), String>, LedgerError> {
+        let c = c.when("#state = :from", &["state"], vec![(":from", s(from))]);
+        if self
+            .transact(vec![self.update(key.clone(), c)?])
+            .await?
+            .is_ok()
+        {
+            return Ok(Ok(()));
+        }
+        Ok(Err(match self.get(key).await? {
+            Some(item) => get_s(&item, "state")?.to_string(),
+            None => "missing".into(),
+        }))
+    }
+
     /// Changes one item by `c` when its condition holds, and reads it back as changed, in
     /// one call: `None` when the condition failed.
     pub(super) async fn update_read(
@@ -276,15 +344,7 @@ impl DynamoLedger {
         key: Item,
         c: Change,
     ) -> Result<Option<Item>, LedgerError> {
-        let sent = self
-            .client()
-            .update_item()
-            .table_name(self.table())
-            .set_key(Some(key))
-            .update_expression(c.expression())
-            .set_condition_expression(c.condition().map(str::to_string))
-            .set_expression_attribute_names(non_empty(c.names))
-            .set_expression_attribute_values(non_empty(c.values))
+        let sent = with_change!(self.client().update_item(), self.table(), key, c)
             .return_values(ReturnValue::AllNew)
             .send()
             .await;

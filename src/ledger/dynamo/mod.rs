@@ -68,7 +68,6 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 
 use self::io::{Query, dynamo_error};
 use self::item::*;
@@ -106,7 +105,9 @@ struct Inner {
 
 impl DynamoLedger {
     /// Opens the ledger in `table`, which must exist with the ledger's shape (`keygate init`
-    /// creates it): a missing table is an error that names it.
+    /// creates it): a missing table is an error that names it. Nothing is written before
+    /// the table's shape is checked; then the two first-start records are made side by side
+    /// (one round trip, not two: a Lambda instance's cold start waits for them).
     pub async fn open(
         client: Client,
         table: impl Into<String>,
@@ -121,8 +122,7 @@ impl DynamoLedger {
                 lease_ms: LEASE_MS,
             }),
         };
-        ledger.remember_creation().await?;
-        ledger.count_once().await?;
+        tokio::try_join!(ledger.remember_creation(), ledger.count_once())?;
         Ok(ledger)
     }
 
@@ -154,25 +154,32 @@ impl DynamoLedger {
         }
     }
 
+    /// The intents in `states`, each with its place in its state's index (creation order).
+    async fn intents_in(
+        &self,
+        states: &[IntentState],
+    ) -> Result<Vec<(String, Intent)>, LedgerError> {
+        let mut found = Vec::new();
+        for state in states {
+            for item in self
+                .query_all(&Query::list(intent_list(*state), None))
+                .await?
+            {
+                found.push((get_s(&item, BY_STATE_SK)?.to_string(), read_intent(&item)?));
+            }
+        }
+        Ok(found)
+    }
+
     /// The ledger's creation time, written once: catch-up must never reach back before it.
     /// Taken on this host's clock, and marked so until it is put on GitHub's (DESIGN §5).
     async fn remember_creation(&self) -> Result<(), LedgerError> {
         let mut item = meta_key();
         item.insert("value".into(), s(now_ms().to_string()));
         item.insert("clock".into(), s("host"));
-        let put = self
-            .client()
-            .put_item()
-            .table_name(self.table())
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        match put {
-            Ok(_) => Ok(()),
-            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(()),
-            Err(e) => Err(dynamo_error("PutItem", self.table(), &e)),
-        }
+        // Already there when the ledger was opened before: kept as it is.
+        self.put_new(item).await?;
+        Ok(())
     }
 }
 
@@ -349,23 +356,14 @@ impl Store for DynamoLedger {
 
     async fn claim_intent(&self, intent: Intent) -> Result<Claim, LedgerError> {
         let now = now_ms();
-        let create = vec![self.create(new_intent(&intent, now))?];
-        if self.transact(create).await?.is_ok() {
-            return Ok(Claim::New(Intent {
+        let what = || format!("the intent for {}", intent.path);
+        match self.create_or_get(new_intent(&intent, now), what).await? {
+            None => Ok(Claim::New(Intent {
                 state: IntentState::Pending,
                 updated_at_ms: now,
                 ..intent
-            }));
-        }
-        match self
-            .get(intent_key(&intent.repository, intent.pr, &intent.path))
-            .await?
-        {
+            })),
             Some(item) => Ok(Claim::Existing(read_intent(&item)?)),
-            None => Err(LedgerError::Corrupt(format!(
-                "the intent for {} vanished",
-                intent.path
-            ))),
         }
     }
 
@@ -379,27 +377,13 @@ impl Store for DynamoLedger {
         for (attr, value) in intent_fields(&stamped) {
             change = change.set_or_remove(attr, value);
         }
-        let change = change.when(
-            "#state = :from",
-            &["state"],
-            vec![(":from", s(from.as_str()))],
-        );
-        if self
-            .transact(vec![self.update(key.clone(), change)?])
+        self.move_from(key, change, from.as_str())
             .await?
-            .is_ok()
-        {
-            return Ok(());
-        }
-        let found = match self.get(key).await? {
-            Some(item) => get_s(&item, "state")?.to_string(),
-            None => "missing".into(),
-        };
-        Err(LedgerError::Conflict {
-            path: stamped.path,
-            expected: from,
-            found,
-        })
+            .map_err(|found| LedgerError::Conflict {
+                path: stamped.path,
+                expected: from,
+                found,
+            })
     }
 
     async fn intents_of_pr(
@@ -418,40 +402,18 @@ impl Store for DynamoLedger {
     }
 
     async fn all_intents(&self) -> Result<Vec<Intent>, LedgerError> {
-        let mut found = Vec::new();
-        for state in [
-            IntentState::Pending,
-            IntentState::Creating,
-            IntentState::Stored,
-            IntentState::Issued,
-            IntentState::NotIssued,
-        ] {
-            for item in self
-                .query_all(&Query::list(intent_list(state), None))
-                .await?
-            {
-                found.push(read_intent(&item)?);
-            }
-        }
+        use IntentState::*;
+        let mut found = self
+            .intents_in(&[Pending, Creating, Stored, Issued, NotIssued])
+            .await?;
         // Least recently changed first, then by path (the table keeps no creation time).
-        found.sort_by(|a, b| (a.updated_at_ms, &a.path).cmp(&(b.updated_at_ms, &b.path)));
-        Ok(found)
+        found.sort_by(|(_, a), (_, b)| (a.updated_at_ms, &a.path).cmp(&(b.updated_at_ms, &b.path)));
+        Ok(found.into_iter().map(|(_, i)| i).collect())
     }
 
     async fn unfinished_intents(&self) -> Result<Vec<Intent>, LedgerError> {
-        let mut found = Vec::new();
-        for state in [
-            IntentState::Pending,
-            IntentState::Creating,
-            IntentState::Stored,
-        ] {
-            for item in self
-                .query_all(&Query::list(intent_list(state), None))
-                .await?
-            {
-                found.push((get_s(&item, BY_STATE_SK)?.to_string(), read_intent(&item)?));
-            }
-        }
+        use IntentState::*;
+        let mut found = self.intents_in(&[Pending, Creating, Stored]).await?;
         // Oldest first: the index orders each state by creation time.
         found.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(found.into_iter().map(|(_, i)| i).collect())

@@ -3,12 +3,11 @@
 //! on their holder and time.
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use time::OffsetDateTime;
 
 use super::DynamoLedger;
 use super::item::*;
-use crate::ids::{AccountAlias, PrNumber, RepoName, RequestPath};
-use crate::ledger::{LedgerError, now_ms};
+use crate::ids::{AccountAlias, RepoName, RequestPath};
+use crate::ledger::{LedgerError, now_ms, stored_mark};
 use crate::life::request::{MergeMark, RequestLife};
 
 impl DynamoLedger {
@@ -24,8 +23,8 @@ impl DynamoLedger {
             repository: RepoName::new(repository.key().to_string()),
             path: path.clone(),
             account: opt_s(&item, "account")?.map(AccountAlias::new),
-            added: mark(opt_n(&item, "added_pr")?, opt_n(&item, "added_at")?),
-            deleted: mark(opt_n(&item, "deleted_pr")?, opt_n(&item, "deleted_at")?),
+            added: stored_mark(opt_n(&item, "added_pr")?, opt_n(&item, "added_at")?),
+            deleted: stored_mark(opt_n(&item, "deleted_pr")?, opt_n(&item, "deleted_at")?),
             version: get_n(&item, "version")?.max(0) as u64,
         }))
     }
@@ -101,11 +100,4 @@ impl DynamoLedger {
             .await?;
         Ok(())
     }
-}
-
-fn mark(pr: Option<i64>, at: Option<i64>) -> Option<MergeMark> {
-    Some(MergeMark {
-        pr: PrNumber(pr? as u64),
-        merged_at: OffsetDateTime::from_unix_timestamp(at?).ok()?,
-    })
 }

@@ -17,8 +17,8 @@ use crate::ledger::{DeliveryState, Finish, Inserted, Job, LedgerError, NewDelive
 /// one. If that one fails for good, so does this one, and a Redeliver of it runs it again.
 /// Each merge group has its own head to report on: never coalesced.
 fn insert_new(
+    tx: &rusqlite::Connection,
     queued: &mut rusqlite::CachedStatement<'_>,
-    insert: &mut rusqlite::CachedStatement<'_>,
     d: &NewDelivery,
 ) -> Result<Inserted, LedgerError> {
     let e = &d.event;
@@ -37,26 +37,51 @@ fn insert_new(
     } else {
         "queued"
     };
-    insert.execute(params![
-        d.id.as_str(),
-        e.activity.event(),
-        e.activity.action(),
-        e.repository.key(),
-        e.installation.get() as i64,
-        e.pr.get() as i64,
-        kind,
-        d.received_at_ms,
-        state,
-        target,
-        e.sender.as_ref().map(|s| s.id as i64),
-        e.sender.as_ref().map(|s| s.login.as_str()),
-        e.merge_commit.as_ref().map(CommitSha::as_str),
-    ])?;
-    Ok(if target.is_some() {
-        Inserted::Coalesced
-    } else {
-        Inserted::Queued
-    })
+    Ok(
+        match (insert_row(tx, d, state, target.as_deref())?, target) {
+            // Its ID is there after all.
+            (false, _) => Inserted::Duplicate,
+            (true, Some(_)) => Inserted::Coalesced,
+            (true, None) => Inserted::Queued,
+        },
+    )
+}
+
+/// Inserts `d` as a new row in `state` (`coalesced` into `into`; a `done` one finished as it
+/// arrived): `false` when a row has its ID already.
+fn insert_row(
+    conn: &rusqlite::Connection,
+    d: &NewDelivery,
+    state: &str,
+    into: Option<&str>,
+) -> Result<bool, LedgerError> {
+    let e = &d.event;
+    let finished = (state == "done").then_some(d.received_at_ms);
+    let n = conn
+        .prepare_cached(
+            "INSERT INTO deliveries (guid, event, action, repository, installation_id, \
+             pr_number, kind, received_at, next_attempt_at, state, coalesced_into, \
+             finished_at, sender_id, sender_login, merge_sha) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10, ?11, ?12, ?13, ?14) \
+             ON CONFLICT (guid) DO NOTHING",
+        )?
+        .execute(params![
+            d.id.as_str(),
+            e.activity.event(),
+            e.activity.action(),
+            e.repository.key(),
+            e.installation.get() as i64,
+            e.pr.get() as i64,
+            e.activity.work().as_str(),
+            d.received_at_ms,
+            state,
+            into,
+            finished,
+            e.sender.as_ref().map(|s| s.id as i64),
+            e.sender.as_ref().map(|s| s.login.as_str()),
+            e.merge_commit.as_ref().map(CommitSha::as_str),
+        ])?;
+    Ok(n == 1)
 }
 
 impl Conn {
@@ -83,12 +108,6 @@ impl Conn {
                 "SELECT guid FROM deliveries WHERE repository = ?1 AND pr_number = ?2 \
                  AND state = 'queued' AND kind = ?3 LIMIT 1",
             )?;
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO deliveries (guid, event, action, repository, installation_id, \
-                 pr_number, kind, received_at, next_attempt_at, state, coalesced_into, \
-                 sender_id, sender_login, merge_sha) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10, ?11, ?12, ?13)",
-            )?;
             for d in batch {
                 let state: Option<String> = seen
                     .query_row(params![d.id.as_str()], |r| r.get(0))
@@ -99,7 +118,7 @@ impl Conn {
                         out.push(Inserted::Queued);
                     }
                     Some(_) => out.push(Inserted::Duplicate),
-                    None => out.push(insert_new(&mut queued, &mut insert, d)?),
+                    None => out.push(insert_new(&tx, &mut queued, d)?),
                 }
             }
         }
@@ -114,26 +133,7 @@ impl Conn {
 
     /// A push to a pull request into another branch: recorded `done`, for its sender alone.
     pub(super) fn record_push(&mut self, d: &NewDelivery) -> Result<bool, LedgerError> {
-        let e = &d.event;
-        let n = self.0.execute(
-            "INSERT INTO deliveries (guid, event, action, repository, installation_id, \
-             pr_number, kind, received_at, next_attempt_at, state, finished_at, sender_id, \
-             sender_login) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, 'done', ?8, ?9, ?10) \
-             ON CONFLICT (guid) DO NOTHING",
-            params![
-                d.id.as_str(),
-                e.activity.event(),
-                e.activity.action(),
-                e.repository.key(),
-                e.installation.get() as i64,
-                e.pr.get() as i64,
-                e.activity.work().as_str(),
-                d.received_at_ms,
-                e.sender.as_ref().map(|s| s.id as i64),
-                e.sender.as_ref().map(|s| s.login.as_str()),
-            ],
-        )?;
-        Ok(n == 1)
+        insert_row(&self.0, d, "done", None)
     }
 
     pub(super) fn claim_due(&mut self, now: i64, limit: usize) -> Result<Vec<Job>, LedgerError> {

@@ -3,11 +3,10 @@
 
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
-use super::{Conn, seconds};
-use crate::ids::{AccessKeyId, AccountAlias, InstallationId, PrNumber, RepoName};
-use crate::ledger::{
-    IntentKey, KeyCare, KeyLife, KeyOrigin, Leak, LedgerError, Revocation, now_ms,
-};
+use super::Conn;
+use super::intents::{origin_of, request_of};
+use crate::ids::{AccessKeyId, AccountAlias, InstallationId, PrNumber};
+use crate::ledger::{KeyCare, KeyLife, Leak, LedgerError, Revocation, now_ms, seconds};
 use crate::life::{Progress, Stage, Step};
 
 /// Issued keys with their life (active when none was recorded), then lives whose intent
@@ -57,13 +56,9 @@ impl Conn {
                     iam_user: r.get("iam_user")?,
                     secret_name: r.get("secret_name")?,
                     expires_at: crate::ledger::stored_time(r.get("expires_at")?),
-                    request: IntentKey {
-                        repository: RepoName::new(r.get::<_, String>("repository")?),
-                        pr: PrNumber(r.get::<_, i64>("pr_number")? as u64),
-                        path: r.get("path")?,
-                    },
+                    request: request_of(r)?,
                     requester: r.get("requester")?,
-                    request_merged_at: super::seconds(r.get("merged_at")?),
+                    request_merged_at: seconds(r.get("merged_at")?),
                     installation: r
                         .get::<_, Option<i64>>("installation_id")?
                         .map(|i| InstallationId(i as u64)),
@@ -80,11 +75,7 @@ impl Conn {
                         }),
                         None => None,
                     },
-                    origin: KeyOrigin {
-                        issued_at: seconds(r.get("issued_at")?),
-                        rotate_every_days: r.get("rotate_every_days")?,
-                        fingerprint: r.get("key_fingerprint")?,
-                    },
+                    origin: origin_of(r)?,
                     care: care(r)?,
                     updated_at_ms: r.get("updated_at")?,
                 },

@@ -3,9 +3,9 @@
 
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
-use super::{Conn, seconds};
-use crate::ids::{AccountAlias, PrNumber, RepoName, RequestPath};
-use crate::ledger::{LedgerError, now_ms};
+use super::Conn;
+use crate::ids::{AccountAlias, RepoName, RequestPath};
+use crate::ledger::{LedgerError, now_ms, stored_mark};
 use crate::life::request::{MergeMark, RequestLife};
 
 impl Conn {
@@ -22,8 +22,8 @@ impl Conn {
                 params![repository.key(), path],
                 |r| {
                     Ok((
-                        mark(r.get(0)?, r.get(1)?),
-                        mark(r.get(2)?, r.get(3)?),
+                        stored_mark(r.get(0)?, r.get(1)?),
+                        stored_mark(r.get(2)?, r.get(3)?),
                         r.get::<_, i64>(4)?,
                         r.get::<_, Option<String>>(5)?,
                     ))
@@ -125,11 +125,4 @@ impl Conn {
         )?;
         Ok(())
     }
-}
-
-fn mark(pr: Option<i64>, at: Option<i64>) -> Option<MergeMark> {
-    Some(MergeMark {
-        pr: PrNumber(pr? as u64),
-        merged_at: seconds(Some(at?))?,
-    })
 }

@@ -1,13 +1,13 @@
 //! Rotations in place (DESIGN §10) in SQLite: one `rotations` row per rotated key, claimed
 //! by insert and moved only from the state it was read in.
 
-use rusqlite::{OptionalExtension, params};
+use rusqlite::params;
 use time::OffsetDateTime;
 
-use super::intents::split_list;
-use super::{Conn, seconds};
-use crate::ids::{AccessKeyId, PrNumber, RepoName};
-use crate::ledger::{IntentKey, LedgerError, Rotation, RotationClaim, RotationState, now_ms};
+use super::Conn;
+use super::intents::request_of;
+use crate::ids::AccessKeyId;
+use crate::ledger::{LedgerError, Rotation, RotationClaim, RotationState, now_ms, seconds};
 
 impl Conn {
     pub(super) fn claim_rotation(&mut self, r: Rotation) -> Result<RotationClaim, LedgerError> {
@@ -70,18 +70,13 @@ impl Conn {
         if n == 1 {
             return Ok(());
         }
-        let found: Option<String> = self
-            .0
-            .query_row(
-                "SELECT state FROM rotations WHERE access_key_id = ?1",
-                params![r.access_key_id],
-                |row| row.get(0),
-            )
-            .optional()?;
         Err(LedgerError::RotationMoved {
             access_key_id: r.access_key_id.clone(),
             expected: from,
-            found: found.unwrap_or_else(|| "missing".into()),
+            found: self.state_now(
+                "SELECT state FROM rotations WHERE access_key_id = ?1",
+                params![r.access_key_id],
+            )?,
         })
     }
 
@@ -102,17 +97,13 @@ impl Conn {
                     access_key_id: row.get("access_key_id")?,
                     iam_user: row.get("iam_user")?,
                     secret_name: row.get("secret_name")?,
-                    request: IntentKey {
-                        repository: RepoName::new(row.get::<_, String>("repository")?),
-                        pr: PrNumber(row.get::<_, i64>("pr_number")? as u64),
-                        path: row.get("path")?,
-                    },
+                    request: request_of(row)?,
                     state: RotationState::Pending,
                     requested_by: row.get("requested_by")?,
                     reason: row.get("reason")?,
                     keys_before: row
                         .get::<_, Option<String>>("keys_before")?
-                        .map(|k| split_list(&k).into_iter().map(AccessKeyId::new).collect()),
+                        .map(|k| crate::ledger::split_keys(&k)),
                     token: row.get("token")?,
                     new_access_key_id: row.get("new_access_key_id")?,
                     new_fingerprint: row.get("new_fingerprint")?,
