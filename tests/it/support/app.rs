@@ -601,8 +601,12 @@ pub async fn wait_healthy(http: &reqwest::Client, url: &str) {
     panic!("keygate did not become healthy at {url}");
 }
 
+/// Waits until the server at `url` has no delivery queued or running. Patience, not a
+/// timing: a replica taking over a dead one's work waits out its lease and the queue's
+/// visibility timeout, which on a loaded 2-core machine (moto is one Python process) took
+/// longer than 30 s.
 pub async fn settle(http: &reqwest::Client, url: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + Duration::from_secs(90);
     loop {
         let r: Value = http
             .get(format!("{url}/readyz"))
