@@ -464,6 +464,16 @@ fn first_line(e: &dyn std::error::Error) -> String {
     s.lines().next().unwrap_or_default().to_string()
 }
 
+/// A read's answer where a missing thing is an answer, not an error: `Ok(None)` for AWS's
+/// "no such entity" or "resource not found", the answer or the error otherwise.
+pub fn found<T>(answer: Result<T, AwsError>) -> Result<Option<T>, AwsError> {
+    match answer {
+        Ok(out) => Ok(Some(out)),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

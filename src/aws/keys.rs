@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use aws_sdk_iam::types::StatusType;
 use time::OffsetDateTime;
 
-use super::{Aws, AwsError, gone_is_done};
+use super::{Aws, AwsError, found, gone_is_done};
 use crate::ids::{AccessKeyId, IamUser, SecretName};
 use crate::life::SecretDeletion;
 
@@ -54,18 +54,11 @@ impl Aws {
         user: &IamUser,
         access_key_id: &AccessKeyId,
     ) -> Result<(), AwsError> {
-        gone_is_done(
-            self.call(
-                "UpdateAccessKey",
-                self.iam
-                    .update_access_key()
-                    .user_name(user.as_str())
-                    .access_key_id(access_key_id.as_str())
-                    .status(StatusType::Inactive)
-                    .send(),
-            )
-            .await,
-        )
+        let ask = self.iam.update_access_key().status(StatusType::Inactive);
+        let ask = ask
+            .user_name(user.as_str())
+            .access_key_id(access_key_id.as_str());
+        gone_is_done(self.call("UpdateAccessKey", ask.send()).await)
     }
 
     /// `DeleteSecret` with the recovery window asked for. A secret that is gone, or whose
@@ -122,34 +115,22 @@ impl Aws {
         &self,
         name: &SecretName,
     ) -> Result<Option<SecretFacts>, AwsError> {
-        match self
-            .call(
-                "DescribeSecret",
-                self.secrets
-                    .describe_secret()
-                    .secret_id(name.as_str())
-                    .send(),
-            )
-            .await
-        {
-            Ok(out) => Ok(Some(SecretFacts {
-                name: out.name().map_or_else(|| name.clone(), SecretName::new),
-                arn: out.arn().unwrap_or_default().to_string(),
-                tags: tags(out.tags()),
-                version_ids: out
-                    .version_ids_to_stages()
-                    .map(|v| v.keys().cloned().collect())
-                    .unwrap_or_default(),
-                scheduled_for_deletion: out.deleted_date().is_some(),
-            })),
-            Err(e) => {
-                if e.is_not_found() {
-                    Ok(None)
-                } else {
-                    Err(e)
-                }
-            }
-        }
+        let ask = self
+            .secrets
+            .describe_secret()
+            .secret_id(name.as_str())
+            .send();
+        let out = found(self.call("DescribeSecret", ask).await)?;
+        Ok(out.map(|out| SecretFacts {
+            name: out.name().map_or_else(|| name.clone(), SecretName::new),
+            arn: out.arn().unwrap_or_default().to_string(),
+            tags: tags(out.tags()),
+            version_ids: out
+                .version_ids_to_stages()
+                .map(|v| v.keys().cloned().collect())
+                .unwrap_or_default(),
+            scheduled_for_deletion: out.deleted_date().is_some(),
+        }))
     }
 
     /// Every secret with a tag whose key is `tag_key` (`ListSecrets`, all pages), those
@@ -203,32 +184,19 @@ impl Aws {
         &self,
         user: &IamUser,
     ) -> Result<Option<Vec<KeyStatus>>, AwsError> {
-        match self
-            .call(
-                "ListAccessKeys",
-                self.iam.list_access_keys().user_name(user.as_str()).send(),
-            )
-            .await
-        {
-            Ok(out) => Ok(Some(
-                out.access_key_metadata()
-                    .iter()
-                    .filter_map(|m| {
-                        Some(KeyStatus {
-                            access_key_id: AccessKeyId::new(m.access_key_id()?),
-                            active: m.status() == Some(&StatusType::Active),
-                        })
+        let ask = self.iam.list_access_keys().user_name(user.as_str()).send();
+        let out = found(self.call("ListAccessKeys", ask).await)?;
+        Ok(out.map(|out| {
+            out.access_key_metadata()
+                .iter()
+                .filter_map(|m| {
+                    Some(KeyStatus {
+                        access_key_id: AccessKeyId::new(m.access_key_id()?),
+                        active: m.status() == Some(&StatusType::Active),
                     })
-                    .collect(),
-            )),
-            Err(e) => {
-                if e.is_not_found() {
-                    Ok(None)
-                } else {
-                    Err(e)
-                }
-            }
-        }
+                })
+                .collect()
+        }))
     }
 
     /// When AWS last saw the key used (`None`: never, or the key is gone).
@@ -236,28 +204,17 @@ impl Aws {
         &self,
         access_key_id: &AccessKeyId,
     ) -> Result<Option<OffsetDateTime>, AwsError> {
-        match self
-            .call(
-                "GetAccessKeyLastUsed",
-                self.iam
-                    .get_access_key_last_used()
-                    .access_key_id(access_key_id.as_str())
-                    .send(),
-            )
-            .await
-        {
-            Ok(out) => Ok(out
-                .access_key_last_used()
-                .and_then(|u| u.last_used_date())
-                .and_then(|d| OffsetDateTime::from_unix_timestamp(d.secs()).ok())),
-            Err(e) => {
-                if e.is_not_found() {
-                    Ok(None)
-                } else {
-                    Err(e)
-                }
-            }
-        }
+        let ask = self
+            .iam
+            .get_access_key_last_used()
+            .access_key_id(access_key_id.as_str())
+            .send();
+        let out = found(self.call("GetAccessKeyLastUsed", ask).await)?;
+        Ok(out
+            .as_ref()
+            .and_then(|out| out.access_key_last_used())
+            .and_then(|u| u.last_used_date())
+            .and_then(|d| OffsetDateTime::from_unix_timestamp(d.secs()).ok()))
     }
 }
 

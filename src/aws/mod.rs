@@ -20,7 +20,7 @@ pub mod sqs;
 pub mod tags;
 
 pub use accounts::SESSION_NAME;
-pub use error::{AwsError, Unreachable};
+pub use error::{AwsError, Unreachable, found};
 
 /// A removal of something already gone (a deleted key, a missing user) is done, not failed:
 /// every lifecycle and rollback step may run twice.
@@ -247,22 +247,9 @@ impl Aws {
     /// The user's name as IAM spells it (`None`: no such user). IAM names are unique
     /// without regard to case, and lookups ignore case.
     pub async fn canonical_user_name(&self, user: &IamUser) -> Result<Option<IamUser>, AwsError> {
-        match self
-            .call(
-                "GetUser",
-                self.iam.get_user().user_name(user.as_str()).send(),
-            )
-            .await
-        {
-            Ok(out) => Ok(out.user().map(|u| IamUser::new(u.user_name()))),
-            Err(e) => {
-                if e.is_not_found() {
-                    Ok(None)
-                } else {
-                    Err(e)
-                }
-            }
-        }
+        let ask = self.iam.get_user().user_name(user.as_str()).send();
+        let out = found(self.call("GetUser", ask).await)?;
+        Ok(out.and_then(|out| out.user().map(|u| IamUser::new(u.user_name()))))
     }
 
     /// Access key IDs the user holds now.
@@ -327,17 +314,9 @@ impl Aws {
         user: &IamUser,
         access_key_id: &AccessKeyId,
     ) -> Result<(), AwsError> {
-        gone_is_done(
-            self.call(
-                "DeleteAccessKey",
-                self.iam
-                    .delete_access_key()
-                    .user_name(user.as_str())
-                    .access_key_id(access_key_id.as_str())
-                    .send(),
-            )
-            .await,
-        )
+        let ask = self.iam.delete_access_key().user_name(user.as_str());
+        let ask = ask.access_key_id(access_key_id.as_str()).send();
+        gone_is_done(self.call("DeleteAccessKey", ask).await)
     }
 
     /// The `aws:PrincipalArn` patterns that name keygate itself, for a readers policy
