@@ -145,6 +145,9 @@ pub fn check(input: &[u8]) {
         // body can be work. Nothing to compare it with then: the fields keygate did read,
         // it decoded.
         Err(e) if e.to_string().contains("unicode code point") => return,
+        // Nor does it bound a number: `1e400` is JSON, which `Value` (an `f64`) refuses. A
+        // number keygate reads (a pull request's, an installation's) it parses itself.
+        Err(e) if e.to_string().contains("number out of range") => return,
         Err(e) => panic!("work from a body that is no JSON: {e}"),
     };
     let action = text(&payload, &["action"]).unwrap_or_default();
