@@ -180,7 +180,9 @@ fn example_of(pattern: &str) -> String {
 /// lists one (a fuzz run asked about `../child.toml`, which no pull request can touch).
 fn well_formed(path: &str) -> bool {
     !path.is_empty()
-        && path.split('/').all(|c| !c.is_empty() && c != "." && c != "..")
+        && path
+            .split('/')
+            .all(|c| !c.is_empty() && c != "." && c != "..")
         && path.len() <= 512
 }
 

@@ -47,6 +47,17 @@ impl Ledger {
     ) -> Result<Ledger, LedgerError> {
         Ok(Ledger::Dynamo(DynamoLedger::open(client, table).await?))
     }
+
+    /// Opens the DynamoDB ledger and puts back in the queue what a stop interrupted (how
+    /// many), one round trip sooner than the two one after the other.
+    pub async fn open_dynamo_resuming(
+        client: aws_sdk_dynamodb::Client,
+        table: &str,
+    ) -> Result<(Ledger, usize), LedgerError> {
+        // Boxed, as every DynamoDB call is here: the SDK's futures are large.
+        let (ledger, requeued) = Box::pin(DynamoLedger::open_resuming(client, table)).await?;
+        Ok((Ledger::Dynamo(ledger), requeued))
+    }
 }
 
 /// Forwards each call to the backend in use.

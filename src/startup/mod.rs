@@ -228,36 +228,44 @@ pub async fn open_queue(settings: &Settings, aws: &Aws) -> anyhow::Result<WorkQu
 /// Opens (and creates, when SQLite) the configured ledger for `serve`, and puts back in the
 /// queue what a stop interrupted.
 pub async fn open_ledger(settings: &Settings, aws: &Aws) -> anyhow::Result<Ledger> {
-    let ledger = match settings.store.backend {
-        StoreBackend::Sqlite => Ledger::open_sqlite(&settings.store.path).with_context(|| {
-            format!(
-                "cannot open the ledger at {}",
-                settings.store.path.display()
-            )
-        })?,
+    let (ledger, requeued) = match settings.store.backend {
+        StoreBackend::Sqlite => {
+            let ledger = Ledger::open_sqlite(&settings.store.path).with_context(|| {
+                format!(
+                    "cannot open the ledger at {}",
+                    settings.store.path.display()
+                )
+            })?;
+            let requeued = ledger.resume_interrupted().await?;
+            (ledger, requeued)
+        }
         StoreBackend::Dynamodb => {
             let table = dynamo_table(settings)?;
             // Never created here (DESIGN §8): a missing table is a start-up error.
-            Ledger::open_dynamo(aws.dynamodb(), table)
+            let (ledger, requeued) = Ledger::open_dynamo_resuming(aws.dynamodb(), table)
                 .await
-                .context("cannot open the ledger")?
-                .with_lease(settings.queue.lease())
+                .context("cannot open the ledger")?;
+            (ledger.with_lease(settings.queue.lease()), requeued)
         }
     };
-    resume(&ledger).await?;
+    resumed(requeued);
     Ok(ledger)
 }
 
 /// Puts back in the queue what a stop interrupted.
 async fn resume(ledger: &Ledger) -> anyhow::Result<()> {
-    let requeued = ledger.resume_interrupted().await?;
+    resumed(ledger.resume_interrupted().await?);
+    Ok(())
+}
+
+/// Says how many deliveries a stop had interrupted, if any.
+fn resumed(requeued: usize) {
     if requeued > 0 {
         tracing::warn!(
             requeued,
             "resuming deliveries that were in flight when keygate stopped"
         );
     }
-    Ok(())
 }
 
 /// The ledger a command works on: it must exist (`serve` creates the SQLite file, `keygate

@@ -106,24 +106,49 @@ struct Inner {
 impl DynamoLedger {
     /// Opens the ledger in `table`, which must exist with the ledger's shape (`keygate init`
     /// creates it): a missing table is an error that names it. Nothing is written before
-    /// the table's shape is checked; then the two first-start records are made side by side
-    /// (one round trip, not two: a Lambda instance's cold start waits for them).
+    /// the table's shape is checked; then the two first-start records are made side by side.
     pub async fn open(
         client: Client,
         table: impl Into<String>,
     ) -> Result<DynamoLedger, LedgerError> {
-        let table = table.into();
+        let ledger = DynamoLedger::checked(client, table.into()).await?;
+        ledger.first_start().await?;
+        Ok(ledger)
+    }
+
+    /// [`DynamoLedger::open`], and what a stop interrupted put back in the queue (how many)
+    /// in the same round trip as the first-start records: a Lambda instance's cold start
+    /// waits for two rounds after the shape check, not three. (On a table's first start
+    /// there is nothing in flight to put back, so the two never touch the same items.)
+    pub async fn open_resuming(
+        client: Client,
+        table: impl Into<String>,
+    ) -> Result<(DynamoLedger, usize), LedgerError> {
+        let ledger = DynamoLedger::checked(client, table.into()).await?;
+        let keep = HashSet::new();
+        let resume = ledger.requeue_at(&keep, now_ms());
+        let ((), requeued) = tokio::try_join!(Box::pin(ledger.first_start()), Box::pin(resume))?;
+        Ok((ledger, requeued))
+    }
+
+    /// A handle on `table` once its shape is the ledger's.
+    async fn checked(client: Client, table: String) -> Result<DynamoLedger, LedgerError> {
         schema::check(&client, &table).await?;
-        let ledger = DynamoLedger {
+        Ok(DynamoLedger {
             inner: Arc::new(Inner {
                 client,
                 table,
                 owner: uuid::Uuid::new_v4().to_string(),
                 lease_ms: LEASE_MS,
             }),
-        };
-        tokio::try_join!(ledger.remember_creation(), ledger.count_once())?;
-        Ok(ledger)
+        })
+    }
+
+    /// The records a first start makes (each a no-op once made): when the ledger began, and
+    /// the delivery counts.
+    async fn first_start(&self) -> Result<(), LedgerError> {
+        tokio::try_join!(self.remember_creation(), self.count_once())?;
+        Ok(())
     }
 
     fn client(&self) -> &Client {
