@@ -144,7 +144,10 @@ pub fn check(input: &[u8]) {
         // holds; keygate skips the fields it does not read without decoding them, so such a
         // body can be work. Nothing to compare it with then: the fields keygate did read,
         // it decoded.
+        // (`Value` says "unexpected end of hex escape" when a lone high surrogate is followed
+        // by anything but another escape, as in `"g\uda07ravatar_id"`.)
         Err(e) if e.to_string().contains("unicode code point") => return,
+        Err(e) if e.to_string().contains("unexpected end of hex escape") => return,
         // Nor does it bound a number: `1e400` is JSON, which `Value` (an `f64`) refuses. A
         // number keygate reads (a pull request's, an installation's) it parses itself.
         Err(e) if e.to_string().contains("number out of range") => return,
