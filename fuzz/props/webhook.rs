@@ -109,6 +109,21 @@ fn number(v: &Value, path: &[&str]) -> Option<u64> {
     path.iter().try_fold(v, |v, k| v.get(k))?.as_u64()
 }
 
+/// Whether `Value` refused a body that JSON's grammar allows: a lone surrogate escape
+/// (`"\ud800"`; `Value` names it three ways, by what follows it, as runs found) or a number
+/// beyond `f64` (`1e400`). Not an escape that is no escape (`"\q"`), which JSON refuses too.
+fn grammar_allows(e: &serde_json::Error) -> bool {
+    let said = e.to_string();
+    [
+        "invalid unicode code point",
+        "lone leading surrogate in hex escape",
+        "unexpected end of hex escape",
+        "number out of range",
+    ]
+    .iter()
+    .any(|m| said.contains(m))
+}
+
 /// Checks the properties above on one input; panics, saying which, when one fails.
 pub fn check(input: &[u8]) {
     let [control, event, body @ ..] = input else {
@@ -140,17 +155,10 @@ pub fn check(input: &[u8]) {
     // Work: the payload, read on its own, must say the same.
     let payload: Value = match serde_json::from_slice(body) {
         Ok(payload) => payload,
-        // JSON's grammar allows a lone surrogate escape (`"\ud800"`), which no Rust string
-        // holds; keygate skips the fields it does not read without decoding them, so such a
-        // body can be work. Nothing to compare it with then: the fields keygate did read,
-        // it decoded.
-        // (`Value` says "unexpected end of hex escape" when a lone high surrogate is followed
-        // by anything but another escape, as in `"g\uda07ravatar_id"`.)
-        Err(e) if e.to_string().contains("unicode code point") => return,
-        Err(e) if e.to_string().contains("unexpected end of hex escape") => return,
-        // Nor does it bound a number: `1e400` is JSON, which `Value` (an `f64`) refuses. A
-        // number keygate reads (a pull request's, an installation's) it parses itself.
-        Err(e) if e.to_string().contains("number out of range") => return,
+        // JSON's grammar allows what `Value` refuses; keygate skips the fields it does not
+        // read without decoding them, so such a body can be work. Nothing to compare it with
+        // then: the fields keygate did read, it decoded (and a number it reads, it parses).
+        Err(e) if grammar_allows(&e) => return,
         Err(e) => panic!("work from a body that is no JSON: {e}"),
     };
     let action = text(&payload, &["action"]).unwrap_or_default();
