@@ -7,8 +7,6 @@
 
 use std::time::Instant;
 
-use keygate::ids::AccessKeyId;
-use keygate::ledger::Store;
 use serde_json::Value;
 
 use crate::support::app::TestApp;
@@ -85,13 +83,7 @@ async fn a_key_pushed_to_another_repository_is_inactive_within_one_delivery() {
     assert!(app.aws.notices().await.is_empty());
 
     app.shutdown().await;
-    let life = app
-        .ledger()
-        .await
-        .key_life(AccessKeyId::new(&key))
-        .await
-        .unwrap()
-        .unwrap();
+    let life = app.key_life(&key).await;
     let leak = life.care.leak.unwrap();
     assert_eq!(leak.source, "GitHub secret scanning");
     assert!(leak.location.contains("acme/app"), "{}", leak.location);
@@ -145,13 +137,7 @@ async fn a_leaked_key_keygate_did_not_issue_is_only_logged() {
     assert!(app.aws.notices().await.is_empty());
     assert_eq!(app.gh.comments(pr).len(), comments);
     app.shutdown().await;
-    let status = app
-        .ledger()
-        .await
-        .key_life(AccessKeyId::new(&key))
-        .await
-        .unwrap()
-        .unwrap();
+    let status = app.key_life(&key).await;
     assert!(status.care.leak.is_none());
 }
 

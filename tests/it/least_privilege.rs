@@ -8,7 +8,6 @@ use std::collections::BTreeSet;
 
 use keygate::cli::keys::{Revoked, run_revoke, run_sweep};
 use keygate::ids::AccessKeyId;
-use keygate::ledger::Store;
 use keygate::life::Step;
 use keygate::workflow::sweep::SweepLine;
 use serde_json::{Value, json};
@@ -197,13 +196,7 @@ async fn expire_then_revoke(
     key: &str,
 ) -> (anyhow::Result<Vec<SweepLine>>, anyhow::Result<Revoked>) {
     app.shutdown().await;
-    let ledger = app.ledger().await;
-    let life = ledger
-        .key_life(AccessKeyId::new(key))
-        .await
-        .unwrap()
-        .unwrap();
-    drop(ledger);
+    let life = app.key_life(key).await;
     let ends = life.expires_at.unwrap();
     let (settings, aws) = (app.settings(), app.keygate_aws().await);
     let swept = run_sweep(

@@ -11,7 +11,6 @@ use tokio::sync::OnceCell;
 
 use keygate::cli::keys::{run_revoke, run_sweep};
 use keygate::ids::AccessKeyId;
-use keygate::ledger::Store;
 
 use crate::least_privilege::{policy_actions, policy_document};
 use crate::support::accounts::{CODEOWNERS, EXTERNAL_ID, Member, PROD};
@@ -215,13 +214,7 @@ fn member_actions_called(app: &TestApp, actions: &[String]) -> Vec<String> {
 /// app stopped: every failure's text.
 async fn expire_then_revoke(app: &mut TestApp, key: &str) -> Vec<String> {
     app.shutdown().await;
-    let ledger = app.ledger().await;
-    let life = ledger
-        .key_life(AccessKeyId::new(key))
-        .await
-        .unwrap()
-        .unwrap();
-    drop(ledger);
+    let life = app.key_life(key).await;
     let ends = life.expires_at.unwrap();
     let (settings, aws) = (app.settings(), app.keygate_aws().await);
     let later = ends + time::Duration::hours(1);

@@ -279,13 +279,7 @@ async fn an_operator_revokes_a_key_at_once_and_the_ledger_says_who_and_why() {
     let last = app.gh.comments(pr).last().cloned().unwrap();
     assert!(last.contains("revoked") && last.contains(&key), "{last}");
 
-    let ledger = app.ledger().await;
-    let life = ledger
-        .key_life(AccessKeyId::new(&key))
-        .await
-        .unwrap()
-        .unwrap();
-    drop(ledger);
+    let life = app.key_life(&key).await;
     assert_eq!(life.progress.stage, Stage::Revoked);
     let r = life.revocation.unwrap();
     assert_eq!((r.by, r.reason.as_str()), (by, "pasted into a public gist"));

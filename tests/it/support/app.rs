@@ -397,6 +397,15 @@ impl TestApp {
         keygate::aws::Aws::from_config(&sdk_config_as(&self.aws.proxy.url, id, secret).await)
     }
 
+    /// What the ledger holds of `key`'s life, read through a second handle (which is
+    /// dropped again, so a SQLite ledger is free for the app's next start).
+    pub async fn key_life(&self, key: &str) -> keygate::ledger::KeyLife {
+        let ledger = self.ledger().await;
+        let id = keygate::ids::AccessKeyId::new(key);
+        let life = keygate::ledger::Store::key_life(&ledger, id).await.unwrap();
+        life.unwrap_or_else(|| panic!("the ledger holds no life of key {key}"))
+    }
+
     /// The ledger this app runs on, as a second handle (as another replica would hold it).
     pub async fn ledger(&self) -> keygate::ledger::Ledger {
         let settings = self.settings();
