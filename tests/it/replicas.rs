@@ -148,6 +148,51 @@ async fn serve_never_creates_the_queue_and_names_the_missing_one() {
     );
 }
 
+/// A start's first round asks for the table's shape and, beside it, reads what a start needs
+/// (the first-start records, the work a stop interrupted): a Lambda cold start waits for one
+/// round on a warm table. Nothing is written before the shape is known.
+#[tokio::test]
+async fn a_start_reads_the_ledger_beside_its_shape_check_and_writes_nothing_before_it() {
+    let aws = AwsWorld::new().await;
+    let sdk = crate::support::moto::sdk_config(&aws.proxy.url).await;
+    let client = aws_sdk_dynamodb::Client::new(&sdk);
+    let table = format!("keygate-start-{}", std::process::id());
+    keygate::ledger::dynamo::ensure_table(&client, &table)
+        .await
+        .unwrap();
+    let from = aws.proxy.operations().len();
+    // The shape check is never answered.
+    aws.proxy.inject("DescribeTable", Fault::Hang, 1);
+    let opening = tokio::spawn(async move {
+        let opened = keygate::ledger::Ledger::open_dynamo_resuming(client, &table).await;
+        opened.map(|_| ())
+    });
+    let asked = || aws.proxy.operations()[from..].to_vec();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let count = |ops: &[String], op: &str| ops.iter().filter(|o| *o == op).count();
+    while !(count(&asked(), "GetItem") == 2 && count(&asked(), "Query") == 1) {
+        assert!(
+            Instant::now() < deadline,
+            "with the shape check unanswered, only {:?} were asked",
+            asked()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Time for a write that would not wait for the check: it would follow the reads at once.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let ops = asked();
+    let writes = [
+        "PutItem",
+        "UpdateItem",
+        "DeleteItem",
+        "TransactWriteItems",
+        "BatchWriteItem",
+    ];
+    assert!(!ops.iter().any(|o| writes.contains(&o.as_str())), "{ops:?}");
+    assert!(!opening.is_finished(), "opened without the shape check");
+    opening.abort();
+}
+
 #[tokio::test]
 async fn a_delivery_the_queue_refused_is_not_accepted_and_its_redelivery_issues_once() {
     let gh = repository().await;

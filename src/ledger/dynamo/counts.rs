@@ -98,11 +98,20 @@ impl DynamoLedger {
     /// them once, the old way, into the base item. Run at open, before this handle moves
     /// any delivery; a no-op once the base item exists.
     pub(super) async fn count_once(&self) -> Result<(), LedgerError> {
-        let base = key(COUNTS_PK.into(), BASE);
-        if self.get(base.clone()).await?.is_some() {
+        if self.counted_before().await? {
             return Ok(());
         }
-        let mut item = base;
+        self.count_first().await
+    }
+
+    /// Whether the base item of the counts is there (a start's read: harms no table).
+    pub(super) async fn counted_before(&self) -> Result<bool, LedgerError> {
+        Ok(self.get(key(COUNTS_PK.into(), BASE)).await?.is_some())
+    }
+
+    /// [`DynamoLedger::count_once`] once its base item was found missing.
+    pub(super) async fn count_first(&self) -> Result<(), LedgerError> {
+        let mut item = key(COUNTS_PK.into(), BASE);
         for state in STATES {
             let counted = self.count_list(state).await?;
             item.insert(

@@ -97,7 +97,7 @@ impl DynamoLedger {
         DynamoLedger::to_state(row, DeliveryState::Queued)
     }
 
-    async fn running(&self) -> Result<Vec<DeliveryRow>, LedgerError> {
+    pub(super) async fn running(&self) -> Result<Vec<DeliveryRow>, LedgerError> {
         let q = Query::list(delivery_list(DeliveryState::Running), None);
         self.query_all(&q)
             .await?
@@ -518,8 +518,18 @@ impl DynamoLedger {
         keep: &HashSet<DeliveryId>,
         now: i64,
     ) -> Result<usize, LedgerError> {
+        self.requeue_rows(self.running().await?, keep, now).await
+    }
+
+    /// [`DynamoLedger::requeue_at`] over `running`, the running deliveries as just read.
+    pub(super) async fn requeue_rows(
+        &self,
+        running: Vec<DeliveryRow>,
+        keep: &HashSet<DeliveryId>,
+        now: i64,
+    ) -> Result<usize, LedgerError> {
         let mut requeued = 0;
-        for row in self.running().await? {
+        for row in running {
             let (mine, lapsed) = self.holds(&row, now);
             if mine && keep.contains(&row.id) {
                 // Still at work on it: renew the lease so no other replica takes it.

@@ -116,38 +116,77 @@ impl DynamoLedger {
         Ok(ledger)
     }
 
-    /// [`DynamoLedger::open`], and what a stop interrupted put back in the queue (how many)
-    /// in the same round trip as the first-start records: a Lambda instance's cold start
-    /// waits for two rounds after the shape check, not three. (On a table's first start
-    /// there is nothing in flight to put back, so the two never touch the same items.)
+    /// [`DynamoLedger::open`], and what a stop interrupted put back in the queue (how many).
+    /// The shape check goes in one round with the reads a start needs (the first-start
+    /// records, the running deliveries), which harm no table whatever its shape; writes come
+    /// after the check passed, and only for what is missing or interrupted. A warm start,
+    /// with nothing in flight, is that one round (a Lambda instance's cold start waited for
+    /// two before, three before that). A wrong table is reported by the check, not by
+    /// whichever read failed first.
     pub async fn open_resuming(
         client: Client,
         table: impl Into<String>,
     ) -> Result<(DynamoLedger, usize), LedgerError> {
-        let ledger = DynamoLedger::checked(client, table.into()).await?;
+        let ledger = DynamoLedger::unchecked(client, table.into());
+        let (shape, found) = tokio::join!(
+            Box::pin(schema::check(ledger.client(), ledger.table())),
+            Box::pin(ledger.start_reads()),
+        );
+        shape?;
+        let (began, counted, running) = found?;
+        let first = ledger.first_start_from(began, counted);
         let keep = HashSet::new();
-        let resume = ledger.requeue_at(&keep, now_ms());
-        let ((), requeued) = tokio::try_join!(Box::pin(ledger.first_start()), Box::pin(resume))?;
+        let resume = ledger.requeue_rows(running, &keep, now_ms());
+        let ((), requeued) = tokio::try_join!(Box::pin(first), Box::pin(resume))?;
         Ok((ledger, requeued))
+    }
+
+    /// Whether the two first-start records are there, and the running deliveries.
+    async fn start_reads(&self) -> Result<(bool, bool, Vec<DeliveryRow>), LedgerError> {
+        let began = async { Ok(self.get(meta_key()).await?.is_some()) };
+        tokio::try_join!(began, self.counted_before(), self.running())
     }
 
     /// A handle on `table` once its shape is the ledger's.
     async fn checked(client: Client, table: String) -> Result<DynamoLedger, LedgerError> {
         schema::check(&client, &table).await?;
-        Ok(DynamoLedger {
+        Ok(DynamoLedger::unchecked(client, table))
+    }
+
+    /// A handle on `table`, its shape not yet checked: nothing may write through it before.
+    fn unchecked(client: Client, table: String) -> DynamoLedger {
+        DynamoLedger {
             inner: Arc::new(Inner {
                 client,
                 table,
                 owner: uuid::Uuid::new_v4().to_string(),
                 lease_ms: LEASE_MS,
             }),
-        })
+        }
     }
 
     /// The records a first start makes (each a no-op once made): when the ledger began, and
     /// the delivery counts.
     async fn first_start(&self) -> Result<(), LedgerError> {
         tokio::try_join!(self.remember_creation(), self.count_once())?;
+        Ok(())
+    }
+
+    /// The first-start records that `began` and `counted` say are missing.
+    async fn first_start_from(&self, began: bool, counted: bool) -> Result<(), LedgerError> {
+        let creation = async {
+            match began {
+                true => Ok(()),
+                false => self.remember_creation().await,
+            }
+        };
+        let counts = async {
+            match counted {
+                true => Ok(()),
+                false => self.count_first().await,
+            }
+        };
+        tokio::try_join!(creation, counts)?;
         Ok(())
     }
 

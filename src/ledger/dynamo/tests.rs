@@ -181,6 +181,11 @@ async fn opening_a_missing_table_names_it_and_says_how_to_create_it() {
         text.contains(&table) && text.contains("keygate init"),
         "{text}"
     );
+    // A start reads beside the shape check; the check's answer is the one reported.
+    let Err(err) = DynamoLedger::open_resuming(moto::dynamodb(), &table).await else {
+        panic!("a start opened a table that does not exist");
+    };
+    assert!(matches!(err, LedgerError::MissingTable { .. }), "{err}");
 }
 
 #[tokio::test]
@@ -241,6 +246,13 @@ async fn a_table_of_another_shape_is_refused_and_left_untouched() {
     let text = err.to_string();
     assert!(matches!(err, LedgerError::NotALedger { .. }), "{text}");
     assert!(text.contains("`pk`") && text.contains("by_state"), "{text}");
+    // A start reads beside the shape check, and writes nothing when it fails.
+    let Err(err) = DynamoLedger::open_resuming(client.clone(), &table).await else {
+        panic!("a start opened a table that cannot hold the ledger");
+    };
+    assert!(matches!(err, LedgerError::NotALedger { .. }), "{err}");
+    let items = client.scan().table_name(&table).send().await.unwrap().count;
+    assert_eq!(items, 0, "nothing was written");
     let described = client.describe_table().table_name(&table).send().await;
     let indexes = described.unwrap().table.unwrap().global_secondary_indexes;
     assert!(indexes.unwrap_or_default().is_empty(), "left untouched");
