@@ -175,16 +175,16 @@ impl DynamoLedger {
     /// The first-start records that `began` and `counted` say are missing.
     async fn first_start_from(&self, began: bool, counted: bool) -> Result<(), LedgerError> {
         let creation = async {
-            match began {
-                true => Ok(()),
-                false => self.remember_creation().await,
+            if began {
+                return Ok(());
             }
+            self.remember_creation().await
         };
         let counts = async {
-            match counted {
-                true => Ok(()),
-                false => self.count_first().await,
+            if counted {
+                return Ok(());
             }
+            self.count_first().await
         };
         tokio::try_join!(creation, counts)?;
         Ok(())
