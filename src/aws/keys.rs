@@ -54,11 +54,14 @@ impl Aws {
         user: &IamUser,
         access_key_id: &AccessKeyId,
     ) -> Result<(), AwsError> {
-        let ask = self.iam.update_access_key().status(StatusType::Inactive);
-        let ask = ask
+        let ask = self
+            .iam
+            .update_access_key()
             .user_name(user.as_str())
-            .access_key_id(access_key_id.as_str());
-        gone_is_done(self.call("UpdateAccessKey", ask.send()).await)
+            .access_key_id(access_key_id.as_str())
+            .status(StatusType::Inactive)
+            .send();
+        gone_is_done(self.call("UpdateAccessKey", ask).await)
     }
 
     /// `DeleteSecret` with the recovery window asked for. A secret that is gone, or whose

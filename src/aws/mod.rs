@@ -314,8 +314,12 @@ impl Aws {
         user: &IamUser,
         access_key_id: &AccessKeyId,
     ) -> Result<(), AwsError> {
-        let ask = self.iam.delete_access_key().user_name(user.as_str());
-        let ask = ask.access_key_id(access_key_id.as_str()).send();
+        let ask = self
+            .iam
+            .delete_access_key()
+            .user_name(user.as_str())
+            .access_key_id(access_key_id.as_str())
+            .send();
         gone_is_done(self.call("DeleteAccessKey", ask).await)
     }
 

@@ -49,7 +49,7 @@ impl Ledger {
     }
 
     /// Opens the DynamoDB ledger and puts back in the queue what a stop interrupted (how
-    /// many), one round trip sooner than the two one after the other.
+    /// many): one round on a warm table ([`DynamoLedger::open_resuming`]).
     pub async fn open_dynamo_resuming(
         client: aws_sdk_dynamodb::Client,
         table: &str,

@@ -94,22 +94,15 @@ impl DynamoLedger {
         sum(&self.query_all(&q).await?)
     }
 
-    /// For a table an earlier keygate wrote (it has deliveries but no counts yet): counts
-    /// them once, the old way, into the base item. Run at open, before this handle moves
-    /// any delivery; a no-op once the base item exists.
-    pub(super) async fn count_once(&self) -> Result<(), LedgerError> {
-        if self.counted_before().await? {
-            return Ok(());
-        }
-        self.count_first().await
-    }
-
     /// Whether the base item of the counts is there (a start's read: harms no table).
     pub(super) async fn counted_before(&self) -> Result<bool, LedgerError> {
         Ok(self.get(key(COUNTS_PK.into(), BASE)).await?.is_some())
     }
 
-    /// [`DynamoLedger::count_once`] once its base item was found missing.
+    /// For a table without the counts' base item (new, or written by an earlier keygate with
+    /// deliveries but no counts yet): counts them once, the old way, into the base item. Run
+    /// at open, before this handle moves any delivery; another replica's count, put first,
+    /// is kept.
     pub(super) async fn count_first(&self) -> Result<(), LedgerError> {
         let mut item = key(COUNTS_PK.into(), BASE);
         for state in STATES {

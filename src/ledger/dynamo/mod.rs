@@ -103,54 +103,58 @@ struct Inner {
     lease_ms: i64,
 }
 
+/// Which first-start records a start found in the table.
+#[derive(Debug, Clone, Copy)]
+struct FirstStart {
+    began: bool,
+    counted: bool,
+}
+
 impl DynamoLedger {
     /// Opens the ledger in `table`, which must exist with the ledger's shape (`keygate init`
-    /// creates it): a missing table is an error that names it. Nothing is written before
-    /// the table's shape is checked; then the two first-start records are made side by side.
+    /// creates it): a missing table is an error that names it. The shape check goes in one
+    /// round with the reads of the first-start records, which harm no table whatever its
+    /// shape; the records found missing are made after the check passed. A wrong table is
+    /// reported by the check, not by whichever read failed first.
     pub async fn open(
         client: Client,
         table: impl Into<String>,
     ) -> Result<DynamoLedger, LedgerError> {
-        let ledger = DynamoLedger::checked(client, table.into()).await?;
-        ledger.first_start().await?;
+        let ledger = DynamoLedger::unchecked(client, table.into());
+        let found = ledger
+            .beside_the_check(ledger.first_start_records())
+            .await?;
+        ledger.first_start(found).await?;
         Ok(ledger)
     }
 
-    /// [`DynamoLedger::open`], and what a stop interrupted put back in the queue (how many).
-    /// The shape check goes in one round with the reads a start needs (the first-start
-    /// records, the running deliveries), which harm no table whatever its shape; writes come
-    /// after the check passed, and only for what is missing or interrupted. A warm start,
-    /// with nothing in flight, is that one round (a Lambda instance's cold start waited for
-    /// two before, three before that). A wrong table is reported by the check, not by
-    /// whichever read failed first.
+    /// [`DynamoLedger::open`], and what a stop interrupted put back in the queue (how many):
+    /// the running deliveries are read in the same round, and put back after the check. A
+    /// warm start with nothing in flight is that one round (a Lambda instance's cold start
+    /// waited for two before, three before that).
     pub async fn open_resuming(
         client: Client,
         table: impl Into<String>,
     ) -> Result<(DynamoLedger, usize), LedgerError> {
         let ledger = DynamoLedger::unchecked(client, table.into());
-        let (shape, found) = tokio::join!(
-            Box::pin(schema::check(ledger.client(), ledger.table())),
-            Box::pin(ledger.start_reads()),
-        );
-        shape?;
-        let (began, counted, running) = found?;
-        let first = ledger.first_start_from(began, counted);
+        let reads = async { tokio::try_join!(ledger.first_start_records(), ledger.running()) };
+        let (found, running) = ledger.beside_the_check(reads).await?;
         let keep = HashSet::new();
         let resume = ledger.requeue_rows(running, &keep, now_ms());
-        let ((), requeued) = tokio::try_join!(Box::pin(first), Box::pin(resume))?;
+        let ((), requeued) =
+            tokio::try_join!(Box::pin(ledger.first_start(found)), Box::pin(resume))?;
         Ok((ledger, requeued))
     }
 
-    /// Whether the two first-start records are there, and the running deliveries.
-    async fn start_reads(&self) -> Result<(bool, bool, Vec<DeliveryRow>), LedgerError> {
-        let began = async { Ok(self.get(meta_key()).await?.is_some()) };
-        tokio::try_join!(began, self.counted_before(), self.running())
-    }
-
-    /// A handle on `table` once its shape is the ledger's.
-    async fn checked(client: Client, table: String) -> Result<DynamoLedger, LedgerError> {
-        schema::check(&client, &table).await?;
-        Ok(DynamoLedger::unchecked(client, table))
+    /// `reads`, side by side with the check of the table's shape; the check's error first.
+    async fn beside_the_check<T>(
+        &self,
+        reads: impl std::future::Future<Output = Result<T, LedgerError>>,
+    ) -> Result<T, LedgerError> {
+        let check = schema::check(self.client(), self.table());
+        let (shape, found) = tokio::join!(Box::pin(check), Box::pin(reads));
+        shape?;
+        found
     }
 
     /// A handle on `table`, its shape not yet checked: nothing may write through it before.
@@ -165,23 +169,25 @@ impl DynamoLedger {
         }
     }
 
-    /// The records a first start makes (each a no-op once made): when the ledger began, and
-    /// the delivery counts.
-    async fn first_start(&self) -> Result<(), LedgerError> {
-        tokio::try_join!(self.remember_creation(), self.count_once())?;
-        Ok(())
+    /// Whether the two first-start records are there: when the ledger began, and the
+    /// delivery counts.
+    async fn first_start_records(&self) -> Result<FirstStart, LedgerError> {
+        let began = async { Ok(self.get(meta_key()).await?.is_some()) };
+        let (began, counted) = tokio::try_join!(began, self.counted_before())?;
+        Ok(FirstStart { began, counted })
     }
 
-    /// The first-start records that `began` and `counted` say are missing.
-    async fn first_start_from(&self, began: bool, counted: bool) -> Result<(), LedgerError> {
+    /// The first-start records `found` missing (each a no-op when another replica made it
+    /// meanwhile).
+    async fn first_start(&self, found: FirstStart) -> Result<(), LedgerError> {
         let creation = async {
-            if began {
+            if found.began {
                 return Ok(());
             }
             self.remember_creation().await
         };
         let counts = async {
-            if counted {
+            if found.counted {
                 return Ok(());
             }
             self.count_first().await
