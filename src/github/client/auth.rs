@@ -14,6 +14,7 @@ use serde::de::DeserializeOwned;
 use time::{Duration, OffsetDateTime};
 
 use super::clock::{GitHubClock, MAX_OFFSET_SECS, Measured, corrected_offset, parse_http_date};
+use super::http::LazyHttp;
 use super::{GitHubError, short_error, status_label};
 use crate::metrics::Metrics;
 
@@ -48,8 +49,8 @@ pub(super) fn claims(app_id: u64, github_now: OffsetDateTime) -> Claims {
 #[derive(Clone)]
 pub(super) struct AppAuth {
     /// Carries no credentials of its own: each request gets the JWT or token it needs. The
-    /// installation clients share its connections.
-    pub http: Octocrab,
+    /// installation clients share its connections. Built at the first call.
+    pub http: Arc<LazyHttp>,
     pub key: jsonwebtoken::EncodingKey,
     pub app_id: u64,
     pub clock: GitHubClock,
@@ -119,11 +120,11 @@ impl AppAuth {
             .method(method.clone())
             .uri(route)
             .header(header::AUTHORIZATION, bearer);
-        let request = self
-            .http
+        let http = self.http.get()?;
+        let request = http
             .build_request(request, body)
             .map_err(|e| GitHubError::Setup(short_error(&e)))?;
-        let response = self.http.execute(request).await;
+        let response = http.execute(request).await;
         let received = OffsetDateTime::now_utc();
         let (date, result) = match response {
             Ok(response) => {
@@ -276,6 +277,7 @@ impl AppAuth {
         let token = SecretString::from(wire.token);
         let crab = self
             .http
+            .get()?
             .user_access_token(token)
             .map_err(|e| GitHubError::Setup(short_error(&e)))?;
         Ok(Minted {

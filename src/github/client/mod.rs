@@ -11,6 +11,7 @@
 mod alerts;
 mod auth;
 mod clock;
+mod http;
 mod listing;
 mod repo;
 mod setup;
@@ -18,10 +19,8 @@ mod wire;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use axum::http::Method;
-use octocrab::Octocrab;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -33,6 +32,7 @@ use crate::metrics::Metrics;
 pub use alerts::{AlertLocation, SecretAlert};
 use auth::{AppAuth, InstallationToken};
 use clock::GitHubClock;
+use http::LazyHttp;
 pub use listing::{ClockReading, PullState, PullsPage};
 pub use repo::RepoClient;
 pub use setup::{CodeownersError, RepoInstallation};
@@ -169,20 +169,10 @@ impl GitHubApp {
                     "the private key is not an RSA key in PEM form ({e}); use the .pem file GitHub generated for the App"
                 ))
             })?;
-        // No credentials here: keygate puts the App's JWT or an installation token on each
-        // request itself.
-        let http = Octocrab::builder()
-            .base_uri(api_url)
-            .map_err(|e| {
-                GitHubError::Setup(format!("github.api_url `{api_url}`: {}", short_error(&e)))
-            })?
-            .set_connect_timeout(Some(Duration::from_secs(10)))
-            .set_read_timeout(Some(Duration::from_secs(30)))
-            .build()
-            .map_err(|e| GitHubError::Setup(short_error(&e)))?;
+        let http = LazyHttp::new(api_url)?;
         Ok(GitHubApp {
             auth: Arc::new(AppAuth {
-                http,
+                http: Arc::new(http),
                 key,
                 app_id,
                 clock: GitHubClock::default(),
