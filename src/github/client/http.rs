@@ -5,8 +5,7 @@
 //! it at start, 10.6–11.0 ms without (`scripts/measure-lambda`, three series each). A start
 //! needs no GitHub call, and a Lambda instance serving webhooks may never make one, so the
 //! first call pays it instead. The address is checked at once, so a wrong `github.api_url`
-//! still stops the start; a system without root certificates stops it too, at its first
-//! call to AWS over TLS.
+//! still stops the start.
 
 use std::sync::OnceLock;
 use std::time::Duration;
