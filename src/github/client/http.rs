@@ -2,10 +2,10 @@
 //!
 //! Building it sets up TLS, which reads and parses the system's root certificates (the bundle,
 //! then each file of `/etc/ssl/certs`): a Lambda cold start used 13.5–14.0 ms of CPU building
-//! it at start, 10.6–11.0 ms without (`scripts/measure-lambda`, three series each). A start
-//! needs no GitHub call, and a Lambda instance serving webhooks may never make one, so the
-//! first call pays it instead. The address is checked at once, so a wrong `github.api_url`
-//! still stops the start.
+//! it at start, 10.6–11.0 ms without (`scripts/measure-lambda`, three series each). A Lambda
+//! cold start makes no GitHub call, and an instance serving webhooks may never make one, so
+//! the first call pays it instead (for `serve`, its first catch-up, still before it listens).
+//! The address is checked at once, so a wrong `github.api_url` still stops the start.
 
 use std::sync::OnceLock;
 use std::time::Duration;
